@@ -1,0 +1,275 @@
+//! Configuration from the environment (and `.env`), with embedded defaults.
+//!
+//! With nothing set, everything runs in-process: SQLite under `./data/`, mail to
+//! `./data/outbox/`, secrets generated once and kept in the data dir. Production
+//! (`NYAYA_ENV=production`) refuses to start without explicit secrets.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+    Test,
+}
+
+impl Environment {
+    pub fn is_production(self) -> bool {
+        self == Environment::Production
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Environment::Development => "development",
+            Environment::Production => "production",
+            Environment::Test => "test",
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Config {
+    pub env: Environment,
+    pub port: u16,
+    pub host: String,
+    pub admin_addr: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub redis_url: Option<String>,
+    pub smtp_url: Option<String>,
+    pub mail_from: String,
+    pub jwt_secret: String,
+    pub jwt_refresh_secret: String,
+    pub jwt_expire: Duration,
+    pub jwt_refresh_expire: Duration,
+    pub frontend_url: String,
+    pub max_file_size: u64,
+    pub max_files_per_upload: usize,
+    pub upload_dir: PathBuf,
+    pub rate_limit_window: Duration,
+    pub rate_limit_max: u64,
+    pub db_max_connections: u32,
+    pub cache_enabled: bool,
+    pub cache_max_bytes: u64,
+    pub redis_prefix: String,
+}
+
+impl std::fmt::Debug for Config {
+    // Secrets never reach logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("env", &self.env)
+            .field("port", &self.port)
+            .field("admin_addr", &self.admin_addr)
+            .field("data_dir", &self.data_dir)
+            .field("database", &crate::db::redact_url(&self.database_url))
+            .field("redis", &self.redis_url.as_deref().map(crate::db::redact_url))
+            .field("smtp", &self.smtp_url.as_deref().map(crate::db::redact_url))
+            .field("cache_enabled", &self.cache_enabled)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where settings come from: the process environment, or a map in tests.
+type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+struct Vars<'a>(Lookup<'a>);
+
+impl Vars<'_> {
+    fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+    }
+
+    fn parse<T: std::str::FromStr>(&self, name: &str, default: T) -> anyhow::Result<T>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.get(name) {
+            None => Ok(default),
+            Some(raw) => raw.parse().map_err(|e| anyhow::anyhow!("{name}={raw:?} is invalid: {e}")),
+        }
+    }
+
+    fn duration(&self, name: &str, default: &str) -> anyhow::Result<Duration> {
+        let raw = self.get(name).unwrap_or_else(|| default.to_string());
+        parse_duration(&raw).with_context(|| format!("{name}={raw:?} is not a duration like 15m, 1d or 3600"))
+    }
+}
+
+/// Parses durations written like the original's `JWT_EXPIRE`: `1d`, `7d`, `15m`, `3600` (seconds).
+pub fn parse_duration(raw: &str) -> Option<Duration> {
+    let raw = raw.trim();
+    let (num, unit) = raw.split_at(raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len()));
+    let n: u64 = num.parse().ok()?;
+    let secs = match unit.trim() {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        "w" => n * 7 * 86_400,
+        "ms" => return Some(Duration::from_millis(n)),
+        _ => return None,
+    };
+    Some(Duration::from_secs(secs))
+}
+
+/// Parses sizes like `512MB`, `10MiB`, `1G` or plain bytes.
+pub fn parse_size(raw: &str) -> Option<u64> {
+    let raw = raw.trim().to_ascii_lowercase();
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+    let (num, unit) = raw.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mult: u64 = match unit.trim() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return None,
+    };
+    Some(n * mult)
+}
+
+impl Config {
+    /// Reads `.env` (if present) and the environment.
+    pub fn from_env() -> anyhow::Result<Config> {
+        let _ = dotenvy::dotenv();
+        Self::from_lookup(&|name| std::env::var(name).ok())
+    }
+
+    /// Builds the configuration from any source of variables (tests pass a map).
+    pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Config> {
+        let vars = Vars(lookup);
+        let var = |name: &str| vars.get(name);
+        let env = match var("NYAYA_ENV").or_else(|| var("NODE_ENV")).as_deref() {
+            Some("production") => Environment::Production,
+            Some("test") => Environment::Test,
+            _ => Environment::Development,
+        };
+        let data_dir = PathBuf::from(var("DATA_DIR").unwrap_or_else(|| "./data".into()));
+        let database_url = var("DATABASE_URL").unwrap_or_else(|| {
+            format!("sqlite://{}?mode=rwc", data_dir.join("nyaya.db").display())
+        });
+        let secrets = Secrets { env, data_dir: &data_dir, vars: &vars };
+        let jwt_secret = secrets.get("JWT_SECRET")?;
+        let jwt_refresh_secret = secrets.get("JWT_REFRESH_SECRET")?;
+        let rate_limit_default = if env.is_production() { 100 } else { 1000 };
+        let upload_dir = var("UPLOAD_DIR").map(PathBuf::from).unwrap_or_else(|| data_dir.join("uploads"));
+        let cache_max_bytes = match var("CACHE_MAX_BYTES") {
+            Some(raw) => parse_size(&raw).with_context(|| format!("CACHE_MAX_BYTES={raw:?} is not a size"))?,
+            None => 256 << 20,
+        };
+        Ok(Config {
+            env,
+            port: vars.parse("PORT", 5000)?,
+            host: var("HOST").unwrap_or_else(|| "0.0.0.0".into()),
+            admin_addr: vars.parse("ADMIN_ADDR", SocketAddr::from(([127, 0, 0, 1], 9090)))?,
+            database_url,
+            redis_url: var("REDIS_URL"),
+            smtp_url: var("SMTP_URL"),
+            mail_from: var("EMAIL_FROM").unwrap_or_else(|| "ChainVerdict Platform <no-reply@nyaya.local>".into()),
+            jwt_secret,
+            jwt_refresh_secret,
+            jwt_expire: vars.duration("JWT_EXPIRE", "1d")?,
+            jwt_refresh_expire: vars.duration("JWT_REFRESH_EXPIRE", "7d")?,
+            frontend_url: var("FRONTEND_URL").unwrap_or_else(|| "http://localhost:5174".into()),
+            max_file_size: vars.parse("MAX_FILE_SIZE", 10 * 1024 * 1024)?,
+            max_files_per_upload: vars.parse("MAX_FILES_PER_UPLOAD", 5)?,
+            upload_dir,
+            rate_limit_window: Duration::from_millis(vars.parse("RATE_LIMIT_WINDOW_MS", 15 * 60 * 1000)?),
+            rate_limit_max: vars.parse("RATE_LIMIT_MAX_REQUESTS", rate_limit_default)?,
+            db_max_connections: vars.parse("DB_MAX_CONNECTIONS", 16)?,
+            cache_enabled: !matches!(var("CACHE").as_deref(), Some("off" | "false" | "0")),
+            cache_max_bytes,
+            redis_prefix: var("REDIS_PREFIX").unwrap_or_else(|| "nyaya:".into()),
+            data_dir,
+        })
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.database_url.starts_with("sqlite:")
+    }
+
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.data_dir.join("outbox")
+    }
+}
+
+struct Secrets<'a> {
+    env: Environment,
+    data_dir: &'a Path,
+    vars: &'a Vars<'a>,
+}
+
+impl Secrets<'_> {
+    /// In development a missing secret is generated once and kept in `<data>/secrets/<NAME>`.
+    fn get(&self, name: &str) -> anyhow::Result<String> {
+        if let Some(v) = self.vars.get(name) {
+            return Ok(v);
+        }
+        if self.env.is_production() {
+            bail!("{name} must be set when NYAYA_ENV=production");
+        }
+        let dir = self.data_dir.join("secrets");
+        let path = dir.join(name);
+        if let Ok(existing) = std::fs::read_to_string(&path) {
+            let existing = existing.trim().to_string();
+            if !existing.is_empty() {
+                return Ok(existing);
+            }
+        }
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let secret = crate::ids::random_hex(32);
+        std::fs::write(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+        }
+        tracing::warn!(secret = name, path = %path.display(), "generated a development secret; set it explicitly in production");
+        Ok(secret)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_like_the_original() {
+        assert_eq!(parse_duration("1d"), Some(Duration::from_secs(86_400)));
+        assert_eq!(parse_duration("15m"), Some(Duration::from_secs(900)));
+        assert_eq!(parse_duration("3600"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("soon"), None);
+    }
+
+    #[test]
+    fn production_requires_secrets() {
+        let err = Config::from_lookup(&|name| (name == "NYAYA_ENV").then(|| "production".to_string())).unwrap_err();
+        assert_eq!(err.to_string(), "JWT_SECRET must be set when NYAYA_ENV=production");
+    }
+
+    #[test]
+    fn development_generates_secrets_once() {
+        let dir = std::env::temp_dir().join(format!("nyaya-config-{}", crate::ids::random_hex(6)));
+        let dir_s = dir.display().to_string();
+        let lookup = move |name: &str| (name == "DATA_DIR").then(|| dir_s.clone());
+        let first = Config::from_lookup(&lookup).unwrap();
+        let second = Config::from_lookup(&lookup).unwrap();
+        assert_eq!(first.jwt_secret, second.jwt_secret);
+        assert_ne!(first.jwt_secret, first.jwt_refresh_secret);
+        assert_eq!(first.port, 5000);
+        assert!(first.is_sqlite());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("512MB"), Some(512 << 20));
+        assert_eq!(parse_size("1g"), Some(1 << 30));
+        assert_eq!(parse_size("100"), Some(100));
+        assert_eq!(parse_size("lots"), None);
+    }
+}

@@ -1,0 +1,18 @@
+//! nyaya: the backend of a legal-aid platform. See README.md for the architecture.
+
+pub mod app;
+pub mod cache;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod ids;
+pub mod mail;
+pub mod ops;
+pub mod realtime;
+pub mod security;
+pub mod service;
+pub mod store;
+pub mod telemetry;
+pub mod time;
+pub mod validate;

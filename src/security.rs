@@ -1,0 +1,165 @@
+//! Credentials: argon2 password hashes (bcrypt accepted from migrated accounts), HS256 access
+//! and refresh JWTs, and SHA-256 digests for stored refresh and reset tokens.
+
+use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::config::Config;
+use crate::ids::Id;
+use crate::store::users::{Role, User};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub id: String,
+    pub email: String,
+    pub role: String,
+    pub iat: u64,
+    pub exp: u64,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TokenError {
+    #[error("token expired")]
+    Expired,
+    #[error("token invalid")]
+    Invalid,
+}
+
+#[derive(Clone)]
+struct KeyPair {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    lifetime: std::time::Duration,
+}
+
+/// Issues and checks the two kinds of token; built once from the configuration.
+#[derive(Clone)]
+pub struct Tokens {
+    access: KeyPair,
+    refresh: KeyPair,
+}
+
+pub struct TokenPair {
+    pub access: String,
+    pub refresh: String,
+}
+
+impl Tokens {
+    pub fn new(config: &Config) -> Tokens {
+        let pair = |secret: &str, lifetime| KeyPair {
+            encoding: EncodingKey::from_secret(secret.as_bytes()),
+            decoding: DecodingKey::from_secret(secret.as_bytes()),
+            lifetime,
+        };
+        Tokens {
+            access: pair(&config.jwt_secret, config.jwt_expire),
+            refresh: pair(&config.jwt_refresh_secret, config.jwt_refresh_expire),
+        }
+    }
+
+    fn sign(keys: &KeyPair, user: &User) -> String {
+        let iat = chrono::Utc::now().timestamp() as u64;
+        let claims = Claims {
+            id: user.id.to_string(),
+            email: user.email.clone(),
+            role: user.role.as_str().to_string(),
+            iat,
+            exp: iat + keys.lifetime.as_secs(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding).expect("HS256 signing cannot fail")
+    }
+
+    fn check(keys: &KeyPair, token: &str) -> Result<Claims, TokenError> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        validation.required_spec_claims = ["exp"].into_iter().map(String::from).collect();
+        jsonwebtoken::decode::<Claims>(token, &keys.decoding, &validation).map(|d| d.claims).map_err(|e| {
+            match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+                _ => TokenError::Invalid,
+            }
+        })
+    }
+
+    pub fn issue(&self, user: &User) -> TokenPair {
+        TokenPair { access: Self::sign(&self.access, user), refresh: Self::sign(&self.refresh, user) }
+    }
+
+    pub fn verify_access(&self, token: &str) -> Result<Claims, TokenError> {
+        Self::check(&self.access, token)
+    }
+
+    pub fn verify_refresh(&self, token: &str) -> Result<Claims, TokenError> {
+        Self::check(&self.refresh, token)
+    }
+
+    pub fn access_lifetime(&self) -> std::time::Duration {
+        self.access.lifetime
+    }
+
+    pub fn refresh_lifetime(&self) -> std::time::Duration {
+        self.refresh.lifetime
+    }
+}
+
+impl Claims {
+    pub fn user_id(&self) -> Option<Id> {
+        self.id.parse().ok()
+    }
+    pub fn role(&self) -> Option<Role> {
+        Role::parse(&self.role)
+    }
+}
+
+/// Hashes a password with argon2id. CPU-heavy: call from `spawn_blocking`
+/// (see [`hash_password_async`]).
+pub fn hash_password(password: &str) -> anyhow::Result<String> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| anyhow::anyhow!("hashing password: {e}"))
+}
+
+/// Checks a password against an argon2 or (migrated) bcrypt hash.
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    if hash.starts_with("$2") {
+        return bcrypt::verify(password, hash).unwrap_or(false);
+    }
+    Argon2::default().verify_password(password.as_bytes(), hash).is_ok()
+}
+
+/// Whether a stored hash should be replaced by a fresh argon2 one after a successful login.
+pub fn needs_rehash(hash: &str) -> bool {
+    !hash.starts_with("$argon2")
+}
+
+pub async fn hash_password_async(password: String) -> anyhow::Result<String> {
+    tokio::task::spawn_blocking(move || hash_password(&password)).await?
+}
+
+pub async fn verify_password_async(password: String, hash: String) -> bool {
+    tokio::task::spawn_blocking(move || verify_password(&password, &hash)).await.unwrap_or(false)
+}
+
+/// SHA-256 hex digest, for tokens that are stored but must not be readable from the database.
+pub fn sha256_hex(value: &str) -> String {
+    hex::encode(Sha256::digest(value.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argon2_and_bcrypt_hashes_verify() {
+        let h = hash_password("Secret123").unwrap();
+        assert!(h.starts_with("$argon2"));
+        assert!(verify_password("Secret123", &h));
+        assert!(!verify_password("secret123", &h));
+        let legacy = bcrypt::hash("Secret123", 4).unwrap();
+        assert!(verify_password("Secret123", &legacy));
+        assert!(needs_rehash(&legacy));
+    }
+}

@@ -1,0 +1,4 @@
+//! The repository layer: SQL behind plain functions over [`crate::db::Db`], one module per
+//! aggregate. Services call these; nothing above this layer writes SQL.
+
+pub mod users;

@@ -1,0 +1,185 @@
+//! Test harness: each test starts the real server on random ports with its own database (a
+//! fresh SQLite file, or a fresh PostgreSQL database when `NYAYA_TEST_DATABASE_URL` is set)
+//! and talks HTTP to it.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use nyaya::app::{AppState, Running};
+use nyaya::config::Config;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+pub struct TestApp {
+    pub base: String,
+    pub ops: String,
+    pub client: reqwest::Client,
+    pub running: Option<Running>,
+    pub data_dir: PathBuf,
+}
+
+/// A response reduced to what tests look at.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn data(&self) -> &Value {
+        &self.body["data"]
+    }
+    #[track_caller]
+    pub fn assert_status(&self, status: u16) -> &Self {
+        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.body);
+        self
+    }
+    pub fn message(&self) -> &str {
+        self.body["message"].as_str().unwrap_or("")
+    }
+}
+
+/// Settings every test server gets; `overrides` win.
+fn settings(data_dir: &PathBuf, database_url: String, overrides: &[(&str, &str)]) -> HashMap<String, String> {
+    let mut vars: HashMap<String, String> = [
+        ("NYAYA_ENV", "development"),
+        ("JWT_SECRET", "test-access-secret"),
+        ("JWT_REFRESH_SECRET", "test-refresh-secret"),
+        ("RATE_LIMIT_MAX_REQUESTS", "100000"),
+        ("DB_MAX_CONNECTIONS", "8"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    vars.insert("DATA_DIR".into(), data_dir.display().to_string());
+    vars.insert("DATABASE_URL".into(), database_url);
+    for (k, v) in overrides {
+        vars.insert(k.to_string(), v.to_string());
+    }
+    vars
+}
+
+/// A database for one test.
+async fn fresh_database(data_dir: &PathBuf) -> String {
+    match std::env::var("NYAYA_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+        None => format!("sqlite://{}?mode=rwc", data_dir.join("nyaya.db").display()),
+        Some(admin_url) => {
+            let now = chrono::Utc::now().timestamp();
+            let name = format!("nyaya_t_{now}_{}", nyaya::ids::random_hex(4));
+            let admin = nyaya::db::Db::connect(&admin_url, 1).await.expect("connect to NYAYA_TEST_DATABASE_URL");
+            drop_stale_databases(&admin, now).await;
+            admin.raw(&format!("CREATE DATABASE {name}")).await.expect("create test database");
+            admin.close().await;
+            let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin_url);
+            format!("{base}/{name}")
+        }
+    }
+}
+
+/// Test databases older than an hour are left-overs of earlier runs.
+async fn drop_stale_databases(admin: &nyaya::db::Db, now: i64) {
+    use nyaya::db::{RowExt, Sql};
+    let Ok(rows) = admin.all(&Sql::new("SELECT datname FROM pg_database WHERE datname LIKE 'nyaya_t_%'")).await else { return };
+    for row in rows {
+        let Ok(name) = row.text("datname") else { continue };
+        let created: i64 = name.split('_').nth(2).and_then(|s| s.parse().ok()).unwrap_or(now);
+        if now - created > 3600 {
+            let _ = admin.raw(&format!("DROP DATABASE IF EXISTS {name}")).await;
+        }
+    }
+}
+
+pub async fn spawn() -> TestApp {
+    spawn_with(&[]).await
+}
+
+pub async fn spawn_with(overrides: &[(&str, &str)]) -> TestApp {
+    let data_dir = std::env::temp_dir().join(format!("nyaya-test-{}", nyaya::ids::random_hex(8)));
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let database_url = fresh_database(&data_dir).await;
+    let vars = settings(&data_dir, database_url, overrides);
+    let config = Config::from_lookup(&|name| vars.get(name).cloned()).expect("test config");
+    let state = AppState::build(config).await.expect("build app state");
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let running = nyaya::app::start(state, listener, admin).await.expect("start server");
+    let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    TestApp {
+        base: format!("http://{}", running.addr),
+        ops: format!("http://{}", running.admin_addr),
+        client,
+        running: Some(running),
+        data_dir,
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+impl TestApp {
+    pub fn state(&self) -> &AppState {
+        &self.running.as_ref().expect("running").state
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Sends a request with an optional bearer token and JSON body.
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request");
+        Self::reply(res).await
+    }
+
+    pub async fn reply(res: reqwest::Response) -> Reply {
+        let status = res.status();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Reply { status, headers, body }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        self.call(Method::GET, path, token, None).await
+    }
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+    pub async fn put(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.call(Method::PUT, path, token, Some(body)).await
+    }
+    pub async fn patch(&self, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+        self.call(Method::PATCH, path, token, body).await
+    }
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Reply {
+        self.call(Method::DELETE, path, token, None).await
+    }
+
+    /// Text of the ops listener's `/metrics`.
+    pub async fn metrics(&self) -> String {
+        self.client.get(format!("{}/metrics", self.ops)).send().await.unwrap().text().await.unwrap()
+    }
+}
+
+/// A valid password under the API's rules.
+pub const PASSWORD: &str = "Secret123";
+
+pub fn unique_email(prefix: &str) -> String {
+    format!("{prefix}.{}@example.com", nyaya::ids::random_hex(4))
+}
+
+pub fn citizen_body(email: &str) -> Value {
+    json!({"name": "Asha Citizen", "email": email, "password": PASSWORD, "role": "citizen"})
+}
