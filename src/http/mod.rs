@@ -7,7 +7,12 @@ pub mod respond;
 
 pub mod admin;
 pub mod auth;
+pub mod cases;
+pub mod chats;
+pub mod connections;
+pub mod consultations;
 pub mod docs;
+pub mod documents;
 pub mod lawyers;
 
 use std::net::SocketAddr;
@@ -35,7 +40,13 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .nest("/auth", auth::routes())
         .nest("/admin", admin::routes())
-        .nest("/lawyers", lawyers::routes())
+        .nest("/lawyers", lawyers::routes().merge(cases::lawyer_routes()).merge(connections::lawyer_routes()))
+        .nest("/citizens", cases::citizen_routes().merge(connections::citizen_routes()))
+        .nest("/queries", cases::query_routes())
+        .nest("/disputes", cases::dispute_routes())
+        .nest("/chats", chats::routes().merge(documents::chat_file_routes()))
+        .nest("/documents", documents::routes())
+        .nest("/consultations", consultations::routes())
         .merge(health::routes())
         .merge(docs::routes())
         .fallback(not_found)

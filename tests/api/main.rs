@@ -1,4 +1,14 @@
 //! Integration tests: the real server on random ports, over HTTP.
 
 mod helpers;
+
+mod admin;
+mod auth;
+mod cache;
+mod cases;
+mod chats;
+mod connections;
+mod consultations;
 mod conventions;
+mod documents;
+mod lawyers;

@@ -1,0 +1,1 @@
+//! Direct citizen-lawyer connections.

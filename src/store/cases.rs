@@ -1,0 +1,1 @@
+//! Queries and disputes with their requests and offers.

@@ -1,0 +1,1 @@
+//! Chats, participants, messages and read receipts.
