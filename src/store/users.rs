@@ -290,7 +290,8 @@ fn bind_all(sql: Sql, u: &User) -> Sql {
         .arg(&u.created_at)
         .arg(&u.updated_at)
         .arg((u.role == Role::Lawyer).then(|| u.verification_status().as_str()))
-        .arg(u.experience())
+        // A typed NULL: PostgreSQL refuses a text NULL for a BIGINT column.
+        .arg(crate::db::Param::Int(u.experience()))
         .arg(if u.role == Role::Lawyer { u.education() } else { None })
 }
 
