@@ -52,13 +52,51 @@ const CITIES: [(&str, &str, &str, &str); 12] = [
 ];
 
 const FIRST_NAMES: [&str; 24] = [
-    "Aarav", "Priya", "Rohan", "Ananya", "Vikram", "Meera", "Arjun", "Kavya", "Siddharth", "Neha", "Rahul", "Isha",
-    "Karan", "Divya", "Aditya", "Pooja", "Nikhil", "Sneha", "Manish", "Lakshmi", "Farhan", "Zoya", "Harpreet", "Tenzin",
+    "Aarav",
+    "Priya",
+    "Rohan",
+    "Ananya",
+    "Vikram",
+    "Meera",
+    "Arjun",
+    "Kavya",
+    "Siddharth",
+    "Neha",
+    "Rahul",
+    "Isha",
+    "Karan",
+    "Divya",
+    "Aditya",
+    "Pooja",
+    "Nikhil",
+    "Sneha",
+    "Manish",
+    "Lakshmi",
+    "Farhan",
+    "Zoya",
+    "Harpreet",
+    "Tenzin",
 ];
 
 const SURNAMES: [&str; 18] = [
-    "Sharma", "Iyer", "Reddy", "Banerjee", "Patel", "Singh", "Nair", "Menon", "Gupta", "Khan", "Desai", "Chatterjee",
-    "Rao", "Joshi", "Kulkarni", "Mehta", "Pillai", "Verma",
+    "Sharma",
+    "Iyer",
+    "Reddy",
+    "Banerjee",
+    "Patel",
+    "Singh",
+    "Nair",
+    "Menon",
+    "Gupta",
+    "Khan",
+    "Desai",
+    "Chatterjee",
+    "Rao",
+    "Joshi",
+    "Kulkarni",
+    "Mehta",
+    "Pillai",
+    "Verma",
 ];
 
 const EDUCATION: [&str; 6] = [
@@ -98,11 +136,15 @@ impl SeedReport {
                 self.existing_users, self.password
             );
         }
-        let rows: Vec<[&str; 4]> =
-            self.created.iter().map(|l| [l.label.as_str(), l.name.as_str(), l.email.as_str(), self.password.as_str()]).collect();
+        let rows: Vec<[&str; 4]> = self
+            .created
+            .iter()
+            .map(|l| [l.label.as_str(), l.name.as_str(), l.email.as_str(), self.password.as_str()])
+            .collect();
         let header = ["ROLE", "NAME", "EMAIL", "PASSWORD"];
-        let widths: Vec<usize> =
-            (0..4).map(|i| rows.iter().map(|r| r[i].chars().count()).chain([header[i].len()]).max().unwrap_or(0)).collect();
+        let widths: Vec<usize> = (0..4)
+            .map(|i| rows.iter().map(|r| r[i].chars().count()).chain([header[i].len()]).max().unwrap_or(0))
+            .collect();
         let line = |cells: [&str; 4]| {
             let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
             format!("| {} |\n", padded.join(" | "))
@@ -132,7 +174,10 @@ fn check_password(password: &str) -> anyhow::Result<()> {
         && password.chars().any(|c| c.is_ascii_lowercase())
         && password.chars().any(|c| c.is_ascii_uppercase())
         && password.chars().any(|c| c.is_ascii_digit());
-    anyhow::ensure!(ok, "the seed password needs 6+ characters with a lowercase letter, an uppercase letter and a digit");
+    anyhow::ensure!(
+        ok,
+        "the seed password needs 6+ characters with a lowercase letter, an uppercase letter and a digit"
+    );
     Ok(())
 }
 
@@ -195,7 +240,8 @@ fn lawyer(i: usize, email: String, status: &str, created_hours_ago: i64) -> User
         "courtAdmissions": [format!("{state} High Court"), format!("District Court, {city}")],
     });
     if status == "rejected" {
-        details["verificationNotes"] = json!("Bar registration number could not be confirmed with the state bar council.");
+        details["verificationNotes"] =
+            json!("Bar registration number could not be confirmed with the state bar council.");
     }
     u.lawyer_details = Some(details);
     u
@@ -239,20 +285,122 @@ struct PlannedCase {
 }
 
 const CASES: &[PlannedCase] = &[
-    PlannedCase { case_type: "query", title: "Landlord refuses to return security deposit", description: "My landlord has kept my deposit of two months' rent for three months after I vacated, citing vague damages.", category: "property", status: "pending", priority: "medium", citizen: 0, lawyer: None, days_ago: 2 },
-    PlannedCase { case_type: "query", title: "Cheque bounce notice from a supplier", description: "A supplier sent me a legal notice under Section 138 for a cheque that bounced because of a bank error.", category: "criminal", status: "pending", priority: "high", citizen: 1, lawyer: None, days_ago: 5 },
-    PlannedCase { case_type: "query", title: "Mutual consent divorce procedure", description: "My spouse and I want a mutual consent divorce and need to understand the process, waiting period and documents.", category: "family", status: "assigned", priority: "medium", citizen: 2, lawyer: Some(1), days_ago: 20 },
-    PlannedCase { case_type: "query", title: "Unpaid salary after resignation", description: "My former employer has not paid my last two months of salary and the full and final settlement after I resigned.", category: "labor", status: "in-progress", priority: "high", citizen: 3, lawyer: Some(6), days_ago: 35 },
-    PlannedCase { case_type: "query", title: "GST notice for a small business", description: "I received a GST demand notice for a mismatch in input tax credit and need help drafting a reply.", category: "tax", status: "resolved", priority: "medium", citizen: 4, lawyer: Some(5), days_ago: 60 },
-    PlannedCase { case_type: "query", title: "Registering a private limited company", description: "I want to register a private limited company with two co-founders and need guidance on the incorporation steps.", category: "corporate", status: "resolved", priority: "low", citizen: 5, lawyer: Some(3), days_ago: 90 },
-    PlannedCase { case_type: "dispute", title: "Defective refrigerator not replaced", description: "The retailer refuses to replace a refrigerator that stopped working within warranty; I want to approach the consumer forum.", category: "consumer", status: "pending", priority: "medium", citizen: 6, lawyer: None, days_ago: 3 },
-    PlannedCase { case_type: "dispute", title: "Boundary wall dispute with neighbour", description: "My neighbour built a wall two feet into my plot; the survey records support my boundary.", category: "property", status: "assigned", priority: "high", citizen: 7, lawyer: Some(2), days_ago: 25 },
-    PlannedCase { case_type: "dispute", title: "Breach of a software services contract", description: "A client stopped payments midway through a fixed-price software project, claiming delays they caused.", category: "contract", status: "mediation", priority: "high", citizen: 8, lawyer: Some(11), days_ago: 45 },
-    PlannedCase { case_type: "dispute", title: "Tenant not vacating after notice", description: "My tenant has not vacated three months after the notice period ended and has stopped paying rent.", category: "landlord-tenant", status: "resolved", priority: "medium", citizen: 9, lawyer: Some(10), days_ago: 75 },
+    PlannedCase {
+        case_type: "query",
+        title: "Landlord refuses to return security deposit",
+        description: "My landlord has kept my deposit of two months' rent for three months after I vacated, citing vague damages.",
+        category: "property",
+        status: "pending",
+        priority: "medium",
+        citizen: 0,
+        lawyer: None,
+        days_ago: 2,
+    },
+    PlannedCase {
+        case_type: "query",
+        title: "Cheque bounce notice from a supplier",
+        description: "A supplier sent me a legal notice under Section 138 for a cheque that bounced because of a bank error.",
+        category: "criminal",
+        status: "pending",
+        priority: "high",
+        citizen: 1,
+        lawyer: None,
+        days_ago: 5,
+    },
+    PlannedCase {
+        case_type: "query",
+        title: "Mutual consent divorce procedure",
+        description: "My spouse and I want a mutual consent divorce and need to understand the process, waiting period and documents.",
+        category: "family",
+        status: "assigned",
+        priority: "medium",
+        citizen: 2,
+        lawyer: Some(1),
+        days_ago: 20,
+    },
+    PlannedCase {
+        case_type: "query",
+        title: "Unpaid salary after resignation",
+        description: "My former employer has not paid my last two months of salary and the full and final settlement after I resigned.",
+        category: "labor",
+        status: "in-progress",
+        priority: "high",
+        citizen: 3,
+        lawyer: Some(6),
+        days_ago: 35,
+    },
+    PlannedCase {
+        case_type: "query",
+        title: "GST notice for a small business",
+        description: "I received a GST demand notice for a mismatch in input tax credit and need help drafting a reply.",
+        category: "tax",
+        status: "resolved",
+        priority: "medium",
+        citizen: 4,
+        lawyer: Some(5),
+        days_ago: 60,
+    },
+    PlannedCase {
+        case_type: "query",
+        title: "Registering a private limited company",
+        description: "I want to register a private limited company with two co-founders and need guidance on the incorporation steps.",
+        category: "corporate",
+        status: "resolved",
+        priority: "low",
+        citizen: 5,
+        lawyer: Some(3),
+        days_ago: 90,
+    },
+    PlannedCase {
+        case_type: "dispute",
+        title: "Defective refrigerator not replaced",
+        description: "The retailer refuses to replace a refrigerator that stopped working within warranty; I want to approach the consumer forum.",
+        category: "consumer",
+        status: "pending",
+        priority: "medium",
+        citizen: 6,
+        lawyer: None,
+        days_ago: 3,
+    },
+    PlannedCase {
+        case_type: "dispute",
+        title: "Boundary wall dispute with neighbour",
+        description: "My neighbour built a wall two feet into my plot; the survey records support my boundary.",
+        category: "property",
+        status: "assigned",
+        priority: "high",
+        citizen: 7,
+        lawyer: Some(2),
+        days_ago: 25,
+    },
+    PlannedCase {
+        case_type: "dispute",
+        title: "Breach of a software services contract",
+        description: "A client stopped payments midway through a fixed-price software project, claiming delays they caused.",
+        category: "contract",
+        status: "mediation",
+        priority: "high",
+        citizen: 8,
+        lawyer: Some(11),
+        days_ago: 45,
+    },
+    PlannedCase {
+        case_type: "dispute",
+        title: "Tenant not vacating after notice",
+        description: "My tenant has not vacated three months after the notice period ended and has stopped paying rent.",
+        category: "landlord-tenant",
+        status: "resolved",
+        priority: "medium",
+        citizen: 9,
+        lawyer: Some(10),
+        days_ago: 75,
+    },
 ];
 
 async fn case_exists(db: &Db, citizen: &Id, title: &str) -> anyhow::Result<bool> {
-    let n = db.count(&Sql::new("SELECT COUNT(*) FROM cases WHERE citizen_id = $1 AND title = $2").arg(citizen).arg(title)).await?;
+    let n = db
+        .count(&Sql::new("SELECT COUNT(*) FROM cases WHERE citizen_id = $1 AND title = $2").arg(citizen).arg(title))
+        .await?;
     Ok(n > 0)
 }
 
@@ -269,7 +417,12 @@ async fn insert_case(db: &Db, c: &PlannedCase, citizen: &Id, lawyer: Option<&Id>
     if lawyer.is_some() {
         timeline.push(timeline_item("assigned", &format!("Lawyer assigned to {}", c.case_type), lawyer, &assigned_at));
         if c.status != "assigned" {
-            timeline.push(timeline_item("status_change", &format!("Status changed to {}", c.status), None, &assigned_at));
+            timeline.push(timeline_item(
+                "status_change",
+                &format!("Status changed to {}", c.status),
+                None,
+                &assigned_at,
+            ));
         }
     }
     let resolved_at = (c.status == "resolved").then(|| hours_ago(c.days_ago * 24 / 3));
@@ -287,7 +440,8 @@ async fn insert_case(db: &Db, c: &PlannedCase, citizen: &Id, lawyer: Option<&Id>
     } else {
         json!({})
     };
-    let updated = resolved_at.clone().unwrap_or_else(|| if lawyer.is_some() { assigned_at.clone() } else { created.clone() });
+    let updated =
+        resolved_at.clone().unwrap_or_else(|| if lawyer.is_some() { assigned_at.clone() } else { created.clone() });
     let mut tx = db.begin().await?;
     tx.exec(
         &Sql::new(

@@ -26,7 +26,13 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Serves one admin read through the cache (the caller is already known to be an admin).
-async fn cached<F, Fut>(state: &AppState, policy: &Policy, user: &crate::store::users::User, params: &Params, load: F) -> AppResult<Cached>
+async fn cached<F, Fut>(
+    state: &AppState,
+    policy: &Policy,
+    user: &crate::store::users::User,
+    params: &Params,
+    load: F,
+) -> AppResult<Cached>
 where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = AppResult<Value>>,
@@ -103,7 +109,11 @@ pub async fn toggle_status(
         (status = 401, description = "No or bad token"),
         (status = 403, description = "Not an admin"),
     ))]
-pub async fn pending_verifications(State(state): State<AppState>, Admin(user): Admin, params: Params) -> AppResult<Cached> {
+pub async fn pending_verifications(
+    State(state): State<AppState>,
+    Admin(user): Admin,
+    params: Params,
+) -> AppResult<Cached> {
     cached(&state, &policy::ADMIN_PENDING, &user, &params, || admin::pending_verifications(&state, &params)).await
 }
 

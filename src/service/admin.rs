@@ -24,18 +24,15 @@ fn revenue_placeholder() -> Value {
 
 /// Counts per case type: `(all, resolved)`.
 fn totals(counts: &[(String, String, i64)], case_type: &str) -> (i64, i64) {
-    counts.iter().filter(|(t, _, _)| t == case_type).fold((0, 0), |(all, resolved), (_, status, n)| {
-        (all + n, resolved + if status == "resolved" { *n } else { 0 })
-    })
+    counts
+        .iter()
+        .filter(|(t, _, _)| t == case_type)
+        .fold((0, 0), |(all, resolved), (_, status, n)| (all + n, resolved + if status == "resolved" { *n } else { 0 }))
 }
 
 /// `[{_id: status, count}]` of one case type.
 fn status_stats(counts: &[(String, String, i64)], case_type: &str) -> Value {
-    counts
-        .iter()
-        .filter(|(t, _, _)| t == case_type)
-        .map(|(_, status, n)| json!({"_id": status, "count": n}))
-        .collect()
+    counts.iter().filter(|(t, _, _)| t == case_type).map(|(_, status, n)| json!({"_id": status, "count": n})).collect()
 }
 
 /// 3.2 #1: counts, the five newest queries and disputes, this year's creations per month
@@ -292,10 +289,7 @@ pub async fn decide_verification(state: &AppState, lawyer_id: &Id, decision: &De
         details["verificationNotes"] = json!(notes);
     }
     users::save_verification(&state.db, &mut lawyer).await?;
-    state
-        .cache
-        .invalidate([Tag::Dir, Tag::DirLawyer(lawyer.id.clone()), Tag::Adm, Tag::Law(lawyer.id.clone())])
-        .await;
+    state.cache.invalidate([Tag::Dir, Tag::DirLawyer(lawyer.id.clone()), Tag::Adm, Tag::Law(lawyer.id.clone())]).await;
     let frontend = &state.config.frontend_url;
     let email = if verified {
         templates::lawyer_verified(&lawyer.email, &lawyer.name, decision.notes.as_deref(), frontend)
@@ -316,7 +310,10 @@ mod tests {
         assert_eq!(d, Decision { status: VerificationStatus::Verified, notes: Some("ok".into()) });
         let d = parse_decision(&json!({"status": "rejected", "notes": "missing bar id"})).unwrap();
         assert_eq!(d.status, VerificationStatus::Rejected);
-        assert_eq!(parse_decision(&json!({"status": "", "action": "reject"})).unwrap().status, VerificationStatus::Rejected);
+        assert_eq!(
+            parse_decision(&json!({"status": "", "action": "reject"})).unwrap().status,
+            VerificationStatus::Rejected
+        );
         assert!(parse_decision(&json!({"status": "approve"})).is_err());
         assert!(parse_decision(&json!({})).is_err());
         assert!(parse_decision(&json!({"action": "maybe"})).is_err());

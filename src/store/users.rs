@@ -512,7 +512,8 @@ pub async fn list(db: &Db, q: &UserQuery) -> sqlx::Result<(Vec<User>, i64)> {
 
 /// Lawyers whose account is not verified (pending or rejected), newest first.
 pub async fn unverified_lawyers(db: &Db, limit: i64, offset: i64) -> sqlx::Result<(Vec<User>, i64)> {
-    page_of(db, Sql::new("WHERE role = 'lawyer' AND is_verified = FALSE"), "created_at DESC, id DESC", limit, offset).await
+    let filter = Sql::new("WHERE role = 'lawyer' AND is_verified = FALSE");
+    page_of(db, filter, "created_at DESC, id DESC", limit, offset).await
 }
 
 /// Active accounts of one role.
@@ -538,9 +539,8 @@ pub async fn count_by_role(db: &Db) -> sqlx::Result<Vec<(String, i64)>> {
 pub async fn set_active(db: &Db, u: &mut User, active: bool) -> sqlx::Result<()> {
     u.is_active = active;
     u.updated_at = crate::time::now_iso();
-    db.exec(&Sql::new("UPDATE users SET is_active = $2, updated_at = $3 WHERE id = $1").arg(&u.id).arg(active).arg(&u.updated_at))
-        .await
-        .map(drop)
+    let sql = Sql::new("UPDATE users SET is_active = $2, updated_at = $3 WHERE id = $1");
+    db.exec(&sql.arg(&u.id).arg(active).arg(&u.updated_at)).await.map(drop)
 }
 
 /// Writes a lawyer's verification: `isVerified` and `lawyerDetails` (whose
@@ -549,7 +549,8 @@ pub async fn save_verification(db: &Db, u: &mut User) -> sqlx::Result<()> {
     u.updated_at = crate::time::now_iso();
     db.exec(
         &Sql::new(
-            "UPDATE users SET is_verified = $2, lawyer_details = $3, verification_status = $4, updated_at = $5 WHERE id = $1",
+            "UPDATE users SET is_verified = $2, lawyer_details = $3, verification_status = $4, updated_at = $5 \
+             WHERE id = $1",
         )
         .arg(&u.id)
         .arg(u.is_verified)

@@ -26,7 +26,8 @@ impl Account {
 /// is deterministic however fast the database is.
 pub async fn account(app: &TestApp, role: Role, name: &str, edit: impl FnOnce(&mut User)) -> Account {
     static SEQ: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
-    let mut user = User::new(name.to_string(), unique_email(&name.to_lowercase().replace(' ', ".")), "unused".into(), role);
+    let mut user =
+        User::new(name.to_string(), unique_email(&name.to_lowercase().replace(' ', ".")), "unused".into(), role);
     let step = SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     user.created_at = nyaya::time::iso(nyaya::time::now() + chrono::Duration::milliseconds(step * 3));
     user.updated_at = user.created_at.clone();
@@ -51,7 +52,13 @@ pub fn lawyer_details(user: &mut User, specializations: &[&str], experience: i64
     }));
 }
 
-pub async fn verified_lawyer(app: &TestApp, name: &str, specializations: &[&str], experience: i64, education: &str) -> Account {
+pub async fn verified_lawyer(
+    app: &TestApp,
+    name: &str,
+    specializations: &[&str],
+    experience: i64,
+    education: &str,
+) -> Account {
     account(app, Role::Lawyer, name, |u| {
         lawyer_details(u, specializations, experience, education, "verified");
         u.phone = Some("9876543210".into());
@@ -118,8 +125,12 @@ async fn stored(app: &TestApp, id: &Id) -> User {
     users::get(&app.state().db, id).await.unwrap().expect("user exists")
 }
 
-const ADMIN_GETS: [&str; 4] =
-    ["/api/admin/dashboard/analytics", "/api/admin/system/stats", "/api/admin/users", "/api/admin/lawyers/pending-verifications"];
+const ADMIN_GETS: [&str; 4] = [
+    "/api/admin/dashboard/analytics",
+    "/api/admin/system/stats",
+    "/api/admin/users",
+    "/api/admin/lawyers/pending-verifications",
+];
 
 #[tokio::test]
 async fn admin_routes_require_an_admin() {
@@ -135,7 +146,10 @@ async fn admin_routes_require_an_admin() {
         assert_eq!(r.message(), "Not authorized, no token provided");
         let r = app.get(path, Some(&citizen.token)).await;
         r.assert_status(403);
-        assert_eq!(r.body, json!({"success": false, "message": "User role citizen is not authorized to access this route"}));
+        assert_eq!(
+            r.body,
+            json!({"success": false, "message": "User role citizen is not authorized to access this route"})
+        );
         let r = app.get(path, Some(&lawyer.token)).await;
         r.assert_status(403);
         assert_eq!(r.message(), "User role lawyer is not authorized to access this route");
@@ -181,7 +195,16 @@ async fn analytics_counts_recent_activity_and_months() {
         let assigned = (i < 2).then_some(&lawyer.user);
         query_ids.push(insert_case(&app, "query", status, &c1.user, assigned, &created, None).await);
     }
-    insert_case(&app, "dispute", "resolved", &c1.user, Some(&lawyer.user), &format!("{year}-03-01T00:00:00.000Z"), None).await;
+    insert_case(
+        &app,
+        "dispute",
+        "resolved",
+        &c1.user,
+        Some(&lawyer.user),
+        &format!("{year}-03-01T00:00:00.000Z"),
+        None,
+    )
+    .await;
     insert_case(&app, "dispute", "pending", &c1.user, None, &format!("{}-12-31T23:59:59.999Z", year - 1), None).await;
 
     let r = app.get("/api/admin/dashboard/analytics", Some(&admin.token)).await;
@@ -203,7 +226,10 @@ async fn analytics_counts_recent_activity_and_months() {
     assert_eq!(recent[0]["citizen"], json!({"_id": c1.id(), "name": "Chitra One", "email": c1.user.email}));
     assert!(recent[0]["assignedLawyer"].is_null());
     let oldest_shown = &recent[4];
-    assert_eq!(oldest_shown["assignedLawyer"], json!({"_id": lawyer.id(), "name": "Lal Verified", "email": lawyer.user.email}));
+    assert_eq!(
+        oldest_shown["assignedLawyer"],
+        json!({"_id": lawyer.id(), "name": "Lal Verified", "email": lawyer.user.email})
+    );
     for key in ["title", "description", "category", "status", "priority", "createdAt", "updatedAt"] {
         assert!(oldest_shown.get(key).is_some(), "query lacks {key}");
     }
@@ -217,7 +243,11 @@ async fn analytics_counts_recent_activity_and_months() {
     assert_eq!(names, ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]);
     assert_eq!(months[0], json!({"month": "Jan", "queries": 6, "disputes": 0}));
     assert_eq!(months[2], json!({"month": "Mar", "queries": 0, "disputes": 1}));
-    assert_eq!(months.iter().map(|m| m["disputes"].as_i64().unwrap()).sum::<i64>(), 1, "last year's dispute is not counted");
+    assert_eq!(
+        months.iter().map(|m| m["disputes"].as_i64().unwrap()).sum::<i64>(),
+        1,
+        "last year's dispute is not counted"
+    );
     assert_eq!(
         d["revenue"],
         json!({"totalRevenue": 125000, "monthlyRevenue": 15000, "growthRate": 12.5, "averageConsultationFee": 1500})
@@ -242,13 +272,32 @@ async fn system_stats_group_rank_and_time_resolutions() {
     let citizen = account(&app, Role::Citizen, "Chitra Citizen", |_| {}).await;
     let best = verified_lawyer(&app, "Bina Best", &["Civil Law"], 9, "LLM").await;
     let second = verified_lawyer(&app, "Sam Second", &["Civil Law"], 3, "LLB").await;
-    insert_case(&app, "query", "resolved", &citizen.user, Some(&best.user), "2024-01-01T00:00:00.000Z", Some("2024-01-03T00:00:00.000Z")).await;
-    insert_case(&app, "query", "resolved", &citizen.user, Some(&best.user), "2024-01-01T00:00:00.000Z", Some("2024-01-07T00:00:00.000Z")).await;
+    insert_case(
+        &app,
+        "query",
+        "resolved",
+        &citizen.user,
+        Some(&best.user),
+        "2024-01-01T00:00:00.000Z",
+        Some("2024-01-03T00:00:00.000Z"),
+    )
+    .await;
+    insert_case(
+        &app,
+        "query",
+        "resolved",
+        &citizen.user,
+        Some(&best.user),
+        "2024-01-01T00:00:00.000Z",
+        Some("2024-01-07T00:00:00.000Z"),
+    )
+    .await;
     insert_case(&app, "query", "resolved", &citizen.user, Some(&second.user), "2024-02-01T00:00:00.000Z", None).await;
     insert_case(&app, "query", "pending", &citizen.user, None, "2024-02-01T00:00:00.000Z", None).await;
     // Resolved disputes do not rank lawyers.
     for _ in 0..3 {
-        insert_case(&app, "dispute", "resolved", &citizen.user, Some(&second.user), "2024-02-01T00:00:00.000Z", None).await;
+        insert_case(&app, "dispute", "resolved", &citizen.user, Some(&second.user), "2024-02-01T00:00:00.000Z", None)
+            .await;
     }
     // The inserts above bypassed the services (no invalidation): read under a new cache key.
     let r = app.get("/api/admin/system/stats?fresh=1", Some(&admin.token)).await;
@@ -296,7 +345,17 @@ async fn users_list_filters_searches_literally_and_pages() {
     let d = r.data();
     assert_eq!(
         keys(d),
-        sorted(&["docs", "totalDocs", "limit", "page", "totalPages", "hasNextPage", "hasPrevPage", "nextPage", "prevPage"])
+        sorted(&[
+            "docs",
+            "totalDocs",
+            "limit",
+            "page",
+            "totalPages",
+            "hasNextPage",
+            "hasPrevPage",
+            "nextPage",
+            "prevPage"
+        ])
     );
     assert_eq!(d["totalDocs"], 7);
     assert_eq!(d["limit"], 10);
@@ -336,7 +395,8 @@ async fn users_list_filters_searches_literally_and_pages() {
     assert_eq!(names(&r), ["Pia Pending"]);
     let r = app.get("/api/admin/users?verificationStatus=rejected&role=lawyer", Some(&admin.token)).await;
     assert_eq!(names(&r), ["Pia Pending"]);
-    let r = app.get(&format!("/api/admin/users?search={}", pending.user.email.to_uppercase()), Some(&admin.token)).await;
+    let r =
+        app.get(&format!("/api/admin/users?search={}", pending.user.email.to_uppercase()), Some(&admin.token)).await;
     assert_eq!(names(&r), ["Pia Pending"]);
     // LIKE and regex metacharacters are literal.
     let r = app.get("/api/admin/users?search=%25", Some(&admin.token)).await;
@@ -410,7 +470,8 @@ async fn pending_verifications_list_unverified_lawyers() {
     let admin = account(&app, Role::Admin, "Ada Admin", |_| {}).await;
     verified_lawyer(&app, "Vera Verified", &["Civil Law"], 3, "LLB").await;
     let first = pending_lawyer(&app, "Pia First").await;
-    let rejected = account(&app, Role::Lawyer, "Raj Rejected", |u| lawyer_details(u, &["Tax Law"], 1, "LLB", "rejected")).await;
+    let rejected =
+        account(&app, Role::Lawyer, "Raj Rejected", |u| lawyer_details(u, &["Tax Law"], 1, "LLB", "rejected")).await;
     let last = pending_lawyer(&app, "Pia Last").await;
 
     let r = app.get("/api/admin/lawyers/pending-verifications", Some(&admin.token)).await;
@@ -440,7 +501,9 @@ fn outbox_subjects(app: &TestApp) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(&dir) else { return Vec::new() };
     entries
         .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
-        .filter_map(|text| text.lines().find(|l| l.starts_with("Subject: ")).map(|l| l["Subject: ".len()..].to_string()))
+        .filter_map(|text| {
+            text.lines().find(|l| l.starts_with("Subject: ")).map(|l| l["Subject: ".len()..].to_string())
+        })
         .collect()
 }
 
@@ -453,7 +516,8 @@ async fn verification_approves_rejects_and_validates() {
     let path = format!("/api/admin/lawyers/{}/verification", lawyer.id());
 
     // What the frontend sends.
-    let r = app.patch(&path, Some(&admin.token), Some(json!({"action": "approve", "reason": "Bar roll checked"}))).await;
+    let r =
+        app.patch(&path, Some(&admin.token), Some(json!({"action": "approve", "reason": "Bar roll checked"}))).await;
     r.assert_status(200);
     assert_eq!(r.message(), "Lawyer verified successfully");
     let l = &r.data()["lawyer"];
@@ -490,12 +554,19 @@ async fn verification_approves_rejects_and_validates() {
     assert_eq!(unchanged.lawyer_details.as_ref().unwrap()["verificationNotes"], "Licence expired");
 
     for id in [citizen.id(), admin.id(), Id::new().to_string()] {
-        let r = app.patch(&format!("/api/admin/lawyers/{id}/verification"), Some(&admin.token), Some(json!({"action": "approve"}))).await;
+        let r = app
+            .patch(
+                &format!("/api/admin/lawyers/{id}/verification"),
+                Some(&admin.token),
+                Some(json!({"action": "approve"})),
+            )
+            .await;
         r.assert_status(404);
         assert_eq!(r.message(), "Lawyer not found");
     }
     assert!(stored(&app, &citizen.user.id).await.lawyer_details.is_none());
-    let r = app.patch("/api/admin/lawyers/123/verification", Some(&admin.token), Some(json!({"action": "approve"}))).await;
+    let r =
+        app.patch("/api/admin/lawyers/123/verification", Some(&admin.token), Some(json!({"action": "approve"}))).await;
     r.assert_status(400);
 }
 
@@ -518,7 +589,13 @@ async fn admin_reads_are_cached_and_writes_invalidate_them() {
     }
 
     // Verification invalidates every admin read.
-    let r = app.patch(&format!("/api/admin/lawyers/{}/verification", lawyer.id()), Some(&admin.token), Some(json!({"action": "approve"}))).await;
+    let r = app
+        .patch(
+            &format!("/api/admin/lawyers/{}/verification", lawyer.id()),
+            Some(&admin.token),
+            Some(json!({"action": "approve"})),
+        )
+        .await;
     r.assert_status(200);
     for path in ADMIN_GETS {
         assert_eq!(x_cache(&app.get(path, Some(&admin.token)).await), "MISS", "{path} after verification");
@@ -543,6 +620,8 @@ async fn admin_reads_are_cached_and_writes_invalidate_them() {
     // A refused write invalidates nothing.
     let r = app.get("/api/admin/system/stats", Some(&admin.token)).await;
     assert_eq!(x_cache(&r), "MISS");
-    app.patch(&format!("/api/admin/users/{}/toggle-status", admin.id()), Some(&admin.token), None).await.assert_status(400);
+    app.patch(&format!("/api/admin/users/{}/toggle-status", admin.id()), Some(&admin.token), None)
+        .await
+        .assert_status(400);
     assert_eq!(x_cache(&app.get("/api/admin/system/stats", Some(&admin.token)).await), "HIT");
 }

@@ -6,7 +6,9 @@ use nyaya::ids::Id;
 use nyaya::store::users::{self, Role};
 use serde_json::{Value, json};
 
-use crate::admin::{Account, account, insert_case, keys, lawyer_details, pending_lawyer, sorted, verified_lawyer, x_cache};
+use crate::admin::{
+    Account, account, insert_case, keys, lawyer_details, pending_lawyer, sorted, verified_lawyer, x_cache,
+};
 use crate::helpers::*;
 
 const PUBLIC_KEYS: [&str; 6] = ["_id", "name", "role", "profilePicture", "lawyerDetails", "createdAt"];
@@ -45,7 +47,17 @@ fn assert_no_private_data(body: &Value, lawyers: &[&Account]) {
     for l in lawyers {
         assert!(!text.contains(&l.user.email), "email of {} leaked", l.user.name);
     }
-    for private in ["9876543210", "Court Road", "verificationNotes", "bar council", "verificationDocuments", "doc-hash", "\"phone\"", "\"address\"", "\"email\""] {
+    for private in [
+        "9876543210",
+        "Court Road",
+        "verificationNotes",
+        "bar council",
+        "verificationDocuments",
+        "doc-hash",
+        "\"phone\"",
+        "\"address\"",
+        "\"email\"",
+    ] {
         assert!(!text.contains(private), "{private} leaked: {text}");
     }
 }
@@ -121,9 +133,15 @@ async fn directory_filters_searches_sorts_and_pages() {
     assert_eq!(list("search=.*").await, Vec::<String>::new());
     assert_eq!(list("sortBy=name&sortOrder=asc").await, ["Asha Rao", "Bharat Iyer", "Chen 100% Wong", "Dev_Kumar"]);
     assert_eq!(list("sortBy=experience").await, ["Chen 100% Wong", "Dev_Kumar", "Bharat Iyer", "Asha Rao"]);
-    assert_eq!(list("sortBy=experience&sortOrder=asc").await, ["Asha Rao", "Bharat Iyer", "Dev_Kumar", "Chen 100% Wong"]);
+    assert_eq!(
+        list("sortBy=experience&sortOrder=asc").await,
+        ["Asha Rao", "Bharat Iyer", "Dev_Kumar", "Chen 100% Wong"]
+    );
     assert_eq!(list("sortBy=password_hash").await, ["Dev_Kumar", "Chen 100% Wong", "Bharat Iyer", "Asha Rao"]);
-    assert_eq!(list("sortBy=createdAt&sortOrder=asc").await, ["Asha Rao", "Bharat Iyer", "Chen 100% Wong", "Dev_Kumar"]);
+    assert_eq!(
+        list("sortBy=createdAt&sortOrder=asc").await,
+        ["Asha Rao", "Bharat Iyer", "Chen 100% Wong", "Dev_Kumar"]
+    );
 
     let r = app.get("/api/lawyers/verified?limit=1&page=2", None).await;
     assert_eq!(names(&r), ["Chen 100% Wong"]);
@@ -167,7 +185,10 @@ async fn profile_shows_public_projection_and_resolved_case_stats() {
     assert_no_private_data(&r.body, &[&d.asha]);
 
     let r = app.get(&format!("/api/lawyers/{}/profile", d.chen.id()), None).await;
-    assert_eq!(r.data()["lawyer"]["stats"], json!({"resolvedQueries": 0, "resolvedDisputes": 0, "totalCases": 0, "rating": 4.5}));
+    assert_eq!(
+        r.data()["lawyer"]["stats"],
+        json!({"resolvedQueries": 0, "resolvedDisputes": 0, "totalCases": 0, "rating": 4.5})
+    );
 
     for id in [d.pending.id(), d.inactive.id(), citizen.id(), Id::new().to_string()] {
         let r = app.get(&format!("/api/lawyers/{id}/profile"), None).await;
@@ -181,7 +202,8 @@ async fn profile_shows_public_projection_and_resolved_case_stats() {
     }
 }
 
-const CITIZEN_VIEW_KEYS: [&str; 8] = ["_id", "name", "email", "phone", "lawyerDetails", "createdAt", "isActive", "isVerified"];
+const CITIZEN_VIEW_KEYS: [&str; 8] =
+    ["_id", "name", "email", "phone", "lawyerDetails", "createdAt", "isActive", "isVerified"];
 
 #[tokio::test]
 async fn available_lawyers_for_citizens() {
@@ -225,7 +247,10 @@ async fn available_lawyers_for_citizens() {
     assert_eq!(names(&get("search=.*".into()).await), Vec::<String>::new());
     assert_eq!(names(&get("specialization=Family%20Law".into()).await), ["Asha Rao"]);
     assert_eq!(names(&get("experience=10%2B%20years".into()).await), ["Chen 100% Wong"]);
-    assert_eq!(names(&get("experience=3-7&sortBy=experience&sortOrder=asc".into()).await), ["Bharat Iyer", "Dev_Kumar"]);
+    assert_eq!(
+        names(&get("experience=3-7&sortBy=experience&sortOrder=asc".into()).await),
+        ["Bharat Iyer", "Dev_Kumar"]
+    );
     let r = get("limit=5&page=3".into()).await;
     assert_eq!(r.data()["pagination"], json!({"current": 3, "pages": 3, "total": 13}));
     assert_eq!(r.data()["lawyers"].as_array().unwrap().len(), 3);
@@ -262,7 +287,9 @@ async fn directory_caches_are_invalidated_by_verification_and_toggle_status() {
     assert_eq!(x_cache(&app.get(available, Some(&other_citizen.token)).await), "HIT");
 
     // Toggling a citizen touches no directory entry.
-    app.patch(&format!("/api/admin/users/{}/toggle-status", other_citizen.id()), Some(&admin.token), None).await.assert_status(200);
+    app.patch(&format!("/api/admin/users/{}/toggle-status", other_citizen.id()), Some(&admin.token), None)
+        .await
+        .assert_status(200);
     assert_eq!(x_cache(&app.get("/api/lawyers/verified", None).await), "HIT");
     assert_eq!(x_cache(&app.get(&profile, None).await), "HIT");
 
@@ -270,7 +297,11 @@ async fn directory_caches_are_invalidated_by_verification_and_toggle_status() {
     let pending_profile = format!("/api/lawyers/{}/profile", d.pending.id());
     app.get(&pending_profile, None).await.assert_status(404);
     let r = app
-        .patch(&format!("/api/admin/lawyers/{}/verification", d.pending.id()), Some(&admin.token), Some(json!({"action": "approve"})))
+        .patch(
+            &format!("/api/admin/lawyers/{}/verification", d.pending.id()),
+            Some(&admin.token),
+            Some(json!({"action": "approve"})),
+        )
         .await;
     r.assert_status(200);
     let r = app.get("/api/lawyers/verified", None).await;
@@ -285,7 +316,11 @@ async fn directory_caches_are_invalidated_by_verification_and_toggle_status() {
 
     // Rejecting takes the lawyer out again, profile included.
     let r = app
-        .patch(&format!("/api/admin/lawyers/{}/verification", d.pending.id()), Some(&admin.token), Some(json!({"status": "rejected"})))
+        .patch(
+            &format!("/api/admin/lawyers/{}/verification", d.pending.id()),
+            Some(&admin.token),
+            Some(json!({"status": "rejected"})),
+        )
         .await;
     r.assert_status(200);
     app.get(&pending_profile, None).await.assert_status(404);
@@ -316,7 +351,8 @@ async fn seed_is_idempotent_and_fills_the_directory() {
     let app = spawn().await;
     let db = &app.state().db;
     let first = nyaya::seed::run(db, nyaya::seed::DEFAULT_PASSWORD).await.expect("seed");
-    let counts = (table_count(&app, "users").await, table_count(&app, "cases").await, table_count(&app, "case_requests").await);
+    let counts =
+        (table_count(&app, "users").await, table_count(&app, "cases").await, table_count(&app, "case_requests").await);
     assert_eq!(first.created.len() as i64, counts.0);
     assert_eq!(first.cases_created as i64, counts.1);
     assert!(counts.1 >= 4, "some queries and disputes");
@@ -327,7 +363,8 @@ async fn seed_is_idempotent_and_fills_the_directory() {
     assert!(second.created.is_empty());
     assert_eq!(second.cases_created, 0);
     assert_eq!(second.existing_users, first.created.len());
-    let again = (table_count(&app, "users").await, table_count(&app, "cases").await, table_count(&app, "case_requests").await);
+    let again =
+        (table_count(&app, "users").await, table_count(&app, "cases").await, table_count(&app, "case_requests").await);
     assert_eq!(again, counts, "a second run creates nothing");
 
     // One password for everyone, hashed once, and it is the printed one.
@@ -343,7 +380,16 @@ async fn seed_is_idempotent_and_fills_the_directory() {
     let total = r.body["pagination"]["totalItems"].as_i64().unwrap();
     assert!(total >= 50, "{total} verified lawyers");
     assert_eq!(total, nyaya::seed::VERIFIED_LAWYERS as i64);
-    for spec in ["Criminal Law", "Family Law", "Property Law", "Corporate Law", "Civil Law", "Tax Law", "Labor Law", "Consumer Law"] {
+    for spec in [
+        "Criminal Law",
+        "Family Law",
+        "Property Law",
+        "Corporate Law",
+        "Civil Law",
+        "Tax Law",
+        "Labor Law",
+        "Consumer Law",
+    ] {
         let r = app.get(&format!("/api/lawyers/verified?specialization={}", spec.replace(' ', "%20")), None).await;
         assert!(r.body["pagination"]["totalItems"].as_i64().unwrap() >= 3, "{spec}");
     }
@@ -381,7 +427,31 @@ async fn seed_is_idempotent_and_fills_the_directory() {
     assert!(r.data()["total"].as_i64().unwrap() >= 2);
     let r = app.get("/api/admin/dashboard/analytics", Some(&token)).await;
     assert!(r.data()["counts"]["pendingLawyerVerifications"].as_i64().unwrap() >= 1);
-    assert!(r.data()["counts"]["totalQueries"].as_i64().unwrap() >= 2 && r.data()["counts"]["totalDisputes"].as_i64().unwrap() >= 2);
+    assert!(
+        r.data()["counts"]["totalQueries"].as_i64().unwrap() >= 2
+            && r.data()["counts"]["totalDisputes"].as_i64().unwrap() >= 2
+    );
     let r = app.get("/api/admin/system/stats", Some(&token)).await;
     assert!(!r.data()["topLawyers"].as_array().unwrap().is_empty(), "resolved queries rank lawyers");
+}
+
+#[tokio::test]
+async fn openapi_documents_the_directory_and_admin_routes() {
+    let app = spawn().await;
+    let r = app.get("/api/docs/openapi.json", None).await;
+    r.assert_status(200);
+    let paths = &r.body["paths"];
+    for (path, method) in [
+        ("/api/lawyers/verified", "get"),
+        ("/api/lawyers/{lawyerId}/profile", "get"),
+        ("/api/citizens/available-lawyers", "get"),
+        ("/api/admin/dashboard/analytics", "get"),
+        ("/api/admin/system/stats", "get"),
+        ("/api/admin/users", "get"),
+        ("/api/admin/users/{userId}/toggle-status", "patch"),
+        ("/api/admin/lawyers/pending-verifications", "get"),
+        ("/api/admin/lawyers/{lawyerId}/verification", "patch"),
+    ] {
+        assert!(paths[path].get(method).is_some(), "{method} {path} missing from the OpenAPI document");
+    }
 }
