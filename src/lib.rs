@@ -11,6 +11,7 @@ pub mod mail;
 pub mod ops;
 pub mod realtime;
 pub mod security;
+pub mod seed;
 pub mod service;
 pub mod store;
 pub mod telemetry;
