@@ -142,12 +142,14 @@ pub struct MessageDraft {
     pub client_temp_id: Option<String>,
 }
 
+// sqlx's `Any` driver cannot map SQLite columns declared BOOLEAN: flags are read as
+// expressions (an integer on SQLite, a boolean on PostgreSQL; `RowExt::flag` takes both).
 const CHAT_COLUMNS: &str = "c.id, c.chat_id, c.chat_type, c.status, c.related_case_type, c.related_case_id, \
-    c.direct_connection_id, c.last_message_content, c.last_message_sender, c.last_message_at, c.is_active, \
-    c.created_at, c.updated_at";
+    c.direct_connection_id, c.last_message_content, c.last_message_sender, c.last_message_at, \
+    (c.is_active = TRUE) AS is_active, c.created_at, c.updated_at";
 
 const MESSAGE_COLUMNS: &str = "m.id, m.chat_ref, m.sender_id, m.content, m.message_type, m.file_data, m.attachments, \
-    m.client_temp_id, m.sent_at, m.edited_at, m.is_deleted";
+    m.client_temp_id, m.sent_at, m.edited_at, (m.is_deleted = TRUE) AS is_deleted";
 
 /// Appends `(v1, v2, ...)` with one placeholder per id. Callers handle the empty list.
 pub(crate) fn push_id_list(sql: &mut Sql, ids: &[Id]) {

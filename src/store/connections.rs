@@ -30,8 +30,10 @@ pub struct Connection {
     pub updated_at: String,
 }
 
+/// Read with the flag as an expression: sqlx's `Any` driver cannot map SQLite's BOOLEAN.
 const COLUMNS: &str = "dc.id, dc.citizen_id, dc.lawyer_id, dc.status, dc.request_message, dc.requested_at, \
-    dc.responded_at, dc.response_message, dc.chat_id, dc.metadata, dc.is_active, dc.created_at, dc.updated_at";
+    dc.responded_at, dc.response_message, dc.chat_id, dc.metadata, (dc.is_active = TRUE) AS is_active, dc.created_at, \
+    dc.updated_at";
 
 impl Connection {
     /// A new pending request (not yet stored).
