@@ -569,3 +569,38 @@ pub async fn chat_messages(state: &AppState, user: &User, chat_id: &str, before:
         "pagination": {"current": page.page, "hasMore": page.offset() + page.limit < total},
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn direct_chat_ids_sort_the_two_users() {
+        let a: Id = "0000000000000000000000aa".parse().unwrap();
+        let b: Id = "ff0000000000000000000000".parse().unwrap();
+        assert_eq!(direct_chat_id(&a, &b), direct_chat_id(&b, &a));
+        assert_eq!(direct_chat_id(&b, &a), format!("direct_{a}_{b}"));
+    }
+
+    #[test]
+    fn chat_ids_must_have_a_known_format() {
+        let id = "507f1f77bcf86cd799439011";
+        for ok in [format!("direct_{id}_{id}"), format!("query_{id}"), format!("dispute_{}", id.to_uppercase())] {
+            assert_eq!(parse_chat_id(&ok).unwrap(), ok.to_ascii_lowercase());
+        }
+        for bad in ["", "direct_", &format!("direct_{id}"), &format!("case_{id}"), &format!("query_{id}_1"), "query_zz"] {
+            assert_eq!(parse_chat_id(bad).unwrap_err().status.as_u16(), 400, "{bad}");
+        }
+    }
+
+    #[test]
+    fn file_messages_need_a_hash_and_get_a_caption() {
+        let user = User::new("A".into(), "a@b.co".into(), "-".into(), Role::Citizen);
+        let no_hash = NewMessage { message_type: Some("file".into()), file_data: Some(json!({"ipfsHash": " "})), ..NewMessage::default() };
+        assert_eq!(draft(&user, no_hash).unwrap_err().message, "File data is required for file messages");
+        let file = NewMessage { message_type: Some("file".into()), file_data: Some(json!({"ipfsHash": "Qm1"})), ..NewMessage::default() };
+        assert_eq!(draft(&user, file).unwrap().content, "File attachment");
+        let long = NewMessage { content: Some("é".repeat(1000)), ..NewMessage::default() };
+        assert!(draft(&user, long).is_ok(), "the limit counts characters, not bytes");
+    }
+}
