@@ -91,12 +91,6 @@ const COLUMNS: &str = "id, name, email, password_hash, role, phone, address, pro
     refresh_token_hash, password_reset_hash, password_reset_expires, profile_completion, lawyer_details, \
     student_details, connections, message_requests, created_at, updated_at";
 
-/// The columns as read back. sqlx's `Any` driver cannot map SQLite's declared BOOLEAN type,
-/// so booleans are read as integers (`RowExt::flag` accepts both).
-const SELECTED: &str = "id, name, email, password_hash, role, phone, address, profile_picture, \
-    CAST(is_verified AS INTEGER) AS is_verified, CAST(is_active AS INTEGER) AS is_active, \
-    refresh_token_hash, password_reset_hash, password_reset_expires, profile_completion, lawyer_details, \
-    student_details, connections, message_requests, created_at, updated_at";
 
 impl User {
     /// A new account with the defaults of API.md 2.1/2.2 for its role.
@@ -344,11 +338,11 @@ pub async fn save(db: &Db, u: &mut User) -> sqlx::Result<()> {
 }
 
 pub async fn get(db: &Db, id: &Id) -> sqlx::Result<Option<User>> {
-    db.opt(&Sql::new(format!("SELECT {SELECTED} FROM users WHERE id = $1")).arg(id)).await?.as_ref().map(User::from_row).transpose()
+    db.opt(&Sql::new(format!("SELECT {COLUMNS} FROM users WHERE id = $1")).arg(id)).await?.as_ref().map(User::from_row).transpose()
 }
 
 pub async fn find_by_email(db: &Db, email: &str) -> sqlx::Result<Option<User>> {
-    db.opt(&Sql::new(format!("SELECT {SELECTED} FROM users WHERE email = $1")).arg(email))
+    db.opt(&Sql::new(format!("SELECT {COLUMNS} FROM users WHERE email = $1")).arg(email))
         .await?
         .as_ref()
         .map(User::from_row)
@@ -356,7 +350,7 @@ pub async fn find_by_email(db: &Db, email: &str) -> sqlx::Result<Option<User>> {
 }
 
 pub async fn find_by_reset_hash(db: &Db, hash: &str) -> sqlx::Result<Option<User>> {
-    db.opt(&Sql::new(format!("SELECT {SELECTED} FROM users WHERE password_reset_hash = $1")).arg(hash))
+    db.opt(&Sql::new(format!("SELECT {COLUMNS} FROM users WHERE password_reset_hash = $1")).arg(hash))
         .await?
         .as_ref()
         .map(User::from_row)
@@ -368,7 +362,7 @@ pub async fn get_many(db: &Db, ids: &[Id]) -> sqlx::Result<Vec<User>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let mut sql = Sql::new(format!("SELECT {SELECTED} FROM users WHERE id IN ("));
+    let mut sql = Sql::new(format!("SELECT {COLUMNS} FROM users WHERE id IN ("));
     for (i, id) in ids.iter().enumerate() {
         if i > 0 {
             sql.push(", ");
@@ -381,7 +375,7 @@ pub async fn get_many(db: &Db, ids: &[Id]) -> sqlx::Result<Vec<User>> {
 
 /// Runs `SELECT <columns> FROM users <tail>` for list queries built by other modules.
 pub async fn select(db: &Db, tail: Sql) -> sqlx::Result<Vec<User>> {
-    let sql = Sql::new(format!("SELECT {SELECTED} FROM users ")).append(tail);
+    let sql = Sql::new(format!("SELECT {COLUMNS} FROM users ")).append(tail);
     db.all(&sql).await?.iter().map(User::from_row).collect()
 }
 
