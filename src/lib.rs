@@ -12,6 +12,7 @@ pub mod ops;
 pub mod realtime;
 pub mod security;
 pub mod service;
+pub mod storage;
 pub mod store;
 pub mod telemetry;
 pub mod time;
