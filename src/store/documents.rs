@@ -48,9 +48,11 @@ pub struct Document {
     pub access: Vec<Access>,
 }
 
+/// Columns for reading. sqlx's `Any` driver refuses SQLite columns declared BOOLEAN, so the
+/// flag is read as an expression (an integer on SQLite, a boolean on PostgreSQL).
 const COLUMNS: &str = "d.id, d.original_name, d.content_hash, d.storage_key, d.mime_type, d.url, d.size, d.document_type, \
     d.related_id, d.related_model, d.uploaded_by, d.uploaded_by_role, d.description, d.tags, d.document_category, \
-    d.is_verified, d.verified_by, d.verified_at, d.metadata, d.status, d.uploaded_at, d.last_accessed_at, \
+    (d.is_verified = TRUE) AS is_verified, d.verified_by, d.verified_at, d.metadata, d.status, d.uploaded_at, d.last_accessed_at, \
     d.created_at, d.updated_at";
 
 impl Document {
