@@ -159,8 +159,8 @@ pub fn size_formatted(bytes: i64) -> String {
 
 /// `timeAgo`: whole days rounded up, as the original model computes it.
 pub fn time_ago(uploaded: crate::time::Timestamp, now: crate::time::Timestamp) -> String {
-    let millis = (now - uploaded).num_milliseconds().unsigned_abs() as f64;
-    let days = (millis / 86_400_000.0).ceil() as i64;
+    let micros = (now - uploaded).num_microseconds().unwrap_or(i64::MAX).unsigned_abs() as f64;
+    let days = (micros / 86_400_000_000.0).ceil() as i64;
     match days {
         1 => "1 day ago".into(),
         d if d < 7 => format!("{d} days ago"),
