@@ -13,6 +13,7 @@ pub mod realtime;
 pub mod security;
 pub mod seed;
 pub mod service;
+pub mod storage;
 pub mod store;
 pub mod telemetry;
 pub mod time;
