@@ -329,7 +329,8 @@ impl Inner {
             return Ok(from_db(load().await?));
         }
         let values = tags.iter().map(String::as_str).zip(read.counters.iter().copied());
-        match self.lock().raise(&epoch, values, false) {
+        let raised = self.lock().raise(&epoch, values, false);
+        match raised {
             Raised::Applied => {}
             Raised::OtherEpoch => return Ok(from_db(load().await?)),
             Raised::Backwards => {
