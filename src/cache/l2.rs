@@ -109,7 +109,7 @@ impl Shared {
         if !self.outage_logged.swap(true, Ordering::SeqCst) {
             self.outages.fetch_add(1, Ordering::Relaxed);
             stats::l2_outage();
-            tracing::error!(error = reason, "cache: Redis unavailable; serving from memory and the database until it returns");
+            tracing::error!(error = reason, "cache: Redis unavailable; serving from memory and the database until it is back");
         }
         stats::l2_available(false);
     }
@@ -217,10 +217,13 @@ impl Shared {
         }
     }
 
-    /// Checks both connections of a link.
+    /// Checks both connections of a link, and samples the size of the Redis database.
     async fn probe(&self, link: &Link, sink: &mut PubSubSink) -> Result<(), String> {
         let mut conn = link.conn.clone();
-        self.bounded("ping", CONNECT_TIMEOUT, redis::cmd("PING").query_async::<()>(&mut conn)).await?;
+        let mut pipe = redis::pipe();
+        pipe.cmd("PING").ignore().cmd("DBSIZE");
+        let (keys,): (u64,) = self.bounded("ping", CONNECT_TIMEOUT, pipe.query_async(&mut conn)).await?;
+        stats::l2_keys(keys);
         self.bounded("subscription ping", CONNECT_TIMEOUT, sink.ping::<()>()).await
     }
 

@@ -8,6 +8,7 @@ const RECEIVED: &str = "nyaya_cache_invalidations_received_total";
 const L1_ENTRIES: &str = "nyaya_cache_l1_entries";
 const L1_BYTES: &str = "nyaya_cache_l1_bytes";
 const L2_AVAILABLE: &str = "nyaya_cache_l2_available";
+const L2_KEYS: &str = "nyaya_cache_l2_keys";
 const L2_WRITES: &str = "nyaya_cache_l2_writes_total";
 const L2_ERRORS: &str = "nyaya_cache_l2_errors_total";
 const L2_OUTAGES: &str = "nyaya_cache_l2_outages_total";
@@ -24,7 +25,8 @@ pub(super) fn describe() {
     metrics::describe_gauge!(L1_ENTRIES, "Entries in the in-process cache");
     metrics::describe_gauge!(L1_BYTES, "Approximate bytes held by the in-process cache");
     metrics::describe_gauge!(L2_AVAILABLE, "1 while the Redis tier is in use, 0 while it is unreachable");
-    metrics::describe_counter!(L2_WRITES, "Entries written to the Redis tier (its size, approximately, with the TTLs)");
+    metrics::describe_gauge!(L2_KEYS, "Keys in the shared tier's Redis database, sampled every second (all its users)");
+    metrics::describe_counter!(L2_WRITES, "Entries written to the Redis tier");
     metrics::describe_counter!(L2_ERRORS, "Failed or timed-out Redis calls of the cache");
     metrics::describe_counter!(L2_OUTAGES, "Times the Redis tier became unreachable");
 }
@@ -56,6 +58,10 @@ pub(super) fn l1_size(entries: u64, bytes: u64) {
 
 pub(super) fn l2_available(up: bool) {
     metrics::gauge!(L2_AVAILABLE).set(if up { 1.0 } else { 0.0 });
+}
+
+pub(super) fn l2_keys(keys: u64) {
+    metrics::gauge!(L2_KEYS).set(keys as f64);
 }
 
 pub(super) fn l2_write() {

@@ -190,7 +190,8 @@ async fn drop_keys(url: &str, prefix: &str) {
     let Ok(client) = redis::Client::open(url) else { return };
     let Ok(mut conn) = client.get_multiplexed_async_connection().await else { return };
     let keys: Vec<String> = {
-        let Ok(mut iter) = redis::AsyncCommands::scan_match::<_, String>(&mut conn, format!("{prefix}*")).await else { return };
+        let pattern = format!("{prefix}*");
+        let Ok(mut iter) = redis::AsyncCommands::scan_match::<_, String>(&mut conn, pattern).await else { return };
         let mut keys = Vec::new();
         while let Some(k) = futures::StreamExt::next(&mut iter).await {
             if let Ok(k) = k {
@@ -320,6 +321,17 @@ async fn a_write_is_visible_to_the_writer_at_once() {
     let (_, x_cache, body) = fetch(&client, &url, None).await;
     assert_eq!(x_cache, "MISS");
     assert_eq!(body["data"]["users"], before + 1);
+
+    let metrics = app.metrics().await;
+    for series in [
+        r#"nyaya_cache_hits_total{route="/probe/users",tier="l1"}"#,
+        r#"nyaya_cache_misses_total{route="/probe/users"}"#,
+        "nyaya_cache_invalidations_sent_total",
+        "nyaya_cache_l1_entries",
+        "nyaya_cache_l1_bytes",
+    ] {
+        assert!(metrics.lines().any(|l| l.starts_with(series)), "{series} missing from /metrics");
+    }
 }
 
 #[tokio::test]
@@ -377,6 +389,10 @@ async fn an_invalidation_reaches_a_second_instance() {
         assert!(Instant::now() < deadline, "the second instance still serves the old body");
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
+    let received = app.metrics().await.lines().find_map(|l| {
+        l.strip_prefix("nyaya_cache_invalidations_received_total ").and_then(|v| v.trim().parse::<f64>().ok())
+    });
+    assert!(received.is_some_and(|n| n >= 2.0), "received invalidations: {received:?}");
     drop_keys(&url, &prefix).await;
 }
 
