@@ -284,7 +284,8 @@ pub(super) async fn run(weak: Weak<Inner>, wake: Arc<Notify>) {
         let pause = match connect_once(&weak, &wake).await {
             Step::Dropped => return,
             Step::Failed => PROBE_EVERY,
-            Step::Lost => Duration::from_millis(50),
+            // Soon, but not in a tight loop: every reconnection rotates the epoch.
+            Step::Lost => PROBE_EVERY / 4,
         };
         tokio::time::sleep(pause).await;
     }

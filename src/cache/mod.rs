@@ -43,9 +43,9 @@
 //! instance already wrote locally. A missing epoch (Redis flushed or restarted under us) or a
 //! counter below what we saw (restored from an older snapshot) counts as an outage too.
 //!
-//! Limits: during an outage other instances' writes reach us only through [`SHORT_TTL`]; an
-//! instance whose link is cut while Redis is up serves other instances stale L2 entries for its
-//! own writes until it reconnects and rotates the epoch.
+//! Limits: during an outage, other instances' writes reach us only through [`SHORT_TTL`]. While
+//! one instance is cut off from a Redis that the others still use, its writes reach neither L2
+//! nor the others until it reconnects and rotates the epoch.
 
 mod l2;
 pub mod policy;
