@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::cache::Cache;
+use crate::cache::{Cache, Settings as CacheSettings};
 use crate::config::Config;
 use crate::db::Db;
 use crate::http::rate_limit::RateLimiter;
@@ -34,10 +34,11 @@ impl AppState {
         let db = Db::connect(&config.database_url, config.db_max_connections).await?;
         db.migrate().await.context("running migrations")?;
         let mailer = Mailer::new(config.smtp_url.as_deref(), config.outbox_dir(), &config.mail_from)?;
+        let cache = Cache::connect(CacheSettings::from_config(&config)).await?;
         Ok(AppState {
             tokens: Tokens::new(&config),
             rate_limiter: RateLimiter::new(config.rate_limit_window, config.rate_limit_max),
-            cache: Cache::new(config.cache_enabled, config.cache_max_bytes),
+            cache,
             notifier: Notifier::new(),
             config: Arc::new(config),
             db,

@@ -54,6 +54,8 @@ pub struct Config {
     pub db_max_connections: u32,
     pub cache_enabled: bool,
     pub cache_max_bytes: u64,
+    /// Bound on every Redis call of the cache (`CACHE_REDIS_TIMEOUT`, e.g. `100ms`).
+    pub cache_redis_timeout: Duration,
     pub redis_prefix: String,
 }
 
@@ -183,6 +185,7 @@ impl Config {
             db_max_connections: vars.parse("DB_MAX_CONNECTIONS", 16)?,
             cache_enabled: !matches!(var("CACHE").as_deref(), Some("off" | "false" | "0")),
             cache_max_bytes,
+            cache_redis_timeout: vars.duration("CACHE_REDIS_TIMEOUT", "100ms")?,
             redis_prefix: var("REDIS_PREFIX").unwrap_or_else(|| "nyaya:".into()),
             data_dir,
         })

@@ -16,6 +16,13 @@ enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Create demo data (admin, verified and pending lawyers, citizens, cases) and print the
+    /// logins it created. Idempotent: accounts that already exist (by email) are left alone.
+    Seed {
+        /// Password for every account the seed creates.
+        #[arg(long, env = "NYAYA_SEED_PASSWORD", default_value = nyaya::seed::DEFAULT_PASSWORD)]
+        password: String,
+    },
 }
 
 #[tokio::main]
@@ -36,6 +43,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let db = nyaya::db::Db::connect(&config.database_url, 2).await?;
             let applied = db.migrate().await?;
             println!("migrations applied: {applied}");
+            Ok(())
+        }
+        Command::Seed { password } => {
+            let db = nyaya::db::Db::connect(&config.database_url, 2).await?;
+            db.migrate().await?;
+            let report = nyaya::seed::run(&db, &password).await?;
+            print!("{}", report.logins_table());
             Ok(())
         }
     }

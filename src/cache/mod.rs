@@ -1,16 +1,59 @@
-//! The response cache (scaling plan item 1): cache-aside for GET routes, keyed by route,
-//! normalized query and scope, invalidated by tags.
+//! The response cache: cache-aside for the GET routes of API.md 3.12, keyed by route,
+//! normalized query and scope, invalidated by tags. How to cache a route: README "Caching a
+//! route" and [`policy`].
 //!
-//! Invalidation bumps a version counter per tag; every entry remembers the versions of its
-//! tags when its load started, and an entry whose tag moved on is stale. So a write never
-//! has to find the keys it affects, and a slow reader that stores an old body after a write
-//! cannot be served. Concurrent misses of one key share one load (single flight).
+//! # Tiers
+//! L1 is an in-process moka cache bounded by memory (`CACHE_MAX_BYTES`). L2 is Redis when
+//! `REDIS_URL` is set: entries `<prefix>c:<key>` (SET PX with the route's TTL) whose value is a
+//! one-line header (epoch and tag counters) plus the body. An L1 miss reads L2; an L2 miss loads
+//! from the database and fills both. Concurrent L1 misses of one key on one instance share one
+//! L2 read and one load (moka's `try_get_with`). Only successful loads are stored.
+//!
+//! # Invalidation: versions, never key lookups
+//! Every tag has a counter in Redis, `<prefix>t:<tag>`. A write calls [`Cache::invalidate`],
+//! which (1) bumps this instance's own version of the tags, then (2) runs one Lua script that
+//! INCRs the counters and PUBLISHes the new values on `<prefix>inv`, atomically, so messages
+//! arrive in increment order. Every instance subscribes and raises its mirror of the counters
+//! (never lowers it). Nothing ever needs to find the keys a write affects (no KEYS or SCAN).
+//!
+//! * L1 keys contain a local generation and, for each tag of the entry, the mirrored counter
+//!   and the local version. A write or a message changes the key, so older entries are never
+//!   found again, and single flight never joins a load that started before the write. Step (1)
+//!   happens before `invalidate` returns: the writing instance reads its writes even when Redis
+//!   is down. Other instances stop serving the old entry when the message arrives.
+//! * L2 is checked against Redis itself: one pipelined round trip reads the epoch, the entry's
+//!   tag counters (MGET) and the entry. An entry is current only if it was stamped with exactly
+//!   those counters, and a load stamps what it read *before* it started, so a slow reader that
+//!   stores an old body after a write stores it under a counter that has already moved. This
+//!   check needs no message, so an instance that just started or missed messages never takes a
+//!   stale entry from L2; what it read also raises its mirror.
+//!
+//! # Epochs and Redis failures
+//! `<prefix>epoch` is a random token; entries carry the epoch they were stored in, and counters
+//! are comparable only within one epoch. Every Redis call is bounded by `CACHE_REDIS_TIMEOUT`
+//! (100 ms). The first failure marks L2 down (one error line per outage): requests then use L1
+//! and the database, L1 is flushed (a new generation: invalidations from other instances can no
+//! longer reach us) and entries stored while down live at most [`SHORT_TTL`], which bounds what
+//! another instance's write can leave stale here. Invalidations during the outage are local. A
+//! background task probes every second; when Redis answers again it resubscribes, then writes a
+//! **new epoch** and announces it, before reading L2 again: every L2 entry from before (possibly
+//! stale: writes of the outage never reached Redis, or Redis restarted and lost its counters)
+//! is unreachable, and every instance that hears of the new epoch (message, or the epoch read
+//! with every L2 lookup) flushes its L1. A first connection keeps the current epoch unless this
+//! instance already wrote locally. A missing epoch (Redis flushed or restarted under us) or a
+//! counter below what we saw (restored from an older snapshot) counts as an outage too.
+//!
+//! Limits: during an outage, other instances' writes reach us only through [`SHORT_TTL`]. While
+//! one instance is cut off from a Redis that the others still use, its writes reach neither L2
+//! nor the others until it reconnects and rotates the epoch.
 
+mod l2;
 pub mod policy;
+mod state;
+mod stats;
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderValue, StatusCode, header};
@@ -18,12 +61,18 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::Value;
 
-use crate::error::{AppError, AppResult};
+use crate::config::Config;
+use crate::error::AppResult;
 use crate::http::extract::Params;
 use crate::ids::Id;
 use crate::store::users::{Role, User};
 
 pub use policy::Policy;
+use state::{Raised, Snapshot, State};
+
+/// The longest an entry stored while Redis is configured but unreachable is served: another
+/// instance's writes cannot reach us then.
+pub const SHORT_TTL: Duration = Duration::from_secs(1);
 
 /// What an entry depends on (API.md 3.12).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -153,49 +202,218 @@ fn normalize_param(key: &str, value: &str) -> String {
     }
 }
 
+/// Where a stored body came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Database,
+    Shared,
+}
+
 #[derive(Clone)]
-struct Entry {
+struct L1Entry {
     body: Bytes,
-    versions: Arc<[(Tag, u64)]>,
-    expires_at: Instant,
+    ttl: Duration,
+    source: Source,
+}
+
+/// Each L1 entry lives for its own TTL (the route's, or what its L2 copy had left).
+struct PerEntryTtl;
+
+impl moka::Expiry<String, L1Entry> for PerEntryTtl {
+    fn expire_after_create(&self, _: &String, entry: &L1Entry, _: Instant) -> Option<Duration> {
+        Some(entry.ttl)
+    }
+}
+
+/// How the cache is set up (from [`Config`]: `CACHE`, `CACHE_MAX_BYTES`, `REDIS_URL`,
+/// `REDIS_PREFIX`, `CACHE_REDIS_TIMEOUT`).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub enabled: bool,
+    pub max_bytes: u64,
+    pub redis_url: Option<String>,
+    pub redis_prefix: String,
+    pub redis_timeout: Duration,
+}
+
+impl Settings {
+    pub fn from_config(config: &Config) -> Settings {
+        Settings {
+            enabled: config.cache_enabled,
+            max_bytes: config.cache_max_bytes,
+            redis_url: config.redis_url.clone(),
+            redis_prefix: config.redis_prefix.clone(),
+            redis_timeout: config.cache_redis_timeout,
+        }
+    }
+}
+
+/// The state of the shared tier, for readiness and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SharedStatus {
+    pub configured: bool,
+    /// L2 is being read and written right now.
+    pub available: bool,
+    /// Outages since start (each logged once).
+    pub outages: u64,
+}
+
+struct Inner {
+    enabled: bool,
+    l1: moka::future::Cache<String, L1Entry>,
+    state: Mutex<State>,
+    shared: Option<l2::Shared>,
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn is_current(&self, serial: u64) -> bool {
+        self.lock().link().is_some_and(|l| l.serial == serial)
+    }
+
+    /// A Redis call failed: L2 is skipped until the link task has reconnected.
+    fn mark_down(&self, serial: Option<u64>, reason: &str) {
+        let Some(shared) = &self.shared else { return };
+        if self.lock().link_down(serial) {
+            shared.report_outage(reason);
+            shared.wake.notify_one();
+        }
+    }
+
+    fn on_message(&self, payload: &[u8]) {
+        let Some(message) = self.shared.as_ref().and_then(|s| s.parse(payload)) else { return };
+        match message {
+            l2::Message::Invalidated { epoch, tags } => {
+                stats::received(tags.len());
+                let mut state = self.lock();
+                let values = tags.iter().map(|(t, v)| (t.as_str(), *v));
+                if state.raise(&epoch, values, true) == Raised::OtherEpoch {
+                    // Counters of another epoch say nothing comparable, but a write happened.
+                    state.bump_local(tags.iter().map(|(t, _)| t.as_str()), false);
+                }
+            }
+            l2::Message::Epoch(epoch) => {
+                self.lock().adopt(&epoch);
+            }
+        }
+    }
+
+    /// Fills an L1 miss: from L2 if it holds a current entry, else from `load` (then into L2).
+    async fn fill<F, Fut>(&self, policy: &Policy, base: &str, tags: &[String], snap: Snapshot, load: F) -> AppResult<L1Entry>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = AppResult<Value>>,
+    {
+        let ttl = if snap.short_lived { policy.ttl.min(SHORT_TTL) } else { policy.ttl };
+        let from_db = |body: Value| L1Entry { body: Bytes::from(body.to_string()), ttl, source: Source::Database };
+        let (Some((link, epoch)), Some(shared)) = (snap.l2, &self.shared) else {
+            return Ok(from_db(load().await?));
+        };
+        let read = match shared.read(&link, base, tags).await {
+            Ok(read) => read,
+            Err(reason) => {
+                self.mark_down(Some(link.serial), &reason);
+                return Ok(from_db(load().await?));
+            }
+        };
+        let Some(current_epoch) = read.epoch else {
+            self.mark_down(Some(link.serial), "Redis lost the cache's epoch (restarted or flushed)");
+            return Ok(from_db(load().await?));
+        };
+        if current_epoch != epoch {
+            // Another instance rotated the epoch; its announcement may still be on the way.
+            self.lock().adopt(&current_epoch);
+            return Ok(from_db(load().await?));
+        }
+        let values = tags.iter().map(String::as_str).zip(read.counters.iter().copied());
+        let raised = self.lock().raise(&epoch, values, false);
+        match raised {
+            Raised::Applied => {}
+            Raised::OtherEpoch => return Ok(from_db(load().await?)),
+            Raised::Backwards => {
+                self.mark_down(Some(link.serial), "Redis counters went backwards (restored from an older snapshot?)");
+                return Ok(from_db(load().await?));
+            }
+        }
+        let stamp = l2::Stamp { epoch: &epoch, tags, counters: &read.counters };
+        if let Some(body) = read.entry.as_deref().and_then(|raw| l2::current_body(raw, stamp)) {
+            let left = u64::try_from(read.pttl).ok().filter(|ms| *ms > 0).map(Duration::from_millis);
+            return Ok(L1Entry { body, ttl: left.map_or(ttl, |l| l.min(ttl)), source: Source::Shared });
+        }
+        let entry = from_db(load().await?);
+        if let Err(reason) = shared.store(&link, base, stamp, &entry.body, policy.ttl).await {
+            self.mark_down(Some(link.serial), &reason);
+        }
+        Ok(entry)
+    }
+
+    fn update_gauges(&self) {
+        stats::l1_size(self.l1.entry_count(), self.l1.weighted_size());
+    }
 }
 
 /// The cache of one process. Cheap to clone.
 #[derive(Clone)]
 pub struct Cache {
-    enabled: bool,
-    l1: moka::future::Cache<String, Entry>,
-    versions: Arc<Mutex<HashMap<Tag, u64>>>,
+    inner: Arc<Inner>,
 }
 
 impl Cache {
+    /// A memory-only cache (no Redis).
     pub fn new(enabled: bool, max_bytes: u64) -> Cache {
+        Cache::build(enabled, max_bytes, None)
+    }
+
+    /// The cache as configured. With `REDIS_URL`, waits briefly for the first connection (so a
+    /// fresh instance uses L2 from its first request) but never fails because Redis is down:
+    /// the link task keeps trying in the background.
+    pub async fn connect(settings: Settings) -> anyhow::Result<Cache> {
+        let shared = match (&settings.redis_url, settings.enabled) {
+            (Some(url), true) => Some(l2::Shared::new(url, &settings.redis_prefix, settings.redis_timeout)?),
+            _ => None,
+        };
+        let cache = Cache::build(settings.enabled, settings.max_bytes, shared);
+        if let Some(shared) = &cache.inner.shared {
+            tokio::spawn(l2::run(Arc::downgrade(&cache.inner), shared.wake.clone()));
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while !cache.inner.lock().l2_readable() && cache.shared_status().outages == 0 && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        Ok(cache)
+    }
+
+    fn build(enabled: bool, max_bytes: u64, shared: Option<l2::Shared>) -> Cache {
+        stats::describe();
         let l1 = moka::future::Cache::builder()
             .max_capacity(max_bytes)
-            .weigher(|k: &String, e: &Entry| (k.len() + e.body.len() + 64).try_into().unwrap_or(u32::MAX))
-            .time_to_live(Duration::from_secs(600))
+            .weigher(|k: &String, e: &L1Entry| (k.len() + e.body.len() + 64).try_into().unwrap_or(u32::MAX))
+            .expire_after(PerEntryTtl)
             .build();
-        Cache { enabled, l1, versions: Arc::new(Mutex::new(HashMap::new())) }
+        let state = Mutex::new(State::new(shared.is_some()));
+        let inner = Arc::new(Inner { enabled, l1, state, shared });
+        if enabled && let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(housekeeping(Arc::downgrade(&inner)));
+        }
+        Cache { inner }
     }
 
     pub fn enabled(&self) -> bool {
-        self.enabled
+        self.inner.enabled
     }
 
-    fn snapshot(&self, tags: &[Tag]) -> Arc<[(Tag, u64)]> {
-        let versions = self.versions.lock().unwrap_or_else(|p| p.into_inner());
-        tags.iter().map(|t| (t.clone(), versions.get(t).copied().unwrap_or(0))).collect()
-    }
-
-    fn is_fresh(&self, entry: &Entry) -> bool {
-        if entry.expires_at <= Instant::now() {
-            return false;
+    pub fn shared_status(&self) -> SharedStatus {
+        SharedStatus {
+            configured: self.inner.shared.is_some(),
+            available: self.inner.lock().l2_readable(),
+            outages: self.inner.shared.as_ref().map_or(0, l2::Shared::outages),
         }
-        let versions = self.versions.lock().unwrap_or_else(|p| p.into_inner());
-        entry.versions.iter().all(|(t, v)| versions.get(t).copied().unwrap_or(0) == *v)
     }
 
-    /// Serves a cached GET: a fresh entry if there is one, otherwise `load` (once, however many
+    /// Serves a cached GET: a current entry if there is one, otherwise `load` (once, however many
     /// requests wait for it). Authorization must already have run. Only successful loads are
     /// stored; errors pass through to every waiter.
     pub async fn serve<F, Fut>(&self, policy: &Policy, lookup: Lookup<'_>, load: F) -> AppResult<Cached>
@@ -203,47 +421,81 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = AppResult<Value>>,
     {
-        if !self.enabled {
+        if !self.inner.enabled {
+            stats::bypass(policy.route);
             let body = load().await?;
             return Ok(Cached { body: Bytes::from(body.to_string()), status: CacheStatus::Bypass });
         }
         let scope = policy.scope(lookup.caller);
-        let key = cache_key(policy, &scope, lookup.params, lookup.subject);
-        if let Some(entry) = self.l1.get(&key).await {
-            if self.is_fresh(&entry) {
-                return Ok(Cached { body: entry.body, status: CacheStatus::Hit });
-            }
-            self.l1.invalidate(&key).await;
+        let base = cache_key(policy, &scope, lookup.params, lookup.subject);
+        let tags: Vec<String> = policy.tags(lookup.caller, lookup.subject).iter().map(Tag::name).collect();
+        let snap = self.inner.lock().snapshot(&tags);
+        let key = snap.l1_key(&base);
+        if let Some(entry) = self.inner.l1.get(&key).await {
+            stats::hit(policy.route, "l1");
+            return Ok(Cached { body: entry.body, status: CacheStatus::Hit });
         }
-        let tags = policy.tags(lookup.caller, lookup.subject);
-        let versions = self.snapshot(&tags);
-        let ttl = policy.ttl;
-        let loaded = self
-            .l1
-            .try_get_with(key.clone(), async move {
-                let body = load().await?;
-                Ok::<_, AppError>(Entry { body: Bytes::from(body.to_string()), versions, expires_at: Instant::now() + ttl })
-            })
-            .await;
-        match loaded {
-            Ok(entry) => Ok(Cached { body: entry.body, status: CacheStatus::Miss }),
+        let filled = self.inner.l1.try_get_with(key, self.inner.fill(policy, &base, &tags, snap, load)).await;
+        match filled {
+            Ok(entry) if entry.source == Source::Shared => {
+                stats::hit(policy.route, "l2");
+                Ok(Cached { body: entry.body, status: CacheStatus::Hit })
+            }
+            Ok(entry) => {
+                stats::miss(policy.route);
+                Ok(Cached { body: entry.body, status: CacheStatus::Miss })
+            }
             Err(shared) => Err(shared.duplicate()),
         }
     }
 
-    /// Invalidates every entry that depends on any of `tags`. Returns after the local tier
-    /// no longer serves them (read-your-writes for the writer).
+    /// Invalidates every entry that depends on any of `tags`, in both tiers and on every
+    /// instance. Returns once this instance no longer serves them (read-your-writes); other
+    /// instances follow when the announcement arrives. Never fails: with Redis down the
+    /// invalidation is local (see the module doc).
     pub async fn invalidate(&self, tags: impl IntoIterator<Item = Tag>) {
-        let mut versions = self.versions.lock().unwrap_or_else(|p| p.into_inner());
-        for tag in tags {
-            *versions.entry(tag).or_insert(0) += 1;
+        let mut names: Vec<String> = tags.into_iter().map(|t| t.name()).collect();
+        names.sort();
+        names.dedup();
+        if names.is_empty() || !self.inner.enabled {
+            return;
         }
+        stats::sent(names.len());
+        let link = {
+            let mut state = self.inner.lock();
+            state.bump_local(names.iter().map(String::as_str), true);
+            state.link()
+        };
+        let (Some(link), Some(shared)) = (link, &self.inner.shared) else { return };
+        match shared.invalidate(&link, &names).await {
+            Ok(Some((epoch, counters))) => {
+                let mut state = self.inner.lock();
+                let values = || names.iter().map(String::as_str).zip(counters.iter().copied());
+                if state.raise(&epoch, values(), false) == Raised::OtherEpoch && state.adopt(&epoch) {
+                    state.raise(&epoch, values(), false);
+                }
+            }
+            Ok(None) => self.inner.mark_down(Some(link.serial), "Redis lost the cache's epoch (restarted or flushed)"),
+            Err(reason) => self.inner.mark_down(Some(link.serial), &reason),
+        }
+    }
+}
+
+/// Keeps the size gauges current; ends with the cache.
+async fn housekeeping(weak: Weak<Inner>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let Some(inner) = weak.upgrade() else { return };
+        inner.l1.run_pending_tasks().await;
+        inner.update_gauges();
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::AppError;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn params(pairs: &[(&str, &str)]) -> Params {

@@ -4,7 +4,7 @@
 
 use anyhow::Context;
 
-use super::{Db, Sql};
+use super::{Backend, Db, Sql};
 
 struct Migration {
     version: i64,
@@ -12,11 +12,10 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "data model",
-    sql: include_str!("../../migrations/0001_data_model.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "data model", sql: include_str!("../../migrations/0001_data_model.sql") },
+    Migration { version: 2, name: "lawyer education", sql: include_str!("../../migrations/0002_lawyer_education.sql") },
+];
 
 pub(super) async fn run(db: &Db) -> anyhow::Result<usize> {
     db.raw(
@@ -39,7 +38,7 @@ pub(super) async fn run(db: &Db) -> anyhow::Result<usize> {
         // Each migration and its bookkeeping row commit together; a concurrent migrator loses
         // on the primary key instead of applying twice.
         let mut tx = db.begin().await?;
-        for statement in split_statements(m.sql) {
+        for statement in split_statements(&for_backend(m.sql, db.backend())) {
             tx.exec(&Sql::new(statement.clone()))
                 .await
                 .with_context(|| format!("migration {} ({}) failed at: {statement}", m.version, m.name))?;
@@ -56,6 +55,15 @@ pub(super) async fn run(db: &Db) -> anyhow::Result<usize> {
         applied += 1;
     }
     Ok(applied)
+}
+
+/// Migrations write `BOOLEAN`; SQLite gets `INTEGER` instead because sqlx's `Any` driver cannot
+/// read SQLite's BOOLEAN columns (values are 0/1 either way, and TRUE/FALSE literals work on both).
+fn for_backend(sql: &str, backend: Backend) -> String {
+    match backend {
+        Backend::Postgres => sql.to_string(),
+        Backend::Sqlite => sql.replace("BOOLEAN", "INTEGER"),
+    }
 }
 
 /// Statements of a migration file: comment lines dropped, split on `;`.

@@ -36,10 +36,18 @@ pub enum Param {
     Bool(Option<bool>),
 }
 
+/// A Rust type with a SQL counterpart; its NULL keeps the type, which PostgreSQL insists on.
+pub trait SqlType: Into<Param> {
+    const NULL: Param;
+}
+
 macro_rules! param_from {
     ($variant:ident: $($t:ty => $conv:expr),* $(,)?) => {
         $(impl From<$t> for Param {
             fn from(v: $t) -> Param { Param::$variant(Some(($conv)(v))) }
+        }
+        impl SqlType for $t {
+            const NULL: Param = Param::$variant(None);
         })*
     };
 }
@@ -48,12 +56,11 @@ param_from!(Int: i64 => |v| v, i32 => i64::from, u32 => i64::from, usize => |v: 
 param_from!(Float: f64 => |v| v);
 param_from!(Bool: bool => |v| v);
 
-impl<T: Into<Param>> From<Option<T>> for Param {
+impl<T: SqlType> From<Option<T>> for Param {
     fn from(v: Option<T>) -> Param {
         match v {
             Some(v) => v.into(),
-            // The type of a NULL does not matter to either engine for these columns.
-            None => Param::Text(None),
+            None => T::NULL,
         }
     }
 }

@@ -1,9 +1,139 @@
-//! Placeholder until its routes land.
+//! Admin routes (API.md 3.2): dashboards, user management, lawyer verification. Every route
+//! is `auth:admin`; the reads are cached per role and invalidated by the `ADM` tag.
 
 use axum::Router;
+use axum::extract::{Path, State};
+use axum::routing::{get, patch};
+use serde_json::{Value, json};
 
+use super::extract::{Admin, JsonBody, Params, parse_id};
+use super::lawyers::success_body;
+use super::respond::Envelope;
 use crate::app::AppState;
+use crate::cache::{Cached, Lookup, Policy, policy};
+use crate::error::AppResult;
+use crate::service::admin;
+use crate::store::users::VerificationStatus;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/dashboard/analytics", get(analytics))
+        .route("/system/stats", get(system_stats))
+        .route("/users", get(users))
+        .route("/users/{userId}/toggle-status", patch(toggle_status))
+        .route("/lawyers/pending-verifications", get(pending_verifications))
+        .route("/lawyers/{lawyerId}/verification", patch(verification))
+}
+
+/// Serves one admin read through the cache (the caller is already known to be an admin).
+async fn cached<F, Fut>(
+    state: &AppState,
+    policy: &Policy,
+    user: &crate::store::users::User,
+    params: &Params,
+    load: F,
+) -> AppResult<Cached>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = AppResult<Value>>,
+{
+    let lookup = Lookup { caller: Some(user), params, subject: None };
+    state.cache.serve(policy, lookup, || async { Ok(success_body(load().await?)) }).await
+}
+
+#[utoipa::path(get, path = "/api/admin/dashboard/analytics", tag = "admin",
+    responses(
+        (status = 200, description = "`data: {counts, recentActivities, monthlyStats, revenue}`"),
+        (status = 401, description = "No or bad token"),
+        (status = 403, description = "Not an admin"),
+    ))]
+pub async fn analytics(State(state): State<AppState>, Admin(user): Admin, params: Params) -> AppResult<Cached> {
+    cached(&state, &policy::ADMIN_ANALYTICS, &user, &params, || admin::analytics(&state)).await
+}
+
+#[utoipa::path(get, path = "/api/admin/system/stats", tag = "admin",
+    responses(
+        (status = 200, description = "`data: {userStats, queryStats, disputeStats, topLawyers, resolutionStats}`"),
+        (status = 401, description = "No or bad token"),
+        (status = 403, description = "Not an admin"),
+    ))]
+pub async fn system_stats(State(state): State<AppState>, Admin(user): Admin, params: Params) -> AppResult<Cached> {
+    cached(&state, &policy::ADMIN_STATS, &user, &params, || admin::system_stats(&state)).await
+}
+
+#[utoipa::path(get, path = "/api/admin/users", tag = "admin",
+    params(
+        ("page" = Option<i64>, Query, description = "Page, from 1"),
+        ("limit" = Option<i64>, Query, description = "Items per page, 1..100 (default 10)"),
+        ("role" = Option<String>, Query, description = "A role, or all"),
+        ("status" = Option<String>, Query, description = "active, inactive or all"),
+        ("verificationStatus" = Option<String>, Query, description = "verified, pending, rejected or all"),
+        ("search" = Option<String>, Query, description = "Case-insensitive text in name or email"),
+    ),
+    responses(
+        (status = 200, description = "`data: {docs, totalDocs, limit, page, totalPages, hasNextPage, hasPrevPage, nextPage, prevPage}`"),
+        (status = 401, description = "No or bad token"),
+        (status = 403, description = "Not an admin"),
+    ))]
+pub async fn users(State(state): State<AppState>, Admin(user): Admin, params: Params) -> AppResult<Cached> {
+    cached(&state, &policy::ADMIN_USERS, &user, &params, || admin::list_users(&state, &params)).await
+}
+
+#[utoipa::path(patch, path = "/api/admin/users/{userId}/toggle-status", tag = "admin",
+    params(("userId" = String, Path, description = "24-hex user id")),
+    request_body(content = Object, description = "`{isActive: boolean}`; without it the status is flipped"),
+    responses(
+        (status = 200, description = "`data: {user}`"),
+        (status = 400, description = "Malformed id, or the admin's own account"),
+        (status = 404, description = "User not found"),
+    ))]
+pub async fn toggle_status(
+    State(state): State<AppState>,
+    Admin(me): Admin,
+    Path(raw): Path<String>,
+    JsonBody(body): JsonBody,
+) -> AppResult<Envelope> {
+    let id = parse_id(&raw, "user")?;
+    let user = admin::toggle_status(&state, &me, &id, body.get("isActive").and_then(Value::as_bool)).await?;
+    let word = if user.is_active { "activated" } else { "deactivated" };
+    Ok(Envelope::data(json!({"user": user.to_clean_json()})).with_message(format!("User account {word} successfully")))
+}
+
+#[utoipa::path(get, path = "/api/admin/lawyers/pending-verifications", tag = "admin",
+    params(
+        ("page" = Option<i64>, Query, description = "Page, from 1"),
+        ("limit" = Option<i64>, Query, description = "Items per page, 1..100 (default 10)"),
+    ),
+    responses(
+        (status = 200, description = "`data: {lawyers, pagination: {current, pages, total}, total}`"),
+        (status = 401, description = "No or bad token"),
+        (status = 403, description = "Not an admin"),
+    ))]
+pub async fn pending_verifications(
+    State(state): State<AppState>,
+    Admin(user): Admin,
+    params: Params,
+) -> AppResult<Cached> {
+    cached(&state, &policy::ADMIN_PENDING, &user, &params, || admin::pending_verifications(&state, &params)).await
+}
+
+#[utoipa::path(patch, path = "/api/admin/lawyers/{lawyerId}/verification", tag = "admin",
+    params(("lawyerId" = String, Path, description = "24-hex lawyer id")),
+    request_body(content = Object, description = "`{status: verified|rejected}` or `{action: approve|reject}`, plus optional `reason` or `notes` (max 500)"),
+    responses(
+        (status = 200, description = "`data: {lawyer}`"),
+        (status = 400, description = "Malformed id, invalid status or notes"),
+        (status = 404, description = "Lawyer not found"),
+    ))]
+pub async fn verification(
+    State(state): State<AppState>,
+    Admin(_admin): Admin,
+    Path(raw): Path<String>,
+    JsonBody(body): JsonBody,
+) -> AppResult<Envelope> {
+    let id = parse_id(&raw, "lawyer")?;
+    let decision = admin::parse_decision(&body)?;
+    let lawyer = admin::decide_verification(&state, &id, &decision).await?;
+    let word = if decision.status == VerificationStatus::Verified { "verified" } else { "rejected" };
+    Ok(Envelope::data(json!({"lawyer": lawyer.to_clean_json()})).with_message(format!("Lawyer {word} successfully")))
 }

@@ -1,14 +1,235 @@
-//! Citizen-lawyer connections and legacy client links (API.md 3.3 #7-16, 3.4 #3, #4, #6, #15-19).
+//! Citizen-lawyer connections and legacy client links (API.md 3.3 #7-16, 3.4 #3, #6, #15-19).
 
-use axum::Router;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+use axum::routing::{delete, get, post};
+use axum::{Extension, Router};
+use serde_json::{Value, json};
 
 use crate::app::AppState;
+use crate::cache::{Cached, Lookup, Policy, policy};
+use crate::config::Environment;
+use crate::error::{AppError, AppResult};
+use crate::service::{chats, connections};
+use crate::store::users::User;
+
+use super::extract::{Citizen, JsonBody, Params, VerifiedLawyer, parse_id};
+use super::rate_limit::RateLimiter;
+use super::respond::{Envelope, wrapped, wrapper_page};
+
+/// Legacy lists default to 10 per page.
+const LEGACY_LIMIT: i64 = 10;
 
 pub fn lawyer_routes() -> Router<AppState> {
     Router::new()
+        .route("/my-clients", get(my_clients))
+        .route("/my-direct-clients", get(my_direct_clients))
+        .route("/accept-client/{citizenId}", post(accept_client))
+        .route("/pending-requests", get(pending_direct_requests))
+        .route("/accept-request/{chatId}", post(accept_direct_request))
+        .route("/my-chats", get(my_direct_chats))
+        .route("/pending-connection-requests", get(lawyer_pending_connections))
+        .route("/accept-connection-request/{connectionId}", post(accept_connection))
+        .route("/reject-connection-request/{connectionId}", post(reject_connection))
+        .route("/connected-citizens", get(connected_citizens))
 }
 
 pub fn citizen_routes() -> Router<AppState> {
     Router::new()
+        .route("/my-lawyers", get(my_lawyers))
+        .route("/message-request/{lawyerId}", post(message_request))
+        .route(
+            "/direct-connection-request/{lawyerId}",
+            post(request_connection).layer(Extension(ConnectionRequestLimiter::default())),
+        )
+        .route("/revoke-connection-request/{connectionId}", delete(revoke_connection))
+        .route("/connected-lawyers", get(connected_lawyers))
+        .route("/pending-connection-requests", get(citizen_pending_connections))
+        .route("/direct-chats", get(direct_chats))
 }
 
+/// Serves a per-user cached list whose loader returns the `data` of a success envelope.
+async fn cached<F, Fut>(state: &AppState, policy: &Policy, user: &User, params: &Params, load: F) -> AppResult<Cached>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = AppResult<Value>>,
+{
+    let lookup = Lookup { caller: Some(user), params, subject: None };
+    state.cache.serve(policy, lookup, || async move { Ok(Envelope::data(load().await?).into_json()) }).await
+}
+
+// ---- lawyers (auth:lawyer+v) ----
+
+async fn my_clients(State(state): State<AppState>, VerifiedLawyer(user): VerifiedLawyer, params: Params) -> AppResult<Cached> {
+    let page = wrapper_page(&params);
+    let lookup = Lookup { caller: Some(&user), params: &params, subject: None };
+    state
+        .cache
+        .serve(&policy::LAWYER_MY_CLIENTS, lookup, || async {
+            let (items, total) = connections::my_clients(&state, &user, page).await?;
+            Ok(wrapped(items, total, page).into_json())
+        })
+        .await
+}
+
+async fn my_direct_clients(State(state): State<AppState>, VerifiedLawyer(user): VerifiedLawyer, params: Params) -> AppResult<Cached> {
+    let page = params.page(LEGACY_LIMIT);
+    cached(&state, &policy::LAWYER_MY_DIRECT_CLIENTS, &user, &params, || connections::my_direct_clients(&state, &user, page)).await
+}
+
+async fn accept_client(State(state): State<AppState>, VerifiedLawyer(user): VerifiedLawyer, Path(raw): Path<String>) -> AppResult<Envelope> {
+    let citizen_id = parse_id(&raw, "citizen")?;
+    connections::accept_client(&state, &user, &citizen_id).await?;
+    Ok(Envelope::message("Client connection accepted successfully"))
+}
+
+async fn pending_direct_requests(State(state): State<AppState>, VerifiedLawyer(user): VerifiedLawyer, params: Params) -> AppResult<Cached> {
+    let page = params.page(LEGACY_LIMIT);
+    cached(&state, &policy::LAWYER_PENDING_REQUESTS, &user, &params, || connections::pending_direct_requests(&state, &user, page)).await
+}
+
+async fn accept_direct_request(State(state): State<AppState>, VerifiedLawyer(user): VerifiedLawyer, Path(raw): Path<String>) -> AppResult<Envelope> {
+    let chat_id = chats::parse_chat_id(&raw)?;
+    let data = connections::accept_direct_request(&state, &user, &chat_id).await?;
+    Ok(Envelope::data(data).with_message("Direct message request accepted successfully"))
+}
+
+async fn my_direct_chats(State(state): State<AppState>, VerifiedLawyer(user): VerifiedLawyer, params: Params) -> AppResult<Cached> {
+    let page = params.page(LEGACY_LIMIT);
+    cached(&state, &policy::LAWYER_MY_CHATS, &user, &params, || connections::my_direct_chats(&state, &user, page)).await
+}
+
+async fn lawyer_pending_connections(State(state): State<AppState>, VerifiedLawyer(user): VerifiedLawyer, params: Params) -> AppResult<Cached> {
+    let page = params.page(LEGACY_LIMIT);
+    cached(&state, &policy::LAWYER_PENDING_CONNECTIONS, &user, &params, || {
+        connections::pending_requests_of_lawyer(&state, &user, page)
+    })
+    .await
+}
+
+async fn accept_connection(
+    State(state): State<AppState>,
+    VerifiedLawyer(user): VerifiedLawyer,
+    Path(raw): Path<String>,
+    JsonBody(body): JsonBody,
+) -> AppResult<Envelope> {
+    let id = parse_id(&raw, "connection")?;
+    let data = connections::accept_connection(&state, &user, &id, &body).await?;
+    Ok(Envelope::data(data).with_message("Connection request accepted successfully"))
+}
+
+async fn reject_connection(
+    State(state): State<AppState>,
+    VerifiedLawyer(user): VerifiedLawyer,
+    Path(raw): Path<String>,
+    JsonBody(body): JsonBody,
+) -> AppResult<Envelope> {
+    let id = parse_id(&raw, "connection")?;
+    let data = connections::reject_connection(&state, &user, &id, &body).await?;
+    Ok(Envelope::data(data).with_message("Connection request rejected"))
+}
+
+async fn connected_citizens(State(state): State<AppState>, VerifiedLawyer(user): VerifiedLawyer, params: Params) -> AppResult<Cached> {
+    let page = params.page(LEGACY_LIMIT);
+    cached(&state, &policy::LAWYER_CONNECTED_CITIZENS, &user, &params, || connections::connected_citizens(&state, &user, page)).await
+}
+
+// ---- citizens (auth:citizen) ----
+
+async fn my_lawyers(State(state): State<AppState>, Citizen(user): Citizen, params: Params) -> AppResult<Cached> {
+    let page = params.page(LEGACY_LIMIT);
+    cached(&state, &policy::CITIZEN_MY_LAWYERS, &user, &params, || connections::my_lawyers(&state, &user, page)).await
+}
+
+async fn message_request(
+    State(state): State<AppState>,
+    Citizen(user): Citizen,
+    Path(raw): Path<String>,
+    JsonBody(body): JsonBody,
+) -> AppResult<Envelope> {
+    let lawyer_id = parse_id(&raw, "lawyer")?;
+    let chat_id = connections::message_request(&state, &user, &lawyer_id, &body).await?;
+    Ok(Envelope::data(json!({"chatId": chat_id})).with_message("Message request sent successfully"))
+}
+
+async fn request_connection(
+    State(state): State<AppState>,
+    Citizen(user): Citizen,
+    Extension(limiter): Extension<ConnectionRequestLimiter>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    JsonBody(body): JsonBody,
+) -> AppResult<Envelope> {
+    limiter.check(&state, ip, &headers)?;
+    let lawyer_id = parse_id(&raw, "lawyer")?;
+    let connection_id = connections::request_connection(&state, &user, &lawyer_id, &body).await?;
+    Ok(Envelope::data(json!({"connectionId": connection_id})).with_message("Connection request sent successfully"))
+}
+
+async fn revoke_connection(State(state): State<AppState>, Citizen(user): Citizen, Path(raw): Path<String>) -> AppResult<Envelope> {
+    let id = parse_id(&raw, "connection")?;
+    connections::revoke_connection(&state, &user, &id).await?;
+    Ok(Envelope::message("Connection request revoked successfully"))
+}
+
+async fn connected_lawyers(State(state): State<AppState>, Citizen(user): Citizen, params: Params) -> AppResult<Cached> {
+    let page = params.page(LEGACY_LIMIT);
+    cached(&state, &policy::CITIZEN_CONNECTED_LAWYERS, &user, &params, || connections::connected_lawyers(&state, &user, page)).await
+}
+
+async fn citizen_pending_connections(State(state): State<AppState>, Citizen(user): Citizen, params: Params) -> AppResult<Cached> {
+    let page = params.page(LEGACY_LIMIT);
+    cached(&state, &policy::CITIZEN_PENDING_CONNECTIONS, &user, &params, || {
+        connections::pending_requests_of_citizen(&state, &user, page)
+    })
+    .await
+}
+
+async fn direct_chats(State(state): State<AppState>, Citizen(user): Citizen, params: Params) -> AppResult<Cached> {
+    let page = params.page(LEGACY_LIMIT);
+    cached(&state, &policy::CITIZEN_DIRECT_CHATS, &user, &params, || connections::direct_chats_of_citizen(&state, &user, page)).await
+}
+
+// ---- the per-route limiter of 3.4 #15 ----
+
+/// `messageLimiter` of the original on the connection request route: 30 per minute per IP
+/// (100 in development, where `x-testing: true` is exempt). One per router, so one per app.
+#[derive(Clone, Default)]
+struct ConnectionRequestLimiter(Arc<OnceLock<RateLimiter>>);
+
+impl ConnectionRequestLimiter {
+    fn check(&self, state: &AppState, ip: IpAddr, headers: &HeaderMap) -> AppResult<()> {
+        let development = state.config.env == Environment::Development;
+        if development && headers.get("x-testing").and_then(|v| v.to_str().ok()) == Some("true") {
+            return Ok(());
+        }
+        let limiter = self.0.get_or_init(|| RateLimiter::new(Duration::from_secs(60), if development { 100 } else { 30 }));
+        if limiter.check(ip).allowed {
+            return Ok(());
+        }
+        Err(AppError::too_many(if development {
+            "Rate limit reached (development mode - 100 messages per minute)"
+        } else {
+            "Too many messages sent, please slow down."
+        }))
+    }
+}
+
+/// The client's IP (loopback when the server runs without connection info).
+struct ClientIp(IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AppError> {
+        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()).unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        Ok(ClientIp(ip))
+    }
+}

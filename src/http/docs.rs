@@ -9,7 +9,19 @@ use crate::app::AppState;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "nyaya API", description = "Legal-aid platform backend (ChainVerdict-compatible)"),
-    paths(super::health::health, super::health::ping)
+    paths(
+        super::health::health,
+        super::health::ping,
+        super::admin::analytics,
+        super::admin::system_stats,
+        super::admin::users,
+        super::admin::toggle_status,
+        super::admin::pending_verifications,
+        super::admin::verification,
+        super::lawyers::verified,
+        super::lawyers::profile,
+        super::lawyers::available_lawyers,
+    )
 )]
 pub struct ApiDoc;
 

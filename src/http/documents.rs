@@ -1,14 +1,318 @@
 //! Documents (API.md 3.8) and chat file uploads (3.7 #7, #8).
+//!
+//! Errors of these routes carry the text under `error` as well as `message` (the original's
+//! document controller used `error`). Uploads are multipart and stream each file to disk;
+//! files are served back only through the API, to callers on the document's access list.
 
 use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Multipart, Path, Request, State};
+use axum::http::header::{self, AUTHORIZATION, HeaderValue};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use serde_json::{Map, Value, json};
 
 use crate::app::AppState;
+use crate::error::{AppError, AppResult};
+use crate::http::extract::{CurrentUser, Params, parse_id};
+use crate::http::respond::Envelope;
+use crate::ids::Id;
+use crate::service::documents::{self as service, CATEGORIES, DOCUMENT_TYPES, Download, Incoming, Received, UploadMeta};
+use crate::store::users::User;
+use crate::validate::Validator;
+
+/// Room for the text fields and multipart framing beside the files themselves.
+const FORM_OVERHEAD: u64 = 1024 * 1024;
+/// Longest accepted text field of an upload form.
+const MAX_TEXT_FIELD: usize = 64 * 1024;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/upload", post(upload_one).layer(DefaultBodyLimit::disable()))
+        .route("/upload-multiple", post(upload_many).layer(DefaultBodyLimit::disable()))
+        .route("/repository/my-documents", get(my_documents))
+        .route("/stats/overview", get(stats))
+        .route("/details/{documentId}", get(details))
+        .route("/search", get(search))
+        .route("/{documentId}", delete(remove))
+        .route("/{documentId}/download", get(download))
+        .route("/{documentType}/{relatedId}", get(of_entity))
 }
 
+/// Merged into `/api/chats`.
 pub fn chat_file_routes() -> Router<AppState> {
     Router::new()
+        .route("/upload-file", post(chat_upload).layer(DefaultBodyLimit::disable()))
+        .route("/file/{ipfsHash}", get(file_proxy))
 }
 
+fn bad_request(text: &str) -> AppError {
+    AppError::bad_request(text).with_error_key()
+}
+
+/// The fields and files of an upload form.
+#[derive(Default)]
+struct Form {
+    fields: Map<String, Value>,
+    files: Vec<Received>,
+}
+
+fn multipart_error(err: axum::extract::multipart::MultipartError) -> AppError {
+    if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        AppError::payload_too_large("Request entity too large").with_error_key()
+    } else {
+        AppError::bad_request(format!("Malformed multipart body: {}", err.body_text())).with_error_key()
+    }
+}
+
+/// Reads a multipart form, streaming each file of `file_field` through [`Incoming`] (size
+/// and type checks as it arrives). The whole body is capped at `max_files` files plus some
+/// room for text. A body that is not multipart reads as an empty form, as in the original.
+async fn read_form(state: &AppState, req: Request, file_field: &str, max_files: usize) -> AppResult<Form> {
+    let max_file = state.config.max_file_size;
+    let limit = (max_files as u64).saturating_mul(max_file).saturating_add(FORM_OVERHEAD);
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let req = req.map(|body| Body::new(http_body_util::Limited::new(body, limit)));
+    let mut form = Form::default();
+    let Ok(mut multipart) = Multipart::from_request(req, state).await else {
+        return Ok(form);
+    };
+    let storage = service::storage(state);
+    while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
+        let name = field.name().unwrap_or_default().to_string();
+        match field.file_name().map(str::to_string) {
+            Some(file_name) => {
+                if name != file_field {
+                    return Err(bad_request(&format!("Unexpected field: {name}")));
+                }
+                if form.files.len() >= max_files {
+                    return Err(bad_request(&format!("Too many files (at most {max_files} per upload)")));
+                }
+                let mut incoming = Incoming::start(&storage, &file_name, field.content_type(), max_file, max_files > 1).await?;
+                while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+                    incoming.push(&chunk).await?;
+                }
+                form.files.push(incoming.finish()?);
+            }
+            None => {
+                let mut text = Vec::new();
+                while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+                    if text.len() + chunk.len() > MAX_TEXT_FIELD {
+                        return Err(AppError::payload_too_large(format!("Field {name} is too long")).with_error_key());
+                    }
+                    text.extend_from_slice(&chunk);
+                }
+                form.fields.insert(name, Value::String(String::from_utf8_lossy(&text).into_owned()));
+            }
+        }
+    }
+    Ok(form)
+}
+
+/// The text fields of 3.8 #1 with the original's validator messages.
+fn upload_meta(fields: &Map<String, Value>) -> AppResult<UploadMeta> {
+    let body = Value::Object(fields.clone());
+    let mut v = Validator::body(&body);
+    v.field("documentType").one_of(DOCUMENT_TYPES, "Document type must be direct, query, or dispute");
+    v.field("relatedId").check(
+        |v| v.and_then(Value::as_str).is_some_and(Id::is_valid),
+        "Related ID must be a valid MongoDB ObjectId",
+    );
+    v.field("description").optional().length(0, Some(500), "Description must not exceed 500 characters");
+    v.field("documentCategory").optional().one_of(CATEGORIES, "Invalid document category");
+    v.field("tags").optional().is_string("Tags must be a comma-separated string");
+    v.finish().map_err(AppError::with_error_key)?;
+    let text = |k: &str| fields.get(k).and_then(Value::as_str).map(|s| s.trim().to_string());
+    Ok(UploadMeta {
+        document_type: text("documentType").unwrap_or_default(),
+        related_id: parse_id(&text("relatedId").unwrap_or_default(), "related").map_err(AppError::with_error_key)?,
+        description: text("description"),
+        category: text("documentCategory"),
+        tags: text("tags"),
+    })
+}
+
+/// 3.8 #1.
+async fn upload_one(State(state): State<AppState>, CurrentUser(user): CurrentUser, req: Request) -> AppResult<Envelope> {
+    let form = read_form(&state, req, "document", 1).await?;
+    let meta = upload_meta(&form.fields)?;
+    if form.files.is_empty() {
+        return Err(bad_request("No file uploaded"));
+    }
+    let mut docs = service::upload(&state, &user, &meta, form.files).await?;
+    let doc = docs.remove(0);
+    let url = doc["url"].clone();
+    Ok(Envelope::data(json!({"document": doc, "ipfsUrl": url})).with_message("Document uploaded successfully").created())
+}
+
+/// 3.8 #2.
+async fn upload_many(State(state): State<AppState>, CurrentUser(user): CurrentUser, req: Request) -> AppResult<Envelope> {
+    let max = state.config.max_files_per_upload.max(1);
+    let form = read_form(&state, req, "documents", max).await?;
+    let meta = upload_meta(&form.fields)?;
+    if form.files.is_empty() {
+        return Err(bad_request("No files uploaded"));
+    }
+    let docs = service::upload(&state, &user, &meta, form.files).await?;
+    let message = format!("{} documents uploaded successfully", docs.len());
+    Ok(Envelope::data(json!({"documents": docs})).with_message(message).created())
+}
+
+/// 3.8 #3.
+async fn my_documents(State(state): State<AppState>, CurrentUser(user): CurrentUser, params: Params) -> AppResult<Envelope> {
+    let doc_type = params.get("documentType").filter(|t| DOCUMENT_TYPES.contains(t));
+    let data = service::my_documents(&state, &user, doc_type, params.page(20)).await?;
+    Ok(Envelope::data(data))
+}
+
+/// 3.8 #4.
+async fn stats(State(state): State<AppState>, CurrentUser(user): CurrentUser) -> AppResult<Envelope> {
+    Ok(Envelope::data(service::stats(&state, &user).await?))
+}
+
+fn document_id(raw: &str) -> AppResult<Id> {
+    parse_id(raw, "document").map_err(AppError::with_error_key)
+}
+
+/// 3.8 #5.
+async fn details(State(state): State<AppState>, CurrentUser(user): CurrentUser, Path(id): Path<String>) -> AppResult<Envelope> {
+    let id = document_id(&id)?;
+    Ok(Envelope::data(service::details(&state, &user, &id).await?))
+}
+
+/// 3.8 #6.
+async fn remove(State(state): State<AppState>, CurrentUser(user): CurrentUser, Path(id): Path<String>) -> AppResult<Envelope> {
+    let id = document_id(&id)?;
+    service::delete(&state, &user, &id).await?;
+    Ok(Envelope::message("Document deleted successfully"))
+}
+
+/// 3.8 #7.
+async fn of_entity(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path((doc_type, related)): Path<(String, String)>,
+) -> AppResult<Envelope> {
+    if !DOCUMENT_TYPES.contains(&doc_type.as_str()) {
+        return Err(bad_request("Invalid document type"));
+    }
+    let related = parse_id(&related, "related").map_err(AppError::with_error_key)?;
+    Ok(Envelope::data(service::of_entity(&state, &user, &doc_type, &related).await?))
+}
+
+/// 3.8 #9.
+async fn search(State(state): State<AppState>, CurrentUser(user): CurrentUser, params: Params) -> AppResult<Envelope> {
+    let text = |k: &str| params.get(k).map(str::to_string);
+    let query = service::Search {
+        q: text("q"),
+        document_type: text("documentType"),
+        category: text("documentCategory"),
+        date_from: text("dateFrom"),
+        date_to: text("dateTo"),
+    };
+    Ok(Envelope::data(service::search(&state, &user, &query, params.page(20)).await?))
+}
+
+/// The caller of a file link: the `Authorization` header or cookie as everywhere, or a
+/// `?token=` query parameter for links the browser opens itself (`window.open`, `<img src>`),
+/// which cannot carry a header.
+struct LinkUser(User);
+
+impl FromRequestParts<AppState> for LinkUser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        if !parts.headers.contains_key(AUTHORIZATION) {
+            let Params(query) = Params::from_request_parts(parts, state).await?;
+            if let Some(token) = query.get("token").map(|t| t.trim()).filter(|t| !t.is_empty()) {
+                let value = HeaderValue::from_str(&format!("Bearer {token}"))
+                    .map_err(|_| AppError::unauthorized("Not authorized, token failed"))?;
+                parts.headers.insert(AUTHORIZATION, value);
+            }
+        }
+        let CurrentUser(user) = CurrentUser::from_request_parts(parts, state).await.map_err(AppError::with_error_key)?;
+        Ok(LinkUser(user))
+    }
+}
+
+/// `Content-Disposition` with an ASCII fallback name and the exact UTF-8 name (RFC 6266).
+pub fn content_disposition(kind: &str, name: &str) -> String {
+    let fallback: String =
+        name.chars().map(|c| if (c.is_ascii_graphic() || c == ' ') && c != '"' && c != '\\' { c } else { '_' }).collect();
+    let mut encoded = String::new();
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+            encoded.push(b as char);
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("{kind}; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
+}
+
+/// Streams a stored file. Never cached by shared caches; the type is the checked one.
+fn file_response(dl: Download, disposition: &str) -> AppResult<Response> {
+    let mime = match dl.document.mime_type.as_str() {
+        "text/plain" => "text/plain; charset=utf-8".to_string(),
+        other => other.to_string(),
+    };
+    let header = |v: String| HeaderValue::from_str(&v).map_err(AppError::internal);
+    let mut res = Body::from_stream(tokio_util::io::ReaderStream::new(dl.file)).into_response();
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, header(mime)?);
+    h.insert(header::CONTENT_LENGTH, header(dl.len.to_string())?);
+    h.insert(header::CONTENT_DISPOSITION, header(content_disposition(disposition, &dl.document.original_name))?);
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    Ok(res)
+}
+
+/// `GET /api/documents/<id>/download`: the `url` of every document.
+async fn download(State(state): State<AppState>, LinkUser(user): LinkUser, Path(id): Path<String>) -> AppResult<Response> {
+    let id = document_id(&id)?;
+    file_response(service::download(&state, &user, &id).await?, "attachment")
+}
+
+/// 3.7 #7.
+async fn chat_upload(State(state): State<AppState>, CurrentUser(user): CurrentUser, req: Request) -> AppResult<Envelope> {
+    let mut form = read_form(&state, req, "file", 1).await?;
+    let Some(file) = form.files.pop() else {
+        return Err(bad_request("No file uploaded"));
+    };
+    let text = |k: &str| form.fields.get(k).and_then(Value::as_str).map(|s| s.trim().to_string());
+    let chat_id = text("chatId").filter(|c| !c.is_empty()).ok_or_else(|| bad_request("Chat ID is required"))?;
+    let description = text("description");
+    if description.as_ref().is_some_and(|d| d.chars().count() > 500) {
+        return Err(bad_request("Description must not exceed 500 characters"));
+    }
+    let data = service::chat_upload(&state, &user, &chat_id, description, file).await?;
+    Ok(Envelope::data(data).with_message("File uploaded successfully"))
+}
+
+/// 3.7 #8: the hash is checked before the caller, as in the original.
+async fn file_proxy(
+    State(state): State<AppState>,
+    Path(hash): Path<String>,
+    user: Result<LinkUser, AppError>,
+) -> AppResult<Response> {
+    if !service::is_file_hash(&hash) {
+        return Err(bad_request("Invalid IPFS hash"));
+    }
+    let LinkUser(user) = user?;
+    file_response(service::file_by_hash(&state, &user, &hash).await?, "inline")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dispositions_escape_names() {
+        assert_eq!(content_disposition("inline", "a.pdf"), "inline; filename=\"a.pdf\"; filename*=UTF-8''a.pdf");
+        let d = content_disposition("attachment", "rés\"umé\r\n.pdf");
+        assert_eq!(d, "attachment; filename=\"r_s_um___.pdf\"; filename*=UTF-8''r%C3%A9s%22um%C3%A9%0D%0A.pdf");
+        assert!(HeaderValue::from_str(&d).is_ok());
+    }
+}

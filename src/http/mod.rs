@@ -41,7 +41,10 @@ pub fn router(state: AppState) -> Router {
         .nest("/auth", auth::routes())
         .nest("/admin", admin::routes())
         .nest("/lawyers", lawyers::routes().merge(cases::lawyer_routes()).merge(connections::lawyer_routes()))
-        .nest("/citizens", cases::citizen_routes().merge(connections::citizen_routes()))
+        .nest(
+            "/citizens",
+            cases::citizen_routes().merge(connections::citizen_routes()).merge(lawyers::citizen_routes()),
+        )
         .nest("/queries", cases::query_routes())
         .nest("/disputes", cases::dispute_routes())
         .nest("/chats", chats::routes().merge(documents::chat_file_routes()))

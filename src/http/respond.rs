@@ -42,6 +42,11 @@ impl Envelope {
         self
     }
 
+    /// The body as JSON, for cached handlers (whose loaders return the whole body).
+    pub fn into_json(self) -> Value {
+        Value::Object(self.body)
+    }
+
     /// Adds a top-level key beside `data` (the wrapper's `pagination` and `meta`).
     pub fn with(mut self, key: &str, value: Value) -> Envelope {
         self.body.insert(key.into(), value);

@@ -1,1 +1,606 @@
-//! Chats, participants, messages and read receipts.
+//! Chats (API.md 2.5, 3.7): who may use a chat, finding or creating direct and case chats,
+//! sending messages and read receipts. HTTP routes use these now; the Socket.IO handlers
+//! (`join_chat`, `send_message`, `mark_messages_read`, `direct_message_request`,
+//! `case_assigned`...) reuse the same functions, so rules and cache invalidation live once.
+//!
+//! Socket emits that belong to a socket event (`new_message`, `message_sent`, ...) are left to
+//! the caller; these functions persist and invalidate.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value, json};
+
+use crate::app::AppState;
+use crate::cache::Tag;
+use crate::db::is_unique_violation;
+use crate::error::{AppError, AppResult};
+use crate::http::extract::Page;
+use crate::ids::Id;
+use crate::store::chats::{self as store, Chat, ChatFilter, ChatOrder, Message, MessageDraft, Participant};
+use crate::store::users::{self, Role, User};
+
+/// Longest text message, in characters.
+pub const MAX_MESSAGE_CHARS: usize = 1000;
+
+// Populate selections (Mongoose `populate(path, "fields")`) used by chat and connection shapes.
+pub const NAME_ROLE: &[&str] = &["name", "role"];
+pub const NAME_ROLE_PICTURE: &[&str] = &["name", "role", "profilePicture"];
+pub const NAME_EMAIL_ROLE: &[&str] = &["name", "email", "role"];
+pub const PARTICIPANT_LIST: &[&str] = &["name", "email", "role", "lawyerDetails.specialization"];
+pub const PARTICIPANT_DETAIL: &[&str] = &["name", "email", "role", "lawyerDetails.specialization", "profilePicture"];
+
+/// Users by id, loaded once per response to populate references.
+pub type Users = HashMap<Id, User>;
+
+pub async fn load_users<'a>(state: &AppState, ids: impl IntoIterator<Item = &'a Id>) -> AppResult<Users> {
+    let mut wanted: Vec<Id> = ids.into_iter().cloned().collect();
+    wanted.sort();
+    wanted.dedup();
+    Ok(users::get_many(&state.db, &wanted).await?.into_iter().map(|u| (u.id.clone(), u)).collect())
+}
+
+/// A populated user reference: `_id` plus the selected fields the user has.
+/// `lawyerDetails` never carries verification notes or documents.
+pub fn populate(user: &User, fields: &[&str]) -> Value {
+    let mut out = Map::new();
+    out.insert("_id".into(), json!(user.id));
+    for field in fields {
+        match *field {
+            "name" => {
+                out.insert("name".into(), json!(user.name));
+            }
+            "email" => {
+                out.insert("email".into(), json!(user.email));
+            }
+            "role" => {
+                out.insert("role".into(), json!(user.role.as_str()));
+            }
+            "phone" => {
+                if let Some(phone) = &user.phone {
+                    out.insert("phone".into(), json!(phone));
+                }
+            }
+            "address" => {
+                if !user.address.is_null() {
+                    out.insert("address".into(), user.address.clone());
+                }
+            }
+            "profilePicture" => {
+                out.insert("profilePicture".into(), json!(user.profile_picture));
+            }
+            "createdAt" => {
+                out.insert("createdAt".into(), json!(user.created_at));
+            }
+            "lawyerDetails" => {
+                if user.lawyer_details.is_some() {
+                    out.insert("lawyerDetails".into(), user.to_public_json()["lawyerDetails"].clone());
+                }
+            }
+            "lawyerDetails.specialization" => {
+                if user.lawyer_details.is_some() {
+                    out.insert("lawyerDetails".into(), json!({"specialization": user.specializations()}));
+                }
+            }
+            other => debug_assert!(false, "unknown populate field {other}"),
+        }
+    }
+    Value::Object(out)
+}
+
+/// A reference as stored (`fields` None) or populated; a deleted user populates as null.
+pub fn user_ref(users: &Users, id: &Id, fields: Option<&[&str]>) -> Value {
+    match fields {
+        None => json!(id),
+        Some(fields) => users.get(id).map(|u| populate(u, fields)).unwrap_or(Value::Null),
+    }
+}
+
+/// `{_id, name, specialization}`: how lawyers appear in connection events.
+pub fn lawyer_summary(lawyer: &User) -> Value {
+    json!({"_id": lawyer.id, "name": lawyer.name, "specialization": lawyer.specializations()})
+}
+
+/// The cache tag of a chat participant (CIT or LAW by the role they joined with).
+pub fn participant_tag(p: &Participant) -> Tag {
+    if p.role == Role::Lawyer.as_str() { Tag::Law(p.user_id.clone()) } else { Tag::Cit(p.user_id.clone()) }
+}
+
+/// `direct_<a>_<b>` with the two ids sorted ascending.
+pub fn direct_chat_id(a: &Id, b: &Id) -> String {
+    let (first, second) = if a.as_str() <= b.as_str() { (a, b) } else { (b, a) };
+    format!("direct_{first}_{second}")
+}
+
+/// `<caseType>_<caseId>`: the one case chat format every path uses.
+pub fn case_chat_id(case_type: &str, case_id: &Id) -> String {
+    format!("{case_type}_{case_id}")
+}
+
+/// A chatId from a path or payload: `direct_<id>_<id>`, `query_<id>` or `dispute_<id>`.
+pub fn parse_chat_id(raw: &str) -> AppResult<String> {
+    let raw = raw.trim().to_ascii_lowercase();
+    let valid = if let Some(rest) = raw.strip_prefix("direct_") {
+        rest.split_once('_').is_some_and(|(a, b)| Id::is_valid(a) && Id::is_valid(b))
+    } else if let Some(rest) = raw.strip_prefix("query_").or_else(|| raw.strip_prefix("dispute_")) {
+        Id::is_valid(rest)
+    } else {
+        false
+    };
+    if valid { Ok(raw) } else { Err(AppError::bad_request("Invalid chat ID format")) }
+}
+
+/// `query` or `dispute`.
+pub fn parse_case_type(raw: &str) -> AppResult<&'static str> {
+    match raw {
+        "query" => Ok("query"),
+        "dispute" => Ok("dispute"),
+        _ => Err(AppError::bad_request("Invalid case type. Must be 'query' or 'dispute'")),
+    }
+}
+
+fn capitalized(case_type: &str) -> String {
+    let mut chars = case_type.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
+/// The chat if `user` participates: 404 "Chat not found" when it does not exist, 403
+/// "Access denied" for anyone else.
+pub async fn require_participant(state: &AppState, user: &User, chat_id: &str) -> AppResult<Chat> {
+    let chat = store::find_by_chat_id(&state.db, chat_id).await?.ok_or_else(|| AppError::not_found("Chat not found"))?;
+    if chat.participant(&user.id).is_none() {
+        return Err(AppError::forbidden("Access denied"));
+    }
+    Ok(chat)
+}
+
+/// The direct chat of two users. Created when absent: `active` when `activate` (an accepted
+/// connection), else `pending`. With `activate`, an existing chat becomes active and is linked
+/// to `connection` if it has no connection yet. Returns the chat and whether it was created.
+pub async fn find_or_create_direct_chat(
+    state: &AppState,
+    a: &User,
+    b: &User,
+    activate: bool,
+    connection: Option<&Id>,
+) -> AppResult<(Chat, bool)> {
+    if a.id == b.id {
+        return Err(AppError::bad_request("Cannot create a chat with yourself"));
+    }
+    let chat_id = direct_chat_id(&a.id, &b.id);
+    // Two rounds: a concurrent creator may win the unique chatId between our lookup and insert.
+    for _ in 0..2 {
+        if let Some(mut chat) = store::find_by_chat_id(&state.db, &chat_id).await? {
+            let needs_link = connection.is_some() && chat.direct_connection.is_none();
+            if activate && (chat.status != "active" || needs_link) {
+                chat.updated_at = store::set_status(&state.db, &chat.id, "active", connection).await?;
+                chat.status = "active".into();
+                if needs_link {
+                    chat.direct_connection = connection.cloned();
+                }
+                state.cache.invalidate(chat.participants.iter().map(participant_tag)).await;
+            }
+            return Ok((chat, false));
+        }
+        let parties = [(a.id.clone(), a.role.as_str().to_string()), (b.id.clone(), b.role.as_str().to_string())];
+        let mut chat = Chat::new(chat_id.clone(), "direct", if activate { "active" } else { "pending" }, &parties);
+        chat.direct_connection = connection.cloned();
+        match store::insert(&state.db, &chat).await {
+            Ok(()) => {
+                state.cache.invalidate(chat.participants.iter().map(participant_tag)).await;
+                return Ok((chat, true));
+            }
+            Err(e) if is_unique_violation(&e) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(AppError::internal(anyhow::anyhow!("direct chat {chat_id} could not be created")))
+}
+
+/// The parties of a case chat.
+#[derive(Debug, Clone, Copy)]
+pub struct CaseChat<'a> {
+    /// `query` or `dispute`.
+    pub case_type: &'a str,
+    pub case_id: &'a Id,
+    pub citizen: &'a Id,
+    pub lawyer: &'a Id,
+}
+
+/// The chat `<caseType>_<caseId>` of an assigned case, created active with the citizen and
+/// the lawyer when absent; an existing chat gains whichever of the two it lacks (a case
+/// reassigned to another lawyer). Returns the chat and whether it was created.
+pub async fn find_or_create_case_chat(state: &AppState, case: CaseChat<'_>) -> AppResult<(Chat, bool)> {
+    let chat_id = case_chat_id(case.case_type, case.case_id);
+    let parties = [(case.citizen, Role::Citizen), (case.lawyer, Role::Lawyer)];
+    for _ in 0..2 {
+        if let Some(mut chat) = store::find_by_chat_id(&state.db, &chat_id).await? {
+            let mut changed = Vec::new();
+            for (user, role) in parties {
+                if chat.participant(user).is_none() {
+                    let p = store::add_participant(&state.db, &chat.id, user, role.as_str()).await?;
+                    changed.push(participant_tag(&p));
+                    chat.participants.push(p);
+                }
+            }
+            state.cache.invalidate(changed).await;
+            return Ok((chat, false));
+        }
+        let members: Vec<(Id, String)> = parties.iter().map(|(id, role)| ((*id).clone(), role.as_str().to_string())).collect();
+        let mut chat = Chat::new(chat_id.clone(), case.case_type, "active", &members);
+        chat.related_case = Some((case.case_type.to_string(), case.case_id.clone()));
+        match store::insert(&state.db, &chat).await {
+            Ok(()) => {
+                state.cache.invalidate([Tag::Cit(case.citizen.clone()), Tag::Law(case.lawyer.clone())]).await;
+                return Ok((chat, true));
+            }
+            Err(e) if is_unique_violation(&e) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(AppError::internal(anyhow::anyhow!("case chat {chat_id} could not be created")))
+}
+
+/// A message as a client sends it (socket `send_message`).
+#[derive(Debug, Clone, Default)]
+pub struct NewMessage {
+    pub content: Option<String>,
+    /// `text` (default), `file` or `image`.
+    pub message_type: Option<String>,
+    pub file_data: Option<Value>,
+    /// The client's optimistic id, echoed back in `message_sent` / `new_message`.
+    pub temp_id: Option<String>,
+}
+
+impl NewMessage {
+    /// Reads `{content, messageType, fileData, tempId}` from a payload.
+    pub fn from_json(payload: &Value) -> NewMessage {
+        let text = |k: &str| payload.get(k).and_then(Value::as_str).map(str::to_string);
+        NewMessage {
+            content: text("content"),
+            message_type: text("messageType"),
+            file_data: payload.get("fileData").filter(|v| !v.is_null()).cloned(),
+            temp_id: payload.get("tempId").filter(|v| !v.is_null()).map(|v| match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            }),
+        }
+    }
+}
+
+const FILE_DATA_KEYS: &[&str] = &["ipfsHash", "originalName", "mimeType", "size", "url", "documentId"];
+
+/// Checks a message and shapes what is stored: text needs non-blank content of at most
+/// 1000 characters; file messages need `fileData.ipfsHash` (content defaults to "File
+/// attachment"); only the declared `fileData` keys are kept.
+fn draft(sender: &User, msg: NewMessage) -> AppResult<MessageDraft> {
+    let message_type = msg.message_type.unwrap_or_else(|| "text".into());
+    let content = msg.content.unwrap_or_default();
+    match message_type.as_str() {
+        "text" => {
+            if content.trim().is_empty() {
+                return Err(AppError::bad_request("Message content cannot be empty"));
+            }
+        }
+        "file" => {
+            let has_hash = msg.file_data.as_ref().and_then(|f| f.get("ipfsHash")).and_then(Value::as_str).is_some_and(|h| !h.trim().is_empty());
+            if !has_hash {
+                return Err(AppError::bad_request("File data is required for file messages"));
+            }
+        }
+        "image" => {}
+        _ => return Err(AppError::bad_request("Invalid message type")),
+    }
+    if content.chars().count() > MAX_MESSAGE_CHARS {
+        return Err(AppError::bad_request("Message too long. Maximum 1000 characters."));
+    }
+    let content = if content.is_empty() && message_type == "file" { "File attachment".to_string() } else { content };
+    let file_data = match msg.file_data {
+        Some(Value::Object(map)) => {
+            Value::Object(map.into_iter().filter(|(k, _)| FILE_DATA_KEYS.contains(&k.as_str())).collect())
+        }
+        _ => Value::Null,
+    };
+    Ok(MessageDraft { sender: sender.id.clone(), content, message_type, file_data, client_temp_id: msg.temp_id })
+}
+
+/// Validates and stores a message from a participant, making it the chat's `lastMessage`.
+/// Invalidates every participant's lists (last message, unread counts).
+pub async fn send_message(state: &AppState, user: &User, chat_id: &str, msg: NewMessage) -> AppResult<Message> {
+    let draft = draft(user, msg)?;
+    let chat = require_participant(state, user, chat_id).await?;
+    append(state, &chat, draft).await
+}
+
+async fn append(state: &AppState, chat: &Chat, draft: MessageDraft) -> AppResult<Message> {
+    let message = store::insert_message(&state.db, &chat.id, draft).await?;
+    state.cache.invalidate(chat.participants.iter().map(participant_tag)).await;
+    Ok(message)
+}
+
+/// The first message of a chat opened by a legacy message request (3.4 #6).
+pub async fn post_opening_message(state: &AppState, chat: &Chat, sender: &User, content: String) -> AppResult<Message> {
+    let draft = draft(sender, NewMessage { content: Some(content), ..NewMessage::default() })?;
+    append(state, chat, draft).await
+}
+
+/// Read receipts for `user` on the listed messages, or on all when `message_ids` is empty.
+/// Returns the ids newly marked; the reader's cached lists are invalidated when any were.
+pub async fn mark_read(state: &AppState, user: &User, chat_id: &str, message_ids: &[Id]) -> AppResult<Vec<Id>> {
+    let chat = require_participant(state, user, chat_id).await?;
+    mark_chat_read(state, user, &chat, message_ids).await
+}
+
+async fn mark_chat_read(state: &AppState, user: &User, chat: &Chat, message_ids: &[Id]) -> AppResult<Vec<Id>> {
+    let only = (!message_ids.is_empty()).then_some(message_ids);
+    let marked = store::mark_read(&state.db, &chat.id, &user.id, only).await?;
+    if !marked.is_empty() {
+        state.cache.invalidate([Tag::of_user(user)]).await;
+    }
+    Ok(marked)
+}
+
+/// Marks everything read on opening a chat over HTTP and tells the room (`messages_read`).
+async fn read_on_open(state: &AppState, user: &User, chat: &Chat) -> AppResult<()> {
+    let marked = mark_chat_read(state, user, chat, &[]).await?;
+    if !marked.is_empty() {
+        state.notifier.to_room(&chat.chat_id, "messages_read", json!({"chatId": chat.chat_id, "readBy": user.id}));
+    }
+    Ok(())
+}
+
+// ---- JSON shapes ----
+
+/// A message: `{_id, sender, content, messageType, fileData, attachments, isRead, timestamp, isDeleted}`.
+pub fn message_json(m: &Message, sender: Value) -> Value {
+    let mut out = json!({
+        "_id": m.id,
+        "sender": sender,
+        "content": m.content,
+        "messageType": m.message_type,
+        "fileData": m.file_data,
+        "attachments": m.attachments,
+        "isRead": m.reads.iter().map(|(user, at)| json!({"user": user, "readAt": at})).collect::<Vec<_>>(),
+        "timestamp": m.timestamp,
+        "isDeleted": m.is_deleted,
+    });
+    if let Some(edited) = &m.edited_at {
+        out["editedAt"] = json!(edited);
+    }
+    out
+}
+
+/// `lastMessage` (`{content, timestamp, sender}`) or null.
+pub fn last_message_json(chat: &Chat, users: &Users, sender_fields: Option<&[&str]>) -> Value {
+    match &chat.last_message {
+        None => Value::Null,
+        Some(last) => {
+            json!({"content": last.content, "timestamp": last.timestamp, "sender": user_ref(users, &last.sender, sender_fields)})
+        }
+    }
+}
+
+/// Participants `[{user, role, joinedAt}]`, users populated with `fields`.
+pub fn participants_json(chat: &Chat, users: &Users, fields: Option<&[&str]>) -> Value {
+    chat.participants
+        .iter()
+        .map(|p| json!({"user": user_ref(users, &p.user_id, fields), "role": p.role, "joinedAt": p.joined_at}))
+        .collect()
+}
+
+/// How a chat document is rendered.
+#[derive(Clone, Copy)]
+pub struct ChatShape {
+    pub participants: Option<&'static [&'static str]>,
+    pub last_sender: Option<&'static [&'static str]>,
+}
+
+/// The chat document (without `messages`).
+pub fn chat_json(chat: &Chat, users: &Users, shape: ChatShape) -> Map<String, Value> {
+    let related = chat.related_case.as_ref().map(|(t, id)| json!({"caseType": t, "caseId": id})).unwrap_or(Value::Null);
+    let Value::Object(map) = json!({
+        "_id": chat.id,
+        "chatId": chat.chat_id,
+        "participants": participants_json(chat, users, shape.participants),
+        "chatType": chat.chat_type,
+        "status": chat.status,
+        "relatedCase": related,
+        "directConnection": chat.direct_connection,
+        "lastMessage": last_message_json(chat, users, shape.last_sender),
+        "isActive": chat.is_active,
+        "createdAt": chat.created_at,
+        "updatedAt": chat.updated_at,
+        "__v": 0,
+    }) else {
+        unreachable!("json! object")
+    };
+    map
+}
+
+/// Chat documents with their whole message history (senders as ids), as a chat list or a
+/// single chat of the original returns them. `unread_for` adds `unreadCount`.
+pub async fn chat_documents(state: &AppState, chats: &[Chat], shape: ChatShape, unread_for: Option<&Id>) -> AppResult<Vec<Value>> {
+    let refs: Vec<Id> = chats.iter().map(|c| c.id.clone()).collect();
+    let messages = store::all_messages(&state.db, &refs).await?;
+    let mut by_chat: HashMap<&Id, Vec<Value>> = HashMap::new();
+    for m in &messages {
+        by_chat.entry(&m.chat_ref).or_default().push(message_json(m, json!(m.sender)));
+    }
+    let unread = match unread_for {
+        Some(user) => store::unread_counts(&state.db, user, &refs).await?,
+        None => HashMap::new(),
+    };
+    let users = load_users(state, chats.iter().flat_map(chat_user_ids)).await?;
+    Ok(chats
+        .iter()
+        .map(|chat| {
+            let mut doc = chat_json(chat, &users, shape);
+            doc.insert("messages".into(), Value::Array(by_chat.remove(&chat.id).unwrap_or_default()));
+            if unread_for.is_some() {
+                doc.insert("unreadCount".into(), json!(unread.get(&chat.id).copied().unwrap_or(0)));
+            }
+            Value::Object(doc)
+        })
+        .collect())
+}
+
+/// Everyone a chat shape may populate: participants and the last sender.
+pub fn chat_user_ids(chat: &Chat) -> impl Iterator<Item = &Id> {
+    chat.participants.iter().map(|p| &p.user_id).chain(chat.last_message.as_ref().map(|l| &l.sender))
+}
+
+pub async fn chat_document(state: &AppState, chat: &Chat, shape: ChatShape) -> AppResult<Value> {
+    Ok(chat_documents(state, std::slice::from_ref(chat), shape, None).await?.pop().unwrap_or(Value::Null))
+}
+
+/// A page of messages with senders populated.
+async fn messages_json(state: &AppState, messages: &[Message], sender_fields: &[&str]) -> AppResult<Vec<Value>> {
+    let users = load_users(state, messages.iter().map(|m| &m.sender)).await?;
+    Ok(messages.iter().map(|m| message_json(m, user_ref(&users, &m.sender, Some(sender_fields)))).collect())
+}
+
+/// `chatInfo` of connection lists: `{chatId, status, lastMessage (sender name role), unreadCount}`
+/// per chatId, for `viewer`.
+pub async fn chat_infos(state: &AppState, viewer: &Id, chat_ids: &[String]) -> AppResult<HashMap<String, Value>> {
+    let chats = store::find_many_by_chat_id(&state.db, chat_ids).await?;
+    let refs: Vec<Id> = chats.iter().map(|c| c.id.clone()).collect();
+    let unread = store::unread_counts(&state.db, viewer, &refs).await?;
+    let users = load_users(state, chats.iter().filter_map(|c| c.last_message.as_ref().map(|l| &l.sender))).await?;
+    Ok(chats
+        .iter()
+        .map(|chat| {
+            let info = json!({
+                "chatId": chat.chat_id,
+                "status": chat.status,
+                "lastMessage": last_message_json(chat, &users, Some(NAME_ROLE)),
+                "unreadCount": unread.get(&chat.id).copied().unwrap_or(0),
+            });
+            (chat.chat_id.clone(), info)
+        })
+        .collect())
+}
+
+// ---- 3.7 routes ----
+
+const LIST_SHAPE: ChatShape = ChatShape { participants: Some(PARTICIPANT_LIST), last_sender: Some(NAME_ROLE) };
+
+/// 3.7 #1: the caller's active chats, most recently updated first, with `unreadCount`.
+pub async fn my_chats(state: &AppState, user: &User, page: Page) -> AppResult<Value> {
+    let filter = ChatFilter { participant: Some(&user.id), active_only: true, ..ChatFilter::default() };
+    let chats = store::list(&state.db, &filter, ChatOrder::UpdatedDesc, page).await?;
+    let chats = chat_documents(state, &chats, LIST_SHAPE, Some(&user.id)).await?;
+    Ok(json!({"chats": chats}))
+}
+
+/// 3.7 #2: the direct chat with another user, created pending when absent.
+pub async fn direct_chat(state: &AppState, user: &User, other: &Id) -> AppResult<Value> {
+    if &user.id == other {
+        return Err(AppError::bad_request("Cannot create a chat with yourself"));
+    }
+    let target = users::get(&state.db, other).await?.ok_or_else(|| AppError::not_found("User not found"))?;
+    let (chat, _) = find_or_create_direct_chat(state, user, &target, false, None).await?;
+    let shape = ChatShape { participants: Some(PARTICIPANT_DETAIL), last_sender: None };
+    Ok(json!({"chat": chat_document(state, &chat, shape).await?}))
+}
+
+/// 3.7 #3: the chat of an assigned case, for its citizen, its lawyer or an admin.
+pub async fn case_chat(state: &AppState, user: &User, case_type: &'static str, case_id: &Id) -> AppResult<Value> {
+    let (citizen, lawyer) = store::case_parties(&state.db, case_type, case_id)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("{} not found", capitalized(case_type))))?;
+    let allowed = citizen == user.id || lawyer.as_ref() == Some(&user.id) || user.role == Role::Admin;
+    if !allowed {
+        return Err(AppError::forbidden("Access denied"));
+    }
+    let lawyer =
+        lawyer.ok_or_else(|| AppError::bad_request("Chat is only available after a lawyer is assigned to the case"))?;
+    let spec = CaseChat { case_type, case_id, citizen: &citizen, lawyer: &lawyer };
+    let (chat, _) = find_or_create_case_chat(state, spec).await?;
+    Ok(json!({"chat": chat_document(state, &chat, LIST_SHAPE).await?}))
+}
+
+/// 3.7 #4: a page of a case chat's messages (newest block, chronological); marks them read.
+pub async fn case_chat_messages(state: &AppState, user: &User, case_type: &'static str, case_id: &Id, page: Page) -> AppResult<Value> {
+    let chat_id = case_chat_id(case_type, case_id);
+    let chat = require_participant(state, user, &chat_id).await.map_err(|e| {
+        if e.status.is_client_error() { AppError::not_found("Chat not found or access denied") } else { e }
+    })?;
+    read_on_open(state, user, &chat).await?;
+    let total = store::count_messages(&state.db, &chat.id, None).await?;
+    let messages = store::message_page(&state.db, &chat.id, None, page).await?;
+    Ok(json!({
+        "messages": messages_json(state, &messages, NAME_ROLE).await?,
+        "pagination": {"current": page.page, "hasMore": total > page.page * page.limit},
+    }))
+}
+
+/// 3.7 #5: a chat with the newest page of its messages; marks everything read for the caller.
+pub async fn chat_by_id(state: &AppState, user: &User, chat_id: &str, page: Page) -> AppResult<Value> {
+    let chat = require_participant(state, user, chat_id).await?;
+    read_on_open(state, user, &chat).await?;
+    let total = store::count_messages(&state.db, &chat.id, None).await?;
+    let messages = store::message_page(&state.db, &chat.id, None, page).await?;
+    let users = load_users(state, chat_user_ids(&chat)).await?;
+    let mut doc = chat_json(&chat, &users, ChatShape { participants: Some(PARTICIPANT_DETAIL), last_sender: None });
+    doc.insert("messages".into(), Value::Array(messages_json(state, &messages, NAME_ROLE_PICTURE).await?));
+    Ok(json!({
+        "chat": doc,
+        "pagination": {"current": page.page, "total": total, "hasMore": total > page.page * page.limit},
+    }))
+}
+
+/// A `before` cursor: an ISO timestamp, a date (midnight UTC) or epoch milliseconds.
+fn parse_before(raw: &str) -> AppResult<String> {
+    let parsed = crate::time::parse(raw)
+        .or_else(|| {
+            chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc())
+        })
+        .or_else(|| raw.parse::<i64>().ok().and_then(chrono::DateTime::from_timestamp_millis));
+    parsed.map(crate::time::iso).ok_or_else(|| AppError::bad_request("Invalid 'before' timestamp"))
+}
+
+/// 3.7 #6: older history: messages strictly before `before` (if given), newest block first.
+pub async fn chat_messages(state: &AppState, user: &User, chat_id: &str, before: Option<&str>, page: Page) -> AppResult<Value> {
+    let before = before.map(parse_before).transpose()?;
+    let chat = require_participant(state, user, chat_id).await?;
+    let total = store::count_messages(&state.db, &chat.id, before.as_deref()).await?;
+    let messages = store::message_page(&state.db, &chat.id, before.as_deref(), page).await?;
+    Ok(json!({
+        "messages": messages_json(state, &messages, NAME_ROLE).await?,
+        "pagination": {"current": page.page, "hasMore": page.offset() + page.limit < total},
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn direct_chat_ids_sort_the_two_users() {
+        let a: Id = "0000000000000000000000aa".parse().unwrap();
+        let b: Id = "ff0000000000000000000000".parse().unwrap();
+        assert_eq!(direct_chat_id(&a, &b), direct_chat_id(&b, &a));
+        assert_eq!(direct_chat_id(&b, &a), format!("direct_{a}_{b}"));
+    }
+
+    #[test]
+    fn chat_ids_must_have_a_known_format() {
+        let id = "507f1f77bcf86cd799439011";
+        for ok in [format!("direct_{id}_{id}"), format!("query_{id}"), format!("dispute_{}", id.to_uppercase())] {
+            assert_eq!(parse_chat_id(&ok).unwrap(), ok.to_ascii_lowercase());
+        }
+        for bad in ["", "direct_", &format!("direct_{id}"), &format!("case_{id}"), &format!("query_{id}_1"), "query_zz"] {
+            assert_eq!(parse_chat_id(bad).unwrap_err().status.as_u16(), 400, "{bad}");
+        }
+    }
+
+    #[test]
+    fn file_messages_need_a_hash_and_get_a_caption() {
+        let user = User::new("A".into(), "a@b.co".into(), "-".into(), Role::Citizen);
+        let no_hash = NewMessage { message_type: Some("file".into()), file_data: Some(json!({"ipfsHash": " "})), ..NewMessage::default() };
+        assert_eq!(draft(&user, no_hash).unwrap_err().message, "File data is required for file messages");
+        let file = NewMessage { message_type: Some("file".into()), file_data: Some(json!({"ipfsHash": "Qm1"})), ..NewMessage::default() };
+        assert_eq!(draft(&user, file).unwrap().content, "File attachment");
+        let long = NewMessage { content: Some("é".repeat(1000)), ..NewMessage::default() };
+        assert!(draft(&user, long).is_ok(), "the limit counts characters, not bytes");
+    }
+}

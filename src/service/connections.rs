@@ -1,1 +1,590 @@
-//! Direct citizen-lawyer connections.
+//! Citizen-lawyer links (API.md 2.6, 3.3 #7-16, 3.4 #3, #6, #15-19): direct connection
+//! requests and their answers, the legacy client links and message requests, and the lists
+//! built on them. Every write invalidates `CIT:<citizen>` and `LAW:<lawyer>` (3.12) and
+//! notifies the other party (4.3).
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value, json};
+
+use crate::app::AppState;
+use crate::cache::Tag;
+use crate::db::is_unique_violation;
+use crate::error::{AppError, AppResult};
+use crate::http::extract::Page;
+use crate::http::respond::legacy_pagination;
+use crate::ids::Id;
+use crate::service::chats::{self, ChatShape, NAME_EMAIL_ROLE, NAME_ROLE, Users, load_users, populate, user_ref};
+use crate::store::chats::{self as chat_store, ChatFilter, ChatOrder};
+use crate::store::connections::{self as store, ACCEPTED, BLOCKED, Connection, Order, PENDING, REJECTED, Side};
+use crate::store::users::{self, Role, User};
+
+/// Longest request or response message of a connection, in characters.
+pub const MAX_CONNECTION_MESSAGE: usize = 500;
+/// Legacy message requests allowed per citizen and lawyer per hour.
+pub const MESSAGE_REQUESTS_PER_HOUR: usize = 2;
+const DEFAULT_MESSAGE_REQUEST: &str = "Hi, I would like to connect with you for legal assistance.";
+const CONNECTION_TYPES: &[&str] = &["general_consultation", "specific_case", "ongoing_support"];
+
+// Populate selections of the connection lists.
+const CITIZEN_CONTACT: &[&str] = &["name", "email", "phone", "address"];
+const LAWYER_CONTACT: &[&str] = &["name", "email", "phone", "lawyerDetails"];
+const LAWYER_CONTACT_SINCE: &[&str] = &["name", "email", "phone", "lawyerDetails", "createdAt"];
+const LAWYER_SPECIALIZATION: &[&str] = &["name", "email", "lawyerDetails.specialization"];
+
+fn tags(c: &Connection) -> [Tag; 2] {
+    [Tag::Cit(c.citizen.clone()), Tag::Law(c.lawyer.clone())]
+}
+
+/// The connection document, with `citizen`/`lawyer` as given (ids or populated users).
+pub fn connection_json(c: &Connection, citizen: Value, lawyer: Value) -> Value {
+    let mut out = Map::new();
+    out.insert("_id".into(), json!(c.id));
+    out.insert("citizen".into(), citizen);
+    out.insert("lawyer".into(), lawyer);
+    out.insert("status".into(), json!(c.status));
+    out.insert("requestMessage".into(), json!(c.request_message));
+    out.insert("requestedAt".into(), json!(c.requested_at));
+    // Unset optional fields are absent, as in the stored documents of the original.
+    if let Some(at) = &c.responded_at {
+        out.insert("respondedAt".into(), json!(at));
+    }
+    if let Some(m) = &c.response_message {
+        out.insert("responseMessage".into(), json!(m));
+    }
+    if let Some(chat_id) = &c.chat_id {
+        out.insert("chatId".into(), json!(chat_id));
+    }
+    out.insert("metadata".into(), c.metadata.clone());
+    out.insert("isActive".into(), json!(c.is_active));
+    out.insert("createdAt".into(), json!(c.created_at));
+    out.insert("updatedAt".into(), json!(c.updated_at));
+    out.insert("__v".into(), json!(0));
+    Value::Object(out)
+}
+
+fn list_data(key: &str, items: Vec<Value>, total: i64, page: Page) -> Value {
+    json!({ key: items, "pagination": legacy_pagination(total, page) })
+}
+
+/// An optional message of a request body: trimmed, at most 500 characters.
+fn optional_text(body: &Value, key: &str, what: &str) -> AppResult<Option<String>> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => {
+            let s = s.trim();
+            if s.chars().count() > MAX_CONNECTION_MESSAGE {
+                return Err(AppError::bad_request(format!("{what} cannot be more than 500 characters")));
+            }
+            Ok(Some(s.to_string()))
+        }
+        Some(_) => Err(AppError::bad_request(format!("{what} must be a string"))),
+    }
+}
+
+/// An active, verified lawyer, or 404 "Lawyer not found or not verified".
+async fn verified_lawyer(state: &AppState, id: &Id) -> AppResult<User> {
+    users::get(&state.db, id)
+        .await?
+        .filter(|u| u.role == Role::Lawyer && u.is_active && u.is_verified)
+        .ok_or_else(|| AppError::not_found("Lawyer not found or not verified"))
+}
+
+// ---- direct connections: citizen side ----
+
+/// 3.4 #15: a citizen asks a lawyer to connect. A rejected request is reopened; pending,
+/// accepted and blocked pairs are refused. Returns the connection id.
+pub async fn request_connection(state: &AppState, citizen: &User, lawyer_id: &Id, body: &Value) -> AppResult<Id> {
+    let message = match body.get("message").and_then(Value::as_str).map(str::trim) {
+        Some(m) if !m.is_empty() => m.to_string(),
+        _ => return Err(AppError::bad_request("Message is required")),
+    };
+    if message.chars().count() > MAX_CONNECTION_MESSAGE {
+        return Err(AppError::bad_request("Request message cannot be more than 500 characters"));
+    }
+    let connection_type = match body.get("connectionType") {
+        None | Some(Value::Null) => "general_consultation",
+        Some(v) => v
+            .as_str()
+            .and_then(|t| CONNECTION_TYPES.iter().copied().find(|c| *c == t))
+            .ok_or_else(|| AppError::bad_request("Invalid connection type"))?,
+    };
+    let lawyer = verified_lawyer(state, lawyer_id).await?;
+    let existing = store::find_pair(&state.db, &citizen.id, &lawyer.id).await?;
+    let (connection, created) = match existing {
+        Some(c) if c.status == BLOCKED || !c.is_active => {
+            return Err(AppError::forbidden("You cannot send a connection request to this lawyer"));
+        }
+        Some(c) if c.status == PENDING => {
+            return Err(AppError::bad_request("You already have a pending connection request with this lawyer"));
+        }
+        Some(c) if c.status == ACCEPTED => {
+            return Err(AppError::bad_request("You are already connected with this lawyer"));
+        }
+        Some(mut c) => {
+            debug_assert_eq!(c.status, REJECTED);
+            let now = crate::time::now_iso();
+            let mut metadata = c.metadata.clone();
+            if !metadata.is_object() {
+                metadata = json!({});
+            }
+            metadata["connectionType"] = json!(connection_type);
+            if !store::reopen(&state.db, &c.id, &message, &metadata, &now).await? {
+                return Err(AppError::bad_request("You already have a pending connection request with this lawyer"));
+            }
+            c.status = PENDING.into();
+            c.request_message = message.clone();
+            c.requested_at = now.clone();
+            c.responded_at = None;
+            c.response_message = None;
+            c.metadata = metadata;
+            c.updated_at = now;
+            (c, false)
+        }
+        None => {
+            let city = citizen.address.get("city").and_then(Value::as_str).filter(|c| !c.is_empty()).unwrap_or("Unknown");
+            let metadata = json!({
+                "citizenLocation": city,
+                "lawyerSpecialization": lawyer.specializations(),
+                "connectionType": connection_type,
+            });
+            let c = Connection::new(citizen.id.clone(), lawyer.id.clone(), message.clone(), metadata);
+            match store::insert(&state.db, &c).await {
+                Ok(()) => (c, true),
+                Err(e) if is_unique_violation(&e) => {
+                    return Err(AppError::bad_request("You already have a pending connection request with this lawyer"));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
+    state.cache.invalidate(tags(&connection)).await;
+
+    let timestamp = crate::time::now_iso();
+    state.notifier.to_user(
+        &lawyer.id,
+        "new_connection_request",
+        json!({
+            "connectionId": connection.id,
+            "citizen": {"_id": citizen.id, "name": citizen.name, "email": citizen.email},
+            "message": message,
+            "connectionType": connection_type,
+            "timestamp": timestamp,
+        }),
+    );
+    if created {
+        let activity = json!({
+            "id": connection.id,
+            "type": "connection",
+            "title": "Direct Lawyer Connection",
+            "description": format!("Connection request sent to {}", lawyer.name),
+            "status": connection.status,
+            "timestamp": connection.created_at,
+            "assignedLawyer": populate(&lawyer, LAWYER_SPECIALIZATION),
+            "category": "consultation",
+            "priority": "medium",
+        });
+        state.notifier.to_user(&citizen.id, "new_activity", activity);
+        let stats = store::citizen_stats(&state.db, &citizen.id).await?;
+        let stats = json!({
+            "totalCases": stats.total_cases,
+            "activeCases": stats.total_cases - stats.resolved_cases,
+            "resolvedCases": stats.resolved_cases,
+            "connectedLawyers": stats.connected_lawyers,
+            "pendingRequests": stats.pending_requests,
+            "receivedOffers": 0,
+        });
+        state.notifier.to_user(&citizen.id, "dashboard_stats_updated", stats.clone());
+        state.notifier.to_user(&citizen.id, "quick_stats_updated", stats);
+    }
+    Ok(connection.id)
+}
+
+/// 3.4 #16: a citizen withdraws their own pending request (the record is deleted).
+pub async fn revoke_connection(state: &AppState, citizen: &User, id: &Id) -> AppResult<()> {
+    let not_found = || AppError::not_found("Connection request not found or already processed");
+    let connection = store::get(&state.db, id).await?.filter(|c| c.citizen == citizen.id && c.status == PENDING).ok_or_else(not_found)?;
+    if !store::delete_pending(&state.db, id, &citizen.id).await? {
+        return Err(not_found());
+    }
+    state.cache.invalidate(tags(&connection)).await;
+    state.notifier.to_user(
+        &connection.lawyer,
+        "connection_request_revoked",
+        json!({"connectionId": connection.id, "citizenId": citizen.id, "timestamp": crate::time::now_iso()}),
+    );
+    Ok(())
+}
+
+/// Connection documents with the other party populated.
+async fn documents(state: &AppState, list: &[Connection], side: Side<'_>, fields: &[&str]) -> AppResult<Vec<Value>> {
+    let users = load_users(
+        state,
+        list.iter().map(|c| match side {
+            Side::Citizen(_) => &c.lawyer,
+            Side::Lawyer(_) => &c.citizen,
+        }),
+    )
+    .await?;
+    Ok(list
+        .iter()
+        .map(|c| match side {
+            Side::Citizen(_) => connection_json(c, json!(c.citizen), user_ref(&users, &c.lawyer, Some(fields))),
+            Side::Lawyer(_) => connection_json(c, user_ref(&users, &c.citizen, Some(fields)), json!(c.lawyer)),
+        })
+        .collect())
+}
+
+/// Accepted connections of one side with the other party and `chatInfo` (3.3 #16, 3.4 #17).
+async fn connected(state: &AppState, viewer: &User, side: Side<'_>, fields: &[&str], page: Page) -> AppResult<Value> {
+    let total = store::count(&state.db, side, ACCEPTED).await?;
+    let list = store::list(&state.db, side, ACCEPTED, Order::RespondedDesc, page).await?;
+    let chat_ids: Vec<String> = list.iter().filter_map(|c| c.chat_id.clone()).collect();
+    let mut infos = chats::chat_infos(state, &viewer.id, &chat_ids).await?;
+    let docs = documents(state, &list, side, fields).await?;
+    let items = list
+        .iter()
+        .zip(docs)
+        .map(|(c, mut doc)| {
+            doc["chatInfo"] = c.chat_id.as_ref().and_then(|id| infos.remove(id)).unwrap_or(Value::Null);
+            doc
+        })
+        .collect();
+    Ok(list_data("connections", items, total, page))
+}
+
+/// 3.4 #17.
+pub async fn connected_lawyers(state: &AppState, citizen: &User, page: Page) -> AppResult<Value> {
+    connected(state, citizen, Side::Citizen(&citizen.id), LAWYER_CONTACT, page).await
+}
+
+/// 3.4 #18: the citizen's pending requests, newest first, in the original's per-lawyer
+/// grouping (`requestCount`, `allRequests`). A pair has one record, so each group has one.
+pub async fn pending_requests_of_citizen(state: &AppState, citizen: &User, page: Page) -> AppResult<Value> {
+    let side = Side::Citizen(&citizen.id);
+    let total = store::count(&state.db, side, PENDING).await?;
+    let list = store::list(&state.db, side, PENDING, Order::RequestedDesc, page).await?;
+    let items = documents(state, &list, side, LAWYER_CONTACT_SINCE)
+        .await?
+        .into_iter()
+        .map(|doc| {
+            let mut group = doc.clone();
+            group["requestCount"] = json!(1);
+            group["allRequests"] = json!([doc]);
+            group
+        })
+        .collect();
+    Ok(list_data("requests", items, total, page))
+}
+
+/// 3.4 #19: the chats of accepted connections, most recent activity first.
+pub async fn direct_chats_of_citizen(state: &AppState, citizen: &User, page: Page) -> AppResult<Value> {
+    let total = store::count_with_chats_of_citizen(&state.db, &citizen.id).await?;
+    let list = store::with_chats_of_citizen(&state.db, &citizen.id, page).await?;
+    let chat_ids: Vec<String> = list.iter().filter_map(|c| c.chat_id.clone()).collect();
+    let found = chat_store::find_many_by_chat_id(&state.db, &chat_ids).await?;
+    let refs: Vec<Id> = found.iter().map(|c| c.id.clone()).collect();
+    let unread = chat_store::unread_counts(&state.db, &citizen.id, &refs).await?;
+    let users =
+        load_users(state, list.iter().map(|c| &c.lawyer).chain(found.iter().flat_map(chats::chat_user_ids))).await?;
+    let by_chat_id: HashMap<&str, &chat_store::Chat> = found.iter().map(|c| (c.chat_id.as_str(), c)).collect();
+    let items = list
+        .iter()
+        .filter_map(|c| {
+            let chat = by_chat_id.get(c.chat_id.as_deref()?)?;
+            Some(json!({
+                "connectionId": c.id,
+                "chatId": chat.chat_id,
+                "lawyer": user_ref(&users, &c.lawyer, Some(LAWYER_SPECIALIZATION)),
+                "status": chat.status,
+                "lastMessage": chats::last_message_json(chat, &users, Some(NAME_ROLE)),
+                "unreadCount": unread.get(&chat.id).copied().unwrap_or(0),
+                "connectedAt": c.responded_at,
+                "participants": chats::participants_json(chat, &users, Some(NAME_ROLE)),
+            }))
+        })
+        .collect();
+    Ok(list_data("chats", items, total, page))
+}
+
+// ---- direct connections: lawyer side ----
+
+/// 3.3 #13: pending requests addressed to the lawyer, newest first.
+pub async fn pending_requests_of_lawyer(state: &AppState, lawyer: &User, page: Page) -> AppResult<Value> {
+    let side = Side::Lawyer(&lawyer.id);
+    let total = store::count(&state.db, side, PENDING).await?;
+    let list = store::list(&state.db, side, PENDING, Order::RequestedDesc, page).await?;
+    Ok(list_data("requests", documents(state, &list, side, CITIZEN_CONTACT).await?, total, page))
+}
+
+/// 3.3 #16.
+pub async fn connected_citizens(state: &AppState, lawyer: &User, page: Page) -> AppResult<Value> {
+    connected(state, lawyer, Side::Lawyer(&lawyer.id), CITIZEN_CONTACT, page).await
+}
+
+/// The lawyer's own pending, active request, or 404 "Connection request not found".
+async fn own_pending(state: &AppState, lawyer: &User, id: &Id) -> AppResult<Connection> {
+    store::get(&state.db, id)
+        .await?
+        .filter(|c| c.lawyer == lawyer.id && c.status == PENDING && c.is_active)
+        .ok_or_else(|| AppError::not_found("Connection request not found"))
+}
+
+/// The lawyer's answer to a pending request: stores it and returns the updated record with
+/// its citizen.
+async fn answer(state: &AppState, lawyer: &User, id: &Id, status: &str, response: &str) -> AppResult<(Connection, User)> {
+    let mut c = own_pending(state, lawyer, id).await?;
+    let citizen = users::get(&state.db, &c.citizen).await?.ok_or_else(|| AppError::not_found("Connection request not found"))?;
+    let chat_id = (status == ACCEPTED).then(|| chats::direct_chat_id(&c.citizen, &c.lawyer));
+    let now = crate::time::now_iso();
+    if !store::respond(&state.db, &c.id, status, response, chat_id.as_deref(), &now).await? {
+        return Err(AppError::not_found("Connection request not found"));
+    }
+    c.status = status.to_string();
+    c.responded_at = Some(now.clone());
+    c.response_message = Some(response.to_string());
+    c.chat_id = c.chat_id.take().or(chat_id);
+    c.updated_at = now;
+    state.cache.invalidate(tags(&c)).await;
+    Ok((c, citizen))
+}
+
+/// 3.3 #14: accepts a request and opens (or reactivates) the direct chat.
+pub async fn accept_connection(state: &AppState, lawyer: &User, id: &Id, body: &Value) -> AppResult<Value> {
+    let response = optional_text(body, "responseMessage", "Response message")?.unwrap_or_default();
+    let (c, citizen) = answer(state, lawyer, id, ACCEPTED, &response).await?;
+    let (chat, _) = chats::find_or_create_direct_chat(state, &citizen, lawyer, true, Some(&c.id)).await?;
+    state.notifier.to_user(
+        &citizen.id,
+        "connection_request_accepted",
+        json!({
+            "connectionId": c.id,
+            "chatId": chat.chat_id,
+            "lawyer": chats::lawyer_summary(lawyer),
+            "responseMessage": response,
+            "timestamp": crate::time::now_iso(),
+        }),
+    );
+    let citizen_ref = populate(&citizen, &["name", "email"]);
+    Ok(json!({"connection": connection_json(&c, citizen_ref, json!(c.lawyer)), "chatId": chat.chat_id}))
+}
+
+/// 3.3 #15.
+pub async fn reject_connection(state: &AppState, lawyer: &User, id: &Id, body: &Value) -> AppResult<Value> {
+    let response = optional_text(body, "responseMessage", "Response message")?.unwrap_or_default();
+    let (c, citizen) = answer(state, lawyer, id, REJECTED, &response).await?;
+    state.notifier.to_user(
+        &citizen.id,
+        "connection_request_rejected",
+        json!({
+            "connectionId": c.id,
+            "lawyer": chats::lawyer_summary(lawyer),
+            "responseMessage": response,
+            "timestamp": crate::time::now_iso(),
+        }),
+    );
+    let citizen_ref = populate(&citizen, &["name", "email"]);
+    Ok(json!({"connection": connection_json(&c, citizen_ref, json!(c.lawyer))}))
+}
+
+// ---- legacy links (`users.connections`) ----
+
+/// The legacy links of one type: `(user id, connectedAt)` in stored order.
+fn legacy_links(user: &User, connection_type: &str) -> Vec<(Id, String)> {
+    user.connections
+        .as_array()
+        .map(|links| {
+            links
+                .iter()
+                .filter(|l| l.get("connectionType").and_then(Value::as_str) == Some(connection_type))
+                .filter_map(|l| {
+                    let id = l.get("userId").and_then(Value::as_str)?.parse().ok()?;
+                    let at = l.get("connectedAt").and_then(Value::as_str).unwrap_or_default().to_string();
+                    Some((id, at))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Linked users of `role` with `connectedAt`, in link order; users gone or of another role
+/// are skipped (the original's populate `match`).
+async fn linked(state: &AppState, owner: &User, connection_type: &str, role: Role, fields: &[&str]) -> AppResult<Vec<Value>> {
+    let links = legacy_links(owner, connection_type);
+    let users: Users = load_users(state, links.iter().map(|(id, _)| id)).await?;
+    Ok(links
+        .iter()
+        .filter_map(|(id, at)| {
+            let user = users.get(id).filter(|u| u.role == role)?;
+            let mut item = populate(user, fields);
+            item["connectedAt"] = json!(at);
+            Some(item)
+        })
+        .collect())
+}
+
+fn page_of(items: Vec<Value>, page: Page) -> Vec<Value> {
+    items.into_iter().skip(page.offset() as usize).take(page.limit as usize).collect()
+}
+
+/// 3.3 #7: the lawyer's legacy clients as `(page items, total)` for the wrapper style.
+pub async fn my_clients(state: &AppState, lawyer: &User, page: Page) -> AppResult<(Vec<Value>, i64)> {
+    let all = linked(state, lawyer, "client", Role::Citizen, &["name", "email", "phone", "createdAt"]).await?;
+    let total = all.len() as i64;
+    Ok((page_of(all, page), total))
+}
+
+/// 3.4 #3: the citizen's legacy lawyers.
+pub async fn my_lawyers(state: &AppState, citizen: &User, page: Page) -> AppResult<Value> {
+    let all = linked(state, citizen, "lawyer", Role::Lawyer, LAWYER_CONTACT_SINCE).await?;
+    let total = all.len() as i64;
+    Ok(list_data("lawyers", page_of(all, page), total, page))
+}
+
+fn legacy_link(user: &Id, connection_type: &str, at: &str) -> Value {
+    json!({"userId": user, "connectionType": connection_type, "connectedAt": at, "_id": Id::new()})
+}
+
+/// 3.3 #9: the legacy "accept client": links the lawyer and an active citizen both ways.
+pub async fn accept_client(state: &AppState, lawyer: &User, citizen_id: &Id) -> AppResult<()> {
+    let mut citizen = users::get(&state.db, citizen_id)
+        .await?
+        .filter(|u| u.role == Role::Citizen && u.is_active)
+        .ok_or_else(|| AppError::not_found("Citizen not found"))?;
+    let mut lawyer = lawyer.clone();
+    if legacy_links(&lawyer, "client").iter().any(|(id, _)| id == citizen_id) {
+        return Err(AppError::bad_request("Already connected with this client"));
+    }
+    let now = crate::time::now_iso();
+    push_link(&mut lawyer.connections, legacy_link(citizen_id, "client", &now));
+    push_link(&mut citizen.connections, legacy_link(&lawyer.id, "lawyer", &now));
+    users::save(&state.db, &mut lawyer).await?;
+    users::save(&state.db, &mut citizen).await?;
+    state.cache.invalidate([Tag::Cit(citizen.id.clone()), Tag::Law(lawyer.id.clone())]).await;
+    state.notifier.to_user(&citizen.id, "connection_accepted", json!({"lawyer": chats::lawyer_summary(&lawyer)}));
+    Ok(())
+}
+
+fn push_link(links: &mut Value, link: Value) {
+    match links.as_array_mut() {
+        Some(list) => list.push(link),
+        None => *links = json!([link]),
+    }
+}
+
+/// 3.4 #6: the legacy message request: at most two per hour per lawyer; opens a pending direct
+/// chat with a first message when there is none. Returns the chatId.
+pub async fn message_request(state: &AppState, citizen: &User, lawyer_id: &Id, body: &Value) -> AppResult<String> {
+    let message = match body.get("message") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.trim().is_empty() => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err(AppError::bad_request("Message must be a string")),
+    };
+    if message.as_ref().is_some_and(|m| m.chars().count() > chats::MAX_MESSAGE_CHARS) {
+        return Err(AppError::bad_request("Message too long. Maximum 1000 characters."));
+    }
+    let message = message.unwrap_or_else(|| DEFAULT_MESSAGE_REQUEST.to_string());
+    let lawyer = verified_lawyer(state, lawyer_id).await?;
+
+    let mut citizen = citizen.clone();
+    let now = crate::time::now();
+    let hour_ago = crate::time::iso(now - chrono::Duration::hours(1));
+    let recent: Vec<Value> = citizen
+        .message_requests
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .filter(|r| r.get("timestamp").and_then(Value::as_str).is_some_and(|t| t > hour_ago.as_str()))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let to_lawyer = recent.iter().filter(|r| r.get("toUserId").and_then(Value::as_str) == Some(lawyer.id.as_str())).count();
+    if to_lawyer >= MESSAGE_REQUESTS_PER_HOUR {
+        return Err(AppError::too_many("You can only send 2 message requests per hour to the same lawyer"));
+    }
+    let mut kept = recent;
+    kept.push(json!({"toUserId": lawyer.id, "timestamp": crate::time::iso(now), "_id": Id::new()}));
+    citizen.message_requests = Value::Array(kept);
+    users::save(&state.db, &mut citizen).await?;
+
+    let (chat, created) = chats::find_or_create_direct_chat(state, &citizen, &lawyer, false, None).await?;
+    if created {
+        chats::post_opening_message(state, &chat, &citizen, message.clone()).await?;
+    }
+    state.cache.invalidate([Tag::Cit(citizen.id.clone()), Tag::Law(lawyer.id.clone())]).await;
+    state.notifier.to_user(
+        &lawyer.id,
+        "direct_message_request",
+        json!({
+            "chatId": chat.chat_id,
+            "message": message,
+            "from": {"_id": citizen.id, "name": citizen.name, "role": citizen.role.as_str()},
+            "timestamp": crate::time::now_iso(),
+        }),
+    );
+    Ok(chat.chat_id)
+}
+
+// ---- legacy direct chats of a lawyer ----
+
+const LAWYER_CHAT_SHAPE: ChatShape = ChatShape { participants: Some(NAME_EMAIL_ROLE), last_sender: Some(NAME_ROLE) };
+
+async fn lawyer_direct_chats(state: &AppState, lawyer: &User, status: &str, order: ChatOrder, key: &str, page: Page) -> AppResult<Value> {
+    let filter = ChatFilter { participant: Some(&lawyer.id), chat_type: Some("direct"), status: Some(status), active_only: false };
+    let total = chat_store::count(&state.db, &filter).await?;
+    let list = chat_store::list(&state.db, &filter, order, page).await?;
+    let docs = chats::chat_documents(state, &list, LAWYER_CHAT_SHAPE, None).await?;
+    Ok(list_data(key, docs, total, page))
+}
+
+/// 3.3 #10: pending direct chats (legacy message requests), newest first.
+pub async fn pending_direct_requests(state: &AppState, lawyer: &User, page: Page) -> AppResult<Value> {
+    lawyer_direct_chats(state, lawyer, "pending", ChatOrder::CreatedDesc, "requests", page).await
+}
+
+/// 3.3 #12: active direct chats, most recently updated first.
+pub async fn my_direct_chats(state: &AppState, lawyer: &User, page: Page) -> AppResult<Value> {
+    lawyer_direct_chats(state, lawyer, "active", ChatOrder::UpdatedDesc, "chats", page).await
+}
+
+/// 3.3 #11: activates a direct chat of the lawyer and tells the citizen.
+pub async fn accept_direct_request(state: &AppState, lawyer: &User, chat_id: &str) -> AppResult<Value> {
+    let mut chat = chat_store::find_by_chat_id(&state.db, chat_id)
+        .await?
+        .filter(|c| c.chat_type == "direct" && c.participant(&lawyer.id).is_some())
+        .ok_or_else(|| AppError::not_found("Chat request not found"))?;
+    chat.updated_at = chat_store::set_status(&state.db, &chat.id, "active", None).await?;
+    chat.status = "active".into();
+    state.cache.invalidate(chat.participants.iter().map(chats::participant_tag)).await;
+    let users = load_users(state, chat.participants.iter().map(|p| &p.user_id)).await?;
+    let citizen = chat.participants.iter().filter_map(|p| users.get(&p.user_id)).find(|u| u.role == Role::Citizen);
+    if let Some(citizen) = citizen {
+        state.notifier.to_user(
+            &citizen.id,
+            "direct_request_accepted",
+            json!({"chatId": chat.chat_id, "lawyer": chats::lawyer_summary(lawyer), "timestamp": crate::time::now_iso()}),
+        );
+    }
+    let shape = ChatShape { participants: Some(NAME_EMAIL_ROLE), last_sender: None };
+    Ok(json!({"chat": chats::chat_document(state, &chat, shape).await?}))
+}
+
+/// 3.3 #8: one entry per citizen of the lawyer's active direct chats.
+pub async fn my_direct_clients(state: &AppState, lawyer: &User, page: Page) -> AppResult<Value> {
+    let total = chat_store::count_direct_clients(&state.db, &lawyer.id).await?;
+    let rows = chat_store::direct_clients(&state.db, &lawyer.id, page).await?;
+    let users = load_users(state, rows.iter().map(|r| &r.citizen)).await?;
+    let clients = rows
+        .iter()
+        .filter_map(|r| {
+            let mut item = populate(users.get(&r.citizen)?, &["name", "email", "phone", "role"]);
+            item["connectedAt"] = json!(r.joined_at);
+            item["lastChatUpdate"] = json!(r.chat_updated_at);
+            item["chatId"] = json!(r.chat_id);
+            Some(item)
+        })
+        .collect();
+    Ok(list_data("clients", clients, total, page))
+}

@@ -1,1 +1,135 @@
-//! The public lawyer directory.
+//! The lawyer directory: the public list and profile (API.md 3.3 #1, #2) and the list of
+//! available lawyers that logged-in citizens browse (3.4 #4). Only active, verified lawyers
+//! are listed; the public views never show contact details or verification notes.
+
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::error::{AppError, AppResult};
+use crate::http::extract::{Page, Params};
+use crate::http::respond::legacy_pagination;
+use crate::ids::Id;
+use crate::store::reports;
+use crate::store::users::{self, LawyerQuery, LawyerSearchIn, LawyerSort, Role, User};
+
+/// `fields=` names the public directory accepts (3.3 #1). `email` is listed by the original
+/// but is not part of the public projection, so it selects nothing.
+pub const DIRECTORY_FIELDS: &[&str] =
+    &["name", "email", "role", "lawyerDetails.specialization", "lawyerDetails.experience", "createdAt"];
+
+/// The leading integer of a string, as JavaScript's `parseInt` reads it ("2 years" is 2).
+fn leading_int(raw: &str) -> Option<i64> {
+    let s = raw.trim_start();
+    let (sign, digits) = match s.strip_prefix('-') {
+        Some(rest) => (-1, rest),
+        None => (1, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let end = digits.find(|c: char| !c.is_ascii_digit()).unwrap_or(digits.len());
+    digits[..end].parse::<i64>().ok().map(|n| sign * n)
+}
+
+/// The `experience` filter: `"a-b"` is an inclusive range, `"N+"` a minimum (the frontend
+/// sends "0-2 years" and "10+ years"). A bound that is not a number is left open.
+pub fn experience_range(raw: &str) -> (Option<i64>, Option<i64>) {
+    let parts: Vec<&str> = raw.split('-').collect();
+    if parts.len() == 2 {
+        (leading_int(parts[0]), leading_int(parts[1]))
+    } else if raw.contains('+') {
+        (leading_int(&raw.replace('+', "")), None)
+    } else {
+        (None, None)
+    }
+}
+
+/// The filters shared by both lists, from the query string.
+fn lawyer_query(params: &Params, page: Page, search_in: LawyerSearchIn) -> LawyerQuery {
+    let (min_experience, max_experience) = params.filter("experience").map(experience_range).unwrap_or((None, None));
+    LawyerQuery {
+        specialization: params.filter("specialization").map(str::to_string),
+        min_experience,
+        max_experience,
+        search: params.get("search").map(str::to_string),
+        search_in,
+        sort: LawyerSort::parse(params.get("sortBy")),
+        descending: params.get("sortOrder").is_none_or(|o| o == "desc"),
+        limit: page.limit,
+        offset: page.offset(),
+    }
+}
+
+/// 3.3 #1: one page of the public directory (items after `fields=`) and the total.
+pub async fn verified_lawyers(state: &AppState, params: &Params, page: Page) -> AppResult<(Vec<Value>, i64)> {
+    let q = lawyer_query(params, page, LawyerSearchIn::NameSpecializationEducation);
+    let (lawyers, total) = users::listed_lawyers(&state.db, &q).await?;
+    let items = lawyers
+        .iter()
+        .map(|u| crate::http::respond::select_fields(u.to_public_json(), params, DIRECTORY_FIELDS))
+        .collect();
+    Ok((items, total))
+}
+
+/// Whether a user appears in the directory at all.
+fn is_listed(user: &User) -> bool {
+    user.role == Role::Lawyer && user.is_active && user.is_verified
+}
+
+/// 3.3 #2: `{lawyer: {...public projection, stats}}`; 404 unless an active verified lawyer.
+pub async fn profile(state: &AppState, lawyer_id: &Id) -> AppResult<Value> {
+    let lawyer = users::get(&state.db, lawyer_id)
+        .await?
+        .filter(is_listed)
+        .ok_or_else(|| AppError::not_found("Lawyer not found"))?;
+    let (resolved_queries, resolved_disputes) = reports::resolved_counts_of_lawyer(&state.db, lawyer_id).await?;
+    let mut view = lawyer.to_public_json();
+    view["stats"] = json!({
+        "resolvedQueries": resolved_queries,
+        "resolvedDisputes": resolved_disputes,
+        "totalCases": resolved_queries + resolved_disputes,
+        // Placeholder until consultations carry ratings, as in the original.
+        "rating": 4.5,
+    });
+    Ok(json!({ "lawyer": view }))
+}
+
+/// What a logged-in citizen sees of a lawyer in 3.4 #4: contact details included, the
+/// admin's verification notes and documents still withheld.
+fn citizen_view(user: &User) -> Value {
+    let mut out = json!({
+        "_id": user.id,
+        "name": user.name,
+        "email": user.email,
+    });
+    if let Some(phone) = &user.phone {
+        out["phone"] = json!(phone);
+    }
+    out["lawyerDetails"] = user.to_public_json()["lawyerDetails"].clone();
+    out["createdAt"] = json!(user.created_at);
+    out["isActive"] = json!(user.is_active);
+    out["isVerified"] = json!(user.is_verified);
+    out
+}
+
+/// 3.4 #4: `{lawyers, pagination: {current, pages, total}}`, 12 per page by default.
+pub async fn available_for_citizens(state: &AppState, params: &Params) -> AppResult<Value> {
+    let page = params.page(12);
+    let q = lawyer_query(params, page, LawyerSearchIn::NameEmailSpecialization);
+    let (lawyers, total) = users::listed_lawyers(&state.db, &q).await?;
+    Ok(json!({
+        "lawyers": lawyers.iter().map(citizen_view).collect::<Vec<_>>(),
+        "pagination": legacy_pagination(total, page),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn experience_reads_like_the_frontend_sends_it() {
+        assert_eq!(experience_range("0-2 years"), (Some(0), Some(2)));
+        assert_eq!(experience_range("3-5"), (Some(3), Some(5)));
+        assert_eq!(experience_range("10+ years"), (Some(10), None));
+        assert_eq!(experience_range("x-7"), (None, Some(7)));
+        assert_eq!(experience_range("abc"), (None, None));
+    }
+}

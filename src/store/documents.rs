@@ -1,1 +1,502 @@
-//! Documents and their access lists.
+//! Documents and their access lists (API.md 2.7), plus the read-only lookups of the entities a
+//! document can belong to (cases, direct connections, chats). Those tables are written by
+//! other stores; here they are only read, with the few columns an upload needs.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value, json};
+use sqlx::any::AnyRow;
+
+use crate::db::{Db, RowExt, Sql, like_pattern};
+use crate::ids::Id;
+
+/// One entry of `accessibleTo`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    pub user_id: Id,
+    pub role: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub id: Id,
+    pub original_name: String,
+    /// SHA-256 hex of the content; served as `ipfsHash`.
+    pub content_hash: String,
+    pub storage_key: String,
+    pub mime_type: String,
+    pub url: String,
+    pub size: i64,
+    pub document_type: String,
+    pub related_id: Id,
+    pub related_model: String,
+    pub uploaded_by: Id,
+    pub uploaded_by_role: String,
+    pub description: Option<String>,
+    pub tags: Vec<String>,
+    pub document_category: String,
+    pub is_verified: bool,
+    pub verified_by: Option<Id>,
+    pub verified_at: Option<String>,
+    /// `pinataMetadata`: `{name, keyvalues}`.
+    pub metadata: Value,
+    pub status: String,
+    pub uploaded_at: String,
+    pub last_accessed_at: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub access: Vec<Access>,
+}
+
+/// Columns for reading. sqlx's `Any` driver refuses SQLite columns declared BOOLEAN, so the
+/// flag is read as an expression (an integer on SQLite, a boolean on PostgreSQL).
+const COLUMNS: &str = "d.id, d.original_name, d.content_hash, d.storage_key, d.mime_type, d.url, d.size, d.document_type, \
+    d.related_id, d.related_model, d.uploaded_by, d.uploaded_by_role, d.description, d.tags, d.document_category, \
+    (d.is_verified = TRUE) AS is_verified, d.verified_by, d.verified_at, d.metadata, d.status, d.uploaded_at, d.last_accessed_at, \
+    d.created_at, d.updated_at";
+
+impl Document {
+    fn from_row(row: &AnyRow) -> sqlx::Result<Document> {
+        let tags = row.json("tags")?;
+        Ok(Document {
+            id: row.id("id")?,
+            original_name: row.text("original_name")?,
+            content_hash: row.text("content_hash")?,
+            storage_key: row.text("storage_key")?,
+            mime_type: row.text("mime_type")?,
+            url: row.text("url")?,
+            size: row.int("size")?,
+            document_type: row.text("document_type")?,
+            related_id: row.id("related_id")?,
+            related_model: row.text("related_model")?,
+            uploaded_by: row.id("uploaded_by")?,
+            uploaded_by_role: row.text("uploaded_by_role")?,
+            description: row.text_opt("description")?,
+            tags: tags.as_array().map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect()).unwrap_or_default(),
+            document_category: row.text("document_category")?,
+            is_verified: row.flag("is_verified")?,
+            verified_by: row.id_opt("verified_by")?,
+            verified_at: row.text_opt("verified_at")?,
+            metadata: row.json("metadata")?,
+            status: row.text("status")?,
+            uploaded_at: row.text("uploaded_at")?,
+            last_accessed_at: row.text("last_accessed_at")?,
+            created_at: row.text("created_at")?,
+            updated_at: row.text("updated_at")?,
+            access: Vec::new(),
+        })
+    }
+
+    /// The access rule of API.md 2.7/6: the uploader or anyone in `accessibleTo`.
+    pub fn readable_by(&self, user: &Id) -> bool {
+        self.uploaded_by == *user || self.access.iter().any(|a| a.user_id == *user)
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.status == "active"
+    }
+
+    /// The Mongoose JSON of a document with its virtuals (`id`, `sizeFormatted`, `timeAgo`).
+    /// `uploaded_by` is the populated uploader (or the bare id when the account is gone).
+    pub fn to_json(&self, uploaded_by: Value, now: crate::time::Timestamp) -> Value {
+        let mut out = Map::new();
+        out.insert("_id".into(), json!(self.id));
+        out.insert("originalName".into(), json!(self.original_name));
+        out.insert("ipfsHash".into(), json!(self.content_hash));
+        out.insert("mimeType".into(), json!(self.mime_type));
+        out.insert("size".into(), json!(self.size));
+        out.insert("url".into(), json!(self.url));
+        out.insert("documentType".into(), json!(self.document_type));
+        out.insert("relatedId".into(), json!(self.related_id));
+        out.insert("relatedModel".into(), json!(self.related_model));
+        out.insert("uploadedBy".into(), uploaded_by);
+        out.insert("uploadedByRole".into(), json!(self.uploaded_by_role));
+        out.insert(
+            "accessibleTo".into(),
+            Value::Array(self.access.iter().map(|a| json!({"userId": a.user_id, "role": a.role})).collect()),
+        );
+        if let Some(d) = &self.description {
+            out.insert("description".into(), json!(d));
+        }
+        out.insert("tags".into(), json!(self.tags));
+        out.insert("documentCategory".into(), json!(self.document_category));
+        out.insert("isVerified".into(), json!(self.is_verified));
+        if let Some(v) = &self.verified_by {
+            out.insert("verifiedBy".into(), json!(v));
+        }
+        if let Some(v) = &self.verified_at {
+            out.insert("verifiedAt".into(), json!(v));
+        }
+        if self.metadata.as_object().is_some_and(|m| !m.is_empty()) {
+            out.insert("pinataMetadata".into(), self.metadata.clone());
+        }
+        out.insert("status".into(), json!(self.status));
+        out.insert("uploadedAt".into(), json!(self.uploaded_at));
+        out.insert("lastAccessedAt".into(), json!(self.last_accessed_at));
+        out.insert("createdAt".into(), json!(self.created_at));
+        out.insert("updatedAt".into(), json!(self.updated_at));
+        out.insert("__v".into(), json!(0));
+        out.insert("id".into(), json!(self.id));
+        out.insert("sizeFormatted".into(), json!(size_formatted(self.size)));
+        let uploaded = crate::time::parse(&self.uploaded_at).unwrap_or(now);
+        out.insert("timeAgo".into(), json!(time_ago(uploaded, now)));
+        Value::Object(out)
+    }
+}
+
+/// `sizeFormatted`: base 1024, two decimals with trailing zeros dropped ("1.5 MB", "100 Bytes").
+pub fn size_formatted(bytes: i64) -> String {
+    if bytes <= 0 {
+        return "0 Bytes".into();
+    }
+    const UNITS: [&str; 4] = ["Bytes", "KB", "MB", "GB"];
+    let b = bytes as f64;
+    let i = ((b.ln() / 1024f64.ln()).floor() as usize).min(UNITS.len() - 1);
+    let scaled = format!("{:.2}", b / 1024f64.powi(i as i32));
+    let trimmed = scaled.trim_end_matches('0').trim_end_matches('.');
+    format!("{trimmed} {}", UNITS[i])
+}
+
+/// `timeAgo`: whole days rounded up, as the original model computes it.
+pub fn time_ago(uploaded: crate::time::Timestamp, now: crate::time::Timestamp) -> String {
+    let micros = (now - uploaded).num_microseconds().unwrap_or(i64::MAX).unsigned_abs() as f64;
+    let days = (micros / 86_400_000_000.0).ceil() as i64;
+    match days {
+        1 => "1 day ago".into(),
+        d if d < 7 => format!("{d} days ago"),
+        d if d < 30 => format!("{} weeks ago", (d as f64 / 7.0).ceil() as i64),
+        d if d < 365 => format!("{} months ago", (d as f64 / 30.0).ceil() as i64),
+        d => format!("{} years ago", (d as f64 / 365.0).ceil() as i64),
+    }
+}
+
+fn insert_sql(d: &Document) -> Sql {
+    Sql::new(
+        "INSERT INTO documents (id, original_name, content_hash, storage_key, mime_type, url, size, document_type, \
+         related_id, related_model, uploaded_by, uploaded_by_role, description, tags, document_category, is_verified, \
+         verified_by, verified_at, metadata, status, uploaded_at, last_accessed_at, created_at, updated_at) VALUES \
+         ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24)",
+    )
+    .arg(&d.id)
+    .arg(&d.original_name)
+    .arg(&d.content_hash)
+    .arg(&d.storage_key)
+    .arg(&d.mime_type)
+    .arg(&d.url)
+    .arg(d.size)
+    .arg(&d.document_type)
+    .arg(&d.related_id)
+    .arg(&d.related_model)
+    .arg(&d.uploaded_by)
+    .arg(&d.uploaded_by_role)
+    .arg(d.description.clone())
+    .arg(json!(d.tags).to_string())
+    .arg(&d.document_category)
+    .arg(d.is_verified)
+    .arg(d.verified_by.clone())
+    .arg(d.verified_at.clone())
+    .arg(d.metadata.to_string())
+    .arg(&d.status)
+    .arg(&d.uploaded_at)
+    .arg(&d.last_accessed_at)
+    .arg(&d.created_at)
+    .arg(&d.updated_at)
+}
+
+async fn write_access(tx: &mut crate::db::Tx, d: &Document) -> sqlx::Result<()> {
+    tx.exec(&Sql::new("DELETE FROM document_access WHERE document_id = $1").arg(&d.id)).await?;
+    for a in &d.access {
+        tx.exec(
+            &Sql::new("INSERT INTO document_access (document_id, user_id, role) VALUES ($1, $2, $3)")
+                .arg(&d.id)
+                .arg(&a.user_id)
+                .arg(&a.role),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Inserts documents with their access lists, all or none. A document whose content is
+/// already attached to the same entity fails with a unique violation
+/// ([`crate::db::is_unique_violation`]).
+pub async fn insert_all(db: &Db, docs: &[Document]) -> sqlx::Result<()> {
+    let mut tx = db.begin().await?;
+    for d in docs {
+        tx.exec(&insert_sql(d)).await?;
+        write_access(&mut tx, d).await?;
+    }
+    tx.commit().await
+}
+
+/// Writes a document back whole (used to bring a deleted record back with a new upload).
+pub async fn replace(db: &Db, d: &Document) -> sqlx::Result<()> {
+    let mut tx = db.begin().await?;
+    tx.exec(&Sql::new("DELETE FROM documents WHERE id = $1").arg(&d.id)).await?;
+    tx.exec(&insert_sql(d)).await?;
+    write_access(&mut tx, d).await?;
+    tx.commit().await
+}
+
+async fn attach_access(db: &Db, docs: &mut [Document]) -> sqlx::Result<()> {
+    if docs.is_empty() {
+        return Ok(());
+    }
+    let mut sql = Sql::new("SELECT document_id, user_id, role FROM document_access WHERE document_id IN (");
+    for (i, d) in docs.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.push_bind(&d.id);
+    }
+    sql.push(") ORDER BY document_id, role, user_id");
+    let mut by_doc: HashMap<Id, Vec<Access>> = HashMap::new();
+    for row in db.all(&sql).await? {
+        by_doc.entry(row.id("document_id")?).or_default().push(Access { user_id: row.id("user_id")?, role: row.text("role")? });
+    }
+    for d in docs.iter_mut() {
+        let mut access = by_doc.remove(&d.id).unwrap_or_default();
+        // Citizen first, then lawyer, as the original builds the list.
+        access.sort_by_key(|a| match a.role.as_str() {
+            "citizen" => 0,
+            "lawyer" => 1,
+            _ => 2,
+        });
+        d.access = access;
+    }
+    Ok(())
+}
+
+async fn select(db: &Db, tail: Sql) -> sqlx::Result<Vec<Document>> {
+    let sql = Sql::new(format!("SELECT {COLUMNS} FROM documents d ")).append(tail);
+    let mut docs = db.all(&sql).await?.iter().map(Document::from_row).collect::<sqlx::Result<Vec<_>>>()?;
+    attach_access(db, &mut docs).await?;
+    Ok(docs)
+}
+
+pub async fn get(db: &Db, id: &Id) -> sqlx::Result<Option<Document>> {
+    Ok(select(db, Sql::new("WHERE d.id = $1").arg(id)).await?.into_iter().next())
+}
+
+/// The record of this content on this entity, whatever its status.
+pub async fn find_on_entity(db: &Db, content_hash: &str, document_type: &str, related_id: &Id) -> sqlx::Result<Option<Document>> {
+    let tail = Sql::new("WHERE d.content_hash = $1 AND d.document_type = $2 AND d.related_id = $3")
+        .arg(content_hash)
+        .arg(document_type)
+        .arg(related_id);
+    Ok(select(db, tail).await?.into_iter().next())
+}
+
+/// Appends `d.status = 'active' AND (uploader OR listed)` for `viewer`.
+fn push_readable(sql: &mut Sql, viewer: &Id) {
+    sql.push("d.status = 'active' AND (d.uploaded_by = ")
+        .push_bind(viewer)
+        .push(" OR EXISTS (SELECT 1 FROM document_access a WHERE a.document_id = d.id AND a.user_id = ")
+        .push_bind(viewer)
+        .push("))");
+}
+
+/// The newest active document with this content that `viewer` may read, and whether any
+/// active document has this content at all (to tell 404 from 403).
+pub async fn find_readable_by_hash(db: &Db, content_hash: &str, viewer: &Id) -> sqlx::Result<(Option<Document>, bool)> {
+    let mut tail = Sql::new("WHERE d.content_hash = $1 AND ").arg(content_hash);
+    push_readable(&mut tail, viewer);
+    tail.push(" ORDER BY d.uploaded_at DESC LIMIT 1");
+    if let Some(doc) = select(db, tail).await?.into_iter().next() {
+        return Ok((Some(doc), true));
+    }
+    let any = db
+        .count(&Sql::new("SELECT COUNT(*) FROM documents WHERE content_hash = $1 AND status = 'active'").arg(content_hash))
+        .await?;
+    Ok((None, any > 0))
+}
+
+/// Filters of the list routes; every list is limited to what the viewer may read.
+#[derive(Debug, Default, Clone)]
+pub struct ListFilter {
+    pub document_type: Option<String>,
+    pub related_id: Option<Id>,
+    pub category: Option<String>,
+    /// Case-insensitive literal text in the name, the description or a tag.
+    pub text: Option<String>,
+    pub uploaded_from: Option<String>,
+    pub uploaded_to: Option<String>,
+}
+
+fn where_clause(viewer: &Id, f: &ListFilter) -> Sql {
+    let mut sql = Sql::new("WHERE ");
+    push_readable(&mut sql, viewer);
+    if let Some(t) = &f.document_type {
+        sql.push(" AND d.document_type = ").push_bind(t);
+    }
+    if let Some(r) = &f.related_id {
+        sql.push(" AND d.related_id = ").push_bind(r);
+    }
+    if let Some(c) = &f.category {
+        sql.push(" AND d.document_category = ").push_bind(c);
+    }
+    if let Some(text) = &f.text {
+        let pattern = like_pattern(text);
+        sql.push(" AND (LOWER(d.original_name) LIKE ").push_bind(&pattern).push(" ESCAPE '\\'");
+        sql.push(" OR LOWER(COALESCE(d.description, '')) LIKE ").push_bind(&pattern).push(" ESCAPE '\\'");
+        // Tags are a JSON array of lowercase strings: text without JSON punctuation cannot
+        // match across two tags, so a LIKE on the array text is a match on one tag.
+        if !text.contains(['"', ',', '\\', '[', ']']) {
+            sql.push(" OR d.tags LIKE ").push_bind(&pattern).push(" ESCAPE '\\'");
+        }
+        sql.push(")");
+    }
+    if let Some(from) = &f.uploaded_from {
+        sql.push(" AND d.uploaded_at >= ").push_bind(from);
+    }
+    if let Some(to) = &f.uploaded_to {
+        sql.push(" AND d.uploaded_at <= ").push_bind(to);
+    }
+    sql
+}
+
+/// Readable documents, newest first; `limit`/`offset` of `None` returns them all.
+pub async fn list(db: &Db, viewer: &Id, f: &ListFilter, page: Option<(i64, i64)>) -> sqlx::Result<Vec<Document>> {
+    let mut tail = where_clause(viewer, f);
+    tail.push(" ORDER BY d.uploaded_at DESC, d.id DESC");
+    if let Some((limit, offset)) = page {
+        tail.push(" LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(offset);
+    }
+    select(db, tail).await
+}
+
+pub async fn count(db: &Db, viewer: &Id, f: &ListFilter) -> sqlx::Result<i64> {
+    db.count(&Sql::new("SELECT COUNT(*) FROM documents d ").append(where_clause(viewer, f))).await
+}
+
+/// Per-type totals of what `viewer` may read: `(type, count, total size, categories)`.
+pub struct TypeStats {
+    pub document_type: String,
+    pub count: i64,
+    pub total_size: i64,
+    pub categories: Vec<String>,
+}
+
+pub async fn stats_by_type(db: &Db, viewer: &Id) -> sqlx::Result<Vec<TypeStats>> {
+    let f = ListFilter::default();
+    let sql = Sql::new(
+        "SELECT d.document_type, d.document_category, COUNT(*) AS n, CAST(SUM(d.size) AS BIGINT) AS total FROM documents d ",
+    )
+    .append(where_clause(viewer, &f))
+    .append(Sql::new(" GROUP BY d.document_type, d.document_category ORDER BY d.document_type, d.document_category"));
+    let mut out: Vec<TypeStats> = Vec::new();
+    for row in db.all(&sql).await? {
+        let t = row.text("document_type")?;
+        let (n, total, category) = (row.int("n")?, row.int("total")?, row.text("document_category")?);
+        match out.iter_mut().find(|s| s.document_type == t) {
+            Some(s) => {
+                s.count += n;
+                s.total_size += total;
+                s.categories.push(category);
+            }
+            None => out.push(TypeStats { document_type: t, count: n, total_size: total, categories: vec![category] }),
+        }
+    }
+    Ok(out)
+}
+
+pub async fn touch(db: &Db, id: &Id, at: &str) -> sqlx::Result<()> {
+    db.exec(&Sql::new("UPDATE documents SET last_accessed_at = $2 WHERE id = $1").arg(id).arg(at)).await.map(|_| ())
+}
+
+/// Soft delete. Returns false when the document was not active (nothing changed).
+pub async fn mark_deleted(db: &Db, id: &Id, at: &str) -> sqlx::Result<bool> {
+    let n = db
+        .exec(&Sql::new("UPDATE documents SET status = 'deleted', updated_at = $2 WHERE id = $1 AND status = 'active'").arg(id).arg(at))
+        .await?;
+    Ok(n > 0)
+}
+
+// ---- Read-only lookups of the entities documents belong to. ----
+
+/// The parties of a case: its citizen and assigned lawyer (if any).
+pub async fn case_parties(db: &Db, case_type: &str, id: &Id) -> sqlx::Result<Option<(Id, Option<Id>)>> {
+    let row = db
+        .opt(&Sql::new("SELECT citizen_id, assigned_lawyer_id FROM cases WHERE id = $1 AND case_type = $2").arg(id).arg(case_type))
+        .await?;
+    row.map(|r| Ok((r.id("citizen_id")?, r.id_opt("assigned_lawyer_id")?))).transpose()
+}
+
+/// The parties of a direct connection: `(citizen, lawyer)`.
+pub async fn connection_parties(db: &Db, id: &Id) -> sqlx::Result<Option<(Id, Id)>> {
+    let row = db.opt(&Sql::new("SELECT citizen_id, lawyer_id FROM direct_connections WHERE id = $1").arg(id)).await?;
+    row.map(|r| Ok((r.id("citizen_id")?, r.id("lawyer_id")?))).transpose()
+}
+
+/// The active connection between two users, in either direction.
+pub async fn connection_between(db: &Db, a: &Id, b: &Id) -> sqlx::Result<Option<Id>> {
+    let sql = Sql::new(
+        "SELECT id FROM direct_connections WHERE is_active = TRUE AND \
+         ((citizen_id = $1 AND lawyer_id = $2) OR (citizen_id = $2 AND lawyer_id = $1)) ORDER BY created_at DESC LIMIT 1",
+    )
+    .arg(a)
+    .arg(b);
+    db.opt(&sql).await?.map(|r| r.id("id")).transpose()
+}
+
+/// What a chat upload needs to know of a chat.
+#[derive(Debug, Clone)]
+pub struct ChatRef {
+    pub id: Id,
+    pub chat_type: String,
+    pub related_case_id: Option<Id>,
+    pub direct_connection_id: Option<Id>,
+    /// `(user, role)` of every participant.
+    pub participants: Vec<(Id, String)>,
+}
+
+pub async fn chat_by_chat_id(db: &Db, chat_id: &str) -> sqlx::Result<Option<ChatRef>> {
+    let Some(row) = db
+        .opt(
+            &Sql::new("SELECT id, chat_type, related_case_id, direct_connection_id FROM chats WHERE chat_id = $1 AND is_active = TRUE")
+                .arg(chat_id),
+        )
+        .await?
+    else {
+        return Ok(None);
+    };
+    let id = row.id("id")?;
+    let participants = db
+        .all(&Sql::new("SELECT user_id, role FROM chat_participants WHERE chat_ref = $1 ORDER BY joined_at, user_id").arg(&id))
+        .await?
+        .iter()
+        .map(|r| Ok((r.id("user_id")?, r.text("role")?)))
+        .collect::<sqlx::Result<Vec<_>>>()?;
+    Ok(Some(ChatRef {
+        id,
+        chat_type: row.text("chat_type")?,
+        related_case_id: row.id_opt("related_case_id")?,
+        direct_connection_id: row.id_opt("direct_connection_id")?,
+        participants,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_format_like_the_original() {
+        assert_eq!(size_formatted(0), "0 Bytes");
+        assert_eq!(size_formatted(100), "100 Bytes");
+        assert_eq!(size_formatted(1024), "1 KB");
+        assert_eq!(size_formatted(1536), "1.5 KB");
+        assert_eq!(size_formatted(10 * 1024 * 1024), "10 MB");
+        assert_eq!(size_formatted(1_234_567), "1.18 MB");
+    }
+
+    #[test]
+    fn time_ago_rounds_days_up() {
+        let now = chrono::Utc::now();
+        assert_eq!(time_ago(now - chrono::Duration::minutes(5), now), "1 day ago");
+        assert_eq!(time_ago(now - chrono::Duration::days(3), now), "3 days ago");
+        assert_eq!(time_ago(now - chrono::Duration::days(10), now), "2 weeks ago");
+        assert_eq!(time_ago(now - chrono::Duration::days(45), now), "2 months ago");
+        assert_eq!(time_ago(now - chrono::Duration::days(400), now), "2 years ago");
+    }
+}

@@ -8,3 +8,4 @@ pub mod connections;
 pub mod chats;
 pub mod documents;
 pub mod consultations;
+pub mod reports;

@@ -91,6 +91,7 @@ const COLUMNS: &str = "id, name, email, password_hash, role, phone, address, pro
     refresh_token_hash, password_reset_hash, password_reset_expires, profile_completion, lawyer_details, \
     student_details, connections, message_requests, created_at, updated_at";
 
+
 impl User {
     /// A new account with the defaults of API.md 2.1/2.2 for its role.
     pub fn new(name: String, email: String, password_hash: String, role: Role) -> User {
@@ -139,6 +140,11 @@ impl User {
 
     fn experience(&self) -> Option<i64> {
         self.lawyer_details.as_ref().and_then(|d| d.get("experience")).and_then(Value::as_f64).map(|e| e as i64)
+    }
+
+    /// `lawyerDetails.education`, mirrored into its own column for the directory search.
+    fn education(&self) -> Option<String> {
+        self.lawyer_details.as_ref().and_then(|d| d.get("education")).and_then(Value::as_str).map(str::to_string)
     }
 
     fn from_row(row: &AnyRow) -> sqlx::Result<User> {
@@ -278,7 +284,9 @@ fn bind_all(sql: Sql, u: &User) -> Sql {
         .arg(&u.created_at)
         .arg(&u.updated_at)
         .arg((u.role == Role::Lawyer).then(|| u.verification_status().as_str()))
-        .arg(u.experience())
+        // A typed NULL: PostgreSQL refuses a text NULL for a BIGINT column.
+        .arg(crate::db::Param::Int(u.experience()))
+        .arg(if u.role == Role::Lawyer { u.education() } else { None })
 }
 
 async fn sync_specializations(tx: &mut Tx, u: &User) -> sqlx::Result<()> {
@@ -301,8 +309,8 @@ pub async fn insert(db: &Db, u: &User) -> sqlx::Result<()> {
     let mut tx = db.begin().await?;
     tx.exec(&bind_all(
         Sql::new(format!(
-            "INSERT INTO users ({COLUMNS}, verification_status, experience) VALUES \
-             ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22)"
+            "INSERT INTO users ({COLUMNS}, verification_status, experience, education) VALUES \
+             ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23)"
         )),
         u,
     ))
@@ -320,7 +328,7 @@ pub async fn save(db: &Db, u: &mut User) -> sqlx::Result<()> {
             "UPDATE users SET name=$2, email=$3, password_hash=$4, role=$5, phone=$6, address=$7, profile_picture=$8, \
              is_verified=$9, is_active=$10, refresh_token_hash=$11, password_reset_hash=$12, password_reset_expires=$13, \
              profile_completion=$14, lawyer_details=$15, student_details=$16, connections=$17, message_requests=$18, \
-             created_at=$19, updated_at=$20, verification_status=$21, experience=$22 WHERE id=$1",
+             created_at=$19, updated_at=$20, verification_status=$21, experience=$22, education=$23 WHERE id=$1",
         ),
         u,
     ))
@@ -369,4 +377,181 @@ pub async fn get_many(db: &Db, ids: &[Id]) -> sqlx::Result<Vec<User>> {
 pub async fn select(db: &Db, tail: Sql) -> sqlx::Result<Vec<User>> {
     let sql = Sql::new(format!("SELECT {COLUMNS} FROM users ")).append(tail);
     db.all(&sql).await?.iter().map(User::from_row).collect()
+}
+
+// Lists and counts for the directory (API.md 3.3 #1, 3.4 #4) and the admin pages (3.2).
+
+/// One page of `SELECT ... FROM users <filter> ORDER BY <order>` and the number of rows the
+/// filter matches in all.
+async fn page_of(db: &Db, filter: Sql, order: &str, limit: i64, offset: i64) -> sqlx::Result<(Vec<User>, i64)> {
+    let total = db.count(&Sql::new("SELECT COUNT(*) FROM users ").append(filter.clone())).await?;
+    let mut tail = filter;
+    tail.push(" ORDER BY ").push(order).push(" LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(offset);
+    Ok((select(db, tail).await?, total))
+}
+
+/// What a lawyer list may be sorted by (`sortBy`); other values fall back to `createdAt`,
+/// so user input never names a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LawyerSort {
+    CreatedAt,
+    Name,
+    Experience,
+}
+
+impl LawyerSort {
+    pub fn parse(raw: Option<&str>) -> LawyerSort {
+        match raw {
+            Some("name") => LawyerSort::Name,
+            Some("experience" | "lawyerDetails.experience") => LawyerSort::Experience,
+            _ => LawyerSort::CreatedAt,
+        }
+    }
+
+    fn expression(self) -> &'static str {
+        match self {
+            LawyerSort::CreatedAt => "created_at",
+            LawyerSort::Name => "LOWER(name)",
+            // A lawyer without experience sorts as the least experienced on both engines.
+            LawyerSort::Experience => "COALESCE(experience, -1)",
+        }
+    }
+}
+
+/// Where a lawyer list's `search` looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LawyerSearchIn {
+    /// The public directory: name, specializations, education.
+    NameSpecializationEducation,
+    /// The citizens' list: name, email, specializations.
+    NameEmailSpecialization,
+}
+
+/// Filters of a lawyer list; every text is bound, searches are literal (escaped LIKE).
+#[derive(Debug, Clone)]
+pub struct LawyerQuery {
+    /// Exact match on one of the lawyer's specializations.
+    pub specialization: Option<String>,
+    pub min_experience: Option<i64>,
+    pub max_experience: Option<i64>,
+    pub search: Option<String>,
+    pub search_in: LawyerSearchIn,
+    pub sort: LawyerSort,
+    pub descending: bool,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+const SPECIALIZATION_OF_USER: &str = "EXISTS (SELECT 1 FROM lawyer_specializations ls WHERE ls.user_id = users.id AND ";
+
+/// Active, verified lawyers matching `q`: one page and the total.
+pub async fn listed_lawyers(db: &Db, q: &LawyerQuery) -> sqlx::Result<(Vec<User>, i64)> {
+    let mut filter = Sql::new("WHERE role = 'lawyer' AND is_active = TRUE AND is_verified = TRUE");
+    if let Some(s) = &q.specialization {
+        filter.push(" AND ").push(SPECIALIZATION_OF_USER).push("ls.specialization = ").push_bind(s).push(")");
+    }
+    if let Some(min) = q.min_experience {
+        filter.push(" AND experience >= ").push_bind(min);
+    }
+    if let Some(max) = q.max_experience {
+        filter.push(" AND experience <= ").push_bind(max);
+    }
+    if let Some(needle) = &q.search {
+        let pattern = crate::db::like_pattern(needle);
+        filter.push(" AND (LOWER(name) LIKE ").push_bind(&pattern).push(" ESCAPE '\\' OR ");
+        match q.search_in {
+            LawyerSearchIn::NameSpecializationEducation => filter.push("LOWER(education) LIKE "),
+            LawyerSearchIn::NameEmailSpecialization => filter.push("LOWER(email) LIKE "),
+        };
+        filter.push_bind(&pattern).push(" ESCAPE '\\' OR ").push(SPECIALIZATION_OF_USER);
+        filter.push("LOWER(ls.specialization) LIKE ").push_bind(&pattern).push(" ESCAPE '\\'))");
+    }
+    let dir = if q.descending { "DESC" } else { "ASC" };
+    let order = format!("{} {dir}, id {dir}", q.sort.expression());
+    page_of(db, filter, &order, q.limit, q.offset).await
+}
+
+/// Filters of the admin user list (API.md 3.2 #3).
+#[derive(Debug, Clone, Default)]
+pub struct UserQuery {
+    /// A role name; an unknown name matches nobody.
+    pub role: Option<String>,
+    pub active: Option<bool>,
+    pub verified: Option<bool>,
+    /// Case-insensitive literal substring of name or email.
+    pub search: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// Accounts of every role, newest first: one page and the total.
+pub async fn list(db: &Db, q: &UserQuery) -> sqlx::Result<(Vec<User>, i64)> {
+    let mut filter = Sql::new("WHERE 1 = 1");
+    if let Some(role) = &q.role {
+        filter.push(" AND role = ").push_bind(role);
+    }
+    if let Some(active) = q.active {
+        filter.push(if active { " AND is_active = TRUE" } else { " AND is_active = FALSE" });
+    }
+    if let Some(verified) = q.verified {
+        filter.push(if verified { " AND is_verified = TRUE" } else { " AND is_verified = FALSE" });
+    }
+    if let Some(needle) = &q.search {
+        let pattern = crate::db::like_pattern(needle);
+        filter.push(" AND (LOWER(name) LIKE ").push_bind(&pattern).push(" ESCAPE '\\' OR LOWER(email) LIKE ");
+        filter.push_bind(&pattern).push(" ESCAPE '\\')");
+    }
+    page_of(db, filter, "created_at DESC, id DESC", q.limit, q.offset).await
+}
+
+/// Lawyers whose account is not verified (pending or rejected), newest first.
+pub async fn unverified_lawyers(db: &Db, limit: i64, offset: i64) -> sqlx::Result<(Vec<User>, i64)> {
+    let filter = Sql::new("WHERE role = 'lawyer' AND is_verified = FALSE");
+    page_of(db, filter, "created_at DESC, id DESC", limit, offset).await
+}
+
+/// Active accounts of one role.
+pub async fn count_active(db: &Db, role: Role) -> sqlx::Result<i64> {
+    db.count(&Sql::new("SELECT COUNT(*) FROM users WHERE role = $1 AND is_active = TRUE").arg(role.as_str())).await
+}
+
+/// Lawyers waiting for an admin's decision (`verificationStatus: pending`; rejected ones are not waiting).
+pub async fn count_pending_lawyers(db: &Db) -> sqlx::Result<i64> {
+    db.count(&Sql::new("SELECT COUNT(*) FROM users WHERE role = 'lawyer' AND verification_status = 'pending'")).await
+}
+
+/// `(role, number of accounts)` for every role that has accounts.
+pub async fn count_by_role(db: &Db) -> sqlx::Result<Vec<(String, i64)>> {
+    let rows = db.all(&Sql::new("SELECT role, COUNT(*) AS n FROM users GROUP BY role ORDER BY role")).await?;
+    rows.iter().map(|r| Ok((r.text("role")?, r.int("n")?))).collect()
+}
+
+// Targeted admin writes: each touches only its own columns, so a concurrent login or profile
+// edit of the same account is not overwritten with what the admin's request read earlier.
+
+/// Activates or deactivates an account.
+pub async fn set_active(db: &Db, u: &mut User, active: bool) -> sqlx::Result<()> {
+    u.is_active = active;
+    u.updated_at = crate::time::now_iso();
+    let sql = Sql::new("UPDATE users SET is_active = $2, updated_at = $3 WHERE id = $1");
+    db.exec(&sql.arg(&u.id).arg(active).arg(&u.updated_at)).await.map(drop)
+}
+
+/// Writes a lawyer's verification: `isVerified` and `lawyerDetails` (whose
+/// `verificationStatus` and notes the caller has set) together.
+pub async fn save_verification(db: &Db, u: &mut User) -> sqlx::Result<()> {
+    u.updated_at = crate::time::now_iso();
+    db.exec(
+        &Sql::new(
+            "UPDATE users SET is_verified = $2, lawyer_details = $3, verification_status = $4, updated_at = $5 \
+             WHERE id = $1",
+        )
+        .arg(&u.id)
+        .arg(u.is_verified)
+        .arg(u.lawyer_details.as_ref().map(Value::to_string))
+        .arg((u.role == Role::Lawyer).then(|| u.verification_status().as_str()))
+        .arg(&u.updated_at),
+    )
+    .await
+    .map(drop)
 }

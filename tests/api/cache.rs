@@ -1,1 +1,528 @@
-//! Integration tests: cache.
+//! Integration tests: the response cache, through a small router of cached routes built on the
+//! real `Cache::serve` (the application's cached routes arrive with their own areas).
+//!
+//! Tests marked `needs Redis` use `NYAYA_TEST_REDIS_URL` (default redis://127.0.0.1:6379) with a
+//! key prefix of their own; the restart test runs a private `redis-server` on a free port.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::routing::get;
+use nyaya::app::AppState;
+use nyaya::cache::policy::{Policy, ScopeRule, TagRule};
+use nyaya::cache::{Cached, Lookup, Tag};
+use nyaya::config::Config;
+use nyaya::db::{RowExt, Sql};
+use nyaya::error::{AppError, AppResult};
+use nyaya::http::extract::{Params, parse_id};
+use nyaya::store::users::{Role, User};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, spawn, spawn_with, unique_email};
+
+/// The directory: public, depends on `DIR`.
+static DIRECTORY: Policy =
+    Policy { route: "/probe/users", ttl: Duration::from_secs(600), scope: ScopeRule::Public, tags: &[TagRule::Dir] };
+/// A per-user list: depends on the caller's `CIT:`/`LAW:` tag.
+static MINE: Policy =
+    Policy { route: "/probe/mine", ttl: Duration::from_secs(120), scope: ScopeRule::User, tags: &[TagRule::Caller] };
+/// An item route: public, depends on `DIR` and `DIR:<id>`.
+static PROFILE: Policy = Policy {
+    route: "/probe/profile/{id}",
+    ttl: Duration::from_secs(300),
+    scope: ScopeRule::Public,
+    tags: &[TagRule::Dir, TagRule::DirOfSubject],
+};
+
+async fn user_count(state: &AppState) -> AppResult<i64> {
+    Ok(state.db.count(&Sql::new("SELECT COUNT(*) FROM users")).await?)
+}
+
+async fn directory(State(state): State<AppState>, params: Params) -> AppResult<Cached> {
+    let lookup = Lookup { caller: None, params: &params, subject: None };
+    state
+        .cache
+        .serve(&DIRECTORY, lookup, || async { Ok(json!({"success": true, "data": {"users": user_count(&state).await?}})) })
+        .await
+}
+
+/// The caller from a bearer token, read with text columns only (the probe needs id, email, role).
+struct Caller(User);
+
+impl axum::extract::FromRequestParts<AppState> for Caller {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &AppState) -> Result<Self, AppError> {
+        let token = parts
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| AppError::unauthorized("Not authorized, no token provided"))?;
+        let claims = state.tokens.verify_access(token).map_err(|_| AppError::unauthorized("Not authorized, token failed"))?;
+        let id = claims.user_id().ok_or_else(|| AppError::unauthorized("Not authorized, token failed"))?;
+        let row = state.db.opt(&Sql::new("SELECT email, role FROM users WHERE id = $1").arg(&id)).await?;
+        let row = row.ok_or_else(|| AppError::unauthorized("Not authorized, user not found"))?;
+        let role = Role::parse(&row.text("role")?).ok_or_else(|| AppError::unauthorized("Not authorized"))?;
+        let user = User { id, ..User::new("caller".into(), row.text("email")?, String::new(), role) };
+        Ok(Caller(user))
+    }
+}
+
+async fn mine(State(state): State<AppState>, Caller(user): Caller, params: Params) -> AppResult<Cached> {
+    let lookup = Lookup { caller: Some(&user), params: &params, subject: None };
+    state
+        .cache
+        .serve(&MINE, lookup, || async {
+            let users = user_count(&state).await?;
+            Ok(json!({"success": true, "data": {"id": user.id.to_string(), "email": user.email, "users": users}}))
+        })
+        .await
+}
+
+async fn profile(State(state): State<AppState>, Path(raw): Path<String>, params: Params) -> AppResult<Cached> {
+    let id = parse_id(&raw, "lawyer")?;
+    let lookup = Lookup { caller: None, params: &params, subject: Some(&id) };
+    state
+        .cache
+        .serve(&PROFILE, lookup, || async {
+            let row = state.db.opt(&Sql::new("SELECT name FROM users WHERE id = $1").arg(&id)).await?;
+            let row = row.ok_or_else(|| AppError::not_found("Lawyer not found"))?;
+            Ok(json!({"success": true, "data": {"name": row.text("name")?}}))
+        })
+        .await
+}
+
+/// A write: a new account, then the invalidation its service would declare.
+async fn register(State(state): State<AppState>) -> AppResult<(axum::http::StatusCode, axum::Json<Value>)> {
+    let user = new_user(&state, Role::Citizen).await;
+    state.cache.invalidate([Tag::Dir, Tag::Adm]).await;
+    Ok((axum::http::StatusCode::CREATED, axum::Json(json!({"success": true, "data": {"id": user.id.to_string()}}))))
+}
+
+/// Serves the probe routes for `state` on a port of their own; returns the base URL.
+async fn probe(state: &AppState) -> String {
+    let router = Router::new()
+        .route("/probe/users", get(directory).post(register))
+        .route("/probe/mine", get(mine))
+        .route("/probe/profile/{id}", get(profile))
+        .with_state(state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("http://{addr}")
+}
+
+async fn new_user(state: &AppState, role: Role) -> User {
+    let user = User::new("Probe User".into(), unique_email("probe"), "unused-hash".into(), role);
+    insert_user(state, &user).await;
+    user
+}
+
+/// The columns the probes read, written with plain SQL: the probes exercise the cache, not the
+/// accounts store.
+async fn insert_user(state: &AppState, user: &User) {
+    let sql = Sql::new(
+        "INSERT INTO users (id, name, email, password_hash, role, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6)",
+    )
+    .arg(&user.id)
+    .arg(&user.name)
+    .arg(&user.email)
+    .arg(&user.password_hash)
+    .arg(user.role.as_str())
+    .arg(&user.created_at);
+    state.db.exec(&sql).await.unwrap();
+}
+
+/// Status, `X-Cache` and body of one request.
+async fn fetch(client: &reqwest::Client, url: &str, token: Option<&str>) -> (StatusCode, String, Value) {
+    let mut req = client.get(url);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let res = req.send().await.expect("request");
+    let x_cache = res.headers().get("x-cache").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let status = res.status();
+    (status, x_cache, res.json().await.unwrap_or(Value::Null))
+}
+
+fn redis_url() -> String {
+    std::env::var("NYAYA_TEST_REDIS_URL").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "redis://127.0.0.1:6379".into())
+}
+
+/// A server sharing `REDIS_URL`/`REDIS_PREFIX` with the other servers of the test.
+async fn spawn_on_redis(url: &str, prefix: &str) -> TestApp {
+    spawn_with(&[("REDIS_URL", url), ("REDIS_PREFIX", prefix)]).await
+}
+
+fn unique_prefix() -> String {
+    format!("nyaya-test-{}:", nyaya::ids::random_hex(6))
+}
+
+/// Another instance of `app`: the same database, secrets and Redis settings, its own cache.
+async fn sibling(app: &TestApp) -> AppState {
+    let first = &app.state().config;
+    let data_dir = app.data_dir.join(format!("sibling-{}", nyaya::ids::random_hex(3)));
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let mut vars = vec![
+        ("NYAYA_ENV", "development".to_string()),
+        ("JWT_SECRET", first.jwt_secret.clone()),
+        ("JWT_REFRESH_SECRET", first.jwt_refresh_secret.clone()),
+        ("DB_MAX_CONNECTIONS", "4".to_string()),
+        ("DATA_DIR", data_dir.display().to_string()),
+        ("DATABASE_URL", first.database_url.clone()),
+        ("REDIS_PREFIX", first.redis_prefix.clone()),
+    ];
+    if let Some(url) = &first.redis_url {
+        vars.push(("REDIS_URL", url.clone()));
+    }
+    let config = Config::from_lookup(&|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())).unwrap();
+    AppState::build(config).await.expect("second instance")
+}
+
+/// Deletes a test's keys (SCAN is fine here, off any request path).
+async fn drop_keys(url: &str, prefix: &str) {
+    let Ok(client) = redis::Client::open(url) else { return };
+    let Ok(mut conn) = client.get_multiplexed_async_connection().await else { return };
+    let keys: Vec<String> = {
+        let pattern = format!("{prefix}*");
+        let Ok(mut iter) = redis::AsyncCommands::scan_match::<_, String>(&mut conn, pattern).await else { return };
+        let mut keys = Vec::new();
+        while let Some(k) = futures::StreamExt::next(&mut iter).await {
+            if let Ok(k) = k {
+                keys.push(k);
+            }
+        }
+        keys
+    };
+    if !keys.is_empty() {
+        let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
+    }
+}
+
+/// A's per-user entry is never B's, on one instance and (with Redis) across instances.
+async fn user_scope(first: &TestApp, second: Option<&AppState>) {
+    let state = first.state();
+    let (a, b) = (new_user(state, Role::Citizen).await, new_user(state, Role::Lawyer).await);
+    let (ta, tb) = (state.tokens.issue(&a).access, state.tokens.issue(&b).access);
+    let client = reqwest::Client::new();
+    let url = format!("{}/probe/mine", probe(state).await);
+
+    let (status, x_cache, body) = fetch(&client, &url, Some(&ta)).await;
+    assert_eq!((status.as_u16(), x_cache.as_str()), (200, "MISS"), "{body}");
+    assert_eq!(body["data"]["id"], a.id.to_string());
+    let (_, x_cache, body) = fetch(&client, &url, Some(&tb)).await;
+    assert_eq!(x_cache, "MISS", "B must not get A's entry");
+    assert_eq!(body["data"]["id"], b.id.to_string());
+    assert_eq!(body["data"]["email"], b.email);
+    for (token, user) in [(&ta, &a), (&tb, &b)] {
+        let (_, x_cache, body) = fetch(&client, &url, Some(token)).await;
+        assert_eq!(x_cache, "HIT");
+        assert_eq!(body["data"]["id"], user.id.to_string());
+    }
+    // Without a token the route refuses before the cache is consulted.
+    let (status, x_cache, _) = fetch(&client, &url, None).await;
+    assert_eq!((status.as_u16(), x_cache.as_str()), (401, ""));
+
+    if let Some(other) = second {
+        // A fresh instance finds both entries in L2, each under its own user.
+        let url = format!("{}/probe/mine", probe(other).await);
+        for (token, user) in [(&tb, &b), (&ta, &a)] {
+            let (_, x_cache, body) = fetch(&client, &url, Some(token)).await;
+            assert_eq!(x_cache, "HIT");
+            assert_eq!(body["data"]["id"], user.id.to_string());
+        }
+        let c = new_user(state, Role::Citizen).await;
+        let (_, x_cache, body) = fetch(&client, &url, Some(&state.tokens.issue(&c).access)).await;
+        assert_eq!(x_cache, "MISS");
+        assert_eq!(body["data"]["id"], c.id.to_string());
+    }
+}
+
+/// A failed load is not stored: once the lawyer exists, the next request loads it.
+async fn errors_uncached(first: &TestApp, second: Option<&AppState>) {
+    let state = first.state();
+    let client = reqwest::Client::new();
+    let base = probe(state).await;
+    let lawyer = User::new("Meera Rao".into(), unique_email("lawyer"), "unused-hash".into(), Role::Lawyer);
+    let url = format!("{base}/probe/profile/{}", lawyer.id);
+
+    for _ in 0..2 {
+        let (status, x_cache, body) = fetch(&client, &url, None).await;
+        assert_eq!(status.as_u16(), 404, "{body}");
+        assert_eq!(x_cache, "", "an error carries no cache status");
+        assert_eq!(body["message"], "Lawyer not found");
+    }
+    insert_user(state, &lawyer).await;
+    let (status, x_cache, body) = fetch(&client, &url, None).await;
+    assert_eq!((status.as_u16(), x_cache.as_str()), (200, "MISS"));
+    assert_eq!(body["data"]["name"], "Meera Rao");
+    let (_, x_cache, _) = fetch(&client, &url, None).await;
+    assert_eq!(x_cache, "HIT");
+    if let Some(other) = second {
+        let url = format!("{}/probe/profile/{}", probe(other).await, lawyer.id);
+        let (status, x_cache, body) = fetch(&client, &url, None).await;
+        assert_eq!((status.as_u16(), x_cache.as_str()), (200, "HIT"));
+        assert_eq!(body["data"]["name"], "Meera Rao");
+    }
+}
+
+#[tokio::test]
+async fn a_per_user_entry_is_never_served_to_another_user() {
+    user_scope(&spawn().await, None).await;
+}
+
+#[tokio::test]
+#[ignore = "needs Redis (NYAYA_TEST_REDIS_URL)"]
+async fn a_per_user_entry_is_never_served_to_another_user_on_redis() {
+    let (url, prefix) = (redis_url(), unique_prefix());
+    let app = spawn_on_redis(&url, &prefix).await;
+    assert!(app.state().cache.shared_status().available, "Redis at {url} is not reachable");
+    let second = sibling(&app).await;
+    user_scope(&app, Some(&second)).await;
+    drop_keys(&url, &prefix).await;
+}
+
+#[tokio::test]
+async fn errors_are_never_cached() {
+    errors_uncached(&spawn().await, None).await;
+}
+
+#[tokio::test]
+#[ignore = "needs Redis (NYAYA_TEST_REDIS_URL)"]
+async fn errors_are_never_cached_on_redis() {
+    let (url, prefix) = (redis_url(), unique_prefix());
+    let app = spawn_on_redis(&url, &prefix).await;
+    assert!(app.state().cache.shared_status().available, "Redis at {url} is not reachable");
+    let second = sibling(&app).await;
+    errors_uncached(&app, Some(&second)).await;
+    drop_keys(&url, &prefix).await;
+}
+
+#[tokio::test]
+async fn a_write_is_visible_to_the_writer_at_once() {
+    let app = spawn().await;
+    let client = reqwest::Client::new();
+    let base = probe(app.state()).await;
+    let url = format!("{base}/probe/users?limit=5&page=1");
+    let (_, first, body) = fetch(&client, &url, None).await;
+    let before = body["data"]["users"].as_i64().unwrap();
+    assert_eq!(first, "MISS");
+    // The same query, spelled differently, is the same entry.
+    let (_, x_cache, _) = fetch(&client, &format!("{base}/probe/users?page=1&limit=5"), None).await;
+    assert_eq!(x_cache, "HIT");
+    let created = client.post(format!("{base}/probe/users")).send().await.unwrap();
+    assert_eq!(created.status().as_u16(), 201);
+    let (_, x_cache, body) = fetch(&client, &url, None).await;
+    assert_eq!(x_cache, "MISS");
+    assert_eq!(body["data"]["users"], before + 1);
+
+    let metrics = app.metrics().await;
+    for series in [
+        r#"nyaya_cache_hits_total{route="/probe/users",tier="l1"}"#,
+        r#"nyaya_cache_misses_total{route="/probe/users"}"#,
+        "nyaya_cache_invalidations_sent_total",
+        "nyaya_cache_l1_entries",
+        "nyaya_cache_l1_bytes",
+    ] {
+        assert!(metrics.lines().any(|l| l.starts_with(series)), "{series} missing from /metrics");
+    }
+}
+
+#[tokio::test]
+async fn cache_off_bypasses_every_request() {
+    let app = spawn_with(&[("CACHE", "off")]).await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/probe/users", probe(app.state()).await);
+    let (_, x_cache, body) = fetch(&client, &url, None).await;
+    assert_eq!(x_cache, "BYPASS");
+    new_user(app.state(), Role::Citizen).await;
+    // No invalidation was declared, yet the change shows: nothing was stored.
+    let (_, x_cache, again) = fetch(&client, &url, None).await;
+    assert_eq!(x_cache, "BYPASS");
+    assert_eq!(again["data"]["users"], body["data"]["users"].as_i64().unwrap() + 1);
+}
+
+#[tokio::test]
+#[ignore = "needs Redis (NYAYA_TEST_REDIS_URL)"]
+async fn an_invalidation_reaches_a_second_instance() {
+    let (url, prefix) = (redis_url(), unique_prefix());
+    let app = spawn_on_redis(&url, &prefix).await;
+    assert!(app.state().cache.shared_status().available, "Redis at {url} is not reachable");
+    let other = sibling(&app).await;
+    let client = reqwest::Client::new();
+    let (one, two) = (probe(app.state()).await, probe(&other).await);
+    let (read_one, read_two) = (format!("{one}/probe/users"), format!("{two}/probe/users"));
+
+    let (_, x_cache, body) = fetch(&client, &read_two, None).await;
+    assert_eq!(x_cache, "MISS");
+    let before = body["data"]["users"].as_i64().unwrap();
+    assert_eq!(fetch(&client, &read_two, None).await.1, "HIT");
+    // The first instance has nothing in memory: the entry comes from Redis.
+    let (_, x_cache, body) = fetch(&client, &read_one, None).await;
+    assert_eq!((x_cache.as_str(), body["data"]["users"].as_i64()), ("HIT", Some(before)));
+
+    // An entry only Redis holds for the first instance.
+    let page_two = |base: &str| format!("{base}/probe/users?page=2");
+    assert_eq!(fetch(&client, &page_two(&two), None).await.1, "MISS");
+
+    let created = client.post(format!("{one}/probe/users")).send().await.unwrap();
+    assert_eq!(created.status().as_u16(), 201);
+    let (_, x_cache, body) = fetch(&client, &read_one, None).await;
+    assert_eq!((x_cache.as_str(), body["data"]["users"].as_i64()), ("MISS", Some(before + 1)), "read-your-writes");
+    // The copy in Redis predates the write: it is not served, by either instance.
+    let (_, x_cache, body) = fetch(&client, &page_two(&one), None).await;
+    assert_eq!((x_cache.as_str(), body["data"]["users"].as_i64()), ("MISS", Some(before + 1)));
+
+    // The second instance still holds the old body in memory until the announcement arrives.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, _, body) = fetch(&client, &read_two, None).await;
+        if body["data"]["users"].as_i64() == Some(before + 1) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the second instance still serves the old body");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let received = app.metrics().await.lines().find_map(|l| {
+        l.strip_prefix("nyaya_cache_invalidations_received_total ").and_then(|v| v.trim().parse::<f64>().ok())
+    });
+    assert!(received.is_some_and(|n| n >= 2.0), "received invalidations: {received:?}");
+    drop_keys(&url, &prefix).await;
+}
+
+/// A private redis-server, killed when dropped.
+struct PrivateRedis {
+    port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateRedis {
+    fn start(port: u16) -> PrivateRedis {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--daemonize", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server on PATH");
+        PrivateRedis { port, child: Some(child) }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let client = redis::Client::open(self.url()).unwrap();
+        while Instant::now() < deadline {
+            if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
+                if redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok() {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("redis-server on port {} did not start", self.port);
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs Redis (runs its own redis-server)"]
+async fn redis_stopping_and_returning_fails_no_request() {
+    let mut redis = PrivateRedis::start(free_port());
+    redis.wait_ready().await;
+    let prefix = unique_prefix();
+    // A generous bound: a slow answer on a busy test machine must not count as an outage here.
+    let app = spawn_with(&[("REDIS_URL", &redis.url()), ("REDIS_PREFIX", &prefix), ("CACHE_REDIS_TIMEOUT", "500ms")]).await;
+    let cache = app.state().cache.clone();
+    assert!(cache.shared_status().available);
+    let base = probe(app.state()).await;
+
+    // Readers over ten keys and a writer, until told to stop; every failure is counted.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (done, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let mut workers = Vec::new();
+    for worker in 0..5 {
+        let (stop, done, failed, base) = (stop.clone(), done.clone(), failed.clone(), base.clone());
+        workers.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut i = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                i += 1;
+                let res = if worker == 0 && i % 5 == 0 {
+                    client.post(format!("{base}/probe/users")).send().await
+                } else {
+                    client.get(format!("{base}/probe/users?page={}", i % 10 + 1)).send().await
+                };
+                match res {
+                    Ok(r) if r.status().is_success() => {}
+                    _ => {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    let after = |n: usize| {
+        let target = done.load(Ordering::Relaxed) + n;
+        let done = done.clone();
+        move || done.load(Ordering::Relaxed) >= target
+    };
+
+    wait_for("requests with Redis up", after(100)).await;
+    redis.kill();
+    wait_for("the outage to be noticed", || !cache.shared_status().available).await;
+    wait_for("requests during the outage", after(200)).await;
+    let mut redis = PrivateRedis::start(redis.port);
+    redis.wait_ready().await;
+    wait_for("the cache to use Redis again", || cache.shared_status().available).await;
+    wait_for("requests after recovery", after(100)).await;
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.await.unwrap();
+    }
+
+    assert_eq!(failed.load(Ordering::Relaxed), 0, "failed requests");
+    assert_eq!(cache.shared_status().outages, 1, "one outage, logged once");
+    // L2 is in use again: an entry stored now is found by an instance that never saw it.
+    let client = reqwest::Client::new();
+    let url = format!("{base}/probe/users?fresh=1");
+    assert_eq!(fetch(&client, &url, None).await.1, "MISS");
+    let other = sibling(&app).await;
+    assert!(other.cache.shared_status().available);
+    let (status, x_cache, _) = fetch(&client, &format!("{}/probe/users?fresh=1", probe(&other).await), None).await;
+    assert_eq!((status.as_u16(), x_cache.as_str()), (200, "HIT"));
+    redis.kill();
+}

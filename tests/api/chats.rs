@@ -1,1 +1,369 @@
-//! Integration tests: chats.
+//! Chats over HTTP (API.md 3.7 #1-6) and the chat service functions the Socket.IO layer
+//! reuses: participants only, message rules, history pages, read receipts and the cached
+//! lists they change.
+
+use nyaya::db::{RowExt, Sql};
+use nyaya::ids::Id;
+use nyaya::realtime::Target;
+use nyaya::service::chats::{self, NewMessage};
+use serde_json::json;
+
+use crate::connections::{Actor, admin, assert_cache, assert_keys, citizen, connect, direct_chat_id, drain, lawyer};
+use crate::helpers::*;
+
+fn text(content: &str) -> NewMessage {
+    NewMessage { content: Some(content.into()), ..NewMessage::default() }
+}
+
+async fn say(app: &TestApp, who: &Actor, chat_id: &str, content: &str) -> nyaya::store::chats::Message {
+    chats::send_message(app.state(), &who.user, chat_id, text(content)).await.expect("send")
+}
+
+async fn message_count(app: &TestApp) -> i64 {
+    app.state().db.count(&Sql::new("SELECT COUNT(*) FROM messages")).await.unwrap()
+}
+
+/// A case row written directly (the cases routes are another module's).
+async fn insert_case(app: &TestApp, case_type: &str, citizen: &Actor, lawyer: Option<&Actor>) -> String {
+    let id = Id::new().to_string();
+    let now = nyaya::time::now_iso();
+    app.state()
+        .db
+        .exec(
+            &Sql::new(
+                "INSERT INTO cases (id, case_type, title, description, category, status, citizen_id, assigned_lawyer_id, \
+                 created_at, updated_at) VALUES ($1, $2, 'Boundary wall', 'A neighbour built on my land', 'property', $3, $4, $5, $6, $6)",
+            )
+            .arg(&id)
+            .arg(case_type)
+            .arg(if lawyer.is_some() { "assigned" } else { "pending" })
+            .arg(&citizen.user.id)
+            .arg(lawyer.map(|l| l.user.id.clone()))
+            .arg(&now),
+        )
+        .await
+        .unwrap();
+    id
+}
+
+const CHAT_KEYS: &[&str] = &[
+    "_id", "chatId", "participants", "chatType", "status", "relatedCase", "directConnection", "lastMessage", "isActive",
+    "createdAt", "updatedAt", "__v", "messages",
+];
+const MESSAGE_KEYS: &[&str] = &["_id", "sender", "content", "messageType", "fileData", "attachments", "isRead", "timestamp", "isDeleted"];
+
+#[tokio::test]
+async fn messages_update_lists_and_opening_the_chat_reads_them() {
+    let app = spawn().await;
+    let asha = citizen(&app, "Asha").await;
+    let ravi = lawyer(&app, "Ravi", true).await;
+    let (_, chat_id) = connect(&app, &asha, &ravi).await;
+    let lawyer_list = "/api/lawyers/connected-citizens";
+    app.get(lawyer_list, ravi.t()).await;
+    assert_cache(&app.get(lawyer_list, ravi.t()).await, "HIT");
+    app.get("/api/citizens/direct-chats", asha.t()).await;
+
+    let sent = say(&app, &asha, &chat_id, "Hello, are you free tomorrow?").await;
+    assert_eq!(sent.content, "Hello, are you free tomorrow?");
+    assert_eq!(sent.sender, asha.user.id);
+
+    // Every participant's cached lists show the new last message and unread count.
+    let r = app.get(lawyer_list, ravi.t()).await;
+    assert_cache(&r, "MISS");
+    let info = &r.data()["connections"][0]["chatInfo"];
+    assert_eq!(info["unreadCount"], 1);
+    assert_eq!(info["lastMessage"]["content"], "Hello, are you free tomorrow?");
+    assert_eq!(info["lastMessage"]["sender"], json!({"_id": asha.id(), "name": "Asha", "role": "citizen"}));
+    let mine = app.get("/api/citizens/direct-chats", asha.t()).await;
+    assert_cache(&mine, "MISS");
+    assert_eq!(mine.data()["chats"][0]["unreadCount"], 0, "own messages are never unread");
+    assert_eq!(mine.data()["chats"][0]["lastMessage"]["content"], "Hello, are you free tomorrow?");
+
+    let mut rx = app.state().notifier.subscribe();
+    let r = app.get(&format!("/api/chats/{chat_id}"), ravi.t()).await;
+    r.assert_status(200);
+    assert_keys(r.data(), &["chat", "pagination"]);
+    let chat = &r.data()["chat"];
+    assert_keys(chat, CHAT_KEYS);
+    assert_eq!(chat["chatId"], chat_id.as_str());
+    assert_eq!(chat["relatedCase"], serde_json::Value::Null);
+    assert_eq!(chat["lastMessage"]["sender"], asha.id().as_str());
+    let participant = chat["participants"].as_array().unwrap().iter().find(|p| p["role"] == "lawyer").unwrap();
+    assert_eq!(
+        participant["user"],
+        json!({"_id": ravi.id(), "name": "Ravi", "email": ravi.user.email, "role": "lawyer", "lawyerDetails": {"specialization": ["Civil Law", "Family Law"]}, "profilePicture": null})
+    );
+    let message = &chat["messages"][0];
+    assert_keys(message, MESSAGE_KEYS);
+    assert_eq!(message["sender"], json!({"_id": asha.id(), "name": "Asha", "role": "citizen", "profilePicture": null}));
+    assert_eq!(message["_id"], sent.id.as_str());
+    assert_eq!(message["isRead"][0]["user"], ravi.id().as_str());
+    assert_keys(&message["isRead"][0], &["user", "readAt"]);
+    assert_eq!(r.data()["pagination"], json!({"current": 1, "total": 1, "hasMore": false}));
+    let events = drain(&mut rx);
+    let read = events.iter().find(|n| n.event == "messages_read").expect("messages_read emitted");
+    assert_eq!(read.target, Target::Room(chat_id.clone()));
+    assert_eq!(read.payload, json!({"chatId": chat_id, "readBy": ravi.id()}));
+
+    // The reader's lists forget the unread message on the next read.
+    let r = app.get(lawyer_list, ravi.t()).await;
+    assert_cache(&r, "MISS");
+    assert_eq!(r.data()["connections"][0]["chatInfo"]["unreadCount"], 0);
+}
+
+#[tokio::test]
+async fn invalid_messages_and_outsiders_are_refused() {
+    let app = spawn().await;
+    let asha = citizen(&app, "Asha").await;
+    let ravi = lawyer(&app, "Ravi", true).await;
+    let outsider = citizen(&app, "Outsider").await;
+    let (_, chat_id) = connect(&app, &asha, &ravi).await;
+    let state = app.state();
+
+    let cases = [
+        (text("   "), 400, "Message content cannot be empty"),
+        (NewMessage::default(), 400, "Message content cannot be empty"),
+        (text(&"x".repeat(1001)), 400, "Message too long. Maximum 1000 characters."),
+        (NewMessage { message_type: Some("file".into()), file_data: Some(json!({"url": "u"})), ..NewMessage::default() }, 400, "File data is required for file messages"),
+        (NewMessage { message_type: Some("system".into()), content: Some("x".into()), ..NewMessage::default() }, 400, "Invalid message type"),
+    ];
+    for (msg, status, message) in cases {
+        let err = chats::send_message(state, &asha.user, &chat_id, msg).await.unwrap_err();
+        assert_eq!((err.status.as_u16(), err.message.as_str()), (status, message));
+    }
+    let err = chats::send_message(state, &outsider.user, &chat_id, text("hi")).await.unwrap_err();
+    assert_eq!((err.status.as_u16(), err.message.as_str()), (403, "Access denied"));
+    let unknown = format!("query_{}", Id::new());
+    let err = chats::send_message(state, &asha.user, &unknown, text("hi")).await.unwrap_err();
+    assert_eq!((err.status.as_u16(), err.message.as_str()), (404, "Chat not found"));
+    assert_eq!(message_count(&app).await, 0);
+
+    // Exactly 1000 characters is fine; file messages get a default caption and keep only
+    // the declared fileData keys.
+    say(&app, &asha, &chat_id, &"y".repeat(1000)).await;
+    let file = chats::send_message(
+        state,
+        &ravi.user,
+        &chat_id,
+        NewMessage::from_json(&json!({"messageType": "file", "fileData": {"ipfsHash": "QmHash", "originalName": "deed.pdf", "evil": 1}, "tempId": "t-1"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(file.content, "File attachment");
+    assert_eq!(file.file_data, json!({"ipfsHash": "QmHash", "originalName": "deed.pdf"}));
+    assert_eq!(file.client_temp_id.as_deref(), Some("t-1"));
+
+    // Over HTTP: participants only, well-formed ids only.
+    let r = app.get(&format!("/api/chats/{chat_id}"), outsider.t()).await;
+    r.assert_status(403);
+    assert_eq!(r.message(), "Access denied");
+    app.get(&format!("/api/chats/{chat_id}/messages"), outsider.t()).await.assert_status(403);
+    let r = app.get(&format!("/api/chats/{unknown}"), asha.t()).await;
+    r.assert_status(404);
+    assert_eq!(r.message(), "Chat not found");
+    for bad in ["direct_abc", "random", "query_123", "direct_x_y"] {
+        app.get(&format!("/api/chats/{bad}"), asha.t()).await.assert_status(400);
+        app.get(&format!("/api/chats/{bad}/messages"), asha.t()).await.assert_status(400);
+    }
+    app.get(&format!("/api/chats/{chat_id}"), None).await.assert_status(401);
+    // A refused read marks nothing.
+    let reads = state.db.count(&Sql::new("SELECT COUNT(*) FROM message_reads WHERE user_id = $1").arg(&outsider.user.id)).await.unwrap();
+    assert_eq!(reads, 0);
+}
+
+#[tokio::test]
+async fn history_pages_count_from_the_newest_message() {
+    let app = spawn().await;
+    let asha = citizen(&app, "Asha").await;
+    let ravi = lawyer(&app, "Ravi", true).await;
+    let (_, chat_id) = connect(&app, &asha, &ravi).await;
+    let mut sent = Vec::new();
+    for i in 1..=5 {
+        sent.push(say(&app, if i % 2 == 0 { &ravi } else { &asha }, &chat_id, &format!("m{i}")).await);
+    }
+    let contents = |r: &Reply, key: &str| -> Vec<String> {
+        let list = if key == "chat" { &r.data()["chat"]["messages"] } else { &r.data()["messages"] };
+        list.as_array().unwrap().iter().map(|m| m["content"].as_str().unwrap().to_string()).collect()
+    };
+
+    let messages = format!("/api/chats/{chat_id}/messages");
+    let r = app.get(&format!("{messages}?limit=2"), ravi.t()).await;
+    r.assert_status(200);
+    assert_keys(r.data(), &["messages", "pagination"]);
+    assert_eq!(contents(&r, "messages"), ["m4", "m5"]);
+    assert_eq!(r.data()["pagination"], json!({"current": 1, "hasMore": true}));
+    assert_eq!(r.data()["messages"][0]["sender"], json!({"_id": ravi.id(), "name": "Ravi", "role": "lawyer"}));
+    let r = app.get(&format!("{messages}?limit=2&page=3"), ravi.t()).await;
+    assert_eq!(contents(&r, "messages"), ["m1"]);
+    assert_eq!(r.data()["pagination"]["hasMore"], false);
+    let before = sent[2].timestamp.clone();
+    let r = app.get(&format!("{messages}?before={before}"), ravi.t()).await;
+    assert_eq!(contents(&r, "messages"), ["m1", "m2"]);
+    app.get(&format!("{messages}?before=yesterday"), ravi.t()).await.assert_status(400);
+
+    // Listing history marks nothing read.
+    let info = app.get("/api/lawyers/connected-citizens", ravi.t()).await;
+    assert_eq!(info.data()["connections"][0]["chatInfo"]["unreadCount"], 3);
+
+    let r = app.get(&format!("/api/chats/{chat_id}?limit=2&page=2"), ravi.t()).await;
+    assert_eq!(contents(&r, "chat"), ["m2", "m3"]);
+    assert_eq!(r.data()["pagination"], json!({"current": 2, "total": 5, "hasMore": true}));
+    // Opening the chat read everything, not only the page shown.
+    let info = app.get("/api/lawyers/connected-citizens", ravi.t()).await;
+    assert_eq!(info.data()["connections"][0]["chatInfo"]["unreadCount"], 0);
+}
+
+#[tokio::test]
+async fn read_receipts_for_listed_messages_or_all() {
+    let app = spawn().await;
+    let asha = citizen(&app, "Asha").await;
+    let ravi = lawyer(&app, "Ravi", true).await;
+    let outsider = lawyer(&app, "Outsider", true).await;
+    let (_, chat_id) = connect(&app, &asha, &ravi).await;
+    let first = say(&app, &asha, &chat_id, "one").await;
+    let second = say(&app, &asha, &chat_id, "two").await;
+    let state = app.state();
+
+    let marked = chats::mark_read(state, &ravi.user, &chat_id, std::slice::from_ref(&first.id)).await.unwrap();
+    assert_eq!(marked, [first.id.clone()]);
+    let info = app.get("/api/lawyers/connected-citizens", ravi.t()).await;
+    assert_eq!(info.data()["connections"][0]["chatInfo"]["unreadCount"], 1);
+    let marked = chats::mark_read(state, &ravi.user, &chat_id, &[]).await.unwrap();
+    assert_eq!(marked, [second.id.clone()]);
+    assert!(chats::mark_read(state, &ravi.user, &chat_id, &[]).await.unwrap().is_empty());
+    let info = app.get("/api/lawyers/connected-citizens", ravi.t()).await;
+    assert_cache(&info, "MISS");
+    assert_eq!(info.data()["connections"][0]["chatInfo"]["unreadCount"], 0);
+    let err = chats::mark_read(state, &outsider.user, &chat_id, &[]).await.unwrap_err();
+    assert_eq!(err.status.as_u16(), 403);
+}
+
+#[tokio::test]
+async fn direct_chats_are_found_or_created_pending() {
+    let app = spawn().await;
+    let asha = citizen(&app, "Asha").await;
+    let ravi = lawyer(&app, "Ravi", true).await;
+    let chat_id = direct_chat_id(&asha, &ravi);
+
+    assert_cache(&app.get("/api/lawyers/pending-requests", ravi.t()).await, "MISS");
+    let r = app.post(&format!("/api/chats/direct/{}", ravi.id()), asha.t(), json!({})).await;
+    r.assert_status(200);
+    assert_keys(r.data(), &["chat"]);
+    let chat = &r.data()["chat"];
+    assert_keys(chat, CHAT_KEYS);
+    assert_eq!(chat["chatId"], chat_id.as_str());
+    assert_eq!(chat["status"], "pending");
+    assert_eq!(chat["chatType"], "direct");
+    let roles: Vec<&str> = chat["participants"].as_array().unwrap().iter().map(|p| p["role"].as_str().unwrap()).collect();
+    assert_eq!(roles.len(), 2);
+    assert!(roles.contains(&"citizen") && roles.contains(&"lawyer"));
+    // The lawyer's cached pending list shows it at once.
+    let pending = app.get("/api/lawyers/pending-requests", ravi.t()).await;
+    assert_cache(&pending, "MISS");
+    assert_eq!(pending.data()["requests"][0]["chatId"], chat_id.as_str());
+
+    let again = app.post(&format!("/api/chats/direct/{}", asha.id()), ravi.t(), json!({})).await;
+    again.assert_status(200);
+    assert_eq!(again.data()["chat"]["_id"], chat["_id"]);
+
+    let r = app.post(&format!("/api/chats/direct/{}", asha.id()), asha.t(), json!({})).await;
+    r.assert_status(400);
+    let r = app.post(&format!("/api/chats/direct/{}", Id::new()), asha.t(), json!({})).await;
+    r.assert_status(404);
+    assert_eq!(r.message(), "User not found");
+    app.post("/api/chats/direct/xyz", asha.t(), json!({})).await.assert_status(400);
+
+    let list = app.get("/api/chats", asha.t()).await;
+    list.assert_status(200);
+    assert_keys(list.data(), &["chats"]);
+    let listed = &list.data()["chats"][0];
+    let mut keys = CHAT_KEYS.to_vec();
+    keys.push("unreadCount");
+    assert_keys(listed, &keys);
+    assert_eq!(listed["unreadCount"], 0);
+    assert!(app.get("/api/chats", None).await.status.as_u16() == 401);
+}
+
+#[tokio::test]
+async fn case_chats_belong_to_the_case_parties() {
+    let app = spawn().await;
+    let asha = citizen(&app, "Asha").await;
+    let ravi = lawyer(&app, "Ravi", true).await;
+    let other = citizen(&app, "Other").await;
+    let root = admin(&app).await;
+    let case_id = insert_case(&app, "query", &asha, Some(&ravi)).await;
+    let open_case = insert_case(&app, "dispute", &asha, None).await;
+    let path = format!("/api/chats/case/query/{case_id}");
+
+    let mut rx = app.state().notifier.subscribe();
+    app.get("/api/lawyers/my-chats", ravi.t()).await;
+    let r = app.get(&path, asha.t()).await;
+    r.assert_status(200);
+    let chat = &r.data()["chat"];
+    assert_keys(chat, CHAT_KEYS);
+    assert_eq!(chat["chatId"], format!("query_{case_id}"));
+    assert_eq!(chat["chatType"], "query");
+    assert_eq!(chat["status"], "active");
+    assert_eq!(chat["relatedCase"], json!({"caseType": "query", "caseId": case_id}));
+    assert_keys(&chat["participants"][0]["user"], &["_id", "name", "email", "role"]);
+    assert!(drain(&mut rx).is_empty(), "opening a case chat notifies nobody");
+
+    let same = app.get(&path, ravi.t()).await;
+    assert_eq!(same.data()["chat"]["_id"], chat["_id"]);
+    app.get(&path, root.t()).await.assert_status(200);
+    let r = app.get(&path, other.t()).await;
+    r.assert_status(403);
+    assert_eq!(r.message(), "Access denied");
+    let r = app.get(&format!("/api/chats/case/dispute/{open_case}"), asha.t()).await;
+    r.assert_status(400);
+    assert_eq!(r.message(), "Chat is only available after a lawyer is assigned to the case");
+    let r = app.get(&format!("/api/chats/case/dispute/{case_id}"), asha.t()).await;
+    r.assert_status(404);
+    assert_eq!(r.message(), "Dispute not found");
+    let r = app.get(&format!("/api/chats/case/appeal/{case_id}"), asha.t()).await;
+    r.assert_status(400);
+    assert_eq!(r.message(), "Invalid case type. Must be 'query' or 'dispute'");
+    app.get("/api/chats/case/query/123", asha.t()).await.assert_status(400);
+
+    // Messages of the case chat: participants only; reading marks them read.
+    let chat_id = format!("query_{case_id}");
+    say(&app, &asha, &chat_id, "first").await;
+    say(&app, &asha, &chat_id, "second").await;
+    let messages = format!("{path}/messages");
+    let r = app.get(&format!("{messages}?limit=1"), ravi.t()).await;
+    r.assert_status(200);
+    assert_eq!(r.data()["messages"][0]["content"], "second");
+    assert_eq!(r.data()["pagination"], json!({"current": 1, "hasMore": true}));
+    let unread = app
+        .state()
+        .db
+        .count(&Sql::new("SELECT COUNT(*) FROM messages m WHERE NOT EXISTS (SELECT 1 FROM message_reads r WHERE r.message_id = m.id AND r.user_id = $1)").arg(&ravi.user.id))
+        .await
+        .unwrap();
+    assert_eq!(unread, 0);
+    for outsider in [&root, &other] {
+        let r = app.get(&messages, outsider.t()).await;
+        r.assert_status(404);
+        assert_eq!(r.message(), "Chat not found or access denied");
+    }
+    let row = app.state().db.one(&Sql::new("SELECT COUNT(*) AS n FROM chats")).await.unwrap();
+    assert_eq!(row.int("n").unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_reassigned_case_chat_gains_the_new_lawyer() {
+    let app = spawn().await;
+    let asha = citizen(&app, "Asha").await;
+    let ravi = lawyer(&app, "Ravi", true).await;
+    let meena = lawyer(&app, "Meena", true).await;
+    let case_id: Id = insert_case(&app, "dispute", &asha, Some(&ravi)).await.parse().unwrap();
+    let first_spec = chats::CaseChat { case_type: "dispute", case_id: &case_id, citizen: &asha.user.id, lawyer: &ravi.user.id };
+    let (first, created) = chats::find_or_create_case_chat(app.state(), first_spec).await.unwrap();
+    assert!(created);
+    let second_spec = chats::CaseChat { lawyer: &meena.user.id, ..first_spec };
+    let (second, created) = chats::find_or_create_case_chat(app.state(), second_spec).await.unwrap();
+    assert!(!created);
+    assert_eq!(first.id, second.id);
+    assert_eq!(second.participants.len(), 3);
+    assert!(chats::require_participant(app.state(), &meena.user, &second.chat_id).await.is_ok());
+}

@@ -59,3 +59,17 @@ async fn metrics_count_requests_by_route() {
     assert!(text.contains("nyaya_db_queries_total"));
     assert!(text.contains("http_request_duration_seconds_bucket"));
 }
+
+#[tokio::test]
+async fn boolean_and_null_columns_round_trip_on_every_backend() {
+    use nyaya::store::users::{self, Role, User};
+    let app = spawn().await;
+    let db = &app.state().db;
+    // A citizen has no lawyer experience: a typed NULL in a BIGINT column.
+    let mut u = User::new("Ravi".into(), unique_email("ravi"), "x".into(), Role::Citizen);
+    u.is_active = false;
+    users::insert(db, &u).await.unwrap();
+    let back = users::get(db, &u.id).await.unwrap().unwrap();
+    assert!(!back.is_active);
+    assert!(back.is_verified);
+}

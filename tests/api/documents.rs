@@ -1,1 +1,702 @@
-//! Integration tests: documents.
+//! Integration tests: documents (API.md 3.8) and chat files (3.7 #7, #8).
+
+use std::collections::BTreeSet;
+
+use nyaya::db::Sql;
+use nyaya::ids::Id;
+use nyaya::store::users::{self, Role, User};
+use reqwest::multipart::{Form, Part};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::helpers::*;
+
+// ---- Set-up helpers (also used by the consultation tests). ----
+
+/// An account written straight to the store, with an access token. Lawyers are verified
+/// unless `verified` is false.
+pub async fn account(app: &TestApp, role: Role, name: &str, verified: bool) -> (User, String) {
+    let mut u = User::new(name.into(), unique_email(role.as_str()), "no-login-in-these-tests".into(), role);
+    if role == Role::Lawyer {
+        u.is_verified = verified;
+        u.lawyer_details = Some(json!({
+            "verificationStatus": if verified { "verified" } else { "pending" },
+            "specialization": ["Civil Law"],
+        }));
+    }
+    users::insert(&app.state().db, &u).await.unwrap();
+    let token = app.state().tokens.issue(&u).access;
+    (u, token)
+}
+
+pub async fn citizen(app: &TestApp, name: &str) -> (User, String) {
+    account(app, Role::Citizen, name, true).await
+}
+
+pub async fn lawyer(app: &TestApp, name: &str) -> (User, String) {
+    account(app, Role::Lawyer, name, true).await
+}
+
+async fn exec(app: &TestApp, sql: Sql) {
+    app.state().db.exec(&sql).await.unwrap();
+}
+
+async fn count(app: &TestApp, sql: &str) -> i64 {
+    app.state().db.count(&Sql::new(sql)).await.unwrap()
+}
+
+/// A case (`query` or `dispute`) of `citizen`, optionally assigned.
+async fn case(app: &TestApp, case_type: &str, citizen: &User, lawyer: Option<&User>) -> Id {
+    let id = Id::new();
+    let now = nyaya::time::now_iso();
+    exec(
+        app,
+        Sql::new(
+            "INSERT INTO cases (id, case_type, title, description, category, status, citizen_id, assigned_lawyer_id, created_at, updated_at) \
+             VALUES ($1, $2, 'Boundary wall', 'Neighbour built on my land', 'property', 'assigned', $3, $4, $5, $5)",
+        )
+        .arg(&id)
+        .arg(case_type)
+        .arg(&citizen.id)
+        .arg(lawyer.map(|l| l.id.clone()))
+        .arg(&now),
+    )
+    .await;
+    id
+}
+
+async fn connection(app: &TestApp, citizen: &User, lawyer: &User) -> Id {
+    let id = Id::new();
+    let now = nyaya::time::now_iso();
+    exec(
+        app,
+        Sql::new(
+            "INSERT INTO direct_connections (id, citizen_id, lawyer_id, status, request_message, requested_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, 'accepted', 'Please help', $4, $4, $4)",
+        )
+        .arg(&id)
+        .arg(&citizen.id)
+        .arg(&lawyer.id)
+        .arg(&now),
+    )
+    .await;
+    id
+}
+
+/// A chat with its participants; `related` is the case id or the connection id.
+async fn chat(app: &TestApp, chat_id: &str, chat_type: &str, related: Option<&Id>, members: &[(&User, &str)]) {
+    let id = Id::new();
+    let now = nyaya::time::now_iso();
+    let (case_id, connection_id) = if chat_type == "direct" { (None, related.cloned()) } else { (related.cloned(), None) };
+    exec(
+        app,
+        Sql::new(
+            "INSERT INTO chats (id, chat_id, chat_type, status, related_case_type, related_case_id, direct_connection_id, created_at, updated_at) \
+             VALUES ($1, $2, $3, 'active', $4, $5, $6, $7, $7)",
+        )
+        .arg(&id)
+        .arg(chat_id)
+        .arg(chat_type)
+        .arg((chat_type != "direct").then_some(chat_type))
+        .arg(case_id)
+        .arg(connection_id)
+        .arg(&now),
+    )
+    .await;
+    for (user, role) in members {
+        exec(
+            app,
+            Sql::new("INSERT INTO chat_participants (chat_ref, user_id, role, joined_at) VALUES ($1, $2, $3, $4)")
+                .arg(&id)
+                .arg(&user.id)
+                .arg(*role)
+                .arg(&now),
+        )
+        .await;
+    }
+}
+
+fn pdf(text: &str) -> Vec<u8> {
+    format!("%PDF-1.4\n% {text}\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n").into_bytes()
+}
+
+fn png() -> Vec<u8> {
+    let mut b = b"\x89PNG\r\n\x1a\n".to_vec();
+    b.extend_from_slice(&[0, 0, 0, 13, b'I', b'H', b'D', b'R', 0, 0, 0, 1, 0, 0, 0, 1, 8, 6, 0, 0, 0]);
+    b
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// One file part of a multipart form.
+struct FilePart<'a> {
+    field: &'a str,
+    name: &'a str,
+    mime: &'a str,
+    bytes: Vec<u8>,
+}
+
+fn file<'a>(field: &'a str, name: &'a str, mime: &'a str, bytes: Vec<u8>) -> FilePart<'a> {
+    FilePart { field, name, mime, bytes }
+}
+
+async fn multipart(app: &TestApp, path: &str, token: &str, fields: &[(&str, &str)], files: Vec<FilePart<'_>>) -> Reply {
+    let mut form = Form::new();
+    for (k, v) in fields {
+        form = form.text(k.to_string(), v.to_string());
+    }
+    for f in files {
+        form = form.part(f.field.to_string(), Part::bytes(f.bytes).file_name(f.name.to_string()).mime_str(f.mime).unwrap());
+    }
+    let res = app.client.post(app.url(path)).bearer_auth(token).multipart(form).send().await.expect("upload request");
+    TestApp::reply(res).await
+}
+
+/// Raw GET for file routes: status, headers and bytes.
+async fn fetch(app: &TestApp, path: &str, token: Option<&str>) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+    let mut req = app.client.get(app.url(path));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    (status, headers, res.bytes().await.unwrap().to_vec())
+}
+
+fn keys(v: &Value) -> BTreeSet<String> {
+    v.as_object().expect("object").keys().cloned().collect()
+}
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+const DOCUMENT_KEYS: &[&str] = &[
+    "_id", "originalName", "ipfsHash", "mimeType", "size", "url", "documentType", "relatedId", "relatedModel", "uploadedBy",
+    "uploadedByRole", "accessibleTo", "description", "tags", "documentCategory", "isVerified", "pinataMetadata", "status",
+    "uploadedAt", "lastAccessedAt", "createdAt", "updatedAt", "__v", "id", "sizeFormatted", "timeAgo",
+];
+
+/// Files left in the upload area's temporary folder (must be none after any request).
+fn temp_files(app: &TestApp) -> usize {
+    std::fs::read_dir(app.state().config.upload_dir.join("tmp")).map(|d| d.count()).unwrap_or(0)
+}
+
+async fn document_rows(app: &TestApp) -> i64 {
+    count(app, "SELECT COUNT(*) FROM documents").await
+}
+
+// ---- Tests. ----
+
+#[tokio::test]
+async fn a_case_party_uploads_and_the_other_party_reads_and_downloads() {
+    let app = spawn().await;
+    let (asha, asha_t) = citizen(&app, "Asha").await;
+    let (ravi, ravi_t) = lawyer(&app, "Ravi").await;
+    let query = case(&app, "query", &asha, Some(&ravi)).await;
+    let bytes = pdf("sale deed");
+
+    let r = multipart(
+        &app,
+        "/api/documents/upload",
+        &asha_t,
+        &[
+            ("documentType", "query"),
+            ("relatedId", query.as_str()),
+            ("description", "Registered sale deed"),
+            ("documentCategory", "contract"),
+            ("tags", "Deed, Land ,"),
+        ],
+        vec![file("document", "sale deed.pdf", "application/pdf", bytes.clone())],
+    )
+    .await;
+    r.assert_status(201);
+    assert_eq!(r.message(), "Document uploaded successfully");
+    let doc = &r.data()["document"];
+    assert_eq!(keys(doc), set(DOCUMENT_KEYS));
+    let id = doc["_id"].as_str().unwrap().to_string();
+    assert_eq!(doc["id"], id);
+    assert_eq!(doc["originalName"], "sale deed.pdf");
+    assert_eq!(doc["ipfsHash"], sha256(&bytes));
+    assert_eq!(doc["mimeType"], "application/pdf");
+    assert_eq!(doc["size"], bytes.len());
+    assert_eq!(doc["url"], format!("/api/documents/{id}/download"));
+    assert_eq!(r.data()["ipfsUrl"], doc["url"]);
+    assert_eq!(doc["documentType"], "query");
+    assert_eq!(doc["relatedId"], query.as_str());
+    assert_eq!(doc["relatedModel"], "Query");
+    assert_eq!(doc["uploadedBy"], json!({"_id": asha.id, "name": "Asha", "email": asha.email, "role": "citizen"}));
+    assert_eq!(doc["uploadedByRole"], "citizen");
+    assert_eq!(doc["accessibleTo"], json!([{"userId": asha.id, "role": "citizen"}, {"userId": ravi.id, "role": "lawyer"}]));
+    assert_eq!(doc["description"], "Registered sale deed");
+    assert_eq!(doc["tags"], json!(["deed", "land"]));
+    assert_eq!(doc["documentCategory"], "contract");
+    assert_eq!(doc["isVerified"], false);
+    assert_eq!(doc["status"], "active");
+    assert_eq!(doc["sizeFormatted"], format!("{} Bytes", bytes.len()));
+    assert_eq!(doc["timeAgo"], "1 day ago");
+    // Stored once, at its content address; nothing left in the temporary area.
+    let stored = app.state().config.upload_dir.join("sha256").join(&sha256(&bytes)[..2]).join(sha256(&bytes));
+    assert_eq!(std::fs::read(stored).unwrap(), bytes);
+    assert_eq!(temp_files(&app), 0);
+
+    // The assigned lawyer reads the details and downloads the same bytes.
+    let d = app.get(&format!("/api/documents/details/{id}"), Some(&ravi_t)).await;
+    d.assert_status(200);
+    assert_eq!(d.data()["document"]["_id"], id);
+    assert_eq!(keys(&d.data()["document"]), set(DOCUMENT_KEYS));
+    let (status, headers, body) = fetch(&app, &format!("/api/documents/{id}/download"), Some(&ravi_t)).await;
+    assert_eq!(status, 200);
+    assert_eq!(body, bytes);
+    assert!(headers["cache-control"].to_str().unwrap().contains("private"));
+    assert_eq!(headers["content-type"], "application/pdf");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(
+        headers["content-disposition"],
+        "attachment; filename=\"sale deed.pdf\"; filename*=UTF-8''sale%20deed.pdf"
+    );
+    // A link opened by the browser carries the token in the query instead of a header.
+    let (status, _, body) = fetch(&app, &format!("/api/documents/{id}/download?token={ravi_t}"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(body, bytes);
+
+    // The list of the case, for both parties.
+    for token in [&asha_t, &ravi_t] {
+        let l = app.get(&format!("/api/documents/query/{query}"), Some(token)).await;
+        l.assert_status(200);
+        assert_eq!(keys(l.data()), set(&["documents", "count"]));
+        assert_eq!(l.data()["count"], 1);
+        assert_eq!(l.data()["documents"][0]["_id"], id);
+    }
+}
+
+#[tokio::test]
+async fn a_document_of_another_case_is_invisible_to_users_outside_its_access_list() {
+    let app = spawn().await;
+    let (asha, asha_t) = citizen(&app, "Asha").await;
+    let (ravi, _) = lawyer(&app, "Ravi").await;
+    let (_, mallory_t) = citizen(&app, "Mallory").await;
+    let (_, other_lawyer_t) = lawyer(&app, "Other Lawyer").await;
+    let dispute = case(&app, "dispute", &asha, Some(&ravi)).await;
+    let bytes = pdf("evidence");
+    let r = multipart(
+        &app,
+        "/api/documents/upload",
+        &asha_t,
+        &[("documentType", "dispute"), ("relatedId", dispute.as_str()), ("tags", "evidence")],
+        vec![file("document", "photo-evidence.pdf", "application/pdf", bytes.clone())],
+    )
+    .await;
+    r.assert_status(201);
+    let id = r.data()["document"]["_id"].as_str().unwrap().to_string();
+    let hash = sha256(&bytes);
+
+    for outsider in [&mallory_t, &other_lawyer_t] {
+        let d = app.get(&format!("/api/documents/details/{id}"), Some(outsider)).await;
+        d.assert_status(403);
+        assert_eq!(d.body["error"], "Access denied");
+        assert_eq!(d.body["message"], "Access denied");
+        let l = app.get(&format!("/api/documents/dispute/{dispute}"), Some(outsider)).await;
+        l.assert_status(200);
+        assert_eq!(l.data()["count"], 0);
+        let mine = app.get("/api/documents/repository/my-documents", Some(outsider)).await;
+        mine.assert_status(200);
+        assert_eq!(mine.data()["documents"]["dispute"], json!({}));
+        assert_eq!(mine.data()["pagination"]["totalDocuments"], 0);
+        let s = app.get("/api/documents/search?q=evidence", Some(outsider)).await;
+        s.assert_status(200);
+        assert_eq!(s.data()["documents"], json!([]));
+        let st = app.get("/api/documents/stats/overview", Some(outsider)).await;
+        assert_eq!(st.data()["overall"]["totalDocuments"], 0);
+        let (status, _, body) = fetch(&app, &format!("/api/documents/{id}/download"), Some(outsider)).await;
+        assert_eq!(status, 403);
+        assert!(!body.starts_with(b"%PDF"));
+        let (status, _, body) = fetch(&app, &format!("/api/chats/file/{hash}?token={outsider}"), None).await;
+        assert_eq!(status, 403);
+        assert!(!body.starts_with(b"%PDF"));
+        // Nor can an outsider attach a document to the case.
+        let up = multipart(
+            &app,
+            "/api/documents/upload",
+            outsider,
+            &[("documentType", "dispute"), ("relatedId", dispute.as_str())],
+            vec![file("document", "x.pdf", "application/pdf", pdf("intruder"))],
+        )
+        .await;
+        up.assert_status(403);
+        assert_eq!(up.body["error"], "Access denied");
+    }
+    assert_eq!(document_rows(&app).await, 1);
+    assert_eq!(temp_files(&app), 0);
+}
+
+#[tokio::test]
+async fn a_file_that_claims_to_be_a_pdf_but_is_an_executable_is_refused() {
+    let app = spawn().await;
+    let (asha, asha_t) = citizen(&app, "Asha").await;
+    let query = case(&app, "query", &asha, None).await;
+    let elf = b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x3e\x00".to_vec();
+    let exe = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00".to_vec();
+    let cases = [
+        ("payload.pdf", "application/pdf", elf.clone()),
+        ("setup.pdf", "application/pdf", exe.clone()),
+        ("setup.exe", "application/x-msdownload", exe),
+        ("notes.txt", "text/plain", elf),
+        ("scan.png", "image/png", pdf("not an image")),
+        ("bad.txt", "text/plain", vec![b'a', 0xff, 0xfe, b'b']),
+    ];
+    for (name, mime, bytes) in cases {
+        let r = multipart(
+            &app,
+            "/api/documents/upload",
+            &asha_t,
+            &[("documentType", "query"), ("relatedId", query.as_str())],
+            vec![file("document", name, mime, bytes)],
+        )
+        .await;
+        r.assert_status(415);
+        assert_eq!(r.body["success"], false, "{name}");
+        assert_eq!(r.body["error"], "File type not allowed", "{name}");
+        assert_eq!(r.body["message"], "File type not allowed", "{name}");
+    }
+    // The same for chat files.
+    chat(&app, &format!("query_{query}"), "query", Some(&query), &[(&asha, "citizen")]).await;
+    let r = multipart(
+        &app,
+        "/api/chats/upload-file",
+        &asha_t,
+        &[("chatId", &format!("query_{query}"))],
+        vec![file("file", "invoice.pdf", "application/pdf", b"\x7fELF\x02\x01\x01".to_vec())],
+    )
+    .await;
+    r.assert_status(415);
+    assert_eq!(document_rows(&app).await, 0);
+    assert_eq!(temp_files(&app), 0);
+    // Genuine text and images pass.
+    let ok = multipart(
+        &app,
+        "/api/documents/upload-multiple",
+        &asha_t,
+        &[("documentType", "query"), ("relatedId", query.as_str())],
+        vec![
+            file("documents", "notes.txt", "text/plain; charset=utf-8", "Hearing on 5 May, राम".as_bytes().to_vec()),
+            file("documents", "scan.png", "image/png", png()),
+        ],
+    )
+    .await;
+    ok.assert_status(201);
+    assert_eq!(ok.message(), "2 documents uploaded successfully");
+    assert_eq!(ok.data()["documents"][0]["mimeType"], "text/plain");
+}
+
+#[tokio::test]
+async fn oversized_files_are_refused_with_413_and_leave_nothing_behind() {
+    let app = spawn_with(&[("MAX_FILE_SIZE", "1024"), ("MAX_FILES_PER_UPLOAD", "2")]).await;
+    let (asha, asha_t) = citizen(&app, "Asha").await;
+    let query = case(&app, "query", &asha, None).await;
+    let mut big = pdf("big");
+    big.resize(4096, b' ');
+    let fields = [("documentType", "query"), ("relatedId", query.as_str())];
+    let r = multipart(&app, "/api/documents/upload", &asha_t, &fields, vec![file("document", "big.pdf", "application/pdf", big.clone())])
+        .await;
+    r.assert_status(413);
+    assert_eq!(r.body["success"], false);
+    assert!(r.body["error"].as_str().unwrap().starts_with("File size exceeds limit of"), "{}", r.body);
+    assert_eq!(r.body["message"], r.body["error"]);
+    // Multi-upload names the file; a file at the limit is fine.
+    let mut exact = pdf("exact");
+    exact.resize(1024, b' ');
+    let r = multipart(
+        &app,
+        "/api/documents/upload-multiple",
+        &asha_t,
+        &fields,
+        vec![file("documents", "ok.pdf", "application/pdf", exact.clone()), file("documents", "big.pdf", "application/pdf", big)],
+    )
+    .await;
+    r.assert_status(413);
+    assert!(r.body["error"].as_str().unwrap().starts_with("File big.pdf: File size exceeds limit"), "{}", r.body);
+    // More files than allowed.
+    let three = (0..3).map(|i| file("documents", "f.pdf", "application/pdf", pdf(&format!("n{i}")))).collect();
+    let r = multipart(&app, "/api/documents/upload-multiple", &asha_t, &fields, three).await;
+    r.assert_status(400);
+    assert_eq!(document_rows(&app).await, 0);
+    assert_eq!(temp_files(&app), 0);
+    let r = multipart(&app, "/api/documents/upload", &asha_t, &fields, vec![file("document", "ok.pdf", "application/pdf", exact)]).await;
+    r.assert_status(201);
+}
+
+#[tokio::test]
+async fn upload_inputs_are_validated() {
+    let app = spawn().await;
+    let (asha, asha_t) = citizen(&app, "Asha").await;
+    let (ravi, ravi_t) = lawyer(&app, "Ravi").await;
+    let doc = || vec![file("document", "a.pdf", "application/pdf", pdf("a"))];
+
+    let r = multipart(&app, "/api/documents/upload", &asha_t, &[("relatedId", "nope"), ("documentCategory", "gossip")], doc()).await;
+    r.assert_status(400);
+    assert_eq!(r.body["error"], "Validation failed");
+    assert_eq!(r.body["message"], "Validation failed");
+    let paths: Vec<&str> = r.body["details"].as_array().unwrap().iter().map(|e| e["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, ["documentType", "relatedId", "documentCategory"]);
+    assert_eq!(r.body["details"][0]["msg"], "Document type must be direct, query, or dispute");
+
+    let missing = Id::new();
+    let r = multipart(&app, "/api/documents/upload", &asha_t, &[("documentType", "query"), ("relatedId", missing.as_str())], vec![]).await;
+    r.assert_status(400);
+    assert_eq!(r.body["error"], "No file uploaded");
+    let r = multipart(&app, "/api/documents/upload", &asha_t, &[("documentType", "query"), ("relatedId", missing.as_str())], doc()).await;
+    r.assert_status(404);
+    assert_eq!(r.body["error"], "Query not found");
+    let r = multipart(&app, "/api/documents/upload", &asha_t, &[("documentType", "direct"), ("relatedId", missing.as_str())], doc()).await;
+    r.assert_status(404);
+    assert_eq!(r.body["error"], "Direct connection not found");
+    // A JSON body is not a form: the fields are missing.
+    let r = app.post("/api/documents/upload", Some(&asha_t), json!({"documentType": "query"})).await;
+    r.assert_status(400);
+    assert_eq!(r.body["error"], "Validation failed");
+    let r = app.get("/api/documents/upload", None).await;
+    assert_ne!(r.status.as_u16(), 200);
+
+    // Unauthenticated uploads are refused before anything is read.
+    let res = app.client.post(app.url("/api/documents/upload")).multipart(Form::new().text("documentType", "query")).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 401);
+
+    // The same content twice on one connection is refused; once is fine.
+    let conn = connection(&app, &asha, &ravi).await;
+    let fields = [("documentType", "direct"), ("relatedId", conn.as_str())];
+    multipart(&app, "/api/documents/upload", &ravi_t, &fields, doc()).await.assert_status(201);
+    let again = multipart(&app, "/api/documents/upload", &asha_t, &fields, doc()).await;
+    again.assert_status(400);
+    assert_eq!(again.body["error"], "a.pdf has already been uploaded here");
+    let twice = multipart(
+        &app,
+        "/api/documents/upload-multiple",
+        &asha_t,
+        &fields,
+        vec![file("documents", "b.pdf", "application/pdf", pdf("b")), file("documents", "b2.pdf", "application/pdf", pdf("b"))],
+    )
+    .await;
+    twice.assert_status(400);
+    assert_eq!(document_rows(&app).await, 1);
+
+    // Entity lists: bad type or id is a 400; the debug count does not exist.
+    app.get(&format!("/api/documents/case/{conn}"), Some(&asha_t)).await.assert_status(400);
+    app.get("/api/documents/direct/12345", Some(&asha_t)).await.assert_status(400);
+    let debug = app.get("/api/documents/debug/count", Some(&asha_t)).await;
+    assert_ne!(debug.status.as_u16(), 200);
+    app.get("/api/documents/details/xyz", Some(&asha_t)).await.assert_status(400);
+    app.get(&format!("/api/documents/details/{}", Id::new()), Some(&asha_t)).await.assert_status(404);
+}
+
+#[tokio::test]
+async fn repository_search_stats_and_delete_follow_the_access_rule() {
+    let app = spawn().await;
+    let (asha, asha_t) = citizen(&app, "Asha").await;
+    let (ravi, ravi_t) = lawyer(&app, "Ravi").await;
+    let conn = connection(&app, &asha, &ravi).await;
+    let query = case(&app, "query", &asha, Some(&ravi)).await;
+    let a = pdf("lease");
+    let b = png();
+    let c = b"Meeting notes: 50% advance paid".to_vec();
+    let up = multipart(
+        &app,
+        "/api/documents/upload-multiple",
+        &ravi_t,
+        &[("documentType", "direct"), ("relatedId", conn.as_str()), ("documentCategory", "agreement"), ("tags", "Lease")],
+        vec![file("documents", "lease.pdf", "application/pdf", a.clone()), file("documents", "site.png", "image/png", b.clone())],
+    )
+    .await;
+    up.assert_status(201);
+    assert_eq!(up.data()["documents"][0]["accessibleTo"], json!([{"userId": asha.id, "role": "citizen"}, {"userId": ravi.id, "role": "lawyer"}]));
+    let up = multipart(
+        &app,
+        "/api/documents/upload",
+        &asha_t,
+        &[("documentType", "query"), ("relatedId", query.as_str()), ("description", "advance receipt")],
+        vec![file("document", "notes_1.txt", "text/plain", c.clone())],
+    )
+    .await;
+    up.assert_status(201);
+    let notes_id = up.data()["document"]["_id"].as_str().unwrap().to_string();
+
+    // Repository: grouped by type and entity, newest first.
+    let mine = app.get("/api/documents/repository/my-documents", Some(&asha_t)).await;
+    mine.assert_status(200);
+    let groups = &mine.data()["documents"];
+    assert_eq!(keys(groups), set(&["direct", "query", "dispute"]));
+    let direct = &groups["direct"][conn.as_str()];
+    assert_eq!(keys(direct), set(&["relatedId", "documents", "totalSize", "lastUpdated"]));
+    assert_eq!(direct["documents"].as_array().unwrap().len(), 2);
+    assert_eq!(direct["totalSize"], a.len() + b.len());
+    assert_eq!(groups["query"][query.as_str()]["documents"][0]["_id"], notes_id);
+    assert_eq!(mine.data()["pagination"], json!({"current": 1, "total": 1, "count": 3, "totalDocuments": 3}));
+    let page2 = app.get("/api/documents/repository/my-documents?limit=2&page=2&documentType=all", Some(&asha_t)).await;
+    assert_eq!(page2.data()["pagination"], json!({"current": 2, "total": 2, "count": 1, "totalDocuments": 3}));
+    let only_query = app.get("/api/documents/repository/my-documents?documentType=query", Some(&ravi_t)).await;
+    assert_eq!(only_query.data()["pagination"]["totalDocuments"], 1);
+
+    // Search: literal text (no wildcards), tags, filters.
+    let s = app.get("/api/documents/search?q=50%25", Some(&ravi_t)).await;
+    s.assert_status(200);
+    assert_eq!(s.data()["documents"], json!([]), "`%` must not act as a wildcard");
+    let s = app.get("/api/documents/search?q=ADVANCE", Some(&ravi_t)).await;
+    assert_eq!(s.data()["documents"][0]["_id"], notes_id);
+    assert_eq!(s.data()["searchQuery"], "ADVANCE");
+    assert_eq!(s.data()["pagination"], json!({"current": 1, "total": 1, "count": 1, "totalDocuments": 1}));
+    let s = app.get("/api/documents/search?q=lease_pdf", Some(&ravi_t)).await;
+    assert_eq!(s.data()["documents"], json!([]), "`_` must not act as a wildcard");
+    let s = app.get("/api/documents/search?q=notes_1", Some(&ravi_t)).await;
+    assert_eq!(s.data()["documents"][0]["_id"], notes_id);
+    let s = app.get("/api/documents/search?q=lease&documentType=direct&documentCategory=agreement", Some(&asha_t)).await;
+    assert_eq!(s.data()["pagination"]["totalDocuments"], 2, "name or tag match");
+    assert_eq!(s.data()["filters"], json!({"documentType": "direct", "documentCategory": "agreement"}));
+    let s = app.get("/api/documents/search?dateFrom=2000-01-01&dateTo=2000-12-31", Some(&asha_t)).await;
+    assert_eq!(s.data()["pagination"]["totalDocuments"], 0);
+    app.get("/api/documents/search?dateFrom=someday", Some(&asha_t)).await.assert_status(400);
+
+    // Stats are real numbers.
+    let st = app.get("/api/documents/stats/overview", Some(&asha_t)).await;
+    st.assert_status(200);
+    let total = (a.len() + b.len() + c.len()) as f64;
+    assert_eq!(st.data()["overall"]["totalDocuments"], 3);
+    assert_eq!(st.data()["overall"]["totalSize"], a.len() + b.len() + c.len());
+    assert_eq!(st.data()["overall"]["avgSize"].as_f64().unwrap(), total / 3.0);
+    let by_type = st.data()["byType"].as_array().unwrap();
+    let direct = by_type.iter().find(|t| t["_id"] == "direct").unwrap();
+    assert_eq!(direct["count"], 2);
+    assert_eq!(direct["categories"], json!(["agreement"]));
+    assert_eq!(st.data()["recent"].as_array().unwrap().len(), 3);
+
+    // Delete: only the uploader, soft; the document then disappears everywhere.
+    let del = app.delete(&format!("/api/documents/{notes_id}"), Some(&ravi_t)).await;
+    del.assert_status(403);
+    assert_eq!(del.body["error"], "Only the uploader can delete this document");
+    let del = app.delete(&format!("/api/documents/{notes_id}"), Some(&asha_t)).await;
+    del.assert_status(200);
+    assert_eq!(del.body, json!({"success": true, "message": "Document deleted successfully"}));
+    app.get(&format!("/api/documents/details/{notes_id}"), Some(&asha_t)).await.assert_status(404);
+    let (status, _, _) = fetch(&app, &format!("/api/documents/{notes_id}/download"), Some(&ravi_t)).await;
+    assert_eq!(status, 404);
+    let l = app.get(&format!("/api/documents/query/{query}"), Some(&asha_t)).await;
+    assert_eq!(l.data()["count"], 0);
+    let st = app.get("/api/documents/stats/overview", Some(&ravi_t)).await;
+    assert_eq!(st.data()["overall"]["totalDocuments"], 2);
+    app.delete(&format!("/api/documents/{notes_id}"), Some(&asha_t)).await.assert_status(404);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM documents WHERE status = 'deleted'").await, 1);
+    // Uploading the same content again brings the record back.
+    let again = multipart(
+        &app,
+        "/api/documents/upload",
+        &ravi_t,
+        &[("documentType", "query"), ("relatedId", query.as_str())],
+        vec![file("document", "notes.txt", "text/plain", c)],
+    )
+    .await;
+    again.assert_status(201);
+    assert_eq!(again.data()["document"]["_id"], notes_id);
+    assert_eq!(again.data()["document"]["uploadedByRole"], "lawyer");
+}
+
+#[tokio::test]
+async fn chat_files_are_stored_as_documents_and_served_to_participants() {
+    let app = spawn().await;
+    let (asha, asha_t) = citizen(&app, "Asha").await;
+    let (ravi, ravi_t) = lawyer(&app, "Ravi").await;
+    let (_, mallory_t) = citizen(&app, "Mallory").await;
+    let query = case(&app, "query", &asha, Some(&ravi)).await;
+    let chat_id = format!("query_{query}");
+    chat(&app, &chat_id, "query", Some(&query), &[(&asha, "citizen"), (&ravi, "lawyer")]).await;
+    let bytes = pdf("draft reply");
+
+    let r = multipart(&app, "/api/chats/upload-file", &ravi_t, &[("chatId", &chat_id)], vec![file("file", "reply.pdf", "application/pdf", bytes.clone())])
+        .await;
+    r.assert_status(200);
+    assert_eq!(r.message(), "File uploaded successfully");
+    let data = r.data();
+    assert_eq!(keys(data), set(&["ipfsHash", "originalName", "mimeType", "size", "url", "documentId"]));
+    assert_eq!(data["ipfsHash"], sha256(&bytes));
+    assert_eq!(data["originalName"], "reply.pdf");
+    assert_eq!(data["size"], bytes.len());
+    let doc_id = data["documentId"].as_str().unwrap().to_string();
+    assert_eq!(data["url"], format!("/api/documents/{doc_id}/download"));
+
+    let d = app.get(&format!("/api/documents/details/{doc_id}"), Some(&asha_t)).await;
+    d.assert_status(200);
+    let doc = &d.data()["document"];
+    assert_eq!(doc["documentType"], "query");
+    assert_eq!(doc["relatedId"], query.as_str());
+    assert_eq!(doc["relatedModel"], "Query");
+    assert_eq!(doc["description"], "Shared in chat");
+    assert_eq!(doc["documentCategory"], "correspondence");
+    assert_eq!(doc["tags"], json!(["chat", "shared"]));
+    assert_eq!(doc["accessibleTo"], json!([{"userId": asha.id, "role": "citizen"}, {"userId": ravi.id, "role": "lawyer"}]));
+
+    // The proxy: token in the query (window.open), the same bytes, private caching.
+    let hash = sha256(&bytes);
+    let (status, headers, body) = fetch(&app, &format!("/api/chats/file/{hash}?token={asha_t}"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(body, bytes);
+    let cache = headers["cache-control"].to_str().unwrap();
+    assert!(cache.contains("private") && !cache.contains("public"), "{cache}");
+    assert_eq!(headers["content-disposition"], "inline; filename=\"reply.pdf\"; filename*=UTF-8''reply.pdf");
+    let (status, _, body) = fetch(&app, &format!("/api/chats/file/{hash}"), Some(&ravi_t)).await;
+    assert_eq!(status, 200);
+    assert_eq!(body, bytes);
+    let r = app.get(&format!("/api/chats/file/{hash}"), None).await;
+    r.assert_status(401);
+    let r = app.get(&format!("/api/chats/file/{hash}?token=garbage"), None).await;
+    r.assert_status(401);
+    let r = app.get(&format!("/api/chats/file/{hash}?token={mallory_t}"), None).await;
+    r.assert_status(403);
+    assert_eq!(r.body["error"], "Access denied");
+    let r = app.get(&format!("/api/chats/file/not-a-hash?token={asha_t}"), None).await;
+    r.assert_status(400);
+    assert_eq!(r.body["error"], "Invalid IPFS hash");
+    let r = app.get(&format!("/api/chats/file/{}?token={asha_t}", sha256(b"never uploaded")), None).await;
+    r.assert_status(404);
+    assert_eq!(r.body["error"], "File not found");
+
+    // Outsiders and malformed requests.
+    let r = multipart(&app, "/api/chats/upload-file", &mallory_t, &[("chatId", &chat_id)], vec![file("file", "x.pdf", "application/pdf", pdf("x"))])
+        .await;
+    r.assert_status(403);
+    assert_eq!(r.body["error"], "Access denied");
+    let r = multipart(&app, "/api/chats/upload-file", &asha_t, &[], vec![file("file", "x.pdf", "application/pdf", pdf("x"))]).await;
+    r.assert_status(400);
+    assert_eq!(r.body["error"], "Chat ID is required");
+    let r = multipart(&app, "/api/chats/upload-file", &asha_t, &[("chatId", &chat_id)], vec![]).await;
+    r.assert_status(400);
+    assert_eq!(r.body["error"], "No file uploaded");
+    let r = multipart(&app, "/api/chats/upload-file", &asha_t, &[("chatId", "query_nope")], vec![file("file", "x.pdf", "application/pdf", pdf("x"))])
+        .await;
+    r.assert_status(404);
+    assert_eq!(document_rows(&app).await, 1);
+
+    // A direct chat files its documents under the connection; sharing the same file again
+    // returns the same document.
+    let conn = connection(&app, &asha, &ravi).await;
+    let direct_id = if asha.id < ravi.id { format!("direct_{}_{}", asha.id, ravi.id) } else { format!("direct_{}_{}", ravi.id, asha.id) };
+    chat(&app, &direct_id, "direct", Some(&conn), &[(&asha, "citizen"), (&ravi, "lawyer")]).await;
+    let r = multipart(
+        &app,
+        "/api/chats/upload-file",
+        &asha_t,
+        &[("chatId", &direct_id), ("description", "ID card")],
+        vec![file("file", "id.png", "image/png", png())],
+    )
+    .await;
+    r.assert_status(200);
+    let id = r.data()["documentId"].as_str().unwrap().to_string();
+    let d = app.get(&format!("/api/documents/details/{id}"), Some(&ravi_t)).await;
+    assert_eq!(d.data()["document"]["relatedId"], conn.as_str());
+    assert_eq!(d.data()["document"]["relatedModel"], "DirectConnection");
+    assert_eq!(d.data()["document"]["description"], "ID card");
+    let again = multipart(&app, "/api/chats/upload-file", &ravi_t, &[("chatId", &direct_id)], vec![file("file", "id-copy.png", "image/png", png())])
+        .await;
+    again.assert_status(200);
+    assert_eq!(again.data()["documentId"], id);
+}

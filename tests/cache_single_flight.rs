@@ -1,0 +1,97 @@
+//! Single flight: 500 concurrent requests for one cold key cost the database one load. A test
+//! binary of its own, so that no other test moves the process-wide `nyaya_db_queries_total`
+//! while it measures (its two tests take turns).
+
+#[allow(dead_code)]
+#[path = "api/helpers.rs"]
+mod helpers;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+use nyaya::app::AppState;
+use nyaya::cache::policy::{Policy, ScopeRule, TagRule};
+use nyaya::cache::{Cached, Lookup};
+use nyaya::db::Sql;
+use nyaya::error::AppResult;
+use nyaya::http::extract::Params;
+use serde_json::{Value, json};
+
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+static COLD: Policy =
+    Policy { route: "/probe/cold", ttl: Duration::from_secs(600), scope: ScopeRule::Public, tags: &[TagRule::Dir] };
+
+/// One load = one statement. The pause lets the requests pile up on the same miss.
+async fn cold(State(state): State<AppState>, params: Params) -> AppResult<Cached> {
+    let lookup = Lookup { caller: None, params: &params, subject: None };
+    state
+        .cache
+        .serve(&COLD, lookup, || async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let users = state.db.count(&Sql::new("SELECT COUNT(*) FROM users")).await?;
+            Ok(json!({"success": true, "data": {"users": users}}))
+        })
+        .await
+}
+
+fn db_queries() -> u64 {
+    let text = nyaya::telemetry::prometheus().render();
+    text.lines()
+        .find_map(|l| l.strip_prefix("nyaya_db_queries_total "))
+        .map_or(0, |v| v.trim().parse::<f64>().unwrap() as u64)
+}
+
+async fn five_hundred_misses_cost_one_load(overrides: &[(&str, &str)]) {
+    let _turn = TURN.lock().await;
+    nyaya::telemetry::prometheus();
+    let app = helpers::spawn_with(overrides).await;
+    let shared = app.state().cache.shared_status();
+    assert_eq!(shared.available, shared.configured, "Redis is configured but not reachable");
+    let router = Router::new().route("/probe/cold", get(cold)).with_state(app.state().clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/probe/cold?k={}", listener.local_addr().unwrap(), nyaya::ids::random_hex(4));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+
+    let before = db_queries();
+    let requests = (0..500).map(|_| {
+        let (client, url) = (client.clone(), url.clone());
+        tokio::spawn(async move {
+            let res = client.get(&url).send().await.expect("request");
+            let x_cache = res.headers().get("x-cache").unwrap().to_str().unwrap().to_string();
+            (res.status().as_u16(), x_cache, res.json::<Value>().await.unwrap())
+        })
+    });
+    let replies = futures::future::join_all(requests).await;
+    let after = db_queries();
+
+    assert_eq!(after - before, 1, "500 requests for one cold key cost one load");
+    for reply in replies {
+        let (status, x_cache, body) = reply.unwrap();
+        assert_eq!(status, 200);
+        assert!(x_cache == "MISS" || x_cache == "HIT", "{x_cache}");
+        assert_eq!(body, json!({"success": true, "data": {"users": 0}}));
+    }
+}
+
+#[tokio::test]
+async fn concurrent_misses_share_one_load() {
+    five_hundred_misses_cost_one_load(&[]).await;
+}
+
+#[tokio::test]
+#[ignore = "needs Redis (NYAYA_TEST_REDIS_URL)"]
+async fn concurrent_misses_share_one_load_on_redis() {
+    let url = std::env::var("NYAYA_TEST_REDIS_URL").ok().filter(|u| !u.is_empty());
+    let url = url.unwrap_or_else(|| "redis://127.0.0.1:6379".into());
+    let prefix = format!("nyaya-test-{}:", nyaya::ids::random_hex(6));
+    five_hundred_misses_cost_one_load(&[("REDIS_URL", &url), ("REDIS_PREFIX", &prefix)]).await;
+    // The test's keys: the epoch and the one entry (KEYS is fine in a test, off any request path).
+    let mut conn = redis::Client::open(url).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}*")).query_async(&mut conn).await.unwrap();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    let _: () = redis::cmd("DEL").arg(keys).query_async(&mut conn).await.unwrap();
+}
