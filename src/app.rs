@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::http::rate_limit::RateLimiter;
 use crate::mail::Mailer;
-use crate::realtime::Notifier;
+use crate::realtime::{Notifier, Realtime};
 use crate::security::Tokens;
 
 #[derive(Clone)]
@@ -25,6 +25,8 @@ pub struct AppState {
     pub rate_limiter: RateLimiter,
     pub cache: Cache,
     pub notifier: Notifier,
+    /// The Socket.IO server of this instance (API.md 4).
+    pub realtime: Realtime,
     pub started_at: Instant,
 }
 
@@ -35,16 +37,20 @@ impl AppState {
         db.migrate().await.context("running migrations")?;
         let mailer = Mailer::new(config.smtp_url.as_deref(), config.outbox_dir(), &config.mail_from)?;
         let cache = Cache::connect(CacheSettings::from_config(&config)).await?;
-        Ok(AppState {
+        let realtime = Realtime::new(&config).await;
+        let state = AppState {
             tokens: Tokens::new(&config),
             rate_limiter: RateLimiter::new(config.rate_limit_window, config.rate_limit_max),
             cache,
             notifier: Notifier::new(),
+            realtime,
             config: Arc::new(config),
             db,
             mailer,
             started_at: Instant::now(),
-        })
+        };
+        state.realtime.attach(&state).await?;
+        Ok(state)
     }
 }
 
@@ -54,13 +60,26 @@ pub struct Running {
     pub admin_addr: SocketAddr,
     pub state: AppState,
     shutdown: tokio::sync::watch::Sender<bool>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
 impl Running {
-    pub async fn stop(self) -> anyhow::Result<()> {
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        // Sockets first: open WebSockets would hold the graceful shutdown forever.
+        self.state.realtime.close().await;
         let _ = self.shutdown.send(true);
-        self.task.await?
+        match self.task.take() {
+            Some(task) => task.await?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Running {
+    /// The socket server holds the state for its handlers; releasing it here lets the
+    /// database pool and the rest of the state go when the server does.
+    fn drop(&mut self) {
+        self.state.realtime.detach();
     }
 }
 
@@ -85,7 +104,7 @@ pub async fn start(state: AppState, listener: TcpListener, admin_listener: TcpLi
         b.context("ops server")?;
         Ok(())
     });
-    Ok(Running { addr, admin_addr, state, shutdown, task })
+    Ok(Running { addr, admin_addr, state, shutdown, task: Some(task) })
 }
 
 /// `nyaya serve`: the configured ports, until Ctrl-C or SIGTERM.

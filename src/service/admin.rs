@@ -208,6 +208,9 @@ pub async fn toggle_status(state: &AppState, admin: &User, user_id: &Id, request
         tags.extend([Tag::Dir, Tag::DirLawyer(user.id.clone())]);
     }
     state.cache.invalidate(tags).await;
+    if !active {
+        crate::realtime::disconnect_user(state, &user.id).await;
+    }
     Ok(user)
 }
 
