@@ -668,3 +668,110 @@ async fn socket_metrics_are_exported() {
     assert!(value("nyaya_socket_events_total{event=\"send_message\"}") >= 1.0);
     a.close().await;
 }
+
+// ---- two instances joined through Redis ----
+
+/// Two servers sharing one database and one Redis (under a prefix of their own).
+async fn spawn_pair() -> (TestApp, TestApp) {
+    let redis = std::env::var("NYAYA_TEST_REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "redis://127.0.0.1:6379".into());
+    let prefix = format!("nyaya-test-{}:", Id::new());
+    let first = spawn_with(&[("REDIS_URL", &redis), ("REDIS_PREFIX", &prefix)]).await;
+    let database = first.state().config.database_url.clone();
+    let second = spawn_with(&[("REDIS_URL", &redis), ("REDIS_PREFIX", &prefix), ("DATABASE_URL", &database)]).await;
+    (first, second)
+}
+
+#[tokio::test]
+#[ignore = "needs Redis"]
+async fn two_instances_share_rooms_presence_and_disconnects_through_redis() {
+    let (one, two) = spawn_pair().await;
+    let root = admin(&one).await;
+    let asha = citizen(&one, "Asha").await;
+    let ravi = lawyer(&one, "Ravi", true).await;
+    let meera = lawyer(&one, "Meera", true).await;
+    let (_, chat_id) = connect(&one, &asha, &ravi).await;
+
+    let mut r = Sock::open(&two.base, Auth::Token(&ravi.token), TransportType::Polling).await.expect("ravi on two");
+    let mut a = Sock::open(&one.base, Auth::Token(&asha.token), TransportType::Websocket).await.expect("asha on one");
+    assert_eq!(r.next("user_online").await, json!({"userId": asha.id()}), "presence crosses instances");
+    assert_eq!(r.next("user_status_update").await, json!({"userId": asha.id(), "status": "online"}));
+    join(&mut a, &chat_id).await;
+    join(&mut r, &chat_id).await;
+    assert_eq!(a.next("messages_read").await, json!({"chatId": chat_id, "readBy": ravi.id()}));
+
+    a.emit("send_message", json!({"chatId": chat_id, "content": "From one", "tempId": "t1"})).await;
+    let sent = a.next("message_sent").await;
+    assert_eq!(a.next("new_message").await["_id"], sent["messageId"], "the sender's own copy");
+    assert_eq!(r.next("new_message").await["_id"], sent["messageId"]);
+    r.emit("send_message", json!({"chatId": chat_id, "content": "From two"})).await;
+    assert_eq!(a.next("new_message").await["content"], "From two");
+    a.emit("typing_start", json!(chat_id)).await;
+    assert_eq!(r.next("user_typing").await, json!({"chatId": chat_id, "userId": asha.id(), "name": "Asha"}));
+
+    // An HTTP write on instance two reaches a socket on instance one.
+    let mut m = Sock::open(&one.base, Auth::Token(&meera.token), TransportType::Websocket).await.expect("meera on one");
+    two.post(&format!("/api/citizens/direct-connection-request/{}", meera.id()), asha.t(), json!({"message": "Across"}))
+        .await
+        .assert_status(200);
+    assert_eq!(m.next("new_connection_request").await["message"], "Across");
+
+    // A second socket of Asha on instance two is not a presence change; deactivating her
+    // through instance two closes her sockets on both instances, and only then is she offline.
+    let mut a2 = Sock::open(&two.base, Auth::Token(&asha.token), TransportType::Polling).await.expect("asha on two");
+    a2.emit("update_status", json!("busy")).await;
+    assert_eq!(r.next("user_status_update").await, json!({"userId": asha.id(), "status": "busy"}));
+    assert!(!r.has("user_online"), "a second socket on another instance announced Asha again");
+    two.patch(&format!("/api/admin/users/{}/toggle-status", asha.id()), root.t(), Some(json!({"isActive": false})))
+        .await
+        .assert_status(200);
+    a.next("disconnect").await;
+    a2.next("disconnect").await;
+    assert_eq!(r.next("user_offline").await, json!({"userId": asha.id()}));
+    r.close().await;
+    m.close().await;
+}
+
+/// The npm `socket.io-client` against two instances: `tests/js/chat-across-instances.mjs`
+/// (install its dependency first: `npm ci --prefix tests/js`).
+#[tokio::test]
+#[ignore = "needs Redis and node"]
+async fn realtime_js_clients_across_instances() {
+    let (one, two) = spawn_pair().await;
+    let asha = citizen(&one, "Asha").await;
+    let ravi = lawyer(&one, "Ravi", true).await;
+    let (_, chat_id) = connect(&one, &asha, &ravi).await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/js/chat-across-instances.mjs");
+    let output = tokio::process::Command::new("node")
+        .arg(script)
+        .env("NYAYA_URL_1", &one.base)
+        .env("NYAYA_URL_2", &two.base)
+        .env("TOKEN_A", &asha.token)
+        .env("TOKEN_B", &ravi.token)
+        .env("USER_A", asha.id())
+        .env("USER_B", ravi.id())
+        .env("CHAT_ID", &chat_id)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("node runs (is Node.js installed?)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the JS scenario failed:\n{stdout}\n{stderr}");
+    let result: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("a JSON result line");
+    assert_eq!(result["ok"], true);
+
+    // Everything the clients exchanged is in the chat history, on either instance.
+    for app in [&one, &two] {
+        let history = app.get(&format!("/api/chats/{chat_id}/messages"), asha.t()).await;
+        history.assert_status(200);
+        let ids: Vec<&Value> = history.data()["messages"].as_array().unwrap().iter().map(|m| &m["_id"]).collect();
+        let expected: Vec<&Value> = result["messages"].as_array().unwrap().iter().collect();
+        assert_eq!(ids, expected);
+        let contents: Vec<&str> =
+            history.data()["messages"].as_array().unwrap().iter().map(|m| m["content"].as_str().unwrap()).collect();
+        assert_eq!(contents, ["Hello from instance one", "Hello back from instance two", "Both your tabs get this"]);
+    }
+}
