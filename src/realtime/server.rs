@@ -237,14 +237,6 @@ impl Realtime {
         }
     }
 
-    /// Sockets connected to this instance.
-    pub fn local_socket_count(&self) -> usize {
-        match &self.inner.io {
-            Io::Local(io) => io.sockets().len(),
-            Io::Redis(io) => io.sockets().len(),
-        }
-    }
-
     pub(crate) fn presence(&self) -> &Presence {
         &self.inner.presence
     }

@@ -669,6 +669,37 @@ async fn socket_metrics_are_exported() {
     a.close().await;
 }
 
+#[tokio::test]
+async fn stopping_the_server_closes_its_sockets_instead_of_waiting_for_them() {
+    let mut app = spawn().await;
+    let asha = citizen(&app, "Asha").await;
+    let ws = sock(&app, &asha).await;
+    let poll = polling_sock(&app, &asha).await;
+    let running = app.running.take().expect("running");
+    // The engine connections are closed (not a socket.io disconnect), so clients reconnect
+    // to another instance on their own.
+    tokio::time::timeout(PATIENCE, running.stop()).await.expect("an open socket held the shutdown").expect("clean stop");
+    let base = app.base.clone();
+    assert!(Sock::open(&base, Auth::Token(&asha.token), TransportType::Polling).await.is_err(), "still serving");
+    drop((ws, poll));
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_leaves_the_instance_serving_its_own_sockets() {
+    let app = spawn_with(&[("REDIS_URL", "redis://127.0.0.1:1")]).await;
+    let asha = citizen(&app, "Asha").await;
+    let ravi = lawyer(&app, "Ravi", true).await;
+    let (_, chat_id) = connect(&app, &asha, &ravi).await;
+    let mut r = polling_sock(&app, &ravi).await;
+    let mut a = sock(&app, &asha).await;
+    assert_eq!(r.next("user_online").await, json!({"userId": asha.id()}));
+    join(&mut r, &chat_id).await;
+    a.emit("send_message", json!({"chatId": chat_id, "content": "still here"})).await;
+    assert_eq!(r.next("new_message").await["content"], "still here");
+    a.close().await;
+    r.close().await;
+}
+
 // ---- two instances joined through Redis ----
 
 /// Two servers sharing one database and one Redis (under a prefix of their own).
