@@ -55,6 +55,10 @@ pub struct Config {
     pub cache_enabled: bool,
     pub cache_max_bytes: u64,
     pub redis_prefix: String,
+    /// reCAPTCHA (API.md 1.6): checked in production only.
+    pub recaptcha_secret: Option<String>,
+    pub recaptcha_min_score: f64,
+    pub recaptcha_verify_url: String,
 }
 
 impl std::fmt::Debug for Config {
@@ -184,6 +188,10 @@ impl Config {
             cache_enabled: !matches!(var("CACHE").as_deref(), Some("off" | "false" | "0")),
             cache_max_bytes,
             redis_prefix: var("REDIS_PREFIX").unwrap_or_else(|| "nyaya:".into()),
+            recaptcha_secret: var("RECAPTCHA_SECRET_KEY"),
+            recaptcha_min_score: vars.parse("RECAPTCHA_MIN_SCORE", 0.5)?,
+            recaptcha_verify_url: var("RECAPTCHA_VERIFY_URL")
+                .unwrap_or_else(|| "https://www.google.com/recaptcha/api/siteverify".into()),
             data_dir,
         })
     }

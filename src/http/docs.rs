@@ -9,7 +9,19 @@ use crate::app::AppState;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "nyaya API", description = "Legal-aid platform backend (ChainVerdict-compatible)"),
-    paths(super::health::health, super::health::ping)
+    paths(
+        super::health::health,
+        super::health::ping,
+        super::auth::register,
+        super::auth::login,
+        super::auth::refresh_token,
+        super::auth::forgot_password,
+        super::auth::reset_password,
+        super::auth::logout,
+        super::auth::me,
+        super::auth::update_profile,
+        super::auth::update_password
+    )
 )]
 pub struct ApiDoc;
 

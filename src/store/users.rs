@@ -91,6 +91,14 @@ const COLUMNS: &str = "id, name, email, password_hash, role, phone, address, pro
     refresh_token_hash, password_reset_hash, password_reset_expires, profile_completion, lawyer_details, \
     student_details, connections, message_requests, created_at, updated_at";
 
+/// `COLUMNS` for reading. sqlx's `Any` driver refuses SQLite columns declared BOOLEAN, so the
+/// flags are read as expressions (an integer on SQLite, a boolean on PostgreSQL; `flag`
+/// accepts both).
+const SELECT_COLUMNS: &str = "id, name, email, password_hash, role, phone, address, profile_picture, \
+    (is_verified = TRUE) AS is_verified, (is_active = TRUE) AS is_active, \
+    refresh_token_hash, password_reset_hash, password_reset_expires, profile_completion, lawyer_details, \
+    student_details, connections, message_requests, created_at, updated_at";
+
 impl User {
     /// A new account with the defaults of API.md 2.1/2.2 for its role.
     pub fn new(name: String, email: String, password_hash: String, role: Role) -> User {
@@ -330,11 +338,11 @@ pub async fn save(db: &Db, u: &mut User) -> sqlx::Result<()> {
 }
 
 pub async fn get(db: &Db, id: &Id) -> sqlx::Result<Option<User>> {
-    db.opt(&Sql::new(format!("SELECT {COLUMNS} FROM users WHERE id = $1")).arg(id)).await?.as_ref().map(User::from_row).transpose()
+    db.opt(&Sql::new(format!("SELECT {SELECT_COLUMNS} FROM users WHERE id = $1")).arg(id)).await?.as_ref().map(User::from_row).transpose()
 }
 
 pub async fn find_by_email(db: &Db, email: &str) -> sqlx::Result<Option<User>> {
-    db.opt(&Sql::new(format!("SELECT {COLUMNS} FROM users WHERE email = $1")).arg(email))
+    db.opt(&Sql::new(format!("SELECT {SELECT_COLUMNS} FROM users WHERE email = $1")).arg(email))
         .await?
         .as_ref()
         .map(User::from_row)
@@ -342,7 +350,7 @@ pub async fn find_by_email(db: &Db, email: &str) -> sqlx::Result<Option<User>> {
 }
 
 pub async fn find_by_reset_hash(db: &Db, hash: &str) -> sqlx::Result<Option<User>> {
-    db.opt(&Sql::new(format!("SELECT {COLUMNS} FROM users WHERE password_reset_hash = $1")).arg(hash))
+    db.opt(&Sql::new(format!("SELECT {SELECT_COLUMNS} FROM users WHERE password_reset_hash = $1")).arg(hash))
         .await?
         .as_ref()
         .map(User::from_row)
@@ -354,7 +362,7 @@ pub async fn get_many(db: &Db, ids: &[Id]) -> sqlx::Result<Vec<User>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let mut sql = Sql::new(format!("SELECT {COLUMNS} FROM users WHERE id IN ("));
+    let mut sql = Sql::new(format!("SELECT {SELECT_COLUMNS} FROM users WHERE id IN ("));
     for (i, id) in ids.iter().enumerate() {
         if i > 0 {
             sql.push(", ");
@@ -367,6 +375,105 @@ pub async fn get_many(db: &Db, ids: &[Id]) -> sqlx::Result<Vec<User>> {
 
 /// Runs `SELECT <columns> FROM users <tail>` for list queries built by other modules.
 pub async fn select(db: &Db, tail: Sql) -> sqlx::Result<Vec<User>> {
-    let sql = Sql::new(format!("SELECT {COLUMNS} FROM users ")).append(tail);
+    let sql = Sql::new(format!("SELECT {SELECT_COLUMNS} FROM users ")).append(tail);
     db.all(&sql).await?.iter().map(User::from_row).collect()
+}
+
+// Targeted writes for the accounts service. Each touches only its own columns, so a login, a
+// token rotation or a profile edit cannot undo a concurrent admin change (deactivation,
+// verification) made between reading the account and writing it.
+
+/// Replaces the stored refresh-token digest (`None`: no session can refresh any more).
+pub async fn set_refresh_token_hash(db: &Db, id: &Id, hash: Option<&str>) -> sqlx::Result<()> {
+    db.exec(&Sql::new("UPDATE users SET refresh_token_hash = $2 WHERE id = $1").arg(id).arg(hash.map(str::to_string)))
+        .await
+        .map(drop)
+}
+
+/// Rotates the refresh-token digest only while it still is `current`: of two concurrent
+/// refreshes presenting one token, exactly one wins.
+pub async fn rotate_refresh_token_hash(db: &Db, id: &Id, current: &str, next: &str) -> sqlx::Result<bool> {
+    let changed = db
+        .exec(
+            &Sql::new("UPDATE users SET refresh_token_hash = $3 WHERE id = $1 AND refresh_token_hash = $2")
+                .arg(id)
+                .arg(current)
+                .arg(next),
+        )
+        .await?;
+    Ok(changed == 1)
+}
+
+/// Stores the digest and expiry of a newly issued password-reset token.
+pub async fn set_password_reset(db: &Db, id: &Id, hash: &str, expires: &str) -> sqlx::Result<()> {
+    db.exec(
+        &Sql::new("UPDATE users SET password_reset_hash = $2, password_reset_expires = $3 WHERE id = $1")
+            .arg(id)
+            .arg(hash)
+            .arg(expires),
+    )
+    .await
+    .map(drop)
+}
+
+/// Replaces the password hash. With `end_sessions` the stored refresh token and any pending
+/// reset token are cleared too (a password change); without, only the hash changes (the
+/// transparent bcrypt-to-argon2 upgrade at login).
+pub async fn set_password_hash(db: &Db, id: &Id, hash: &str, end_sessions: bool) -> sqlx::Result<()> {
+    let sql = if end_sessions {
+        Sql::new(
+            "UPDATE users SET password_hash = $2, refresh_token_hash = NULL, password_reset_hash = NULL, \
+             password_reset_expires = NULL, updated_at = $3 WHERE id = $1",
+        )
+        .arg(id)
+        .arg(hash)
+        .arg(crate::time::now_iso())
+    } else {
+        Sql::new("UPDATE users SET password_hash = $2 WHERE id = $1").arg(id).arg(hash)
+    };
+    db.exec(&sql).await.map(drop)
+}
+
+/// Redeems an unexpired reset token in one statement: sets the password and clears the reset
+/// and refresh tokens. False when the token is unknown, expired or was redeemed concurrently.
+pub async fn redeem_password_reset(db: &Db, reset_hash: &str, now: &str, password_hash: &str) -> sqlx::Result<bool> {
+    let changed = db
+        .exec(
+            &Sql::new(
+                "UPDATE users SET password_hash = $3, password_reset_hash = NULL, password_reset_expires = NULL, \
+                 refresh_token_hash = NULL, updated_at = $2 \
+                 WHERE password_reset_hash = $1 AND password_reset_expires > $2",
+            )
+            .arg(reset_hash)
+            .arg(now)
+            .arg(password_hash),
+        )
+        .await?;
+    Ok(changed == 1)
+}
+
+/// Writes what a profile update may change (name, phone, address, lawyer and student
+/// details, with the directory mirrors) and refreshes `updatedAt`; role, status, verification
+/// flags and credentials are left as stored.
+pub async fn save_profile(db: &Db, u: &mut User) -> sqlx::Result<()> {
+    u.updated_at = crate::time::now_iso();
+    let mut tx = db.begin().await?;
+    tx.exec(
+        &Sql::new(
+            "UPDATE users SET name = $2, phone = $3, address = $4, lawyer_details = $5, student_details = $6, \
+             updated_at = $7, verification_status = $8, experience = $9 WHERE id = $1",
+        )
+        .arg(&u.id)
+        .arg(&u.name)
+        .arg(u.phone.clone())
+        .arg(json_text(&u.address))
+        .arg(u.lawyer_details.as_ref().map(Value::to_string))
+        .arg(u.student_details.as_ref().map(Value::to_string))
+        .arg(&u.updated_at)
+        .arg((u.role == Role::Lawyer).then(|| u.verification_status().as_str()))
+        .arg(u.experience()),
+    )
+    .await?;
+    sync_specializations(&mut tx, u).await?;
+    tx.commit().await
 }
