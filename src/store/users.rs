@@ -3,7 +3,7 @@
 use serde_json::{Map, Value, json};
 use sqlx::any::AnyRow;
 
-use crate::db::{Db, RowExt, Sql, Tx};
+use crate::db::{Db, Param, RowExt, Sql, Tx};
 use crate::ids::Id;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -286,7 +286,8 @@ fn bind_all(sql: Sql, u: &User) -> Sql {
         .arg(&u.created_at)
         .arg(&u.updated_at)
         .arg((u.role == Role::Lawyer).then(|| u.verification_status().as_str()))
-        .arg(u.experience())
+        // A typed NULL: PostgreSQL refuses a text NULL for the BIGINT column.
+        .arg(Param::Int(u.experience()))
 }
 
 async fn sync_specializations(tx: &mut Tx, u: &User) -> sqlx::Result<()> {
@@ -471,7 +472,7 @@ pub async fn save_profile(db: &Db, u: &mut User) -> sqlx::Result<()> {
         .arg(u.student_details.as_ref().map(Value::to_string))
         .arg(&u.updated_at)
         .arg((u.role == Role::Lawyer).then(|| u.verification_status().as_str()))
-        .arg(u.experience()),
+        .arg(Param::Int(u.experience())),
     )
     .await?;
     sync_specializations(&mut tx, u).await?;
