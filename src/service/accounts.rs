@@ -711,10 +711,8 @@ pub async fn update_profile(state: &AppState, user: &User, changes: ProfileChang
     if let (Role::LawStudent, Some(input)) = (user.role, &changes.student_details) {
         let mut input = input.clone();
         // A falsy year counts as absent for the validators and unsets the stored year.
-        if let Some(obj) = input.as_object_mut() {
-            if obj.get("enrollmentYear").is_some_and(is_falsy) {
-                obj.insert("enrollmentYear".into(), Value::Null);
-            }
+        if let Some(obj) = input.as_object_mut().filter(|o| o.get("enrollmentYear").is_some_and(is_falsy)) {
+            obj.insert("enrollmentYear".into(), Value::Null);
         }
         let doc = merge_document(user.student_details.as_ref(), &input, "studentDetails", STUDENT_KEYS, &mut errors);
         updated.student_details = Some(finish_student_details(doc, &mut errors));

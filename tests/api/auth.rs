@@ -887,3 +887,81 @@ async fn auth_routes_are_documented() {
         assert!(doc.body["paths"].get(format!("/api/auth/{path}")).is_some(), "{path} missing");
     }
 }
+
+#[tokio::test]
+async fn authorization_gates_answer_like_the_original() {
+    use axum::{Json, Router, routing::get};
+    use nyaya::http::extract::{Admin, Citizen, VerifiedLawyer, require_verified_lawyer};
+    let app = spawn().await;
+    // The gates as extractors on a small router sharing the app's state.
+    let gated = Router::new()
+        .route("/admin", get(|Admin(u): Admin| async move { Json(json!({"id": u.id})) }))
+        .route("/citizen", get(|Citizen(u): Citizen| async move { Json(json!({"id": u.id})) }))
+        .route("/verified", get(|VerifiedLawyer(u): VerifiedLawyer| async move { Json(json!({"id": u.id})) }))
+        .with_state(app.state().clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, gated).await });
+    let get = |path: &'static str, token: Option<String>| {
+        let url = format!("{base}{path}");
+        async move {
+            let mut req = reqwest::Client::new().get(url);
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            TestApp::reply(req.send().await.unwrap()).await
+        }
+    };
+
+    let citizen = insert_user(&app, Role::Citizen, "Gate Citizen").await;
+    let student = insert_user(&app, Role::LawStudent, "Gate Student").await;
+    let admin = insert_user(&app, Role::Admin, "Gate Admin").await;
+    let pending = insert_user(&app, Role::Lawyer, "Gate Pending").await;
+    let verified = insert_verified_lawyer(&app, "Gate Verified", &["Tax Law"], 3).await;
+    let mut rejected = insert_user(&app, Role::Lawyer, "Gate Rejected").await;
+    rejected.lawyer_details.as_mut().unwrap()["verificationStatus"] = json!("rejected");
+    users::save(&app.state().db, &mut rejected).await.unwrap();
+
+    get("/admin", Some(token_for(&app, &admin))).await.assert_status(200);
+    let r = get("/admin", Some(token_for(&app, &citizen))).await;
+    r.assert_status(403);
+    assert_eq!(r.body, json!({"success": false, "message": "User role citizen is not authorized to access this route"}));
+    let r = get("/citizen", Some(token_for(&app, &student))).await;
+    r.assert_status(403);
+    assert_eq!(r.message(), "User role law_student is not authorized to access this route");
+    let r = get("/verified", None).await;
+    r.assert_status(401);
+    assert_eq!(r.message(), "Not authorized, no token provided");
+    let r = get("/verified", Some(token_for(&app, &citizen))).await;
+    r.assert_status(403);
+    assert_eq!(r.message(), "User role citizen is not authorized to access this route");
+
+    for (lawyer, status) in [(&pending, "pending"), (&rejected, "rejected")] {
+        let r = get("/verified", Some(token_for(&app, lawyer))).await;
+        r.assert_status(403);
+        assert_eq!(
+            r.body,
+            json!({"success": false,
+                   "message": "Your lawyer account is pending verification. Please wait for admin approval before accessing this feature.",
+                   "code": "LAWYER_NOT_VERIFIED",
+                   "data": {"verificationStatus": status, "isVerified": false, "role": "lawyer",
+                            "message": "Contact admin if verification is taking longer than expected."}})
+        );
+    }
+    let r = get("/verified", Some(token_for(&app, &verified))).await;
+    r.assert_status(200);
+    assert_eq!(r.body["id"], json!(verified.id));
+
+    let not_lawyer = require_verified_lawyer(&citizen).unwrap_err();
+    assert_eq!((not_lawyer.status.as_u16(), not_lawyer.code), (403, Some("LAWYER_ROLE_REQUIRED")));
+    assert_eq!(not_lawyer.message, "Access restricted to lawyers only");
+    let mut inactive = verified.clone();
+    inactive.is_active = false;
+    let deactivated = require_verified_lawyer(&inactive).unwrap_err();
+    assert_eq!((deactivated.status.as_u16(), deactivated.code), (403, Some("ACCOUNT_DEACTIVATED")));
+    // Over HTTP, `protect` already refuses a deactivated account with a 401.
+    users::save(&app.state().db, &mut inactive).await.unwrap();
+    let r = get("/verified", Some(token_for(&app, &verified))).await;
+    r.assert_status(401);
+    assert_eq!(r.message(), "Account has been deactivated");
+}
