@@ -46,7 +46,8 @@ type Cookies = AppendHeaders<[(HeaderName, HeaderValue); 2]>;
 fn set_cookie(name: &str, value: &str, max_age: i64, secure: bool) -> HeaderValue {
     let expires = (chrono::Utc::now() + chrono::Duration::seconds(max_age)).format("%a, %d %b %Y %H:%M:%S GMT");
     let secure = if secure { "; Secure" } else { "" };
-    let cookie = format!("{name}={value}; Max-Age={max_age}; Path=/; Expires={expires}; HttpOnly{secure}; SameSite=Strict");
+    let cookie =
+        format!("{name}={value}; Max-Age={max_age}; Path=/; Expires={expires}; HttpOnly{secure}; SameSite=Strict");
     HeaderValue::from_str(&cookie).expect("JWTs are valid cookie values")
 }
 
@@ -116,8 +117,7 @@ fn password_rules(v: &mut Validator, field: &str, label: &str) {
 
 fn confirm_rule(v: &mut Validator, body: &Value) {
     let expected = lookup(body, "newPassword").cloned();
-    v.field("confirmPassword")
-        .check(|v| v.cloned() == expected, "Password confirmation does not match new password");
+    v.field("confirmPassword").check(|v| v.cloned() == expected, "Password confirmation does not match new password");
 }
 
 fn not_empty(v: Option<&Value>) -> bool {
@@ -158,29 +158,53 @@ fn validate_register(state: &AppState, body: &Value) -> AppResult<()> {
     v.field("name").length(2, Some(50), "Name must be between 2 and 50 characters");
     email_rule(&mut v);
     password_rules(&mut v, "password", "Password");
-    v.field("role").optional().one_of(&["citizen", "lawyer", "law_student"], "Role must be citizen, lawyer, or law_student");
+    v.field("role")
+        .optional()
+        .one_of(&["citizen", "lawyer", "law_student"], "Role must be citizen, lawyer, or law_student");
     v.field("phone").optional().matches(phone_pattern(), "Phone number must be 10 digits");
     captcha_rule(state, &mut v);
     object_rule(&mut v, "address", "Address");
     match lookup(body, "role").and_then(Value::as_str) {
         Some("lawyer") => {
             object_rule(&mut v, "lawyerDetails", "Lawyer details");
-            v.field("lawyerDetails.barRegistrationNumber")
-                .optional()
-                .length(1, None, "Bar registration number cannot be empty if provided");
+            v.field("lawyerDetails.barRegistrationNumber").optional().length(
+                1,
+                None,
+                "Bar registration number cannot be empty if provided",
+            );
             v.field("lawyerDetails.specialization")
                 .optional()
                 .array_min(1, "At least one specialization is required if provided");
-            v.field("lawyerDetails.experience").optional().int_range(0, 50, "Experience must be between 0 and 50 years");
-            v.field("lawyerDetails.education").optional().length(1, None, "Education details cannot be empty if provided");
+            v.field("lawyerDetails.experience").optional().int_range(
+                0,
+                50,
+                "Experience must be between 0 and 50 years",
+            );
+            v.field("lawyerDetails.education").optional().length(
+                1,
+                None,
+                "Education details cannot be empty if provided",
+            );
         }
         Some("law_student") => {
             object_rule(&mut v, "studentDetails", "Student details");
             let next_year = i64::from(chrono::Datelike::year(&chrono::Utc::now()) + 1);
-            v.field("studentDetails.universityName").optional().length(1, None, "University name cannot be empty if provided");
-            v.field("studentDetails.enrollmentYear").optional().int_range(2000, next_year, "Enrollment year must be valid");
+            v.field("studentDetails.universityName").optional().length(
+                1,
+                None,
+                "University name cannot be empty if provided",
+            );
+            v.field("studentDetails.enrollmentYear").optional().int_range(
+                2000,
+                next_year,
+                "Enrollment year must be valid",
+            );
             v.field("studentDetails.semester").optional().one_of(SEMESTERS, "Semester must be between 1st and 8th");
-            v.field("studentDetails.specialization").optional().length(1, None, "Specialization cannot be empty if provided");
+            v.field("studentDetails.specialization").optional().length(
+                1,
+                None,
+                "Specialization cannot be empty if provided",
+            );
             v.field("studentDetails.rollNumber").optional().length(1, None, "Roll number cannot be empty if provided");
         }
         _ => {}
@@ -189,10 +213,13 @@ fn validate_register(state: &AppState, body: &Value) -> AppResult<()> {
 }
 
 /// Register a citizen, lawyer or law student (3.1 #1).
+///
+/// Body: name, email, password, role? (citizen, lawyer, law_student), phone?, address?,
+/// lawyerDetails?, studentDetails?, captchaToken (production). Sets the accessToken and
+/// refreshToken cookies.
 #[utoipa::path(post, path = "/api/auth/register", tag = "auth",
-    description = "Body: name, email, password, role? (citizen|lawyer|law_student), phone?, address?, lawyerDetails?, studentDetails?, captchaToken (production). Sets the accessToken and refreshToken cookies.",
     responses((status = 201, description = "data: {user, tokens: {accessToken, refreshToken}}"),
-              (status = 400, description = "Validation failed, CAPTCHA failure, or \"User with this email already exists\"")))]
+              (status = 400, description = "Validation failed, CAPTCHA failure, or a duplicate email")))]
 pub async fn register(State(state): State<AppState>, JsonBody(body): JsonBody) -> AppResult<Response> {
     validate_register(&state, &body)?;
     check_captcha(&state, &body).await?;
@@ -214,13 +241,18 @@ pub async fn register(State(state): State<AppState>, JsonBody(body): JsonBody) -
     };
     let session = accounts::register(&state, registration).await?;
     let data = json!({"user": session.user.to_clean_json(), "tokens": tokens_json(&session.tokens)});
-    Ok((session_cookies(&state, &session.tokens), Envelope::data(data).with_message("User registered successfully").created())
+    Ok((
+        session_cookies(&state, &session.tokens),
+        Envelope::data(data).with_message("User registered successfully").created(),
+    )
         .into_response())
 }
 
 /// Log in with email and password (3.1 #2).
+///
+/// Body: email, password, captchaToken (production). Sets the accessToken and refreshToken
+/// cookies.
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth",
-    description = "Body: email, password, captchaToken (production). Sets the accessToken and refreshToken cookies.",
     responses((status = 200, description = "data: {user, tokens: {accessToken, refreshToken}}"),
               (status = 400, description = "Validation failed or CAPTCHA failure"),
               (status = 401, description = "\"Account has been deactivated\" or \"Invalid credentials\""),
@@ -235,25 +267,38 @@ pub async fn login(State(state): State<AppState>, JsonBody(body): JsonBody) -> A
     let raw_email = text(&body, "email").unwrap_or_default();
     let session = accounts::login(&state, &raw_email, text(&body, "password").unwrap_or_default()).await?;
     let data = json!({"user": session.user.to_clean_json(), "tokens": tokens_json(&session.tokens)});
-    Ok((session_cookies(&state, &session.tokens), Envelope::data(data).with_message("Login successful")).into_response())
-}
-
-/// Rotate the token pair (3.1 #3): the refresh token comes from the body, else the cookie.
-#[utoipa::path(post, path = "/api/auth/refresh-token", tag = "auth",
-    description = "Body: refreshToken (optional; the refreshToken cookie is used otherwise). Both tokens rotate and both cookies are reset.",
-    responses((status = 200, description = "data: {accessToken, refreshToken}"),
-              (status = 401, description = "\"Refresh token not provided\" or \"Invalid refresh token\"")))]
-pub async fn refresh_token(State(state): State<AppState>, parts: Parts, JsonBody(body): JsonBody) -> AppResult<Response> {
-    let presented = body.get("refreshToken").and_then(Value::as_str).filter(|t| !t.trim().is_empty()).map(str::to_string);
-    let token = presented.or_else(|| cookie(&parts, REFRESH_COOKIE));
-    let tokens = accounts::refresh(&state, token.as_deref()).await?;
-    Ok((session_cookies(&state, &tokens), Envelope::data(tokens_json(&tokens)).with_message("Token refreshed successfully"))
+    Ok((session_cookies(&state, &session.tokens), Envelope::data(data).with_message("Login successful"))
         .into_response())
 }
 
-/// Ask for a password-reset email (3.1 #4). The answer never reveals whether the account exists.
+/// Rotate the token pair (3.1 #3).
+///
+/// Body: refreshToken (optional; the refreshToken cookie is used otherwise). Both tokens
+/// rotate and both cookies are reset.
+#[utoipa::path(post, path = "/api/auth/refresh-token", tag = "auth",
+    responses((status = 200, description = "data: {accessToken, refreshToken}"),
+              (status = 401, description = "\"Refresh token not provided\" or \"Invalid refresh token\"")))]
+pub async fn refresh_token(
+    State(state): State<AppState>,
+    parts: Parts,
+    JsonBody(body): JsonBody,
+) -> AppResult<Response> {
+    let presented =
+        body.get("refreshToken").and_then(Value::as_str).filter(|t| !t.trim().is_empty()).map(str::to_string);
+    let token = presented.or_else(|| cookie(&parts, REFRESH_COOKIE));
+    let tokens = accounts::refresh(&state, token.as_deref()).await?;
+    Ok((
+        session_cookies(&state, &tokens),
+        Envelope::data(tokens_json(&tokens)).with_message("Token refreshed successfully"),
+    )
+        .into_response())
+}
+
+/// Ask for a password-reset email (3.1 #4).
+///
+/// Body: email. Always 200 with the same message, whether or not the account exists; in
+/// development the reply also carries data: {resetToken, message}.
 #[utoipa::path(post, path = "/api/auth/forgot-password", tag = "auth",
-    description = "Body: email. Always 200 with the same message; in development the reply also carries data: {resetToken, message}.",
     responses((status = 200, description = "Generic confirmation"), (status = 400, description = "Validation failed")))]
 pub async fn forgot_password(State(state): State<AppState>, JsonBody(body): JsonBody) -> AppResult<Envelope> {
     let mut v = Validator::body(&body);
@@ -271,8 +316,10 @@ pub async fn forgot_password(State(state): State<AppState>, JsonBody(body): Json
 }
 
 /// Set a new password with an emailed reset token (3.1 #5).
+///
+/// Body: token, newPassword, confirmPassword. The token works once and expires after 10
+/// minutes.
 #[utoipa::path(post, path = "/api/auth/reset-password", tag = "auth",
-    description = "Body: token, newPassword, confirmPassword. The token works once and expires after 10 minutes.",
     responses((status = 200, description = "Password reset"),
               (status = 400, description = "Validation failed, or \"Invalid or expired password reset token\"")))]
 pub async fn reset_password(State(state): State<AppState>, JsonBody(body): JsonBody) -> AppResult<Envelope> {
@@ -286,17 +333,21 @@ pub async fn reset_password(State(state): State<AppState>, JsonBody(body): JsonB
     Ok(Envelope::message("Password reset successfully. Please login with your new password."))
 }
 
-/// End the session (3.1 #6): the stored refresh token and both cookies are cleared.
-#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", description = "Requires an access token.",
-    responses((status = 200, description = "Logout successful"), (status = 401, description = "Missing or invalid access token")))]
+/// End the session (3.1 #6).
+///
+/// Requires an access token. The stored refresh token and both cookies are cleared.
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth",
+    responses((status = 200, description = "Logout successful"), (status = 401, description = "No valid access token")))]
 pub async fn logout(State(state): State<AppState>, CurrentUser(user): CurrentUser) -> AppResult<Response> {
     accounts::logout(&state, &user).await?;
     Ok((cleared_cookies(), Envelope::message("Logout successful")).into_response())
 }
 
-/// The signed-in user (3.1 #7); never cached.
-#[utoipa::path(get, path = "/api/auth/me", tag = "auth", description = "Requires an access token.",
-    responses((status = 200, description = "data: {user}"), (status = 401, description = "Missing or invalid access token")))]
+/// The signed-in user (3.1 #7).
+///
+/// Requires an access token. Never cached.
+#[utoipa::path(get, path = "/api/auth/me", tag = "auth",
+    responses((status = 200, description = "data: {user}"), (status = 401, description = "No valid access token")))]
 pub async fn me(State(state): State<AppState>, CurrentUser(user): CurrentUser) -> AppResult<Envelope> {
     let user = accounts::current_user(&state, &user).await?;
     Ok(Envelope::data(json!({"user": user})))
@@ -314,7 +365,11 @@ fn validate_profile(body: &Value) -> AppResult<()> {
     v.field("lawyerDetails.consultationFee").optional().number_min(f64::MIN, "Consultation fee must be a number");
     let next_year = i64::from(chrono::Datelike::year(&chrono::Utc::now()) + 1);
     v.field("studentDetails.universityName").optional_falsy().length(1, None, "University name cannot be empty");
-    v.field("studentDetails.enrollmentYear").optional_falsy().int_range(2000, next_year, "Enrollment year must be valid");
+    v.field("studentDetails.enrollmentYear").optional_falsy().int_range(
+        2000,
+        next_year,
+        "Enrollment year must be valid",
+    );
     v.field("studentDetails.semester").optional_falsy().one_of(SEMESTERS, "Semester must be between 1st and 8th");
     v.field("studentDetails.rollNumber").optional_falsy().length(1, None, "Roll number cannot be empty");
     v.field("studentDetails.specialization").optional_falsy().length(1, None, "Specialization cannot be empty");
@@ -322,8 +377,11 @@ fn validate_profile(body: &Value) -> AppResult<()> {
 }
 
 /// Edit one's own profile (3.1 #8).
+///
+/// Requires an access token. Body (all optional): name, phone, address, lawyerDetails
+/// (lawyers), studentDetails (law students). Nested objects merge over the stored ones;
+/// verification fields are ignored.
 #[utoipa::path(put, path = "/api/auth/profile", tag = "auth",
-    description = "Requires an access token. Body (all optional): name, phone, address, lawyerDetails (lawyers), studentDetails (law students). Nested objects merge over the stored ones; verification fields are ignored.",
     responses((status = 200, description = "data: {user}"), (status = 400, description = "Validation failed"),
               (status = 401, description = "Missing or invalid access token")))]
 pub async fn update_profile(
@@ -344,9 +402,11 @@ pub async fn update_profile(
     Ok(Envelope::data(json!({"user": updated.to_clean_json()})).with_message("Profile updated successfully"))
 }
 
-/// Change one's password (3.1 #9); other sessions end at their next refresh.
+/// Change one's password (3.1 #9).
+///
+/// Requires an access token. Body: currentPassword, newPassword, confirmPassword. Other
+/// sessions end at their next refresh.
 #[utoipa::path(put, path = "/api/auth/update-password", tag = "auth",
-    description = "Requires an access token. Body: currentPassword, newPassword, confirmPassword.",
     responses((status = 200, description = "Password updated"),
               (status = 400, description = "Validation failed, or \"Current password is incorrect\""),
               (status = 401, description = "Missing or invalid access token")))]

@@ -27,6 +27,7 @@ pub mod email {
     const ICLOUD: &[&str] = &["icloud.com", "me.com"];
 
     /// validator.js 13.12 `outlookdotcom_domains`.
+    #[rustfmt::skip]
     const OUTLOOK: &[&str] = &[
         "hotmail.at", "hotmail.be", "hotmail.ca", "hotmail.cl", "hotmail.co.il", "hotmail.co.nz", "hotmail.co.th",
         "hotmail.co.uk", "hotmail.com", "hotmail.com.ar", "hotmail.com.au", "hotmail.com.br", "hotmail.com.gr",
@@ -43,8 +44,17 @@ pub mod email {
     ];
 
     /// validator.js 13.12 `yahoo_domains`.
-    const YAHOO: &[&str] =
-        &["rocketmail.com", "yahoo.ca", "yahoo.co.uk", "yahoo.com", "yahoo.de", "yahoo.fr", "yahoo.in", "yahoo.it", "ymail.com"];
+    const YAHOO: &[&str] = &[
+        "rocketmail.com",
+        "yahoo.ca",
+        "yahoo.co.uk",
+        "yahoo.com",
+        "yahoo.de",
+        "yahoo.fr",
+        "yahoo.in",
+        "yahoo.it",
+        "ymail.com",
+    ];
 
     /// validator.js 13.12 `yandex_domains`; all of them normalize to the first.
     const YANDEX: &[&str] = &["yandex.ru", "yandex.ua", "yandex.kz", "yandex.com", "yandex.by", "ya.ru"];
@@ -135,24 +145,25 @@ pub mod email {
         s.encode_utf16().count()
     }
 
-    fn wide(c: char) -> bool {
-        matches!(c, '\u{00A1}'..='\u{D7FF}' | '\u{F900}'..='\u{FDCF}' | '\u{FDF0}'..='\u{FFEF}')
+    /// The non-ASCII ranges validator.js's patterns accept (`from`-U+D7FF, U+F900-U+FDCF,
+    /// U+FDF0-U+FFEF): no surrogates, no non-characters.
+    fn high(c: char, from: char) -> bool {
+        (from..='\u{D7FF}').contains(&c) || matches!(c, '\u{F900}'..='\u{FDCF}' | '\u{FDF0}'..='\u{FFEF}')
     }
 
     fn local_char(c: char) -> bool {
-        c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c) || wide(c)
+        c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c) || high(c, '\u{00A1}')
     }
 
     fn quoted_local_ok(chars: &[char]) -> bool {
         let plain = |c: char| {
             js_space(c)
-                || matches!(c, '\x01'..='\x08' | '\x0b' | '\x0c' | '\x0e'..='\x1f' | '\x7f' | '\x21' | '\x23'..='\x5b' | '\x5d'..='\x7e')
-                || matches!(c, '\u{00A0}'..='\u{D7FF}' | '\u{F900}'..='\u{FDCF}' | '\u{FDF0}'..='\u{FFEF}')
+                || matches!(c, '\x01'..='\x08' | '\x0b' | '\x0c' | '\x0e'..='\x1f' | '\x7f' | '\x21')
+                || matches!(c, '\x23'..='\x5b' | '\x5d'..='\x7e')
+                || high(c, '\u{00A0}')
         };
-        let escapable = |c: char| {
-            matches!(c, '\x01'..='\x09' | '\x0b' | '\x0c' | '\x0d'..='\x7f')
-                || matches!(c, '\u{00A0}'..='\u{D7FF}' | '\u{F900}'..='\u{FDCF}' | '\u{FDF0}'..='\u{FFEF}')
-        };
+        let escapable =
+            |c: char| matches!(c, '\x01'..='\x09' | '\x0b' | '\x0c' | '\x0d'..='\x7f') || high(c, '\u{00A0}');
         let mut i = 0;
         while i < chars.len() {
             let c = chars[i];
@@ -172,8 +183,8 @@ pub mod email {
     fn js_space(c: char) -> bool {
         matches!(
             c,
-            '\t' | '\n' | '\x0b' | '\x0c' | '\r' | ' ' | '\u{00A0}' | '\u{1680}' | '\u{2000}'..='\u{200A}' | '\u{2028}'
-                | '\u{2029}' | '\u{202F}' | '\u{205F}' | '\u{3000}' | '\u{FEFF}'
+            '\t' | '\n' | '\x0b' | '\x0c' | '\r' | ' ' | '\u{00A0}' | '\u{1680}' | '\u{2000}'
+                ..='\u{200A}' | '\u{2028}' | '\u{2029}' | '\u{202F}' | '\u{205F}' | '\u{3000}' | '\u{FEFF}'
         )
     }
 
@@ -184,10 +195,7 @@ pub mod email {
         if parts.len() < 2 {
             return false;
         }
-        let tld_letters = |c: char| {
-            c.is_ascii_alphabetic()
-                || matches!(c, '\u{00A1}'..='\u{00A8}' | '\u{00AA}'..='\u{D7FF}' | '\u{F900}'..='\u{FDCF}' | '\u{FDF0}'..='\u{FFEF}')
-        };
+        let tld_letters = |c: char| c.is_ascii_alphabetic() || (high(c, '\u{00A1}') && c != '\u{00A9}');
         let lower_tld = tld.to_ascii_lowercase();
         let punycode = lower_tld.strip_prefix("xn").is_some_and(|rest| {
             rest.chars().count() >= 2 && rest.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
@@ -258,10 +266,33 @@ pub mod email {
 
         #[test]
         fn is_email_follows_validator_defaults() {
-            for ok in ["a@b.co", "first.last@sub.example.org", "x+y@example.com", "o'hara@example.ie", "\"quoted local\"@example.com", "ü@exämple.de", "a@b.xn--p1ai"] {
+            for ok in [
+                "a@b.co",
+                "first.last@sub.example.org",
+                "x+y@example.com",
+                "o'hara@example.ie",
+                "\"quoted local\"@example.com",
+                "ü@exämple.de",
+                "a@b.xn--p1ai",
+            ] {
                 assert!(is_email(ok), "{ok} should be an email");
             }
-            for bad in ["", "plain", "a@b", "a@b.c", "a..b@example.com", ".a@example.com", "a.@example.com", "a@-b.com", "a@b_c.com", "a@b.123", "a b@example.com", "a@b@c.com", "Name <a@b.com>", "a@[127.0.0.1]"] {
+            for bad in [
+                "",
+                "plain",
+                "a@b",
+                "a@b.c",
+                "a..b@example.com",
+                ".a@example.com",
+                "a.@example.com",
+                "a@-b.com",
+                "a@b_c.com",
+                "a@b.123",
+                "a b@example.com",
+                "a@b@c.com",
+                "Name <a@b.com>",
+                "a@[127.0.0.1]",
+            ] {
                 assert!(!is_email(bad), "{bad} should not be an email");
             }
             let long_local = format!("{}@example.com", "a".repeat(65));
@@ -471,10 +502,18 @@ fn finish_lawyer_details(mut doc: Map<String, Value>, role_specific: bool, error
         doc.entry(key).or_insert(value);
     }
     if let Some(exp) = number_at(&doc, "experience").filter(|e| !(0.0..=50.0).contains(e)) {
-        errors.push(model_error("lawyerDetails.experience", Some(&json!(exp)), "Experience must be between 0 and 50 years"));
+        errors.push(model_error(
+            "lawyerDetails.experience",
+            Some(&json!(exp)),
+            "Experience must be between 0 and 50 years",
+        ));
     }
     if let Some(fee) = number_at(&doc, "consultationFee").filter(|f| *f < 0.0) {
-        errors.push(model_error("lawyerDetails.consultationFee", Some(&json!(fee)), "Consultation fee cannot be negative"));
+        errors.push(model_error(
+            "lawyerDetails.consultationFee",
+            Some(&json!(fee)),
+            "Consultation fee cannot be negative",
+        ));
     }
     if role_specific && doc.get("barRegistrationNumber").and_then(Value::as_str).is_none_or(|s| s.is_empty()) {
         errors.push(model_error(
@@ -494,9 +533,17 @@ fn finish_student_details(mut doc: Map<String, Value>, errors: &mut Vec<FieldErr
         errors.push(model_error("studentDetails.enrollmentYear", Some(&json!(year)), "Enrollment year must be valid"));
     }
     if !doc.get("semester").and_then(Value::as_str).is_some_and(|s| SEMESTERS.contains(&s)) {
-        errors.push(model_error("studentDetails.semester", doc.get("semester"), "Semester must be between 1st and 8th"));
+        errors.push(model_error(
+            "studentDetails.semester",
+            doc.get("semester"),
+            "Semester must be between 1st and 8th",
+        ));
     }
-    for (key, max, label) in [("universityName", 100, "University name"), ("specialization", 50, "Specialization"), ("rollNumber", 30, "Roll number")] {
+    for (key, max, label) in [
+        ("universityName", 100, "University name"),
+        ("specialization", 50, "Specialization"),
+        ("rollNumber", 30, "Roll number"),
+    ] {
         if text_len(&doc, key) > max {
             errors.push(model_error(
                 &format!("studentDetails.{key}"),
@@ -537,7 +584,8 @@ pub async fn register(state: &AppState, reg: Registration) -> AppResult<Session>
                 None => Map::new(),
             };
             user.lawyer_details = Some(finish_lawyer_details(doc, supplied, &mut errors));
-            user.profile_completion = json!({"basicInfo": true, "roleSpecificDetails": supplied, "documentsUploaded": false});
+            user.profile_completion =
+                json!({"basicInfo": true, "roleSpecificDetails": supplied, "documentsUploaded": false});
         }
         Role::LawStudent => {
             let doc = match &reg.student_details {
@@ -591,7 +639,10 @@ pub async fn login(state: &AppState, raw_email: &str, password: String) -> AppRe
 /// 3.1 #3. The token must verify and be the one stored (by digest); both tokens rotate, and
 /// of two concurrent refreshes with one token only one succeeds.
 pub async fn refresh(state: &AppState, token: Option<&str>) -> AppResult<TokenPair> {
-    let token = token.map(str::trim).filter(|t| !t.is_empty()).ok_or_else(|| AppError::unauthorized("Refresh token not provided"))?;
+    let token = token
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| AppError::unauthorized("Refresh token not provided"))?;
     let invalid = || AppError::unauthorized("Invalid refresh token");
     let claims = state.tokens.verify_refresh(token).map_err(|_| invalid())?;
     let id = claims.user_id().ok_or_else(invalid)?;
@@ -622,7 +673,10 @@ pub async fn forgot_password(state: &AppState, raw_email: &str) -> AppResult<Opt
     let token = crate::ids::random_hex(32);
     let expires = crate::time::iso(crate::time::now() + RESET_TOKEN_LIFETIME);
     users::set_password_reset(&state.db, &user.id, &sha256_hex(&token), &expires).await?;
-    state.mailer.send_logged(&templates::password_reset(&user.email, &user.name, &token, &state.config.frontend_url)).await;
+    state
+        .mailer
+        .send_logged(&templates::password_reset(&user.email, &user.name, &token, &state.config.frontend_url))
+        .await;
     Ok(Some(token))
 }
 
@@ -701,11 +755,13 @@ pub async fn update_profile(state: &AppState, user: &User, changes: ProfileChang
         updated.phone = Some(phone);
     }
     if let Some(address) = &changes.address {
-        updated.address = Value::Object(merge_document(Some(&user.address), address, "address", ADDRESS_KEYS, &mut errors));
+        updated.address =
+            Value::Object(merge_document(Some(&user.address), address, "address", ADDRESS_KEYS, &mut errors));
     }
     if let (Role::Lawyer, Some(input)) = (user.role, &changes.lawyer_details) {
         let doc = merge_document(user.lawyer_details.as_ref(), input, "lawyerDetails", LAWYER_KEYS, &mut errors);
-        let role_specific = user.profile_completion.get("roleSpecificDetails").and_then(Value::as_bool).unwrap_or(false);
+        let role_specific =
+            user.profile_completion.get("roleSpecificDetails").and_then(Value::as_bool).unwrap_or(false);
         updated.lawyer_details = Some(finish_lawyer_details(doc, role_specific, &mut errors));
     }
     if let (Role::LawStudent, Some(input)) = (user.role, &changes.student_details) {

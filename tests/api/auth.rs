@@ -21,7 +21,10 @@ fn set_cookies(r: &Reply) -> Vec<String> {
 }
 
 fn cookie_named<'a>(cookies: &'a [String], name: &str) -> &'a str {
-    cookies.iter().find(|c| c.starts_with(&format!("{name}="))).unwrap_or_else(|| panic!("no {name} cookie in {cookies:?}"))
+    cookies
+        .iter()
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no {name} cookie in {cookies:?}"))
 }
 
 fn error_paths(r: &Reply) -> Vec<(String, String)> {
@@ -70,7 +73,12 @@ fn outbox_for(app: &TestApp, to: &str) -> Vec<String> {
 }
 
 /// Whether a cached GET of `policy` is served from the cache (loads return `{}`).
-async fn cache_status(app: &TestApp, policy: &nyaya::cache::Policy, caller: Option<&User>, subject: Option<&nyaya::ids::Id>) -> CacheStatus {
+async fn cache_status(
+    app: &TestApp,
+    policy: &nyaya::cache::Policy,
+    caller: Option<&User>,
+    subject: Option<&nyaya::ids::Id>,
+) -> CacheStatus {
     let params = Params(Default::default());
     let cached = app
         .state()
@@ -86,7 +94,8 @@ async fn register_citizen_returns_clean_user_tokens_and_session_cookies() {
     let app = spawn().await;
     let body = json!({
         "name": "  Asha Citizen  ", "email": "Asha.Citizen+law@GoogleMail.com", "password": PASSWORD,
-        "phone": "9876543210", "address": {"street": "1 MG Road", "city": "Pune", "state": "MH", "pincode": "411001", "planet": "Earth"},
+        "phone": "9876543210",
+        "address": {"street": "1 MG Road", "city": "Pune", "state": "MH", "pincode": "411001", "planet": "Earth"},
         "aadhaar": "123412341234", "captchaToken": "",
     });
     let r = post_plain(&app, "/api/auth/register", None, body).await;
@@ -98,8 +107,21 @@ async fn register_citizen_returns_clean_user_tokens_and_session_cookies() {
     assert_eq!(
         keys(user),
         [
-            "__v", "_id", "address", "connections", "createdAt", "directConnections", "email", "isActive", "isVerified", "name",
-            "phone", "profileCompletion", "profilePicture", "role", "updatedAt"
+            "__v",
+            "_id",
+            "address",
+            "connections",
+            "createdAt",
+            "directConnections",
+            "email",
+            "isActive",
+            "isVerified",
+            "name",
+            "phone",
+            "profileCompletion",
+            "profilePicture",
+            "role",
+            "updatedAt"
         ]
     );
     assert_eq!(user["name"], "Asha Citizen");
@@ -107,7 +129,10 @@ async fn register_citizen_returns_clean_user_tokens_and_session_cookies() {
     assert_eq!(user["role"], "citizen");
     assert_eq!(user["isVerified"], true);
     assert_eq!(user["address"], json!({"street": "1 MG Road", "city": "Pune", "state": "MH", "pincode": "411001"}));
-    assert_eq!(user["profileCompletion"], json!({"basicInfo": true, "roleSpecificDetails": true, "documentsUploaded": true}));
+    assert_eq!(
+        user["profileCompletion"],
+        json!({"basicInfo": true, "roleSpecificDetails": true, "documentsUploaded": true})
+    );
     let tokens = &r.data()["tokens"];
     assert_eq!(keys(tokens), ["accessToken", "refreshToken"]);
 
@@ -128,7 +153,10 @@ async fn register_citizen_returns_clean_user_tokens_and_session_cookies() {
     me.assert_status(200);
     assert_eq!(me.data()["user"]["_id"], user["_id"]);
     let stored = user_by_email(&app, "ashacitizen@gmail.com").await.unwrap();
-    assert_eq!(stored.refresh_token_hash.as_deref(), Some(sha256_hex(tokens["refreshToken"].as_str().unwrap()).as_str()));
+    assert_eq!(
+        stored.refresh_token_hash.as_deref(),
+        Some(sha256_hex(tokens["refreshToken"].as_str().unwrap()).as_str())
+    );
     assert!(stored.password_hash.starts_with("$argon2"));
     // Logging in with another spelling of the same Gmail address finds the account.
     login(&app, "asha.citizen@gmail.com", PASSWORD).await.assert_status(200);
@@ -153,7 +181,10 @@ async fn register_lawyer_starts_pending_and_gets_the_welcome_email() {
     let user = &r.data()["user"];
     assert_eq!(user["role"], "lawyer");
     assert_eq!(user["isVerified"], false);
-    assert_eq!(user["profileCompletion"], json!({"basicInfo": true, "roleSpecificDetails": true, "documentsUploaded": false}));
+    assert_eq!(
+        user["profileCompletion"],
+        json!({"basicInfo": true, "roleSpecificDetails": true, "documentsUploaded": false})
+    );
     let details = &user["lawyerDetails"];
     assert_eq!(details["verificationStatus"], "pending");
     assert_eq!(details["verificationDocuments"], json!([]));
@@ -168,7 +199,11 @@ async fn register_lawyer_starts_pending_and_gets_the_welcome_email() {
     assert_eq!(mails.len(), 1, "one welcome email");
     assert!(mails[0].contains("Subject: Welcome to ChainVerdict - Verification Pending"));
     assert!(mails[0].contains("Lena Lawyer"));
-    assert_eq!(cache_status(&app, &policy::ADMIN_USERS, Some(&admin), None).await, CacheStatus::Miss, "register invalidates ADM");
+    assert_eq!(
+        cache_status(&app, &policy::ADMIN_USERS, Some(&admin), None).await,
+        CacheStatus::Miss,
+        "register invalidates ADM"
+    );
 
     // Without details: pending, role-specific details incomplete, schema defaults.
     let (bare, _) = register(&app, "lawyer", json!({})).await;
@@ -181,21 +216,27 @@ async fn register_lawyer_starts_pending_and_gets_the_welcome_email() {
         &app,
         "/api/auth/register",
         None,
-        json!({"name": "No Bar", "email": unique_email("nobar"), "password": PASSWORD, "role": "lawyer", "lawyerDetails": {"experience": 3}}),
+        json!({"name": "No Bar", "email": unique_email("nobar"), "password": PASSWORD, "role": "lawyer",
+               "lawyerDetails": {"experience": 3}}),
     )
     .await;
     r.assert_status(400);
-    assert_eq!(error_paths(&r), [("lawyerDetails.barRegistrationNumber".into(), "Bar registration number is required".into())]);
+    assert_eq!(
+        error_paths(&r),
+        [("lawyerDetails.barRegistrationNumber".into(), "Bar registration number is required".into())]
+    );
 }
 
 #[tokio::test]
 async fn register_law_student_persists_student_details() {
     let app = spawn().await;
-    let details = json!({"universityName": " NLU Delhi ", "enrollmentYear": 2023, "semester": "3rd", "specialization": "Constitutional", "rollNumber": "NLU-42"});
+    let details = json!({"universityName": " NLU Delhi ", "enrollmentYear": 2023, "semester": "3rd",
+                         "specialization": "Constitutional", "rollNumber": "NLU-42"});
     let (user, token) = register(&app, "law_student", json!({"studentDetails": details})).await;
     assert_eq!(user["role"], "law_student");
     assert_eq!(user["isVerified"], true);
-    let expected = json!({"universityName": "NLU Delhi", "enrollmentYear": 2023, "semester": "3rd", "specialization": "Constitutional", "rollNumber": "NLU-42"});
+    let expected = json!({"universityName": "NLU Delhi", "enrollmentYear": 2023, "semester": "3rd",
+                          "specialization": "Constitutional", "rollNumber": "NLU-42"});
     assert_eq!(user["studentDetails"], expected);
     let me = app.call_without_cookies(Method::GET, "/api/auth/me", Some(&token), None).await;
     assert_eq!(me.data()["user"]["studentDetails"], expected, "persisted");
@@ -244,7 +285,10 @@ async fn register_refuses_bad_input_without_echoing_passwords() {
             ("name".into(), "Name must be between 2 and 50 characters".into()),
             ("email".into(), "Please provide a valid email".into()),
             ("password".into(), "Password must be at least 6 characters long".into()),
-            ("password".into(), "Password must contain at least one uppercase letter, one lowercase letter, and one number".into()),
+            (
+                "password".into(),
+                "Password must contain at least one uppercase letter, one lowercase letter, and one number".into()
+            ),
         ]
     );
 
@@ -260,13 +304,25 @@ async fn register_refuses_bad_input_without_echoing_passwords() {
     assert_eq!(paths, ["name", "email", "password", "password", "role", "phone", "address"]);
 
     for (weak, expected) in [
-        ("abc", vec!["Password must be at least 6 characters long", "Password must contain at least one uppercase letter, one lowercase letter, and one number"]),
+        (
+            "abc",
+            vec![
+                "Password must be at least 6 characters long",
+                "Password must contain at least one uppercase letter, one lowercase letter, and one number",
+            ],
+        ),
         ("abcdefg1", vec!["Password must contain at least one uppercase letter, one lowercase letter, and one number"]),
         ("ABCDEFG1", vec!["Password must contain at least one uppercase letter, one lowercase letter, and one number"]),
         ("Abcdefgh", vec!["Password must contain at least one uppercase letter, one lowercase letter, and one number"]),
         ("Ab1", vec!["Password must be at least 6 characters long"]),
     ] {
-        let r = post_plain(&app, "/api/auth/register", None, json!({"name": "Weak Pw", "email": unique_email("weak"), "password": weak})).await;
+        let r = post_plain(
+            &app,
+            "/api/auth/register",
+            None,
+            json!({"name": "Weak Pw", "email": unique_email("weak"), "password": weak}),
+        )
+        .await;
         r.assert_status(400);
         let msgs: Vec<String> = error_paths(&r).into_iter().map(|(_, m)| m).collect();
         assert_eq!(msgs, expected, "password {weak}");
@@ -283,12 +339,36 @@ async fn register_refuses_bad_input_without_echoing_passwords() {
         (json!({"email": "not-an-email"}), "email", "Please provide a valid email"),
         (json!({"email": "someone@example.museum"}), "email", "Please provide a valid email"),
         (json!({"email": "+tag@gmail.com"}), "email", "Please provide a valid email"),
-        (json!({"role": "lawyer", "lawyerDetails": {"barRegistrationNumber": "B1", "experience": 60}}), "lawyerDetails.experience", "Experience must be between 0 and 50 years"),
-        (json!({"role": "lawyer", "lawyerDetails": {"barRegistrationNumber": "B1", "specialization": []}}), "lawyerDetails.specialization", "At least one specialization is required if provided"),
-        (json!({"role": "lawyer", "lawyerDetails": {"barRegistrationNumber": ""}}), "lawyerDetails.barRegistrationNumber", "Bar registration number cannot be empty if provided"),
-        (json!({"role": "lawyer", "lawyerDetails": {"barRegistrationNumber": "B1", "education": ""}}), "lawyerDetails.education", "Education details cannot be empty if provided"),
-        (json!({"role": "lawyer", "lawyerDetails": "all of them"}), "lawyerDetails", "Lawyer details must be an object"),
-        (json!({"role": "lawyer", "lawyerDetails": {"barRegistrationNumber": "B1", "consultationFee": -5}}), "lawyerDetails.consultationFee", "Consultation fee cannot be negative"),
+        (
+            json!({"role": "lawyer", "lawyerDetails": {"barRegistrationNumber": "B1", "experience": 60}}),
+            "lawyerDetails.experience",
+            "Experience must be between 0 and 50 years",
+        ),
+        (
+            json!({"role": "lawyer", "lawyerDetails": {"barRegistrationNumber": "B1", "specialization": []}}),
+            "lawyerDetails.specialization",
+            "At least one specialization is required if provided",
+        ),
+        (
+            json!({"role": "lawyer", "lawyerDetails": {"barRegistrationNumber": ""}}),
+            "lawyerDetails.barRegistrationNumber",
+            "Bar registration number cannot be empty if provided",
+        ),
+        (
+            json!({"role": "lawyer", "lawyerDetails": {"barRegistrationNumber": "B1", "education": ""}}),
+            "lawyerDetails.education",
+            "Education details cannot be empty if provided",
+        ),
+        (
+            json!({"role": "lawyer", "lawyerDetails": "all of them"}),
+            "lawyerDetails",
+            "Lawyer details must be an object",
+        ),
+        (
+            json!({"role": "lawyer", "lawyerDetails": {"barRegistrationNumber": "B1", "consultationFee": -5}}),
+            "lawyerDetails.consultationFee",
+            "Consultation fee cannot be negative",
+        ),
     ] {
         let mut body = json!({"name": "Bad Input", "email": unique_email("bad"), "password": PASSWORD});
         body.as_object_mut().unwrap().extend(patch.as_object().unwrap().clone());
@@ -365,11 +445,15 @@ async fn login_answers_with_tokens_and_reports_failures_in_the_original_order() 
 #[tokio::test]
 async fn login_upgrades_migrated_bcrypt_hashes() {
     let app = spawn().await;
-    let mut user = User::new("Old Account".into(), unique_email("old"), bcrypt::hash(PASSWORD, 4).unwrap(), Role::Citizen);
+    let mut user =
+        User::new("Old Account".into(), unique_email("old"), bcrypt::hash(PASSWORD, 4).unwrap(), Role::Citizen);
     user.profile_completion = json!({"basicInfo": true, "roleSpecificDetails": true, "documentsUploaded": true});
     users::insert(&app.state().db, &user).await.unwrap();
     login(&app, &user.email, "Wrong123").await.assert_status(401);
-    assert!(user_by_email(&app, &user.email).await.unwrap().password_hash.starts_with("$2"), "a failed login changes nothing");
+    assert!(
+        user_by_email(&app, &user.email).await.unwrap().password_hash.starts_with("$2"),
+        "a failed login changes nothing"
+    );
     login(&app, &user.email, PASSWORD).await.assert_status(200);
     assert!(user_by_email(&app, &user.email).await.unwrap().password_hash.starts_with("$argon2"));
     login(&app, &user.email, PASSWORD).await.assert_status(200);
@@ -395,7 +479,11 @@ async fn access_token_problems_are_401s_whose_message_mentions_the_token() {
     tampered.push(if last == 'A' { 'B' } else { 'A' });
     let forged_payload = {
         let parts: Vec<&str> = valid.split('.').collect();
-        let other = mint("test-access-secret", &User::new("X".into(), "x@example.com".into(), String::new(), Role::Admin), now + 600);
+        let other = mint(
+            "test-access-secret",
+            &User::new("X".into(), "x@example.com".into(), String::new(), Role::Admin),
+            now + 600,
+        );
         format!("{}.{}.{}", parts[0], other.split('.').nth(1).unwrap(), parts[2])
     };
     let refresh_secret = mint("test-refresh-secret", &user, now + 600);
@@ -543,35 +631,71 @@ async fn forgot_and_reset_password_issue_a_single_use_expiring_token() {
     assert!(mails[0].contains(&format!("/reset-password?token={token}")), "{}", mails[0]);
 
     // Refusals change nothing: the token keeps working and the old password too.
-    let wrong = post_plain(&app, "/api/auth/reset-password", None, json!({"token": "f".repeat(64), "newPassword": "Fresh123", "confirmPassword": "Fresh123"})).await;
+    let wrong = post_plain(
+        &app,
+        "/api/auth/reset-password",
+        None,
+        json!({"token": "f".repeat(64), "newPassword": "Fresh123", "confirmPassword": "Fresh123"}),
+    )
+    .await;
     wrong.assert_status(400);
     assert_eq!(wrong.message(), "Invalid or expired password reset token");
-    let weak = post_plain(&app, "/api/auth/reset-password", None, json!({"token": token, "newPassword": "weak", "confirmPassword": "other"})).await;
+    let weak = post_plain(
+        &app,
+        "/api/auth/reset-password",
+        None,
+        json!({"token": token, "newPassword": "weak", "confirmPassword": "other"}),
+    )
+    .await;
     weak.assert_status(400);
     assert_eq!(
         error_paths(&weak),
         [
             ("newPassword".into(), "New password must be at least 6 characters long".into()),
-            ("newPassword".into(), "New password must contain at least one uppercase letter, one lowercase letter, and one number".into()),
+            (
+                "newPassword".into(),
+                "New password must contain at least one uppercase letter, one lowercase letter, and one number".into()
+            ),
             ("confirmPassword".into(), "Password confirmation does not match new password".into()),
         ]
     );
     assert!(!weak.body.to_string().contains("weak\"") && !weak.body.to_string().contains("other"));
-    let missing = post_plain(&app, "/api/auth/reset-password", None, json!({"newPassword": "Fresh123", "confirmPassword": "Fresh123"})).await;
+    let missing = post_plain(
+        &app,
+        "/api/auth/reset-password",
+        None,
+        json!({"newPassword": "Fresh123", "confirmPassword": "Fresh123"}),
+    )
+    .await;
     assert_eq!(error_paths(&missing), [("token".into(), "Reset token is required".into())]);
     login(&app, &user.email, PASSWORD).await.assert_status(200);
     let session = login(&app, &user.email, PASSWORD).await;
 
-    let ok = post_plain(&app, "/api/auth/reset-password", None, json!({"token": token, "newPassword": "Fresh123", "confirmPassword": "Fresh123"})).await;
+    let ok = post_plain(
+        &app,
+        "/api/auth/reset-password",
+        None,
+        json!({"token": token, "newPassword": "Fresh123", "confirmPassword": "Fresh123"}),
+    )
+    .await;
     ok.assert_status(200);
-    assert_eq!(ok.body, json!({"success": true, "message": "Password reset successfully. Please login with your new password."}));
+    assert_eq!(
+        ok.body,
+        json!({"success": true, "message": "Password reset successfully. Please login with your new password."})
+    );
     login(&app, &user.email, PASSWORD).await.assert_status(401);
     let stale_refresh = session.data()["tokens"]["refreshToken"].clone();
     post_plain(&app, "/api/auth/refresh-token", None, json!({"refreshToken": stale_refresh})).await.assert_status(401);
     let after = user_by_email(&app, &user.email).await.unwrap();
     assert!(after.password_reset_hash.is_none() && after.password_reset_expires.is_none());
 
-    let reuse = post_plain(&app, "/api/auth/reset-password", None, json!({"token": token, "newPassword": "Other123", "confirmPassword": "Other123"})).await;
+    let reuse = post_plain(
+        &app,
+        "/api/auth/reset-password",
+        None,
+        json!({"token": token, "newPassword": "Other123", "confirmPassword": "Other123"}),
+    )
+    .await;
     reuse.assert_status(400);
     assert_eq!(reuse.message(), "Invalid or expired password reset token");
     login(&app, &user.email, "Fresh123").await.assert_status(200);
@@ -581,7 +705,13 @@ async fn forgot_and_reset_password_issue_a_single_use_expiring_token() {
     let late = r.data()["resetToken"].as_str().unwrap().to_string();
     let past = nyaya::time::iso(chrono::Utc::now() - chrono::Duration::minutes(11));
     users::set_password_reset(&app.state().db, &after.id, &sha256_hex(&late), &past).await.unwrap();
-    let expired = post_plain(&app, "/api/auth/reset-password", None, json!({"token": late, "newPassword": "Later123", "confirmPassword": "Later123"})).await;
+    let expired = post_plain(
+        &app,
+        "/api/auth/reset-password",
+        None,
+        json!({"token": late, "newPassword": "Later123", "confirmPassword": "Later123"}),
+    )
+    .await;
     expired.assert_status(400);
     assert_eq!(expired.message(), "Invalid or expired password reset token");
     login(&app, &user.email, "Fresh123").await.assert_status(200);
@@ -594,8 +724,10 @@ async fn me_returns_the_clean_user_with_legacy_connections_populated() {
     let mut citizen = insert_user(&app, Role::Citizen, "Connected Citizen").await;
     let gone = nyaya::ids::Id::new();
     citizen.connections = json!([
-        {"_id": nyaya::ids::Id::new(), "userId": lawyer.id, "connectionType": "lawyer", "connectedAt": "2024-05-01T10:00:00.000Z"},
-        {"_id": nyaya::ids::Id::new(), "userId": gone, "connectionType": "lawyer", "connectedAt": "2024-05-02T10:00:00.000Z"},
+        {"_id": nyaya::ids::Id::new(), "userId": lawyer.id, "connectionType": "lawyer",
+         "connectedAt": "2024-05-01T10:00:00.000Z"},
+        {"_id": nyaya::ids::Id::new(), "userId": gone, "connectionType": "lawyer",
+         "connectedAt": "2024-05-02T10:00:00.000Z"},
     ]);
     users::save(&app.state().db, &mut citizen).await.unwrap();
     let r = app.call_without_cookies(Method::GET, "/api/auth/me", Some(&token_for(&app, &citizen)), None).await;
@@ -606,7 +738,8 @@ async fn me_returns_the_clean_user_with_legacy_connections_populated() {
     assert!(user.get("lawyerDetails").is_none() && user.get("password").is_none());
     assert_eq!(
         user["connections"][0]["userId"],
-        json!({"_id": lawyer.id, "name": "Connected Lawyer", "email": lawyer.email, "role": "lawyer", "lawyerDetails": {"specialization": ["Tax Law"]}})
+        json!({"_id": lawyer.id, "name": "Connected Lawyer", "email": lawyer.email, "role": "lawyer",
+               "lawyerDetails": {"specialization": ["Tax Law"]}})
     );
     assert_eq!(user["connections"][0]["connectionType"], "lawyer");
     assert_eq!(user["connections"][1]["userId"], Value::Null);
@@ -642,7 +775,8 @@ async fn profile_updates_merge_nested_documents_and_ignore_verification_fields()
         token.clone(),
         json!({"name": "  Renamed Lawyer ", "address": {"city": "Mumbai"},
                "lawyerDetails": {"experience": 7, "consultationFee": "1500", "bio": "Hello",
-                                 "verificationStatus": "verified", "verificationNotes": "self-approved", "verificationDocuments": ["x.pdf"]},
+                                 "verificationStatus": "verified", "verificationNotes": "self-approved",
+                                 "verificationDocuments": ["x.pdf"]},
                "studentDetails": {"universityName": "ignored for lawyers"}}),
     )
     .await;
@@ -652,7 +786,10 @@ async fn profile_updates_merge_nested_documents_and_ignore_verification_fields()
     assert_eq!(user["name"], "Renamed Lawyer");
     assert_eq!(user["address"], json!({"street": "1 Court Rd", "city": "Mumbai"}));
     let d = &user["lawyerDetails"];
-    assert_eq!((d["experience"].clone(), d["consultationFee"].clone(), d["bio"].clone()), (json!(7), json!(1500), json!("Hello")));
+    assert_eq!(
+        (d["experience"].clone(), d["consultationFee"].clone(), d["bio"].clone()),
+        (json!(7), json!(1500), json!("Hello"))
+    );
     assert_eq!(d["barRegistrationNumber"], "DL/1/2019");
     assert_eq!(d["specialization"], json!(["Civil Law"]));
     assert_eq!(d["verificationStatus"], "pending");
@@ -661,18 +798,46 @@ async fn profile_updates_merge_nested_documents_and_ignore_verification_fields()
     assert!(user.get("studentDetails").is_none());
     assert_eq!(user["isVerified"], false);
     for (policy, subject) in [(&policy::LAWYERS_VERIFIED, None), (&policy::LAWYER_PROFILE, Some(&lawyer_id))] {
-        assert_eq!(cache_status(&app, policy, None, subject).await, CacheStatus::Miss, "a lawyer's edit invalidates the directory");
+        assert_eq!(
+            cache_status(&app, policy, None, subject).await,
+            CacheStatus::Miss,
+            "a lawyer's edit invalidates the directory"
+        );
     }
     assert_eq!(cache_status(&app, &policy::ADMIN_USERS, Some(&admin), None).await, CacheStatus::Miss);
 
     // Refused edits change nothing.
     for (body, path, msg) in [
-        (json!({"lawyerDetails": {"experience": 60}}), "lawyerDetails.experience", "Experience must be between 0 and 50 years"),
-        (json!({"lawyerDetails": {"experience": ""}}), "lawyerDetails.experience", "Experience must be between 0 and 50 years"),
-        (json!({"lawyerDetails": {"consultationFee": "lots"}}), "lawyerDetails.consultationFee", "Consultation fee must be a number"),
-        (json!({"lawyerDetails": {"consultationFee": -1}}), "lawyerDetails.consultationFee", "Consultation fee cannot be negative"),
-        (json!({"lawyerDetails": {"specialization": []}}), "lawyerDetails.specialization", "At least one specialization is required"),
-        (json!({"lawyerDetails": {"practiceAreas": [{"nested": true}]}}), "lawyerDetails.practiceAreas", "lawyerDetails.practiceAreas must be a list of text values"),
+        (
+            json!({"lawyerDetails": {"experience": 60}}),
+            "lawyerDetails.experience",
+            "Experience must be between 0 and 50 years",
+        ),
+        (
+            json!({"lawyerDetails": {"experience": ""}}),
+            "lawyerDetails.experience",
+            "Experience must be between 0 and 50 years",
+        ),
+        (
+            json!({"lawyerDetails": {"consultationFee": "lots"}}),
+            "lawyerDetails.consultationFee",
+            "Consultation fee must be a number",
+        ),
+        (
+            json!({"lawyerDetails": {"consultationFee": -1}}),
+            "lawyerDetails.consultationFee",
+            "Consultation fee cannot be negative",
+        ),
+        (
+            json!({"lawyerDetails": {"specialization": []}}),
+            "lawyerDetails.specialization",
+            "At least one specialization is required",
+        ),
+        (
+            json!({"lawyerDetails": {"practiceAreas": [{"nested": true}]}}),
+            "lawyerDetails.practiceAreas",
+            "lawyerDetails.practiceAreas must be a list of text values",
+        ),
         (json!({"name": "X"}), "name", "Name must be between 2 and 50 characters"),
         (json!({"phone": ""}), "phone", "Phone number must be 10 digits"),
         (json!({"address": ["Delhi"]}), "address", "Address must be an object"),
@@ -699,21 +864,31 @@ async fn profile_updates_merge_nested_documents_and_ignore_verification_fields()
     let (_, student_token) = register(
         &app,
         "law_student",
-        json!({"studentDetails": {"universityName": "NLSIU", "enrollmentYear": 2022, "semester": "2nd", "rollNumber": "R-1"}}),
+        json!({"studentDetails": {"universityName": "NLSIU", "enrollmentYear": 2022, "semester": "2nd",
+                                  "rollNumber": "R-1"}}),
     )
     .await;
-    let r = put(student_token.clone(), json!({"studentDetails": {"semester": "4th", "specialization": "", "enrollmentYear": ""}})).await;
+    let r = put(
+        student_token.clone(),
+        json!({"studentDetails": {"semester": "4th", "specialization": "", "enrollmentYear": ""}}),
+    )
+    .await;
     r.assert_status(200);
     let year = chrono::Datelike::year(&chrono::Utc::now());
     assert_eq!(
         r.data()["user"]["studentDetails"],
-        json!({"universityName": "NLSIU", "enrollmentYear": year, "semester": "4th", "specialization": "", "rollNumber": "R-1"})
+        json!({"universityName": "NLSIU", "enrollmentYear": year, "semester": "4th", "specialization": "",
+               "rollNumber": "R-1"})
     );
     let r = put(student_token.clone(), json!({"studentDetails": {"semester": "10th"}})).await;
     r.assert_status(400);
     assert_eq!(error_paths(&r), [("studentDetails.semester".into(), "Semester must be between 1st and 8th".into())]);
     // Past the request validators, the model's limits still answer 400.
-    let r = put(student_token, json!({"studentDetails": {"universityName": "U".repeat(101), "rollNumber": "R".repeat(31)}})).await;
+    let r = put(
+        student_token,
+        json!({"studentDetails": {"universityName": "U".repeat(101), "rollNumber": "R".repeat(31)}}),
+    )
+    .await;
     r.assert_status(400);
     assert_eq!(
         error_paths(&r),
@@ -736,7 +911,8 @@ async fn update_password_checks_the_current_password_and_ends_stored_sessions() 
         async move { app.call_without_cookies(Method::PUT, "/api/auth/update-password", Some(&token), Some(body)).await }
     };
 
-    let wrong = put(json!({"currentPassword": "Wrong123", "newPassword": "Brand123", "confirmPassword": "Brand123"})).await;
+    let wrong =
+        put(json!({"currentPassword": "Wrong123", "newPassword": "Brand123", "confirmPassword": "Brand123"})).await;
     wrong.assert_status(400);
     assert_eq!(wrong.message(), "Current password is incorrect");
     let invalid = put(json!({"newPassword": "short", "confirmPassword": "Brand123"})).await;
@@ -746,7 +922,10 @@ async fn update_password_checks_the_current_password_and_ends_stored_sessions() 
         [
             ("currentPassword".into(), "Current password is required".into()),
             ("newPassword".into(), "New password must be at least 6 characters long".into()),
-            ("newPassword".into(), "New password must contain at least one uppercase letter, one lowercase letter, and one number".into()),
+            (
+                "newPassword".into(),
+                "New password must contain at least one uppercase letter, one lowercase letter, and one number".into()
+            ),
             ("confirmPassword".into(), "Password confirmation does not match new password".into()),
         ]
     );
@@ -789,7 +968,12 @@ async fn fake_siteverify() -> String {
 #[tokio::test]
 async fn production_requires_and_verifies_captcha_and_marks_cookies_secure() {
     let verify_url = fake_siteverify().await;
-    let app = spawn_with(&[("NYAYA_ENV", "production"), ("RECAPTCHA_SECRET_KEY", "site-secret"), ("RECAPTCHA_VERIFY_URL", &verify_url)]).await;
+    let app = spawn_with(&[
+        ("NYAYA_ENV", "production"),
+        ("RECAPTCHA_SECRET_KEY", "site-secret"),
+        ("RECAPTCHA_VERIFY_URL", &verify_url),
+    ])
+    .await;
     let email = unique_email("prod");
     let without = post_plain(&app, "/api/auth/register", None, citizen_body(&email)).await;
     without.assert_status(400);
@@ -817,7 +1001,13 @@ async fn production_requires_and_verifies_captcha_and_marks_cookies_secure() {
     let no_captcha = login(&app, &email, PASSWORD).await;
     no_captcha.assert_status(400);
     assert_eq!(no_captcha.message(), "CAPTCHA verification is required");
-    let r = post_plain(&app, "/api/auth/login", None, json!({"email": email, "password": PASSWORD, "captchaToken": "human"})).await;
+    let r = post_plain(
+        &app,
+        "/api/auth/login",
+        None,
+        json!({"email": email, "password": PASSWORD, "captchaToken": "human"}),
+    )
+    .await;
     r.assert_status(200);
 
     // Outside development the reset token is only emailed.
@@ -883,7 +1073,17 @@ async fn auth_routes_are_documented() {
     let app = spawn().await;
     let doc = app.get("/api/docs/openapi.json", None).await;
     doc.assert_status(200);
-    for path in ["register", "login", "refresh-token", "forgot-password", "reset-password", "logout", "me", "profile", "update-password"] {
+    for path in [
+        "register",
+        "login",
+        "refresh-token",
+        "forgot-password",
+        "reset-password",
+        "logout",
+        "me",
+        "profile",
+        "update-password",
+    ] {
         assert!(doc.body["paths"].get(format!("/api/auth/{path}")).is_some(), "{path} missing");
     }
 }
@@ -925,7 +1125,10 @@ async fn authorization_gates_answer_like_the_original() {
     get("/admin", Some(token_for(&app, &admin))).await.assert_status(200);
     let r = get("/admin", Some(token_for(&app, &citizen))).await;
     r.assert_status(403);
-    assert_eq!(r.body, json!({"success": false, "message": "User role citizen is not authorized to access this route"}));
+    assert_eq!(
+        r.body,
+        json!({"success": false, "message": "User role citizen is not authorized to access this route"})
+    );
     let r = get("/citizen", Some(token_for(&app, &student))).await;
     r.assert_status(403);
     assert_eq!(r.message(), "User role law_student is not authorized to access this route");
