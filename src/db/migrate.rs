@@ -12,11 +12,14 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "data model",
-    sql: include_str!("../../migrations/0001_data_model.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "data model", sql: include_str!("../../migrations/0001_data_model.sql") },
+    Migration {
+        version: 2,
+        name: "case dispute type and version",
+        sql: include_str!("../../migrations/0002_case_dispute_type_version.sql"),
+    },
+];
 
 pub(super) async fn run(db: &Db) -> anyhow::Result<usize> {
     db.raw(
