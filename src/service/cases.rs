@@ -715,7 +715,7 @@ pub async fn send_request(state: &AppState, user: &User, case_type: CaseType, ca
                 Some(Ok(id)) => id.clone(),
             };
             if rec.case.citizen_id != user.id {
-                return Err(AppError::bad_request(format!("You can only request lawyers for your own {noun}s")));
+                return Err(AppError::bad_request(format!("You can only request lawyers for your own {}", case_type.plural())));
             }
             if target.is_none() {
                 return Err(AppError::not_found("Lawyer not found or not verified"));

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 use sqlx::any::AnyRow;
 
-use crate::db::{Db, RowExt, Sql, Tx, like_pattern};
+use crate::db::{Db, Param, RowExt, Sql, Tx, like_pattern};
 use crate::ids::Id;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -50,6 +50,14 @@ impl CaseType {
         match self {
             CaseType::Query => "Query",
             CaseType::Dispute => "Dispute",
+        }
+    }
+
+    /// "queries" / "disputes", for messages.
+    pub fn plural(self) -> &'static str {
+        match self {
+            CaseType::Query => "queries",
+            CaseType::Dispute => "disputes",
         }
     }
 
@@ -460,7 +468,8 @@ fn bind_request(sql: Sql, r: &CaseRequest) -> Sql {
         .arg(r.requested_by.clone())
         .arg(&r.status)
         .arg(r.message.clone())
-        .arg(r.proposed_fee)
+        // A typed NULL: PostgreSQL refuses a text NULL for a DOUBLE PRECISION column.
+        .arg(Param::Float(r.proposed_fee))
         .arg(r.estimated_duration.clone())
         .arg(&r.requested_at)
         .arg(r.responded_at.clone())

@@ -91,6 +91,14 @@ const COLUMNS: &str = "id, name, email, password_hash, role, phone, address, pro
     refresh_token_hash, password_reset_hash, password_reset_expires, profile_completion, lawyer_details, \
     student_details, connections, message_requests, created_at, updated_at";
 
+/// `COLUMNS` for reading. sqlx's `Any` driver refuses SQLite columns declared BOOLEAN, so the
+/// flags are read as expressions (an integer on SQLite, a boolean on PostgreSQL; `flag`
+/// accepts both).
+const SELECT_COLUMNS: &str = "id, name, email, password_hash, role, phone, address, profile_picture, \
+    (is_verified = TRUE) AS is_verified, (is_active = TRUE) AS is_active, \
+    refresh_token_hash, password_reset_hash, password_reset_expires, profile_completion, lawyer_details, \
+    student_details, connections, message_requests, created_at, updated_at";
+
 impl User {
     /// A new account with the defaults of API.md 2.1/2.2 for its role.
     pub fn new(name: String, email: String, password_hash: String, role: Role) -> User {
@@ -278,7 +286,8 @@ fn bind_all(sql: Sql, u: &User) -> Sql {
         .arg(&u.created_at)
         .arg(&u.updated_at)
         .arg((u.role == Role::Lawyer).then(|| u.verification_status().as_str()))
-        .arg(u.experience())
+        // A typed NULL: PostgreSQL refuses a text NULL for a BIGINT column.
+        .arg(crate::db::Param::Int(u.experience()))
 }
 
 async fn sync_specializations(tx: &mut Tx, u: &User) -> sqlx::Result<()> {
@@ -330,11 +339,11 @@ pub async fn save(db: &Db, u: &mut User) -> sqlx::Result<()> {
 }
 
 pub async fn get(db: &Db, id: &Id) -> sqlx::Result<Option<User>> {
-    db.opt(&Sql::new(format!("SELECT {COLUMNS} FROM users WHERE id = $1")).arg(id)).await?.as_ref().map(User::from_row).transpose()
+    db.opt(&Sql::new(format!("SELECT {SELECT_COLUMNS} FROM users WHERE id = $1")).arg(id)).await?.as_ref().map(User::from_row).transpose()
 }
 
 pub async fn find_by_email(db: &Db, email: &str) -> sqlx::Result<Option<User>> {
-    db.opt(&Sql::new(format!("SELECT {COLUMNS} FROM users WHERE email = $1")).arg(email))
+    db.opt(&Sql::new(format!("SELECT {SELECT_COLUMNS} FROM users WHERE email = $1")).arg(email))
         .await?
         .as_ref()
         .map(User::from_row)
@@ -342,7 +351,7 @@ pub async fn find_by_email(db: &Db, email: &str) -> sqlx::Result<Option<User>> {
 }
 
 pub async fn find_by_reset_hash(db: &Db, hash: &str) -> sqlx::Result<Option<User>> {
-    db.opt(&Sql::new(format!("SELECT {COLUMNS} FROM users WHERE password_reset_hash = $1")).arg(hash))
+    db.opt(&Sql::new(format!("SELECT {SELECT_COLUMNS} FROM users WHERE password_reset_hash = $1")).arg(hash))
         .await?
         .as_ref()
         .map(User::from_row)
@@ -354,7 +363,7 @@ pub async fn get_many(db: &Db, ids: &[Id]) -> sqlx::Result<Vec<User>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let mut sql = Sql::new(format!("SELECT {COLUMNS} FROM users WHERE id IN ("));
+    let mut sql = Sql::new(format!("SELECT {SELECT_COLUMNS} FROM users WHERE id IN ("));
     for (i, id) in ids.iter().enumerate() {
         if i > 0 {
             sql.push(", ");
@@ -367,6 +376,6 @@ pub async fn get_many(db: &Db, ids: &[Id]) -> sqlx::Result<Vec<User>> {
 
 /// Runs `SELECT <columns> FROM users <tail>` for list queries built by other modules.
 pub async fn select(db: &Db, tail: Sql) -> sqlx::Result<Vec<User>> {
-    let sql = Sql::new(format!("SELECT {COLUMNS} FROM users ")).append(tail);
+    let sql = Sql::new(format!("SELECT {SELECT_COLUMNS} FROM users ")).append(tail);
     db.all(&sql).await?.iter().map(User::from_row).collect()
 }
