@@ -75,37 +75,18 @@ fn user_summary(u: &User, fields: &[&str]) -> Value {
     let mut out = Map::new();
     out.insert("_id".into(), json!(u.id));
     for field in fields {
-        match *field {
-            "name" => {
-                out.insert("name".into(), json!(u.name));
-            }
-            "email" => {
-                out.insert("email".into(), json!(u.email));
-            }
-            "role" => {
-                out.insert("role".into(), json!(u.role.as_str()));
-            }
-            "phone" => {
-                if let Some(phone) = &u.phone {
-                    out.insert("phone".into(), json!(phone));
-                }
-            }
-            "address" => {
-                if !u.address.is_null() {
-                    out.insert("address".into(), u.address.clone());
-                }
-            }
-            "lawyerDetails" => {
-                if let Some(details) = visible_lawyer_details(u) {
-                    out.insert("lawyerDetails".into(), details);
-                }
-            }
-            "lawyerDetails.specialization" => {
-                if u.lawyer_details.is_some() {
-                    out.insert("lawyerDetails".into(), json!({"specialization": u.specializations()}));
-                }
-            }
-            _ => {}
+        let value = match *field {
+            "name" => Some(json!(u.name)),
+            "email" => Some(json!(u.email)),
+            "role" => Some(json!(u.role.as_str())),
+            "phone" => u.phone.as_ref().map(|p| json!(p)),
+            "address" => Some(u.address.clone()).filter(|a| !a.is_null()),
+            "lawyerDetails" => visible_lawyer_details(u),
+            "lawyerDetails.specialization" => u.lawyer_details.as_ref().map(|_| json!({"specialization": u.specializations()})),
+            _ => None,
+        };
+        if let (Some(value), Some(key)) = (value, field.split('.').next()) {
+            out.insert(key.into(), value);
         }
     }
     Value::Object(out)
@@ -395,13 +376,9 @@ fn text(body: &Value, key: &str) -> Option<String> {
     body.get(key).and_then(Value::as_str).map(str::to_string)
 }
 
-/// A number or numeric text.
+/// A finite number or numeric text.
 fn number(body: &Value, key: &str) -> Option<f64> {
-    match body.get(key)? {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
+    body.get(key).and_then(number_of)
 }
 
 /// Text or a number as text (durations like "2 weeks" or 14).
@@ -450,9 +427,10 @@ fn validate_create(case_type: CaseType, body: &Value) -> AppResult<()> {
 fn number_of(v: &Value) -> Option<f64> {
     match v {
         Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse::<f64>().ok().filter(|n| n.is_finite()),
+        Value::String(s) => s.trim().parse::<f64>().ok(),
         _ => None,
     }
+    .filter(|n| n.is_finite())
 }
 
 /// `opposingParty`, `disputeValue` and `hearingDates` of a new dispute.
@@ -580,11 +558,12 @@ pub async fn check_read_access(state: &AppState, user: &User, case_type: CaseTyp
 
 /// One case, fully populated: `data` (`{query}` / `{dispute}`). Access is checked before.
 pub async fn get(state: &AppState, case_type: CaseType, id: &Id) -> AppResult<Value> {
-    let rec = store::load(&state.db, id)
-        .await?
-        .filter(|r| r.case.case_type == case_type)
-        .ok_or_else(|| AppError::not_found(format!("{} not found", case_type.label())))?;
-    let hydrated = Hydrated::load(&state.db, vec![rec.case]).await?;
+    let cases: Vec<Case> =
+        store::get_many(&state.db, std::slice::from_ref(id)).await?.into_iter().filter(|c| c.case_type == case_type).collect();
+    if cases.is_empty() {
+        return Err(AppError::not_found(format!("{} not found", case_type.label())));
+    }
+    let hydrated = Hydrated::load(&state.db, cases).await?;
     let pop = Populate {
         citizen: Some(CONTACT_ADDRESS),
         assigned: Some(LAWYER_FULL),

@@ -446,7 +446,7 @@ pub async fn save(tx: &mut Tx, before: &CaseRecord, after: &CaseRecord) -> sqlx:
 
 async fn insert_request(tx: &mut Tx, r: &CaseRequest) -> sqlx::Result<()> {
     let sql = Sql::new(format!(
-        "INSERT INTO case_requests ({}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
+        "INSERT INTO case_requests ({}) VALUES ($1,$2,$3,$4,$5,$6,$7,CAST($8 AS DOUBLE PRECISION),$9,$10,$11)",
         REQUEST_COLUMNS.join(", ")
     ));
     tx.exec(&bind_request(sql, r)).await.map(|_| ())
@@ -455,7 +455,7 @@ async fn insert_request(tx: &mut Tx, r: &CaseRequest) -> sqlx::Result<()> {
 async fn update_request(tx: &mut Tx, r: &CaseRequest) -> sqlx::Result<()> {
     let sql = Sql::new(
         "UPDATE case_requests SET case_id=$2, direction=$3, lawyer_id=$4, requested_by=$5, status=$6, message=$7, \
-         proposed_fee=$8, estimated_duration=$9, requested_at=$10, responded_at=$11 WHERE id=$1",
+         proposed_fee=CAST($8 AS DOUBLE PRECISION), estimated_duration=$9, requested_at=$10, responded_at=$11 WHERE id=$1",
     );
     tx.exec(&bind_request(sql, r)).await.map(|_| ())
 }
@@ -468,8 +468,10 @@ fn bind_request(sql: Sql, r: &CaseRequest) -> Sql {
         .arg(r.requested_by.clone())
         .arg(&r.status)
         .arg(r.message.clone())
-        // A typed NULL: PostgreSQL refuses a text NULL for a DOUBLE PRECISION column.
-        .arg(Param::Float(r.proposed_fee))
+        // Sent as text and cast in SQL: sqlx's Any driver binds a NULL f64 as a PostgreSQL
+        // float4, and a statement prepared that way on a pooled connection then rejects the
+        // next non-NULL f64 ("incorrect binary data format"). Text has one type either way.
+        .arg(Param::Text(r.proposed_fee.map(|fee| fee.to_string())))
         .arg(r.estimated_duration.clone())
         .arg(&r.requested_at)
         .arg(r.responded_at.clone())

@@ -310,6 +310,8 @@ async fn reading_one_case_checks_access_on_every_request() {
     r.assert_status(403);
     assert_eq!(r.message(), "Access denied");
     app.get(&path, l1.t()).await.assert_status(200);
+    assert_eq!(cache(&app.get(&path, l2.t()).await), "MISS");
+    assert_eq!(cache(&app.get(&path, l2.t()).await), "HIT");
     app.get(&path, unverified.t()).await.assert_status(403);
     app.get(&path, student.t()).await.assert_status(403);
     app.get(&path, admin.t()).await.assert_status(200);
@@ -323,6 +325,16 @@ async fn reading_one_case_checks_access_on_every_request() {
     let r = app.get(&format!("/api/disputes/{q}"), asha.t()).await;
     r.assert_status(404);
     assert_eq!(r.message(), "Dispute not found");
+
+    // Access is decided on every request, even while a cached entry exists: a write that
+    // bypassed invalidation (here, straight SQL) still cannot leak the case.
+    let db = &app.state().db;
+    db.exec(&Sql::new("UPDATE cases SET status = 'assigned', assigned_lawyer_id = $1 WHERE id = $2").arg(&l1.user.id).arg(&q))
+        .await
+        .unwrap();
+    app.get(&path, l2.t()).await.assert_status(403);
+    db.exec(&Sql::new("UPDATE cases SET status = 'pending', assigned_lawyer_id = NULL WHERE id = $1").arg(&q)).await.unwrap();
+    assert_eq!(cache(&app.get(&path, l2.t()).await), "HIT");
 
     // Once assigned, only the assigned lawyer (and lawyers with entries) may read it.
     let offer_id = offer(&app, &l1, "query", &q).await;
