@@ -21,6 +21,15 @@ use crate::app::AppState;
         super::lawyers::verified,
         super::lawyers::profile,
         super::lawyers::available_lawyers,
+        super::auth::register,
+        super::auth::login,
+        super::auth::refresh_token,
+        super::auth::forgot_password,
+        super::auth::reset_password,
+        super::auth::logout,
+        super::auth::me,
+        super::auth::update_profile,
+        super::auth::update_password
     )
 )]
 pub struct ApiDoc;

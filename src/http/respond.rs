@@ -68,10 +68,13 @@ pub fn wrapper_page(params: &Params) -> Page {
 /// The wrapper style (`withPagination`): top-level `pagination` and `meta`.
 pub fn wrapped(items: Vec<Value>, total: i64, page: Page) -> Envelope {
     let data = Value::Array(items);
-    let response_size = data.to_string().chars().count();
-    Envelope::data(data)
-        .with("pagination", wrapper_pagination(total, page))
-        .with("meta", json!({"timestamp": crate::time::now_iso(), "responseSize": response_size}))
+    let meta = wrapper_meta(&data);
+    Envelope::data(data).with("pagination", wrapper_pagination(total, page)).with("meta", meta)
+}
+
+/// The wrapper's `meta`: when, and the character length of the serialized `data`.
+pub fn wrapper_meta(data: &Value) -> Value {
+    json!({"timestamp": crate::time::now_iso(), "responseSize": data.to_string().chars().count()})
 }
 
 pub fn wrapper_pagination(total: i64, page: Page) -> Value {
