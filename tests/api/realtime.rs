@@ -444,7 +444,8 @@ async fn connection_requests_over_sockets_use_the_http_rules() {
 
     // Only the addressed, verified lawyer may answer.
     a.emit("respond_to_connection_request", json!({"connectionId": id, "action": "accept"})).await;
-    assert_eq!(a.next("connection_response_error").await["message"], "Access denied. Lawyer role required.");
+    let http_refusal = nyaya::http::extract::require_verified_lawyer(&asha.user).unwrap_err().message;
+    assert_eq!(a.next("connection_response_error").await["message"], json!(http_refusal));
     r.emit("respond_to_connection_request", json!({"connectionId": id, "action": "maybe"})).await;
     assert_eq!(r.next("connection_response_error").await, json!({"message": "Invalid action. Use \"accept\" or \"reject\""}));
     r.emit("respond_to_connection_request", json!({"connectionId": id, "action": "accept", "responseMessage": "Welcome"})).await;
@@ -691,7 +692,7 @@ async fn an_unreachable_redis_leaves_the_instance_serving_its_own_sockets() {
     let ravi = lawyer(&app, "Ravi", true).await;
     let (_, chat_id) = connect(&app, &asha, &ravi).await;
     let mut r = polling_sock(&app, &ravi).await;
-    let mut a = sock(&app, &asha).await;
+    let a = sock(&app, &asha).await;
     assert_eq!(r.next("user_online").await, json!({"userId": asha.id()}));
     join(&mut r, &chat_id).await;
     a.emit("send_message", json!({"chatId": chat_id, "content": "still here"})).await;
