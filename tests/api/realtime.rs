@@ -189,6 +189,28 @@ async fn handshake_requires_a_valid_token_of_an_active_user() {
 }
 
 #[tokio::test]
+async fn engine_io_handshake_carries_the_configured_timings_and_cors() {
+    let app = spawn().await;
+    let origin = "http://localhost:5174";
+    let res = app
+        .client
+        .get(app.url("/socket.io/?EIO=4&transport=polling"))
+        .header("Origin", origin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["access-control-allow-origin"], origin);
+    assert_eq!(res.headers()["access-control-allow-credentials"], "true");
+    let body = res.text().await.unwrap();
+    let open: Value = serde_json::from_str(body.strip_prefix('0').expect("an Engine.IO open packet")).unwrap();
+    assert_eq!(open["pingInterval"], 25000);
+    assert_eq!(open["pingTimeout"], 60000);
+    assert_eq!(open["maxPayload"], 1_000_000);
+    assert_eq!(open["upgrades"], json!(["websocket"]));
+}
+
+#[tokio::test]
 async fn chat_over_sockets_is_stored_acknowledged_delivered_and_read() {
     let app = spawn().await;
     let asha = citizen(&app, "Asha").await;
