@@ -253,7 +253,7 @@ async fn join_chat<A: Adapter>(ctx: &Ctx<A>, data: &Value) {
 }
 
 async fn send_message<A: Adapter>(ctx: &Ctx<A>, data: &Value) {
-    let chat_id = chat_id_of(&data.get("chatId").cloned().unwrap_or(Value::Null)).unwrap_or_default();
+    let chat_id = text(data, "chatId").unwrap_or_default().to_string();
     let draft = chats::NewMessage::from_json(data);
     let Some(user) = ctx.actor().await else { return };
     let Some(slot) = ctx.state.realtime.limiter().acquire(&user.id) else {
@@ -304,15 +304,14 @@ async fn typing<A: Adapter>(ctx: &Ctx<A>, data: &Value, start: bool) {
         return;
     }
     let me = &ctx.me;
-    if start {
-        let full = json!({"chatId": chat_id, "userId": me.id, "userName": me.name});
-        ctx.to(vec![chat_id.clone()], "typing_start", full).await;
-        ctx.to(vec![chat_id.clone()], "user_typing", json!({"chatId": chat_id, "userId": me.id, "name": me.name})).await;
+    let room = || vec![chat_id.clone()];
+    let (event, original, original_payload) = if start {
+        ("typing_start", "user_typing", json!({"chatId": chat_id, "userId": me.id, "name": me.name}))
     } else {
-        let full = json!({"chatId": chat_id, "userId": me.id, "userName": me.name});
-        ctx.to(vec![chat_id.clone()], "typing_stop", full).await;
-        ctx.to(vec![chat_id.clone()], "user_stop_typing", json!({"chatId": chat_id, "userId": me.id})).await;
-    }
+        ("typing_stop", "user_stop_typing", json!({"chatId": chat_id, "userId": me.id}))
+    };
+    ctx.to(room(), event, json!({"chatId": chat_id, "userId": me.id, "userName": me.name})).await;
+    ctx.to(room(), original, original_payload).await;
 }
 
 async fn mark_messages_read<A: Adapter>(ctx: &Ctx<A>, data: &Value) {
