@@ -12,3 +12,4 @@ mod consultations;
 mod conventions;
 mod documents;
 mod lawyers;
+mod scenario;
