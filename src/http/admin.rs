@@ -41,7 +41,7 @@ where
     state.cache.serve(policy, lookup, || async { Ok(success_body(load().await?)) }).await
 }
 
-#[utoipa::path(get, path = "/api/admin/dashboard/analytics", tag = "admin",
+#[utoipa::path(get, path = "/api/admin/dashboard/analytics", tag = "admin", security(("bearer" = [])),
     responses(
         (status = 200, description = "`data: {counts, recentActivities, monthlyStats, revenue}`"),
         (status = 401, description = "No or bad token"),
@@ -51,7 +51,7 @@ pub async fn analytics(State(state): State<AppState>, Admin(user): Admin, params
     cached(&state, &policy::ADMIN_ANALYTICS, &user, &params, || admin::analytics(&state)).await
 }
 
-#[utoipa::path(get, path = "/api/admin/system/stats", tag = "admin",
+#[utoipa::path(get, path = "/api/admin/system/stats", tag = "admin", security(("bearer" = [])),
     responses(
         (status = 200, description = "`data: {userStats, queryStats, disputeStats, topLawyers, resolutionStats}`"),
         (status = 401, description = "No or bad token"),
@@ -61,7 +61,7 @@ pub async fn system_stats(State(state): State<AppState>, Admin(user): Admin, par
     cached(&state, &policy::ADMIN_STATS, &user, &params, || admin::system_stats(&state)).await
 }
 
-#[utoipa::path(get, path = "/api/admin/users", tag = "admin",
+#[utoipa::path(get, path = "/api/admin/users", tag = "admin", security(("bearer" = [])),
     params(
         ("page" = Option<i64>, Query, description = "Page, from 1"),
         ("limit" = Option<i64>, Query, description = "Items per page, 1..100 (default 10)"),
@@ -71,7 +71,8 @@ pub async fn system_stats(State(state): State<AppState>, Admin(user): Admin, par
         ("search" = Option<String>, Query, description = "Case-insensitive text in name or email"),
     ),
     responses(
-        (status = 200, description = "`data: {docs, totalDocs, limit, page, totalPages, hasNextPage, hasPrevPage, nextPage, prevPage}`"),
+        (status = 200, description = "`data: {docs, totalDocs, limit, page, totalPages, hasNextPage, hasPrevPage, \
+            nextPage, prevPage}`"),
         (status = 401, description = "No or bad token"),
         (status = 403, description = "Not an admin"),
     ))]
@@ -79,7 +80,7 @@ pub async fn users(State(state): State<AppState>, Admin(user): Admin, params: Pa
     cached(&state, &policy::ADMIN_USERS, &user, &params, || admin::list_users(&state, &params)).await
 }
 
-#[utoipa::path(patch, path = "/api/admin/users/{userId}/toggle-status", tag = "admin",
+#[utoipa::path(patch, path = "/api/admin/users/{userId}/toggle-status", tag = "admin", security(("bearer" = [])),
     params(("userId" = String, Path, description = "24-hex user id")),
     request_body(content = Object, description = "`{isActive: boolean}`; without it the status is flipped"),
     responses(
@@ -99,7 +100,7 @@ pub async fn toggle_status(
     Ok(Envelope::data(json!({"user": user.to_clean_json()})).with_message(format!("User account {word} successfully")))
 }
 
-#[utoipa::path(get, path = "/api/admin/lawyers/pending-verifications", tag = "admin",
+#[utoipa::path(get, path = "/api/admin/lawyers/pending-verifications", tag = "admin", security(("bearer" = [])),
     params(
         ("page" = Option<i64>, Query, description = "Page, from 1"),
         ("limit" = Option<i64>, Query, description = "Items per page, 1..100 (default 10)"),
@@ -117,9 +118,10 @@ pub async fn pending_verifications(
     cached(&state, &policy::ADMIN_PENDING, &user, &params, || admin::pending_verifications(&state, &params)).await
 }
 
-#[utoipa::path(patch, path = "/api/admin/lawyers/{lawyerId}/verification", tag = "admin",
+#[utoipa::path(patch, path = "/api/admin/lawyers/{lawyerId}/verification", tag = "admin", security(("bearer" = [])),
     params(("lawyerId" = String, Path, description = "24-hex lawyer id")),
-    request_body(content = Object, description = "`{status: verified|rejected}` or `{action: approve|reject}`, plus optional `reason` or `notes` (max 500)"),
+    request_body(content = Object, description = "`{status: verified|rejected}` or `{action: approve|reject}`, \
+        plus optional `reason` or `notes` (max 500)"),
     responses(
         (status = 200, description = "`data: {lawyer}`"),
         (status = 400, description = "Malformed id, invalid status or notes"),

@@ -336,7 +336,7 @@ pub async fn reset_password(State(state): State<AppState>, JsonBody(body): JsonB
 /// End the session (3.1 #6).
 ///
 /// Requires an access token. The stored refresh token and both cookies are cleared.
-#[utoipa::path(post, path = "/api/auth/logout", tag = "auth",
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", security(("bearer" = [])),
     responses((status = 200, description = "Logout successful"), (status = 401, description = "No valid access token")))]
 pub async fn logout(State(state): State<AppState>, CurrentUser(user): CurrentUser) -> AppResult<Response> {
     accounts::logout(&state, &user).await?;
@@ -346,7 +346,7 @@ pub async fn logout(State(state): State<AppState>, CurrentUser(user): CurrentUse
 /// The signed-in user (3.1 #7).
 ///
 /// Requires an access token. Never cached.
-#[utoipa::path(get, path = "/api/auth/me", tag = "auth",
+#[utoipa::path(get, path = "/api/auth/me", tag = "auth", security(("bearer" = [])),
     responses((status = 200, description = "data: {user}"), (status = 401, description = "No valid access token")))]
 pub async fn me(State(state): State<AppState>, CurrentUser(user): CurrentUser) -> AppResult<Envelope> {
     let user = accounts::current_user(&state, &user).await?;
@@ -381,7 +381,7 @@ fn validate_profile(body: &Value) -> AppResult<()> {
 /// Requires an access token. Body (all optional): name, phone, address, lawyerDetails
 /// (lawyers), studentDetails (law students). Nested objects merge over the stored ones;
 /// verification fields are ignored.
-#[utoipa::path(put, path = "/api/auth/profile", tag = "auth",
+#[utoipa::path(put, path = "/api/auth/profile", tag = "auth", security(("bearer" = [])),
     responses((status = 200, description = "data: {user}"), (status = 400, description = "Validation failed"),
               (status = 401, description = "Missing or invalid access token")))]
 pub async fn update_profile(
@@ -406,7 +406,7 @@ pub async fn update_profile(
 ///
 /// Requires an access token. Body: currentPassword, newPassword, confirmPassword. Other
 /// sessions end at their next refresh.
-#[utoipa::path(put, path = "/api/auth/update-password", tag = "auth",
+#[utoipa::path(put, path = "/api/auth/update-password", tag = "auth", security(("bearer" = [])),
     responses((status = 200, description = "Password updated"),
               (status = 400, description = "Validation failed, or \"Current password is incorrect\""),
               (status = 401, description = "Missing or invalid access token")))]

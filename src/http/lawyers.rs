@@ -80,7 +80,7 @@ pub async fn profile(State(state): State<AppState>, Path(raw): Path<String>, par
         .await
 }
 
-#[utoipa::path(get, path = "/api/citizens/available-lawyers", tag = "citizens",
+#[utoipa::path(get, path = "/api/citizens/available-lawyers", tag = "citizens", security(("bearer" = [])),
     params(
         ("page" = Option<i64>, Query, description = "Page, from 1"),
         ("limit" = Option<i64>, Query, description = "Items per page, 1..100 (default 12)"),
