@@ -10,6 +10,7 @@ use axum::response::{AppendHeaders, IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde_json::{Value, json};
 
+use super::docs::LoggedIn;
 use super::extract::{CurrentUser, JsonBody, cookie};
 use super::respond::Envelope;
 use crate::app::AppState;
@@ -337,7 +338,7 @@ pub async fn reset_password(State(state): State<AppState>, JsonBody(body): JsonB
 ///
 /// Requires an access token. The stored refresh token and both cookies are cleared.
 #[utoipa::path(post, path = "/api/auth/logout", tag = "auth", security(("bearer" = [])),
-    responses((status = 200, description = "Logout successful"), (status = 401, description = "No valid access token")))]
+    responses((status = 200, description = "Logout successful"), LoggedIn))]
 pub async fn logout(State(state): State<AppState>, CurrentUser(user): CurrentUser) -> AppResult<Response> {
     accounts::logout(&state, &user).await?;
     Ok((cleared_cookies(), Envelope::message("Logout successful")).into_response())
@@ -347,7 +348,7 @@ pub async fn logout(State(state): State<AppState>, CurrentUser(user): CurrentUse
 ///
 /// Requires an access token. Never cached.
 #[utoipa::path(get, path = "/api/auth/me", tag = "auth", security(("bearer" = [])),
-    responses((status = 200, description = "data: {user}"), (status = 401, description = "No valid access token")))]
+    responses((status = 200, description = "data: {user}"), LoggedIn))]
 pub async fn me(State(state): State<AppState>, CurrentUser(user): CurrentUser) -> AppResult<Envelope> {
     let user = accounts::current_user(&state, &user).await?;
     Ok(Envelope::data(json!({"user": user})))
@@ -382,8 +383,7 @@ fn validate_profile(body: &Value) -> AppResult<()> {
 /// (lawyers), studentDetails (law students). Nested objects merge over the stored ones;
 /// verification fields are ignored.
 #[utoipa::path(put, path = "/api/auth/profile", tag = "auth", security(("bearer" = [])),
-    responses((status = 200, description = "data: {user}"), (status = 400, description = "Validation failed"),
-              (status = 401, description = "Missing or invalid access token")))]
+    responses((status = 200, description = "data: {user}"), (status = 400, description = "Validation failed"), LoggedIn))]
 pub async fn update_profile(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -408,8 +408,7 @@ pub async fn update_profile(
 /// sessions end at their next refresh.
 #[utoipa::path(put, path = "/api/auth/update-password", tag = "auth", security(("bearer" = [])),
     responses((status = 200, description = "Password updated"),
-              (status = 400, description = "Validation failed, or \"Current password is incorrect\""),
-              (status = 401, description = "Missing or invalid access token")))]
+              (status = 400, description = "Validation failed, or \"Current password is incorrect\""), LoggedIn))]
 pub async fn update_password(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,

@@ -3,8 +3,6 @@
 //! function of `service::cases`; `/queries` and `/disputes` are one router generic over the
 //! case type.
 
-use std::future::Future;
-
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::routing::{delete, get, patch, post};
@@ -13,8 +11,9 @@ use serde_json::{Value, json};
 use crate::app::AppState;
 use crate::cache::{Cached, Lookup, Policy, policy};
 use crate::error::{AppError, AppResult};
+use crate::http::docs::{CitizenOnly, LoggedIn, Paging, VerifiedLawyerOnly};
 use crate::http::extract::{Citizen, CurrentUser, JsonBody, Params, VerifiedLawyer, authorize, parse_id};
-use crate::http::respond::{Envelope, legacy_pagination, wrapper_meta, wrapper_pagination};
+use crate::http::respond::{Envelope, legacy_pagination, serve_data, wrapped};
 use crate::ids::Id;
 use crate::service::cases::{self as service, CaseType, OfferRoute, RequestList, Side};
 use crate::store::users::{Role, User};
@@ -69,8 +68,7 @@ macro_rules! case_type_routes {
                 responses(
                     (status = 201, description = concat!("`data: {", $one, "}` (citizen populated)")),
                     (status = 400, description = "Validation failed"),
-                    (status = 401, description = "No or bad token"),
-                    (status = 403, description = "Not a citizen"),
+                    CitizenOnly,
                 ))]
             async fn create(
                 State(state): State<AppState>,
@@ -83,7 +81,7 @@ macro_rules! case_type_routes {
             /// List, scoped by role: citizens their own, lawyers by `type`, admins everything.
             #[utoipa::path(get, path = concat!("/api/", $base), tag = $tag, security(("bearer" = [])),
                 params(
-                    crate::http::docs::Paging,
+                    Paging,
                     ("fields" = Option<String>, Query,
                         description = "Comma-separated fields to return (allow-list of API.md)"),
                     ("status" = Option<String>, Query, description = "A status, or all"),
@@ -98,8 +96,8 @@ macro_rules! case_type_routes {
                 responses(
                     (status = 200, description = "Wrapper pagination: `data` (array), `pagination`, \
                         `meta`; cached per user (`X-Cache`)"),
-                    (status = 401, description = "No or bad token"),
                     (status = 403, description = "Law students"),
+                    LoggedIn,
                 ))]
             async fn list(
                 State(state): State<AppState>,
@@ -117,6 +115,7 @@ macro_rules! case_type_routes {
                     (status = 400, description = "Malformed id"),
                     (status = 403, description = "Access denied: not its citizen, a lawyer on it, or an admin"),
                     (status = 404, description = "Not found"),
+                    LoggedIn,
                 ))]
             async fn get_one(
                 State(state): State<AppState>,
@@ -137,6 +136,7 @@ macro_rules! case_type_routes {
                     (status = 400, description = "Not pending, already requested, own case, or missing target"),
                     (status = 403, description = "Neither a citizen nor a verified lawyer"),
                     (status = 404, description = "Case or lawyer not found"),
+                    LoggedIn,
                 ))]
             async fn send_request(
                 State(state): State<AppState>,
@@ -160,6 +160,7 @@ macro_rules! case_type_routes {
                     (status = 400, description = "Invalid action, already answered, or the case moved on"),
                     (status = 403, description = "Access denied - you cannot respond to this request"),
                     (status = 404, description = "Case or request not found"),
+                    LoggedIn,
                 ))]
             async fn respond(
                 State(state): State<AppState>,
@@ -178,7 +179,7 @@ macro_rules! case_type_routes {
                 responses(
                     (status = 200, description = "Request sent successfully"),
                     (status = 400, description = "Not pending, or already requested"),
-                    (status = 403, description = "Not a verified lawyer (`code`)"),
+                    VerifiedLawyerOnly,
                     (status = 404, description = "Not found"),
                 ))]
             async fn legacy_request(
@@ -198,7 +199,7 @@ macro_rules! case_type_routes {
                 responses(
                     (status = 200, description = "Offer sent successfully"),
                     (status = 400, description = "Not available for offers, already assigned, or already offered"),
-                    (status = 403, description = "Not a verified lawyer (`code`)"),
+                    VerifiedLawyerOnly,
                     (status = 404, description = "Not found"),
                 ))]
             async fn legacy_offer_help(
@@ -220,6 +221,7 @@ macro_rules! case_type_routes {
                     (status = 400, description = "Validation failed"),
                     (status = 403, description = "Access denied"),
                     (status = 404, description = "Not found"),
+                    LoggedIn,
                 ))]
             async fn update_status(
                 State(state): State<AppState>,
@@ -248,21 +250,6 @@ case_type_routes!(
     list_params = (("disputeType" = Option<String>, Query, description = "A dispute type, or all"),)
 );
 
-/// `{success:true, data}` as a cached body.
-fn ok_body(data: Value) -> Value {
-    json!({"success": true, "data": data})
-}
-
-/// Serves a per-user cached GET whose body is `{success, data}`. Gates ran before.
-async fn serve_data<F, Fut>(state: &AppState, policy: &Policy, user: &User, params: &Params, load: F) -> AppResult<Cached>
-where
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = AppResult<Value>>,
-{
-    let lookup = Lookup { caller: Some(user), params, subject: None };
-    state.cache.serve(policy, lookup, || async move { Ok(ok_body(load().await?)) }).await
-}
-
 fn case_id<K: Kind>(raw: &str) -> AppResult<Id> {
     parse_id(raw, K::TYPE.as_str())
 }
@@ -280,18 +267,11 @@ async fn create<K: Kind>(state: &AppState, user: &User, body: &Value) -> AppResu
 
 async fn list<K: Kind>(state: &AppState, user: &User, params: &Params) -> AppResult<Cached> {
     authorize(user, &[Role::Citizen, Role::Lawyer, Role::Admin])?;
-    let lookup = Lookup { caller: Some(user), params, subject: None };
     state
         .cache
-        .serve(K::LIST, lookup, || async {
+        .serve(K::LIST, Lookup::of(user, params), || async {
             let (items, total, page) = service::list(state, user, K::TYPE, params).await?;
-            let data = Value::Array(items);
-            Ok(json!({
-                "success": true,
-                "pagination": wrapper_pagination(total, page),
-                "meta": wrapper_meta(&data),
-                "data": data,
-            }))
+            Ok(wrapped(Value::Array(items), total, page).into_json())
         })
         .await
 }
@@ -301,7 +281,7 @@ async fn get_one<K: Kind>(state: &AppState, user: &User, raw: &str, params: &Par
     // Checked on every request, hits included: entries are shared per case only in tags.
     service::check_read_access(state, user, K::TYPE, &id).await?;
     let lookup = Lookup { caller: Some(user), params, subject: Some(&id) };
-    state.cache.serve(K::ITEM, lookup, || async { Ok(ok_body(service::get(state, K::TYPE, &id).await?)) }).await
+    serve_data(state, K::ITEM, lookup, || service::get(state, K::TYPE, &id)).await
 }
 
 /// send-request and its lawyer-only alias `request`: one rule, two gates.
@@ -355,18 +335,20 @@ pub fn lawyer_routes() -> Router<AppState> {
     responses(
         (status = 200, description = "`data: {totalClients, activeQueries, activeDisputes, totalCases, resolvedCases, \
             activeCases}`"),
-        (status = 401, description = "No or bad token"),
-        (status = 403, description = "Not a verified lawyer (`code`)"),
+        VerifiedLawyerOnly,
     ))]
 async fn lawyer_dashboard(State(state): State<AppState>, VerifiedLawyer(user): VerifiedLawyer, params: Params) -> AppResult<Cached> {
-    serve_data(&state, &policy::LAWYER_DASHBOARD, &user, &params, || service::lawyer_dashboard(&state, &user)).await
+    serve_data(&state, &policy::LAWYER_DASHBOARD, Lookup::of(&user, &params), || {
+        service::lawyer_dashboard(&state, &user)
+    })
+    .await
 }
 
 /// Open cases of both types (pending and unassigned). `data: {cases, pagination}` (what the
 /// frontend reads) plus the wrapper's top-level `pagination` and `meta`.
 #[utoipa::path(get, path = "/api/lawyers/available-cases", tag = "lawyers", security(("bearer" = [])),
     params(
-        crate::http::docs::Paging,
+        Paging,
         ("fields" = Option<String>, Query, description = "Comma-separated: title, description, category, priority, \
             status, createdAt, caseType, hasLawyerRequested"),
         ("caseType" = Option<String>, Query, description = "all (default), query or dispute"),
@@ -380,21 +362,15 @@ async fn lawyer_dashboard(State(state): State<AppState>, VerifiedLawyer(user): V
     responses(
         (status = 200, description = "`data: {cases (each with caseType, hasLawyerRequested), pagination: {current, \
             pages, total}}`, `pagination`, `meta`"),
-        (status = 403, description = "Not a verified lawyer (`code`)"),
+        VerifiedLawyerOnly,
     ))]
 async fn available_cases(State(state): State<AppState>, VerifiedLawyer(user): VerifiedLawyer, params: Params) -> AppResult<Cached> {
-    let lookup = Lookup { caller: Some(&user), params: &params, subject: None };
     state
         .cache
-        .serve(&policy::LAWYER_AVAILABLE_CASES, lookup, || async {
+        .serve(&policy::LAWYER_AVAILABLE_CASES, Lookup::of(&user, &params), || async {
             let (items, total, page) = service::available_cases(&state, &user, &params).await?;
             let data = json!({"cases": items, "pagination": legacy_pagination(total, page)});
-            Ok(json!({
-                "success": true,
-                "pagination": wrapper_pagination(total, page),
-                "meta": wrapper_meta(&data),
-                "data": data,
-            }))
+            Ok(wrapped(data, total, page).into_json())
         })
         .await
 }
@@ -402,7 +378,7 @@ async fn available_cases(State(state): State<AppState>, VerifiedLawyer(user): Ve
 /// Cases assigned to the lawyer, each with `caseType` and its `chatRoom`.
 #[utoipa::path(get, path = "/api/lawyers/my-cases", tag = "lawyers", security(("bearer" = [])),
     params(
-        crate::http::docs::Paging,
+        Paging,
         ("caseType" = Option<String>, Query, description = "all (default), query or dispute"),
         ("status" = Option<String>, Query, description = "A status, or all"),
         ("search" = Option<String>, Query, description = "Case-insensitive text in title or description"),
@@ -410,10 +386,13 @@ async fn available_cases(State(state): State<AppState>, VerifiedLawyer(user): Ve
     responses(
         (status = 200, description = "`data: {cases (citizen populated, chatRoom: {chatId, status, lastMessage, \
             unreadCount} or null), pagination: {current, pages, total}}`"),
-        (status = 403, description = "Not a verified lawyer (`code`)"),
+        VerifiedLawyerOnly,
     ))]
 async fn lawyer_my_cases(State(state): State<AppState>, VerifiedLawyer(user): VerifiedLawyer, params: Params) -> AppResult<Cached> {
-    serve_data(&state, &policy::LAWYER_MY_CASES, &user, &params, || service::lawyer_my_cases(&state, &user, &params)).await
+    serve_data(&state, &policy::LAWYER_MY_CASES, Lookup::of(&user, &params), || {
+        service::lawyer_my_cases(&state, &user, &params)
+    })
+    .await
 }
 
 /// The lawyer offers help on an open case; the citizen is notified (`new_lawyer_offer`).
@@ -426,7 +405,7 @@ async fn lawyer_my_cases(State(state): State<AppState>, VerifiedLawyer(user): Ve
     responses(
         (status = 200, description = "Offer sent successfully"),
         (status = 400, description = "Invalid case type, not available for offers, already assigned or already offered"),
-        (status = 403, description = "Not a verified lawyer (`code`)"),
+        VerifiedLawyerOnly,
         (status = 404, description = "Query not found / Dispute not found"),
     ))]
 async fn offer_help(
@@ -443,12 +422,12 @@ async fn offer_help(
 
 /// The lawyer's own offers, one per case.
 #[utoipa::path(get, path = "/api/lawyers/my-case-requests", tag = "lawyers", security(("bearer" = [])),
-    params(crate::http::docs::Paging, ("status" = Option<String>, Query, description = "pending, accepted or rejected")),
+    params(Paging, ("status" = Option<String>, Query, description = "pending, accepted or rejected")),
     responses(
         (status = 200, description = "`data: {requests: [{requestId, caseId, caseType, caseTitle, description, \
             category, priority, disputeValue?, citizen, status, message, requestedAt, respondedAt?}], \
             pagination: {current, pages, total}}`"),
-        (status = 403, description = "Not a verified lawyer (`code`)"),
+        VerifiedLawyerOnly,
     ))]
 async fn lawyer_sent_requests(
     State(state): State<AppState>,
@@ -460,10 +439,10 @@ async fn lawyer_sent_requests(
 
 /// Citizens' requests addressed to the lawyer, one per case.
 #[utoipa::path(get, path = "/api/lawyers/received-case-requests", tag = "lawyers", security(("bearer" = [])),
-    params(crate::http::docs::Paging, ("status" = Option<String>, Query, description = "pending, accepted or rejected")),
+    params(Paging, ("status" = Option<String>, Query, description = "pending, accepted or rejected")),
     responses(
         (status = 200, description = "`data: {requests (as my-case-requests), pagination: {current, pages, total}}`"),
-        (status = 403, description = "Not a verified lawyer (`code`)"),
+        VerifiedLawyerOnly,
     ))]
 async fn lawyer_received_requests(
     State(state): State<AppState>,
@@ -479,7 +458,7 @@ async fn lawyer_received_requests(
     responses(
         (status = 200, description = "`data: {request, chat: {chatId, caseType}}`"),
         (status = 400, description = "Already answered, or the case is no longer open"),
-        (status = 403, description = "Not a verified lawyer (`code`)"),
+        VerifiedLawyerOnly,
         (status = 404, description = "Case request not found"),
     ))]
 async fn accept_case_request(
@@ -496,7 +475,7 @@ async fn accept_case_request(
     responses(
         (status = 200, description = "`data: {request}`"),
         (status = 400, description = "Already answered"),
-        (status = 403, description = "Not a verified lawyer (`code`)"),
+        VerifiedLawyerOnly,
         (status = 404, description = "Case request not found"),
     ))]
 async fn reject_case_request(
@@ -508,7 +487,7 @@ async fn reject_case_request(
 }
 
 async fn request_list(state: &AppState, user: &User, params: &Params, list: RequestList, policy: &Policy) -> AppResult<Cached> {
-    serve_data(state, policy, user, params, || service::request_list(state, user, list, params)).await
+    serve_data(state, policy, Lookup::of(user, params), || service::request_list(state, user, list, params)).await
 }
 
 async fn answer(state: &AppState, user: &User, side: Side, raw: &str, accept: bool) -> AppResult<Envelope> {
@@ -545,11 +524,13 @@ pub fn citizen_routes() -> Router<AppState> {
         (status = 200, description = "`data: {totalQueries, activeQueries, resolvedQueries, totalDisputes, \
             activeDisputes, resolvedDisputes, totalCases, activeCases, resolvedCases, connectedLawyers, \
             pendingRequests, receivedOffers}`"),
-        (status = 401, description = "No or bad token"),
-        (status = 403, description = "Not a citizen"),
+        CitizenOnly,
     ))]
 async fn citizen_dashboard(State(state): State<AppState>, Citizen(user): Citizen, params: Params) -> AppResult<Cached> {
-    serve_data(&state, &policy::CITIZEN_DASHBOARD, &user, &params, || service::citizen_dashboard(&state, &user)).await
+    serve_data(&state, &policy::CITIZEN_DASHBOARD, Lookup::of(&user, &params), || {
+        service::citizen_dashboard(&state, &user)
+    })
+    .await
 }
 
 /// The newest cases and connections of the citizen as activity items (at most 5).
@@ -558,16 +539,19 @@ async fn citizen_dashboard(State(state): State<AppState>, Citizen(user): Citizen
     responses(
         (status = 200, description = "`data: {activities: [{id, type, title, description, status, timestamp, \
             assignedLawyer, category, priority, disputeType?}], total}`"),
-        (status = 403, description = "Not a citizen"),
+        CitizenOnly,
     ))]
 async fn recent_activity(State(state): State<AppState>, Citizen(user): Citizen, params: Params) -> AppResult<Cached> {
-    serve_data(&state, &policy::CITIZEN_RECENT_ACTIVITY, &user, &params, || service::recent_activity(&state, &user, &params)).await
+    serve_data(&state, &policy::CITIZEN_RECENT_ACTIVITY, Lookup::of(&user, &params), || {
+        service::recent_activity(&state, &user, &params)
+    })
+    .await
 }
 
 /// The citizen's cases with their requests, offers and (once assigned) chat.
 #[utoipa::path(get, path = "/api/citizens/my-cases", tag = "citizens", security(("bearer" = [])),
     params(
-        crate::http::docs::Paging,
+        Paging,
         ("type" = Option<String>, Query, description = "all (default), queries or disputes"),
         ("status" = Option<String>, Query, description = "A status, or all"),
         ("search" = Option<String>, Query, description = "Case-insensitive text in title or description"),
@@ -575,10 +559,13 @@ async fn recent_activity(State(state): State<AppState>, Citizen(user): Citizen, 
     responses(
         (status = 200, description = "`data: {cases (each with caseType, chatRoom, requestedLawyers, receivedOffers), \
             pagination: {current, pages, total}}`"),
-        (status = 403, description = "Not a citizen"),
+        CitizenOnly,
     ))]
 async fn citizen_my_cases(State(state): State<AppState>, Citizen(user): Citizen, params: Params) -> AppResult<Cached> {
-    serve_data(&state, &policy::CITIZEN_MY_CASES, &user, &params, || service::citizen_my_cases(&state, &user, &params)).await
+    serve_data(&state, &policy::CITIZEN_MY_CASES, Lookup::of(&user, &params), || {
+        service::citizen_my_cases(&state, &user, &params)
+    })
+    .await
 }
 
 /// The owner asks a verified lawyer to take an open query; the lawyer is notified.
@@ -592,7 +579,7 @@ async fn citizen_my_cases(State(state): State<AppState>, Citizen(user): Citizen,
     responses(
         (status = 200, description = "`data: {requestId, lawyer: {_id, name, specialization}}`"),
         (status = 400, description = "Not available for lawyer assignment, or already requested"),
-        (status = 403, description = "Not a citizen"),
+        CitizenOnly,
         (status = 404, description = "Query not found or access denied / Lawyer not found or not verified"),
     ))]
 async fn request_lawyer_for_query(
@@ -615,7 +602,7 @@ async fn request_lawyer_for_query(
     responses(
         (status = 200, description = "`data: {requestId, lawyer: {_id, name, specialization}}`"),
         (status = 400, description = "Not available for lawyer assignment, or already requested"),
-        (status = 403, description = "Not a citizen"),
+        CitizenOnly,
         (status = 404, description = "Dispute not found or access denied / Lawyer not found or not verified"),
     ))]
 async fn request_lawyer_for_dispute(
@@ -643,11 +630,11 @@ async fn request_lawyer(
 
 /// Pending requests the citizen sent to lawyers.
 #[utoipa::path(get, path = "/api/citizens/pending-requests", tag = "citizens", security(("bearer" = [])),
-    params(crate::http::docs::Paging, ("caseType" = Option<String>, Query, description = "query or dispute")),
+    params(Paging, ("caseType" = Option<String>, Query, description = "query or dispute")),
     responses(
         (status = 200, description = "`data: {requests: [entry + caseType, caseId, caseTitle, caseCreatedAt], \
             pagination}`"),
-        (status = 403, description = "Not a citizen"),
+        CitizenOnly,
     ))]
 async fn citizen_pending_requests(
     State(state): State<AppState>,
@@ -660,14 +647,14 @@ async fn citizen_pending_requests(
 /// Lawyers' offers on the citizen's cases, in one status.
 #[utoipa::path(get, path = "/api/citizens/received-offers", tag = "citizens", security(("bearer" = [])),
     params(
-        crate::http::docs::Paging,
+        Paging,
         ("caseType" = Option<String>, Query, description = "query or dispute"),
         ("status" = Option<String>, Query, description = "pending (default), accepted or rejected"),
     ),
     responses(
         (status = 200, description = "`data: {offers: [entry + caseType, caseId, caseTitle, caseCreatedAt], \
             pagination}`"),
-        (status = 403, description = "Not a citizen"),
+        CitizenOnly,
     ))]
 async fn citizen_received_offers(
     State(state): State<AppState>,
@@ -679,12 +666,12 @@ async fn citizen_received_offers(
 
 /// Every request the citizen sent to lawyers.
 #[utoipa::path(get, path = "/api/citizens/my-case-requests", tag = "citizens", security(("bearer" = [])),
-    params(crate::http::docs::Paging, ("status" = Option<String>, Query, description = "pending, accepted or rejected")),
+    params(Paging, ("status" = Option<String>, Query, description = "pending, accepted or rejected")),
     responses(
         (status = 200, description = "`data: {requests: [{requestId, caseId, caseType, caseTitle, description, \
             category, priority, disputeValue?, lawyer: {_id, name, email, specialization, experience}, status, \
             message, requestedAt, respondedAt?}], pagination}`"),
-        (status = 403, description = "Not a citizen"),
+        CitizenOnly,
     ))]
 async fn citizen_sent_requests(
     State(state): State<AppState>,
@@ -696,10 +683,10 @@ async fn citizen_sent_requests(
 
 /// Every offer lawyers made on the citizen's cases.
 #[utoipa::path(get, path = "/api/citizens/my-case-offers", tag = "citizens", security(("bearer" = [])),
-    params(crate::http::docs::Paging, ("status" = Option<String>, Query, description = "pending, accepted or rejected")),
+    params(Paging, ("status" = Option<String>, Query, description = "pending, accepted or rejected")),
     responses(
         (status = 200, description = "`data: {offers (as my-case-requests), pagination}`"),
-        (status = 403, description = "Not a citizen"),
+        CitizenOnly,
     ))]
 async fn citizen_case_offers(
     State(state): State<AppState>,
@@ -715,7 +702,7 @@ async fn citizen_case_offers(
     responses(
         (status = 200, description = "`data: {request, chat: {chatId, _id}}`"),
         (status = 400, description = "Already answered, or the case is no longer open"),
-        (status = 403, description = "Not a citizen"),
+        CitizenOnly,
         (status = 404, description = "Case offer not found"),
     ))]
 async fn accept_case_offer(
@@ -732,7 +719,7 @@ async fn accept_case_offer(
     responses(
         (status = 200, description = "`data: {request}`"),
         (status = 400, description = "Already answered"),
-        (status = 403, description = "Not a citizen"),
+        CitizenOnly,
         (status = 404, description = "Case offer not found"),
     ))]
 async fn reject_case_offer(
@@ -754,7 +741,7 @@ async fn reject_case_offer(
     responses(
         (status = 200, description = "Case request revoked successfully"),
         (status = 400, description = "Invalid case type or malformed id"),
-        (status = 403, description = "Not a citizen"),
+        CitizenOnly,
         (status = 404, description = "Case not found or access denied / Request not found or already processed"),
     ))]
 async fn revoke_case_request(

@@ -9,6 +9,7 @@ use crate::app::AppState;
 use crate::error::AppResult;
 use crate::service::chats;
 
+use super::docs::{LoggedIn, Paging};
 use super::extract::{CurrentUser, Params, parse_id};
 use super::respond::Envelope;
 
@@ -27,10 +28,10 @@ pub fn routes() -> Router<AppState> {
 
 /// The caller's active chats, most recently updated first, with their messages.
 #[utoipa::path(get, path = "/api/chats", tag = "chats", security(("bearer" = [])),
-    params(crate::http::docs::Paging),
+    params(Paging),
     responses(
         (status = 200, description = "`data: {chats}` (participants populated, `unreadCount`); default limit 20"),
-        (status = 401, description = "No or bad token"),
+        LoggedIn,
     ))]
 async fn my_chats(State(state): State<AppState>, CurrentUser(user): CurrentUser, params: Params) -> AppResult<Envelope> {
     Ok(Envelope::data(chats::my_chats(&state, &user, params.page(20)).await?))
@@ -43,6 +44,7 @@ async fn my_chats(State(state): State<AppState>, CurrentUser(user): CurrentUser,
         (status = 200, description = "`data: {chat}`"),
         (status = 400, description = "Malformed id, or a chat with yourself"),
         (status = 404, description = "User not found"),
+        LoggedIn,
     ))]
 async fn direct_chat(State(state): State<AppState>, CurrentUser(user): CurrentUser, Path(raw): Path<String>) -> AppResult<Envelope> {
     let other = parse_id(&raw, "user")?;
@@ -60,6 +62,7 @@ async fn direct_chat(State(state): State<AppState>, CurrentUser(user): CurrentUs
         (status = 400, description = "Invalid case type, or no lawyer assigned yet"),
         (status = 403, description = "Access denied"),
         (status = 404, description = "Query not found / Dispute not found"),
+        LoggedIn,
     ))]
 async fn case_chat(
     State(state): State<AppState>,
@@ -76,11 +79,12 @@ async fn case_chat(
     params(
         ("caseType" = String, Path, description = "query or dispute"),
         ("caseId" = String, Path, description = "24-hex case id"),
-        crate::http::docs::Paging,
+        Paging,
     ),
     responses(
         (status = 200, description = "`data: {messages, pagination: {current, hasMore}}`; default limit 50"),
         (status = 404, description = "Chat not found or access denied"),
+        LoggedIn,
     ))]
 async fn case_chat_messages(
     State(state): State<AppState>,
@@ -97,13 +101,14 @@ async fn case_chat_messages(
 /// A chat with the newest page of its messages; marks everything read for the caller.
 #[utoipa::path(get, path = "/api/chats/{chatId}", tag = "chats", security(("bearer" = [])),
     params(("chatId" = String, Path, description = "direct_<id>_<id>, query_<id> or dispute_<id>"),
-        crate::http::docs::Paging),
+        Paging),
     responses(
         (status = 200, description = "`data: {chat: {..., messages}, pagination: {current, total, \
             hasMore}}`; default limit 50"),
         (status = 400, description = "Invalid chat ID format"),
         (status = 403, description = "Access denied (not a participant)"),
         (status = 404, description = "Chat not found"),
+        LoggedIn,
     ))]
 async fn chat_by_id(State(state): State<AppState>, CurrentUser(user): CurrentUser, Path(raw): Path<String>, params: Params) -> AppResult<Envelope> {
     let chat_id = chats::parse_chat_id(&raw)?;
@@ -114,7 +119,7 @@ async fn chat_by_id(State(state): State<AppState>, CurrentUser(user): CurrentUse
 #[utoipa::path(get, path = "/api/chats/{chatId}/messages", tag = "chats", security(("bearer" = [])),
     params(
         ("chatId" = String, Path, description = "direct_<id>_<id>, query_<id> or dispute_<id>"),
-        crate::http::docs::Paging,
+        Paging,
         ("before" = Option<String>, Query, description = "Only messages strictly earlier (ISO timestamp, \
             date or epoch ms)"),
     ),
@@ -123,6 +128,7 @@ async fn chat_by_id(State(state): State<AppState>, CurrentUser(user): CurrentUse
         (status = 400, description = "Invalid chat ID format or `before`"),
         (status = 403, description = "Access denied (not a participant)"),
         (status = 404, description = "Chat not found"),
+        LoggedIn,
     ))]
 async fn chat_messages(State(state): State<AppState>, CurrentUser(user): CurrentUser, Path(raw): Path<String>, params: Params) -> AppResult<Envelope> {
     let chat_id = chats::parse_chat_id(&raw)?;

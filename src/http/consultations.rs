@@ -8,8 +8,9 @@ use axum::routing::{get, patch, post};
 use crate::app::AppState;
 use crate::cache::{Cached, Lookup, policy};
 use crate::error::AppResult;
+use crate::http::docs::{CitizenOnly, LoggedIn, Paging};
 use crate::http::extract::{Citizen, CurrentUser, JsonBody, Lawyer, Params, parse_id};
-use crate::http::respond::Envelope;
+use crate::http::respond::{Envelope, serve_data};
 use crate::service::consultations as service;
 
 pub fn routes() -> Router<AppState> {
@@ -28,7 +29,7 @@ pub fn routes() -> Router<AppState> {
     responses(
         (status = 201, description = "`data: {consultation}` (citizen and lawyer populated)"),
         (status = 400, description = "Validation failed, not a (verified) lawyer, or a time in the past"),
-        (status = 403, description = "Not a citizen"),
+        CitizenOnly,
         (status = 404, description = "Target user not found"),
         (status = 409, description = "The lawyer has another consultation scheduled at this time"),
     ))]
@@ -39,22 +40,21 @@ async fn request(State(state): State<AppState>, Citizen(user): Citizen, JsonBody
 
 /// The caller's consultations (3.9 #2): citizens as citizen, lawyers as lawyer.
 #[utoipa::path(get, path = "/api/consultations", tag = "consultations", security(("bearer" = [])),
-    params(crate::http::docs::Paging, ("status" = Option<String>, Query, description = "A status, or all")),
+    params(Paging, ("status" = Option<String>, Query, description = "A status, or all")),
     responses(
         (status = 200, description = "`data: {consultations, pagination: {page, limit, total, \
             pages}}`; default limit 20; cached per user"),
-        (status = 401, description = "No or bad token"),
         (status = 403, description = "Access denied (neither citizen nor lawyer)"),
+        LoggedIn,
     ))]
 async fn list(State(state): State<AppState>, CurrentUser(user): CurrentUser, params: Params) -> AppResult<Cached> {
     let side = service::list_side(&user)?;
     let page = params.page(20);
     let status = params.filter("status").map(str::to_string);
-    let lookup = Lookup { caller: Some(&user), params: &params, subject: None };
-    state
-        .cache
-        .serve(&policy::CONSULTATIONS, lookup, || service::list(&state, &user, side, status.as_deref(), page))
-        .await
+    serve_data(&state, &policy::CONSULTATIONS, Lookup::of(&user, &params), || {
+        service::list(&state, &user, side, status.as_deref(), page)
+    })
+    .await
 }
 
 /// One consultation, for its citizen or its lawyer (3.9 #3).
@@ -64,6 +64,7 @@ async fn list(State(state): State<AppState>, CurrentUser(user): CurrentUser, par
         (status = 200, description = "`data: {consultation}`; cached, access checked on every request"),
         (status = 403, description = "Access denied"),
         (status = 404, description = "Consultation not found"),
+        LoggedIn,
     ))]
 async fn get_one(
     State(state): State<AppState>,
@@ -74,7 +75,7 @@ async fn get_one(
     let id = parse_id(&id, "consultation")?;
     service::check_party(&state, &user, &id).await?;
     let lookup = Lookup { caller: Some(&user), params: &params, subject: Some(&id) };
-    state.cache.serve(&policy::CONSULTATION, lookup, || service::get(&state, &id)).await
+    serve_data(&state, &policy::CONSULTATION, lookup, || service::get(&state, &id)).await
 }
 
 /// The consultation's lawyer sets its status (3.9 #4); the citizen is notified.
@@ -88,6 +89,7 @@ async fn get_one(
         (status = 400, description = "Validation failed"),
         (status = 403, description = "Only the assigned lawyer can update consultation status"),
         (status = 404, description = "Consultation not found"),
+        LoggedIn,
     ))]
 async fn update_status(
     State(state): State<AppState>,
@@ -110,6 +112,7 @@ async fn update_status(
         (status = 400, description = "Consultation cannot be cancelled (less than 2 hours remaining)"),
         (status = 403, description = "Access denied"),
         (status = 404, description = "Consultation not found"),
+        LoggedIn,
     ))]
 async fn cancel(
     State(state): State<AppState>,

@@ -5,7 +5,7 @@
 
 use axum::Router;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{IntoParams, Modify, OpenApi};
+use utoipa::{IntoParams, IntoResponses, Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::app::AppState;
@@ -20,6 +20,47 @@ pub struct Paging {
     page: Option<i64>,
     /// Items per page, 1..100.
     limit: Option<i64>,
+}
+
+// The failures of the authorization gates (API.md 1.7), one set per gate, for the `responses`
+// of the routes behind them. Documentation only: the gates in `extract` produce them.
+
+/// `protect`: any logged-in user.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum LoggedIn {
+    #[response(status = 401, description = "No, bad or expired token, or a deactivated account")]
+    Unauthorized,
+}
+
+/// `protect` + `authorize("citizen")`.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum CitizenOnly {
+    #[response(status = 401, description = "No, bad or expired token, or a deactivated account")]
+    Unauthorized,
+    #[response(status = 403, description = "Not a citizen")]
+    Forbidden,
+}
+
+/// `protect` + `requireVerifiedLawyer`.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum VerifiedLawyerOnly {
+    #[response(status = 401, description = "No, bad or expired token, or a deactivated account")]
+    Unauthorized,
+    #[response(status = 403, description = "`code` LAWYER_ROLE_REQUIRED, LAWYER_NOT_VERIFIED or ACCOUNT_DEACTIVATED")]
+    Forbidden,
+}
+
+/// `protect` + `authorize("admin")`.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum AdminOnly {
+    #[response(status = 401, description = "No, bad or expired token, or a deactivated account")]
+    Unauthorized,
+    #[response(status = 403, description = "Not an admin")]
+    Forbidden,
 }
 
 /// The access token as `Authorization: Bearer <token>` (the `accessToken` cookie also works).

@@ -16,6 +16,7 @@ use serde_json::{Map, Value, json};
 
 use crate::app::AppState;
 use crate::error::{AppError, AppResult};
+use crate::http::docs::{LoggedIn, Paging};
 use crate::http::extract::{CurrentUser, Params, parse_id};
 use crate::http::respond::Envelope;
 use crate::ids::Id;
@@ -146,6 +147,7 @@ fn upload_meta(fields: &Map<String, Value>) -> AppResult<UploadMeta> {
         (status = 404, description = "Query / Dispute / Direct connection not found"),
         (status = 413, description = "File size exceeds limit"),
         (status = 415, description = "File type not allowed"),
+        LoggedIn,
     ))]
 async fn upload_one(State(state): State<AppState>, CurrentUser(user): CurrentUser, req: Request) -> AppResult<Envelope> {
     let form = read_form(&state, req, "document", 1).await?;
@@ -172,6 +174,7 @@ async fn upload_one(State(state): State<AppState>, CurrentUser(user): CurrentUse
         (status = 404, description = "Query / Dispute / Direct connection not found"),
         (status = 413, description = "File size exceeds limit"),
         (status = 415, description = "File type not allowed"),
+        LoggedIn,
     ))]
 async fn upload_many(State(state): State<AppState>, CurrentUser(user): CurrentUser, req: Request) -> AppResult<Envelope> {
     let max = state.config.max_files_per_upload.max(1);
@@ -187,12 +190,12 @@ async fn upload_many(State(state): State<AppState>, CurrentUser(user): CurrentUs
 
 /// The caller's repository: readable documents, one page, grouped by type and entity (3.8 #3).
 #[utoipa::path(get, path = "/api/documents/repository/my-documents", tag = "documents", security(("bearer" = [])),
-    params(crate::http::docs::Paging, ("documentType" = Option<String>, Query, description = "direct, \
+    params(Paging, ("documentType" = Option<String>, Query, description = "direct, \
         query or dispute")),
     responses(
         (status = 200, description = "`data: {documents: {direct, query, dispute}, pagination: {current, total, \
             count, totalDocuments}}`"),
-        (status = 401, description = "No or bad token"),
+        LoggedIn,
     ))]
 async fn my_documents(State(state): State<AppState>, CurrentUser(user): CurrentUser, params: Params) -> AppResult<Envelope> {
     let doc_type = params.get("documentType").filter(|t| DOCUMENT_TYPES.contains(t));
@@ -204,7 +207,7 @@ async fn my_documents(State(state): State<AppState>, CurrentUser(user): CurrentU
 #[utoipa::path(get, path = "/api/documents/stats/overview", tag = "documents", security(("bearer" = [])),
     responses(
         (status = 200, description = "`data: {byType, overall: {totalDocuments, totalSize, avgSize}, recent}`"),
-        (status = 401, description = "No or bad token"),
+        LoggedIn,
     ))]
 async fn stats(State(state): State<AppState>, CurrentUser(user): CurrentUser) -> AppResult<Envelope> {
     Ok(Envelope::data(service::stats(&state, &user).await?))
@@ -221,6 +224,7 @@ fn document_id(raw: &str) -> AppResult<Id> {
         (status = 200, description = "`data: {document}`"),
         (status = 403, description = "Access denied"),
         (status = 404, description = "Document not found"),
+        LoggedIn,
     ))]
 async fn details(State(state): State<AppState>, CurrentUser(user): CurrentUser, Path(id): Path<String>) -> AppResult<Envelope> {
     let id = document_id(&id)?;
@@ -234,6 +238,7 @@ async fn details(State(state): State<AppState>, CurrentUser(user): CurrentUser, 
         (status = 200, description = "Document deleted successfully"),
         (status = 403, description = "Only the uploader can delete this document"),
         (status = 404, description = "Document not found"),
+        LoggedIn,
     ))]
 async fn remove(State(state): State<AppState>, CurrentUser(user): CurrentUser, Path(id): Path<String>) -> AppResult<Envelope> {
     let id = document_id(&id)?;
@@ -250,6 +255,7 @@ async fn remove(State(state): State<AppState>, CurrentUser(user): CurrentUser, P
     responses(
         (status = 200, description = "`data: {documents, count}`"),
         (status = 400, description = "Invalid document type or malformed id"),
+        LoggedIn,
     ))]
 async fn of_entity(
     State(state): State<AppState>,
@@ -266,7 +272,7 @@ async fn of_entity(
 /// Readable documents matching a text and filters, newest first (3.8 #9).
 #[utoipa::path(get, path = "/api/documents/search", tag = "documents", security(("bearer" = [])),
     params(
-        crate::http::docs::Paging,
+        Paging,
         ("q" = Option<String>, Query, description = "Case-insensitive text in name, description or tags"),
         ("documentType" = Option<String>, Query, description = "direct, query or dispute"),
         ("documentCategory" = Option<String>, Query, description = "A category"),
@@ -277,6 +283,7 @@ async fn of_entity(
         (status = 200, description = "`data: {documents, pagination: {current, total, count, totalDocuments}, \
             searchQuery?, filters}`"),
         (status = 400, description = "Invalid date"),
+        LoggedIn,
     ))]
 async fn search(State(state): State<AppState>, CurrentUser(user): CurrentUser, params: Params) -> AppResult<Envelope> {
     let text = |k: &str| params.get(k).map(str::to_string);
@@ -354,9 +361,9 @@ fn file_response(dl: Download, disposition: &str) -> AppResult<Response> {
     responses(
         (status = 200, description = "The file, with its type and `Content-Disposition: attachment`",
             content_type = "application/octet-stream"),
-        (status = 401, description = "No or bad token"),
         (status = 403, description = "Access denied"),
         (status = 404, description = "Document not found"),
+        LoggedIn,
     ))]
 async fn download(State(state): State<AppState>, LinkUser(user): LinkUser, Path(id): Path<String>) -> AppResult<Response> {
     let id = document_id(&id)?;
@@ -374,6 +381,7 @@ async fn download(State(state): State<AppState>, LinkUser(user): LinkUser, Path(
         (status = 404, description = "Chat not found"),
         (status = 413, description = "File size exceeds limit"),
         (status = 415, description = "File type not allowed"),
+        LoggedIn,
     ))]
 async fn chat_upload(State(state): State<AppState>, CurrentUser(user): CurrentUser, req: Request) -> AppResult<Envelope> {
     let mut form = read_form(&state, req, "file", 1).await?;
@@ -401,9 +409,9 @@ async fn chat_upload(State(state): State<AppState>, CurrentUser(user): CurrentUs
         (status = 200, description = "The file, with its type and `Content-Disposition: inline`",
             content_type = "application/octet-stream"),
         (status = 400, description = "Invalid IPFS hash"),
-        (status = 401, description = "No or bad token"),
         (status = 403, description = "Access denied"),
         (status = 404, description = "File not found"),
+        LoggedIn,
     ))]
 async fn file_proxy(
     State(state): State<AppState>,

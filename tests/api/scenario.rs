@@ -166,6 +166,16 @@ async fn a_case_from_registration_to_a_completed_consultation() {
     let profile = fresh_public(&app, &format!("/api/lawyers/{ravi_id}/profile")).await;
     assert_eq!(profile["data"]["lawyer"]["name"], "Ravi Menon");
 
+    // The lawyer completes their profile: the public pages show it on the next read.
+    let bio = "Property and boundary disputes in Bengaluru courts.";
+    let r = app.put("/api/auth/profile", Some(&ravi_t), json!({"lawyerDetails": {"bio": bio}})).await;
+    r.assert_status(200);
+    let profile = fresh_public(&app, &format!("/api/lawyers/{ravi_id}/profile")).await;
+    assert_eq!(profile["data"]["lawyer"]["lawyerDetails"]["bio"], bio);
+    let directory = fresh_public(&app, "/api/lawyers/verified").await;
+    let listed = directory["data"].as_array().unwrap().iter().find(|l| l["_id"] == ravi_id.as_str()).expect("listed");
+    assert_eq!(listed["lawyerDetails"]["bio"], bio);
+
     // The verified lawyer opens their pages with the token they registered with.
     let lawyer_cases = fresh(&app, "/api/lawyers/my-cases", &ravi_t).await;
     assert_eq!(lawyer_cases["data"]["cases"], json!([]));
