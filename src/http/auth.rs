@@ -10,6 +10,7 @@ use axum::response::{AppendHeaders, IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde_json::{Value, json};
 
+use super::docs::LoggedIn;
 use super::extract::{CurrentUser, JsonBody, cookie};
 use super::respond::Envelope;
 use crate::app::AppState;
@@ -336,8 +337,8 @@ pub async fn reset_password(State(state): State<AppState>, JsonBody(body): JsonB
 /// End the session (3.1 #6).
 ///
 /// Requires an access token. The stored refresh token and both cookies are cleared.
-#[utoipa::path(post, path = "/api/auth/logout", tag = "auth",
-    responses((status = 200, description = "Logout successful"), (status = 401, description = "No valid access token")))]
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, description = "Logout successful"), LoggedIn))]
 pub async fn logout(State(state): State<AppState>, CurrentUser(user): CurrentUser) -> AppResult<Response> {
     accounts::logout(&state, &user).await?;
     Ok((cleared_cookies(), Envelope::message("Logout successful")).into_response())
@@ -346,8 +347,8 @@ pub async fn logout(State(state): State<AppState>, CurrentUser(user): CurrentUse
 /// The signed-in user (3.1 #7).
 ///
 /// Requires an access token. Never cached.
-#[utoipa::path(get, path = "/api/auth/me", tag = "auth",
-    responses((status = 200, description = "data: {user}"), (status = 401, description = "No valid access token")))]
+#[utoipa::path(get, path = "/api/auth/me", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, description = "data: {user}"), LoggedIn))]
 pub async fn me(State(state): State<AppState>, CurrentUser(user): CurrentUser) -> AppResult<Envelope> {
     let user = accounts::current_user(&state, &user).await?;
     Ok(Envelope::data(json!({"user": user})))
@@ -381,9 +382,8 @@ fn validate_profile(body: &Value) -> AppResult<()> {
 /// Requires an access token. Body (all optional): name, phone, address, lawyerDetails
 /// (lawyers), studentDetails (law students). Nested objects merge over the stored ones;
 /// verification fields are ignored.
-#[utoipa::path(put, path = "/api/auth/profile", tag = "auth",
-    responses((status = 200, description = "data: {user}"), (status = 400, description = "Validation failed"),
-              (status = 401, description = "Missing or invalid access token")))]
+#[utoipa::path(put, path = "/api/auth/profile", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, description = "data: {user}"), (status = 400, description = "Validation failed"), LoggedIn))]
 pub async fn update_profile(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -406,10 +406,9 @@ pub async fn update_profile(
 ///
 /// Requires an access token. Body: currentPassword, newPassword, confirmPassword. Other
 /// sessions end at their next refresh.
-#[utoipa::path(put, path = "/api/auth/update-password", tag = "auth",
+#[utoipa::path(put, path = "/api/auth/update-password", tag = "auth", security(("bearer" = [])),
     responses((status = 200, description = "Password updated"),
-              (status = 400, description = "Validation failed, or \"Current password is incorrect\""),
-              (status = 401, description = "Missing or invalid access token")))]
+              (status = 400, description = "Validation failed, or \"Current password is incorrect\""), LoggedIn))]
 pub async fn update_password(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,

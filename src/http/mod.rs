@@ -45,18 +45,18 @@ pub fn router(state: AppState) -> Router {
             "/citizens",
             cases::citizen_routes().merge(connections::citizen_routes()).merge(lawyers::citizen_routes()),
         )
-        .nest("/queries", cases::query_routes())
-        .nest("/disputes", cases::dispute_routes())
+        .nest("/queries", cases::queries::routes())
+        .nest("/disputes", cases::disputes::routes())
         .nest("/chats", chats::routes().merge(documents::chat_file_routes()))
         .nest("/documents", documents::routes())
         .nest("/consultations", consultations::routes())
         .merge(health::routes())
-        .merge(docs::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit));
 
     let app = Router::new()
         .nest("/api", api)
+        .merge(docs::routes())
         .fallback(not_found)
         .with_state(state.clone())
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))

@@ -12,9 +12,9 @@ use crate::app::AppState;
 use crate::cache::Tag;
 use crate::db::{Db, is_unique_violation};
 use crate::error::{AppError, AppResult, FieldError};
-use crate::ids::Id;
 use crate::mail::templates;
 use crate::security::{self, TokenPair, sha256_hex};
+use crate::service::people;
 use crate::store::users::{self, Role, User};
 
 /// Email validation and normalization exactly as the original's validators did it
@@ -706,21 +706,9 @@ pub async fn logout(state: &AppState, user: &User) -> AppResult<()> {
 /// 3.1 #7: the clean user with legacy `connections.userId` populated
 /// (name, email, role, lawyerDetails.specialization).
 pub async fn current_user(state: &AppState, user: &User) -> AppResult<Value> {
-    let mut out = user.to_clean_json();
-    let ids: Vec<Id> = user
-        .connections
-        .as_array()
-        .map(|c| c.iter().filter_map(|c| c.get("userId")?.as_str()?.parse().ok()).collect())
-        .unwrap_or_default();
-    let others = users::get_many(&state.db, &ids).await?;
-    if let Some(connections) = out.get_mut("connections").and_then(Value::as_array_mut) {
-        for connection in connections {
-            let Some(slot) = connection.get_mut("userId") else { continue };
-            let found = slot.as_str().and_then(|id| others.iter().find(|o| o.id.as_str() == id));
-            *slot = found.map(connection_summary).unwrap_or(Value::Null);
-        }
-    }
-    Ok(out)
+    let one = std::slice::from_ref(user);
+    let mut docs = people::clean_with_connections(&state.db, one, people::PARTICIPANT_LIST).await?;
+    Ok(docs.pop().unwrap_or(Value::Null))
 }
 
 /// JavaScript truthiness, for the validators' "falsy counts as absent".
@@ -732,14 +720,6 @@ pub fn is_falsy(v: &Value) -> bool {
         Value::String(s) => s.is_empty(),
         Value::Array(_) | Value::Object(_) => false,
     }
-}
-
-fn connection_summary(u: &User) -> Value {
-    let mut out = json!({"_id": u.id, "name": u.name, "email": u.email, "role": u.role.as_str()});
-    if u.role == Role::Lawyer {
-        out["lawyerDetails"] = json!({"specialization": u.specializations()});
-    }
-    out
 }
 
 /// 3.1 #8. Nested documents merge over the stored ones; lawyer details apply to lawyers

@@ -19,10 +19,15 @@ use crate::error::{AppError, AppResult};
 use crate::http::extract::{Page, Params, authorize, parse_id, require_verified_lawyer};
 use crate::http::respond::select_fields;
 use crate::ids::Id;
-use crate::store::cases::{
-    self as store, ACCEPTED, CATEGORIES, Case, CaseChat, CaseFilter, CaseRecord, CaseRequest, ChatRoom, DISPUTE_TYPES,
-    Direction, PENDING, PRIORITIES, Party, REJECTED, RequestFilter, SortKey,
+use crate::service::people::{
+    CONTACT, CONTACT_ADDRESS, LAWYER_BRIEF, LAWYER_CONTACT, NAME, NAME_EMAIL, NAME_ROLE, Users, actor, lawyer_brief,
+    load_users, populate, user_ref,
 };
+use crate::store::cases::{
+    self as store, ACCEPTED, CATEGORIES, Case, CaseFilter, CaseRecord, CaseRequest, ChatRoom, DISPUTE_TYPES, Direction,
+    PENDING, PRIORITIES, Party, REJECTED, RequestFilter, SortKey,
+};
+use crate::store::chats::{self as chat_store, CaseChatRow};
 use crate::store::users::{self, Role, User, VerificationStatus};
 use crate::time::now_iso;
 use crate::validate::Validator;
@@ -31,16 +36,6 @@ pub use crate::store::cases::CaseType;
 
 // ---------------------------------------------------------------------------------------------
 // Output shapes
-
-type Users = HashMap<Id, User>;
-
-/// Field selections of populated user references (Mongoose `populate(path, select)`).
-const NAME_EMAIL: &[&str] = &["name", "email"];
-const CONTACT: &[&str] = &["name", "email", "phone"];
-const CONTACT_ADDRESS: &[&str] = &["name", "email", "phone", "address"];
-const LAWYER_BRIEF: &[&str] = &["name", "email", "lawyerDetails.specialization"];
-const LAWYER_FULL: &[&str] = &["name", "email", "phone", "lawyerDetails"];
-const NAME_ROLE: &[&str] = &["name", "role"];
 
 /// `fields=` allow-lists (API.md 3.3 #4, 3.5 #6, 3.6).
 const QUERY_LIST_FIELDS: &[&str] = &["title", "description", "category", "priority", "status", "createdAt", "citizen", "assignedLawyer"];
@@ -59,60 +54,6 @@ const DISPUTE_LIST_FIELDS: &[&str] = &[
 const AVAILABLE_FIELDS: &[&str] = &["title", "description", "category", "priority", "status", "createdAt", "caseType", "hasLawyerRequested"];
 
 const RESOLUTION_TYPES: &[&str] = &["settlement", "judgment", "mediation", "arbitration", "withdrawal"];
-
-/// Lawyer details as other users may see them (no verification notes or documents).
-fn visible_lawyer_details(u: &User) -> Option<Value> {
-    let mut details = u.lawyer_details.clone()?;
-    if let Some(obj) = details.as_object_mut() {
-        obj.remove("verificationNotes");
-        obj.remove("verificationDocuments");
-    }
-    Some(details)
-}
-
-/// A user reduced to the selected fields, with `_id`.
-fn user_summary(u: &User, fields: &[&str]) -> Value {
-    let mut out = Map::new();
-    out.insert("_id".into(), json!(u.id));
-    for field in fields {
-        let value = match *field {
-            "name" => Some(json!(u.name)),
-            "email" => Some(json!(u.email)),
-            "role" => Some(json!(u.role.as_str())),
-            "phone" => u.phone.as_ref().map(|p| json!(p)),
-            "address" => Some(u.address.clone()).filter(|a| !a.is_null()),
-            "lawyerDetails" => visible_lawyer_details(u),
-            "lawyerDetails.specialization" => u.lawyer_details.as_ref().map(|_| json!({"specialization": u.specializations()})),
-            _ => None,
-        };
-        if let (Some(value), Some(key)) = (value, field.split('.').next()) {
-            out.insert(key.into(), value);
-        }
-    }
-    Value::Object(out)
-}
-
-/// A reference: the id, or (when populated) the user summary, null for a missing user.
-fn user_ref(users: &Users, id: &Id, fields: Option<&[&str]>) -> Value {
-    match fields {
-        None => json!(id),
-        Some(fields) => users.get(id).map(|u| user_summary(u, fields)).unwrap_or(Value::Null),
-    }
-}
-
-/// `lawyerDetails.specialization` of a lawyer (null when it has none), as payloads carry it.
-fn specialization(u: &User) -> Value {
-    if u.lawyer_details.is_some() { json!(u.specializations()) } else { Value::Null }
-}
-
-/// `{_id, name, specialization}`: the lawyer in socket payloads and request answers.
-fn lawyer_brief(u: &User) -> Value {
-    json!({"_id": u.id, "name": u.name, "specialization": specialization(u)})
-}
-
-fn responder(u: &User) -> Value {
-    json!({"_id": u.id, "name": u.name, "role": u.role.as_str()})
-}
 
 /// One request entry (`lawyerRequests` / `citizenRequests` item).
 fn request_json(r: &CaseRequest, lawyer: Value) -> Value {
@@ -232,14 +173,6 @@ fn chat_room_json(room: Option<&ChatRoom>) -> Value {
     json!({"chatId": room.chat_id, "status": room.status, "lastMessage": last, "unreadCount": room.unread_count})
 }
 
-/// Users by id, in one statement.
-async fn load_users(db: &Db, ids: impl IntoIterator<Item = Id>) -> AppResult<Users> {
-    let mut ids: Vec<Id> = ids.into_iter().collect();
-    ids.sort();
-    ids.dedup();
-    Ok(users::get_many(db, &ids).await?.into_iter().map(|u| (u.id.clone(), u)).collect())
-}
-
 /// A page of cases with their entries and every user they refer to.
 struct Hydrated {
     cases: Vec<Case>,
@@ -283,7 +216,7 @@ impl Hydrated {
 struct Changed<T> {
     record: CaseRecord,
     value: T,
-    chat: Option<CaseChat>,
+    chat: Option<CaseChatRow>,
 }
 
 const MAX_ATTEMPTS: usize = 8;
@@ -311,7 +244,11 @@ async fn mutate<T>(
             continue;
         }
         let chat = match (&before.case.assigned_lawyer_id, &after.case.assigned_lawyer_id) {
-            (None, Some(lawyer)) => Some(store::find_or_create_case_chat(&mut tx, &after.case, lawyer).await?),
+            (None, Some(lawyer)) => {
+                let case = &after.case;
+                let (case_type, citizen) = (case.case_type.as_str(), &case.citizen_id);
+                Some(chat_store::find_or_create_case_chat(&mut tx, case_type, &case.id, citizen, lawyer).await?)
+            }
             _ => None,
         };
         tx.commit().await?;
@@ -566,7 +503,7 @@ pub async fn get(state: &AppState, case_type: CaseType, id: &Id) -> AppResult<Va
     let hydrated = Hydrated::load(&state.db, cases).await?;
     let pop = Populate {
         citizen: Some(CONTACT_ADDRESS),
-        assigned: Some(LAWYER_FULL),
+        assigned: Some(LAWYER_CONTACT),
         lawyer_requests: Some(LAWYER_BRIEF),
         citizen_requests: None,
         people: true,
@@ -721,7 +658,7 @@ pub async fn send_request(state: &AppState, user: &User, case_type: CaseType, ca
         rec.case.citizen_id.clone()
     } else {
         request_data["requestType"] = json!("citizen_to_lawyer");
-        request_data["citizen"] = json!({"_id": user.id, "name": user.name});
+        request_data["citizen"] = populate(user, NAME);
         entry.lawyer_id.clone()
     };
     request_data["message"] = json!(entry.message);
@@ -795,7 +732,7 @@ pub async fn respond(
                 case_type.id_key(): rec.case.id,
                 "title": rec.case.title,
                 "action": "accepted",
-                "responder": responder(user),
+                "responder": actor(user),
                 "chatId": changed.chat.as_ref().map(|c| c.chat_id.clone()),
             },
         });
@@ -813,7 +750,7 @@ pub async fn respond(
             "requestId": entry.id,
             "action": action,
             "caseType": case_type.as_str(),
-            "responder": responder(user),
+            "responder": actor(user),
         }),
     );
     Ok(if accept { "Request accepted successfully" } else { "Request rejected successfully" })
@@ -889,7 +826,7 @@ pub async fn update_status(state: &AppState, user: &User, case_type: CaseType, c
     }
     state.cache.invalidate(tags).await;
     let event = format!("{case_type}_status_updated");
-    let payload = json!({case_type.id_key(): rec.case.id, "newStatus": status, "updatedBy": responder(user)});
+    let payload = json!({case_type.id_key(): rec.case.id, "newStatus": status, "updatedBy": actor(user)});
     for party in std::iter::once(&rec.case.citizen_id).chain(rec.case.assigned_lawyer_id.as_ref()) {
         if party != &user.id {
             state.notifier.to_user(party, &event, payload.clone());
@@ -1118,7 +1055,7 @@ pub async fn request_list(state: &AppState, user: &User, list: RequestList, para
                             "_id": u.id,
                             "name": u.name,
                             "email": u.email,
-                            "specialization": specialization(u),
+                            "specialization": u.specializations(),
                             "experience": details.get("experience").cloned().unwrap_or(Value::Null),
                         })
                     });
@@ -1213,7 +1150,7 @@ pub async fn answer_entry(state: &AppState, user: &User, side: Side, entry_id: &
                     "caseType": case_type,
                     "caseId": rec.case.id,
                     "chatId": chat.chat_id,
-                    "lawyer": {"_id": user.id, "name": user.name},
+                    "lawyer": populate(user, NAME),
                 }),
             );
             ("Case request accepted successfully".into(), json!({"request": entry, "chat": {"chatId": chat.chat_id, "caseType": case_type}}))
@@ -1226,7 +1163,7 @@ pub async fn answer_entry(state: &AppState, user: &User, side: Side, entry_id: &
                     "caseType": case_type,
                     "caseId": rec.case.id,
                     "chatId": chat.chat_id,
-                    "citizen": {"_id": user.id, "name": user.name},
+                    "citizen": populate(user, NAME),
                     "timestamp": now_iso(),
                 }),
             );
@@ -1416,7 +1353,7 @@ pub async fn request_lawyer(
             "type": noun,
             "caseId": rec.case.id,
             "caseTitle": rec.case.title,
-            "citizen": {"_id": citizen.id, "name": citizen.name, "email": citizen.email},
+            "citizen": populate(citizen, NAME_EMAIL),
             "message": message,
             "requestId": request_id,
         }),

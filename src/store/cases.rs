@@ -5,7 +5,7 @@
 //! which only succeeds if nobody else wrote the case in between (the `version` column).
 //!
 //! Also here: the read-only counts the citizen dashboard needs from `direct_connections`, and
-//! the case chat (`<caseType>_<caseId>`) that an assignment creates.
+//! the `chatRoom` of each case in my-cases lists (the chat itself is the chats store's).
 
 use std::collections::HashMap;
 
@@ -532,6 +532,15 @@ impl AccessFacts {
     }
 }
 
+/// The citizen and the assigned lawyer (if any) of a case of this type, if it exists: the
+/// parties of its chat and its documents.
+pub async fn case_parties(db: &Db, case_type: &str, id: &Id) -> sqlx::Result<Option<(Id, Option<Id>)>> {
+    let row = db
+        .opt(&Sql::new("SELECT citizen_id, assigned_lawyer_id FROM cases WHERE id = $1 AND case_type = $2").arg(id).arg(case_type))
+        .await?;
+    row.map(|r| Ok((r.id("citizen_id")?, r.id_opt("assigned_lawyer_id")?))).transpose()
+}
+
 pub async fn access_facts(db: &Db, id: &Id, user: &Id) -> sqlx::Result<Option<AccessFacts>> {
     let sql = Sql::new(
         "SELECT c.case_type, c.citizen_id, c.assigned_lawyer_id, c.status, \
@@ -815,55 +824,6 @@ pub async fn newest_connections(db: &Db, citizen: &Id, limit: i64) -> sqlx::Resu
         .collect()
 }
 
-/// The chatId of a case chat: the one format every path uses (API.md 2.5).
-pub fn case_chat_id(case_type: CaseType, case_id: &Id) -> String {
-    format!("{}_{}", case_type.as_str(), case_id)
-}
-
-/// A case chat: its row id (`_id`) and its chatId.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CaseChat {
-    pub id: Id,
-    pub chat_id: String,
-}
-
-/// Finds or creates the chat of an assigned case with the citizen and the lawyer as
-/// participants. Safe against a concurrent creator (unique chatId).
-/// NOTE for the chats aggregate: this is the case-chat creation of 3.3 #19 / 3.4 #13 /
-/// 3.5 #3; a socket `case_assigned` handler can call it too.
-pub async fn find_or_create_case_chat(tx: &mut Tx, case: &Case, lawyer: &Id) -> sqlx::Result<CaseChat> {
-    let chat_id = case_chat_id(case.case_type, &case.id);
-    let now = crate::time::now_iso();
-    tx.exec(
-        &Sql::new(
-            "INSERT INTO chats (id, chat_id, chat_type, status, related_case_type, related_case_id, is_active, created_at, updated_at) \
-             VALUES ($1, $2, $3, 'active', $3, $4, $5, $6, $6) ON CONFLICT (chat_id) DO NOTHING",
-        )
-        .arg(Id::new())
-        .arg(&chat_id)
-        .arg(case.case_type.as_str())
-        .arg(&case.id)
-        .arg(true)
-        .arg(&now),
-    )
-    .await?;
-    let chat_ref = tx.one(&Sql::new("SELECT id FROM chats WHERE chat_id = $1").arg(&chat_id)).await?.id("id")?;
-    for (user, role) in [(&case.citizen_id, "citizen"), (lawyer, "lawyer")] {
-        tx.exec(
-            &Sql::new(
-                "INSERT INTO chat_participants (chat_ref, user_id, role, joined_at) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (chat_ref, user_id) DO NOTHING",
-            )
-            .arg(&chat_ref)
-            .arg(user)
-            .arg(role)
-            .arg(&now),
-        )
-        .await?;
-    }
-    Ok(CaseChat { id: chat_ref, chat_id })
-}
-
 /// The `chatRoom` of a case in my-cases lists.
 #[derive(Debug, Clone)]
 pub struct ChatRoom {
@@ -899,7 +859,7 @@ pub async fn chat_rooms(db: &Db, user: &Id, case_ids: &[Id]) -> sqlx::Result<Has
         let canonical = row
             .text_opt("related_case_type")?
             .and_then(|t| CaseType::parse(&t))
-            .is_some_and(|t| case_chat_id(t, &case_id) == chat_id);
+            .is_some_and(|t| crate::store::chats::case_chat_id(t.as_str(), &case_id) == chat_id);
         let room = ChatRoom {
             chat_id,
             status: row.text("status")?,

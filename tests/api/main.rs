@@ -13,3 +13,4 @@ mod conventions;
 mod documents;
 mod lawyers;
 mod realtime;
+mod scenario;
