@@ -16,7 +16,7 @@ use crate::error::AppError;
 use crate::http::extract::require_verified_lawyer;
 use crate::ids::Id;
 use crate::service::{chats, connections};
-use crate::store::chats::case_parties;
+use crate::store::cases::case_parties;
 use crate::store::relations;
 use crate::store::users::{self, Role, User};
 
