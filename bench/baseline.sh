@@ -18,8 +18,8 @@ ROUNDS=${ROUNDS:-3}
 OUT=${OUT:-bench/results}
 mkdir -p "$OUT"
 
-cargo build --release -q
-(cd bench/hello && cargo build --release -q)
+[ -n "${SKIP_BUILD:-}" ] || cargo build --release -q
+[ -n "${SKIP_BUILD:-}" ] || (cd bench/hello && cargo build --release -q)
 
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
