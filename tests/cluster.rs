@@ -1,0 +1,570 @@
+//! Cluster mode end to end: the real binary under `nyaya serve --workers N`, driven by request
+//! loops from several loopback source addresses, with workers killed, reloaded and pushed over
+//! `--max-memory`. Every process is stopped at the end, also when a test fails (guards).
+//!
+//! Tests with more than one worker need Redis (`NYAYA_TEST_REDIS_URL`, default
+//! `redis://127.0.0.1:6379`); `NYAYA_TEST_DATABASE_URL` puts them on a fresh PostgreSQL
+//! database, as in the API suite. The nginx test also needs `/usr/sbin/nginx`.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nyaya::cluster::status::{ClusterStatus, WorkerStatus};
+
+const NYAYA: &str = env!("CARGO_BIN_EXE_nyaya");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn redis_url() -> String {
+    std::env::var("NYAYA_TEST_REDIS_URL").ok().filter(|u| !u.is_empty()).unwrap_or("redis://127.0.0.1:6379".into())
+}
+
+/// A child process that is stopped when the guard goes: SIGTERM, then SIGKILL after 20 s.
+struct Guard {
+    child: Child,
+}
+
+impl Guard {
+    fn signal(&self, signal: libc::c_int) {
+        // SAFETY: kill has no memory-safety preconditions; the child is not reaped yet.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
+    }
+
+    /// Waits (bounded) for the process to exit.
+    fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
+        self.signal(libc::SIGTERM);
+        if self.wait_exit(Duration::from_secs(20)).is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A database for one test run: a fresh PostgreSQL database when `NYAYA_TEST_DATABASE_URL` is
+/// set, else SQLite in the data dir (several processes share it in WAL mode).
+async fn fresh_database(data_dir: &Path) -> String {
+    match std::env::var("NYAYA_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+        None => format!("sqlite://{}?mode=rwc", data_dir.join("nyaya.db").display()),
+        Some(admin_url) => {
+            let name = format!("nyaya_t_{}_{}", chrono::Utc::now().timestamp(), nyaya::ids::random_hex(4));
+            let admin = nyaya::db::Db::connect(&admin_url, 1).await.expect("connect to NYAYA_TEST_DATABASE_URL");
+            admin.raw(&format!("CREATE DATABASE {name}")).await.expect("create test database");
+            admin.close().await;
+            let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin_url);
+            format!("{base}/{name}")
+        }
+    }
+}
+
+/// One nyaya deployment (a supervisor, or a single process) on free loopback ports.
+struct Nyaya {
+    process: Guard,
+    port: u16,
+    ops: u16,
+    data_dir: PathBuf,
+    env: Vec<(String, String)>,
+    http: reqwest::Client,
+}
+
+impl Drop for Nyaya {
+    fn drop(&mut self) {
+        self.process.signal(libc::SIGTERM);
+        let _ = self.process.wait_exit(Duration::from_secs(20));
+        if std::thread::panicking() {
+            eprintln!("--- log of {} ---\n{}", self.data_dir.display(), self.log());
+        }
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+/// Settings for a test deployment: `database` is shared by every instance of one test.
+fn environment(data_dir: &Path, database: &str, redis: bool, port: u16, ops: u16) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = [
+        ("NYAYA_ENV", "development"),
+        ("JWT_SECRET", "cluster-test-access"),
+        ("JWT_REFRESH_SECRET", "cluster-test-refresh"),
+        ("RATE_LIMIT_MAX_REQUESTS", "100000000"),
+        ("DB_MAX_CONNECTIONS", "4"),
+        ("HOST", "127.0.0.1"),
+        ("RUST_LOG", "info,sqlx=warn,tower_http=warn"),
+        ("NO_COLOR", "1"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    env.push(("DATA_DIR".into(), data_dir.display().to_string()));
+    env.push(("DATABASE_URL".into(), database.into()));
+    env.push(("PORT".into(), port.to_string()));
+    env.push(("ADMIN_ADDR".into(), format!("127.0.0.1:{ops}")));
+    if redis {
+        env.push(("REDIS_URL".into(), redis_url()));
+        env.push(("REDIS_PREFIX".into(), format!("nyaya-cluster-{}:", nyaya::ids::random_hex(6))));
+    }
+    env
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("nyaya-{tag}-{}", nyaya::ids::random_hex(6)));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+impl Nyaya {
+    /// Starts `nyaya <args>` and waits until it serves (and, for a supervisor, until every
+    /// worker is online).
+    async fn start(args: &[&str], redis: bool) -> Nyaya {
+        let data_dir = temp_dir("cluster");
+        let database = fresh_database(&data_dir).await;
+        Nyaya::start_with(args, &data_dir, &database, redis, &[]).await
+    }
+
+    async fn start_with(args: &[&str], data_dir: &Path, database: &str, redis: bool, extra: &[(&str, &str)]) -> Nyaya {
+        let (port, ops) = (free_port(), free_port());
+        let mut env = environment(data_dir, database, redis, port, ops);
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let log = std::fs::File::create(data_dir.join("server.log")).unwrap();
+        let child = Command::new(NYAYA)
+            .args(args)
+            .env_clear()
+            .envs(env.iter().cloned())
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start nyaya");
+        let nyaya =
+            Nyaya { process: Guard { child }, port, ops, data_dir: data_dir.to_path_buf(), env, http: reqwest::Client::new() };
+        nyaya.wait_serving().await;
+        nyaya
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("server.log")).unwrap_or_default()
+    }
+
+    async fn wait_serving(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let ping = self.http.get(self.url("/api/health/ping")).send().await;
+            if ping.is_ok_and(|r| r.status().is_success()) {
+                if let Some(status) = self.try_status().await {
+                    if status.workers.iter().all(|w| w.status == "online") {
+                        return;
+                    }
+                } else {
+                    return; // a single process: no cluster status
+                }
+            }
+            assert!(Instant::now() < deadline, "nyaya did not start; log:\n{}", self.log());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn try_status(&self) -> Option<ClusterStatus> {
+        let res = self.http.get(format!("http://127.0.0.1:{}/cluster/status", self.ops)).send().await.ok()?;
+        res.json().await.ok()
+    }
+
+    async fn status(&self) -> ClusterStatus {
+        self.try_status().await.expect("cluster status")
+    }
+
+    /// Polls the status until `done` holds (bounded).
+    async fn wait_status(&self, what: &str, within: Duration, done: impl Fn(&ClusterStatus) -> bool) -> ClusterStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.try_status().await
+                && done(&status)
+            {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}; status: {:?}", self.try_status().await);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Runs another `nyaya` command with this deployment's settings (without blocking the
+    /// runtime: the request loops go on meanwhile).
+    async fn command(&self, args: &[&str]) -> std::process::Output {
+        let run = tokio::process::Command::new(NYAYA)
+            .args(args)
+            .env_clear()
+            .envs(self.env.iter().cloned())
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output();
+        tokio::time::timeout(Duration::from_secs(120), run).await.expect("nyaya command finishes").expect("run nyaya")
+    }
+}
+
+/// The current (not draining) worker of each slot.
+fn current(status: &ClusterStatus) -> Vec<&WorkerStatus> {
+    let mut rows: Vec<&WorkerStatus> = status.workers.iter().filter(|w| w.status != "draining").collect();
+    rows.sort_by_key(|w| w.id);
+    rows
+}
+
+fn pids(status: &ClusterStatus) -> Vec<Option<u32>> {
+    current(status).iter().map(|w| w.pid).collect()
+}
+
+fn process_exists(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z')))
+}
+
+/// Client source addresses: loopback, distinct, so that the kernel's steering spreads them.
+fn sources(n: u8) -> Vec<IpAddr> {
+    (0..n).map(|i| IpAddr::from([127, 0, 0, 10 + i])).collect()
+}
+
+/// A steady request loop: one sequential client per source address, counting every request
+/// that did not get a 2xx (transport errors included).
+struct Load {
+    stop: Arc<AtomicBool>,
+    done: Arc<AtomicU64>,
+    failed: Arc<AtomicU64>,
+    errors: Arc<Mutex<Vec<String>>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(url: &str, sources: &[IpAddr]) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (done, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let tasks = sources
+            .iter()
+            .map(|source| {
+                let client = reqwest::Client::builder()
+                    .local_address(*source)
+                    .timeout(Duration::from_secs(15))
+                    .build()
+                    .unwrap();
+                let (stop, done, failed, errors, url) = (stop.clone(), done.clone(), failed.clone(), errors.clone(), url.to_string());
+                tokio::spawn(async move {
+                    // Bounded: the test stops the loop, and no test runs it for more than minutes.
+                    let deadline = Instant::now() + Duration::from_secs(300);
+                    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                        let outcome = match client.get(&url).send().await {
+                            Ok(res) if res.status().is_success() => res.bytes().await.map(|_| ()).map_err(|e| e.to_string()),
+                            Ok(res) => Err(format!("status {}", res.status())),
+                            Err(e) => Err(format!("{e:?}")),
+                        };
+                        if let Err(e) = outcome {
+                            failed.fetch_add(1, Ordering::Relaxed);
+                            errors.lock().unwrap().push(format!("{} {e}", chrono::Utc::now().format("%H:%M:%S%.3f")));
+                        }
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+            })
+            .collect();
+        Load { stop, done, failed, errors, tasks }
+    }
+
+    fn done(&self) -> u64 {
+        self.done.load(Ordering::Relaxed)
+    }
+
+    /// Waits until `n` more requests have completed (bounded).
+    async fn run_for(&self, n: u64) {
+        let target = self.done() + n;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while self.done() < target {
+            assert!(Instant::now() < deadline, "the request loop stalled at {} requests", self.done());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Stops the loop: (requests, failures, first errors).
+    async fn finish(mut self) -> (u64, u64, Vec<String>) {
+        self.stop.store(true, Ordering::Relaxed);
+        for task in std::mem::take(&mut self.tasks) {
+            let _ = task.await;
+        }
+        let errors = self.errors.lock().unwrap().iter().take(5).cloned().collect();
+        (self.done.load(Ordering::Relaxed), self.failed.load(Ordering::Relaxed), errors)
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The cached directory route: after the first request, served from memory by every worker.
+const CACHED: &str = "/api/lawyers/verified?limit=5";
+
+#[tokio::test]
+async fn more_than_one_worker_without_redis_refuses_to_start() {
+    let data_dir = temp_dir("cluster-noredis");
+    let database = format!("sqlite://{}?mode=rwc", data_dir.join("nyaya.db").display());
+    let env = environment(&data_dir, &database, false, free_port(), free_port());
+    let mut child = Guard {
+        child: Command::new(NYAYA)
+            .args(["serve", "--workers", "2"])
+            .env_clear()
+            .envs(env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(data_dir.join("err.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    };
+    let status = child.wait_exit(Duration::from_secs(30)).expect("exits at once");
+    let stderr = std::fs::read_to_string(data_dir.join("err.log")).unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("--workers 2 needs Redis: set REDIS_URL"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+#[tokio::test]
+async fn status_and_reload_commands_explain_when_no_supervisor_runs() {
+    let data_dir = temp_dir("cluster-none");
+    let output = Command::new(NYAYA).arg("status").env_clear().env("DATA_DIR", &data_dir).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no supervisor answers on") && stderr.contains("nyaya.sock"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Redis (NYAYA_TEST_REDIS_URL)"]
+async fn a_client_address_always_reaches_the_same_worker() {
+    let cluster = Nyaya::start(&["serve", "--workers", "2"], true).await;
+    let mut owners = Vec::new();
+    for source in sources(8) {
+        // A new connection for every request: only the kernel's steering can keep them together.
+        let client = reqwest::Client::builder().local_address(source).pool_max_idle_per_host(0).build().unwrap();
+        let before: Vec<u64> = current(&cluster.status().await).iter().map(|w| w.requests).collect();
+        for _ in 0..10 {
+            let res = client.get(cluster.url("/api/health/ping")).send().await.unwrap();
+            assert_eq!(res.status(), 200);
+        }
+        let total = before.iter().sum::<u64>() + 10;
+        let after = cluster
+            .wait_status("the workers to report the requests", Duration::from_secs(10), |s| {
+                current(s).iter().map(|w| w.requests).sum::<u64>() >= total
+            })
+            .await;
+        let grew: Vec<u64> = current(&after).iter().zip(&before).map(|(w, b)| w.requests - b).collect();
+        let owner = grew.iter().position(|n| *n == 10).unwrap_or_else(|| panic!("{source} was spread: {grew:?}"));
+        owners.push(owner);
+    }
+    assert!(owners.contains(&0) && owners.contains(&1), "the addresses should spread over both workers: {owners:?}");
+    // Same answer the second time round for 127.0.0.10.
+    let client = reqwest::Client::builder().local_address(sources(1)[0]).pool_max_idle_per_host(0).build().unwrap();
+    let before: Vec<u64> = current(&cluster.status().await).iter().map(|w| w.requests).collect();
+    for _ in 0..5 {
+        client.get(cluster.url("/api/health/ping")).send().await.unwrap();
+    }
+    let total = before.iter().sum::<u64>() + 5;
+    let after = cluster
+        .wait_status("the workers to report", Duration::from_secs(10), |s| current(s).iter().map(|w| w.requests).sum::<u64>() >= total)
+        .await;
+    assert_eq!(current(&after)[owners[0]].requests - before[owners[0]], 5);
+
+    // The table of `nyaya status` lists both workers.
+    let output = cluster.command(&["status"]).await;
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(table.contains("│ id │ pid "), "{table}");
+    assert_eq!(table.lines().filter(|l| l.contains(" online ")).count(), 2, "{table}");
+    // One /metrics for the cluster, per-worker labels.
+    let metrics = cluster.http.get(format!("http://127.0.0.1:{}/metrics", cluster.ops)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("nyaya_cluster_workers{status=\"online\"} 2"), "{metrics}");
+    for worker in ["0", "1"] {
+        assert!(metrics.contains(&format!("http_requests_total{{worker=\"{worker}\",")), "{metrics}");
+    }
+    assert_eq!(metrics.matches("# TYPE http_requests_total ").count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Redis (NYAYA_TEST_REDIS_URL)"]
+async fn a_killed_worker_costs_almost_no_request_and_is_back_within_a_second() {
+    let cluster = Nyaya::start(&["serve", "--workers", "2"], true).await;
+    let load = Load::start(&cluster.url(CACHED), &sources(6));
+    load.run_for(500).await;
+    let before = cluster.status().await;
+    assert!(current(&before).iter().all(|w| w.requests > 0), "both workers take part: {before:?}");
+    let victim = current(&before)[0].pid.unwrap();
+
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(victim as libc::pid_t, libc::SIGKILL) };
+    let killed = Instant::now();
+    let after = cluster
+        .wait_status("a new worker 0", Duration::from_secs(10), |s| {
+            let w = current(s)[0];
+            w.pid.is_some_and(|p| p != victim) && w.status == "online"
+        })
+        .await;
+    let back_in = killed.elapsed();
+    assert_eq!(current(&after)[0].restarts, 1);
+    assert_eq!(current(&after)[1].pid, current(&before)[1].pid, "the other worker kept serving");
+
+    // Enough requests that one failure per in-flight request stays under 0.1%.
+    while load.done() < 6000 {
+        load.run_for(500).await;
+    }
+    let (total, failed, errors) = load.finish().await;
+    eprintln!("kill test: {total} requests, {failed} failed, worker back in {back_in:?}");
+    assert!(failed * 1000 < total, "{failed} of {total} requests failed: {errors:?}");
+    assert!(back_in < Duration::from_secs(1), "worker back after {back_in:?}");
+    assert!(cluster.log().contains("worker exited unexpectedly; restarting it"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Redis (NYAYA_TEST_REDIS_URL)"]
+async fn rolling_reloads_fail_no_request_and_sigterm_stops_everything() {
+    let mut cluster = Nyaya::start(&["serve", "--workers", "2", "--shutdown-timeout", "5s"], true).await;
+    let load = Load::start(&cluster.url(CACHED), &sources(6));
+    load.run_for(300).await;
+    let first = pids(&cluster.status().await);
+
+    // SIGHUP: both replaced, one at a time.
+    cluster.process.signal(libc::SIGHUP);
+    let second = cluster
+        .wait_status("the reload to finish", Duration::from_secs(60), |s| {
+            !s.reloading && s.workers.len() == 2 && pids(s).iter().zip(&first).all(|(now, old)| now != old)
+        })
+        .await;
+    load.run_for(300).await;
+
+    // `nyaya reload` waits for the same and says so.
+    let output = cluster.command(&["reload"]).await;
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(said.starts_with("reloaded 2 workers"), "{said}");
+    let third = cluster.status().await;
+    assert!(pids(&third).iter().zip(pids(&second)).all(|(now, old)| *now != old));
+    load.run_for(300).await;
+
+    let (total, failed, errors) = load.finish().await;
+    eprintln!("reload test: {total} requests, {failed} failed over two reloads");
+    assert_eq!(failed, 0, "failed requests during reloads: {errors:?}");
+    for pid in first.iter().chain(&pids(&second)).flatten() {
+        assert!(!process_exists(*pid), "old worker {pid} is gone");
+    }
+
+    // SIGTERM: workers drain and exit, then the supervisor, within the shutdown timeout.
+    let workers: Vec<u32> = pids(&third).into_iter().flatten().collect();
+    cluster.process.signal(libc::SIGTERM);
+    let status = cluster.process.wait_exit(Duration::from_secs(15)).expect("the supervisor stops in bounded time");
+    assert!(status.success(), "{status:?}");
+    assert!(workers.iter().all(|pid| !process_exists(*pid)));
+    assert!(std::net::TcpStream::connect(("127.0.0.1", cluster.port)).is_err(), "the port is closed");
+    assert!(!cluster.data_dir.join("nyaya.sock").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Redis (NYAYA_TEST_REDIS_URL)"]
+async fn a_worker_crashing_again_and_again_is_given_up_while_the_other_serves() {
+    let cluster = Nyaya::start(&["serve", "--workers", "2", "--max-restarts", "2"], true).await;
+    let mut victim = current(&cluster.status().await)[1].pid.unwrap();
+    for crash in 1..=3 {
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe { libc::kill(victim as libc::pid_t, libc::SIGKILL) };
+        if crash == 3 {
+            break;
+        }
+        let status = cluster
+            .wait_status("the restart", Duration::from_secs(10), |s| {
+                current(s)[1].pid.is_some_and(|p| p != victim) && current(s)[1].status == "online"
+            })
+            .await;
+        victim = current(&status)[1].pid.unwrap();
+    }
+    let status = cluster.wait_status("worker 1 to be given up", Duration::from_secs(10), |s| current(s)[1].status == "errored").await;
+    assert_eq!(current(&status)[0].status, "online");
+    assert!(cluster.log().contains("worker 1 crashed 3 times within 60s: giving up on it; the other workers keep serving"));
+
+    // Every client address is served, including those that worker 1 had.
+    let load = Load::start(&cluster.url(CACHED), &sources(6));
+    load.run_for(200).await;
+    let (_, failed, errors) = load.finish().await;
+    assert_eq!(failed, 0, "{errors:?}");
+
+    // `nyaya reload` starts it again.
+    let output = cluster.command(&["reload"]).await;
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+    let status = cluster.status().await;
+    assert!(current(&status).iter().all(|w| w.status == "online"), "{status:?}");
+}
+
+#[tokio::test]
+async fn a_worker_over_max_memory_is_replaced() {
+    // One supervised worker needs no Redis. The directory's cache holds every distinct query
+    // (about 34 kB each with 56 lawyers): a burst of distinct queries grows the worker past
+    // the limit through the ordinary code path.
+    let data_dir = temp_dir("cluster-memory");
+    let database = fresh_database(&data_dir).await;
+    let seed = Command::new(NYAYA)
+        .arg("seed")
+        .env_clear()
+        .envs(environment(&data_dir, &database, false, 0, 0))
+        .output()
+        .unwrap();
+    assert!(seed.status.success(), "{}", String::from_utf8_lossy(&seed.stderr));
+    let cluster = Nyaya::start_with(&["serve", "--max-memory", "56MB"], &data_dir, &database, false, &[]).await;
+    let first = cluster.status().await;
+    let victim = current(&first)[0].pid.unwrap();
+    assert!(current(&first)[0].memory_bytes < 56 << 20, "{first:?}");
+
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let mut sent = 0;
+    loop {
+        let status = cluster.status().await;
+        if current(&status)[0].pid != Some(victim) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not replaced after {sent} requests: {status:?}");
+        let burst = (0..8).map(|i| http.get(cluster.url(&format!("/api/lawyers/verified?limit=100&burst={}", sent + i))).send());
+        for res in futures::future::join_all(burst).await {
+            assert_eq!(res.unwrap().status(), 200);
+        }
+        sent += 8;
+    }
+    let replaced = cluster
+        .wait_status("the replacement to serve", Duration::from_secs(10), |s| current(s)[0].status == "online" && s.workers.len() == 1)
+        .await;
+    assert_eq!(current(&replaced)[0].restarts, 1);
+    assert!(cluster.log().contains("worker over --max-memory: replacing it"));
+    let old_gone = Instant::now() + Duration::from_secs(5);
+    while process_exists(victim) {
+        assert!(Instant::now() < old_gone, "the old worker is still running");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(http.get(cluster.url("/api/health/ping")).send().await.unwrap().status(), 200);
+}
