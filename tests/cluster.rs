@@ -31,9 +31,11 @@ struct Guard {
 }
 
 impl Guard {
-    fn signal(&self, signal: libc::c_int) {
-        // SAFETY: kill has no memory-safety preconditions; the child is not reaped yet.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
+    fn signal(&mut self, signal: libc::c_int) {
+        if let Ok(None) = self.child.try_wait() {
+            // SAFETY: kill has no memory-safety preconditions; the child is not reaped yet.
+            unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
+        }
     }
 
     /// Waits (bounded) for the process to exit.
@@ -567,4 +569,188 @@ async fn a_worker_over_max_memory_is_replaced() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(http.get(cluster.url("/api/health/ping")).send().await.unwrap().status(), 200);
+}
+
+/// Sum of `http_requests_total` of a single process (its ops `/metrics`).
+async fn requests_served(instance: &Nyaya) -> u64 {
+    let url = format!("http://127.0.0.1:{}/metrics", instance.ops);
+    let text = instance.http.get(url).send().await.unwrap().text().await.unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("http_requests_total{"))
+        .filter_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse::<f64>().ok()))
+        .sum::<f64>() as u64
+}
+
+/// deploy/nginx/nyaya.conf with its upstream servers replaced by `upstreams` and listening on
+/// loopback `port`, inside a top-level configuration whose every path is under `dir`.
+fn nginx_config(dir: &Path, port: u16, upstreams: &[u16]) -> PathBuf {
+    let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/nginx/nyaya.conf")).unwrap();
+    let mut site = String::new();
+    let mut replaced = false;
+    for line in shipped.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("server 10.0.0.") {
+            if !replaced {
+                let params = trimmed.split_once(' ').unwrap().1.split_once(' ').map_or(";", |(_, p)| p);
+                for port in upstreams {
+                    site += &format!("    server 127.0.0.1:{port} {params}\n");
+                }
+                replaced = true;
+            }
+            continue;
+        }
+        if trimmed == "listen 80;" {
+            site += &format!("    listen 127.0.0.1:{port};\n");
+            continue;
+        }
+        site += line;
+        site.push('\n');
+    }
+    assert!(replaced && site.contains(&format!("listen 127.0.0.1:{port};")), "the shipped config changed shape");
+    std::fs::write(dir.join("nyaya.conf"), site).unwrap();
+    let d = dir.display();
+    let main = format!(
+        "daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
+         events {{ worker_connections 512; }}\n\
+         http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
+           fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
+           include {d}/nyaya.conf;\n}}\n"
+    );
+    let path = dir.join("nginx.conf");
+    std::fs::write(&path, main).unwrap();
+    path
+}
+
+fn nginx_binary() -> PathBuf {
+    ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .expect("nginx is not installed (Debian: apt-get install -y nginx-light)")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Redis and nginx"]
+async fn three_instances_behind_nginx_share_one_database_and_keep_clients_on_one_instance() {
+    let shared = temp_dir("nginx");
+    let database = fresh_database(&shared).await;
+    let prefix = format!("nyaya-nginx-{}:", nyaya::ids::random_hex(6));
+    let migrate = Command::new(NYAYA).arg("migrate").env_clear().envs(environment(&shared, &database, false, 0, 0)).output().unwrap();
+    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
+    let mut instances = Vec::new();
+    for i in 0..3 {
+        let dir = shared.join(format!("instance{i}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        instances.push(Nyaya::start_with(&["serve"], &dir, &database, true, &[("REDIS_PREFIX", &prefix)]).await);
+    }
+    let port = free_port();
+    let conf = nginx_config(&shared, port, &instances.iter().map(|i| i.port).collect::<Vec<_>>());
+    let mut nginx = Guard {
+        child: Command::new(nginx_binary())
+            .arg("-p")
+            .arg(&shared)
+            .arg("-c")
+            .arg(&conf)
+            .arg("-e")
+            .arg(shared.join("error.log"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(shared.join("nginx.stderr")).unwrap())
+            .spawn()
+            .expect("start nginx"),
+    };
+    let front = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !http.get(format!("{front}/api/health/ping")).send().await.is_ok_and(|r| r.status() == 200) {
+        assert!(nginx.child.try_wait().unwrap().is_none(), "nginx exited: {}", std::fs::read_to_string(shared.join("nginx.stderr")).unwrap_or_default());
+        assert!(Instant::now() < deadline, "nginx did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Each client address stays on one instance; the addresses spread over the instances.
+    let mut owner_of = Vec::new();
+    for source in sources(8) {
+        let client = reqwest::Client::builder().local_address(source).pool_max_idle_per_host(0).build().unwrap();
+        let mut before = Vec::new();
+        for i in &instances {
+            before.push(requests_served(i).await);
+        }
+        for _ in 0..10 {
+            assert_eq!(client.get(format!("{front}{CACHED}")).send().await.unwrap().status(), 200);
+        }
+        let mut grew = Vec::new();
+        for (i, b) in instances.iter().zip(&before) {
+            grew.push(requests_served(i).await - b);
+        }
+        let owner = grew.iter().position(|n| *n == 10).unwrap_or_else(|| panic!("{source} was spread: {grew:?}"));
+        owner_of.push((source, owner));
+    }
+    let used: std::collections::HashSet<usize> = owner_of.iter().map(|(_, o)| *o).collect();
+    assert!(used.len() >= 2, "the client addresses should spread: {owner_of:?}");
+
+    // One database and one cache: an admin approves a lawyer through one instance, and the
+    // directory another instance had cached shows the lawyer at once.
+    let (a, b) = {
+        let first = owner_of[0];
+        let other = owner_of.iter().find(|(_, o)| *o != first.1).unwrap();
+        (first.0, other.0)
+    };
+    let (admin, lawyer) = admin_and_pending_lawyer(&shared, &database).await;
+    let on = |source: IpAddr| reqwest::Client::builder().local_address(source).build().unwrap();
+    let directory = format!("{front}/api/lawyers/verified?limit=50");
+    let names = |body: serde_json::Value| -> Vec<String> {
+        body["data"].as_array().into_iter().flatten().filter_map(|l| l["name"].as_str().map(String::from)).collect()
+    };
+    let listed = on(b).get(&directory).send().await.unwrap().json::<serde_json::Value>().await.unwrap();
+    assert!(!names(listed.clone()).contains(&lawyer.name), "{listed}");
+    let approve = on(a)
+        .patch(format!("{front}/api/admin/lawyers/{}/verification", lawyer.id))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"action": "approve", "reason": "Bar roll checked"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(approve.status(), 200, "{}", approve.text().await.unwrap());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let listed = on(b).get(&directory).send().await.unwrap().json::<serde_json::Value>().await.unwrap();
+        if names(listed.clone()).contains(&lawyer.name) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the other instance still serves the old directory: {listed}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // An instance goes away: nginx moves its clients to the others without a failed request.
+    let (_, gone) = owner_of[0];
+    instances[gone].process.signal(libc::SIGKILL);
+    let load = Load::start(&format!("{front}{CACHED}"), &sources(8));
+    load.run_for(400).await;
+    let (total, failed, errors) = load.finish().await;
+    eprintln!("nginx test: {total} requests with instance {gone} down, {failed} failed");
+    assert_eq!(failed, 0, "{errors:?}");
+    drop(nginx);
+    drop(instances);
+    let _ = std::fs::remove_dir_all(&shared);
+}
+
+/// An admin (its access token) and a lawyer awaiting verification, written straight into the
+/// shared database.
+async fn admin_and_pending_lawyer(dir: &Path, database: &str) -> (String, nyaya::store::users::User) {
+    use nyaya::store::users::{self, Role, User};
+    let env = environment(dir, database, false, 0, 0);
+    let config = nyaya::config::Config::from_lookup(&|name| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())).unwrap();
+    let db = nyaya::db::Db::connect(database, 1).await.unwrap();
+    let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$unusedunusedunusedunusedunusedunusedunused0".to_string();
+    let admin = User::new("Ada Admin".into(), format!("ada.{}@example.com", nyaya::ids::random_hex(4)), hash.clone(), Role::Admin);
+    let mut lawyer = User::new("Pia Pending".into(), format!("pia.{}@example.com", nyaya::ids::random_hex(4)), hash, Role::Lawyer);
+    lawyer.lawyer_details = Some(serde_json::json!({
+        "barRegistrationNumber": "MAH/1234/2015", "specialization": ["Civil Law"], "experience": 2,
+        "education": "LLB", "verificationStatus": "pending", "verificationDocuments": ["doc-hash"],
+    }));
+    users::insert(&db, &admin).await.unwrap();
+    users::insert(&db, &lawyer).await.unwrap();
+    db.close().await;
+    (nyaya::security::Tokens::new(&config).issue(&admin).access, lawyer)
 }
