@@ -24,6 +24,7 @@ pub fn router(state: AppState, activity: Arc<Activity>) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/ready", get(ready))
+        .route("/live", get(live))
         .with_state(Ops { state, activity })
 }
 
@@ -34,6 +35,12 @@ pub fn metrics_text() -> String {
 
 async fn metrics() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], metrics_text())
+}
+
+/// Liveness: the process answers. Independent of the database, so that an outage of a shared
+/// service does not make an orchestrator restart every instance.
+pub async fn live() -> &'static str {
+    "live"
 }
 
 /// 200 while the database answers and the server is not draining: a load balancer stops

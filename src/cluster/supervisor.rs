@@ -658,6 +658,7 @@ fn ops_router(cluster: Arc<Cluster>) -> Router {
     Router::new()
         .route("/metrics", get(cluster_metrics))
         .route("/ready", get(cluster_ready))
+        .route("/live", get(crate::ops::live))
         .route("/cluster/status", get(cluster_status))
         .with_state(cluster)
 }
