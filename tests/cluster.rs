@@ -5,6 +5,11 @@
 //! Tests with more than one worker need Redis (`NYAYA_TEST_REDIS_URL`, default
 //! `redis://127.0.0.1:6379`); `NYAYA_TEST_DATABASE_URL` puts them on a fresh PostgreSQL
 //! database, as in the API suite. The nginx test also needs `/usr/sbin/nginx`.
+//!
+//! Still to add once the Socket.IO server is on main: long-polling clients (several source
+//! addresses) that stay connected across many polls with two workers, and a chat between two
+//! clients on different instances behind nginx. The steering they rely on is tested here by
+//! address (`a_client_address_always_reaches_the_same_worker`).
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -382,6 +387,8 @@ async fn a_client_address_always_reaches_the_same_worker() {
             .await;
         let grew: Vec<u64> = current(&after).iter().zip(&before).map(|(w, b)| w.requests - b).collect();
         let owner = grew.iter().position(|n| *n == 10).unwrap_or_else(|| panic!("{source} was spread: {grew:?}"));
+        // The kernel ran the program: the documented hash picks the worker.
+        assert_eq!(owner, nyaya::cluster::listener::hash_slot(source, 2), "{source}");
         owners.push(owner);
     }
     assert!(owners.contains(&0) && owners.contains(&1), "the addresses should spread over both workers: {owners:?}");
@@ -410,6 +417,25 @@ async fn a_client_address_always_reaches_the_same_worker() {
         assert!(metrics.contains(&format!("http_requests_total{{worker=\"{worker}\",")), "{metrics}");
     }
     assert_eq!(metrics.matches("# TYPE http_requests_total ").count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Redis (NYAYA_TEST_REDIS_URL)"]
+async fn balance_by_connection_spreads_one_client_over_the_workers() {
+    let cluster = Nyaya::start(&["serve", "--workers", "2", "--balance", "connection"], true).await;
+    let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+    let before: u64 = current(&cluster.status().await).iter().map(|w| w.requests).sum();
+    for _ in 0..40 {
+        assert_eq!(client.get(cluster.url("/api/health/ping")).send().await.unwrap().status(), 200);
+    }
+    let status = cluster
+        .wait_status("the workers to report", Duration::from_secs(10), |s| {
+            current(s).iter().map(|w| w.requests).sum::<u64>() >= before + 40
+        })
+        .await;
+    // 40 connections from one address, hashed by port too: both workers take some.
+    assert!(current(&status).iter().all(|w| w.requests > 0), "{status:?}");
+    assert_eq!(status.balance, "connection");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
