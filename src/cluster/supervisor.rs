@@ -404,14 +404,26 @@ impl Slot {
         if revive {
             lock(&self.shared.group).add(self.id).map_err(|e| format!("could not reopen the slot's socket: {e}"))?;
         }
-        let mut new = self.shared.spawn_worker(self.id).map_err(|e| format!("{e:#}"))?;
-        if let Err(e) = new.become_ready(READY_TIMEOUT).await {
-            new.signal(libc::SIGKILL);
-            if revive {
-                let _ = lock(&self.shared.group).remove(self.id);
+        let started = match self.shared.spawn_worker(self.id) {
+            Ok(mut new) => match new.become_ready(READY_TIMEOUT).await {
+                Ok(()) => Ok(new),
+                Err(e) => {
+                    new.signal(libc::SIGKILL);
+                    Err(e)
+                }
+            },
+            Err(e) => Err(format!("{e:#}")),
+        };
+        let new = match started {
+            Ok(new) => new,
+            Err(e) => {
+                if revive {
+                    // Still given up: its clients stay with the other workers.
+                    let _ = lock(&self.shared.group).remove(self.id);
+                }
+                return Err(e);
             }
-            return Err(e);
-        }
+        };
         self.restart_at = None;
         if revive {
             self.crashes.clear();
