@@ -85,7 +85,11 @@ struct Drain {
 
 impl Activity {
     fn new() -> Arc<Activity> {
-        Arc::new(Activity { requests: AtomicU64::new(0), connections: AtomicI64::new(0), draining: watch::channel(None).0 })
+        Arc::new(Activity {
+            requests: AtomicU64::new(0),
+            connections: AtomicI64::new(0),
+            draining: watch::channel(None).0,
+        })
     }
 
     /// Responses sent since start.

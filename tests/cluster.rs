@@ -164,8 +164,14 @@ impl Nyaya {
             .stderr(log)
             .spawn()
             .expect("start nyaya");
-        let nyaya =
-            Nyaya { process: Guard { child }, port, ops, data_dir: data_dir.to_path_buf(), env, http: reqwest::Client::new() };
+        let nyaya = Nyaya {
+            process: Guard { child },
+            port,
+            ops,
+            data_dir: data_dir.to_path_buf(),
+            env,
+            http: reqwest::Client::new(),
+        };
         nyaya.wait_serving().await;
         nyaya
     }
@@ -246,7 +252,8 @@ fn pids(status: &ClusterStatus) -> Vec<Option<u32>> {
 
 fn process_exists(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z')))
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|s| s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z')))
 }
 
 /// Client source addresses: loopback, distinct, so that the kernel's steering spreads them.
@@ -272,18 +279,18 @@ impl Load {
         let tasks = sources
             .iter()
             .map(|source| {
-                let client = reqwest::Client::builder()
-                    .local_address(*source)
-                    .timeout(Duration::from_secs(15))
-                    .build()
-                    .unwrap();
-                let (stop, done, failed, errors, url) = (stop.clone(), done.clone(), failed.clone(), errors.clone(), url.to_string());
+                let client =
+                    reqwest::Client::builder().local_address(*source).timeout(Duration::from_secs(15)).build().unwrap();
+                let (stop, done, failed, errors, url) =
+                    (stop.clone(), done.clone(), failed.clone(), errors.clone(), url.to_string());
                 tokio::spawn(async move {
                     // Bounded: the test stops the loop, and no test runs it for more than minutes.
                     let deadline = Instant::now() + Duration::from_secs(300);
                     while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
                         let outcome = match client.get(&url).send().await {
-                            Ok(res) if res.status().is_success() => res.bytes().await.map(|_| ()).map_err(|e| e.to_string()),
+                            Ok(res) if res.status().is_success() => {
+                                res.bytes().await.map(|_| ()).map_err(|e| e.to_string())
+                            }
                             Ok(res) => Err(format!("status {}", res.status())),
                             Err(e) => Err(format!("{e:?}")),
                         };
@@ -400,7 +407,9 @@ async fn a_client_address_always_reaches_the_same_worker() {
     }
     let total = before.iter().sum::<u64>() + 5;
     let after = cluster
-        .wait_status("the workers to report", Duration::from_secs(10), |s| current(s).iter().map(|w| w.requests).sum::<u64>() >= total)
+        .wait_status("the workers to report", Duration::from_secs(10), |s| {
+            current(s).iter().map(|w| w.requests).sum::<u64>() >= total
+        })
         .await;
     assert_eq!(current(&after)[owners[0]].requests - before[owners[0]], 5);
 
@@ -411,7 +420,15 @@ async fn a_client_address_always_reaches_the_same_worker() {
     assert!(table.contains("│ id │ pid "), "{table}");
     assert_eq!(table.lines().filter(|l| l.contains(" online ")).count(), 2, "{table}");
     // One /metrics for the cluster, per-worker labels.
-    let metrics = cluster.http.get(format!("http://127.0.0.1:{}/metrics", cluster.ops)).send().await.unwrap().text().await.unwrap();
+    let metrics = cluster
+        .http
+        .get(format!("http://127.0.0.1:{}/metrics", cluster.ops))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(metrics.contains("nyaya_cluster_workers{status=\"online\"} 2"), "{metrics}");
     for worker in ["0", "1"] {
         assert!(metrics.contains(&format!("http_requests_total{{worker=\"{worker}\",")), "{metrics}");
@@ -533,9 +550,13 @@ async fn a_worker_crashing_again_and_again_is_given_up_while_the_other_serves() 
             .await;
         victim = current(&status)[1].pid.unwrap();
     }
-    let status = cluster.wait_status("worker 1 to be given up", Duration::from_secs(10), |s| current(s)[1].status == "errored").await;
+    let status = cluster
+        .wait_status("worker 1 to be given up", Duration::from_secs(10), |s| current(s)[1].status == "errored")
+        .await;
     assert_eq!(current(&status)[0].status, "online");
-    assert!(cluster.log().contains("worker 1 crashed 3 times within 60s: giving up on it; the other workers keep serving"));
+    assert!(
+        cluster.log().contains("worker 1 crashed 3 times within 60s: giving up on it; the other workers keep serving")
+    );
 
     // Every client address is served, including those that worker 1 had.
     let load = Load::start(&cluster.url(CACHED), &sources(6));
@@ -578,14 +599,17 @@ async fn a_worker_over_max_memory_is_replaced() {
             break;
         }
         assert!(Instant::now() < deadline, "not replaced after {sent} requests: {status:?}");
-        let burst = (0..8).map(|i| http.get(cluster.url(&format!("/api/lawyers/verified?limit=100&burst={}", sent + i))).send());
+        let burst = (0..8)
+            .map(|i| http.get(cluster.url(&format!("/api/lawyers/verified?limit=100&burst={}", sent + i))).send());
         for res in futures::future::join_all(burst).await {
             assert_eq!(res.unwrap().status(), 200);
         }
         sent += 8;
     }
     let replaced = cluster
-        .wait_status("the replacement to serve", Duration::from_secs(10), |s| current(s)[0].status == "online" && s.workers.len() == 1)
+        .wait_status("the replacement to serve", Duration::from_secs(10), |s| {
+            current(s)[0].status == "online" && s.workers.len() == 1
+        })
         .await;
     assert_eq!(current(&replaced)[0].restarts, 1);
     assert!(cluster.log().contains("worker over --max-memory: replacing it"));
@@ -661,7 +685,12 @@ async fn three_instances_behind_nginx_share_one_database_and_keep_clients_on_one
     let shared = temp_dir("nginx");
     let database = fresh_database(&shared).await;
     let prefix = format!("nyaya-nginx-{}:", nyaya::ids::random_hex(6));
-    let migrate = Command::new(NYAYA).arg("migrate").env_clear().envs(environment(&shared, &database, false, 0, 0)).output().unwrap();
+    let migrate = Command::new(NYAYA)
+        .arg("migrate")
+        .env_clear()
+        .envs(environment(&shared, &database, false, 0, 0))
+        .output()
+        .unwrap();
     assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
     let mut instances = Vec::new();
     for i in 0..3 {
@@ -689,7 +718,11 @@ async fn three_instances_behind_nginx_share_one_database_and_keep_clients_on_one
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     while !http.get(format!("{front}/api/health/ping")).send().await.is_ok_and(|r| r.status() == 200) {
-        assert!(nginx.child.try_wait().unwrap().is_none(), "nginx exited: {}", std::fs::read_to_string(shared.join("nginx.stderr")).unwrap_or_default());
+        assert!(
+            nginx.child.try_wait().unwrap().is_none(),
+            "nginx exited: {}",
+            std::fs::read_to_string(shared.join("nginx.stderr")).unwrap_or_default()
+        );
         assert!(Instant::now() < deadline, "nginx did not come up");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -766,11 +799,19 @@ async fn three_instances_behind_nginx_share_one_database_and_keep_clients_on_one
 async fn admin_and_pending_lawyer(dir: &Path, database: &str) -> (String, nyaya::store::users::User) {
     use nyaya::store::users::{self, Role, User};
     let env = environment(dir, database, false, 0, 0);
-    let config = nyaya::config::Config::from_lookup(&|name| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())).unwrap();
+    let config =
+        nyaya::config::Config::from_lookup(&|name| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+            .unwrap();
     let db = nyaya::db::Db::connect(database, 1).await.unwrap();
     let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$unusedunusedunusedunusedunusedunusedunused0".to_string();
-    let admin = User::new("Ada Admin".into(), format!("ada.{}@example.com", nyaya::ids::random_hex(4)), hash.clone(), Role::Admin);
-    let mut lawyer = User::new("Pia Pending".into(), format!("pia.{}@example.com", nyaya::ids::random_hex(4)), hash, Role::Lawyer);
+    let admin = User::new(
+        "Ada Admin".into(),
+        format!("ada.{}@example.com", nyaya::ids::random_hex(4)),
+        hash.clone(),
+        Role::Admin,
+    );
+    let mut lawyer =
+        User::new("Pia Pending".into(), format!("pia.{}@example.com", nyaya::ids::random_hex(4)), hash, Role::Lawyer);
     lawyer.lawyer_details = Some(serde_json::json!({
         "barRegistrationNumber": "MAH/1234/2015", "specialization": ["Civil Law"], "experience": 2,
         "education": "LLB", "verificationStatus": "pending", "verificationDocuments": ["doc-hash"],

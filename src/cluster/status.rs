@@ -154,7 +154,9 @@ pub async fn request(data_dir: &Path, command: &str, timeout: Duration) -> anyho
         BufReader::new(read).read_line(&mut answer).await?;
         serde_json::from_str::<serde_json::Value>(&answer).with_context(|| format!("unexpected answer {answer:?}"))
     };
-    tokio::time::timeout(timeout, exchange).await.with_context(|| format!("the supervisor did not answer `{command}` in time"))?
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .with_context(|| format!("the supervisor did not answer `{command}` in time"))?
 }
 
 #[cfg(test)]
@@ -185,7 +187,10 @@ mod tests {
         };
         let table = status.table();
         let lines: Vec<&str> = table.lines().collect();
-        assert_eq!(lines[0], "nyaya supervisor pid 42, listening on 0.0.0.0:5000, up 1h, balance ip, max memory 512.0mb");
+        assert_eq!(
+            lines[0],
+            "nyaya supervisor pid 42, listening on 0.0.0.0:5000, up 1h, balance ip, max memory 512.0mb"
+        );
         assert_eq!(lines[2], "│ id │ pid  │ status  │ uptime │ restarts │ memory │ cpu  │ requests │ sockets │");
         assert_eq!(lines[4], "│ 0  │ 4000 │ online  │ 2m     │ 0        │ 31.0mb │ 1.2% │ 1200     │ 3       │");
         assert_eq!(lines[5], "│ 1  │ -    │ errored │ -      │ 1        │ 31.0mb │ 1.2% │ 1200     │ 3       │");

@@ -120,8 +120,11 @@ impl Worker {
     async fn become_ready(&mut self, timeout: Duration) -> Result<(), String> {
         let mut exit = self.exit.clone();
         tokio::select! {
-            ready = self.ready.wait_for(|r| *r) => ready.map(|_| ()).map_err(|_| "worker exited before it was ready".into()),
-            status = exit.wait_for(Option::is_some) => Err(format!("worker exited before it was ready ({})", describe(status.ok().and_then(|s| *s)))),
+            ready = self.ready.wait_for(|r| *r) => ready.map(|_| ()).map_err(|_| "worker gone before ready".into()),
+            status = exit.wait_for(Option::is_some) => {
+                let status = describe(status.ok().and_then(|s| *s));
+                Err(format!("worker exited before it was ready ({status})"))
+            }
             _ = tokio::time::sleep(timeout) => Err(format!("worker not ready after {timeout:?}")),
         }
     }
@@ -290,11 +293,31 @@ async fn read_reports(control: tokio::net::UnixStream, info: Arc<Mutex<WorkerInf
     }
 }
 
+/// The exit of the slot's worker; never, while it has none.
+async fn exit_of(current: &mut Option<Worker>) -> ExitStatus {
+    match current.as_mut() {
+        Some(worker) => worker.exited().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sleeps until `at`; never, without one.
+async fn until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 enum SlotCmd {
     /// Start a new worker, wait until it is ready, then drain the old one (or start the slot
     /// again if it had given up).
-    Replace { done: oneshot::Sender<Result<(), String>> },
-    Stop { done: oneshot::Sender<()> },
+    Replace {
+        done: oneshot::Sender<Result<(), String>>,
+    },
+    Stop {
+        done: oneshot::Sender<()>,
+    },
 }
 
 enum Event {
@@ -322,8 +345,8 @@ impl Slot {
             let restart_at = self.restart_at;
             let event = tokio::select! {
                 cmd = commands.recv() => Event::Command(cmd),
-                status = async { match self.current.as_mut() { Some(w) => w.exited().await, None => std::future::pending().await } } => Event::Exited(status),
-                _ = async { match restart_at { Some(at) => tokio::time::sleep_until(at).await, None => std::future::pending().await } } => Event::RestartDue,
+                status = exit_of(&mut self.current) => Event::Exited(status),
+                _ = until(restart_at) => Event::RestartDue,
                 _ = tick.tick() => Event::Sample,
             };
             match event {
@@ -393,7 +416,13 @@ impl Slot {
         view.restart_pending = true;
         drop(view);
         let delay = backoff(self.crashes.len());
-        tracing::error!(worker = self.id, ?pid, exit = %describe(Some(status)), restart_in = ?delay, "worker exited unexpectedly; restarting it");
+        tracing::error!(
+            worker = self.id,
+            ?pid,
+            exit = %describe(Some(status)),
+            restart_in = ?delay,
+            "worker exited unexpectedly; restarting it"
+        );
         self.restart_at = Some(tokio::time::Instant::now() + delay);
     }
 
@@ -447,7 +476,11 @@ impl Slot {
         self.shared.view(self.id).retiring.push(worker.info.clone());
         worker.signal(libc::SIGTERM);
         if tokio::time::timeout(timeout + Duration::from_secs(1), worker.exited()).await.is_err() {
-            tracing::warn!(worker = self.id, pid = worker.pid, "worker still running after the drain timeout: killing it");
+            tracing::warn!(
+                worker = self.id,
+                pid = worker.pid,
+                "worker still running after the drain timeout: killing it"
+            );
             worker.signal(libc::SIGKILL);
             worker.exited().await;
         }
@@ -514,7 +547,7 @@ impl Cluster {
             match answer.await {
                 Ok(Ok(())) => tracing::info!(worker = id, "reload: worker replaced"),
                 Ok(Err(e)) => {
-                    tracing::error!(worker = id, error = %e, "reload: the new worker failed; the old one keeps serving");
+                    tracing::error!(worker = id, error = %e, "reload: the new worker failed; the old one serves on");
                     failed.push(format!("worker {id}: {e}"));
                 }
                 Err(_) => break,
@@ -562,9 +595,9 @@ impl Cluster {
 pub async fn run(config: Config, opts: Options) -> anyhow::Result<()> {
     if opts.workers > 1 && config.redis_url.is_none() {
         bail!(
-            "--workers {} needs Redis: set REDIS_URL. The workers share cache invalidations and Socket.IO rooms through it; \
-             without it each worker would serve stale entries and miss other workers' events. \
-             One process (no --workers) already uses every core.",
+            "--workers {} needs Redis: set REDIS_URL. The workers share cache invalidations and Socket.IO \
+             rooms through it; without it each worker would serve stale entries and miss other workers' \
+             events. One process (no --workers) already uses every core.",
             opts.workers
         );
     }
@@ -598,7 +631,8 @@ pub async fn run(config: Config, opts: Options) -> anyhow::Result<()> {
         .collect();
     let cluster = Arc::new(Cluster { shared: shared.clone(), slots });
     let listen = lock(&shared.group).local_addr();
-    tracing::info!(%listen, ops = %admin, workers = shared.opts.workers, balance = %shared.opts.balance, "nyaya supervisor started");
+    let (workers, balance) = (shared.opts.workers, shared.opts.balance);
+    tracing::info!(%listen, ops = %admin, workers, %balance, "nyaya supervisor started");
 
     let ops = axum::serve(admin_listener, ops_router(cluster.clone()));
     tokio::spawn(async move { ops.await });
@@ -703,8 +737,12 @@ async fn cluster_metrics(State(cluster): State<Arc<Cluster>>) -> impl IntoRespon
     }
     let current: Vec<&WorkerStatus> = status.workers.iter().filter(|w| w.status != "draining").collect();
     let series: [(&str, &str, &str, fn(&WorkerStatus) -> f64); 3] = [
-        ("nyaya_worker_restarts_total", "counter", "Worker restarts (crashes and --max-memory replacements)", |w| w.restarts as f64),
-        ("nyaya_worker_resident_memory_bytes", "gauge", "Resident memory of the worker process", |w| w.memory_bytes as f64),
+        ("nyaya_worker_restarts_total", "counter", "Worker restarts (crashes and --max-memory replacements)", |w| {
+            w.restarts as f64
+        }),
+        ("nyaya_worker_resident_memory_bytes", "gauge", "Resident memory of the worker process", |w| {
+            w.memory_bytes as f64
+        }),
         ("nyaya_worker_cpu_percent", "gauge", "CPU use of the worker process over the last second", |w| w.cpu_percent),
     ];
     for (name, kind, help, value) in series {
@@ -720,7 +758,8 @@ async fn cluster_metrics(State(cluster): State<Arc<Cluster>>) -> impl IntoRespon
             info.filter(|i| i.ready).and_then(|i| i.ops).map(|ops| (id, ops))
         })
         .collect();
-    let fetches = targets.iter().map(|(id, ops)| async move { (id.to_string(), fetch_metrics(*ops).await.unwrap_or_default()) });
+    let fetches =
+        targets.iter().map(|(id, ops)| async move { (id.to_string(), fetch_metrics(*ops).await.unwrap_or_default()) });
     let parts = futures::future::join_all(fetches).await;
     let body = own + &merge_metrics(&parts);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
@@ -765,7 +804,10 @@ pub fn merge_metrics(parts: &[(String, String)]) -> String {
             if let Some(rest) = line.strip_prefix("# HELP ").or_else(|| line.strip_prefix("# TYPE ")) {
                 let name = rest.split_whitespace().next().unwrap_or_default();
                 let i = find(&mut families, name);
-                if !families[i].head.iter().any(|h| h == line) && families[i].head.len() < 2 && families[i].samples.is_empty() {
+                if !families[i].head.iter().any(|h| h == line)
+                    && families[i].head.len() < 2
+                    && families[i].samples.is_empty()
+                {
                     families[i].head.push(line.to_string());
                 }
                 current = Some(i);

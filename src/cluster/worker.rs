@@ -30,8 +30,13 @@ pub const REPORT_EVERY: Duration = Duration::from_millis(250);
 pub enum Report {
     /// Serving: the state is built and the accept loop runs. `ops` is this worker's own ops
     /// listener (loopback, ephemeral port), where the supervisor reads its metrics.
-    Ready { ops: SocketAddr },
-    Stats { requests: u64, connections: i64 },
+    Ready {
+        ops: SocketAddr,
+    },
+    Stats {
+        requests: u64,
+        connections: i64,
+    },
     /// A graceful stop began.
     Draining,
 }
