@@ -23,7 +23,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::http::rate_limit::RateLimiter;
 use crate::mail::Mailer;
-use crate::realtime::Notifier;
+use crate::realtime::{Notifier, Realtime};
 use crate::security::Tokens;
 
 #[derive(Clone)]
@@ -35,6 +35,8 @@ pub struct AppState {
     pub rate_limiter: RateLimiter,
     pub cache: Cache,
     pub notifier: Notifier,
+    /// The Socket.IO server of this instance (API.md 4).
+    pub realtime: Realtime,
     pub started_at: Instant,
 }
 
@@ -45,16 +47,20 @@ impl AppState {
         db.migrate().await.context("running migrations")?;
         let mailer = Mailer::new(config.smtp_url.as_deref(), config.outbox_dir(), &config.mail_from)?;
         let cache = Cache::connect(CacheSettings::from_config(&config)).await?;
-        Ok(AppState {
+        let realtime = Realtime::new(&config).await;
+        let state = AppState {
             tokens: Tokens::new(&config),
             rate_limiter: RateLimiter::new(config.rate_limit_window, config.rate_limit_max),
             cache,
             notifier: Notifier::new(),
+            realtime,
             config: Arc::new(config),
             db,
             mailer,
             started_at: Instant::now(),
-        })
+        };
+        state.realtime.attach(&state).await?;
+        Ok(state)
     }
 }
 
@@ -121,7 +127,7 @@ pub struct Running {
     pub state: AppState,
     activity: Arc<Activity>,
     ops_shutdown: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
 impl Running {
@@ -130,12 +136,18 @@ impl Running {
         self.shutdown(SHUTDOWN_TIMEOUT).await
     }
 
-    /// Stops accepting, lets requests in flight finish (their connections close after the
+    /// Stops accepting, closes the Socket.IO sessions (clients reconnect, to a listener that
+    /// still accepts), lets requests in flight finish (their connections close after the
     /// response), closes idle connections after [`DRAIN_LINGER`] and drops whatever is still
     /// open after `timeout`. The ops listener answers (readiness: 503) until the end.
-    pub async fn shutdown(self, timeout: Duration) -> anyhow::Result<()> {
+    pub async fn shutdown(mut self, timeout: Duration) -> anyhow::Result<()> {
         self.begin_drain(timeout);
-        let served = self.task.await;
+        // A long-poll in flight would otherwise hold its connection until the deadline.
+        self.state.realtime.close().await;
+        let served = match self.task.take() {
+            Some(task) => task.await,
+            None => Ok(Ok(())),
+        };
         let _ = self.ops_shutdown.send(true);
         served?
     }
@@ -149,6 +161,14 @@ impl Running {
 
     pub fn activity(&self) -> Arc<Activity> {
         self.activity.clone()
+    }
+}
+
+impl Drop for Running {
+    /// The socket server holds the state for its handlers; releasing it here lets the
+    /// database pool and the rest of the state go when the server does.
+    fn drop(&mut self) {
+        self.state.realtime.detach();
     }
 }
 
@@ -169,7 +189,7 @@ pub async fn start(state: AppState, listener: TcpListener, admin_listener: TcpLi
         }
     });
     let task = tokio::spawn(serve_http(listener, app, activity.clone()));
-    Ok(Running { addr, admin_addr, state, activity, ops_shutdown, task })
+    Ok(Running { addr, admin_addr, state, activity, ops_shutdown, task: Some(task) })
 }
 
 /// Counts responses; while draining, asks the client to reconnect elsewhere.

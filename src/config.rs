@@ -57,6 +57,10 @@ pub struct Config {
     /// Bound on every Redis call of the cache (`CACHE_REDIS_TIMEOUT`, e.g. `100ms`).
     pub cache_redis_timeout: Duration,
     pub redis_prefix: String,
+    /// reCAPTCHA (API.md 1.6): checked in production only.
+    pub recaptcha_secret: Option<String>,
+    pub recaptcha_min_score: f64,
+    pub recaptcha_verify_url: String,
 }
 
 impl std::fmt::Debug for Config {
@@ -187,6 +191,10 @@ impl Config {
             cache_max_bytes,
             cache_redis_timeout: vars.duration("CACHE_REDIS_TIMEOUT", "100ms")?,
             redis_prefix: var("REDIS_PREFIX").unwrap_or_else(|| "nyaya:".into()),
+            recaptcha_secret: var("RECAPTCHA_SECRET_KEY"),
+            recaptcha_min_score: vars.parse("RECAPTCHA_MIN_SCORE", 0.5)?,
+            recaptcha_verify_url: var("RECAPTCHA_VERIFY_URL")
+                .unwrap_or_else(|| "https://www.google.com/recaptcha/api/siteverify".into()),
             data_dir,
         })
     }

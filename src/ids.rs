@@ -1,8 +1,10 @@
-//! 24-hex ObjectId-style identifiers: 4 bytes of seconds, 5 random bytes, 3 bytes of counter,
-//! so ids sort by creation time like MongoDB's and data moved from the original keeps its ids.
+//! 24-hex ObjectId-style identifiers: 4 bytes of seconds, 5 random bytes drawn once per
+//! process, 3 bytes of counter, so ids of one process sort by creation time like MongoDB's
+//! (ties on a timestamp break in creation order) and data moved from the original keeps its ids.
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use rand::RngCore;
@@ -14,13 +16,22 @@ pub struct Id(String);
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
+/// The process's random part, as MongoDB drivers draw it: once, so that the counter orders
+/// the ids of one second.
+fn process_random() -> &'static str {
+    static RANDOM: OnceLock<String> = OnceLock::new();
+    RANDOM.get_or_init(|| {
+        let mut random = [0u8; 5];
+        rand::rng().fill_bytes(&mut random);
+        hex::encode(random)
+    })
+}
+
 impl Id {
     pub fn new() -> Id {
         let secs = chrono::Utc::now().timestamp() as u32;
-        let mut random = [0u8; 5];
-        rand::rng().fill_bytes(&mut random);
         let count = COUNTER.fetch_add(1, Ordering::Relaxed) & 0x00ff_ffff;
-        Id(format!("{secs:08x}{}{count:06x}", hex::encode(random)))
+        Id(format!("{secs:08x}{}{count:06x}", process_random()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -90,6 +101,9 @@ mod tests {
         let b = Id::new();
         assert!(Id::is_valid(a.as_str()));
         assert_ne!(a, b);
+        // Within one process, later ids sort after earlier ones (ties on time included).
+        let later: Vec<Id> = (0..100).map(|_| Id::new()).collect();
+        assert!(later.windows(2).all(|w| w[0] < w[1]), "{later:?}");
     }
 
     #[test]

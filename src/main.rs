@@ -26,6 +26,22 @@ enum Command {
         #[arg(long, env = "NYAYA_SEED_PASSWORD", default_value = nyaya::seed::DEFAULT_PASSWORD)]
         password: String,
     },
+    /// Create an admin account, or make an existing account an active admin with this password.
+    ///
+    /// Idempotent: a second run with the same arguments changes nothing. The email is
+    /// normalized like registration's; the password must meet the registration rules.
+    CreateAdmin {
+        /// Email address of the admin account.
+        #[arg(long)]
+        email: String,
+        /// Password (at least 6 characters with a lowercase letter, an uppercase letter and a
+        /// digit). Prefer the environment variable to keep it out of the process list.
+        #[arg(long, env = "NYAYA_ADMIN_PASSWORD", hide_env_values = true)]
+        password: String,
+        /// Display name, used when the account is created.
+        #[arg(long, default_value = "System Administrator")]
+        name: String,
+    },
     /// Show the workers of the running `nyaya serve --workers N` (same DATA_DIR), like `pm2 list`.
     Status {
         /// Print the supervisor's JSON instead of the table.
@@ -86,6 +102,18 @@ async fn main() {
     }
 }
 
+/// An API error as command-line text, with each validation failure on its own line.
+fn describe(err: nyaya::error::AppError) -> anyhow::Error {
+    // `duplicate` carries the underlying cause of an internal error in its message.
+    let err = err.duplicate();
+    let details: Vec<String> = err.errors.iter().flatten().map(|e| format!("  {}: {}", e.path, e.msg)).collect();
+    if details.is_empty() {
+        anyhow::anyhow!("{}", err.message)
+    } else {
+        anyhow::anyhow!("{}\n{}", err.message, details.join("\n"))
+    }
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::from_env()?;
     match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
@@ -101,6 +129,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             db.migrate().await?;
             let report = nyaya::seed::run(&db, &password).await?;
             print!("{}", report.logins_table());
+            Ok(())
+        }
+        Command::CreateAdmin { email, password, name } => {
+            use nyaya::service::accounts::{AdminOutcome, ensure_admin};
+            let db = nyaya::db::Db::connect(&config.database_url, 2).await?;
+            db.migrate().await?;
+            let (user, outcome) = ensure_admin(&db, &name, &email, &password).await.map_err(describe)?;
+            let what = match outcome {
+                AdminOutcome::Created => "created admin",
+                AdminOutcome::Promoted => "promoted to admin",
+                AdminOutcome::Updated => "updated admin (active, password set)",
+                AdminOutcome::Unchanged => "admin already exists; nothing changed",
+            };
+            println!("{what}: {} <{}> id {}", user.name, user.email, user.id);
+            db.close().await;
             Ok(())
         }
         Command::Status { json } => {

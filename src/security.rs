@@ -17,6 +17,10 @@ pub struct Claims {
     pub role: String,
     pub iat: u64,
     pub exp: u64,
+    /// Refresh tokens only: a random id, so two tokens issued in the same second differ and a
+    /// rotated-out token can never equal its successor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -59,7 +63,7 @@ impl Tokens {
         }
     }
 
-    fn sign(keys: &KeyPair, user: &User) -> String {
+    fn sign(keys: &KeyPair, user: &User, jti: Option<String>) -> String {
         let iat = chrono::Utc::now().timestamp() as u64;
         let claims = Claims {
             id: user.id.to_string(),
@@ -67,6 +71,7 @@ impl Tokens {
             role: user.role.as_str().to_string(),
             iat,
             exp: iat + keys.lifetime.as_secs(),
+            jti,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding).expect("HS256 signing cannot fail")
     }
@@ -84,7 +89,10 @@ impl Tokens {
     }
 
     pub fn issue(&self, user: &User) -> TokenPair {
-        TokenPair { access: Self::sign(&self.access, user), refresh: Self::sign(&self.refresh, user) }
+        TokenPair {
+            access: Self::sign(&self.access, user, None),
+            refresh: Self::sign(&self.refresh, user, Some(crate::ids::random_hex(12))),
+        }
     }
 
     pub fn verify_access(&self, token: &str) -> Result<Claims, TokenError> {
@@ -148,6 +156,65 @@ pub fn sha256_hex(value: &str) -> String {
     hex::encode(Sha256::digest(value.as_bytes()))
 }
 
+/// Why a CAPTCHA was refused; the text is the message of the 400.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{0}")]
+pub struct CaptchaRejected(pub String);
+
+#[derive(Deserialize)]
+struct SiteVerify {
+    success: bool,
+    score: Option<f64>,
+    #[serde(rename = "error-codes", default)]
+    error_codes: Vec<String>,
+}
+
+/// API.md 1.6: outside production the check is skipped. In production an empty token is
+/// refused; with `RECAPTCHA_SECRET_KEY` set the token is checked with Google's `siteverify`
+/// (v3 scores below `RECAPTCHA_MIN_SCORE` fail), without it any non-empty token passes and a
+/// warning is logged once.
+pub async fn verify_captcha(config: &Config, token: &str) -> Result<(), CaptchaRejected> {
+    if !config.env.is_production() {
+        return Ok(());
+    }
+    if token.trim().is_empty() {
+        return Err(CaptchaRejected("CAPTCHA verification is required".into()));
+    }
+    let Some(secret) = config.recaptcha_secret.as_deref() else {
+        static WARNED: std::sync::Once = std::sync::Once::new();
+        WARNED.call_once(|| {
+            tracing::warn!("RECAPTCHA_SECRET_KEY is not set: CAPTCHA tokens are accepted without verification")
+        });
+        return Ok(());
+    };
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    let client = CLIENT.get_or_init(|| {
+        reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build().expect("HTTP client")
+    });
+    let reply = client
+        .post(&config.recaptcha_verify_url)
+        .form(&[("secret", secret), ("response", token)])
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status);
+    let verdict = match reply {
+        Ok(res) => res.json::<SiteVerify>().await,
+        Err(e) => Err(e),
+    };
+    let verdict = verdict.map_err(|e| {
+        tracing::error!(error = %e, "CAPTCHA verification request failed");
+        CaptchaRejected("CAPTCHA verification failed".into())
+    })?;
+    if !verdict.success {
+        let codes = if verdict.error_codes.is_empty() { "Unknown error".to_string() } else { verdict.error_codes.join(", ") };
+        return Err(CaptchaRejected(format!("CAPTCHA verification failed: {codes}")));
+    }
+    if verdict.score.is_some_and(|s| s < config.recaptcha_min_score) {
+        return Err(CaptchaRejected("CAPTCHA score too low".into()));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,5 +228,24 @@ mod tests {
         let legacy = bcrypt::hash("Secret123", 4).unwrap();
         assert!(verify_password("Secret123", &legacy));
         assert!(needs_rehash(&legacy));
+    }
+
+    #[test]
+    fn refresh_tokens_issued_together_differ_and_access_tokens_keep_the_original_claims() {
+        let config = Config::from_lookup(&|name| match name {
+            "JWT_SECRET" => Some("a".into()),
+            "JWT_REFRESH_SECRET" => Some("b".into()),
+            "DATA_DIR" => Some(std::env::temp_dir().display().to_string()),
+            _ => None,
+        })
+        .unwrap();
+        let tokens = Tokens::new(&config);
+        let user = User::new("Ann".into(), "ann@example.com".into(), "x".into(), Role::Citizen);
+        let (a, b) = (tokens.issue(&user), tokens.issue(&user));
+        assert_ne!(a.refresh, b.refresh);
+        assert!(tokens.verify_refresh(&a.refresh).unwrap().jti.is_some());
+        let access = tokens.verify_access(&a.access).unwrap();
+        assert_eq!((access.jti, access.role.as_str(), access.exp - access.iat), (None, "citizen", 86_400));
+        assert_eq!(tokens.verify_access(&a.refresh).unwrap_err(), TokenError::Invalid, "refresh secret differs");
     }
 }

@@ -397,6 +397,21 @@ const CASES: &[PlannedCase] = &[
     },
 ];
 
+/// The law category of a case: a query's own, or for a dispute (whose `category` field in
+/// the plan is its disputeType) the nearest category of API.md 2.3.
+fn law_category(c: &PlannedCase) -> &'static str {
+    if c.case_type == "query" {
+        return c.category;
+    }
+    match c.category {
+        "property" | "landlord-tenant" => "property",
+        "family" => "family",
+        "employment" => "labor",
+        "contract" | "business" => "corporate",
+        _ => "civil",
+    }
+}
+
 async fn case_exists(db: &Db, citizen: &Id, title: &str) -> anyhow::Result<bool> {
     let n = db
         .count(&Sql::new("SELECT COUNT(*) FROM cases WHERE citizen_id = $1 AND title = $2").arg(citizen).arg(title))
@@ -446,14 +461,15 @@ async fn insert_case(db: &Db, c: &PlannedCase, citizen: &Id, lawyer: Option<&Id>
     tx.exec(
         &Sql::new(
             "INSERT INTO cases (id, case_type, title, description, category, status, priority, citizen_id, \
-             assigned_lawyer_id, details, notes, timeline, documents, resolution, resolved_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, '[]', $11, '[]', $12, $13, $14, $15)",
+             assigned_lawyer_id, details, notes, timeline, documents, resolution, resolved_at, created_at, updated_at, \
+             dispute_type) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, '[]', $11, '[]', $12, $13, $14, $15, $16)",
         )
         .arg(&id)
         .arg(c.case_type)
         .arg(c.title)
         .arg(c.description)
-        .arg(c.category)
+        .arg(law_category(c))
         .arg(c.status)
         .arg(c.priority)
         .arg(citizen)
@@ -463,7 +479,8 @@ async fn insert_case(db: &Db, c: &PlannedCase, citizen: &Id, lawyer: Option<&Id>
         .arg(resolution.map(|r| r.to_string()))
         .arg(resolved_at)
         .arg(&created)
-        .arg(&updated),
+        .arg(&updated)
+        .arg((c.case_type == "dispute").then_some(c.category)),
     )
     .await?;
     if let Some(lawyer) = lawyer {

@@ -173,6 +173,13 @@ pub struct Lookup<'a> {
     pub subject: Option<&'a Id>,
 }
 
+impl<'a> Lookup<'a> {
+    /// A list route read by `caller` (no id in the path).
+    pub fn of(caller: &'a User, params: &'a Params) -> Lookup<'a> {
+        Lookup { caller: Some(caller), params, subject: None }
+    }
+}
+
 /// The cache key: route + sorted, normalized query + scope.
 pub fn cache_key(policy: &Policy, scope: &Scope, params: &Params, subject: Option<&Id>) -> String {
     let mut pairs: Vec<(&String, String)> = params

@@ -95,9 +95,11 @@ pub const CITIZEN_PENDING_CONNECTIONS: Policy =
 pub const CITIZEN_DIRECT_CHATS: Policy = policy("/api/citizens/direct-chats", 120, PerUser, &[Caller]);
 
 // Cases and consultations.
-pub const QUERIES: Policy = policy("/api/queries", 180, PerUser, &[Caller]);
+// A lawyer's `/queries?type=available` is an open-pool view (AVAIL) and an admin's list shows
+// every case (ADM): both move with writes that never touch the caller's own tag.
+pub const QUERIES: Policy = policy("/api/queries", 180, PerUser, &[Caller, Avail, Adm]);
 pub const QUERY: Policy = policy("/api/queries/{queryId}", 300, PerUser, &[CaseOfSubject, Caller]);
-pub const DISPUTES: Policy = policy("/api/disputes", 180, PerUser, &[Caller]);
+pub const DISPUTES: Policy = policy("/api/disputes", 180, PerUser, &[Caller, Avail, Adm]);
 pub const DISPUTE: Policy = policy("/api/disputes/{disputeId}", 300, PerUser, &[CaseOfSubject, Caller]);
 pub const CONSULTATIONS: Policy = policy("/api/consultations", 120, PerUser, &[ConsListOfCaller]);
 pub const CONSULTATION: Policy = policy("/api/consultations/{consultationId}", 180, PerUser, &[ConsOfSubject]);

@@ -15,6 +15,11 @@ struct Migration {
 const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "data model", sql: include_str!("../../migrations/0001_data_model.sql") },
     Migration { version: 2, name: "lawyer education", sql: include_str!("../../migrations/0002_lawyer_education.sql") },
+    Migration {
+        version: 3,
+        name: "case dispute type and version",
+        sql: include_str!("../../migrations/0003_case_dispute_type_version.sql"),
+    },
 ];
 
 pub(super) async fn run(db: &Db) -> anyhow::Result<usize> {

@@ -6,11 +6,11 @@ use axum::extract::{Path, State};
 use axum::routing::{get, patch};
 use serde_json::{Value, json};
 
+use super::docs::AdminOnly;
 use super::extract::{Admin, JsonBody, Params, parse_id};
-use super::lawyers::success_body;
-use super::respond::Envelope;
+use super::respond::{Envelope, serve_data};
 use crate::app::AppState;
-use crate::cache::{Cached, Lookup, Policy, policy};
+use crate::cache::{Cached, Lookup, policy};
 use crate::error::AppResult;
 use crate::service::admin;
 use crate::store::users::VerificationStatus;
@@ -25,43 +25,25 @@ pub fn routes() -> Router<AppState> {
         .route("/lawyers/{lawyerId}/verification", patch(verification))
 }
 
-/// Serves one admin read through the cache (the caller is already known to be an admin).
-async fn cached<F, Fut>(
-    state: &AppState,
-    policy: &Policy,
-    user: &crate::store::users::User,
-    params: &Params,
-    load: F,
-) -> AppResult<Cached>
-where
-    F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = AppResult<Value>>,
-{
-    let lookup = Lookup { caller: Some(user), params, subject: None };
-    state.cache.serve(policy, lookup, || async { Ok(success_body(load().await?)) }).await
-}
-
-#[utoipa::path(get, path = "/api/admin/dashboard/analytics", tag = "admin",
+#[utoipa::path(get, path = "/api/admin/dashboard/analytics", tag = "admin", security(("bearer" = [])),
     responses(
         (status = 200, description = "`data: {counts, recentActivities, monthlyStats, revenue}`"),
-        (status = 401, description = "No or bad token"),
-        (status = 403, description = "Not an admin"),
+        AdminOnly,
     ))]
 pub async fn analytics(State(state): State<AppState>, Admin(user): Admin, params: Params) -> AppResult<Cached> {
-    cached(&state, &policy::ADMIN_ANALYTICS, &user, &params, || admin::analytics(&state)).await
+    serve_data(&state, &policy::ADMIN_ANALYTICS, Lookup::of(&user, &params), || admin::analytics(&state)).await
 }
 
-#[utoipa::path(get, path = "/api/admin/system/stats", tag = "admin",
+#[utoipa::path(get, path = "/api/admin/system/stats", tag = "admin", security(("bearer" = [])),
     responses(
         (status = 200, description = "`data: {userStats, queryStats, disputeStats, topLawyers, resolutionStats}`"),
-        (status = 401, description = "No or bad token"),
-        (status = 403, description = "Not an admin"),
+        AdminOnly,
     ))]
 pub async fn system_stats(State(state): State<AppState>, Admin(user): Admin, params: Params) -> AppResult<Cached> {
-    cached(&state, &policy::ADMIN_STATS, &user, &params, || admin::system_stats(&state)).await
+    serve_data(&state, &policy::ADMIN_STATS, Lookup::of(&user, &params), || admin::system_stats(&state)).await
 }
 
-#[utoipa::path(get, path = "/api/admin/users", tag = "admin",
+#[utoipa::path(get, path = "/api/admin/users", tag = "admin", security(("bearer" = [])),
     params(
         ("page" = Option<i64>, Query, description = "Page, from 1"),
         ("limit" = Option<i64>, Query, description = "Items per page, 1..100 (default 10)"),
@@ -71,21 +53,22 @@ pub async fn system_stats(State(state): State<AppState>, Admin(user): Admin, par
         ("search" = Option<String>, Query, description = "Case-insensitive text in name or email"),
     ),
     responses(
-        (status = 200, description = "`data: {docs, totalDocs, limit, page, totalPages, hasNextPage, hasPrevPage, nextPage, prevPage}`"),
-        (status = 401, description = "No or bad token"),
-        (status = 403, description = "Not an admin"),
+        (status = 200, description = "`data: {docs, totalDocs, limit, page, totalPages, hasNextPage, hasPrevPage, \
+            nextPage, prevPage}`"),
+        AdminOnly,
     ))]
 pub async fn users(State(state): State<AppState>, Admin(user): Admin, params: Params) -> AppResult<Cached> {
-    cached(&state, &policy::ADMIN_USERS, &user, &params, || admin::list_users(&state, &params)).await
+    serve_data(&state, &policy::ADMIN_USERS, Lookup::of(&user, &params), || admin::list_users(&state, &params)).await
 }
 
-#[utoipa::path(patch, path = "/api/admin/users/{userId}/toggle-status", tag = "admin",
+#[utoipa::path(patch, path = "/api/admin/users/{userId}/toggle-status", tag = "admin", security(("bearer" = [])),
     params(("userId" = String, Path, description = "24-hex user id")),
     request_body(content = Object, description = "`{isActive: boolean}`; without it the status is flipped"),
     responses(
         (status = 200, description = "`data: {user}`"),
         (status = 400, description = "Malformed id, or the admin's own account"),
         (status = 404, description = "User not found"),
+        AdminOnly,
     ))]
 pub async fn toggle_status(
     State(state): State<AppState>,
@@ -99,31 +82,35 @@ pub async fn toggle_status(
     Ok(Envelope::data(json!({"user": user.to_clean_json()})).with_message(format!("User account {word} successfully")))
 }
 
-#[utoipa::path(get, path = "/api/admin/lawyers/pending-verifications", tag = "admin",
+#[utoipa::path(get, path = "/api/admin/lawyers/pending-verifications", tag = "admin", security(("bearer" = [])),
     params(
         ("page" = Option<i64>, Query, description = "Page, from 1"),
         ("limit" = Option<i64>, Query, description = "Items per page, 1..100 (default 10)"),
     ),
     responses(
         (status = 200, description = "`data: {lawyers, pagination: {current, pages, total}, total}`"),
-        (status = 401, description = "No or bad token"),
-        (status = 403, description = "Not an admin"),
+        AdminOnly,
     ))]
 pub async fn pending_verifications(
     State(state): State<AppState>,
     Admin(user): Admin,
     params: Params,
 ) -> AppResult<Cached> {
-    cached(&state, &policy::ADMIN_PENDING, &user, &params, || admin::pending_verifications(&state, &params)).await
+    serve_data(&state, &policy::ADMIN_PENDING, Lookup::of(&user, &params), || {
+        admin::pending_verifications(&state, &params)
+    })
+    .await
 }
 
-#[utoipa::path(patch, path = "/api/admin/lawyers/{lawyerId}/verification", tag = "admin",
+#[utoipa::path(patch, path = "/api/admin/lawyers/{lawyerId}/verification", tag = "admin", security(("bearer" = [])),
     params(("lawyerId" = String, Path, description = "24-hex lawyer id")),
-    request_body(content = Object, description = "`{status: verified|rejected}` or `{action: approve|reject}`, plus optional `reason` or `notes` (max 500)"),
+    request_body(content = Object, description = "`{status: verified|rejected}` or `{action: approve|reject}`, \
+        plus optional `reason` or `notes` (max 500)"),
     responses(
         (status = 200, description = "`data: {lawyer}`"),
         (status = 400, description = "Malformed id, invalid status or notes"),
         (status = 404, description = "Lawyer not found"),
+        AdminOnly,
     ))]
 pub async fn verification(
     State(state): State<AppState>,

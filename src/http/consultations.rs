@@ -8,8 +8,9 @@ use axum::routing::{get, patch, post};
 use crate::app::AppState;
 use crate::cache::{Cached, Lookup, policy};
 use crate::error::AppResult;
+use crate::http::docs::{CitizenOnly, LoggedIn, Paging};
 use crate::http::extract::{Citizen, CurrentUser, JsonBody, Lawyer, Params, parse_id};
-use crate::http::respond::Envelope;
+use crate::http::respond::{Envelope, serve_data};
 use crate::service::consultations as service;
 
 pub fn routes() -> Router<AppState> {
@@ -21,25 +22,50 @@ pub fn routes() -> Router<AppState> {
         .route("/{consultationId}/cancel", patch(cancel))
 }
 
-/// 3.9 #1.
+/// Books a consultation with a verified lawyer (3.9 #1); the lawyer is notified.
+#[utoipa::path(post, path = "/api/consultations/request", tag = "consultations", security(("bearer" = [])),
+    request_body(content = Object, description = "`{targetUserId, scheduledDateTime (ISO-8601, future), \
+        duration? (15..180, default 30), description? (max 500), consultationType? (video default, audio, in-person)}`"),
+    responses(
+        (status = 201, description = "`data: {consultation}` (citizen and lawyer populated)"),
+        (status = 400, description = "Validation failed, not a (verified) lawyer, or a time in the past"),
+        CitizenOnly,
+        (status = 404, description = "Target user not found"),
+        (status = 409, description = "The lawyer has another consultation scheduled at this time"),
+    ))]
 async fn request(State(state): State<AppState>, Citizen(user): Citizen, JsonBody(body): JsonBody) -> AppResult<Envelope> {
     let data = service::request(&state, &user, &body).await?;
     Ok(Envelope::data(data).with_message("Consultation request created successfully").created())
 }
 
-/// 3.9 #2.
+/// The caller's consultations (3.9 #2): citizens as citizen, lawyers as lawyer.
+#[utoipa::path(get, path = "/api/consultations", tag = "consultations", security(("bearer" = [])),
+    params(Paging, ("status" = Option<String>, Query, description = "A status, or all")),
+    responses(
+        (status = 200, description = "`data: {consultations, pagination: {page, limit, total, \
+            pages}}`; default limit 20; cached per user"),
+        (status = 403, description = "Access denied (neither citizen nor lawyer)"),
+        LoggedIn,
+    ))]
 async fn list(State(state): State<AppState>, CurrentUser(user): CurrentUser, params: Params) -> AppResult<Cached> {
     let side = service::list_side(&user)?;
     let page = params.page(20);
     let status = params.filter("status").map(str::to_string);
-    let lookup = Lookup { caller: Some(&user), params: &params, subject: None };
-    state
-        .cache
-        .serve(&policy::CONSULTATIONS, lookup, || service::list(&state, &user, side, status.as_deref(), page))
-        .await
+    serve_data(&state, &policy::CONSULTATIONS, Lookup::of(&user, &params), || {
+        service::list(&state, &user, side, status.as_deref(), page)
+    })
+    .await
 }
 
-/// 3.9 #3.
+/// One consultation, for its citizen or its lawyer (3.9 #3).
+#[utoipa::path(get, path = "/api/consultations/{consultationId}", tag = "consultations", security(("bearer" = [])),
+    params(("consultationId" = String, Path, description = "24-hex consultation id")),
+    responses(
+        (status = 200, description = "`data: {consultation}`; cached, access checked on every request"),
+        (status = 403, description = "Access denied"),
+        (status = 404, description = "Consultation not found"),
+        LoggedIn,
+    ))]
 async fn get_one(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -49,10 +75,22 @@ async fn get_one(
     let id = parse_id(&id, "consultation")?;
     service::check_party(&state, &user, &id).await?;
     let lookup = Lookup { caller: Some(&user), params: &params, subject: Some(&id) };
-    state.cache.serve(&policy::CONSULTATION, lookup, || service::get(&state, &id)).await
+    serve_data(&state, &policy::CONSULTATION, lookup, || service::get(&state, &id)).await
 }
 
-/// 3.9 #4.
+/// The consultation's lawyer sets its status (3.9 #4); the citizen is notified.
+#[utoipa::path(patch, path = "/api/consultations/{consultationId}/status", tag = "consultations",
+    security(("bearer" = [])),
+    params(("consultationId" = String, Path, description = "24-hex consultation id")),
+    request_body(content = Object, description = "`{status (scheduled, confirmed, cancelled, completed), \
+        meetingLink? (URL), notes? (max 1000)}`"),
+    responses(
+        (status = 200, description = "`data: {consultation}`"),
+        (status = 400, description = "Validation failed"),
+        (status = 403, description = "Only the assigned lawyer can update consultation status"),
+        (status = 404, description = "Consultation not found"),
+        LoggedIn,
+    ))]
 async fn update_status(
     State(state): State<AppState>,
     Lawyer(user): Lawyer,
@@ -64,7 +102,18 @@ async fn update_status(
     Ok(Envelope::data(data).with_message("Consultation status updated successfully"))
 }
 
-/// 3.9 #5.
+/// Either party cancels while at least two hours remain (3.9 #5); the other party is notified.
+#[utoipa::path(patch, path = "/api/consultations/{consultationId}/cancel", tag = "consultations",
+    security(("bearer" = [])),
+    params(("consultationId" = String, Path, description = "24-hex consultation id")),
+    request_body(content = Object, description = "`{reason?}` (max 500)"),
+    responses(
+        (status = 200, description = "`data: {consultation}`"),
+        (status = 400, description = "Consultation cannot be cancelled (less than 2 hours remaining)"),
+        (status = 403, description = "Access denied"),
+        (status = 404, description = "Consultation not found"),
+        LoggedIn,
+    ))]
 async fn cancel(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,

@@ -16,6 +16,7 @@ use serde_json::{Map, Value, json};
 
 use crate::app::AppState;
 use crate::error::{AppError, AppResult};
+use crate::http::docs::{LoggedIn, Paging};
 use crate::http::extract::{CurrentUser, Params, parse_id};
 use crate::http::respond::Envelope;
 use crate::ids::Id;
@@ -134,7 +135,20 @@ fn upload_meta(fields: &Map<String, Value>) -> AppResult<UploadMeta> {
     })
 }
 
-/// 3.8 #1.
+/// Stores a file on a case or connection the caller is a party of (3.8 #1).
+#[utoipa::path(post, path = "/api/documents/upload", tag = "documents", security(("bearer" = [])),
+    request_body(content = Object, content_type = "multipart/form-data",
+        description = "multipart/form-data: file field `document`; fields `documentType` (direct, query, dispute), \
+        `relatedId`, `description?` (max 500), `documentCategory?`, `tags?` (comma-separated)"),
+    responses(
+        (status = 201, description = "`data: {document, ipfsUrl}`"),
+        (status = 400, description = "Validation failed (`error`, `details`), no file, or already uploaded here"),
+        (status = 403, description = "Access denied (not a party of the entity)"),
+        (status = 404, description = "Query / Dispute / Direct connection not found"),
+        (status = 413, description = "File size exceeds limit"),
+        (status = 415, description = "File type not allowed"),
+        LoggedIn,
+    ))]
 async fn upload_one(State(state): State<AppState>, CurrentUser(user): CurrentUser, req: Request) -> AppResult<Envelope> {
     let form = read_form(&state, req, "document", 1).await?;
     let meta = upload_meta(&form.fields)?;
@@ -147,7 +161,21 @@ async fn upload_one(State(state): State<AppState>, CurrentUser(user): CurrentUse
     Ok(Envelope::data(json!({"document": doc, "ipfsUrl": url})).with_message("Document uploaded successfully").created())
 }
 
-/// 3.8 #2.
+/// Stores several files on one entity, all or none (3.8 #2).
+#[utoipa::path(post, path = "/api/documents/upload-multiple", tag = "documents", security(("bearer" = [])),
+    request_body(content = Object, content_type = "multipart/form-data",
+        description = "multipart/form-data: file field `documents` (up to MAX_FILES_PER_UPLOAD files); fields \
+        `documentType` (direct, query, dispute), `relatedId`, `description?` (max 500), `documentCategory?`, \
+        `tags?` (comma-separated)"),
+    responses(
+        (status = 201, description = "`data: {documents}`"),
+        (status = 400, description = "Validation failed, no files, too many files, or a file already uploaded here"),
+        (status = 403, description = "Access denied (not a party of the entity)"),
+        (status = 404, description = "Query / Dispute / Direct connection not found"),
+        (status = 413, description = "File size exceeds limit"),
+        (status = 415, description = "File type not allowed"),
+        LoggedIn,
+    ))]
 async fn upload_many(State(state): State<AppState>, CurrentUser(user): CurrentUser, req: Request) -> AppResult<Envelope> {
     let max = state.config.max_files_per_upload.max(1);
     let form = read_form(&state, req, "documents", max).await?;
@@ -160,14 +188,27 @@ async fn upload_many(State(state): State<AppState>, CurrentUser(user): CurrentUs
     Ok(Envelope::data(json!({"documents": docs})).with_message(message).created())
 }
 
-/// 3.8 #3.
+/// The caller's repository: readable documents, one page, grouped by type and entity (3.8 #3).
+#[utoipa::path(get, path = "/api/documents/repository/my-documents", tag = "documents", security(("bearer" = [])),
+    params(Paging, ("documentType" = Option<String>, Query, description = "direct, \
+        query or dispute")),
+    responses(
+        (status = 200, description = "`data: {documents: {direct, query, dispute}, pagination: {current, total, \
+            count, totalDocuments}}`"),
+        LoggedIn,
+    ))]
 async fn my_documents(State(state): State<AppState>, CurrentUser(user): CurrentUser, params: Params) -> AppResult<Envelope> {
     let doc_type = params.get("documentType").filter(|t| DOCUMENT_TYPES.contains(t));
     let data = service::my_documents(&state, &user, doc_type, params.page(20)).await?;
     Ok(Envelope::data(data))
 }
 
-/// 3.8 #4.
+/// Totals over the documents the caller may read (3.8 #4).
+#[utoipa::path(get, path = "/api/documents/stats/overview", tag = "documents", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`data: {byType, overall: {totalDocuments, totalSize, avgSize}, recent}`"),
+        LoggedIn,
+    ))]
 async fn stats(State(state): State<AppState>, CurrentUser(user): CurrentUser) -> AppResult<Envelope> {
     Ok(Envelope::data(service::stats(&state, &user).await?))
 }
@@ -176,20 +217,46 @@ fn document_id(raw: &str) -> AppResult<Id> {
     parse_id(raw, "document").map_err(AppError::with_error_key)
 }
 
-/// 3.8 #5.
+/// One readable document; records the access time (3.8 #5).
+#[utoipa::path(get, path = "/api/documents/details/{documentId}", tag = "documents", security(("bearer" = [])),
+    params(("documentId" = String, Path, description = "24-hex document id")),
+    responses(
+        (status = 200, description = "`data: {document}`"),
+        (status = 403, description = "Access denied"),
+        (status = 404, description = "Document not found"),
+        LoggedIn,
+    ))]
 async fn details(State(state): State<AppState>, CurrentUser(user): CurrentUser, Path(id): Path<String>) -> AppResult<Envelope> {
     let id = document_id(&id)?;
     Ok(Envelope::data(service::details(&state, &user, &id).await?))
 }
 
-/// 3.8 #6.
+/// Soft delete by the uploader (3.8 #6).
+#[utoipa::path(delete, path = "/api/documents/{documentId}", tag = "documents", security(("bearer" = [])),
+    params(("documentId" = String, Path, description = "24-hex document id")),
+    responses(
+        (status = 200, description = "Document deleted successfully"),
+        (status = 403, description = "Only the uploader can delete this document"),
+        (status = 404, description = "Document not found"),
+        LoggedIn,
+    ))]
 async fn remove(State(state): State<AppState>, CurrentUser(user): CurrentUser, Path(id): Path<String>) -> AppResult<Envelope> {
     let id = document_id(&id)?;
     service::delete(&state, &user, &id).await?;
     Ok(Envelope::message("Document deleted successfully"))
 }
 
-/// 3.8 #7.
+/// Readable documents of one case or connection, newest first (3.8 #7).
+#[utoipa::path(get, path = "/api/documents/{documentType}/{relatedId}", tag = "documents", security(("bearer" = [])),
+    params(
+        ("documentType" = String, Path, description = "direct, query or dispute"),
+        ("relatedId" = String, Path, description = "24-hex case or connection id"),
+    ),
+    responses(
+        (status = 200, description = "`data: {documents, count}`"),
+        (status = 400, description = "Invalid document type or malformed id"),
+        LoggedIn,
+    ))]
 async fn of_entity(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -202,7 +269,22 @@ async fn of_entity(
     Ok(Envelope::data(service::of_entity(&state, &user, &doc_type, &related).await?))
 }
 
-/// 3.8 #9.
+/// Readable documents matching a text and filters, newest first (3.8 #9).
+#[utoipa::path(get, path = "/api/documents/search", tag = "documents", security(("bearer" = [])),
+    params(
+        Paging,
+        ("q" = Option<String>, Query, description = "Case-insensitive text in name, description or tags"),
+        ("documentType" = Option<String>, Query, description = "direct, query or dispute"),
+        ("documentCategory" = Option<String>, Query, description = "A category"),
+        ("dateFrom" = Option<String>, Query, description = "Uploaded at or after (ISO timestamp or date)"),
+        ("dateTo" = Option<String>, Query, description = "Uploaded at or before (ISO timestamp or date)"),
+    ),
+    responses(
+        (status = 200, description = "`data: {documents, pagination: {current, total, count, totalDocuments}, \
+            searchQuery?, filters}`"),
+        (status = 400, description = "Invalid date"),
+        LoggedIn,
+    ))]
 async fn search(State(state): State<AppState>, CurrentUser(user): CurrentUser, params: Params) -> AppResult<Envelope> {
     let text = |k: &str| params.get(k).map(str::to_string);
     let query = service::Search {
@@ -269,13 +351,38 @@ fn file_response(dl: Download, disposition: &str) -> AppResult<Response> {
     Ok(res)
 }
 
-/// `GET /api/documents/<id>/download`: the `url` of every document.
+/// The file of a readable document (the `url` of every document). The token may come as
+/// `?token=` for links the browser opens itself.
+#[utoipa::path(get, path = "/api/documents/{documentId}/download", tag = "documents", security(("bearer" = [])),
+    params(
+        ("documentId" = String, Path, description = "24-hex document id"),
+        ("token" = Option<String>, Query, description = "Access token, for links without an Authorization header"),
+    ),
+    responses(
+        (status = 200, description = "The file, with its type and `Content-Disposition: attachment`",
+            content_type = "application/octet-stream"),
+        (status = 403, description = "Access denied"),
+        (status = 404, description = "Document not found"),
+        LoggedIn,
+    ))]
 async fn download(State(state): State<AppState>, LinkUser(user): LinkUser, Path(id): Path<String>) -> AppResult<Response> {
     let id = document_id(&id)?;
     file_response(service::download(&state, &user, &id).await?, "attachment")
 }
 
-/// 3.7 #7.
+/// A file shared in a chat the caller takes part in (3.7 #7); the client then sends it as a file message.
+#[utoipa::path(post, path = "/api/chats/upload-file", tag = "chats", security(("bearer" = [])),
+    request_body(content = Object, content_type = "multipart/form-data",
+        description = "file field `file`; fields `chatId`, `description?` (max 500)"),
+    responses(
+        (status = 200, description = "`data: {ipfsHash, originalName, mimeType, size, url, documentId}`"),
+        (status = 400, description = "No file uploaded, or Chat ID is required"),
+        (status = 403, description = "Access denied (not a participant)"),
+        (status = 404, description = "Chat not found"),
+        (status = 413, description = "File size exceeds limit"),
+        (status = 415, description = "File type not allowed"),
+        LoggedIn,
+    ))]
 async fn chat_upload(State(state): State<AppState>, CurrentUser(user): CurrentUser, req: Request) -> AppResult<Envelope> {
     let mut form = read_form(&state, req, "file", 1).await?;
     let Some(file) = form.files.pop() else {
@@ -291,7 +398,21 @@ async fn chat_upload(State(state): State<AppState>, CurrentUser(user): CurrentUs
     Ok(Envelope::data(data).with_message("File uploaded successfully"))
 }
 
-/// 3.7 #8: the hash is checked before the caller, as in the original.
+/// The file of a content hash, for a caller who may read a document with it (3.7 #8). The
+/// hash is checked before the caller, as in the original.
+#[utoipa::path(get, path = "/api/chats/file/{ipfsHash}", tag = "chats", security(("bearer" = [])),
+    params(
+        ("ipfsHash" = String, Path, description = "SHA-256 hex, or a CID of a record moved from the original"),
+        ("token" = Option<String>, Query, description = "Access token, for links without an Authorization header"),
+    ),
+    responses(
+        (status = 200, description = "The file, with its type and `Content-Disposition: inline`",
+            content_type = "application/octet-stream"),
+        (status = 400, description = "Invalid IPFS hash"),
+        (status = 403, description = "Access denied"),
+        (status = 404, description = "File not found"),
+        LoggedIn,
+    ))]
 async fn file_proxy(
     State(state): State<AppState>,
     Path(hash): Path<String>,

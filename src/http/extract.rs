@@ -189,20 +189,28 @@ pub fn authorize(user: &User, roles: &[Role]) -> Result<(), AppError> {
     }
 }
 
-/// `requireVerifiedLawyer` (API.md 1.7), with its codes.
+/// `requireVerifiedLawyer` (API.md 1.7), with the original's codes, messages and order.
+/// Verified means `isVerified` and a `verified` status (kept consistent by admin verification).
 pub fn require_verified_lawyer(user: &User) -> Result<(), AppError> {
     if user.role != Role::Lawyer {
-        return Err(AppError::forbidden("Access denied. Lawyer role required.").with_code("LAWYER_ROLE_REQUIRED"));
-    }
-    if !user.is_active {
-        return Err(AppError::forbidden("Your account has been deactivated.").with_code("ACCOUNT_DEACTIVATED"));
+        return Err(AppError::forbidden("Access restricted to lawyers only").with_code("LAWYER_ROLE_REQUIRED"));
     }
     if !user.is_verified || user.verification_status() != VerificationStatus::Verified {
-        let status = user.verification_status().as_str();
-        let message = "Your lawyer account is pending verification. Please wait for admin approval.";
-        return Err(AppError::forbidden(message).with_code("LAWYER_NOT_VERIFIED").with_data(json!({
-            "verificationStatus": status, "isVerified": false, "role": "lawyer", "message": message,
+        return Err(AppError::forbidden(
+            "Your lawyer account is pending verification. Please wait for admin approval before accessing this feature.",
+        )
+        .with_code("LAWYER_NOT_VERIFIED")
+        .with_data(json!({
+            "verificationStatus": user.verification_status().as_str(),
+            "isVerified": false,
+            "role": "lawyer",
+            "message": "Contact admin if verification is taking longer than expected.",
         })));
+    }
+    if !user.is_active {
+        return Err(
+            AppError::forbidden("Your account has been deactivated. Please contact support.").with_code("ACCOUNT_DEACTIVATED")
+        );
     }
     Ok(())
 }

@@ -4,14 +4,36 @@
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::routing::get;
-use serde_json::{Value, json};
+use serde_json::Value;
+use utoipa::IntoParams;
 
-use super::extract::{Citizen, Page, Params, parse_id};
-use super::respond::{wrapper_page, wrapper_pagination};
+use super::docs::{CitizenOnly, Paging};
+use super::extract::{Citizen, Params, parse_id};
+use super::respond::{serve_data, wrapped, wrapper_page};
 use crate::app::AppState;
 use crate::cache::{Cached, Lookup, policy};
 use crate::error::AppResult;
 use crate::service::directory;
+
+/// The filters and order of both directory lists. Documentation only: handlers read the
+/// query string through `Params`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct DirectoryFilters {
+    /// One specialization the lawyer must have (`all`: any).
+    specialization: Option<String>,
+    /// Years of experience, "min-max" or "N+".
+    experience: Option<String>,
+    /// Case-insensitive text (the fields depend on the list).
+    search: Option<String>,
+    /// createdAt (default), name or experience.
+    #[param(rename = "sortBy")]
+    sort_by: Option<String>,
+    /// desc (default) or asc.
+    #[param(rename = "sortOrder")]
+    sort_order: Option<String>,
+}
 
 /// Routes under `/api/lawyers` that need no login.
 pub fn routes() -> Router<AppState> {
@@ -23,35 +45,15 @@ pub fn citizen_routes() -> Router<AppState> {
     Router::new().route("/available-lawyers", get(available_lawyers))
 }
 
-/// `{success: true, data}` as a cacheable body.
-pub(crate) fn success_body(data: Value) -> Value {
-    json!({"success": true, "data": data})
-}
-
-/// The wrapper pagination style (1.5) as a cacheable body.
-fn wrapped_body(items: Vec<Value>, total: i64, page: Page) -> Value {
-    let data = Value::Array(items);
-    let response_size = data.to_string().chars().count();
-    json!({
-        "success": true,
-        "data": data,
-        "pagination": wrapper_pagination(total, page),
-        "meta": {"timestamp": crate::time::now_iso(), "responseSize": response_size},
-    })
-}
-
 #[utoipa::path(get, path = "/api/lawyers/verified", tag = "lawyers",
     params(
-        ("page" = Option<i64>, Query, description = "Page, from 1"),
-        ("limit" = Option<i64>, Query, description = "Items per page, 1..100 (default 20)"),
-        ("fields" = Option<String>, Query, description = "Comma-separated: name, role, lawyerDetails.specialization, lawyerDetails.experience, createdAt"),
-        ("specialization" = Option<String>, Query, description = "Exact specialization"),
-        ("experience" = Option<String>, Query, description = "Years, \"min-max\" or \"N+\""),
-        ("search" = Option<String>, Query, description = "Case-insensitive text in name, specialization or education"),
-        ("sortBy" = Option<String>, Query, description = "createdAt (default), name or experience"),
-        ("sortOrder" = Option<String>, Query, description = "desc (default) or asc"),
+        Paging,
+        ("fields" = Option<String>, Query,
+            description = "Comma-separated: name, role, lawyerDetails.specialization, lawyerDetails.experience, createdAt"),
+        DirectoryFilters,
     ),
-    responses((status = 200, description = "Active verified lawyers, public projection, wrapper pagination")))]
+    responses((status = 200, description = "Active verified lawyers, public projection, wrapper pagination (default \
+        limit 20); `search` looks in name, specialization and education")))]
 pub async fn verified(State(state): State<AppState>, params: Params) -> AppResult<Cached> {
     let page = wrapper_page(&params);
     let lookup = Lookup { caller: None, params: &params, subject: None };
@@ -59,7 +61,7 @@ pub async fn verified(State(state): State<AppState>, params: Params) -> AppResul
         .cache
         .serve(&policy::LAWYERS_VERIFIED, lookup, || async {
             let (items, total) = directory::verified_lawyers(&state, &params, page).await?;
-            Ok(wrapped_body(items, total, page))
+            Ok(wrapped(Value::Array(items), total, page).into_json())
         })
         .await
 }
@@ -74,37 +76,26 @@ pub async fn verified(State(state): State<AppState>, params: Params) -> AppResul
 pub async fn profile(State(state): State<AppState>, Path(raw): Path<String>, params: Params) -> AppResult<Cached> {
     let id = parse_id(&raw, "lawyer")?;
     let lookup = Lookup { caller: None, params: &params, subject: Some(&id) };
-    state
-        .cache
-        .serve(&policy::LAWYER_PROFILE, lookup, || async { Ok(success_body(directory::profile(&state, &id).await?)) })
-        .await
+    serve_data(&state, &policy::LAWYER_PROFILE, lookup, || directory::profile(&state, &id)).await
 }
 
-#[utoipa::path(get, path = "/api/citizens/available-lawyers", tag = "citizens",
+#[utoipa::path(get, path = "/api/citizens/available-lawyers", tag = "citizens", security(("bearer" = [])),
     params(
-        ("page" = Option<i64>, Query, description = "Page, from 1"),
-        ("limit" = Option<i64>, Query, description = "Items per page, 1..100 (default 12)"),
-        ("specialization" = Option<String>, Query, description = "Exact specialization"),
-        ("experience" = Option<String>, Query, description = "Years, \"a-b\" or \"N+\""),
-        ("search" = Option<String>, Query, description = "Case-insensitive text in name, email or specialization"),
-        ("sortBy" = Option<String>, Query, description = "createdAt (default), name or experience"),
-        ("sortOrder" = Option<String>, Query, description = "desc (default) or asc"),
+        Paging,
+        DirectoryFilters,
     ),
     responses(
-        (status = 200, description = "`data: {lawyers, pagination: {current, pages, total}}`"),
-        (status = 401, description = "No or bad token"),
-        (status = 403, description = "Not a citizen"),
+        (status = 200, description = "`data: {lawyers, pagination: {current, pages, total}}` (default limit 12); \
+            `search` looks in name, email and specialization"),
+        CitizenOnly,
     ))]
 pub async fn available_lawyers(
     State(state): State<AppState>,
     Citizen(user): Citizen,
     params: Params,
 ) -> AppResult<Cached> {
-    let lookup = Lookup { caller: Some(&user), params: &params, subject: None };
-    state
-        .cache
-        .serve(&policy::CITIZEN_AVAILABLE_LAWYERS, lookup, || async {
-            Ok(success_body(directory::available_for_citizens(&state, &params).await?))
-        })
-        .await
+    serve_data(&state, &policy::CITIZEN_AVAILABLE_LAWYERS, Lookup::of(&user, &params), || {
+        directory::available_for_citizens(&state, &params)
+    })
+    .await
 }

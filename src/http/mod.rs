@@ -45,35 +45,39 @@ pub fn router(state: AppState) -> Router {
             "/citizens",
             cases::citizen_routes().merge(connections::citizen_routes()).merge(lawyers::citizen_routes()),
         )
-        .nest("/queries", cases::query_routes())
-        .nest("/disputes", cases::dispute_routes())
+        .nest("/queries", cases::queries::routes())
+        .nest("/disputes", cases::disputes::routes())
         .nest("/chats", chats::routes().merge(documents::chat_file_routes()))
         .nest("/documents", documents::routes())
         .nest("/consultations", consultations::routes())
         .merge(health::routes())
-        .merge(docs::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit));
 
-    Router::new()
+    let app = Router::new()
         .nest("/api", api)
+        .merge(docs::routes())
         .fallback(not_found)
-        .with_state(state)
+        .with_state(state.clone())
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .layer(middleware::from_fn(record_metrics))
         .layer(
             ServiceBuilder::new()
-                .layer(SetRequestIdLayer::new(HeaderName::from_static("x-request-id"), RandomRequestId))
-                .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-                    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-                    tracing::info_span!("request", method = %req.method(), uri = %req.uri().path(), request_id = %id)
-                }))
-                .layer(PropagateRequestIdLayer::new(HeaderName::from_static("x-request-id")))
-                .layer(cors())
-                .layer(security_headers())
                 .layer(middleware::from_fn(honour_no_compression))
                 .layer(CompressionLayer::new().compress_when(DefaultPredicate::new().and(SizeAbove::new(1024)))),
-        )
+        );
+    // Socket.IO (`/socket.io/`) sits outside the body limit, metrics and compression, inside CORS.
+    state.realtime.mount(app).layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(HeaderName::from_static("x-request-id"), RandomRequestId))
+            .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+                tracing::info_span!("request", method = %req.method(), uri = %req.uri().path(), request_id = %id)
+            }))
+            .layer(PropagateRequestIdLayer::new(HeaderName::from_static("x-request-id")))
+            .layer(cors())
+            .layer(security_headers()),
+    )
 }
 
 async fn not_found() -> AppError {

@@ -6,6 +6,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::extract::{Page, Params};
+use crate::app::AppState;
+use crate::cache::{Cached, Lookup, Policy};
+use crate::error::AppResult;
 
 /// `{success:true, message?, data?}` with a status.
 pub struct Envelope {
@@ -60,18 +63,31 @@ impl IntoResponse for Envelope {
     }
 }
 
+/// Serves a cached GET whose body is the success envelope of what `load` returns as `data`.
+/// The handler's gates ran before (a hit never skips an access check).
+pub async fn serve_data<F, Fut>(state: &AppState, policy: &Policy, lookup: Lookup<'_>, load: F) -> AppResult<Cached>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = AppResult<Value>>,
+{
+    state.cache.serve(policy, lookup, || async move { Ok(Envelope::data(load().await?).into_json()) }).await
+}
+
 /// The wrapper style's query (`page`, `limit` 1..=100 default 20).
 pub fn wrapper_page(params: &Params) -> Page {
     params.page(20)
 }
 
-/// The wrapper style (`withPagination`): top-level `pagination` and `meta`.
-pub fn wrapped(items: Vec<Value>, total: i64, page: Page) -> Envelope {
-    let data = Value::Array(items);
-    let response_size = data.to_string().chars().count();
-    Envelope::data(data)
-        .with("pagination", wrapper_pagination(total, page))
-        .with("meta", json!({"timestamp": crate::time::now_iso(), "responseSize": response_size}))
+/// The wrapper style (`withPagination`): `data` (the items, or an object holding them) with
+/// top-level `pagination` and `meta`.
+pub fn wrapped(data: Value, total: i64, page: Page) -> Envelope {
+    let meta = wrapper_meta(&data);
+    Envelope::data(data).with("pagination", wrapper_pagination(total, page)).with("meta", meta)
+}
+
+/// The wrapper's `meta`: when, and the character length of the serialized `data`.
+pub fn wrapper_meta(data: &Value) -> Value {
+    json!({"timestamp": crate::time::now_iso(), "responseSize": data.to_string().chars().count()})
 }
 
 pub fn wrapper_pagination(total: i64, page: Page) -> Value {

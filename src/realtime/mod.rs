@@ -1,10 +1,23 @@
 //! Real-time delivery. [`Notifier`] is the one way services reach users' sockets, from HTTP
-//! and Socket.IO handlers alike; the Socket.IO server subscribes to it and emits to rooms.
+//! and Socket.IO handlers alike; the Socket.IO server ([`Realtime`], `server.rs`) subscribes
+//! to it and emits to rooms, across instances when Redis joins them.
+
+mod events;
+mod presence;
+mod server;
 
 use serde_json::Value;
 use tokio::sync::broadcast;
 
+use crate::app::AppState;
 use crate::ids::Id;
+
+pub use server::{Identity, Realtime, user_room};
+
+/// Disconnects every socket of `user`, on every instance (account deactivated).
+pub async fn disconnect_user(state: &AppState, user: &Id) {
+    state.realtime.disconnect_user(user).await;
+}
 
 /// Where an event goes.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,1 +1,835 @@
-//! Accounts: registration, login, tokens, profile, passwords.
+//! Accounts (API.md 1.6, 2.2, 3.1): registration, login, refresh-token rotation, password
+//! reset and change, the current user and profile edits, plus the rules of `nyaya create-admin`.
+//! Integration tests: auth.
+//!
+//! The HTTP layer applies the request validators of the original (express-validator); this
+//! module applies what the original's User model enforced (email pattern, nested document
+//! types and limits, declared keys only), answering 400 where the original failed with 500.
+
+use serde_json::{Map, Value, json};
+
+use crate::app::AppState;
+use crate::cache::Tag;
+use crate::db::{Db, is_unique_violation};
+use crate::error::{AppError, AppResult, FieldError};
+use crate::mail::templates;
+use crate::security::{self, TokenPair, sha256_hex};
+use crate::service::people;
+use crate::store::users::{self, Role, User};
+
+/// Email validation and normalization exactly as the original's validators did it
+/// (validator.js 13.12 `isEmail` and `normalizeEmail` with default options), so that accounts
+/// created by the original keep matching.
+pub mod email {
+    use std::sync::LazyLock;
+
+    /// validator.js 13.12 `icloud_domains`.
+    const ICLOUD: &[&str] = &["icloud.com", "me.com"];
+
+    /// validator.js 13.12 `outlookdotcom_domains`.
+    #[rustfmt::skip]
+    const OUTLOOK: &[&str] = &[
+        "hotmail.at", "hotmail.be", "hotmail.ca", "hotmail.cl", "hotmail.co.il", "hotmail.co.nz", "hotmail.co.th",
+        "hotmail.co.uk", "hotmail.com", "hotmail.com.ar", "hotmail.com.au", "hotmail.com.br", "hotmail.com.gr",
+        "hotmail.com.mx", "hotmail.com.pe", "hotmail.com.tr", "hotmail.com.vn", "hotmail.cz", "hotmail.de",
+        "hotmail.dk", "hotmail.es", "hotmail.fr", "hotmail.hu", "hotmail.id", "hotmail.ie", "hotmail.in",
+        "hotmail.it", "hotmail.jp", "hotmail.kr", "hotmail.lv", "hotmail.my", "hotmail.ph", "hotmail.pt",
+        "hotmail.sa", "hotmail.sg", "hotmail.sk", "live.be", "live.co.uk", "live.com", "live.com.ar", "live.com.mx",
+        "live.de", "live.es", "live.eu", "live.fr", "live.it", "live.nl", "msn.com", "outlook.at", "outlook.be",
+        "outlook.cl", "outlook.co.il", "outlook.co.nz", "outlook.co.th", "outlook.com", "outlook.com.ar",
+        "outlook.com.au", "outlook.com.br", "outlook.com.gr", "outlook.com.pe", "outlook.com.tr", "outlook.com.vn",
+        "outlook.cz", "outlook.de", "outlook.dk", "outlook.es", "outlook.fr", "outlook.hu", "outlook.id",
+        "outlook.ie", "outlook.in", "outlook.it", "outlook.jp", "outlook.kr", "outlook.lv", "outlook.my",
+        "outlook.ph", "outlook.pt", "outlook.sa", "outlook.sg", "outlook.sk", "passport.com",
+    ];
+
+    /// validator.js 13.12 `yahoo_domains`.
+    const YAHOO: &[&str] = &[
+        "rocketmail.com",
+        "yahoo.ca",
+        "yahoo.co.uk",
+        "yahoo.com",
+        "yahoo.de",
+        "yahoo.fr",
+        "yahoo.in",
+        "yahoo.it",
+        "ymail.com",
+    ];
+
+    /// validator.js 13.12 `yandex_domains`; all of them normalize to the first.
+    const YANDEX: &[&str] = &["yandex.ru", "yandex.ua", "yandex.kz", "yandex.com", "yandex.by", "ya.ru"];
+
+    /// `normalizeEmail` with default options. `None` where validator.js returns `false` (the
+    /// local part became empty, e.g. `+tag@gmail.com`).
+    pub fn normalize(email: &str) -> Option<String> {
+        let (user, domain) = email.rsplit_once('@')?;
+        let mut domain = domain.to_lowercase();
+        let user = if domain == "gmail.com" || domain == "googlemail.com" {
+            let local = remove_single_dots(before(user, '+'));
+            domain = "gmail.com".into();
+            non_empty(local)?.to_lowercase()
+        } else if ICLOUD.contains(&domain.as_str()) || OUTLOOK.contains(&domain.as_str()) {
+            non_empty(before(user, '+').to_string())?.to_lowercase()
+        } else if YAHOO.contains(&domain.as_str()) {
+            let local = match user.rsplit_once('-') {
+                Some((head, _)) => head,
+                None => user,
+            };
+            non_empty(local.to_string())?.to_lowercase()
+        } else if YANDEX.contains(&domain.as_str()) {
+            domain = "yandex.ru".into();
+            user.to_lowercase()
+        } else {
+            user.to_lowercase()
+        };
+        Some(format!("{user}@{domain}"))
+    }
+
+    fn before(s: &str, sep: char) -> &str {
+        s.split(sep).next().unwrap_or("")
+    }
+
+    fn non_empty(s: String) -> Option<String> {
+        (!s.is_empty()).then_some(s)
+    }
+
+    /// Removes single dots but keeps runs of two or more (Gmail ignores only single dots).
+    fn remove_single_dots(s: &str) -> String {
+        let mut out = String::with_capacity(s.len());
+        let mut chars = s.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c != '.' {
+                out.push(c);
+                continue;
+            }
+            let mut run = 1;
+            while chars.next_if_eq(&'.').is_some() {
+                run += 1;
+            }
+            if run > 1 {
+                out.extend(std::iter::repeat_n('.', run));
+            }
+        }
+        out
+    }
+
+    /// The User model's pattern (`^[\w-.]+@([\w-]+\.)+[\w-]{2,4}$`, ASCII `\w`), applied to
+    /// the normalized address.
+    pub fn matches_model(email: &str) -> bool {
+        static MODEL: LazyLock<regex::Regex> = LazyLock::new(|| {
+            regex::Regex::new(r"^[A-Za-z0-9_.-]+@([A-Za-z0-9_-]+\.)+[A-Za-z0-9_-]{2,4}$").expect("model email pattern")
+        });
+        MODEL.is_match(email)
+    }
+
+    /// `isEmail` with default options (no display name, TLD required, UTF-8 local part
+    /// allowed, no IP domains, length limits enforced).
+    pub fn is_email(s: &str) -> bool {
+        if utf16_len(s) > 254 {
+            return false;
+        }
+        let Some((user, domain)) = s.rsplit_once('@') else { return false };
+        if user.len() > 64 || domain.len() > 254 || !is_fqdn(domain) {
+            return false;
+        }
+        if let Some(quoted) = user.strip_prefix('"') {
+            // validator.js drops the last character whatever it is.
+            let mut inner: Vec<char> = quoted.chars().collect();
+            inner.pop();
+            return quoted_local_ok(&inner);
+        }
+        user.split('.').all(|part| !part.is_empty() && part.chars().all(local_char))
+    }
+
+    fn utf16_len(s: &str) -> usize {
+        s.encode_utf16().count()
+    }
+
+    /// The non-ASCII ranges validator.js's patterns accept (`from`-U+D7FF, U+F900-U+FDCF,
+    /// U+FDF0-U+FFEF): no surrogates, no non-characters.
+    fn high(c: char, from: char) -> bool {
+        (from..='\u{D7FF}').contains(&c) || matches!(c, '\u{F900}'..='\u{FDCF}' | '\u{FDF0}'..='\u{FFEF}')
+    }
+
+    fn local_char(c: char) -> bool {
+        c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c) || high(c, '\u{00A1}')
+    }
+
+    fn quoted_local_ok(chars: &[char]) -> bool {
+        let plain = |c: char| {
+            js_space(c)
+                || matches!(c, '\x01'..='\x08' | '\x0b' | '\x0c' | '\x0e'..='\x1f' | '\x7f' | '\x21')
+                || matches!(c, '\x23'..='\x5b' | '\x5d'..='\x7e')
+                || high(c, '\u{00A0}')
+        };
+        let escapable =
+            |c: char| matches!(c, '\x01'..='\x09' | '\x0b' | '\x0c' | '\x0d'..='\x7f') || high(c, '\u{00A0}');
+        let mut i = 0;
+        while i < chars.len() {
+            let c = chars[i];
+            // Like the regex's alternation: a plain character first, else an escape pair.
+            if plain(c) {
+                i += 1;
+            } else if c == '\\' && chars.get(i + 1).is_some_and(|n| escapable(*n)) {
+                i += 2;
+            } else {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// JavaScript's `\s`.
+    fn js_space(c: char) -> bool {
+        matches!(
+            c,
+            '\t' | '\n' | '\x0b' | '\x0c' | '\r' | ' ' | '\u{00A0}' | '\u{1680}' | '\u{2000}'
+                ..='\u{200A}' | '\u{2028}' | '\u{2029}' | '\u{202F}' | '\u{205F}' | '\u{3000}' | '\u{FEFF}'
+        )
+    }
+
+    /// `isFQDN` with the options `isEmail` passes (TLD required, no underscores).
+    fn is_fqdn(domain: &str) -> bool {
+        let parts: Vec<&str> = domain.split('.').collect();
+        let tld = parts[parts.len() - 1];
+        if parts.len() < 2 {
+            return false;
+        }
+        let tld_letters = |c: char| c.is_ascii_alphabetic() || (high(c, '\u{00A1}') && c != '\u{00A9}');
+        let lower_tld = tld.to_ascii_lowercase();
+        let punycode = lower_tld.strip_prefix("xn").is_some_and(|rest| {
+            rest.chars().count() >= 2 && rest.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        });
+        let letters = tld.chars().count() >= 2 && tld.chars().all(tld_letters);
+        if !(letters || punycode) || tld.chars().any(js_space) {
+            return false;
+        }
+        if tld.chars().all(|c| c.is_ascii_digit()) {
+            return false;
+        }
+        parts.iter().all(|part| {
+            utf16_len(part) <= 63
+                && !part.is_empty()
+                && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c >= '\u{00A1}')
+                && !part.chars().any(|c| matches!(c, '\u{FF01}'..='\u{FF5E}'))
+                && !part.starts_with('-')
+                && !part.ends_with('-')
+                && !part.contains('_')
+        })
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn gmail_drops_single_dots_and_subaddress_and_unifies_the_domain() {
+            assert_eq!(normalize("John.Doe+news@GoogleMail.com").as_deref(), Some("johndoe@gmail.com"));
+            assert_eq!(normalize("a.b.c@gmail.com").as_deref(), Some("abc@gmail.com"));
+            assert_eq!(normalize("multiple..dots@gmail.com").as_deref(), Some("multiple..dots@gmail.com"));
+            assert_eq!(normalize("x...y.z.@gmail.com").as_deref(), Some("x...yz@gmail.com"));
+            assert_eq!(normalize("+only@gmail.com"), None);
+            assert_eq!(normalize(".@gmail.com"), None);
+        }
+
+        #[test]
+        fn outlook_and_icloud_drop_plus_tags_only() {
+            assert_eq!(normalize("Jane.Roe+x@Hotmail.co.uk").as_deref(), Some("jane.roe@hotmail.co.uk"));
+            assert_eq!(normalize("a+b+c@live.com").as_deref(), Some("a@live.com"));
+            assert_eq!(normalize("a.b+c@msn.com").as_deref(), Some("a.b@msn.com"));
+            assert_eq!(normalize("Me+tag@iCloud.com").as_deref(), Some("me@icloud.com"));
+            assert_eq!(normalize("me+tag@me.com").as_deref(), Some("me@me.com"));
+            // mac.com is not in validator 13.12's iCloud list.
+            assert_eq!(normalize("Me+tag@mac.com").as_deref(), Some("me+tag@mac.com"));
+            assert_eq!(normalize("a-b@outlook.com").as_deref(), Some("a-b@outlook.com"));
+        }
+
+        #[test]
+        fn yahoo_drops_the_last_dash_tag() {
+            assert_eq!(normalize("John-Doe-news@Yahoo.com").as_deref(), Some("john-doe@yahoo.com"));
+            assert_eq!(normalize("plain@ymail.com").as_deref(), Some("plain@ymail.com"));
+            assert_eq!(normalize("a+b@rocketmail.com").as_deref(), Some("a+b@rocketmail.com"));
+            assert_eq!(normalize("-tag@yahoo.com"), None);
+        }
+
+        #[test]
+        fn yandex_domains_become_yandex_ru() {
+            assert_eq!(normalize("Ivan.P+x@Ya.ru").as_deref(), Some("ivan.p+x@yandex.ru"));
+            assert_eq!(normalize("ivan@yandex.com").as_deref(), Some("ivan@yandex.ru"));
+        }
+
+        #[test]
+        fn other_domains_are_only_lowercased() {
+            assert_eq!(normalize("First.Last+Tag@Example.COM").as_deref(), Some("first.last+tag@example.com"));
+            assert_eq!(normalize("\"Odd@Local\"@Example.com").as_deref(), Some("\"odd@local\"@example.com"));
+        }
+
+        #[test]
+        fn is_email_follows_validator_defaults() {
+            for ok in [
+                "a@b.co",
+                "first.last@sub.example.org",
+                "x+y@example.com",
+                "o'hara@example.ie",
+                "\"quoted local\"@example.com",
+                "ü@exämple.de",
+                "a@b.xn--p1ai",
+            ] {
+                assert!(is_email(ok), "{ok} should be an email");
+            }
+            for bad in [
+                "",
+                "plain",
+                "a@b",
+                "a@b.c",
+                "a..b@example.com",
+                ".a@example.com",
+                "a.@example.com",
+                "a@-b.com",
+                "a@b_c.com",
+                "a@b.123",
+                "a b@example.com",
+                "a@b@c.com",
+                "Name <a@b.com>",
+                "a@[127.0.0.1]",
+            ] {
+                assert!(!is_email(bad), "{bad} should not be an email");
+            }
+            let long_local = format!("{}@example.com", "a".repeat(65));
+            assert!(!is_email(&long_local));
+        }
+
+        #[test]
+        fn model_pattern_requires_a_short_ascii_tld() {
+            assert!(matches_model("a.b-c_d@mail.example.com"));
+            assert!(!matches_model("a@example.museum"));
+            assert!(!matches_model("a+b@example.com"));
+            assert!(!matches_model("ü@example.com"));
+        }
+    }
+}
+
+/// The password rules of API.md 1.6, as the original's two validators: a length rule and a
+/// pattern rule (lowercase, uppercase and digit), each reported separately.
+pub mod password {
+    pub fn long_enough(password: &str) -> bool {
+        password.encode_utf16().count() >= 6
+    }
+
+    /// `/^(?=.*[a-z])(?=.*[A-Z])(?=.*\d)/`: `.` stops at line terminators, so only the first
+    /// line counts.
+    pub fn mixed(password: &str) -> bool {
+        let line = password.split(['\n', '\r', '\u{2028}', '\u{2029}']).next().unwrap_or("");
+        line.chars().any(|c| c.is_ascii_lowercase())
+            && line.chars().any(|c| c.is_ascii_uppercase())
+            && line.chars().any(|c| c.is_ascii_digit())
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn rules() {
+            assert!(super::long_enough("Abcde1") && super::mixed("Abcde1"));
+            assert!(!super::long_enough("Ab1") && super::mixed("Ab1"));
+            assert!(!super::mixed("abcdef1") && !super::mixed("ABCDEF1") && !super::mixed("Abcdefg"));
+            assert!(!super::mixed("abc\nDEF1"), "the pattern does not look past a newline");
+        }
+    }
+}
+
+const DUPLICATE_EMAIL: &str = "User with this email already exists";
+
+/// A freshly authenticated account with its new token pair.
+pub struct Session {
+    pub user: User,
+    pub tokens: TokenPair,
+}
+
+/// A registration that passed the request validators.
+pub struct Registration {
+    pub name: String,
+    pub email: String,
+    pub password: String,
+    pub role: Role,
+    pub phone: Option<String>,
+    pub address: Option<Value>,
+    pub lawyer_details: Option<Value>,
+    pub student_details: Option<Value>,
+}
+
+/// A profile update that passed the request validators; `None` leaves a field unchanged.
+#[derive(Default)]
+pub struct ProfileChanges {
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub address: Option<Value>,
+    pub lawyer_details: Option<Value>,
+    pub student_details: Option<Value>,
+}
+
+fn model_error(path: &str, value: Option<&Value>, msg: impl Into<String>) -> FieldError {
+    FieldError { kind: "field", value: value.cloned(), msg: msg.into(), path: path.to_string(), location: "body" }
+}
+
+fn invalid_email(raw: &str) -> AppError {
+    AppError::validation(vec![model_error("email", Some(&json!(raw)), "Please provide a valid email")])
+}
+
+/// The stored form of an address: normalized, then held to the model's pattern.
+pub fn canonical_email(raw: &str) -> AppResult<String> {
+    email::normalize(raw).filter(|e| email::matches_model(e)).ok_or_else(|| invalid_email(raw))
+}
+
+/// How the original's schema casts one declared key of a nested document.
+#[derive(Clone, Copy)]
+enum Kind {
+    Text,
+    Trimmed,
+    Number,
+    TextList,
+}
+
+const ADDRESS_KEYS: &[(&str, Kind)] =
+    &[("street", Kind::Text), ("city", Kind::Text), ("state", Kind::Text), ("pincode", Kind::Text)];
+
+/// `lawyerDetails` keys a client may write (the verification fields are the admin's).
+const LAWYER_KEYS: &[(&str, Kind)] = &[
+    ("barRegistrationNumber", Kind::Text),
+    ("specialization", Kind::TextList),
+    ("experience", Kind::Number),
+    ("education", Kind::Text),
+    ("consultationFee", Kind::Number),
+    ("bio", Kind::Text),
+    ("licenseNumber", Kind::Text),
+    ("practiceAreas", Kind::TextList),
+    ("courtAdmissions", Kind::TextList),
+];
+
+const STUDENT_KEYS: &[(&str, Kind)] = &[
+    ("universityName", Kind::Trimmed),
+    ("enrollmentYear", Kind::Number),
+    ("semester", Kind::Text),
+    ("specialization", Kind::Trimmed),
+    ("rollNumber", Kind::Trimmed),
+];
+
+pub const SEMESTERS: &[&str] = &["1st", "2nd", "3rd", "4th", "5th", "6th", "7th", "8th"];
+
+fn cast(kind: Kind, value: &Value) -> Option<Value> {
+    let text = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    };
+    match kind {
+        Kind::Text => text(value).map(Value::String),
+        Kind::Trimmed => text(value).map(|s| Value::String(s.trim().to_string())),
+        Kind::Number => match value {
+            Value::Number(_) => Some(value.clone()),
+            Value::String(s) => {
+                let n: f64 = s.trim().parse().ok().filter(|n: &f64| n.is_finite())?;
+                Some(if n.fract() == 0.0 && n.abs() < 9e15 { json!(n as i64) } else { json!(n) })
+            }
+            _ => None,
+        },
+        Kind::TextList => match value {
+            Value::Array(items) => items.iter().map(text).collect::<Option<Vec<_>>>().map(|v| json!(v)),
+            other => text(other).map(|s| json!([s])),
+        },
+    }
+}
+
+/// Writes the declared keys of `input` over `base` with the schema's casts (undeclared keys
+/// are dropped, null unsets a key); a value that cannot be cast is a validation entry.
+fn merge_document(
+    base: Option<&Value>,
+    input: &Value,
+    prefix: &str,
+    keys: &[(&str, Kind)],
+    errors: &mut Vec<FieldError>,
+) -> Map<String, Value> {
+    let mut doc = base.and_then(Value::as_object).cloned().unwrap_or_default();
+    let Some(input) = input.as_object() else {
+        errors.push(model_error(prefix, Some(input), format!("{prefix} must be an object")));
+        return doc;
+    };
+    for (key, kind) in keys {
+        let Some(value) = input.get(*key) else { continue };
+        let path = format!("{prefix}.{key}");
+        if value.is_null() {
+            doc.remove(*key);
+            continue;
+        }
+        match cast(*kind, value) {
+            Some(v) => {
+                doc.insert(key.to_string(), v);
+            }
+            None => {
+                let what = match kind {
+                    Kind::Number => "a number",
+                    Kind::TextList => "a list of text values",
+                    Kind::Text | Kind::Trimmed => "text",
+                };
+                errors.push(model_error(&path, Some(value), format!("{path} must be {what}")));
+            }
+        }
+    }
+    doc
+}
+
+fn number_at(doc: &Map<String, Value>, key: &str) -> Option<f64> {
+    doc.get(key).and_then(Value::as_f64)
+}
+
+fn text_len(doc: &Map<String, Value>, key: &str) -> usize {
+    doc.get(key).and_then(Value::as_str).map(|s| s.encode_utf16().count()).unwrap_or(0)
+}
+
+/// The lawyer schema's defaults and validators; `role_specific` is
+/// `profileCompletion.roleSpecificDetails`, which makes the bar registration number required.
+fn finish_lawyer_details(mut doc: Map<String, Value>, role_specific: bool, errors: &mut Vec<FieldError>) -> Value {
+    let defaults = [
+        ("specialization", json!(["General Practice"])),
+        ("experience", json!(0)),
+        ("education", json!("Law Graduate")),
+        ("verificationStatus", json!("pending")),
+        ("verificationDocuments", json!([])),
+        ("practiceAreas", json!([])),
+        ("courtAdmissions", json!([])),
+    ];
+    for (key, value) in defaults {
+        doc.entry(key).or_insert(value);
+    }
+    if let Some(exp) = number_at(&doc, "experience").filter(|e| !(0.0..=50.0).contains(e)) {
+        errors.push(model_error(
+            "lawyerDetails.experience",
+            Some(&json!(exp)),
+            "Experience must be between 0 and 50 years",
+        ));
+    }
+    if let Some(fee) = number_at(&doc, "consultationFee").filter(|f| *f < 0.0) {
+        errors.push(model_error(
+            "lawyerDetails.consultationFee",
+            Some(&json!(fee)),
+            "Consultation fee cannot be negative",
+        ));
+    }
+    if role_specific && doc.get("barRegistrationNumber").and_then(Value::as_str).is_none_or(|s| s.is_empty()) {
+        errors.push(model_error(
+            "lawyerDetails.barRegistrationNumber",
+            doc.get("barRegistrationNumber"),
+            "Bar registration number is required",
+        ));
+    }
+    Value::Object(doc)
+}
+
+/// The student schema's defaults and validators.
+fn finish_student_details(mut doc: Map<String, Value>, errors: &mut Vec<FieldError>) -> Value {
+    doc.entry("semester").or_insert(json!("1st"));
+    let next_year = f64::from(chrono::Datelike::year(&chrono::Utc::now()) + 1);
+    if let Some(year) = number_at(&doc, "enrollmentYear").filter(|y| !(2000.0..=next_year).contains(y)) {
+        errors.push(model_error("studentDetails.enrollmentYear", Some(&json!(year)), "Enrollment year must be valid"));
+    }
+    if !doc.get("semester").and_then(Value::as_str).is_some_and(|s| SEMESTERS.contains(&s)) {
+        errors.push(model_error(
+            "studentDetails.semester",
+            doc.get("semester"),
+            "Semester must be between 1st and 8th",
+        ));
+    }
+    for (key, max, label) in [
+        ("universityName", 100, "University name"),
+        ("specialization", 50, "Specialization"),
+        ("rollNumber", 30, "Roll number"),
+    ] {
+        if text_len(&doc, key) > max {
+            errors.push(model_error(
+                &format!("studentDetails.{key}"),
+                doc.get(key),
+                format!("{label} cannot be more than {max} characters"),
+            ));
+        }
+    }
+    Value::Object(doc)
+}
+
+fn finish(errors: Vec<FieldError>) -> AppResult<()> {
+    if errors.is_empty() { Ok(()) } else { Err(AppError::validation(errors)) }
+}
+
+/// Issues a token pair and records the refresh token's digest (a new login elsewhere thus
+/// invalidates the previous refresh token).
+async fn open_session(state: &AppState, user: User) -> AppResult<Session> {
+    let tokens = state.tokens.issue(&user);
+    users::set_refresh_token_hash(&state.db, &user.id, Some(&sha256_hex(&tokens.refresh))).await?;
+    Ok(Session { user, tokens })
+}
+
+/// 3.1 #1. Lawyers start pending and unverified and get the welcome email (5.1).
+pub async fn register(state: &AppState, reg: Registration) -> AppResult<Session> {
+    let email = canonical_email(&reg.email)?;
+    let mut user = User::new(reg.name.trim().to_string(), email, String::new(), reg.role);
+    user.phone = reg.phone;
+    let mut errors = Vec::new();
+    if let Some(address) = &reg.address {
+        user.address = Value::Object(merge_document(None, address, "address", ADDRESS_KEYS, &mut errors));
+    }
+    match reg.role {
+        Role::Lawyer => {
+            let supplied = reg.lawyer_details.is_some();
+            let doc = match &reg.lawyer_details {
+                Some(input) => merge_document(None, input, "lawyerDetails", LAWYER_KEYS, &mut errors),
+                None => Map::new(),
+            };
+            user.lawyer_details = Some(finish_lawyer_details(doc, supplied, &mut errors));
+            user.profile_completion =
+                json!({"basicInfo": true, "roleSpecificDetails": supplied, "documentsUploaded": false});
+        }
+        Role::LawStudent => {
+            let doc = match &reg.student_details {
+                Some(input) => merge_document(None, input, "studentDetails", STUDENT_KEYS, &mut errors),
+                None => Map::new(),
+            };
+            user.student_details = Some(finish_student_details(doc, &mut errors));
+        }
+        Role::Citizen | Role::Admin => {}
+    }
+    finish(errors)?;
+    if users::find_by_email(&state.db, &user.email).await?.is_some() {
+        return Err(AppError::bad_request(DUPLICATE_EMAIL));
+    }
+    user.password_hash = security::hash_password_async(reg.password).await?;
+    let tokens = state.tokens.issue(&user);
+    user.refresh_token_hash = Some(sha256_hex(&tokens.refresh));
+    match users::insert(&state.db, &user).await {
+        Ok(()) => {}
+        Err(e) if is_unique_violation(&e) => return Err(AppError::bad_request(DUPLICATE_EMAIL)),
+        Err(e) => return Err(e.into()),
+    }
+    state.cache.invalidate([Tag::Adm]).await;
+    if user.role == Role::Lawyer {
+        state.mailer.send_logged(&templates::lawyer_welcome(&user.email, &user.name, &state.config.frontend_url)).await;
+    }
+    Ok(Session { user, tokens })
+}
+
+/// 3.1 #2. Deactivation is reported before the password is checked; migrated bcrypt hashes
+/// are replaced by argon2 ones on success.
+pub async fn login(state: &AppState, raw_email: &str, password: String) -> AppResult<Session> {
+    let email = email::normalize(raw_email).ok_or_else(|| invalid_email(raw_email))?;
+    let mut user = users::find_by_email(&state.db, &email)
+        .await?
+        .ok_or_else(|| AppError::not_found("No account found with this email. Please sign up."))?;
+    if !user.is_active {
+        return Err(AppError::unauthorized("Account has been deactivated"));
+    }
+    if !security::verify_password_async(password.clone(), user.password_hash.clone()).await {
+        return Err(AppError::unauthorized("Invalid credentials"));
+    }
+    if security::needs_rehash(&user.password_hash) {
+        let upgraded = security::hash_password_async(password).await?;
+        users::set_password_hash(&state.db, &user.id, &upgraded, false).await?;
+        user.password_hash = upgraded;
+    }
+    open_session(state, user).await
+}
+
+/// 3.1 #3. The token must verify and be the one stored (by digest); both tokens rotate, and
+/// of two concurrent refreshes with one token only one succeeds.
+pub async fn refresh(state: &AppState, token: Option<&str>) -> AppResult<TokenPair> {
+    let token = token
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| AppError::unauthorized("Refresh token not provided"))?;
+    let invalid = || AppError::unauthorized("Invalid refresh token");
+    let claims = state.tokens.verify_refresh(token).map_err(|_| invalid())?;
+    let id = claims.user_id().ok_or_else(invalid)?;
+    let user = users::get(&state.db, &id).await?.ok_or_else(invalid)?;
+    let presented = sha256_hex(token);
+    if user.refresh_token_hash.as_deref() != Some(presented.as_str()) {
+        return Err(invalid());
+    }
+    if !user.is_active {
+        return Err(AppError::unauthorized("Account has been deactivated"));
+    }
+    let tokens = state.tokens.issue(&user);
+    if !users::rotate_refresh_token_hash(&state.db, &id, &presented, &sha256_hex(&tokens.refresh)).await? {
+        return Err(invalid());
+    }
+    Ok(tokens)
+}
+
+/// How long an emailed password-reset token stays valid.
+const RESET_TOKEN_LIFETIME: chrono::Duration = chrono::Duration::minutes(10);
+
+/// 3.1 #4. For a known account: a single-use token (only its digest is stored), valid for 10
+/// minutes, emailed to the owner. Returns the token so development can show it; `None` for
+/// unknown addresses, which the caller must answer exactly like known ones.
+pub async fn forgot_password(state: &AppState, raw_email: &str) -> AppResult<Option<String>> {
+    let Some(email) = email::normalize(raw_email) else { return Ok(None) };
+    let Some(user) = users::find_by_email(&state.db, &email).await? else { return Ok(None) };
+    let token = crate::ids::random_hex(32);
+    let expires = crate::time::iso(crate::time::now() + RESET_TOKEN_LIFETIME);
+    users::set_password_reset(&state.db, &user.id, &sha256_hex(&token), &expires).await?;
+    state
+        .mailer
+        .send_logged(&templates::password_reset(&user.email, &user.name, &token, &state.config.frontend_url))
+        .await;
+    Ok(Some(token))
+}
+
+/// 3.1 #5. Redeems the token once, sets the password and ends stored sessions.
+pub async fn reset_password(state: &AppState, token: &str, new_password: String) -> AppResult<()> {
+    let invalid = || AppError::bad_request("Invalid or expired password reset token");
+    let digest = sha256_hex(token);
+    let user = users::find_by_reset_hash(&state.db, &digest).await?.ok_or_else(invalid)?;
+    let unexpired =
+        user.password_reset_expires.as_deref().and_then(crate::time::parse).is_some_and(|t| t > crate::time::now());
+    if !unexpired {
+        return Err(invalid());
+    }
+    let hash = security::hash_password_async(new_password).await?;
+    if !users::redeem_password_reset(&state.db, &digest, &crate::time::now_iso(), &hash).await? {
+        return Err(invalid());
+    }
+    Ok(())
+}
+
+/// 3.1 #6: the stored refresh token no longer works.
+pub async fn logout(state: &AppState, user: &User) -> AppResult<()> {
+    users::set_refresh_token_hash(&state.db, &user.id, None).await?;
+    Ok(())
+}
+
+/// 3.1 #7: the clean user with legacy `connections.userId` populated
+/// (name, email, role, lawyerDetails.specialization).
+pub async fn current_user(state: &AppState, user: &User) -> AppResult<Value> {
+    let one = std::slice::from_ref(user);
+    let mut docs = people::clean_with_connections(&state.db, one, people::PARTICIPANT_LIST).await?;
+    Ok(docs.pop().unwrap_or(Value::Null))
+}
+
+/// JavaScript truthiness, for the validators' "falsy counts as absent".
+pub fn is_falsy(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(_) | Value::Object(_) => false,
+    }
+}
+
+/// 3.1 #8. Nested documents merge over the stored ones; lawyer details apply to lawyers
+/// only, student details to law students only; verification fields are never taken from the
+/// client. Invalidates the directory for lawyers and the admin lists for everyone.
+pub async fn update_profile(state: &AppState, user: &User, changes: ProfileChanges) -> AppResult<User> {
+    let mut updated = user.clone();
+    let mut errors = Vec::new();
+    if let Some(name) = changes.name {
+        updated.name = name.trim().to_string();
+    }
+    if let Some(phone) = changes.phone {
+        updated.phone = Some(phone);
+    }
+    if let Some(address) = &changes.address {
+        updated.address =
+            Value::Object(merge_document(Some(&user.address), address, "address", ADDRESS_KEYS, &mut errors));
+    }
+    if let (Role::Lawyer, Some(input)) = (user.role, &changes.lawyer_details) {
+        let doc = merge_document(user.lawyer_details.as_ref(), input, "lawyerDetails", LAWYER_KEYS, &mut errors);
+        let role_specific =
+            user.profile_completion.get("roleSpecificDetails").and_then(Value::as_bool).unwrap_or(false);
+        updated.lawyer_details = Some(finish_lawyer_details(doc, role_specific, &mut errors));
+    }
+    if let (Role::LawStudent, Some(input)) = (user.role, &changes.student_details) {
+        let mut input = input.clone();
+        // A falsy year counts as absent for the validators and unsets the stored year.
+        if let Some(obj) = input.as_object_mut().filter(|o| o.get("enrollmentYear").is_some_and(is_falsy)) {
+            obj.insert("enrollmentYear".into(), Value::Null);
+        }
+        let doc = merge_document(user.student_details.as_ref(), &input, "studentDetails", STUDENT_KEYS, &mut errors);
+        updated.student_details = Some(finish_student_details(doc, &mut errors));
+    }
+    finish(errors)?;
+    users::save_profile(&state.db, &mut updated).await?;
+    if user.role == Role::Lawyer {
+        state.cache.invalidate([Tag::Dir, Tag::DirLawyer(user.id.clone()), Tag::Adm]).await;
+    } else {
+        state.cache.invalidate([Tag::Adm]).await;
+    }
+    Ok(updated)
+}
+
+/// 3.1 #9. Ends stored sessions (the refresh token); access tokens live until they expire.
+pub async fn update_password(state: &AppState, user: &User, current: String, new_password: String) -> AppResult<()> {
+    if !security::verify_password_async(current, user.password_hash.clone()).await {
+        return Err(AppError::bad_request("Current password is incorrect"));
+    }
+    let hash = security::hash_password_async(new_password).await?;
+    users::set_password_hash(&state.db, &user.id, &hash, true).await?;
+    Ok(())
+}
+
+/// What `nyaya create-admin` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminOutcome {
+    Created,
+    Promoted,
+    /// Already an active admin with this password: nothing changed.
+    Unchanged,
+    /// Already an admin; reactivated and/or given the new password.
+    Updated,
+}
+
+/// Creates an admin account, or makes the account with this email an active admin with this
+/// password. Running it twice with the same arguments changes nothing the second time.
+pub async fn ensure_admin(db: &Db, name: &str, raw_email: &str, password: &str) -> AppResult<(User, AdminOutcome)> {
+    let mut errors = Vec::new();
+    let name = name.trim();
+    if !(2..=50).contains(&name.chars().count()) {
+        errors.push(model_error("name", Some(&json!(name)), "Name must be between 2 and 50 characters"));
+    }
+    if !email::is_email(raw_email) {
+        errors.push(model_error("email", Some(&json!(raw_email)), "Please provide a valid email"));
+    }
+    if !password::long_enough(password) {
+        errors.push(model_error("password", None, "Password must be at least 6 characters long"));
+    }
+    if !password::mixed(password) {
+        errors.push(model_error(
+            "password",
+            None,
+            "Password must contain at least one uppercase letter, one lowercase letter, and one number",
+        ));
+    }
+    finish(errors)?;
+    let email = canonical_email(raw_email)?;
+    let Some(mut user) = users::find_by_email(db, &email).await? else {
+        let hash = security::hash_password_async(password.to_string()).await?;
+        let mut user = User::new(name.to_string(), email, hash, Role::Admin);
+        user.profile_completion = json!({"basicInfo": true, "roleSpecificDetails": true, "documentsUploaded": true});
+        users::insert(db, &user).await?;
+        return Ok((user, AdminOutcome::Created));
+    };
+    let same_password = security::verify_password_async(password.to_string(), user.password_hash.clone()).await;
+    let outcome = match (user.role == Role::Admin, user.is_active && same_password) {
+        (true, true) => return Ok((user, AdminOutcome::Unchanged)),
+        (true, false) => AdminOutcome::Updated,
+        (false, _) => AdminOutcome::Promoted,
+    };
+    user.role = Role::Admin;
+    user.is_active = true;
+    user.is_verified = true;
+    user.lawyer_details = None;
+    user.student_details = None;
+    user.profile_completion = json!({"basicInfo": true, "roleSpecificDetails": true, "documentsUploaded": true});
+    if !same_password {
+        user.password_hash = security::hash_password_async(password.to_string()).await?;
+        user.refresh_token_hash = None;
+    }
+    users::save(db, &mut user).await?;
+    Ok((user, outcome))
+}

@@ -1,7 +1,5 @@
 //! Admin dashboards, user management and lawyer verification (API.md 3.2).
 
-use std::collections::HashMap;
-
 use chrono::Datelike;
 use serde_json::{Value, json};
 
@@ -12,6 +10,7 @@ use crate::http::extract::{Page, Params};
 use crate::http::respond::legacy_pagination;
 use crate::ids::Id;
 use crate::mail::templates;
+use crate::service::people;
 use crate::store::reports;
 use crate::store::users::{self, Role, User, UserQuery, VerificationStatus};
 
@@ -128,37 +127,6 @@ pub async fn system_stats(state: &AppState) -> AppResult<Value> {
     }))
 }
 
-/// Clean users with their legacy `connections[].userId` replaced by `{_id, name, email, role}`
-/// (null when that account no longer exists).
-async fn clean_with_connections(state: &AppState, list: &[User]) -> AppResult<Vec<Value>> {
-    let ids: Vec<Id> = list
-        .iter()
-        .filter_map(|u| u.connections.as_array())
-        .flatten()
-        .filter_map(|c| c.get("userId").and_then(Value::as_str).and_then(|s| s.parse().ok()))
-        .collect::<std::collections::BTreeSet<Id>>()
-        .into_iter()
-        .collect();
-    let linked: HashMap<Id, Value> = users::get_many(&state.db, &ids)
-        .await?
-        .into_iter()
-        .map(|u| (u.id.clone(), json!({"_id": u.id, "name": u.name, "email": u.email, "role": u.role.as_str()})))
-        .collect();
-    Ok(list
-        .iter()
-        .map(|u| {
-            let mut doc = u.to_clean_json();
-            if let Some(conns) = doc.get_mut("connections").and_then(Value::as_array_mut) {
-                for c in conns {
-                    let target = c.get("userId").and_then(Value::as_str).and_then(|s| s.parse::<Id>().ok());
-                    c["userId"] = target.and_then(|id| linked.get(&id).cloned()).unwrap_or(Value::Null);
-                }
-            }
-            doc
-        })
-        .collect())
-}
-
 /// The admin user list's filters (3.2 #3) from the query string.
 pub fn user_query(params: &Params, page: Page) -> UserQuery {
     UserQuery {
@@ -179,7 +147,7 @@ pub fn user_query(params: &Params, page: Page) -> UserQuery {
 pub async fn list_users(state: &AppState, params: &Params) -> AppResult<Value> {
     let page = params.page(10);
     let (list, total) = users::list(&state.db, &user_query(params, page)).await?;
-    let docs = clean_with_connections(state, &list).await?;
+    let docs = people::clean_with_connections(&state.db, &list, people::NAME_EMAIL_ROLE).await?;
     let pages = page.pages(total);
     Ok(json!({
         "docs": docs,
@@ -208,6 +176,9 @@ pub async fn toggle_status(state: &AppState, admin: &User, user_id: &Id, request
         tags.extend([Tag::Dir, Tag::DirLawyer(user.id.clone())]);
     }
     state.cache.invalidate(tags).await;
+    if !active {
+        crate::realtime::disconnect_user(state, &user.id).await;
+    }
     Ok(user)
 }
 

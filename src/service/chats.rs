@@ -16,89 +16,18 @@ use crate::db::is_unique_violation;
 use crate::error::{AppError, AppResult};
 use crate::http::extract::Page;
 use crate::ids::Id;
+use crate::service::people::load_users;
 use crate::store::chats::{self as store, Chat, ChatFilter, ChatOrder, Message, MessageDraft, Participant};
 use crate::store::users::{self, Role, User};
 
 /// Longest text message, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 1000;
 
-// Populate selections (Mongoose `populate(path, "fields")`) used by chat and connection shapes.
-pub const NAME_ROLE: &[&str] = &["name", "role"];
-pub const NAME_ROLE_PICTURE: &[&str] = &["name", "role", "profilePicture"];
-pub const NAME_EMAIL_ROLE: &[&str] = &["name", "email", "role"];
-pub const PARTICIPANT_LIST: &[&str] = &["name", "email", "role", "lawyerDetails.specialization"];
-pub const PARTICIPANT_DETAIL: &[&str] = &["name", "email", "role", "lawyerDetails.specialization", "profilePicture"];
-
-/// Users by id, loaded once per response to populate references.
-pub type Users = HashMap<Id, User>;
-
-pub async fn load_users<'a>(state: &AppState, ids: impl IntoIterator<Item = &'a Id>) -> AppResult<Users> {
-    let mut wanted: Vec<Id> = ids.into_iter().cloned().collect();
-    wanted.sort();
-    wanted.dedup();
-    Ok(users::get_many(&state.db, &wanted).await?.into_iter().map(|u| (u.id.clone(), u)).collect())
-}
-
-/// A populated user reference: `_id` plus the selected fields the user has.
-/// `lawyerDetails` never carries verification notes or documents.
-pub fn populate(user: &User, fields: &[&str]) -> Value {
-    let mut out = Map::new();
-    out.insert("_id".into(), json!(user.id));
-    for field in fields {
-        match *field {
-            "name" => {
-                out.insert("name".into(), json!(user.name));
-            }
-            "email" => {
-                out.insert("email".into(), json!(user.email));
-            }
-            "role" => {
-                out.insert("role".into(), json!(user.role.as_str()));
-            }
-            "phone" => {
-                if let Some(phone) = &user.phone {
-                    out.insert("phone".into(), json!(phone));
-                }
-            }
-            "address" => {
-                if !user.address.is_null() {
-                    out.insert("address".into(), user.address.clone());
-                }
-            }
-            "profilePicture" => {
-                out.insert("profilePicture".into(), json!(user.profile_picture));
-            }
-            "createdAt" => {
-                out.insert("createdAt".into(), json!(user.created_at));
-            }
-            "lawyerDetails" => {
-                if user.lawyer_details.is_some() {
-                    out.insert("lawyerDetails".into(), user.to_public_json()["lawyerDetails"].clone());
-                }
-            }
-            "lawyerDetails.specialization" => {
-                if user.lawyer_details.is_some() {
-                    out.insert("lawyerDetails".into(), json!({"specialization": user.specializations()}));
-                }
-            }
-            other => debug_assert!(false, "unknown populate field {other}"),
-        }
-    }
-    Value::Object(out)
-}
-
-/// A reference as stored (`fields` None) or populated; a deleted user populates as null.
-pub fn user_ref(users: &Users, id: &Id, fields: Option<&[&str]>) -> Value {
-    match fields {
-        None => json!(id),
-        Some(fields) => users.get(id).map(|u| populate(u, fields)).unwrap_or(Value::Null),
-    }
-}
-
-/// `{_id, name, specialization}`: how lawyers appear in connection events.
-pub fn lawyer_summary(lawyer: &User) -> Value {
-    json!({"_id": lawyer.id, "name": lawyer.name, "specialization": lawyer.specializations()})
-}
+// Users as chats show them; re-exported for the callers of this module.
+pub use crate::service::people::{
+    NAME_EMAIL_ROLE, NAME_ROLE, NAME_ROLE_PICTURE, PARTICIPANT_DETAIL, PARTICIPANT_LIST, Users,
+    lawyer_brief as lawyer_summary, populate, user_ref,
+};
 
 /// The cache tag of a chat participant (CIT or LAW by the role they joined with).
 pub fn participant_tag(p: &Participant) -> Tag {
@@ -111,10 +40,7 @@ pub fn direct_chat_id(a: &Id, b: &Id) -> String {
     format!("direct_{first}_{second}")
 }
 
-/// `<caseType>_<caseId>`: the one case chat format every path uses.
-pub fn case_chat_id(case_type: &str, case_id: &Id) -> String {
-    format!("{case_type}_{case_id}")
-}
+pub use crate::store::chats::case_chat_id;
 
 /// A chatId from a path or payload: `direct_<id>_<id>`, `query_<id>` or `dispute_<id>`.
 pub fn parse_chat_id(raw: &str) -> AppResult<String> {
@@ -206,38 +132,21 @@ pub struct CaseChat<'a> {
     pub lawyer: &'a Id,
 }
 
-/// The chat `<caseType>_<caseId>` of an assigned case, created active with the citizen and
-/// the lawyer when absent; an existing chat gains whichever of the two it lacks (a case
-/// reassigned to another lawyer). Returns the chat and whether it was created.
+/// The chat `<caseType>_<caseId>` of an assigned case (see
+/// [`store::find_or_create_case_chat`], which assignments run inside their transaction), for
+/// callers outside one: 3.7 #3 and the socket `case_assigned` / `request_responded`
+/// handlers. Invalidates the lists of whoever joined. Returns the chat and whether it was
+/// created.
 pub async fn find_or_create_case_chat(state: &AppState, case: CaseChat<'_>) -> AppResult<(Chat, bool)> {
-    let chat_id = case_chat_id(case.case_type, case.case_id);
-    let parties = [(case.citizen, Role::Citizen), (case.lawyer, Role::Lawyer)];
-    for _ in 0..2 {
-        if let Some(mut chat) = store::find_by_chat_id(&state.db, &chat_id).await? {
-            let mut changed = Vec::new();
-            for (user, role) in parties {
-                if chat.participant(user).is_none() {
-                    let p = store::add_participant(&state.db, &chat.id, user, role.as_str()).await?;
-                    changed.push(participant_tag(&p));
-                    chat.participants.push(p);
-                }
-            }
-            state.cache.invalidate(changed).await;
-            return Ok((chat, false));
-        }
-        let members: Vec<(Id, String)> = parties.iter().map(|(id, role)| ((*id).clone(), role.as_str().to_string())).collect();
-        let mut chat = Chat::new(chat_id.clone(), case.case_type, "active", &members);
-        chat.related_case = Some((case.case_type.to_string(), case.case_id.clone()));
-        match store::insert(&state.db, &chat).await {
-            Ok(()) => {
-                state.cache.invalidate([Tag::Cit(case.citizen.clone()), Tag::Law(case.lawyer.clone())]).await;
-                return Ok((chat, true));
-            }
-            Err(e) if is_unique_violation(&e) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(AppError::internal(anyhow::anyhow!("case chat {chat_id} could not be created")))
+    let mut tx = state.db.begin().await?;
+    let row = store::find_or_create_case_chat(&mut tx, case.case_type, case.case_id, case.citizen, case.lawyer).await?;
+    tx.commit().await?;
+    let joined = row.joined.iter().map(|id| if id == case.lawyer { Tag::Law(id.clone()) } else { Tag::Cit(id.clone()) });
+    state.cache.invalidate(joined).await;
+    let chat = store::find_by_chat_id(&state.db, &row.chat_id)
+        .await?
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("case chat {} vanished", row.chat_id)))?;
+    Ok((chat, row.created))
 }
 
 /// A message as a client sends it (socket `send_message`).
@@ -429,7 +338,7 @@ pub async fn chat_documents(state: &AppState, chats: &[Chat], shape: ChatShape, 
         Some(user) => store::unread_counts(&state.db, user, &refs).await?,
         None => HashMap::new(),
     };
-    let users = load_users(state, chats.iter().flat_map(chat_user_ids)).await?;
+    let users = load_users(&state.db, chats.iter().flat_map(chat_user_ids)).await?;
     Ok(chats
         .iter()
         .map(|chat| {
@@ -454,7 +363,7 @@ pub async fn chat_document(state: &AppState, chat: &Chat, shape: ChatShape) -> A
 
 /// A page of messages with senders populated.
 async fn messages_json(state: &AppState, messages: &[Message], sender_fields: &[&str]) -> AppResult<Vec<Value>> {
-    let users = load_users(state, messages.iter().map(|m| &m.sender)).await?;
+    let users = load_users(&state.db, messages.iter().map(|m| &m.sender)).await?;
     Ok(messages.iter().map(|m| message_json(m, user_ref(&users, &m.sender, Some(sender_fields)))).collect())
 }
 
@@ -464,7 +373,7 @@ pub async fn chat_infos(state: &AppState, viewer: &Id, chat_ids: &[String]) -> A
     let chats = store::find_many_by_chat_id(&state.db, chat_ids).await?;
     let refs: Vec<Id> = chats.iter().map(|c| c.id.clone()).collect();
     let unread = store::unread_counts(&state.db, viewer, &refs).await?;
-    let users = load_users(state, chats.iter().filter_map(|c| c.last_message.as_ref().map(|l| &l.sender))).await?;
+    let users = load_users(&state.db, chats.iter().filter_map(|c| c.last_message.as_ref().map(|l| &l.sender))).await?;
     Ok(chats
         .iter()
         .map(|chat| {
@@ -504,7 +413,7 @@ pub async fn direct_chat(state: &AppState, user: &User, other: &Id) -> AppResult
 
 /// 3.7 #3: the chat of an assigned case, for its citizen, its lawyer or an admin.
 pub async fn case_chat(state: &AppState, user: &User, case_type: &'static str, case_id: &Id) -> AppResult<Value> {
-    let (citizen, lawyer) = store::case_parties(&state.db, case_type, case_id)
+    let (citizen, lawyer) = crate::store::cases::case_parties(&state.db, case_type, case_id)
         .await?
         .ok_or_else(|| AppError::not_found(format!("{} not found", capitalized(case_type))))?;
     let allowed = citizen == user.id || lawyer.as_ref() == Some(&user.id) || user.role == Role::Admin;
@@ -539,7 +448,7 @@ pub async fn chat_by_id(state: &AppState, user: &User, chat_id: &str, page: Page
     read_on_open(state, user, &chat).await?;
     let total = store::count_messages(&state.db, &chat.id, None).await?;
     let messages = store::message_page(&state.db, &chat.id, None, page).await?;
-    let users = load_users(state, chat_user_ids(&chat)).await?;
+    let users = load_users(&state.db, chat_user_ids(&chat)).await?;
     let mut doc = chat_json(&chat, &users, ChatShape { participants: Some(PARTICIPANT_DETAIL), last_sender: None });
     doc.insert("messages".into(), Value::Array(messages_json(state, &messages, NAME_ROLE_PICTURE).await?));
     Ok(json!({

@@ -14,7 +14,11 @@ use crate::error::{AppError, AppResult};
 use crate::http::extract::Page;
 use crate::http::respond::legacy_pagination;
 use crate::ids::Id;
-use crate::service::chats::{self, ChatShape, NAME_EMAIL_ROLE, NAME_ROLE, Users, load_users, populate, user_ref};
+use crate::service::chats::{self, ChatShape};
+use crate::service::people::{
+    CONTACT_ADDRESS, LAWYER_BRIEF, LAWYER_CONTACT, NAME_EMAIL, NAME_EMAIL_ROLE, NAME_ROLE, Users, actor, lawyer_brief,
+    load_users, populate, user_ref,
+};
 use crate::store::chats::{self as chat_store, ChatFilter, ChatOrder};
 use crate::store::connections::{self as store, ACCEPTED, BLOCKED, Connection, Order, PENDING, REJECTED, Side};
 use crate::store::users::{self, Role, User};
@@ -26,11 +30,8 @@ pub const MESSAGE_REQUESTS_PER_HOUR: usize = 2;
 const DEFAULT_MESSAGE_REQUEST: &str = "Hi, I would like to connect with you for legal assistance.";
 const CONNECTION_TYPES: &[&str] = &["general_consultation", "specific_case", "ongoing_support"];
 
-// Populate selections of the connection lists.
-const CITIZEN_CONTACT: &[&str] = &["name", "email", "phone", "address"];
-const LAWYER_CONTACT: &[&str] = &["name", "email", "phone", "lawyerDetails"];
+/// The lawyer of a pending connection request, with the account's age.
 const LAWYER_CONTACT_SINCE: &[&str] = &["name", "email", "phone", "lawyerDetails", "createdAt"];
-const LAWYER_SPECIALIZATION: &[&str] = &["name", "email", "lawyerDetails.specialization"];
 
 fn tags(c: &Connection) -> [Tag; 2] {
     [Tag::Cit(c.citizen.clone()), Tag::Law(c.lawyer.clone())]
@@ -166,7 +167,7 @@ pub async fn request_connection(state: &AppState, citizen: &User, lawyer_id: &Id
         "new_connection_request",
         json!({
             "connectionId": connection.id,
-            "citizen": {"_id": citizen.id, "name": citizen.name, "email": citizen.email},
+            "citizen": populate(&citizen, NAME_EMAIL),
             "message": message,
             "connectionType": connection_type,
             "timestamp": timestamp,
@@ -180,7 +181,7 @@ pub async fn request_connection(state: &AppState, citizen: &User, lawyer_id: &Id
             "description": format!("Connection request sent to {}", lawyer.name),
             "status": connection.status,
             "timestamp": connection.created_at,
-            "assignedLawyer": populate(&lawyer, LAWYER_SPECIALIZATION),
+            "assignedLawyer": populate(&lawyer, LAWYER_BRIEF),
             "category": "consultation",
             "priority": "medium",
         });
@@ -219,7 +220,7 @@ pub async fn revoke_connection(state: &AppState, citizen: &User, id: &Id) -> App
 /// Connection documents with the other party populated.
 async fn documents(state: &AppState, list: &[Connection], side: Side<'_>, fields: &[&str]) -> AppResult<Vec<Value>> {
     let users = load_users(
-        state,
+        &state.db,
         list.iter().map(|c| match side {
             Side::Citizen(_) => &c.lawyer,
             Side::Lawyer(_) => &c.citizen,
@@ -286,7 +287,7 @@ pub async fn direct_chats_of_citizen(state: &AppState, citizen: &User, page: Pag
     let refs: Vec<Id> = found.iter().map(|c| c.id.clone()).collect();
     let unread = chat_store::unread_counts(&state.db, &citizen.id, &refs).await?;
     let users =
-        load_users(state, list.iter().map(|c| &c.lawyer).chain(found.iter().flat_map(chats::chat_user_ids))).await?;
+        load_users(&state.db, list.iter().map(|c| &c.lawyer).chain(found.iter().flat_map(chats::chat_user_ids))).await?;
     let by_chat_id: HashMap<&str, &chat_store::Chat> = found.iter().map(|c| (c.chat_id.as_str(), c)).collect();
     let items = list
         .iter()
@@ -295,7 +296,7 @@ pub async fn direct_chats_of_citizen(state: &AppState, citizen: &User, page: Pag
             Some(json!({
                 "connectionId": c.id,
                 "chatId": chat.chat_id,
-                "lawyer": user_ref(&users, &c.lawyer, Some(LAWYER_SPECIALIZATION)),
+                "lawyer": user_ref(&users, &c.lawyer, Some(LAWYER_BRIEF)),
                 "status": chat.status,
                 "lastMessage": chats::last_message_json(chat, &users, Some(NAME_ROLE)),
                 "unreadCount": unread.get(&chat.id).copied().unwrap_or(0),
@@ -314,12 +315,12 @@ pub async fn pending_requests_of_lawyer(state: &AppState, lawyer: &User, page: P
     let side = Side::Lawyer(&lawyer.id);
     let total = store::count(&state.db, side, PENDING).await?;
     let list = store::list(&state.db, side, PENDING, Order::RequestedDesc, page).await?;
-    Ok(list_data("requests", documents(state, &list, side, CITIZEN_CONTACT).await?, total, page))
+    Ok(list_data("requests", documents(state, &list, side, CONTACT_ADDRESS).await?, total, page))
 }
 
 /// 3.3 #16.
 pub async fn connected_citizens(state: &AppState, lawyer: &User, page: Page) -> AppResult<Value> {
-    connected(state, lawyer, Side::Lawyer(&lawyer.id), CITIZEN_CONTACT, page).await
+    connected(state, lawyer, Side::Lawyer(&lawyer.id), CONTACT_ADDRESS, page).await
 }
 
 /// The lawyer's own pending, active request, or 404 "Connection request not found".
@@ -360,12 +361,12 @@ pub async fn accept_connection(state: &AppState, lawyer: &User, id: &Id, body: &
         json!({
             "connectionId": c.id,
             "chatId": chat.chat_id,
-            "lawyer": chats::lawyer_summary(lawyer),
+            "lawyer": lawyer_brief(lawyer),
             "responseMessage": response,
             "timestamp": crate::time::now_iso(),
         }),
     );
-    let citizen_ref = populate(&citizen, &["name", "email"]);
+    let citizen_ref = populate(&citizen, NAME_EMAIL);
     Ok(json!({"connection": connection_json(&c, citizen_ref, json!(c.lawyer)), "chatId": chat.chat_id}))
 }
 
@@ -378,12 +379,12 @@ pub async fn reject_connection(state: &AppState, lawyer: &User, id: &Id, body: &
         "connection_request_rejected",
         json!({
             "connectionId": c.id,
-            "lawyer": chats::lawyer_summary(lawyer),
+            "lawyer": lawyer_brief(lawyer),
             "responseMessage": response,
             "timestamp": crate::time::now_iso(),
         }),
     );
-    let citizen_ref = populate(&citizen, &["name", "email"]);
+    let citizen_ref = populate(&citizen, NAME_EMAIL);
     Ok(json!({"connection": connection_json(&c, citizen_ref, json!(c.lawyer))}))
 }
 
@@ -411,7 +412,7 @@ fn legacy_links(user: &User, connection_type: &str) -> Vec<(Id, String)> {
 /// are skipped (the original's populate `match`).
 async fn linked(state: &AppState, owner: &User, connection_type: &str, role: Role, fields: &[&str]) -> AppResult<Vec<Value>> {
     let links = legacy_links(owner, connection_type);
-    let users: Users = load_users(state, links.iter().map(|(id, _)| id)).await?;
+    let users: Users = load_users(&state.db, links.iter().map(|(id, _)| id)).await?;
     Ok(links
         .iter()
         .filter_map(|(id, at)| {
@@ -461,7 +462,7 @@ pub async fn accept_client(state: &AppState, lawyer: &User, citizen_id: &Id) -> 
     users::save(&state.db, &mut lawyer).await?;
     users::save(&state.db, &mut citizen).await?;
     state.cache.invalidate([Tag::Cit(citizen.id.clone()), Tag::Law(lawyer.id.clone())]).await;
-    state.notifier.to_user(&citizen.id, "connection_accepted", json!({"lawyer": chats::lawyer_summary(&lawyer)}));
+    state.notifier.to_user(&citizen.id, "connection_accepted", json!({"lawyer": lawyer_brief(&lawyer)}));
     Ok(())
 }
 
@@ -520,7 +521,7 @@ pub async fn message_request(state: &AppState, citizen: &User, lawyer_id: &Id, b
         json!({
             "chatId": chat.chat_id,
             "message": message,
-            "from": {"_id": citizen.id, "name": citizen.name, "role": citizen.role.as_str()},
+            "from": actor(&citizen),
             "timestamp": crate::time::now_iso(),
         }),
     );
@@ -558,13 +559,13 @@ pub async fn accept_direct_request(state: &AppState, lawyer: &User, chat_id: &st
     chat.updated_at = chat_store::set_status(&state.db, &chat.id, "active", None).await?;
     chat.status = "active".into();
     state.cache.invalidate(chat.participants.iter().map(chats::participant_tag)).await;
-    let users = load_users(state, chat.participants.iter().map(|p| &p.user_id)).await?;
+    let users = load_users(&state.db, chat.participants.iter().map(|p| &p.user_id)).await?;
     let citizen = chat.participants.iter().filter_map(|p| users.get(&p.user_id)).find(|u| u.role == Role::Citizen);
     if let Some(citizen) = citizen {
         state.notifier.to_user(
             &citizen.id,
             "direct_request_accepted",
-            json!({"chatId": chat.chat_id, "lawyer": chats::lawyer_summary(lawyer), "timestamp": crate::time::now_iso()}),
+            json!({"chatId": chat.chat_id, "lawyer": lawyer_brief(lawyer), "timestamp": crate::time::now_iso()}),
         );
     }
     let shape = ChatShape { participants: Some(NAME_EMAIL_ROLE), last_sender: None };
@@ -575,7 +576,7 @@ pub async fn accept_direct_request(state: &AppState, lawyer: &User, chat_id: &st
 pub async fn my_direct_clients(state: &AppState, lawyer: &User, page: Page) -> AppResult<Value> {
     let total = chat_store::count_direct_clients(&state.db, &lawyer.id).await?;
     let rows = chat_store::direct_clients(&state.db, &lawyer.id, page).await?;
-    let users = load_users(state, rows.iter().map(|r| &r.citizen)).await?;
+    let users = load_users(&state.db, rows.iter().map(|r| &r.citizen)).await?;
     let clients = rows
         .iter()
         .filter_map(|r| {

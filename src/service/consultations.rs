@@ -2,8 +2,6 @@
 //! schedules or confirms it, either party cancels. Every write invalidates the consultation
 //! and both parties' lists (3.12) and notifies the other party (4.3).
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde_json::{Value, json};
 
@@ -12,6 +10,7 @@ use crate::cache::Tag;
 use crate::error::{AppError, AppResult};
 use crate::http::extract::Page;
 use crate::ids::Id;
+use crate::service::people::{NAME, NAME_EMAIL, NAME_EMAIL_ROLE, PARTICIPANT_LIST, actor, load_users, populate, user_ref};
 use crate::store::consultations::{self as store, CANCELLABLE, Consultation, Side};
 use crate::store::users::{self, Role, User, VerificationStatus};
 use crate::validate::Validator;
@@ -91,30 +90,17 @@ pub fn is_url(raw: &str) -> bool {
     tld_ok && labels.iter().all(label_ok)
 }
 
-/// `{_id, name, email, role}` of the citizen.
-fn citizen_json(u: &User) -> Value {
-    crate::service::documents::user_summary(u)
-}
-
-/// The lawyer as populated with `name email role lawyerDetails.specialization`.
-fn lawyer_json(u: &User) -> Value {
-    let mut v = crate::service::documents::user_summary(u);
-    v["lawyerDetails"] = json!({"specialization": u.specializations()});
-    v
-}
-
-/// Consultations with both parties populated (null when an account is gone).
+/// Consultations with both parties populated: the citizen `name email role`, the lawyer also
+/// `lawyerDetails.specialization` (null when an account is gone).
 async fn render(state: &AppState, items: &[Consultation]) -> AppResult<Vec<Value>> {
-    let mut ids: Vec<Id> = items.iter().flat_map(|c| [c.citizen_id.clone(), c.lawyer_id.clone()]).collect();
-    ids.sort();
-    ids.dedup();
-    let people: HashMap<Id, User> = users::get_many(&state.db, &ids).await?.into_iter().map(|u| (u.id.clone(), u)).collect();
+    let people = load_users(&state.db, items.iter().flat_map(|c| [&c.citizen_id, &c.lawyer_id])).await?;
     Ok(items
         .iter()
         .map(|c| {
-            let citizen = people.get(&c.citizen_id).map(citizen_json).unwrap_or(Value::Null);
-            let lawyer = people.get(&c.lawyer_id).map(lawyer_json).unwrap_or(Value::Null);
-            c.to_json(citizen, lawyer)
+            c.to_json(
+                user_ref(&people, &c.citizen_id, Some(NAME_EMAIL_ROLE)),
+                user_ref(&people, &c.lawyer_id, Some(PARTICIPANT_LIST)),
+            )
         })
         .collect())
 }
@@ -189,7 +175,7 @@ pub async fn request(state: &AppState, citizen: &User, body: &Value) -> AppResul
 
     let mut event = json!({
         "consultationId": c.id,
-        "citizen": {"_id": citizen.id, "name": citizen.name, "email": citizen.email},
+        "citizen": populate(citizen, NAME_EMAIL),
         "scheduledDateTime": c.scheduled_at,
     });
     if let Some(d) = body.get("duration").filter(|d| !d.is_null()) {
@@ -214,16 +200,13 @@ pub fn list_side(user: &User) -> AppResult<Side> {
     }
 }
 
-/// 3.9 #2: the whole response body of one page.
+/// 3.9 #2: `data` of one page.
 pub async fn list(state: &AppState, user: &User, side: Side, status: Option<&str>, page: Page) -> AppResult<Value> {
     let items = store::list(&state.db, side, &user.id, status, page.limit, page.offset()).await?;
     let total = store::count(&state.db, side, &user.id, status).await?;
     Ok(json!({
-        "success": true,
-        "data": {
-            "consultations": render(state, &items).await?,
-            "pagination": {"page": page.page, "limit": page.limit, "total": total, "pages": page.pages(total)},
-        },
+        "consultations": render(state, &items).await?,
+        "pagination": {"page": page.page, "limit": page.limit, "total": total, "pages": page.pages(total)},
     }))
 }
 
@@ -236,10 +219,10 @@ pub async fn check_party(state: &AppState, user: &User, id: &Id) -> AppResult<()
     Ok(())
 }
 
-/// 3.9 #3: the whole response body.
+/// 3.9 #3: `data`.
 pub async fn get(state: &AppState, id: &Id) -> AppResult<Value> {
     let c = store::get(&state.db, id).await?.ok_or_else(|| AppError::not_found("Consultation not found"))?;
-    Ok(json!({"success": true, "data": {"consultation": render_one(state, &c).await?}}))
+    Ok(json!({"consultation": render_one(state, &c).await?}))
 }
 
 /// 3.9 #4: the assigned lawyer sets the status, meeting link and notes.
@@ -281,7 +264,7 @@ pub async fn update_status(state: &AppState, lawyer: &User, id: &Id, body: &Valu
     if let Some(link) = c.meeting_details.get("meetingLink") {
         event["meetingLink"] = link.clone();
     }
-    event["lawyer"] = json!({"_id": lawyer.id, "name": lawyer.name});
+    event["lawyer"] = populate(lawyer, NAME);
     event["timestamp"] = json!(crate::time::now_iso());
     state.notifier.to_user(&c.citizen_id, "consultation_status_updated", event);
 
@@ -317,7 +300,7 @@ pub async fn cancel(state: &AppState, user: &User, id: &Id, body: &Value) -> App
     let other = if user.id == c.citizen_id { &c.lawyer_id } else { &c.citizen_id };
     let mut event = json!({
         "consultationId": c.id,
-        "cancelledBy": {"_id": user.id, "name": user.name, "role": user.role.as_str()},
+        "cancelledBy": actor(user),
     });
     if let Some(r) = body.get("reason").filter(|r| !r.is_null()) {
         event["reason"] = r.clone();

@@ -6,7 +6,6 @@
 //! file to its content address, record the document and its access list).
 //! Reads apply one rule everywhere: active documents that the caller uploaded or is listed on.
 
-use std::collections::HashMap;
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -16,8 +15,10 @@ use crate::db::is_unique_violation;
 use crate::error::{AppError, AppResult};
 use crate::ids::Id;
 use crate::storage::{Storage, TempFile};
-use crate::store::documents::{self as store, Access, ChatRef, Document, ListFilter};
-use crate::store::users::{self, User};
+use crate::service::people::{NAME_EMAIL_ROLE, load_users, user_ref};
+use crate::store::chats::Chat;
+use crate::store::documents::{self as store, Access, Document, ListFilter};
+use crate::store::users::User;
 
 /// Declared types accepted for documents and chat files (API.md 6).
 pub const ALLOWED_MIME_TYPES: &[&str] = &[
@@ -62,11 +63,6 @@ pub fn storage(state: &AppState) -> Storage {
 /// `/api/documents/<id>/download`: files are served through the API, never publicly.
 pub fn download_url(id: &Id) -> String {
     format!("/api/documents/{id}/download")
-}
-
-/// `{_id, name, email, role}`: a populated user reference.
-pub fn user_summary(u: &User) -> Value {
-    json!({"_id": u.id, "name": u.name, "email": u.email, "role": u.role.as_str()})
 }
 
 fn doc_error(err: AppError) -> AppError {
@@ -255,7 +251,9 @@ async fn owner_of(state: &AppState, user: &User, document_type: &str, related_id
         "query" | "dispute" => {
             let (model, missing) = if document_type == "query" { ("Query", "Query not found") } else { ("Dispute", "Dispute not found") };
             let (citizen, lawyer) =
-                store::case_parties(db, document_type, related_id).await?.ok_or_else(|| AppError::not_found(missing))?;
+                crate::store::cases::case_parties(db, document_type, related_id)
+                    .await?
+                    .ok_or_else(|| AppError::not_found(missing))?;
             if user.id != citizen && lawyer.as_ref() != Some(&user.id) {
                 return Err(AppError::forbidden("Access denied"));
             }
@@ -393,47 +391,47 @@ async fn commit_files(state: &AppState, files: Vec<Received>) -> AppResult<Vec<(
 
 /// 3.8 #1 and #2: stores files on a case or connection the caller is a party of.
 pub async fn upload(state: &AppState, user: &User, meta: &UploadMeta, files: Vec<Received>) -> AppResult<Vec<Value>> {
-    upload_inner(state, user, meta, files).await.map_err(doc_error)
-}
-
-async fn upload_inner(state: &AppState, user: &User, meta: &UploadMeta, files: Vec<Received>) -> AppResult<Vec<Value>> {
-    let owner = owner_of(state, user, &meta.document_type, &meta.related_id).await?;
-    // Refuse the whole batch before anything is stored when a file repeats or is already there.
-    let mut seen = std::collections::HashSet::new();
-    for f in files.iter().map(|f| &f.info) {
-        if !seen.insert(f.sha256.clone()) {
-            return Err(already_uploaded(&f.original_name));
+    async move {
+        let owner = owner_of(state, user, &meta.document_type, &meta.related_id).await?;
+        // Refuse the whole batch before anything is stored when a file repeats or is already there.
+        let mut seen = std::collections::HashSet::new();
+        for f in files.iter().map(|f| &f.info) {
+            if !seen.insert(f.sha256.clone()) {
+                return Err(already_uploaded(&f.original_name));
+            }
+            let on_entity = store::find_on_entity(&state.db, &f.sha256, &meta.document_type, &meta.related_id).await?;
+            if on_entity.is_some_and(|d| d.is_active()) {
+                return Err(already_uploaded(&f.original_name));
+            }
         }
-        let on_entity = store::find_on_entity(&state.db, &f.sha256, &meta.document_type, &meta.related_id).await?;
-        if on_entity.is_some_and(|d| d.is_active()) {
-            return Err(already_uploaded(&f.original_name));
+        let description = meta.description.clone().unwrap_or_default();
+        let category = meta.category.clone().filter(|c| !c.is_empty()).unwrap_or_else(|| "other".into());
+        let tags = split_tags(meta.tags.as_deref());
+        let mut stored = Vec::new();
+        for (file, storage_key) in commit_files(state, files).await? {
+            let doc = NewDoc {
+                file: &file,
+                storage_key,
+                document_type: &meta.document_type,
+                related_id: &meta.related_id,
+                related_model: owner.related_model,
+                uploader: user,
+                access: owner.access.clone(),
+                description: description.clone(),
+                category: category.clone(),
+                tags: tags.clone(),
+                keyvalues: json!({"documentType": meta.document_type, "relatedId": meta.related_id, "documentCategory": category}),
+            }
+            .build();
+            match place(state, doc).await? {
+                Placed::Stored(d) => stored.push(d),
+                Placed::Existing(_) => return Err(already_uploaded(&file.original_name)),
+            }
         }
+        render(state, stored).await
     }
-    let description = meta.description.clone().unwrap_or_default();
-    let category = meta.category.clone().filter(|c| !c.is_empty()).unwrap_or_else(|| "other".into());
-    let tags = split_tags(meta.tags.as_deref());
-    let mut stored = Vec::new();
-    for (file, storage_key) in commit_files(state, files).await? {
-        let doc = NewDoc {
-            file: &file,
-            storage_key,
-            document_type: &meta.document_type,
-            related_id: &meta.related_id,
-            related_model: owner.related_model,
-            uploader: user,
-            access: owner.access.clone(),
-            description: description.clone(),
-            category: category.clone(),
-            tags: tags.clone(),
-            keyvalues: json!({"documentType": meta.document_type, "relatedId": meta.related_id, "documentCategory": category}),
-        }
-        .build();
-        match place(state, doc).await? {
-            Placed::Stored(d) => stored.push(d),
-            Placed::Existing(_) => return Err(already_uploaded(&file.original_name)),
-        }
-    }
-    render(state, stored).await
+    .await
+    .map_err(doc_error)
 }
 
 /// 3.7 #7: a file shared in a chat the caller takes part in. Returns the `fileData` object.
@@ -444,64 +442,61 @@ pub async fn chat_upload(
     description: Option<String>,
     file: Received,
 ) -> AppResult<Value> {
-    chat_upload_inner(state, user, chat_id, description, file).await.map_err(doc_error)
-}
-
-async fn chat_upload_inner(
-    state: &AppState,
-    user: &User,
-    chat_id: &str,
-    description: Option<String>,
-    file: Received,
-) -> AppResult<Value> {
-    let chat = store::chat_by_chat_id(&state.db, chat_id).await?.ok_or_else(|| AppError::not_found("Chat not found"))?;
-    if !chat.participants.iter().any(|(id, _)| *id == user.id) {
-        return Err(AppError::forbidden("Access denied"));
+    async move {
+        let chat = crate::store::chats::find_by_chat_id(&state.db, chat_id)
+            .await?
+            .filter(|c| c.is_active)
+            .ok_or_else(|| AppError::not_found("Chat not found"))?;
+        if chat.participant(&user.id).is_none() {
+            return Err(AppError::forbidden("Access denied"));
+        }
+        let (related_id, related_model) = chat_entity(state, &chat).await?;
+        let access = chat.participants.iter().map(|p| Access { user_id: p.user_id.clone(), role: p.role.clone() }).collect();
+        let (file, storage_key) = commit_files(state, vec![file]).await?.pop().expect("one file in, one out");
+        let doc = NewDoc {
+            file: &file,
+            storage_key,
+            document_type: &chat.chat_type,
+            related_id: &related_id,
+            related_model,
+            uploader: user,
+            access,
+            description: description.filter(|d| !d.trim().is_empty()).unwrap_or_else(|| "Shared in chat".into()),
+            category: "correspondence".into(),
+            tags: vec!["chat".into(), "shared".into()],
+            keyvalues: json!({"chatId": chat_id, "messageType": "file"}),
+        }
+        .build();
+        let doc = match place(state, doc).await? {
+            Placed::Stored(d) | Placed::Existing(d) => d,
+        };
+        Ok(json!({
+            "ipfsHash": doc.content_hash,
+            "originalName": file.original_name,
+            "mimeType": file.mime_type,
+            "size": file.size,
+            "url": doc.url,
+            "documentId": doc.id,
+        }))
     }
-    let (related_id, related_model) = chat_entity(state, &chat).await?;
-    let access = chat.participants.iter().map(|(id, role)| Access { user_id: id.clone(), role: role.clone() }).collect();
-    let (file, storage_key) = commit_files(state, vec![file]).await?.pop().expect("one file in, one out");
-    let doc = NewDoc {
-        file: &file,
-        storage_key,
-        document_type: &chat.chat_type,
-        related_id: &related_id,
-        related_model,
-        uploader: user,
-        access,
-        description: description.filter(|d| !d.trim().is_empty()).unwrap_or_else(|| "Shared in chat".into()),
-        category: "correspondence".into(),
-        tags: vec!["chat".into(), "shared".into()],
-        keyvalues: json!({"chatId": chat_id, "messageType": "file"}),
-    }
-    .build();
-    let doc = match place(state, doc).await? {
-        Placed::Stored(d) | Placed::Existing(d) => d,
-    };
-    Ok(json!({
-        "ipfsHash": doc.content_hash,
-        "originalName": file.original_name,
-        "mimeType": file.mime_type,
-        "size": file.size,
-        "url": doc.url,
-        "documentId": doc.id,
-    }))
+    .await
+    .map_err(doc_error)
 }
 
 /// The entity a chat's documents belong to: the case of a case chat, the connection of a
 /// direct chat (found by its parties when the chat does not name it), else the chat itself.
-async fn chat_entity(state: &AppState, chat: &ChatRef) -> AppResult<(Id, &'static str)> {
+async fn chat_entity(state: &AppState, chat: &Chat) -> AppResult<(Id, &'static str)> {
     match chat.chat_type.as_str() {
-        "query" | "dispute" => Ok(match &chat.related_case_id {
-            Some(case) => (case.clone(), if chat.chat_type == "query" { "Query" } else { "Dispute" }),
+        "query" | "dispute" => Ok(match &chat.related_case {
+            Some((_, case)) => (case.clone(), if chat.chat_type == "query" { "Query" } else { "Dispute" }),
             None => (chat.id.clone(), "Chat"),
         }),
         _ => {
-            if let Some(conn) = &chat.direct_connection_id {
+            if let Some(conn) = &chat.direct_connection {
                 return Ok((conn.clone(), "DirectConnection"));
             }
-            if let [(a, _), (b, _)] = chat.participants.as_slice() {
-                if let Some(conn) = store::connection_between(&state.db, a, b).await? {
+            if let [a, b] = chat.participants.as_slice() {
+                if let Some(conn) = store::connection_between(&state.db, &a.user_id, &b.user_id).await? {
                     return Ok((conn, "DirectConnection"));
                 }
             }
@@ -510,15 +505,11 @@ async fn chat_entity(state: &AppState, chat: &ChatRef) -> AppResult<(Id, &'stati
     }
 }
 
-/// Documents with their uploaders populated.
+/// Documents with their uploaders populated (name email role).
 async fn render(state: &AppState, docs: Vec<Document>) -> AppResult<Vec<Value>> {
-    let mut ids: Vec<Id> = docs.iter().map(|d| d.uploaded_by.clone()).collect();
-    ids.sort();
-    ids.dedup();
-    let uploaders: HashMap<Id, Value> =
-        users::get_many(&state.db, &ids).await?.iter().map(|u| (u.id.clone(), user_summary(u))).collect();
+    let uploaders = load_users(&state.db, docs.iter().map(|d| &d.uploaded_by)).await?;
     let now = crate::time::now();
-    Ok(docs.iter().map(|d| d.to_json(uploaders.get(&d.uploaded_by).cloned().unwrap_or(Value::Null), now)).collect())
+    Ok(docs.iter().map(|d| d.to_json(user_ref(&uploaders, &d.uploaded_by, Some(NAME_EMAIL_ROLE)), now)).collect())
 }
 
 /// An active document the caller may read: 404 when absent or deleted, 403 otherwise.

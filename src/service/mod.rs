@@ -2,6 +2,7 @@
 //! what a write changes, which cache tags it touches and whom to notify.
 
 pub mod accounts;
+pub mod people;
 pub mod admin;
 pub mod directory;
 pub mod cases;

@@ -1,1 +1,878 @@
-//! Queries and disputes with their requests and offers.
+//! Cases (API.md 2.3, 2.4): queries and disputes share the `cases` table (`case_type`), and
+//! their request entries share `case_requests` (direction `lawyer` = `lawyerRequests`,
+//! `citizen` = `citizenRequests`). A case and its entries are one aggregate
+//! ([`CaseRecord`]): it is loaded whole, changed in memory and written back by [`save`],
+//! which only succeeds if nobody else wrote the case in between (the `version` column).
+//!
+//! Also here: the read-only counts the citizen dashboard needs from `direct_connections`, and
+//! the `chatRoom` of each case in my-cases lists (the chat itself is the chats store's).
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+use sqlx::any::AnyRow;
+
+use crate::db::{Db, Param, RowExt, Sql, Tx, like_pattern};
+use crate::ids::Id;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CaseType {
+    Query,
+    Dispute,
+}
+
+pub const CATEGORIES: &[&str] = &["civil", "criminal", "family", "property", "corporate", "tax", "labor", "other"];
+pub const DISPUTE_TYPES: &[&str] =
+    &["property", "contract", "family", "employment", "business", "consumer", "landlord-tenant", "other"];
+pub const PRIORITIES: &[&str] = &["low", "medium", "high", "urgent"];
+const QUERY_STATUSES: &[&str] = &["pending", "assigned", "in-progress", "resolved", "closed"];
+const DISPUTE_STATUSES: &[&str] =
+    &["pending", "assigned", "in-progress", "mediation", "arbitration", "resolved", "closed"];
+
+impl CaseType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaseType::Query => "query",
+            CaseType::Dispute => "dispute",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<CaseType> {
+        match raw {
+            "query" => Some(CaseType::Query),
+            "dispute" => Some(CaseType::Dispute),
+            _ => None,
+        }
+    }
+
+    /// Capitalized, for messages ("Query not found").
+    pub fn label(self) -> &'static str {
+        match self {
+            CaseType::Query => "Query",
+            CaseType::Dispute => "Dispute",
+        }
+    }
+
+    /// "queries" / "disputes", for messages.
+    pub fn plural(self) -> &'static str {
+        match self {
+            CaseType::Query => "queries",
+            CaseType::Dispute => "disputes",
+        }
+    }
+
+    /// The id key of socket payloads (`queryId` / `disputeId`).
+    pub fn id_key(self) -> &'static str {
+        match self {
+            CaseType::Query => "queryId",
+            CaseType::Dispute => "disputeId",
+        }
+    }
+
+    /// The status enum of the model (disputes add mediation and arbitration).
+    pub fn statuses(self) -> &'static [&'static str] {
+        match self {
+            CaseType::Query => QUERY_STATUSES,
+            CaseType::Dispute => DISPUTE_STATUSES,
+        }
+    }
+}
+
+impl std::fmt::Display for CaseType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which list of the case an entry belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// `lawyerRequests`: offers by lawyers, and invitations a citizen sent through send-request.
+    Lawyer,
+    /// `citizenRequests`: a citizen asks a specific lawyer.
+    Citizen,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Lawyer => "lawyer",
+            Direction::Citizen => "citizen",
+        }
+    }
+
+    fn parse(raw: &str) -> Direction {
+        if raw == "citizen" { Direction::Citizen } else { Direction::Lawyer }
+    }
+}
+
+pub const PENDING: &str = "pending";
+pub const ACCEPTED: &str = "accepted";
+pub const REJECTED: &str = "rejected";
+
+/// One entry of `lawyerRequests` or `citizenRequests`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseRequest {
+    pub id: Id,
+    pub case_id: Id,
+    pub direction: Direction,
+    pub lawyer_id: Id,
+    /// Who created the entry (a lawyer offering, or the citizen inviting): only the other
+    /// party may accept it.
+    pub requested_by: Option<Id>,
+    pub status: String,
+    pub message: Option<String>,
+    pub proposed_fee: Option<f64>,
+    pub estimated_duration: Option<String>,
+    pub requested_at: String,
+    pub responded_at: Option<String>,
+}
+
+impl CaseRequest {
+    pub fn is_pending(&self) -> bool {
+        self.status == PENDING
+    }
+
+    /// Answers the entry (`accepted` / `rejected`) now.
+    pub fn respond(&mut self, status: &str, now: &str) {
+        self.status = status.to_string();
+        self.responded_at = Some(now.to_string());
+    }
+
+    fn from_row(row: &AnyRow) -> sqlx::Result<CaseRequest> {
+        Ok(CaseRequest {
+            id: row.id("id")?,
+            case_id: row.id("case_id")?,
+            direction: Direction::parse(&row.text("direction")?),
+            lawyer_id: row.id("lawyer_id")?,
+            requested_by: row.id_opt("requested_by")?,
+            status: row.text("status")?,
+            message: row.text_opt("message")?,
+            proposed_fee: row.float_opt("proposed_fee")?,
+            estimated_duration: row.text_opt("estimated_duration")?,
+            requested_at: row.text("requested_at")?,
+            responded_at: row.text_opt("responded_at")?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Case {
+    pub id: Id,
+    pub case_type: CaseType,
+    pub title: String,
+    pub description: String,
+    pub category: String,
+    /// Disputes only.
+    pub dispute_type: Option<String>,
+    pub status: String,
+    pub priority: String,
+    pub citizen_id: Id,
+    pub assigned_lawyer_id: Option<Id>,
+    /// Dispute-only fields: `{opposingParty?, disputeValue?, hearingDates}`.
+    pub details: Value,
+    /// `[{_id, author, content, createdAt, isPrivate?}]`
+    pub notes: Value,
+    /// `[{_id, action, description, performedBy?, timestamp}]`
+    pub timeline: Value,
+    pub documents: Value,
+    /// null until set.
+    pub resolution: Value,
+    pub resolved_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub version: i64,
+}
+
+const CASE_COLUMNS: &[&str] = &[
+    "id",
+    "case_type",
+    "title",
+    "description",
+    "category",
+    "dispute_type",
+    "status",
+    "priority",
+    "citizen_id",
+    "assigned_lawyer_id",
+    "details",
+    "notes",
+    "timeline",
+    "documents",
+    "resolution",
+    "resolved_at",
+    "created_at",
+    "updated_at",
+    "version",
+];
+
+const REQUEST_COLUMNS: &[&str] = &[
+    "id",
+    "case_id",
+    "direction",
+    "lawyer_id",
+    "requested_by",
+    "status",
+    "message",
+    "proposed_fee",
+    "estimated_duration",
+    "requested_at",
+    "responded_at",
+];
+
+/// `a.x, a.y, ...` for a column list.
+fn columns(alias: &str, cols: &[&str]) -> String {
+    cols.iter().map(|c| format!("{alias}.{c}")).collect::<Vec<_>>().join(", ")
+}
+
+impl Case {
+    /// A new pending case with the defaults of the model.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        case_type: CaseType,
+        title: String,
+        description: String,
+        category: String,
+        dispute_type: Option<String>,
+        priority: String,
+        citizen_id: Id,
+        details: Value,
+    ) -> Case {
+        let now = crate::time::now_iso();
+        Case {
+            id: Id::new(),
+            case_type,
+            title,
+            description,
+            category,
+            dispute_type,
+            status: PENDING.to_string(),
+            priority,
+            citizen_id,
+            assigned_lawyer_id: None,
+            details,
+            notes: json!([]),
+            timeline: json!([]),
+            documents: json!([]),
+            resolution: Value::Null,
+            resolved_at: None,
+            created_at: now.clone(),
+            updated_at: now,
+            version: 0,
+        }
+    }
+
+    /// Open for offers and assignment: pending and nobody assigned.
+    pub fn is_open(&self) -> bool {
+        self.status == PENDING && self.assigned_lawyer_id.is_none()
+    }
+
+    pub fn push_timeline(&mut self, action: &str, description: String, performed_by: Option<&Id>) {
+        let mut item = json!({"_id": Id::new(), "action": action, "description": description});
+        if let Some(by) = performed_by {
+            item["performedBy"] = json!(by);
+        }
+        item["timestamp"] = json!(crate::time::now_iso());
+        push(&mut self.timeline, item);
+    }
+
+    /// Changes the status; a change appends the model's `status_change` timeline item.
+    pub fn set_status(&mut self, status: &str) {
+        if self.status != status {
+            self.status = status.to_string();
+            self.push_timeline("status_change", format!("Status changed to {status}"), None);
+        }
+    }
+
+    pub fn push_note(&mut self, author: &Id, content: String) {
+        let mut note = json!({"_id": Id::new(), "author": author, "content": content});
+        if self.case_type == CaseType::Dispute {
+            note["isPrivate"] = json!(false);
+        }
+        note["createdAt"] = json!(crate::time::now_iso());
+        push(&mut self.notes, note);
+    }
+
+    fn from_row(row: &AnyRow) -> sqlx::Result<Case> {
+        let raw_type = row.text("case_type")?;
+        Ok(Case {
+            id: row.id("id")?,
+            case_type: CaseType::parse(&raw_type).unwrap_or(CaseType::Query),
+            title: row.text("title")?,
+            description: row.text("description")?,
+            category: row.text("category")?,
+            dispute_type: row.text_opt("dispute_type")?,
+            status: row.text("status")?,
+            priority: row.text("priority")?,
+            citizen_id: row.id("citizen_id")?,
+            assigned_lawyer_id: row.id_opt("assigned_lawyer_id")?,
+            details: row.json("details")?,
+            notes: row.json("notes")?,
+            timeline: row.json("timeline")?,
+            documents: row.json("documents")?,
+            resolution: row.json("resolution")?,
+            resolved_at: row.text_opt("resolved_at")?,
+            created_at: row.text("created_at")?,
+            updated_at: row.text("updated_at")?,
+            version: row.int("version")?,
+        })
+    }
+}
+
+fn push(array: &mut Value, item: Value) {
+    match array.as_array_mut() {
+        Some(items) => items.push(item),
+        None => *array = json!([item]),
+    }
+}
+
+/// A case with all its request entries (oldest first).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseRecord {
+    pub case: Case,
+    pub requests: Vec<CaseRequest>,
+}
+
+impl CaseRecord {
+    pub fn entries(&self, direction: Direction) -> impl Iterator<Item = &CaseRequest> {
+        self.requests.iter().filter(move |r| r.direction == direction)
+    }
+
+    /// The pending entry of `lawyer` in one list (the model's duplicate test).
+    pub fn pending_entry(&self, direction: Direction, lawyer: &Id) -> Option<&CaseRequest> {
+        self.entries(direction).find(|r| r.is_pending() && &r.lawyer_id == lawyer)
+    }
+
+    pub fn request(&self, id: &Id) -> Option<&CaseRequest> {
+        self.requests.iter().find(|r| &r.id == id)
+    }
+
+    pub fn request_mut(&mut self, id: &Id) -> Option<&mut CaseRequest> {
+        self.requests.iter_mut().find(|r| &r.id == id)
+    }
+
+    /// Appends a pending entry and returns it.
+    pub fn add_request(&mut self, direction: Direction, lawyer: &Id, requested_by: &Id, message: Option<String>) -> &mut CaseRequest {
+        self.requests.push(CaseRequest {
+            id: Id::new(),
+            case_id: self.case.id.clone(),
+            direction,
+            lawyer_id: lawyer.clone(),
+            requested_by: Some(requested_by.clone()),
+            status: PENDING.to_string(),
+            message,
+            proposed_fee: None,
+            estimated_duration: None,
+            requested_at: crate::time::now_iso(),
+            responded_at: None,
+        });
+        self.requests.last_mut().expect("just pushed")
+    }
+
+    /// Every lawyer named in an entry, plus the assigned one: whose cached views show this case.
+    pub fn involved_lawyers(&self) -> Vec<Id> {
+        let mut out: Vec<Id> = self.requests.iter().map(|r| r.lawyer_id.clone()).collect();
+        out.extend(self.case.assigned_lawyer_id.clone());
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+fn bind_case(sql: Sql, c: &Case) -> Sql {
+    sql.arg(&c.id)
+        .arg(c.case_type.as_str())
+        .arg(&c.title)
+        .arg(&c.description)
+        .arg(&c.category)
+        .arg(c.dispute_type.clone())
+        .arg(&c.status)
+        .arg(&c.priority)
+        .arg(&c.citizen_id)
+        .arg(c.assigned_lawyer_id.clone())
+        .arg(c.details.to_string())
+        .arg(c.notes.to_string())
+        .arg(c.timeline.to_string())
+        .arg(c.documents.to_string())
+        .arg((!c.resolution.is_null()).then(|| c.resolution.to_string()))
+        .arg(c.resolved_at.clone())
+        .arg(&c.created_at)
+        .arg(&c.updated_at)
+}
+
+pub async fn insert(db: &Db, c: &Case) -> sqlx::Result<()> {
+    let sql = Sql::new(format!(
+        "INSERT INTO cases ({}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)",
+        CASE_COLUMNS.join(", ")
+    ));
+    db.exec(&bind_case(sql, c).arg(c.version)).await.map(|_| ())
+}
+
+/// A case with its entries.
+pub async fn load(db: &Db, id: &Id) -> sqlx::Result<Option<CaseRecord>> {
+    let sql = Sql::new(format!("SELECT {} FROM cases c WHERE c.id = $1", columns("c", CASE_COLUMNS))).arg(id);
+    let Some(row) = db.opt(&sql).await? else { return Ok(None) };
+    let case = Case::from_row(&row)?;
+    let requests = requests_of(db, std::slice::from_ref(&case.id)).await?;
+    Ok(Some(CaseRecord { case, requests }))
+}
+
+/// Writes `after` over `before`: the case row (if its version is still `before`'s) and the
+/// difference in entries. `false` when another writer came first; the caller retries.
+pub async fn save(tx: &mut Tx, before: &CaseRecord, after: &CaseRecord) -> sqlx::Result<bool> {
+    let sql = Sql::new(
+        "UPDATE cases SET case_type=$2, title=$3, description=$4, category=$5, dispute_type=$6, status=$7, priority=$8, \
+         citizen_id=$9, assigned_lawyer_id=$10, details=$11, notes=$12, timeline=$13, documents=$14, resolution=$15, \
+         resolved_at=$16, created_at=$17, updated_at=$18, version=version+1 WHERE id=$1 AND version=$19",
+    );
+    if tx.exec(&bind_case(sql, &after.case).arg(before.case.version)).await? == 0 {
+        return Ok(false);
+    }
+    let old: HashMap<&Id, &CaseRequest> = before.requests.iter().map(|r| (&r.id, r)).collect();
+    for r in &after.requests {
+        match old.get(&r.id) {
+            None => insert_request(tx, r).await?,
+            Some(previous) if *previous != r => update_request(tx, r).await?,
+            Some(_) => {}
+        }
+    }
+    for r in &before.requests {
+        if after.request(&r.id).is_none() {
+            tx.exec(&Sql::new("DELETE FROM case_requests WHERE id = $1").arg(&r.id)).await?;
+        }
+    }
+    Ok(true)
+}
+
+async fn insert_request(tx: &mut Tx, r: &CaseRequest) -> sqlx::Result<()> {
+    let sql = Sql::new(format!(
+        "INSERT INTO case_requests ({}) VALUES ($1,$2,$3,$4,$5,$6,$7,CAST($8 AS DOUBLE PRECISION),$9,$10,$11)",
+        REQUEST_COLUMNS.join(", ")
+    ));
+    tx.exec(&bind_request(sql, r)).await.map(|_| ())
+}
+
+async fn update_request(tx: &mut Tx, r: &CaseRequest) -> sqlx::Result<()> {
+    let sql = Sql::new(
+        "UPDATE case_requests SET case_id=$2, direction=$3, lawyer_id=$4, requested_by=$5, status=$6, message=$7, \
+         proposed_fee=CAST($8 AS DOUBLE PRECISION), estimated_duration=$9, requested_at=$10, responded_at=$11 WHERE id=$1",
+    );
+    tx.exec(&bind_request(sql, r)).await.map(|_| ())
+}
+
+fn bind_request(sql: Sql, r: &CaseRequest) -> Sql {
+    sql.arg(&r.id)
+        .arg(&r.case_id)
+        .arg(r.direction.as_str())
+        .arg(&r.lawyer_id)
+        .arg(r.requested_by.clone())
+        .arg(&r.status)
+        .arg(r.message.clone())
+        // Sent as text and cast in SQL: sqlx's Any driver binds a NULL f64 as a PostgreSQL
+        // float4, and a statement prepared that way on a pooled connection then rejects the
+        // next non-NULL f64 ("incorrect binary data format"). Text has one type either way.
+        .arg(Param::Text(r.proposed_fee.map(|fee| fee.to_string())))
+        .arg(r.estimated_duration.clone())
+        .arg(&r.requested_at)
+        .arg(r.responded_at.clone())
+}
+
+fn push_in_list(sql: &mut Sql, column: &str, ids: &[Id]) {
+    sql.push(column).push(" IN (");
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.push_bind(id);
+    }
+    sql.push(")");
+}
+
+/// The entries of several cases, oldest first.
+pub async fn requests_of(db: &Db, case_ids: &[Id]) -> sqlx::Result<Vec<CaseRequest>> {
+    if case_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sql = Sql::new(format!("SELECT {} FROM case_requests r WHERE ", columns("r", REQUEST_COLUMNS)));
+    push_in_list(&mut sql, "r.case_id", case_ids);
+    sql.push(" ORDER BY r.requested_at, r.id");
+    db.all(&sql).await?.iter().map(CaseRequest::from_row).collect()
+}
+
+/// Cases by id (any order).
+pub async fn get_many(db: &Db, ids: &[Id]) -> sqlx::Result<Vec<Case>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sql = Sql::new(format!("SELECT {} FROM cases c WHERE ", columns("c", CASE_COLUMNS)));
+    push_in_list(&mut sql, "c.id", ids);
+    db.all(&sql).await?.iter().map(Case::from_row).collect()
+}
+
+/// The case an entry belongs to.
+pub async fn case_of_request(db: &Db, request_id: &Id) -> sqlx::Result<Option<Id>> {
+    let row = db.opt(&Sql::new("SELECT case_id FROM case_requests WHERE id = $1").arg(request_id)).await?;
+    row.map(|r| r.id("case_id")).transpose()
+}
+
+/// What a read-access decision needs, in one statement.
+#[derive(Debug, Clone)]
+pub struct AccessFacts {
+    pub case_type: CaseType,
+    pub citizen_id: Id,
+    pub assigned_lawyer_id: Option<Id>,
+    pub status: String,
+    /// Whether `user` is named in any entry of the case.
+    pub has_entry: bool,
+}
+
+impl AccessFacts {
+    pub fn is_open(&self) -> bool {
+        self.status == PENDING && self.assigned_lawyer_id.is_none()
+    }
+}
+
+/// The citizen and the assigned lawyer (if any) of a case of this type, if it exists: the
+/// parties of its chat and its documents.
+pub async fn case_parties(db: &Db, case_type: &str, id: &Id) -> sqlx::Result<Option<(Id, Option<Id>)>> {
+    let row = db
+        .opt(&Sql::new("SELECT citizen_id, assigned_lawyer_id FROM cases WHERE id = $1 AND case_type = $2").arg(id).arg(case_type))
+        .await?;
+    row.map(|r| Ok((r.id("citizen_id")?, r.id_opt("assigned_lawyer_id")?))).transpose()
+}
+
+pub async fn access_facts(db: &Db, id: &Id, user: &Id) -> sqlx::Result<Option<AccessFacts>> {
+    let sql = Sql::new(
+        "SELECT c.case_type, c.citizen_id, c.assigned_lawyer_id, c.status, \
+         (SELECT COUNT(*) FROM case_requests r WHERE r.case_id = c.id AND r.lawyer_id = $2) AS entries \
+         FROM cases c WHERE c.id = $1",
+    )
+    .arg(id)
+    .arg(user);
+    let Some(row) = db.opt(&sql).await? else { return Ok(None) };
+    Ok(Some(AccessFacts {
+        case_type: CaseType::parse(&row.text("case_type")?).unwrap_or(CaseType::Query),
+        citizen_id: row.id("citizen_id")?,
+        assigned_lawyer_id: row.id_opt("assigned_lawyer_id")?,
+        status: row.text("status")?,
+        has_entry: row.int("entries")? > 0,
+    }))
+}
+
+/// Which cases a list shows. Every condition is ANDed: the role scope can never be widened
+/// by a filter.
+#[derive(Debug, Clone, Default)]
+pub struct CaseFilter<'a> {
+    pub case_type: Option<CaseType>,
+    pub citizen: Option<&'a Id>,
+    pub assigned_lawyer: Option<&'a Id>,
+    /// Pending and unassigned.
+    pub open_only: bool,
+    /// Cases where this lawyer has a `lawyerRequests` entry.
+    pub lawyer_entry: Option<&'a Id>,
+    pub status: Option<&'a str>,
+    pub category: Option<&'a str>,
+    pub priority: Option<&'a str>,
+    pub dispute_type: Option<&'a str>,
+    /// Case-insensitive literal substring of the title or description.
+    pub search: Option<&'a str>,
+}
+
+impl CaseFilter<'_> {
+    fn push_where(&self, sql: &mut Sql) {
+        sql.push(" WHERE 1 = 1");
+        if let Some(t) = self.case_type {
+            sql.push(" AND c.case_type = ").push_bind(t.as_str());
+        }
+        if let Some(id) = self.citizen {
+            sql.push(" AND c.citizen_id = ").push_bind(id);
+        }
+        if let Some(id) = self.assigned_lawyer {
+            sql.push(" AND c.assigned_lawyer_id = ").push_bind(id);
+        }
+        if self.open_only {
+            sql.push(" AND c.status = 'pending' AND c.assigned_lawyer_id IS NULL");
+        }
+        if let Some(id) = self.lawyer_entry {
+            sql.push(" AND EXISTS (SELECT 1 FROM case_requests r WHERE r.case_id = c.id AND r.direction = 'lawyer' AND r.lawyer_id = ")
+                .push_bind(id)
+                .push(")");
+        }
+        for (column, value) in
+            [("c.status", self.status), ("c.category", self.category), ("c.priority", self.priority), ("c.dispute_type", self.dispute_type)]
+        {
+            if let Some(v) = value {
+                sql.push(" AND ").push(column).push(" = ").push_bind(v);
+            }
+        }
+        if let Some(needle) = self.search {
+            let pattern = like_pattern(needle);
+            sql.push(" AND (LOWER(c.title) LIKE ")
+                .push_bind(pattern.clone())
+                .push(" ESCAPE '\\' OR LOWER(c.description) LIKE ")
+                .push_bind(pattern)
+                .push(" ESCAPE '\\')");
+        }
+    }
+}
+
+/// Sort keys a client may choose (anything else sorts by creation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    CreatedAt,
+    UpdatedAt,
+    Title,
+    Status,
+    Priority,
+    Category,
+}
+
+impl SortKey {
+    pub fn parse(raw: Option<&str>) -> SortKey {
+        match raw {
+            Some("updatedAt") => SortKey::UpdatedAt,
+            Some("title") => SortKey::Title,
+            Some("status") => SortKey::Status,
+            Some("priority") => SortKey::Priority,
+            Some("category") => SortKey::Category,
+            _ => SortKey::CreatedAt,
+        }
+    }
+
+    fn column(self) -> &'static str {
+        match self {
+            SortKey::CreatedAt => "c.created_at",
+            SortKey::UpdatedAt => "c.updated_at",
+            SortKey::Title => "c.title",
+            SortKey::Status => "c.status",
+            SortKey::Priority => "c.priority",
+            SortKey::Category => "c.category",
+        }
+    }
+}
+
+/// One page of matching cases and the total number of matches.
+pub async fn list(
+    db: &Db,
+    filter: &CaseFilter<'_>,
+    sort: SortKey,
+    descending: bool,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<(Vec<Case>, i64)> {
+    let mut count = Sql::new("SELECT COUNT(*) FROM cases c");
+    filter.push_where(&mut count);
+    let total = db.count(&count).await?;
+    let mut sql = Sql::new(format!("SELECT {} FROM cases c", columns("c", CASE_COLUMNS)));
+    filter.push_where(&mut sql);
+    let dir = if descending { "DESC" } else { "ASC" };
+    sql.push(&format!(" ORDER BY {} {dir}, c.id {dir} LIMIT ", sort.column())).push_bind(limit).push(" OFFSET ").push_bind(offset);
+    let cases = db.all(&sql).await?.iter().map(Case::from_row).collect::<sqlx::Result<Vec<_>>>()?;
+    Ok((cases, total))
+}
+
+/// Which request entries a list shows.
+#[derive(Debug, Clone)]
+pub struct RequestFilter<'a> {
+    pub direction: Direction,
+    pub lawyer: Option<&'a Id>,
+    pub citizen: Option<&'a Id>,
+    pub status: Option<&'a str>,
+    pub case_type: Option<CaseType>,
+    /// Only the newest entry of each (case, lawyer): "one item per case".
+    pub latest_per_case: bool,
+}
+
+impl RequestFilter<'_> {
+    fn push_where(&self, sql: &mut Sql) {
+        sql.push(" WHERE r.direction = ").push_bind(self.direction.as_str());
+        if let Some(id) = self.lawyer {
+            sql.push(" AND r.lawyer_id = ").push_bind(id);
+        }
+        if let Some(id) = self.citizen {
+            sql.push(" AND c.citizen_id = ").push_bind(id);
+        }
+        if let Some(t) = self.case_type {
+            sql.push(" AND c.case_type = ").push_bind(t.as_str());
+        }
+        if self.latest_per_case {
+            sql.push(
+                " AND NOT EXISTS (SELECT 1 FROM case_requests n WHERE n.case_id = r.case_id AND n.direction = r.direction \
+                 AND n.lawyer_id = r.lawyer_id AND (n.requested_at > r.requested_at OR (n.requested_at = r.requested_at AND n.id > r.id)))",
+            );
+        }
+        if let Some(status) = self.status {
+            sql.push(" AND r.status = ").push_bind(status);
+        }
+    }
+}
+
+/// One page of matching entries (newest first), their cases, and the total number of matches.
+pub async fn list_requests(
+    db: &Db,
+    filter: &RequestFilter<'_>,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<(Vec<CaseRequest>, HashMap<Id, Case>, i64)> {
+    const FROM: &str = " FROM case_requests r JOIN cases c ON c.id = r.case_id";
+    let mut count = Sql::new(format!("SELECT COUNT(*){FROM}"));
+    filter.push_where(&mut count);
+    let total = db.count(&count).await?;
+    let mut sql = Sql::new(format!("SELECT {}{FROM}", columns("r", REQUEST_COLUMNS)));
+    filter.push_where(&mut sql);
+    sql.push(" ORDER BY r.requested_at DESC, r.id DESC LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(offset);
+    let requests = db.all(&sql).await?.iter().map(CaseRequest::from_row).collect::<sqlx::Result<Vec<_>>>()?;
+    let mut case_ids: Vec<Id> = requests.iter().map(|r| r.case_id.clone()).collect();
+    case_ids.sort();
+    case_ids.dedup();
+    let cases = get_many(db, &case_ids).await?.into_iter().map(|c| (c.id.clone(), c)).collect();
+    Ok((requests, cases, total))
+}
+
+/// Whose cases a count is about.
+#[derive(Debug, Clone, Copy)]
+pub enum Party<'a> {
+    Citizen(&'a Id),
+    AssignedLawyer(&'a Id),
+}
+
+/// Number of cases per (type, status) of one party.
+pub async fn status_counts(db: &Db, party: Party<'_>) -> sqlx::Result<HashMap<(CaseType, String), i64>> {
+    let (column, id) = match party {
+        Party::Citizen(id) => ("citizen_id", id),
+        Party::AssignedLawyer(id) => ("assigned_lawyer_id", id),
+    };
+    let sql = Sql::new(format!("SELECT case_type, status, COUNT(*) AS n FROM cases WHERE {column} = $1 GROUP BY case_type, status")).arg(id);
+    let mut out = HashMap::new();
+    for row in db.all(&sql).await? {
+        let Some(t) = CaseType::parse(&row.text("case_type")?) else { continue };
+        out.insert((t, row.text("status")?), row.int("n")?);
+    }
+    Ok(out)
+}
+
+/// Cases of `citizen` (per type) with at least one pending entry in one list.
+pub async fn cases_with_pending_entries(db: &Db, citizen: &Id, direction: Direction) -> sqlx::Result<HashMap<CaseType, i64>> {
+    let sql = Sql::new(
+        "SELECT c.case_type, COUNT(*) AS n FROM cases c WHERE c.citizen_id = $1 AND EXISTS \
+         (SELECT 1 FROM case_requests r WHERE r.case_id = c.id AND r.direction = $2 AND r.status = 'pending') GROUP BY c.case_type",
+    )
+    .arg(citizen)
+    .arg(direction.as_str());
+    let mut out = HashMap::new();
+    for row in db.all(&sql).await? {
+        if let Some(t) = CaseType::parse(&row.text("case_type")?) {
+            out.insert(t, row.int("n")?);
+        }
+    }
+    Ok(out)
+}
+
+/// Newest cases of a citizen of one type.
+pub async fn newest_of_citizen(db: &Db, citizen: &Id, case_type: CaseType, limit: i64) -> sqlx::Result<Vec<Case>> {
+    let filter = CaseFilter { case_type: Some(case_type), citizen: Some(citizen), ..CaseFilter::default() };
+    let mut sql = Sql::new(format!("SELECT {} FROM cases c", columns("c", CASE_COLUMNS)));
+    filter.push_where(&mut sql);
+    sql.push(" ORDER BY c.created_at DESC, c.id DESC LIMIT ").push_bind(limit);
+    db.all(&sql).await?.iter().map(Case::from_row).collect()
+}
+
+/// Active direct connections of a citizen: (accepted, pending). Read-only view of the
+/// connections aggregate for the dashboard.
+pub async fn connection_counts(db: &Db, citizen: &Id) -> sqlx::Result<(i64, i64)> {
+    let sql = Sql::new("SELECT status, COUNT(*) AS n FROM direct_connections WHERE citizen_id = $1 AND is_active = $2 GROUP BY status")
+        .arg(citizen)
+        .arg(true);
+    let (mut accepted, mut pending) = (0, 0);
+    for row in db.all(&sql).await? {
+        match row.text("status")?.as_str() {
+            "accepted" => accepted = row.int("n")?,
+            "pending" => pending = row.int("n")?,
+            _ => {}
+        }
+    }
+    Ok((accepted, pending))
+}
+
+/// A direct connection as the activity feed shows it.
+#[derive(Debug, Clone)]
+pub struct ConnectionActivity {
+    pub id: Id,
+    pub lawyer_id: Id,
+    pub status: String,
+    pub created_at: String,
+}
+
+pub async fn newest_connections(db: &Db, citizen: &Id, limit: i64) -> sqlx::Result<Vec<ConnectionActivity>> {
+    let sql = Sql::new(
+        "SELECT id, lawyer_id, status, created_at FROM direct_connections WHERE citizen_id = $1 \
+         ORDER BY created_at DESC, id DESC LIMIT $2",
+    )
+    .arg(citizen)
+    .arg(limit);
+    db.all(&sql)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(ConnectionActivity {
+                id: row.id("id")?,
+                lawyer_id: row.id("lawyer_id")?,
+                status: row.text("status")?,
+                created_at: row.text("created_at")?,
+            })
+        })
+        .collect()
+}
+
+/// The `chatRoom` of a case in my-cases lists.
+#[derive(Debug, Clone)]
+pub struct ChatRoom {
+    pub chat_id: String,
+    pub status: String,
+    /// `(content, timestamp, sender)` of the newest message.
+    pub last_message: Option<(Option<String>, String, Option<Id>)>,
+    /// Messages not sent by the reader, not deleted, without a read receipt of the reader.
+    pub unread_count: i64,
+}
+
+/// Case chats in which `user` participates, by case id.
+pub async fn chat_rooms(db: &Db, user: &Id, case_ids: &[Id]) -> sqlx::Result<HashMap<Id, ChatRoom>> {
+    if case_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut sql = Sql::new(
+        "SELECT ch.chat_id, ch.status, ch.related_case_type, ch.related_case_id, ch.last_message_content, \
+         ch.last_message_sender, ch.last_message_at, \
+         (SELECT COUNT(*) FROM messages m WHERE m.chat_ref = ch.id AND m.sender_id <> $1 AND m.is_deleted = $2 \
+          AND NOT EXISTS (SELECT 1 FROM message_reads mr WHERE mr.message_id = m.id AND mr.user_id = $1)) AS unread \
+         FROM chats ch JOIN chat_participants p ON p.chat_ref = ch.id AND p.user_id = $1 \
+         WHERE ch.related_case_id IS NOT NULL AND ",
+    )
+    .arg(user)
+    .arg(false);
+    push_in_list(&mut sql, "ch.related_case_id", case_ids);
+    sql.push(" ORDER BY ch.created_at");
+    let mut out: HashMap<Id, ChatRoom> = HashMap::new();
+    for row in db.all(&sql).await? {
+        let case_id = row.id("related_case_id")?;
+        let chat_id = row.text("chat_id")?;
+        let canonical = row
+            .text_opt("related_case_type")?
+            .and_then(|t| CaseType::parse(&t))
+            .is_some_and(|t| crate::store::chats::case_chat_id(t.as_str(), &case_id) == chat_id);
+        let room = ChatRoom {
+            chat_id,
+            status: row.text("status")?,
+            last_message: match row.text_opt("last_message_at")? {
+                Some(at) => Some((row.text_opt("last_message_content")?, at, row.id_opt("last_message_sender")?)),
+                None => None,
+            },
+            unread_count: row.int("unread")?,
+        };
+        // The `<caseType>_<caseId>` chat wins over any legacy one of the same case.
+        if canonical || !out.contains_key(&case_id) {
+            out.insert(case_id, room);
+        }
+    }
+    Ok(out)
+}

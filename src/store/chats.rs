@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 use sqlx::any::AnyRow;
 
-use crate::db::{Db, RowExt, Sql};
+use crate::db::{Db, RowExt, Sql, Tx};
 use crate::http::extract::Page;
 use crate::ids::Id;
 
@@ -267,23 +267,6 @@ pub async fn set_status(db: &Db, chat_ref: &Id, status: &str, connection: Option
     Ok(now)
 }
 
-/// Adds a participant unless already present.
-pub async fn add_participant(db: &Db, chat_ref: &Id, user: &Id, role: &str) -> sqlx::Result<Participant> {
-    let joined_at = crate::time::now_iso();
-    db.exec(
-        &Sql::new(
-            "INSERT INTO chat_participants (chat_ref, user_id, role, joined_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT DO NOTHING",
-        )
-        .arg(chat_ref)
-        .arg(user)
-        .arg(role)
-        .arg(&joined_at),
-    )
-    .await?;
-    Ok(Participant { user_id: user.clone(), role: role.to_string(), joined_at })
-}
-
 /// Which chats of one participant a list shows.
 #[derive(Debug, Clone, Default)]
 pub struct ChatFilter<'a> {
@@ -517,12 +500,70 @@ pub async fn mark_read(db: &Db, chat_ref: &Id, user: &Id, only: Option<&[Id]>) -
     Ok(ids)
 }
 
-/// The owner and assigned lawyer of a case, if the case exists (for case chats).
-pub async fn case_parties(db: &Db, case_type: &str, case_id: &Id) -> sqlx::Result<Option<(Id, Option<Id>)>> {
-    let row = db
-        .opt(&Sql::new("SELECT citizen_id, assigned_lawyer_id FROM cases WHERE id = $1 AND case_type = $2").arg(case_id).arg(case_type))
-        .await?;
-    row.map(|r| Ok((r.id("citizen_id")?, r.id_opt("assigned_lawyer_id")?))).transpose()
+/// `<caseType>_<caseId>`: the one case chat format every path uses (API.md 2.5).
+pub fn case_chat_id(case_type: &str, case_id: &Id) -> String {
+    format!("{case_type}_{case_id}")
+}
+
+/// The case chat [`find_or_create_case_chat`] found or made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseChatRow {
+    /// The chat's `_id`.
+    pub id: Id,
+    pub chat_id: String,
+    pub created: bool,
+    /// The parties that were not participants before (the new lawyer of a reassigned case).
+    pub joined: Vec<Id>,
+}
+
+/// The chat of an assigned case, `<caseType>_<caseId>`, created active when absent, with the
+/// citizen and the lawyer as participants (an existing chat gains whichever it lacks). Runs
+/// in the caller's transaction, so an assignment and its chat commit together; safe against
+/// a concurrent creator (unique chatId, unique participant).
+pub async fn find_or_create_case_chat(
+    tx: &mut Tx,
+    case_type: &str,
+    case_id: &Id,
+    citizen: &Id,
+    lawyer: &Id,
+) -> sqlx::Result<CaseChatRow> {
+    let chat_id = case_chat_id(case_type, case_id);
+    let now = crate::time::now_iso();
+    let created = tx
+        .exec(
+            &Sql::new(
+                "INSERT INTO chats (id, chat_id, chat_type, status, related_case_type, related_case_id, is_active, created_at, \
+                 updated_at) VALUES ($1, $2, $3, 'active', $3, $4, $5, $6, $6) ON CONFLICT (chat_id) DO NOTHING",
+            )
+            .arg(Id::new())
+            .arg(&chat_id)
+            .arg(case_type)
+            .arg(case_id)
+            .arg(true)
+            .arg(&now),
+        )
+        .await?
+        > 0;
+    let id = tx.one(&Sql::new("SELECT id FROM chats WHERE chat_id = $1").arg(&chat_id)).await?.id("id")?;
+    let mut joined = Vec::new();
+    for (user, role) in [(citizen, "citizen"), (lawyer, "lawyer")] {
+        let added = tx
+            .exec(
+                &Sql::new(
+                    "INSERT INTO chat_participants (chat_ref, user_id, role, joined_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (chat_ref, user_id) DO NOTHING",
+                )
+                .arg(&id)
+                .arg(user)
+                .arg(role)
+                .arg(&now),
+            )
+            .await?;
+        if added > 0 {
+            joined.push(user.clone());
+        }
+    }
+    Ok(CaseChatRow { id, chat_id, created, joined })
 }
 
 /// One citizen of a lawyer's active direct chats (3.3 #8).

@@ -1,6 +1,5 @@
-//! Documents and their access lists (API.md 2.7), plus the read-only lookups of the entities a
-//! document can belong to (cases, direct connections, chats). Those tables are written by
-//! other stores; here they are only read, with the few columns an upload needs.
+//! Documents and their access lists (API.md 2.7), plus read-only lookups of the direct
+//! connections a document can belong to (cases and chats are read through their own stores).
 
 use std::collections::HashMap;
 
@@ -412,15 +411,7 @@ pub async fn mark_deleted(db: &Db, id: &Id, at: &str) -> sqlx::Result<bool> {
     Ok(n > 0)
 }
 
-// ---- Read-only lookups of the entities documents belong to. ----
-
-/// The parties of a case: its citizen and assigned lawyer (if any).
-pub async fn case_parties(db: &Db, case_type: &str, id: &Id) -> sqlx::Result<Option<(Id, Option<Id>)>> {
-    let row = db
-        .opt(&Sql::new("SELECT citizen_id, assigned_lawyer_id FROM cases WHERE id = $1 AND case_type = $2").arg(id).arg(case_type))
-        .await?;
-    row.map(|r| Ok((r.id("citizen_id")?, r.id_opt("assigned_lawyer_id")?))).transpose()
-}
+// ---- Read-only lookups of the connections documents belong to. ----
 
 /// The parties of a direct connection: `(citizen, lawyer)`.
 pub async fn connection_parties(db: &Db, id: &Id) -> sqlx::Result<Option<(Id, Id)>> {
@@ -437,43 +428,6 @@ pub async fn connection_between(db: &Db, a: &Id, b: &Id) -> sqlx::Result<Option<
     .arg(a)
     .arg(b);
     db.opt(&sql).await?.map(|r| r.id("id")).transpose()
-}
-
-/// What a chat upload needs to know of a chat.
-#[derive(Debug, Clone)]
-pub struct ChatRef {
-    pub id: Id,
-    pub chat_type: String,
-    pub related_case_id: Option<Id>,
-    pub direct_connection_id: Option<Id>,
-    /// `(user, role)` of every participant.
-    pub participants: Vec<(Id, String)>,
-}
-
-pub async fn chat_by_chat_id(db: &Db, chat_id: &str) -> sqlx::Result<Option<ChatRef>> {
-    let Some(row) = db
-        .opt(
-            &Sql::new("SELECT id, chat_type, related_case_id, direct_connection_id FROM chats WHERE chat_id = $1 AND is_active = TRUE")
-                .arg(chat_id),
-        )
-        .await?
-    else {
-        return Ok(None);
-    };
-    let id = row.id("id")?;
-    let participants = db
-        .all(&Sql::new("SELECT user_id, role FROM chat_participants WHERE chat_ref = $1 ORDER BY joined_at, user_id").arg(&id))
-        .await?
-        .iter()
-        .map(|r| Ok((r.id("user_id")?, r.text("role")?)))
-        .collect::<sqlx::Result<Vec<_>>>()?;
-    Ok(Some(ChatRef {
-        id,
-        chat_type: row.text("chat_type")?,
-        related_case_id: row.id_opt("related_case_id")?,
-        direct_connection_id: row.id_opt("direct_connection_id")?,
-        participants,
-    }))
 }
 
 #[cfg(test)]

@@ -9,3 +9,4 @@ pub mod chats;
 pub mod documents;
 pub mod consultations;
 pub mod reports;
+pub mod relations;

@@ -3,7 +3,7 @@
 use serde_json::{Map, Value, json};
 use sqlx::any::AnyRow;
 
-use crate::db::{Db, RowExt, Sql, Tx};
+use crate::db::{Db, Param, RowExt, Sql, Tx};
 use crate::ids::Id;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -554,4 +554,105 @@ pub async fn save_verification(db: &Db, u: &mut User) -> sqlx::Result<()> {
     )
     .await
     .map(drop)
+}
+
+// Targeted writes for the accounts service. Each touches only its own columns, so a login, a
+// token rotation or a profile edit cannot undo a concurrent admin change (deactivation,
+// verification) made between reading the account and writing it.
+
+/// Replaces the stored refresh-token digest (`None`: no session can refresh any more).
+pub async fn set_refresh_token_hash(db: &Db, id: &Id, hash: Option<&str>) -> sqlx::Result<()> {
+    db.exec(&Sql::new("UPDATE users SET refresh_token_hash = $2 WHERE id = $1").arg(id).arg(hash.map(str::to_string)))
+        .await
+        .map(drop)
+}
+
+/// Rotates the refresh-token digest only while it still is `current`: of two concurrent
+/// refreshes presenting one token, exactly one wins.
+pub async fn rotate_refresh_token_hash(db: &Db, id: &Id, current: &str, next: &str) -> sqlx::Result<bool> {
+    let changed = db
+        .exec(
+            &Sql::new("UPDATE users SET refresh_token_hash = $3 WHERE id = $1 AND refresh_token_hash = $2")
+                .arg(id)
+                .arg(current)
+                .arg(next),
+        )
+        .await?;
+    Ok(changed == 1)
+}
+
+/// Stores the digest and expiry of a newly issued password-reset token.
+pub async fn set_password_reset(db: &Db, id: &Id, hash: &str, expires: &str) -> sqlx::Result<()> {
+    db.exec(
+        &Sql::new("UPDATE users SET password_reset_hash = $2, password_reset_expires = $3 WHERE id = $1")
+            .arg(id)
+            .arg(hash)
+            .arg(expires),
+    )
+    .await
+    .map(drop)
+}
+
+
+/// Replaces the password hash. With `end_sessions` the stored refresh token and any pending
+/// reset token are cleared too (a password change); without, only the hash changes (the
+/// transparent bcrypt-to-argon2 upgrade at login).
+pub async fn set_password_hash(db: &Db, id: &Id, hash: &str, end_sessions: bool) -> sqlx::Result<()> {
+    let sql = if end_sessions {
+        Sql::new(
+            "UPDATE users SET password_hash = $2, refresh_token_hash = NULL, password_reset_hash = NULL, \
+             password_reset_expires = NULL, updated_at = $3 WHERE id = $1",
+        )
+        .arg(id)
+        .arg(hash)
+        .arg(crate::time::now_iso())
+    } else {
+        Sql::new("UPDATE users SET password_hash = $2 WHERE id = $1").arg(id).arg(hash)
+    };
+    db.exec(&sql).await.map(drop)
+}
+
+/// Redeems an unexpired reset token in one statement: sets the password and clears the reset
+/// and refresh tokens. False when the token is unknown, expired or was redeemed concurrently.
+pub async fn redeem_password_reset(db: &Db, reset_hash: &str, now: &str, password_hash: &str) -> sqlx::Result<bool> {
+    let changed = db
+        .exec(
+            &Sql::new(
+                "UPDATE users SET password_hash = $3, password_reset_hash = NULL, password_reset_expires = NULL, \
+                 refresh_token_hash = NULL, updated_at = $2 \
+                 WHERE password_reset_hash = $1 AND password_reset_expires > $2",
+            )
+            .arg(reset_hash)
+            .arg(now)
+            .arg(password_hash),
+        )
+        .await?;
+    Ok(changed == 1)
+}
+
+/// Writes what a profile update may change (name, phone, address, lawyer and student
+/// details, with the directory mirrors) and refreshes `updatedAt`; role, status, verification
+/// flags and credentials are left as stored.
+pub async fn save_profile(db: &Db, u: &mut User) -> sqlx::Result<()> {
+    u.updated_at = crate::time::now_iso();
+    let mut tx = db.begin().await?;
+    tx.exec(
+        &Sql::new(
+            "UPDATE users SET name = $2, phone = $3, address = $4, lawyer_details = $5, student_details = $6, \
+             updated_at = $7, verification_status = $8, experience = $9, education = $10 WHERE id = $1",
+        )
+        .arg(&u.id)
+        .arg(&u.name)
+        .arg(u.phone.clone())
+        .arg(json_text(&u.address))
+        .arg(u.lawyer_details.as_ref().map(Value::to_string))
+        .arg(u.student_details.as_ref().map(Value::to_string))
+        .arg(&u.updated_at)
+        .arg((u.role == Role::Lawyer).then(|| u.verification_status().as_str()))
+        .arg(Param::Int(u.experience()))
+        .arg(if u.role == Role::Lawyer { u.education() } else { None }),
+    )
+    .await?;
+    sync_specializations(&mut tx, u).await?;
+    tx.commit().await
 }

@@ -73,3 +73,174 @@ async fn boolean_and_null_columns_round_trip_on_every_backend() {
     assert!(!back.is_active);
     assert!(back.is_verified);
 }
+
+// ---- OpenAPI: every route of the router is described, and the UI works offline. ----
+
+/// `{name}` placeholders as `{}`, for comparing route templates.
+fn template(path: &str) -> String {
+    regex::Regex::new(r"\{[^}]*\}").unwrap().replace_all(path, "{}").into_owned()
+}
+
+/// A route as registered in `src/http`: methods, the path as written (relative to its nest),
+/// and the handler each method calls.
+#[derive(Debug)]
+struct SourceRoute {
+    file: String,
+    path: String,
+    handlers: Vec<(String, String)>,
+}
+
+/// The text of a call's arguments: from `open` (just after `(`) to its matching `)`.
+fn call_args(text: &str, open: usize) -> &str {
+    let mut depth = 1;
+    for (i, c) in text[open..].char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return &text[open..open + i];
+                }
+            }
+            _ => {}
+        }
+    }
+    panic!("unbalanced .route( call");
+}
+
+/// Every `.route(path, method_router)` of the HTTP modules. Paths written with `concat!` (the
+/// per-case-type macro) keep their braces, so their macro variable reads as a `{}` segment.
+fn source_routes() -> Vec<SourceRoute> {
+    let method = regex::Regex::new(r"(?:^|\.)\s*(get|post|put|patch|delete)\(\s*(\w+)\s*\)").unwrap();
+    let mut out = Vec::new();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let file = entry.unwrap().path();
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (at, _) in text.match_indices(".route(") {
+            let args = call_args(&text, at + ".route(".len());
+            let (raw_path, router) = if let Some(rest) = args.trim_start().strip_prefix("concat!(") {
+                let end = rest.find(')').unwrap();
+                (rest[..end].to_string(), rest[end + 1..].trim_start().trim_start_matches(',').to_string())
+            } else {
+                let (p, r) = args.split_once(',').unwrap();
+                (p.to_string(), r.to_string())
+            };
+            let path: String = raw_path.replace("$id", "").chars().filter(|c| !matches!(c, '"' | ',' | ' ' | '\n')).collect();
+            let handlers = method.captures_iter(&router).map(|c| (c[1].to_string(), c[2].to_string())).collect::<Vec<_>>();
+            assert!(!handlers.is_empty(), "no method router understood in {}: {router}", file.display());
+            out.push(SourceRoute { file: file.display().to_string(), path: template(&path), handlers });
+        }
+    }
+    out
+}
+
+/// A value of the right form for a path parameter, so that the request reaches its handler.
+fn sample(param: &str) -> String {
+    let id = "0123456789abcdef01234567";
+    match param {
+        "caseType" | "documentType" => "query".into(),
+        "chatId" => format!("query_{id}"),
+        "ipfsHash" => "a".repeat(64),
+        _ => id.into(),
+    }
+}
+
+#[tokio::test]
+async fn the_openapi_description_lists_every_route_of_the_router() {
+    let app = spawn().await;
+    let r = app.get("/api/docs/openapi.json", None).await;
+    r.assert_status(200);
+    let paths = r.body["paths"].as_object().expect("paths");
+    // (method, template, operationId) of every documented operation.
+    let mut documented = Vec::new();
+    for (path, item) in paths {
+        assert!(path.starts_with("/api/"), "{path}");
+        for (method, op) in item.as_object().unwrap() {
+            documented.push((method.clone(), path.clone(), op["operationId"].as_str().unwrap_or("").to_string()));
+        }
+    }
+
+    // Every registered route (method and handler) is described, under a path that ends with
+    // the route as written in its module.
+    let routes = source_routes();
+    let mut registrations = 0;
+    for route in &routes {
+        let suffix = if route.path == "/" { String::new() } else { route.path.clone() };
+        for (method, handler) in &route.handlers {
+            registrations += 1;
+            let found = documented.iter().any(|(m, p, op)| m == method && template(p).ends_with(&suffix) && op == handler);
+            assert!(found, "{} {} ({handler}, {}) is not in the OpenAPI description", method.to_uppercase(), route.path, route.file);
+        }
+    }
+    assert!(registrations >= 80, "the source scan found only {registrations} routes");
+    // The per-case-type routes are written once and served under /queries and /disputes.
+    assert!(documented.len() >= registrations + 8, "{} operations for {registrations} registrations", documented.len());
+    let distinct: std::collections::BTreeSet<String> = documented.iter().map(|(_, p, _)| p.clone()).collect();
+    assert_eq!(paths.len(), distinct.len());
+
+    // And every described operation is served: its request reaches a handler (no "Route not
+    // found", no 405), whatever the handler then answers without a token.
+    let param = regex::Regex::new(r"\{([^}]*)\}").unwrap();
+    for (method, path, _) in &documented {
+        let concrete = param.replace_all(path, |c: &regex::Captures| sample(&c[1]));
+        let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let res = app.call_without_cookies(method.clone(), &concrete, None, None).await;
+        assert_ne!(res.status.as_u16(), 405, "{method} {path} is described but not routed");
+        assert!(
+            !(res.status.as_u16() == 404 && res.message() == "Route not found"),
+            "{method} {path} is described but not routed"
+        );
+    }
+
+    // Spot checks, one per module.
+    for (method, path) in [
+        ("post", "/api/auth/register"),
+        ("patch", "/api/admin/lawyers/{lawyerId}/verification"),
+        ("get", "/api/lawyers/verified"),
+        ("get", "/api/health"),
+        ("patch", "/api/disputes/{disputeId}/status"),
+        ("post", "/api/lawyers/accept-case-request/{requestId}"),
+        ("delete", "/api/citizens/revoke-connection-request/{connectionId}"),
+        ("get", "/api/chats/{chatId}/messages"),
+        ("post", "/api/chats/upload-file"),
+        ("get", "/api/documents/{documentType}/{relatedId}"),
+        ("patch", "/api/consultations/{consultationId}/cancel"),
+    ] {
+        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path}");
+    }
+    // Protected operations name the bearer scheme the document defines; public ones do not.
+    assert_eq!(r.body["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    assert_eq!(paths["/api/queries/{queryId}"]["get"]["security"], serde_json::json!([{"bearer": []}]));
+    assert!(paths["/api/lawyers/verified"]["get"].get("security").is_none());
+    let upload = &paths["/api/documents/upload"]["post"]["requestBody"]["content"];
+    assert!(upload.get("multipart/form-data").is_some(), "{upload}");
+    let query_id = &paths["/api/queries/{queryId}"]["get"]["parameters"][0];
+    assert_eq!((query_id["name"].as_str(), query_id["in"].as_str()), (Some("queryId"), Some("path")));
+}
+
+#[tokio::test]
+async fn the_api_docs_ui_is_served_without_network() {
+    let app = spawn().await;
+    let res = app.client.get(app.url("/api/docs/")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let html = res.text().await.unwrap();
+    assert!(html.contains("swagger-ui"), "{html}");
+    // Its scripts come from this server (vendored at build time), not from a CDN.
+    let scripts = regex::Regex::new(r#"src="([^"]+)""#).unwrap();
+    let mut seen = 0;
+    for c in scripts.captures_iter(&html) {
+        let src = &c[1];
+        assert!(!src.starts_with("http"), "external script {src}");
+        let asset = app.client.get(app.url(&format!("/api/docs/{}", src.trim_start_matches("./")))).send().await.unwrap();
+        assert_eq!(asset.status(), 200, "{src}");
+        seen += 1;
+    }
+    assert!(seen >= 1, "no script in {html}");
+    // The UI loads the description from where it is served, and /api/docs leads to the UI.
+    let init = app.client.get(app.url("/api/docs/swagger-initializer.js")).send().await.unwrap().text().await.unwrap();
+    assert!(init.contains(r#""url": "/api/docs/openapi.json""#), "{init}");
+    let res = app.client.get(app.url("/api/docs")).send().await.unwrap();
+    assert_eq!((res.status().as_u16(), res.url().path()), (200, "/api/docs/"));
+}

@@ -116,7 +116,7 @@ async fn chat(app: &TestApp, chat_id: &str, chat_type: &str, related: Option<&Id
     }
 }
 
-fn pdf(text: &str) -> Vec<u8> {
+pub fn pdf(text: &str) -> Vec<u8> {
     format!("%PDF-1.4\n% {text}\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n").into_bytes()
 }
 
@@ -126,23 +126,23 @@ fn png() -> Vec<u8> {
     b
 }
 
-fn sha256(bytes: &[u8]) -> String {
+pub fn sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
 /// One file part of a multipart form.
-struct FilePart<'a> {
+pub struct FilePart<'a> {
     field: &'a str,
     name: &'a str,
     mime: &'a str,
     bytes: Vec<u8>,
 }
 
-fn file<'a>(field: &'a str, name: &'a str, mime: &'a str, bytes: Vec<u8>) -> FilePart<'a> {
+pub fn file<'a>(field: &'a str, name: &'a str, mime: &'a str, bytes: Vec<u8>) -> FilePart<'a> {
     FilePart { field, name, mime, bytes }
 }
 
-async fn multipart(app: &TestApp, path: &str, token: &str, fields: &[(&str, &str)], files: Vec<FilePart<'_>>) -> Reply {
+pub async fn multipart(app: &TestApp, path: &str, token: &str, fields: &[(&str, &str)], files: Vec<FilePart<'_>>) -> Reply {
     let mut form = Form::new();
     for (k, v) in fields {
         form = form.text(k.to_string(), v.to_string());
@@ -155,7 +155,7 @@ async fn multipart(app: &TestApp, path: &str, token: &str, fields: &[(&str, &str
 }
 
 /// Raw GET for file routes: status, headers and bytes.
-async fn fetch(app: &TestApp, path: &str, token: Option<&str>) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+pub async fn fetch(app: &TestApp, path: &str, token: Option<&str>) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
     let mut req = app.client.get(app.url(path));
     if let Some(t) = token {
         req = req.bearer_auth(t);

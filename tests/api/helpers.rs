@@ -183,3 +183,76 @@ pub fn unique_email(prefix: &str) -> String {
 pub fn citizen_body(email: &str) -> Value {
     json!({"name": "Asha Citizen", "email": email, "password": PASSWORD, "role": "citizen"})
 }
+
+// ---- Accounts: users and tokens for any area's tests ----
+
+/// The argon2 hash of [`PASSWORD`], computed once per test binary.
+pub fn password_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| nyaya::security::hash_password(PASSWORD).expect("hash"))
+}
+
+/// Inserts an account straight into the database (no HTTP, precomputed hash), with the
+/// defaults registration gives its role. Lawyers are pending with full details; see
+/// [`insert_verified_lawyer`]. The password is [`PASSWORD`].
+pub async fn insert_user(app: &TestApp, role: nyaya::store::users::Role, name: &str) -> nyaya::store::users::User {
+    use nyaya::store::users::{self, Role, User};
+    let email = unique_email(&name.to_lowercase().replace(' ', "."));
+    let mut user = User::new(name.to_string(), email, password_hash().to_string(), role);
+    if role == Role::Lawyer {
+        user.lawyer_details = Some(json!({
+            "barRegistrationNumber": format!("BAR/{}", nyaya::ids::random_hex(3)),
+            "specialization": ["General Practice"], "experience": 0, "education": "Law Graduate",
+            "verificationStatus": "pending", "verificationDocuments": [], "practiceAreas": [], "courtAdmissions": [],
+        }));
+        user.profile_completion = json!({"basicInfo": true, "roleSpecificDetails": true, "documentsUploaded": false});
+    }
+    users::insert(&app.state().db, &user).await.expect("insert user");
+    user
+}
+
+/// A lawyer an admin has verified, with the given specializations and experience.
+pub async fn insert_verified_lawyer(app: &TestApp, name: &str, specializations: &[&str], experience: i64) -> nyaya::store::users::User {
+    let mut user = insert_user(app, nyaya::store::users::Role::Lawyer, name).await;
+    user.is_verified = true;
+    let details = user.lawyer_details.as_mut().expect("lawyer details");
+    details["verificationStatus"] = json!("verified");
+    details["specialization"] = json!(specializations);
+    details["experience"] = json!(experience);
+    nyaya::store::users::save(&app.state().db, &mut user).await.expect("save lawyer");
+    user
+}
+
+/// An access token for `user`, minted without HTTP.
+pub fn token_for(app: &TestApp, user: &nyaya::store::users::User) -> String {
+    app.state().tokens.issue(user).access
+}
+
+impl TestApp {
+    /// Sends a request from a client without a cookie jar: it neither sends nor keeps the
+    /// session cookies that register, login and refresh set.
+    pub async fn call_without_cookies(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+        let mut req = reqwest::Client::new().request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        Self::reply(req.send().await.expect("request")).await
+    }
+}
+
+/// Registers through the API (without touching the app's cookie jar) and returns the new
+/// `data.user` and its access token. `extra` keys are merged into the body (e.g.
+/// `json!({"lawyerDetails": {...}})`); the password is [`PASSWORD`].
+pub async fn register(app: &TestApp, role: &str, extra: Value) -> (Value, String) {
+    let mut body = json!({"name": format!("Test {role}"), "email": unique_email(role), "password": PASSWORD, "role": role});
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        b.extend(e.clone());
+    }
+    let r = app.call_without_cookies(Method::POST, "/api/auth/register", None, Some(body)).await;
+    r.assert_status(201);
+    let token = r.data()["tokens"]["accessToken"].as_str().expect("access token").to_string();
+    (r.data()["user"].clone(), token)
+}

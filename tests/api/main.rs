@@ -12,3 +12,5 @@ mod consultations;
 mod conventions;
 mod documents;
 mod lawyers;
+mod realtime;
+mod scenario;

@@ -1,0 +1,371 @@
+//! The Socket.IO server (API.md 4.1): socketioxide on the API port at `/socket.io/`, polling
+//! and WebSocket, authenticated at handshake; the local adapter, or the Redis adapter when
+//! `REDIS_URL` is set so rooms span instances.
+
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri};
+use serde_json::{Value, json};
+use socketioxide::adapter::{Adapter, Emitter, LocalAdapter};
+use socketioxide::extract::{AckSender, Event, SocketRef, State, TryData};
+use socketioxide::handler::ConnectHandler;
+use socketioxide::layer::SocketIoLayer;
+use socketioxide::socket::DisconnectReason;
+use socketioxide::{SocketIo, SocketIoBuilder};
+use socketioxide_redis::{RedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
+use tokio::sync::{SetOnce, broadcast};
+use tokio::task::JoinHandle;
+
+use super::presence::{HEARTBEAT_EVERY, MessageLimiter, Presence};
+use super::{Notification, events};
+use crate::app::AppState;
+use crate::config::Config;
+use crate::ids::Id;
+use crate::store::users::{self, Role};
+
+type Redis = RedisAdapter<Emitter>;
+
+/// Engine.IO settings of API.md 4.1.
+const PING_INTERVAL: Duration = Duration::from_secs(25);
+const PING_TIMEOUT: Duration = Duration::from_secs(60);
+/// socket.io's `maxHttpBufferSize` (1e6 bytes).
+const MAX_PAYLOAD: u64 = 1_000_000;
+/// Small per-socket WebSocket read buffer: most frames are tiny (see DESIGN.md 4).
+const WS_READ_BUFFER: usize = 512;
+/// Chat messages per user in a rolling minute.
+const MESSAGES_PER_MINUTE: usize = 30;
+
+/// Who a socket belongs to, fixed at handshake (API.md 4.1).
+#[derive(Debug)]
+pub struct Identity {
+    pub id: Id,
+    pub name: String,
+    pub role: Role,
+    /// Set once the connect handler has counted the socket in presence: events and the
+    /// disconnect wait for it, so `user_online` precedes anything the socket causes.
+    ready: SetOnce<()>,
+}
+
+impl Identity {
+    pub fn room(&self) -> String {
+        user_room(&self.id)
+    }
+
+    /// `{_id, name, role}`: how the sender appears in relayed events.
+    pub fn summary(&self) -> Value {
+        json!({"_id": self.id, "name": self.name, "role": self.role.as_str()})
+    }
+}
+
+pub fn user_room(id: &Id) -> String {
+    format!("user_{id}")
+}
+
+/// Handlers reach the application through this slot; it is emptied when the server stops so
+/// the socket server does not keep the application (and its database pool) alive.
+#[derive(Clone, Default)]
+pub(crate) struct Slot(Arc<RwLock<Option<Arc<AppState>>>>);
+
+impl Slot {
+    pub(crate) fn get(&self) -> Option<Arc<AppState>> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+    fn set(&self, state: Option<AppState>) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = state.map(Arc::new);
+    }
+}
+
+#[derive(Clone)]
+enum Io {
+    Local(SocketIo<LocalAdapter>),
+    Redis(SocketIo<Redis>),
+}
+
+#[derive(Clone)]
+enum Layer {
+    Local(SocketIoLayer<LocalAdapter>),
+    Redis(SocketIoLayer<Redis>),
+}
+
+struct Inner {
+    io: Io,
+    layer: Layer,
+    slot: Slot,
+    presence: Presence,
+    limiter: MessageLimiter,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// The socket server of one instance. Cheap to clone.
+#[derive(Clone)]
+pub struct Realtime {
+    inner: Arc<Inner>,
+}
+
+fn builder() -> SocketIoBuilder {
+    SocketIo::builder()
+        .ping_interval(PING_INTERVAL)
+        .ping_timeout(PING_TIMEOUT)
+        .max_payload(MAX_PAYLOAD)
+        .ws_read_buffer_size(WS_READ_BUFFER)
+}
+
+/// `REDIS_URL` with `protocol=resp3`, which the adapter's pub/sub needs.
+fn resp3_url(url: &str) -> String {
+    if url.contains("protocol=") {
+        url.to_string()
+    } else if url.contains('?') {
+        format!("{url}&protocol=resp3")
+    } else {
+        format!("{url}?protocol=resp3")
+    }
+}
+
+async fn connect_redis(
+    url: &str,
+    prefix: &str,
+    slot: &Slot,
+) -> anyhow::Result<(SocketIoLayer<Redis>, SocketIo<Redis>, Presence)> {
+    let client = redis::Client::open(resp3_url(url))?;
+    let config = RedisAdapterConfig::new().with_prefix(format!("{prefix}socket.io"));
+    let ctr = RedisAdapterCtr::new_with_redis_config(&client, config).await?;
+    let (layer, io) = builder().with_adapter::<Redis>(ctr).with_state(slot.clone()).build_layer();
+    let conn = redis::Client::open(url)?.get_connection_manager().await?;
+    let presence = Presence::shared(conn, prefix, Id::new().to_string());
+    Ok((layer, io, presence))
+}
+
+impl Realtime {
+    /// Builds the server; with `REDIS_URL`, joined to the other instances through Redis. If
+    /// Redis cannot be reached at startup the instance runs alone (logged as an error).
+    pub async fn new(config: &Config) -> Realtime {
+        let slot = Slot::default();
+        let mut built = None;
+        if let Some(url) = &config.redis_url {
+            match connect_redis(url, &config.redis_prefix, &slot).await {
+                Ok((layer, io, presence)) => built = Some((Io::Redis(io), Layer::Redis(layer), presence)),
+                Err(e) => tracing::error!(error = %e, "Socket.IO Redis adapter unavailable: this instance's sockets will not reach other instances"),
+            }
+        }
+        let (io, layer, presence) = built.unwrap_or_else(|| {
+            let (layer, io) = builder().with_state(slot.clone()).build_layer();
+            (Io::Local(io), Layer::Local(layer), Presence::local())
+        });
+        Realtime {
+            inner: Arc::new(Inner {
+                io,
+                layer,
+                slot,
+                presence,
+                limiter: MessageLimiter::new(MESSAGES_PER_MINUTE, Duration::from_secs(60)),
+                tasks: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// Opens the default namespace and starts delivering the application's notifications.
+    pub async fn attach(&self, state: &AppState) -> anyhow::Result<()> {
+        self.inner.slot.set(Some(state.clone()));
+        let notifications = state.notifier.subscribe();
+        let bridge = match &self.inner.io {
+            Io::Local(io) => {
+                io.ns("/", on_connect::<LocalAdapter>.with(authenticate::<LocalAdapter>));
+                tokio::spawn(deliver(io.clone(), notifications))
+            }
+            Io::Redis(io) => {
+                io.ns("/", on_connect::<Redis>.with(authenticate::<Redis>))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("opening the Socket.IO namespace on Redis: {e}"))?;
+                tokio::spawn(deliver(io.clone(), notifications))
+            }
+        };
+        self.inner.presence.heartbeat().await;
+        let inner = Arc::downgrade(&self.inner);
+        let heartbeat = tokio::spawn(async move {
+            let mut every = tokio::time::interval(HEARTBEAT_EVERY);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                let Some(inner) = inner.upgrade() else { break };
+                inner.presence.heartbeat().await;
+                inner.limiter.prune();
+            }
+        });
+        self.inner.tasks.lock().unwrap_or_else(|p| p.into_inner()).extend([bridge, heartbeat]);
+        Ok(())
+    }
+
+    /// Mounts the socket server on the public router (outside the HTTP body limit).
+    pub fn mount(&self, router: Router) -> Router {
+        let router = match &self.inner.layer {
+            Layer::Local(layer) => router.layer(layer.clone()),
+            Layer::Redis(layer) => router.layer(layer.clone()),
+        };
+        router.layer(axum::middleware::map_request(own_handshake_parts))
+    }
+
+    /// Closes every socket of this instance (so a graceful HTTP shutdown is not held open by
+    /// WebSockets) and withdraws this instance from shared presence.
+    pub async fn close(&self) {
+        match &self.inner.io {
+            Io::Local(io) => io.close().await,
+            Io::Redis(io) => io.close().await,
+        }
+        self.inner.presence.retire().await;
+    }
+
+    /// Stops background work and lets go of the application state.
+    pub fn detach(&self) {
+        for task in self.inner.tasks.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+            task.abort();
+        }
+        self.inner.slot.set(None);
+    }
+
+    /// Disconnects every socket of `user` on every instance.
+    pub async fn disconnect_user(&self, user: &Id) {
+        let room = user_room(user);
+        let result = match &self.inner.io {
+            Io::Local(io) => io.to(room).disconnect().await,
+            Io::Redis(io) => io.to(room).disconnect().await,
+        };
+        if let Err(e) = result {
+            tracing::warn!(%user, error = %e, "could not disconnect the user's sockets");
+        }
+    }
+
+    pub(crate) fn presence(&self) -> &Presence {
+        &self.inner.presence
+    }
+
+    pub(crate) fn limiter(&self) -> &MessageLimiter {
+        &self.inner.limiter
+    }
+}
+
+/// Emits every application notification to its room, on whichever instance the sockets are.
+async fn deliver<A: Adapter>(io: SocketIo<A>, mut rx: broadcast::Receiver<Notification>) {
+    loop {
+        match rx.recv().await {
+            Ok(n) => {
+                if let Err(e) = io.to(n.target.room_name()).emit(&n.event, &n.payload).await {
+                    tracing::warn!(event = %n.event, error = %e, "could not deliver a notification");
+                }
+            }
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!(missed, "socket delivery fell behind; notifications were dropped");
+            }
+            Err(broadcast::error::RecvError::Closed) => break,
+        }
+    }
+}
+
+/// Why a handshake was refused; the text reaches the client as `connect_error`.
+#[derive(Debug)]
+struct Refused(&'static str);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// The access token from `auth.token`, else from `Authorization: Bearer`.
+fn handshake_token(auth: &Value, headers: &HeaderMap) -> Option<String> {
+    if let Some(token) = auth.get("token").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+        return Some(token.to_string());
+    }
+    let header = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    header.split(' ').nth(1).filter(|t| !t.is_empty()).map(str::to_string)
+}
+
+/// Handshake authentication: a valid access token of an existing, active user. The socket's
+/// room and handlers are set up here, before the client is told it is connected, so no event
+/// it sends right after `connect` can miss its handler.
+async fn authenticate<A: Adapter>(
+    s: SocketRef<A>,
+    State(slot): State<Slot>,
+    TryData(auth): TryData<Value>,
+) -> Result<(), Refused> {
+    let state = slot.get().ok_or(Refused("Authentication failed"))?;
+    let auth = auth.unwrap_or(Value::Null);
+    let token = handshake_token(&auth, &s.req_parts().headers).ok_or(Refused("Authentication token required"))?;
+    let claims = state.tokens.verify_access(&token).map_err(|_| Refused("Authentication failed"))?;
+    let id = claims.user_id().ok_or(Refused("Authentication failed"))?;
+    let user = users::get(&state.db, &id).await.map_err(|e| {
+        tracing::warn!(error = %e, "socket authentication: user lookup failed");
+        Refused("Authentication failed")
+    })?;
+    let user = user.filter(|u| u.is_active).ok_or(Refused("User not found or inactive"))?;
+    let me = Identity { id: user.id, name: user.name, role: user.role, ready: SetOnce::new() };
+    s.join(me.room());
+    s.extensions.insert(Arc::new(me));
+    s.on_fallback(dispatch::<A>);
+    s.on_disconnect(on_disconnect::<A>);
+    Ok(())
+}
+
+/// Counts the socket in presence (announcing the user on their first socket anywhere).
+async fn on_connect<A: Adapter>(s: SocketRef<A>, State(slot): State<Slot>) {
+    let Some(me) = s.extensions.get::<Arc<Identity>>() else { return };
+    metrics::gauge!("nyaya_socket_connections").increment(1.0);
+    if let Some(state) = slot.get()
+        && state.realtime.presence().adjust(&me.id, 1).await == 1
+    {
+        events::announce(&state, &s, &me, true).await;
+    }
+    let _ = me.ready.set(());
+}
+
+async fn on_disconnect<A: Adapter>(s: SocketRef<A>, State(slot): State<Slot>, reason: DisconnectReason) {
+    let Some(me) = s.extensions.get::<Arc<Identity>>() else { return };
+    me.ready.wait().await;
+    metrics::gauge!("nyaya_socket_connections").decrement(1.0);
+    let Some(state) = slot.get() else { return };
+    tracing::debug!(user = %me.id, ?reason, "socket disconnected");
+    if state.realtime.presence().adjust(&me.id, -1).await == 0 {
+        events::announce(&state, &s, &me, false).await;
+    }
+}
+
+/// Every client event goes through one handler per socket (less memory than one per event).
+async fn dispatch<A: Adapter>(
+    s: SocketRef<A>,
+    io: SocketIo<A>,
+    State(slot): State<Slot>,
+    Event(event): Event,
+    ack: AckSender<A>,
+    TryData(data): TryData<Value>,
+) {
+    let Some(me) = s.extensions.get::<Arc<Identity>>() else { return };
+    me.ready.wait().await;
+    let Some(state) = slot.get() else { return };
+    let data = data.unwrap_or(Value::Null);
+    events::handle(events::Ctx { s, io, state, me }, &event, data, ack).await;
+}
+
+/// engineioxide keeps the handshake request's parts for the socket's lifetime; copied into
+/// owned buffers they no longer pin hyper's 16 KiB read buffer (DESIGN.md 4).
+async fn own_handshake_parts(mut req: Request) -> Request {
+    let uri = req.uri();
+    let handshake = uri.path().starts_with("/socket.io") && !uri.query().is_some_and(|q| q.contains("sid="));
+    if !handshake {
+        return req;
+    }
+    if let Ok(owned) = Uri::try_from(uri.to_string()) {
+        *req.uri_mut() = owned;
+    }
+    let mut headers = HeaderMap::with_capacity(req.headers().len());
+    for (name, value) in req.headers() {
+        if let (Ok(name), Ok(value)) =
+            (HeaderName::from_bytes(name.as_str().as_bytes()), HeaderValue::from_bytes(value.as_bytes()))
+        {
+            headers.append(name, value);
+        }
+    }
+    *req.headers_mut() = headers;
+    req
+}

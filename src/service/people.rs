@@ -1,0 +1,128 @@
+//! Users as other records show them: populated references (Mongoose `populate(path, fields)`)
+//! and the small summaries of socket payloads. One place, so that a lawyer looks the same in
+//! a case, a chat, a document, a consultation and an event.
+
+use std::borrow::Borrow;
+use std::collections::HashMap;
+
+use serde_json::{Map, Value, json};
+
+use crate::db::Db;
+use crate::error::AppResult;
+use crate::ids::Id;
+use crate::store::users::{self, User};
+
+// Field selections used across the API.
+pub const NAME: &[&str] = &["name"];
+pub const NAME_ROLE: &[&str] = &["name", "role"];
+pub const NAME_EMAIL: &[&str] = &["name", "email"];
+pub const NAME_ROLE_PICTURE: &[&str] = &["name", "role", "profilePicture"];
+pub const NAME_EMAIL_ROLE: &[&str] = &["name", "email", "role"];
+pub const CONTACT: &[&str] = &["name", "email", "phone"];
+pub const CONTACT_ADDRESS: &[&str] = &["name", "email", "phone", "address"];
+pub const LAWYER_BRIEF: &[&str] = &["name", "email", "lawyerDetails.specialization"];
+pub const LAWYER_CONTACT: &[&str] = &["name", "email", "phone", "lawyerDetails"];
+pub const PARTICIPANT_LIST: &[&str] = &["name", "email", "role", "lawyerDetails.specialization"];
+pub const PARTICIPANT_DETAIL: &[&str] = &["name", "email", "role", "lawyerDetails.specialization", "profilePicture"];
+
+/// Users by id, loaded once per response to populate references.
+pub type Users = HashMap<Id, User>;
+
+/// The users with these ids (duplicates and missing accounts are fine), in one statement.
+pub async fn load_users<I: Borrow<Id>>(db: &Db, ids: impl IntoIterator<Item = I>) -> AppResult<Users> {
+    let mut wanted: Vec<Id> = ids.into_iter().map(|id| id.borrow().clone()).collect();
+    wanted.sort();
+    wanted.dedup();
+    Ok(users::get_many(db, &wanted).await?.into_iter().map(|u| (u.id.clone(), u)).collect())
+}
+
+/// A populated user reference: `_id` plus the selected fields the user has. `lawyerDetails`
+/// is the public one (never verification notes or documents); `lawyerDetails.specialization`
+/// selects only that field.
+pub fn populate(user: &User, fields: &[&str]) -> Value {
+    let mut out = Map::new();
+    out.insert("_id".into(), json!(user.id));
+    for field in fields {
+        let value = match *field {
+            "name" => Some(json!(user.name)),
+            "email" => Some(json!(user.email)),
+            "role" => Some(json!(user.role.as_str())),
+            "phone" => user.phone.as_ref().map(|p| json!(p)),
+            "address" => Some(user.address.clone()).filter(|a| !a.is_null()),
+            "profilePicture" => Some(json!(user.profile_picture)),
+            "createdAt" => Some(json!(user.created_at)),
+            "lawyerDetails" => user.lawyer_details.as_ref().map(|_| user.to_public_json()["lawyerDetails"].clone()),
+            "lawyerDetails.specialization" => {
+                user.lawyer_details.as_ref().map(|_| json!({"specialization": user.specializations()}))
+            }
+            other => {
+                debug_assert!(false, "unknown populate field {other}");
+                None
+            }
+        };
+        if let (Some(value), Some(key)) = (value, field.split('.').next()) {
+            out.insert(key.into(), value);
+        }
+    }
+    Value::Object(out)
+}
+
+/// A reference as stored (`fields` None: the bare id) or populated; a deleted account
+/// populates as null.
+pub fn user_ref(users: &Users, id: &Id, fields: Option<&[&str]>) -> Value {
+    match fields {
+        None => json!(id),
+        Some(fields) => users.get(id).map(|u| populate(u, fields)).unwrap_or(Value::Null),
+    }
+}
+
+/// `{_id, name, specialization}`: a lawyer in socket payloads and request answers.
+pub fn lawyer_brief(lawyer: &User) -> Value {
+    json!({"_id": lawyer.id, "name": lawyer.name, "specialization": lawyer.specializations()})
+}
+
+/// `{_id, name, role}`: who acted, in socket payloads.
+pub fn actor(user: &User) -> Value {
+    populate(user, NAME_ROLE)
+}
+
+/// Clean users (API.md 2.2) with their legacy `connections[].userId` populated with `fields`
+/// (null when that account no longer exists).
+pub async fn clean_with_connections(db: &Db, list: &[User], fields: &[&str]) -> AppResult<Vec<Value>> {
+    let linked_id = |c: &Value| c.get("userId").and_then(Value::as_str).and_then(|s| s.parse::<Id>().ok());
+    let ids: Vec<Id> = list.iter().filter_map(|u| u.connections.as_array()).flatten().filter_map(linked_id).collect();
+    let linked = load_users(db, ids).await?;
+    Ok(list
+        .iter()
+        .map(|u| {
+            let mut doc = u.to_clean_json();
+            if let Some(conns) = doc.get_mut("connections").and_then(Value::as_array_mut) {
+                for c in conns {
+                    c["userId"] = linked_id(c).map(|id| user_ref(&linked, &id, Some(fields))).unwrap_or(Value::Null);
+                }
+            }
+            doc
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::users::Role;
+
+    #[test]
+    fn populated_lawyers_never_show_verification_notes() {
+        let mut u = User::new("Ravi".into(), "r@x.in".into(), "-".into(), Role::Lawyer);
+        u.phone = Some("9876543210".into());
+        u.lawyer_details = Some(json!({"specialization": ["Tax"], "verificationNotes": "n", "verificationDocuments": ["d"]}));
+        let v = populate(&u, LAWYER_CONTACT);
+        assert_eq!(v["lawyerDetails"], json!({"specialization": ["Tax"]}));
+        assert_eq!(v["phone"], "9876543210");
+        assert_eq!(populate(&u, LAWYER_BRIEF)["lawyerDetails"], json!({"specialization": ["Tax"]}));
+        let citizen = User::new("Asha".into(), "a@x.in".into(), "-".into(), Role::Citizen);
+        assert_eq!(populate(&citizen, PARTICIPANT_LIST), json!({"_id": citizen.id, "name": "Asha", "email": "a@x.in", "role": "citizen"}));
+        assert_eq!(user_ref(&Users::new(), &citizen.id, Some(NAME_ROLE)), Value::Null);
+        assert_eq!(user_ref(&Users::new(), &citizen.id, None), json!(citizen.id));
+    }
+}
