@@ -22,7 +22,9 @@ REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
 OUT=${OUT:-bench/results}
 mkdir -p "$OUT"
 
-cargo build --release -q
+# NYAYA_BIN: an already built binary (skips the build).
+if [ -z "${NYAYA_BIN:-}" ]; then cargo build --release -q; fi
+NYAYA_BIN=${NYAYA_BIN:-./target/release/nyaya}
 
 work=$(mktemp -d)
 pids=()
@@ -38,13 +40,13 @@ else
   export DATABASE_URL="sqlite://$work/nyaya.db?mode=rwc"
   db_label=sqlite
 fi
-DATA_DIR="$work/seed" ./target/release/nyaya seed >/dev/null
+DATA_DIR="$work/seed" "$NYAYA_BIN" seed >/dev/null
 
 start() { # label port args...
   local label=$1 port=$2; shift 2
   mkdir -p "$work/$label"
   DATA_DIR="$work/$label" PORT=$port ADMIN_ADDR=127.0.0.1:0 REDIS_PREFIX="bench-$label-$$:" \
-    ./target/release/nyaya serve "$@" > "$work/$label.log" 2>&1 &
+    "$NYAYA_BIN" serve "$@" > "$work/$label.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 100); do curl -fs "127.0.0.1:$port/api/health/ping" >/dev/null 2>&1 && return; sleep 0.1; done
   echo "$label did not start"; cat "$work/$label.log"; exit 1
