@@ -6,9 +6,6 @@
 //! `redis://127.0.0.1:6379`); `NYAYA_TEST_DATABASE_URL` puts them on a fresh PostgreSQL
 //! database, as in the API suite. The nginx test also needs `/usr/sbin/nginx`.
 //!
-//! Still to add: a chat between two clients on different instances behind nginx (the
-//! socket.io-client script in tests/js picks its instance by URL; behind one nginx address the
-//! instance follows the client's source address, which that script cannot choose).
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -680,7 +677,7 @@ fn nginx_binary() -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Redis and nginx"]
-async fn three_instances_behind_nginx_share_one_database_and_keep_clients_on_one_instance() {
+async fn three_instances_behind_nginx_keep_clients_share_state_chat_across_and_survive_one_going_away() {
     let shared = temp_dir("nginx");
     let database = fresh_database(&shared).await;
     let prefix = format!("nyaya-nginx-{}:", nyaya::ids::random_hex(6));
@@ -780,6 +777,58 @@ async fn three_instances_behind_nginx_share_one_database_and_keep_clients_on_one
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
+    // A chat between a citizen on one instance and a lawyer on another, over long-polling
+    // (what the frontend uses) through nginx: Socket.IO rooms span instances through Redis.
+    let citizen = nyaya::store::users::User::new(
+        "Asha Citizen".into(),
+        format!("asha.{}@example.com", nyaya::ids::random_hex(4)),
+        "-".into(),
+        nyaya::store::users::Role::Citizen,
+    );
+    let mut counsel = nyaya::store::users::User::new(
+        "Ravi Lawyer".into(),
+        format!("ravi.{}@example.com", nyaya::ids::random_hex(4)),
+        "-".into(),
+        nyaya::store::users::Role::Lawyer,
+    );
+    counsel.is_verified = true;
+    counsel.lawyer_details = Some(serde_json::json!({"verificationStatus": "verified", "specialization": ["Civil Law"], "experience": 7}));
+    let citizen_token = store_user(&instances[0], &database, &citizen).await;
+    let counsel_token = store_user(&instances[0], &database, &counsel).await;
+    let asked = on(a)
+        .post(format!("{front}/api/citizens/direct-connection-request/{}", counsel.id))
+        .bearer_auth(&citizen_token)
+        .json(&serde_json::json!({"message": "Please help with my tenancy dispute"}))
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    let connection = asked["data"]["connectionId"].as_str().unwrap_or_else(|| panic!("{asked}")).to_string();
+    let accepted = on(b)
+        .post(format!("{front}/api/lawyers/accept-connection-request/{connection}"))
+        .bearer_auth(&counsel_token)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    let chat_id = accepted["data"]["chatId"].as_str().unwrap_or_else(|| panic!("{accepted}")).to_string();
+    let asha = Polling::open(&front, a, &citizen_token).await.unwrap();
+    let ravi = Polling::open(&front, b, &counsel_token).await.unwrap();
+    for side in [&asha, &ravi] {
+        side.post(&format!("42{}", serde_json::json!(["join_chat", chat_id]))).await.unwrap();
+        side.poll_until("chat_joined").await;
+    }
+    let text = format!("Namaste from another instance {}", nyaya::ids::random_hex(3));
+    asha.post(&format!("42{}", serde_json::json!(["send_message", {"chatId": chat_id, "content": text}]))).await.unwrap();
+    asha.poll_until("message_sent").await;
+    let delivered = ravi.poll_until("new_message").await;
+    assert!(delivered.contains(&text), "{delivered}");
+
     // An instance goes away: nginx moves its clients to the others without a failed request.
     let (_, gone) = owner_of[0];
     instances[gone].process.signal(libc::SIGKILL);
@@ -823,15 +872,9 @@ async fn admin_and_pending_lawyer(dir: &Path, database: &str) -> (String, nyaya:
 
 /// A citizen in the deployment's database and an access token for it.
 async fn citizen_token(instance: &Nyaya, database: &str, name: &str) -> String {
-    use nyaya::store::users::{self, Role, User};
-    let lookup = |key: &str| instance.env.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
-    let config = nyaya::config::Config::from_lookup(&lookup).unwrap();
-    let db = nyaya::db::Db::connect(database, 1).await.unwrap();
+    use nyaya::store::users::{Role, User};
     let email = format!("{}.{}@example.com", name.to_lowercase(), nyaya::ids::random_hex(4));
-    let user = User::new(name.into(), email, "unused-hash".into(), Role::Citizen);
-    users::insert(&db, &user).await.unwrap();
-    db.close().await;
-    nyaya::security::Tokens::new(&config).issue(&user).access
+    store_user(instance, database, &User::new(name.into(), email, "unused-hash".into(), Role::Citizen)).await
 }
 
 /// An Engine.IO v4 long-polling session spoken over plain HTTP from one source address, a new
@@ -892,6 +935,18 @@ impl Polling {
         Err("only heartbeats".into())
     }
 
+    /// Polls until a packet mentions `needle` (other events, such as presence, may come
+    /// first); returns what arrived.
+    async fn poll_until(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut seen = String::new();
+        while !seen.contains(needle) {
+            assert!(Instant::now() < deadline, "no {needle} within 15 s; got {seen}");
+            seen += &self.poll().await.unwrap();
+        }
+        seen
+    }
+
     /// One exchange: an event whose answer comes at once (`join_chat` without a chat id is
     /// refused with an `error` event), then the poll that carries the answer.
     async fn round(&self) -> Result<(), String> {
@@ -937,4 +992,14 @@ async fn long_polling_socket_io_clients_stay_connected_with_two_workers() {
     assert_eq!(kept, 6, "sessions lost: {errors:?}");
     let (kept, errors) = long_polling_rounds("connection").await;
     assert!(kept < 6 && errors.iter().any(|e| e.contains("400")), "without steering sessions break: {errors:?}");
+}
+
+/// Writes `user` into the shared database; returns an access token for it.
+async fn store_user(instance: &Nyaya, database: &str, user: &nyaya::store::users::User) -> String {
+    let lookup = |key: &str| instance.env.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+    let config = nyaya::config::Config::from_lookup(&lookup).unwrap();
+    let db = nyaya::db::Db::connect(database, 1).await.unwrap();
+    nyaya::store::users::insert(&db, user).await.unwrap();
+    db.close().await;
+    nyaya::security::Tokens::new(&config).issue(user).access
 }
