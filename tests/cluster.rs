@@ -792,7 +792,8 @@ async fn three_instances_behind_nginx_keep_clients_share_state_chat_across_and_s
         nyaya::store::users::Role::Lawyer,
     );
     counsel.is_verified = true;
-    counsel.lawyer_details = Some(serde_json::json!({"verificationStatus": "verified", "specialization": ["Civil Law"], "experience": 7}));
+    counsel.lawyer_details =
+        Some(serde_json::json!({"verificationStatus": "verified", "specialization": ["Civil Law"], "experience": 7}));
     let citizen_token = store_user(&instances[0], &database, &citizen).await;
     let counsel_token = store_user(&instances[0], &database, &counsel).await;
     let asked = on(a)
@@ -824,7 +825,9 @@ async fn three_instances_behind_nginx_keep_clients_share_state_chat_across_and_s
         side.poll_until("chat_joined").await;
     }
     let text = format!("Namaste from another instance {}", nyaya::ids::random_hex(3));
-    asha.post(&format!("42{}", serde_json::json!(["send_message", {"chatId": chat_id, "content": text}]))).await.unwrap();
+    asha.post(&format!("42{}", serde_json::json!(["send_message", {"chatId": chat_id, "content": text}])))
+        .await
+        .unwrap();
     asha.poll_until("message_sent").await;
     let delivered = ravi.poll_until("new_message").await;
     assert!(delivered.contains(&text), "{delivered}");
@@ -894,9 +897,11 @@ impl Polling {
             .build()
             .unwrap();
         let handshake = format!("{base}/socket.io/?EIO=4&transport=polling");
-        let open = http.get(&handshake).send().await.map_err(|e| e.to_string())?.text().await.map_err(|e| e.to_string())?;
+        let open =
+            http.get(&handshake).send().await.map_err(|e| e.to_string())?.text().await.map_err(|e| e.to_string())?;
         let info: serde_json::Value =
-            serde_json::from_str(open.strip_prefix('0').ok_or(format!("not an open packet: {open}"))?).map_err(|e| e.to_string())?;
+            serde_json::from_str(open.strip_prefix('0').ok_or(format!("not an open packet: {open}"))?)
+                .map_err(|e| e.to_string())?;
         let url = format!("{handshake}&sid={}", info["sid"].as_str().ok_or("no sid")?);
         let polling = Polling { http, url };
         polling.post(&format!("40{}", serde_json::json!({"token": token}))).await?;
@@ -962,7 +967,8 @@ impl Polling {
 async fn long_polling_rounds(balance: &str) -> (usize, Vec<String>) {
     let data_dir = temp_dir("cluster-polling");
     let database = fresh_database(&data_dir).await;
-    let cluster = Nyaya::start_with(&["serve", "--workers", "2", "--balance", balance], &data_dir, &database, true, &[]).await;
+    let cluster =
+        Nyaya::start_with(&["serve", "--workers", "2", "--balance", balance], &data_dir, &database, true, &[]).await;
     let clients = sources(6).into_iter().map(|source| {
         let (base, cluster_db) = (cluster.url(""), database.clone());
         let cluster = &cluster;
@@ -977,7 +983,10 @@ async fn long_polling_rounds(balance: &str) -> (usize, Vec<String>) {
     });
     let outcomes = futures::future::join_all(clients).await;
     let status = cluster.status().await;
-    assert!(current(&status).iter().all(|w| w.requests > 0) || balance == "connection", "both workers serve: {status:?}");
+    assert!(
+        current(&status).iter().all(|w| w.requests > 0) || balance == "connection",
+        "both workers serve: {status:?}"
+    );
     let errors: Vec<String> = outcomes.into_iter().filter_map(Result::err).collect();
     if balance == "ip" && !errors.is_empty() {
         eprintln!("--- log ---\n{}", cluster.log());
