@@ -3,10 +3,20 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use axum::Router;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_util::task::TaskTracker;
+use tower::Service;
 
 use crate::cache::{Cache, Settings as CacheSettings};
 use crate::config::Config;
@@ -54,24 +64,103 @@ impl AppState {
     }
 }
 
+/// How long a draining server keeps idle keep-alive connections open, answering their next
+/// request with `Connection: close`, before closing them. Closing an idle connection races
+/// with a client that is sending on it (the request is lost); a client that gets its answer
+/// with `Connection: close` reconnects instead, to a listener that is still accepting.
+pub const DRAIN_LINGER: Duration = Duration::from_secs(1);
+
+/// The default bound on a graceful stop (`--shutdown-timeout`).
+pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the HTTP server is doing, for readiness, `nyaya status` and the drain.
+#[derive(Debug)]
+pub struct Activity {
+    requests: AtomicU64,
+    connections: AtomicI64,
+    draining: watch::Sender<Option<Drain>>,
+}
+
+/// A drain in progress: connections close after their next response, idle ones after the
+/// linger, and whatever is left at the deadline is dropped.
+#[derive(Debug, Clone, Copy)]
+struct Drain {
+    linger_until: tokio::time::Instant,
+    deadline: tokio::time::Instant,
+}
+
+impl Activity {
+    fn new() -> Arc<Activity> {
+        Arc::new(Activity {
+            requests: AtomicU64::new(0),
+            connections: AtomicI64::new(0),
+            draining: watch::channel(None).0,
+        })
+    }
+
+    /// Responses sent since start.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Open HTTP connections (a connection upgraded to a WebSocket leaves this count).
+    pub fn connections(&self) -> i64 {
+        self.connections.load(Ordering::Relaxed)
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.borrow().is_some()
+    }
+
+    async fn drained(&self) -> Drain {
+        let mut rx = self.draining.subscribe();
+        let drain = rx.wait_for(Option::is_some).await.map(|d| *d);
+        // The sender lives as long as `self`.
+        drain.ok().flatten().expect("drain signal")
+    }
+}
+
 /// A running server: its public address and ops address, and a handle to stop it.
 pub struct Running {
     pub addr: SocketAddr,
     pub admin_addr: SocketAddr,
     pub state: AppState,
-    shutdown: tokio::sync::watch::Sender<bool>,
+    activity: Arc<Activity>,
+    ops_shutdown: watch::Sender<bool>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
 impl Running {
-    pub async fn stop(mut self) -> anyhow::Result<()> {
-        // Sockets first: open WebSockets would hold the graceful shutdown forever.
+    /// A graceful stop bounded by [`SHUTDOWN_TIMEOUT`].
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown(SHUTDOWN_TIMEOUT).await
+    }
+
+    /// Stops accepting, closes the Socket.IO sessions (clients reconnect, to a listener that
+    /// still accepts), lets requests in flight finish (their connections close after the
+    /// response), closes idle connections after [`DRAIN_LINGER`] and drops whatever is still
+    /// open after `timeout`. The ops listener answers (readiness: 503) until the end.
+    pub async fn shutdown(mut self, timeout: Duration) -> anyhow::Result<()> {
+        self.begin_drain(timeout);
+        // A long-poll in flight would otherwise hold its connection until the deadline.
         self.state.realtime.close().await;
-        let _ = self.shutdown.send(true);
-        match self.task.take() {
-            Some(task) => task.await?,
-            None => Ok(()),
-        }
+        let served = match self.task.take() {
+            Some(task) => task.await,
+            None => Ok(Ok(())),
+        };
+        let _ = self.ops_shutdown.send(true);
+        served?
+    }
+
+    /// Starts the drain without waiting for it (see [`Running::shutdown`]).
+    pub fn begin_drain(&self, timeout: Duration) {
+        let now = tokio::time::Instant::now();
+        let drain = Drain { linger_until: now + DRAIN_LINGER.min(timeout), deadline: now + timeout };
+        self.activity.draining.send_if_modified(|d| d.is_none() && d.replace(drain).is_none());
+    }
+
+    pub fn activity(&self) -> Arc<Activity> {
+        self.activity.clone()
     }
 }
 
@@ -83,32 +172,101 @@ impl Drop for Running {
     }
 }
 
-/// Binds the public and ops listeners and serves until [`Running::stop`] (or forever).
+/// Serves the public and ops listeners until [`Running::stop`] (or forever).
 pub async fn start(state: AppState, listener: TcpListener, admin_listener: TcpListener) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
     let admin_addr = admin_listener.local_addr()?;
-    let (shutdown, mut rx) = tokio::sync::watch::channel(false);
-    let mut rx_admin = rx.clone();
-    let app = crate::http::router(state.clone());
-    let ops = crate::ops::router(state.clone());
-    let task = tokio::spawn(async move {
-        let api = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                let _ = rx.wait_for(|stop| *stop).await;
-            });
+    let activity = Activity::new();
+    let (ops_shutdown, mut ops_rx) = watch::channel(false);
+    let app = crate::http::router(state.clone()).layer(middleware::from_fn_with_state(activity.clone(), track));
+    let ops = crate::ops::router(state.clone(), activity.clone());
+    tokio::spawn(async move {
         let ops = axum::serve(admin_listener, ops).with_graceful_shutdown(async move {
-            let _ = rx_admin.wait_for(|stop| *stop).await;
+            let _ = ops_rx.wait_for(|stop| *stop).await;
         });
-        let (a, b) = tokio::join!(api.into_future(), ops.into_future());
-        a.context("API server")?;
-        b.context("ops server")?;
-        Ok(())
+        if let Err(e) = ops.await {
+            tracing::error!(error = %e, "ops listener failed");
+        }
     });
-    Ok(Running { addr, admin_addr, state, shutdown, task: Some(task) })
+    let task = tokio::spawn(serve_http(listener, app, activity.clone()));
+    Ok(Running { addr, admin_addr, state, activity, ops_shutdown, task: Some(task) })
 }
 
-/// `nyaya serve`: the configured ports, until Ctrl-C or SIGTERM.
-pub async fn serve(config: Config) -> anyhow::Result<()> {
+/// Counts responses; while draining, asks the client to reconnect elsewhere.
+async fn track(State(activity): State<Arc<Activity>>, req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    activity.requests.fetch_add(1, Ordering::Relaxed);
+    if activity.is_draining() && res.status() != StatusCode::SWITCHING_PROTOCOLS {
+        res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    res
+}
+
+/// The accept loop (hyper HTTP/1.1 with upgrades, one task per connection) and the drain:
+/// unlike `axum::serve`, idle keep-alive connections are not cut the moment the drain starts.
+async fn serve_http(listener: TcpListener, app: Router, activity: Arc<Activity>) -> anyhow::Result<()> {
+    let tracker = TaskTracker::new();
+    let drain = loop {
+        let accepted = tokio::select! {
+            drain = activity.drained() => break drain,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(conn) => conn,
+            Err(e) => {
+                // Per-connection errors (reset before accept) or fd exhaustion: keep going.
+                tracing::debug!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        tracker.spawn(serve_connection(stream, peer, app.clone(), activity.clone()));
+    };
+    // Stop accepting: other listeners of the same port (other workers) take new connections.
+    drop(listener);
+    tracker.close();
+    if tokio::time::timeout_at(drain.deadline, tracker.wait()).await.is_err() {
+        tracing::warn!(open = activity.connections(), "shutdown timeout: dropping connections still open");
+    }
+    Ok(())
+}
+
+async fn serve_connection(stream: tokio::net::TcpStream, peer: SocketAddr, app: Router, activity: Arc<Activity>) {
+    activity.connections.fetch_add(1, Ordering::Relaxed);
+    let service = hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+        req.extensions_mut().insert(ConnectInfo(peer));
+        app.clone().call(req.map(axum::body::Body::new))
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30))
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::pin!(conn);
+    let finished = tokio::select! {
+        result = conn.as_mut() => Some(result),
+        drain = activity.drained() => {
+            // Busy connections finish their request and close (`Connection: close`); idle ones
+            // get the linger to send one more.
+            match tokio::time::timeout_at(drain.linger_until, conn.as_mut()).await {
+                Ok(result) => Some(result),
+                Err(_) => {
+                    conn.as_mut().graceful_shutdown();
+                    tokio::time::timeout_at(drain.deadline, conn.as_mut()).await.ok()
+                }
+            }
+        }
+    };
+    if let Some(Err(e)) = finished {
+        tracing::debug!(error = %e, %peer, "connection error");
+    }
+    activity.connections.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// `nyaya serve` as one process: the configured ports, until Ctrl-C or SIGTERM, then a
+/// graceful stop bounded by `shutdown_timeout`.
+pub async fn serve(config: Config, shutdown_timeout: Duration) -> anyhow::Result<()> {
     let public: SocketAddr = format!("{}:{}", config.host, config.port).parse().context("HOST/PORT")?;
     let admin = config.admin_addr;
     let state = AppState::build(config).await?;
@@ -117,11 +275,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(%public, ops = %admin, mail = state.mailer.transport_name(), "nyaya listening");
     let running = start(state, listener, admin_listener).await?;
     shutdown_signal().await;
-    tracing::info!("shutting down");
-    running.stop().await
+    tracing::info!(timeout = ?shutdown_timeout, "shutting down: finishing requests in flight");
+    running.shutdown(shutdown_timeout).await
 }
 
-async fn shutdown_signal() {
+/// Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

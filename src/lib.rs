@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod cache;
+pub mod cluster;
 pub mod config;
 pub mod db;
 pub mod error;

@@ -1,5 +1,8 @@
-use clap::{Parser, Subcommand};
+use std::time::Duration;
 
+use clap::{Args, Parser, Subcommand};
+
+use nyaya::cluster::{self, Balance};
 use nyaya::config::Config;
 
 /// nyaya: the legal-aid platform's backend.
@@ -13,7 +16,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the API server (the default).
-    Serve,
+    Serve(ServeArgs),
     /// Apply database migrations and exit.
     Migrate,
     /// Create demo data (admin, verified and pending lawyers, citizens, cases) and print the
@@ -39,6 +42,54 @@ enum Command {
         #[arg(long, default_value = "System Administrator")]
         name: String,
     },
+    /// Show the workers of the running `nyaya serve --workers N` (same DATA_DIR), like `pm2 list`.
+    Status {
+        /// Print the supervisor's JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace the workers of the running supervisor one at a time (new one ready, then the old
+    /// one drains), waiting until done. Same as sending it SIGHUP.
+    Reload,
+    /// A worker process; started by the supervisor, not by hand.
+    #[command(hide = true)]
+    ClusterWorker {
+        #[arg(long)]
+        slot: usize,
+        #[arg(long, value_parser = parse_duration)]
+        shutdown_timeout: Duration,
+    },
+}
+
+#[derive(Args, Default)]
+struct ServeArgs {
+    /// Worker processes sharing the port under a supervisor: a number, or `max` for one per
+    /// core. Without it, one process (which already uses every core). Above 1 needs REDIS_URL.
+    #[arg(long, env = "NYAYA_WORKERS", value_parser = cluster::parse_workers)]
+    workers: Option<usize>,
+    /// Replace a worker whose resident memory exceeds this (e.g. 512MB); implies supervision.
+    #[arg(long, env = "NYAYA_MAX_MEMORY", value_parser = parse_size)]
+    max_memory: Option<u64>,
+    /// How connections are spread over workers: `ip` (sticky by client address, needed for
+    /// Socket.IO long-polling) or `connection`.
+    #[arg(long, env = "NYAYA_BALANCE", default_value = "ip")]
+    balance: Option<Balance>,
+    /// Bound on a graceful stop: requests in flight get this long to finish.
+    #[arg(long, env = "NYAYA_SHUTDOWN_TIMEOUT", value_parser = parse_duration, default_value = "10s")]
+    shutdown_timeout: Option<Duration>,
+    /// Crashes of one worker tolerated within --restart-window before it is given up.
+    #[arg(long, default_value_t = 10)]
+    max_restarts: u32,
+    #[arg(long, value_parser = parse_duration, default_value = "60s")]
+    restart_window: Option<Duration>,
+}
+
+fn parse_duration(raw: &str) -> Result<Duration, String> {
+    nyaya::config::parse_duration(raw).ok_or_else(|| format!("{raw:?} is not a duration like 10s, 500ms or 1m"))
+}
+
+fn parse_size(raw: &str) -> Result<u64, String> {
+    nyaya::config::parse_size(raw).filter(|n| *n > 0).ok_or_else(|| format!("{raw:?} is not a size like 512MB or 1G"))
 }
 
 #[tokio::main]
@@ -65,8 +116,8 @@ fn describe(err: nyaya::error::AppError) -> anyhow::Error {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::from_env()?;
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => nyaya::app::serve(config).await,
+    match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+        Command::Serve(args) => serve(config, args).await,
         Command::Migrate => {
             let db = nyaya::db::Db::connect(&config.database_url, 2).await?;
             let applied = db.migrate().await?;
@@ -95,5 +146,43 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             db.close().await;
             Ok(())
         }
+        Command::Status { json } => {
+            let answer = cluster::status::request(&config.data_dir, "status", Duration::from_secs(5)).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&answer)?);
+            } else {
+                let status: cluster::status::ClusterStatus = serde_json::from_value(answer)?;
+                print!("{}", status.table());
+            }
+            Ok(())
+        }
+        Command::Reload => {
+            // Each worker may take up to a minute to become ready, plus its drain.
+            let answer = cluster::status::request(&config.data_dir, "reload", Duration::from_secs(3600)).await?;
+            match answer["ok"].as_bool() {
+                Some(true) => {
+                    println!("{}", answer["message"].as_str().unwrap_or("reloaded"));
+                    Ok(())
+                }
+                _ => anyhow::bail!("reload failed: {}", answer["error"].as_str().unwrap_or("unknown error")),
+            }
+        }
+        Command::ClusterWorker { slot, shutdown_timeout } => cluster::worker::run(config, slot, shutdown_timeout).await,
     }
+}
+
+async fn serve(config: Config, args: ServeArgs) -> anyhow::Result<()> {
+    let shutdown_timeout = args.shutdown_timeout.unwrap_or(nyaya::app::SHUTDOWN_TIMEOUT);
+    if args.workers.is_none() && args.max_memory.is_none() {
+        return nyaya::app::serve(config, shutdown_timeout).await;
+    }
+    let options = cluster::Options {
+        workers: args.workers.unwrap_or(1),
+        max_memory: args.max_memory,
+        balance: args.balance.unwrap_or(Balance::Ip),
+        max_restarts: args.max_restarts,
+        restart_window: args.restart_window.unwrap_or(Duration::from_secs(60)),
+        shutdown_timeout,
+    };
+    cluster::supervisor::run(config, options).await
 }
