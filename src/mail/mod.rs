@@ -87,3 +87,8 @@ impl Mailer {
         }
     }
 }
+
+/// The one call site services use to send an email: it never fails the request that caused it.
+pub async fn deliver(state: &crate::app::AppState, email: Email) {
+    state.mailer.send_logged(&email).await;
+}

@@ -610,7 +610,7 @@ pub async fn register(state: &AppState, reg: Registration) -> AppResult<Session>
     }
     state.cache.invalidate([Tag::Adm]).await;
     if user.role == Role::Lawyer {
-        state.mailer.send_logged(&templates::lawyer_welcome(&user.email, &user.name, &state.config.frontend_url)).await;
+        crate::mail::deliver(state, templates::lawyer_welcome(&user.email, &user.name, &state.config.frontend_url)).await;
     }
     Ok(Session { user, tokens })
 }
@@ -673,10 +673,7 @@ pub async fn forgot_password(state: &AppState, raw_email: &str) -> AppResult<Opt
     let token = crate::ids::random_hex(32);
     let expires = crate::time::iso(crate::time::now() + RESET_TOKEN_LIFETIME);
     users::set_password_reset(&state.db, &user.id, &sha256_hex(&token), &expires).await?;
-    state
-        .mailer
-        .send_logged(&templates::password_reset(&user.email, &user.name, &token, &state.config.frontend_url))
-        .await;
+    crate::mail::deliver(state, templates::password_reset(&user.email, &user.name, &token, &state.config.frontend_url)).await;
     Ok(Some(token))
 }
 

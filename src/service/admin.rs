@@ -267,7 +267,7 @@ pub async fn decide_verification(state: &AppState, lawyer_id: &Id, decision: &De
     } else {
         templates::lawyer_rejected(&lawyer.email, &lawyer.name, decision.notes.as_deref(), frontend)
     };
-    state.mailer.send_logged(&email).await;
+    crate::mail::deliver(state, email).await;
     Ok(lawyer)
 }
 
