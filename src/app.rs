@@ -22,6 +22,8 @@ use crate::cache::{Cache, Settings as CacheSettings};
 use crate::config::Config;
 use crate::db::Db;
 use crate::http::rate_limit::RateLimiter;
+use crate::jobs::Jobs;
+use crate::jobs::runner::Workers;
 use crate::mail::Mailer;
 use crate::realtime::{Notifier, Realtime};
 use crate::security::Tokens;
@@ -37,6 +39,8 @@ pub struct AppState {
     pub notifier: Notifier,
     /// The Socket.IO server of this instance (API.md 4).
     pub realtime: Realtime,
+    /// Background job queues (email, file processing).
+    pub jobs: Jobs,
     pub started_at: Instant,
 }
 
@@ -48,7 +52,9 @@ impl AppState {
         let mailer = Mailer::new(config.smtp_url.as_deref(), config.outbox_dir(), &config.mail_from)?;
         let cache = Cache::connect(CacheSettings::from_config(&config)).await?;
         let realtime = Realtime::new(&config).await;
+        let jobs = Jobs::connect(&config).await.context("opening the job store")?;
         let state = AppState {
+            jobs,
             tokens: Tokens::new(&config),
             rate_limiter: RateLimiter::new(config.rate_limit_window, config.rate_limit_max),
             cache,
@@ -128,6 +134,8 @@ pub struct Running {
     activity: Arc<Activity>,
     ops_shutdown: watch::Sender<bool>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    /// This process's job workers, unless `JOBS_WORKERS=off`.
+    workers: Option<Workers>,
 }
 
 impl Running {
@@ -148,6 +156,9 @@ impl Running {
             Some(task) => task.await,
             None => Ok(Ok(())),
         };
+        if let Some(workers) = self.workers.take() {
+            workers.shutdown(timeout).await;
+        }
         let _ = self.ops_shutdown.send(true);
         served?
     }
@@ -189,7 +200,13 @@ pub async fn start(state: AppState, listener: TcpListener, admin_listener: TcpLi
         }
     });
     let task = tokio::spawn(serve_http(listener, app, activity.clone()));
-    Ok(Running { addr, admin_addr, state, activity, ops_shutdown, task: Some(task) })
+    let workers = state.jobs.settings().workers_in_serve.then(|| start_workers(&state, &crate::jobs::Queue::ALL));
+    Ok(Running { addr, admin_addr, state, activity, ops_shutdown, task: Some(task), workers })
+}
+
+/// Job workers for `queues` in this process.
+pub fn start_workers(state: &AppState, queues: &[crate::jobs::Queue]) -> Workers {
+    Workers::start(&state.jobs, crate::jobs::handlers::all(state, queues))
 }
 
 /// Counts responses; while draining, asks the client to reconnect elsewhere.
@@ -277,6 +294,30 @@ pub async fn serve(config: Config, shutdown_timeout: Duration) -> anyhow::Result
     shutdown_signal().await;
     tracing::info!(timeout = ?shutdown_timeout, "shutting down: finishing requests in flight");
     running.shutdown(shutdown_timeout).await
+}
+
+/// `nyaya worker`: job workers without the HTTP server, until Ctrl-C or SIGTERM; jobs in flight
+/// get `shutdown_timeout` to finish.
+pub async fn run_job_worker(
+    config: Config,
+    queues: &[crate::jobs::Queue],
+    ops_addr: Option<SocketAddr>,
+    shutdown_timeout: Duration,
+) -> anyhow::Result<()> {
+    let state = AppState::build(config).await?;
+    if let Some(addr) = ops_addr {
+        let listener = TcpListener::bind(addr).await.with_context(|| format!("binding ops listener {addr}"))?;
+        let ops = crate::ops::router(state.clone(), Activity::new());
+        tokio::spawn(async move { axum::serve(listener, ops).await });
+    }
+    let workers = start_workers(&state, queues);
+    let names: Vec<&str> = queues.iter().map(|q| q.as_str()).collect();
+    tracing::info!(queues = ?names, backend = state.jobs.backend().as_str(), "nyaya worker running");
+    shutdown_signal().await;
+    tracing::info!(timeout = ?shutdown_timeout, "worker stopping: finishing jobs in flight");
+    workers.shutdown(shutdown_timeout).await;
+    state.realtime.close().await;
+    Ok(())
 }
 
 /// Ctrl-C or SIGTERM.

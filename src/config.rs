@@ -61,6 +61,19 @@ pub struct Config {
     pub recaptcha_secret: Option<String>,
     pub recaptcha_min_score: f64,
     pub recaptcha_verify_url: String,
+    /// Background job queues (`JOBS_*`).
+    pub jobs: crate::jobs::Settings,
+    /// `EMAIL_MODE`: through the email queue (default) or sent inside the request.
+    pub email_mode: EmailMode,
+}
+
+/// How the platform's emails leave a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailMode {
+    /// Enqueued; the request answers at once and a worker sends it.
+    Queue,
+    /// Sent before the request answers, as the original did (for comparison).
+    Inline,
 }
 
 impl std::fmt::Debug for Config {
@@ -195,6 +208,12 @@ impl Config {
             recaptcha_min_score: vars.parse("RECAPTCHA_MIN_SCORE", 0.5)?,
             recaptcha_verify_url: var("RECAPTCHA_VERIFY_URL")
                 .unwrap_or_else(|| "https://www.google.com/recaptcha/api/siteverify".into()),
+            jobs: jobs_settings(&vars)?,
+            email_mode: match var("EMAIL_MODE").as_deref() {
+                None | Some("queue") => EmailMode::Queue,
+                Some("inline") => EmailMode::Inline,
+                Some(other) => anyhow::bail!("EMAIL_MODE={other:?} is not queue or inline"),
+            },
             data_dir,
         })
     }
@@ -206,6 +225,37 @@ impl Config {
     pub fn outbox_dir(&self) -> PathBuf {
         self.data_dir.join("outbox")
     }
+}
+
+fn jobs_settings(vars: &Vars<'_>) -> anyhow::Result<crate::jobs::Settings> {
+    use crate::jobs::{Backend, Queue, Settings};
+    let backend = match vars.get("JOBS_BACKEND") {
+        Some(raw) => raw.parse::<Backend>().map_err(|e| anyhow::anyhow!("JOBS_BACKEND: {e}"))?,
+        None if vars.get("REDIS_URL").is_some() => Backend::Redis,
+        None => Backend::Sqlite,
+    };
+    let workers_in_serve = match vars.get("JOBS_WORKERS").as_deref() {
+        None | Some("on" | "true" | "1") => true,
+        Some("off" | "false" | "0") => false,
+        Some(other) => anyhow::bail!("JOBS_WORKERS={other:?} is not on or off"),
+    };
+    let concurrency = [
+        (Queue::Email, vars.parse("JOBS_EMAIL_CONCURRENCY", 16)?),
+        (Queue::Files, vars.parse("JOBS_FILES_CONCURRENCY", 2)?),
+        (Queue::Noop, vars.parse("JOBS_NOOP_CONCURRENCY", 512)?),
+    ]
+    .into_iter()
+    .collect();
+    Ok(Settings {
+        backend,
+        workers_in_serve,
+        concurrency,
+        max_attempts: vars.parse("JOBS_MAX_ATTEMPTS", 5)?,
+        retry_base: vars.duration("JOBS_RETRY_BASE", "5s")?,
+        retry_max: vars.duration("JOBS_RETRY_MAX", "1h")?,
+        lease: vars.duration("JOBS_LEASE", "5m")?,
+        poll_interval: vars.duration("JOBS_POLL_INTERVAL", "200ms")?,
+    })
 }
 
 struct Secrets<'a> {

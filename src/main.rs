@@ -4,6 +4,7 @@ use clap::{Args, Parser, Subcommand};
 
 use nyaya::cluster::{self, Balance};
 use nyaya::config::Config;
+use nyaya::jobs::{Jobs, Queue, When};
 
 /// nyaya: the legal-aid platform's backend.
 #[derive(Parser)]
@@ -51,6 +52,27 @@ enum Command {
     /// Replace the workers of the running supervisor one at a time (new one ready, then the old
     /// one drains), waiting until done. Same as sending it SIGHUP.
     Reload,
+    /// Run background job workers only, no HTTP: scale them apart from the web processes.
+    /// Concurrency per queue: JOBS_EMAIL_CONCURRENCY, JOBS_FILES_CONCURRENCY, JOBS_NOOP_CONCURRENCY.
+    Worker {
+        /// Queues to work on, comma-separated (email, files, noop); all by default.
+        #[arg(long, value_delimiter = ',')]
+        queues: Vec<Queue>,
+        /// Serve /metrics and the job dashboard on this address (e.g. 127.0.0.1:9091).
+        #[arg(long)]
+        ops_addr: Option<std::net::SocketAddr>,
+        /// Bound on a graceful stop: jobs in flight get this long to finish.
+        #[arg(long, value_parser = parse_duration, default_value = "30s")]
+        shutdown_timeout: Duration,
+    },
+    /// Inspect the job queues (counts per queue and state, as JSON).
+    JobsStats,
+    /// Enqueue COUNT jobs on the `noop` queue: measures queue throughput end to end
+    /// (bench/jobs.sh) or checks that a deployment's workers run.
+    JobsPushNoop {
+        #[arg(long, default_value_t = 1)]
+        count: usize,
+    },
     /// A worker process; started by the supervisor, not by hand.
     #[command(hide = true)]
     ClusterWorker {
@@ -166,6 +188,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 _ => anyhow::bail!("reload failed: {}", answer["error"].as_str().unwrap_or("unknown error")),
             }
+        }
+        Command::Worker { queues, ops_addr, shutdown_timeout } => {
+            let queues = if queues.is_empty() { Queue::ALL.to_vec() } else { queues };
+            nyaya::app::run_job_worker(config, &queues, ops_addr, shutdown_timeout).await
+        }
+        Command::JobsStats => {
+            let jobs = Jobs::connect(&config).await?;
+            let counts = jobs.counts().await?;
+            println!("{}", serde_json::to_string_pretty(&serde_json::json!({"backend": jobs.backend().as_str(), "queues": counts}))?);
+            Ok(())
+        }
+        Command::JobsPushNoop { count } => {
+            let jobs = Jobs::connect(&config).await?;
+            let batch: Vec<_> = (0..count).map(|_| jobs.new_job(Queue::Noop, &(), When::Now)).collect::<anyhow::Result<_>>()?;
+            for chunk in batch.chunks(10_000) {
+                jobs.push_all(chunk.to_vec()).await?;
+            }
+            println!("enqueued {count} noop jobs ({})", jobs.backend().as_str());
+            Ok(())
         }
         Command::ClusterWorker { slot, shutdown_timeout } => cluster::worker::run(config, slot, shutdown_timeout).await,
     }

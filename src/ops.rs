@@ -1,4 +1,5 @@
-//! The ops listener (`ADMIN_ADDR`, loopback by default): Prometheus metrics and readiness,
+//! The ops listener (`ADMIN_ADDR`, loopback by default): Prometheus metrics, readiness and the
+//! job dashboard (`/jobs`),
 //! kept off the public port. Under `--workers` each worker has one on an ephemeral loopback
 //! port for the supervisor, whose own ops listener serves the cluster view
 //! ([`crate::cluster::supervisor`]).
@@ -25,6 +26,7 @@ pub fn router(state: AppState, activity: Arc<Activity>) -> Router {
         .route("/metrics", get(metrics))
         .route("/ready", get(ready))
         .route("/live", get(live))
+        .merge(crate::jobs::dashboard::routes().with_state(state.jobs.clone()))
         .with_state(Ops { state, activity })
 }
 

@@ -20,6 +20,7 @@ const MIGRATIONS: &[Migration] = &[
         name: "case dispute type and version",
         sql: include_str!("../../migrations/0003_case_dispute_type_version.sql"),
     },
+    Migration { version: 6, name: "email deliveries", sql: include_str!("../../migrations/0006_email_deliveries.sql") },
 ];
 
 pub(super) async fn run(db: &Db) -> anyhow::Result<usize> {

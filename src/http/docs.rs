@@ -95,6 +95,11 @@ impl Modify for BearerAuth {
         super::admin::toggle_status,
         super::admin::pending_verifications,
         super::admin::verification,
+        super::jobs::stats,
+        super::jobs::list,
+        super::jobs::details,
+        super::jobs::retry,
+        super::jobs::discard,
         // Lawyers: the public directory, then the private routes of each resource.
         super::lawyers::verified,
         super::lawyers::profile,

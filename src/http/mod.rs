@@ -6,6 +6,7 @@ pub mod rate_limit;
 pub mod respond;
 
 pub mod admin;
+pub mod jobs;
 pub mod auth;
 pub mod cases;
 pub mod chats;
@@ -39,7 +40,7 @@ pub const JSON_BODY_LIMIT: usize = 10 * 1024 * 1024;
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .nest("/auth", auth::routes())
-        .nest("/admin", admin::routes())
+        .nest("/admin", admin::routes().nest("/jobs", jobs::routes()))
         .nest("/lawyers", lawyers::routes().merge(cases::lawyer_routes()).merge(connections::lawyer_routes()))
         .nest(
             "/citizens",

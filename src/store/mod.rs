@@ -10,3 +10,4 @@ pub mod documents;
 pub mod consultations;
 pub mod reports;
 pub mod relations;
+pub mod email_deliveries;

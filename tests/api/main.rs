@@ -11,6 +11,7 @@ mod connections;
 mod consultations;
 mod conventions;
 mod documents;
+mod jobs;
 mod lawyers;
 mod realtime;
 mod scenario;
