@@ -20,6 +20,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "case dispute type and version",
         sql: include_str!("../../migrations/0003_case_dispute_type_version.sql"),
     },
+    Migration {
+        version: 4,
+        name: "email confirmation",
+        sql: include_str!("../../migrations/0004_email_confirmation.sql"),
+    },
     Migration { version: 6, name: "email deliveries", sql: include_str!("../../migrations/0006_email_deliveries.sql") },
 ];
 

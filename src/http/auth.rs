@@ -27,6 +27,7 @@ pub fn routes() -> Router<AppState> {
         .route("/refresh-token", post(refresh_token))
         .route("/forgot-password", post(forgot_password))
         .route("/reset-password", post(reset_password))
+        .route("/confirm-email", post(confirm_email))
         .route("/logout", post(logout))
         .route("/me", get(me))
         .route("/profile", put(update_profile))
@@ -332,6 +333,22 @@ pub async fn reset_password(State(state): State<AppState>, JsonBody(body): JsonB
     let token = text(&body, "token").unwrap_or_default();
     accounts::reset_password(&state, &token, text(&body, "newPassword").unwrap_or_default()).await?;
     Ok(Envelope::message("Password reset successfully. Please login with your new password."))
+}
+
+/// Confirm one's email address with the token emailed at registration.
+///
+/// Body: token (from the link `<FRONTEND_URL>/confirm-email/<token>`). The token works once and
+/// expires after 24 hours. Confirmation gates nothing; the user object's `emailConfirmed` shows
+/// it.
+#[utoipa::path(post, path = "/api/auth/confirm-email", tag = "auth",
+    responses((status = 200, description = "Email confirmed successfully"),
+              (status = 400, description = "Validation failed, or \"Invalid or expired email confirmation token\"")))]
+pub async fn confirm_email(State(state): State<AppState>, JsonBody(body): JsonBody) -> AppResult<Envelope> {
+    let mut v = Validator::body(&body);
+    v.field("token").check(not_empty, "Confirmation token is required");
+    finish(v)?;
+    accounts::confirm_email(&state, &text(&body, "token").unwrap_or_default()).await?;
+    Ok(Envelope::message("Email confirmed successfully"))
 }
 
 /// End the session (3.1 #6).

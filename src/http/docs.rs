@@ -85,6 +85,7 @@ impl Modify for BearerAuth {
         super::auth::refresh_token,
         super::auth::forgot_password,
         super::auth::reset_password,
+        super::auth::confirm_email,
         super::auth::logout,
         super::auth::me,
         super::auth::update_profile,

@@ -11,7 +11,6 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
 use super::{JobRecord, JobState, Jobs, Queue, QueueCounts};
-use crate::mail::templates::escape_html as esc;
 
 pub fn routes() -> Router<Jobs> {
     Router::new()
@@ -100,6 +99,22 @@ fn render(backend: &str, counts: &[QueueCounts], state: JobState, queue: Option<
         state = state.as_str(),
         scope = esc(scope),
     )
+}
+
+/// Text for HTML element content and quoted attributes.
+fn esc(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn truncate(s: &str, max: usize) -> String {

@@ -218,6 +218,18 @@ pub struct JobRecord {
     pub payload: serde_json::Value,
 }
 
+impl JobRecord {
+    /// An email's body can carry a one-time token (password reset, email confirmation): admins
+    /// see whom it is for and its subject, never the body.
+    fn redacted(mut self) -> JobRecord {
+        if self.queue == Queue::Email.as_str() {
+            let email = &self.payload["email"];
+            self.payload = serde_json::json!({"email": {"to": email["to"], "subject": email["subject"]}});
+        }
+        self
+    }
+}
+
 /// Jobs per state of one queue.
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -358,12 +370,14 @@ impl Jobs {
         Ok(())
     }
 
+    /// Jobs as admins see them (email bodies withheld, see [`JobRecord::redacted`]).
     pub async fn list(&self, queue: Option<Queue>, state: JobState, limit: u32, offset: u32) -> anyhow::Result<(Vec<JobRecord>, u64)> {
-        self.store.list(queue, state, limit, offset).await
+        let (records, total) = self.store.list(queue, state, limit, offset).await?;
+        Ok((records.into_iter().map(JobRecord::redacted).collect(), total))
     }
 
     pub async fn get(&self, id: &str) -> anyhow::Result<Option<JobRecord>> {
-        self.store.get(id).await
+        Ok(self.store.get(id).await?.map(JobRecord::redacted))
     }
 
     /// Puts a failed job back in its queue with fresh attempts.

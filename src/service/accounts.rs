@@ -15,7 +15,7 @@ use crate::error::{AppError, AppResult, FieldError};
 use crate::mail::templates;
 use crate::security::{self, TokenPair, sha256_hex};
 use crate::service::people;
-use crate::store::users::{self, Role, User};
+use crate::store::users::{self, EmailedToken, Role, User};
 
 /// Email validation and normalization exactly as the original's validators did it
 /// (validator.js 13.12 `isEmail` and `normalizeEmail` with default options), so that accounts
@@ -567,7 +567,27 @@ async fn open_session(state: &AppState, user: User) -> AppResult<Session> {
     Ok(Session { user, tokens })
 }
 
-/// 3.1 #1. Lawyers start pending and unverified and get the welcome email (5.1).
+/// A freshly issued single-use token for an email link: the secret that goes into the email,
+/// and what is stored (its digest and expiry).
+struct IssuedToken {
+    secret: String,
+    digest: String,
+    expires: String,
+}
+
+fn issue_token(lifetime: chrono::Duration) -> IssuedToken {
+    let secret = crate::ids::random_hex(32);
+    IssuedToken { digest: sha256_hex(&secret), expires: crate::time::iso(crate::time::now() + lifetime), secret }
+}
+
+/// How long an emailed password-reset token stays valid (the email says so).
+const RESET_TOKEN_LIFETIME: chrono::Duration = chrono::Duration::minutes(10);
+
+/// How long an email-confirmation token stays valid (the email says so).
+const CONFIRMATION_TOKEN_LIFETIME: chrono::Duration = chrono::Duration::hours(24);
+
+/// 3.1 #1. Everyone gets an email-address confirmation link; lawyers start pending and
+/// unverified and also get the welcome email (5.1).
 pub async fn register(state: &AppState, reg: Registration) -> AppResult<Session> {
     let email = canonical_email(&reg.email)?;
     let mut user = User::new(reg.name.trim().to_string(), email, String::new(), reg.role);
@@ -603,14 +623,20 @@ pub async fn register(state: &AppState, reg: Registration) -> AppResult<Session>
     user.password_hash = security::hash_password_async(reg.password).await?;
     let tokens = state.tokens.issue(&user);
     user.refresh_token_hash = Some(sha256_hex(&tokens.refresh));
+    let confirmation = issue_token(CONFIRMATION_TOKEN_LIFETIME);
+    user.email_confirmation_hash = Some(confirmation.digest);
+    user.email_confirmation_expires = Some(confirmation.expires);
     match users::insert(&state.db, &user).await {
         Ok(()) => {}
         Err(e) if is_unique_violation(&e) => return Err(AppError::bad_request(DUPLICATE_EMAIL)),
         Err(e) => return Err(e.into()),
     }
     state.cache.invalidate([Tag::Adm]).await;
+    let frontend = &state.config.frontend_url;
+    let confirm = templates::email_confirmation(&user.email, &user.name, &confirmation.secret, frontend);
+    crate::mail::deliver(state, confirm).await;
     if user.role == Role::Lawyer {
-        crate::mail::deliver(state, templates::lawyer_welcome(&user.email, &user.name, &state.config.frontend_url)).await;
+        crate::mail::deliver(state, templates::lawyer_welcome(&user.email, &user.name, frontend)).await;
     }
     Ok(Session { user, tokens })
 }
@@ -661,20 +687,17 @@ pub async fn refresh(state: &AppState, token: Option<&str>) -> AppResult<TokenPa
     Ok(tokens)
 }
 
-/// How long an emailed password-reset token stays valid.
-const RESET_TOKEN_LIFETIME: chrono::Duration = chrono::Duration::minutes(10);
-
 /// 3.1 #4. For a known account: a single-use token (only its digest is stored), valid for 10
 /// minutes, emailed to the owner. Returns the token so development can show it; `None` for
 /// unknown addresses, which the caller must answer exactly like known ones.
 pub async fn forgot_password(state: &AppState, raw_email: &str) -> AppResult<Option<String>> {
     let Some(email) = email::normalize(raw_email) else { return Ok(None) };
     let Some(user) = users::find_by_email(&state.db, &email).await? else { return Ok(None) };
-    let token = crate::ids::random_hex(32);
-    let expires = crate::time::iso(crate::time::now() + RESET_TOKEN_LIFETIME);
-    users::set_password_reset(&state.db, &user.id, &sha256_hex(&token), &expires).await?;
-    crate::mail::deliver(state, templates::password_reset(&user.email, &user.name, &token, &state.config.frontend_url)).await;
-    Ok(Some(token))
+    let token = issue_token(RESET_TOKEN_LIFETIME);
+    users::set_emailed_token(&state.db, &user.id, EmailedToken::PasswordReset, &token.digest, &token.expires).await?;
+    let email = templates::password_reset(&user.email, &user.name, &token.secret, &state.config.frontend_url);
+    crate::mail::deliver(state, email).await;
+    Ok(Some(token.secret))
 }
 
 /// 3.1 #5. Redeems the token once, sets the password and ends stored sessions.
@@ -691,6 +714,17 @@ pub async fn reset_password(state: &AppState, token: &str, new_password: String)
     if !users::redeem_password_reset(&state.db, &digest, &crate::time::now_iso(), &hash).await? {
         return Err(invalid());
     }
+    Ok(())
+}
+
+/// Redeems an emailed confirmation token once: the account's address counts as confirmed
+/// (`emailConfirmed`) from then on. Nothing is gated on it.
+pub async fn confirm_email(state: &AppState, token: &str) -> AppResult<()> {
+    if !users::confirm_email(&state.db, &sha256_hex(token), &crate::time::now_iso()).await? {
+        return Err(AppError::bad_request("Invalid or expired email confirmation token"));
+    }
+    // The admin user lists show `emailConfirmed`.
+    state.cache.invalidate([Tag::Adm]).await;
     Ok(())
 }
 

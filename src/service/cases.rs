@@ -19,6 +19,7 @@ use crate::error::{AppError, AppResult};
 use crate::http::extract::{Page, Params, authorize, parse_id, require_verified_lawyer};
 use crate::http::respond::select_fields;
 use crate::ids::Id;
+use crate::mail::templates;
 use crate::service::people::{
     CONTACT, CONTACT_ADDRESS, LAWYER_BRIEF, LAWYER_CONTACT, NAME, NAME_EMAIL, NAME_ROLE, Users, actor, lawyer_brief,
     load_users, populate, user_ref,
@@ -302,6 +303,30 @@ fn assignment_tags(rec: &CaseRecord) -> Vec<Tag> {
     let mut tags = vec![Tag::Case(rec.case.id.clone()), Tag::Avail, Tag::Adm, Tag::Cit(rec.case.citizen_id.clone())];
     tags.extend(rec.involved_lawyers().into_iter().map(Tag::Law));
     tags
+}
+
+/// Emails the lawyer and the citizen of a case that has just been assigned (committed), with
+/// a link to the case chat. A failure to load them is logged: the assignment stands.
+async fn email_assignment(state: &AppState, case: &Case, chat_id: &str) {
+    let Some(lawyer_id) = &case.assigned_lawyer_id else { return };
+    let people = match load_users(&state.db, [&case.citizen_id, lawyer_id]).await {
+        Ok(people) => people,
+        Err(err) => {
+            tracing::error!(case = %case.id, error = %err, "case assignment emails not sent");
+            return;
+        }
+    };
+    let (Some(citizen), Some(lawyer)) = (people.get(&case.citizen_id), people.get(lawyer_id)) else { return };
+    let assignment = templates::CaseAssignment {
+        kind: case.case_type.as_str(),
+        title: &case.title,
+        citizen_name: &citizen.name,
+        lawyer_name: &lawyer.name,
+        chat_id,
+    };
+    let frontend = &state.config.frontend_url;
+    crate::mail::deliver(state, templates::case_assigned_to_lawyer(&lawyer.email, &assignment, frontend)).await;
+    crate::mail::deliver(state, templates::case_assigned_to_citizen(&citizen.email, &assignment, frontend)).await;
 }
 
 /// Tags of a new or answered entry that does not assign: the case, its owner, that lawyer.
@@ -738,6 +763,9 @@ pub async fn respond(
         });
         state.notifier.to_user(&rec.case.citizen_id, "case_assigned", payload.clone());
         state.notifier.to_user(&entry.lawyer_id, "case_assigned", payload);
+        if let Some(chat) = &changed.chat {
+            email_assignment(state, &rec.case, &chat.chat_id).await;
+        }
     } else {
         state.cache.invalidate(entry_tags(rec, &entry.lawyer_id)).await;
     }
@@ -1140,6 +1168,7 @@ pub async fn answer_entry(state: &AppState, user: &User, side: Side, entry_id: &
     }
     state.cache.invalidate(assignment_tags(rec)).await;
     let chat = changed.chat.clone().ok_or_else(|| AppError::internal(anyhow!("assignment of {case_id} created no chat")))?;
+    email_assignment(state, &rec.case, &chat.chat_id).await;
     let case_type = rec.case.case_type.as_str();
     Ok(match side {
         Side::Lawyer => {

@@ -1,7 +1,7 @@
 //! Citizen-lawyer links (API.md 2.6, 3.3 #7-16, 3.4 #3, #6, #15-19): direct connection
 //! requests and their answers, the legacy client links and message requests, and the lists
 //! built on them. Every write invalidates `CIT:<citizen>` and `LAW:<lawyer>` (3.12) and
-//! notifies the other party (4.3).
+//! notifies the other party (4.3); a new direct request and its acceptance are also emailed.
 
 use std::collections::HashMap;
 
@@ -14,6 +14,7 @@ use crate::error::{AppError, AppResult};
 use crate::http::extract::Page;
 use crate::http::respond::legacy_pagination;
 use crate::ids::Id;
+use crate::mail::templates;
 use crate::service::chats::{self, ChatShape};
 use crate::service::people::{
     CONTACT_ADDRESS, LAWYER_BRIEF, LAWYER_CONTACT, NAME_EMAIL, NAME_EMAIL_ROLE, NAME_ROLE, Users, actor, lawyer_brief,
@@ -173,6 +174,8 @@ pub async fn request_connection(state: &AppState, citizen: &User, lawyer_id: &Id
             "timestamp": timestamp,
         }),
     );
+    let email = templates::connection_request(&lawyer.email, &lawyer.name, &citizen.name, &message, &state.config.frontend_url);
+    crate::mail::deliver(state, email).await;
     if created {
         let activity = json!({
             "id": connection.id,
@@ -366,6 +369,10 @@ pub async fn accept_connection(state: &AppState, lawyer: &User, id: &Id, body: &
             "timestamp": crate::time::now_iso(),
         }),
     );
+    let frontend = &state.config.frontend_url;
+    let email =
+        templates::connection_accepted(&citizen.email, &citizen.name, &lawyer.name, Some(&response), &chat.chat_id, frontend);
+    crate::mail::deliver(state, email).await;
     let citizen_ref = populate(&citizen, NAME_EMAIL);
     Ok(json!({"connection": connection_json(&c, citizen_ref, json!(c.lawyer)), "chatId": chat.chat_id}))
 }

@@ -75,6 +75,10 @@ pub struct User {
     pub refresh_token_hash: Option<String>,
     pub password_reset_hash: Option<String>,
     pub password_reset_expires: Option<String>,
+    /// When the owner redeemed the emailed confirmation token; `None`: not confirmed.
+    pub email_confirmed_at: Option<String>,
+    pub email_confirmation_hash: Option<String>,
+    pub email_confirmation_expires: Option<String>,
     pub profile_completion: Value,
     /// Lawyers only: the `lawyerDetails` document.
     pub lawyer_details: Option<Value>,
@@ -89,8 +93,8 @@ pub struct User {
 
 const COLUMNS: &str = "id, name, email, password_hash, role, phone, address, profile_picture, is_verified, is_active, \
     refresh_token_hash, password_reset_hash, password_reset_expires, profile_completion, lawyer_details, \
-    student_details, connections, message_requests, created_at, updated_at";
-
+    student_details, connections, message_requests, created_at, updated_at, \
+    email_confirmed_at, email_confirmation_hash, email_confirmation_expires";
 
 impl User {
     /// A new account with the defaults of API.md 2.1/2.2 for its role.
@@ -111,6 +115,9 @@ impl User {
             refresh_token_hash: None,
             password_reset_hash: None,
             password_reset_expires: None,
+            email_confirmed_at: None,
+            email_confirmation_hash: None,
+            email_confirmation_expires: None,
             profile_completion: json!({"basicInfo": true, "roleSpecificDetails": !is_lawyer, "documentsUploaded": !is_lawyer}),
             lawyer_details: is_lawyer.then(|| json!({})),
             student_details: (role == Role::LawStudent).then(|| json!({})),
@@ -164,6 +171,9 @@ impl User {
             refresh_token_hash: row.text_opt("refresh_token_hash")?,
             password_reset_hash: row.text_opt("password_reset_hash")?,
             password_reset_expires: row.text_opt("password_reset_expires")?,
+            email_confirmed_at: row.text_opt("email_confirmed_at")?,
+            email_confirmation_hash: row.text_opt("email_confirmation_hash")?,
+            email_confirmation_expires: row.text_opt("email_confirmation_expires")?,
             profile_completion: row.json("profile_completion")?,
             lawyer_details: Some(row.json("lawyer_details")?).filter(|v| !v.is_null()),
             student_details: Some(row.json("student_details")?).filter(|v| !v.is_null()),
@@ -227,6 +237,7 @@ impl User {
         out.insert("profilePicture".into(), json!(self.profile_picture));
         out.insert("isVerified".into(), json!(self.is_verified));
         out.insert("isActive".into(), json!(self.is_active));
+        out.insert("emailConfirmed".into(), json!(self.email_confirmed_at.is_some()));
         out.insert("profileCompletion".into(), self.profile_completion.clone());
         out.insert("connections".into(), self.connections.clone());
         out.insert("directConnections".into(), json!([]));
@@ -262,7 +273,8 @@ fn json_text(v: &Value) -> Option<String> {
     (!v.is_null()).then(|| v.to_string())
 }
 
-fn bind_all(sql: Sql, u: &User) -> Sql {
+/// Binds the first 20 columns of [`COLUMNS`] (all but the email-confirmation state).
+fn bind_fields(sql: Sql, u: &User) -> Sql {
     sql.arg(&u.id)
         .arg(&u.name)
         .arg(&u.email)
@@ -283,7 +295,11 @@ fn bind_all(sql: Sql, u: &User) -> Sql {
         .arg(u.message_requests.to_string())
         .arg(&u.created_at)
         .arg(&u.updated_at)
-        .arg((u.role == Role::Lawyer).then(|| u.verification_status().as_str()))
+}
+
+/// Binds the lawyer-directory mirrors: verification status, experience, education.
+fn bind_mirrors(sql: Sql, u: &User) -> Sql {
+    sql.arg((u.role == Role::Lawyer).then(|| u.verification_status().as_str()))
         // A typed NULL: PostgreSQL refuses a text NULL for a BIGINT column.
         .arg(crate::db::Param::Int(u.experience()))
         .arg(if u.role == Role::Lawyer { u.education() } else { None })
@@ -307,23 +323,26 @@ async fn sync_specializations(tx: &mut Tx, u: &User) -> sqlx::Result<()> {
 /// (see [`crate::db::is_unique_violation`]).
 pub async fn insert(db: &Db, u: &User) -> sqlx::Result<()> {
     let mut tx = db.begin().await?;
-    tx.exec(&bind_all(
-        Sql::new(format!(
-            "INSERT INTO users ({COLUMNS}, verification_status, experience, education) VALUES \
-             ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23)"
-        )),
-        u,
-    ))
-    .await?;
+    let sql = Sql::new(format!(
+        "INSERT INTO users ({COLUMNS}, verification_status, experience, education) VALUES \
+         ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26)"
+    ));
+    let sql = bind_fields(sql, u)
+        .arg(u.email_confirmed_at.clone())
+        .arg(u.email_confirmation_hash.clone())
+        .arg(u.email_confirmation_expires.clone());
+    tx.exec(&bind_mirrors(sql, u)).await?;
     sync_specializations(&mut tx, u).await?;
     tx.commit().await
 }
 
-/// Writes every field of the account back (and refreshes `updatedAt`).
+/// Writes every field of the account back (and refreshes `updatedAt`), except the
+/// email-confirmation state: only its targeted writes change it, so a save of an account read
+/// earlier cannot undo a confirmation made meanwhile.
 pub async fn save(db: &Db, u: &mut User) -> sqlx::Result<()> {
     u.updated_at = crate::time::now_iso();
     let mut tx = db.begin().await?;
-    tx.exec(&bind_all(
+    let sql = bind_fields(
         Sql::new(
             "UPDATE users SET name=$2, email=$3, password_hash=$4, role=$5, phone=$6, address=$7, profile_picture=$8, \
              is_verified=$9, is_active=$10, refresh_token_hash=$11, password_reset_hash=$12, password_reset_expires=$13, \
@@ -331,8 +350,8 @@ pub async fn save(db: &Db, u: &mut User) -> sqlx::Result<()> {
              created_at=$19, updated_at=$20, verification_status=$21, experience=$22, education=$23 WHERE id=$1",
         ),
         u,
-    ))
-    .await?;
+    );
+    tx.exec(&bind_mirrors(sql, u)).await?;
     sync_specializations(&mut tx, u).await?;
     tx.commit().await
 }
@@ -581,18 +600,58 @@ pub async fn rotate_refresh_token_hash(db: &Db, id: &Id, current: &str, next: &s
     Ok(changed == 1)
 }
 
-/// Stores the digest and expiry of a newly issued password-reset token.
-pub async fn set_password_reset(db: &Db, id: &Id, hash: &str, expires: &str) -> sqlx::Result<()> {
+/// The single-use tokens emailed to an account's owner. Only each token's SHA-256 digest is
+/// stored, with its expiry; redeeming the token clears both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailedToken {
+    PasswordReset,
+    EmailConfirmation,
+}
+
+impl EmailedToken {
+    /// The (digest, expiry) columns.
+    fn columns(self) -> (&'static str, &'static str) {
+        match self {
+            EmailedToken::PasswordReset => ("password_reset_hash", "password_reset_expires"),
+            EmailedToken::EmailConfirmation => ("email_confirmation_hash", "email_confirmation_expires"),
+        }
+    }
+}
+
+/// Stores the digest and expiry of a newly issued token of `kind`, replacing any earlier one.
+pub async fn set_emailed_token(db: &Db, id: &Id, kind: EmailedToken, hash: &str, expires: &str) -> sqlx::Result<()> {
+    let (digest, expiry) = kind.columns();
     db.exec(
-        &Sql::new("UPDATE users SET password_reset_hash = $2, password_reset_expires = $3 WHERE id = $1")
-            .arg(id)
-            .arg(hash)
-            .arg(expires),
+        &Sql::new(format!("UPDATE users SET {digest} = $2, {expiry} = $3 WHERE id = $1")).arg(id).arg(hash).arg(expires),
     )
     .await
     .map(drop)
 }
 
+/// Redeems an unexpired token of `kind` in one statement: clears it, sets `updatedAt` and
+/// applies `also` (further `SET` assignments; `$2` is `now`, and `extra` binds `$3` on). False
+/// when the token is unknown, expired or was redeemed concurrently.
+async fn redeem_emailed_token(
+    db: &Db,
+    kind: EmailedToken,
+    hash: &str,
+    now: &str,
+    also: &str,
+    extra: Vec<Param>,
+) -> sqlx::Result<bool> {
+    let (digest, expiry) = kind.columns();
+    let sql = Sql::new(format!(
+        "UPDATE users SET {digest} = NULL, {expiry} = NULL, updated_at = $2{also} WHERE {digest} = $1 AND {expiry} > $2"
+    ));
+    let sql = extra.into_iter().fold(sql.arg(hash).arg(now), Sql::arg);
+    Ok(db.exec(&sql).await? == 1)
+}
+
+/// Confirms the email address of the account holding this unexpired confirmation token.
+pub async fn confirm_email(db: &Db, confirmation_hash: &str, now: &str) -> sqlx::Result<bool> {
+    redeem_emailed_token(db, EmailedToken::EmailConfirmation, confirmation_hash, now, ", email_confirmed_at = $2", Vec::new())
+        .await
+}
 
 /// Replaces the password hash. With `end_sessions` the stored refresh token and any pending
 /// reset token are cleared too (a password change); without, only the hash changes (the
@@ -612,22 +671,11 @@ pub async fn set_password_hash(db: &Db, id: &Id, hash: &str, end_sessions: bool)
     db.exec(&sql).await.map(drop)
 }
 
-/// Redeems an unexpired reset token in one statement: sets the password and clears the reset
-/// and refresh tokens. False when the token is unknown, expired or was redeemed concurrently.
+/// Redeems an unexpired reset token: sets the password and clears the reset and refresh tokens.
+/// False when the token is unknown, expired or was redeemed concurrently.
 pub async fn redeem_password_reset(db: &Db, reset_hash: &str, now: &str, password_hash: &str) -> sqlx::Result<bool> {
-    let changed = db
-        .exec(
-            &Sql::new(
-                "UPDATE users SET password_hash = $3, password_reset_hash = NULL, password_reset_expires = NULL, \
-                 refresh_token_hash = NULL, updated_at = $2 \
-                 WHERE password_reset_hash = $1 AND password_reset_expires > $2",
-            )
-            .arg(reset_hash)
-            .arg(now)
-            .arg(password_hash),
-        )
-        .await?;
-    Ok(changed == 1)
+    let also = ", password_hash = $3, refresh_token_hash = NULL";
+    redeem_emailed_token(db, EmailedToken::PasswordReset, reset_hash, now, also, vec![password_hash.into()]).await
 }
 
 /// Writes what a profile update may change (name, phone, address, lawyer and student

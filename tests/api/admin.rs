@@ -495,17 +495,6 @@ async fn pending_verifications_list_unverified_lawyers() {
     assert_eq!(d["lawyers"][0]["_id"], first.id());
 }
 
-/// The subjects of the `.eml` files in the outbox.
-fn outbox_subjects(app: &TestApp) -> Vec<String> {
-    let dir = app.state().config.outbox_dir();
-    let Ok(entries) = std::fs::read_dir(&dir) else { return Vec::new() };
-    entries
-        .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
-        .filter_map(|text| {
-            text.lines().find(|l| l.starts_with("Subject: ")).map(|l| l["Subject: ".len()..].to_string())
-        })
-        .collect()
-}
 
 #[tokio::test]
 async fn verification_approves_rejects_and_validates() {
@@ -528,7 +517,8 @@ async fn verification_approves_rejects_and_validates() {
     let saved = stored(&app, &lawyer.user.id).await;
     assert!(saved.is_verified);
     assert_eq!(saved.lawyer_details.as_ref().unwrap()["verificationStatus"], "verified");
-    assert!(outbox_subjects(&app).iter().any(|s| s.contains("Your Lawyer Account Has Been Verified")));
+    let verified = mail_to(&app, &lawyer.user.email, "Your Lawyer Account Has Been Verified").await;
+    assert!(verified.contains("Admin notes: Bar roll checked"), "{verified}");
     // The lawyer's gated routes now see a verified lawyer.
     assert!(nyaya::http::extract::require_verified_lawyer(&saved).is_ok());
 
@@ -538,7 +528,8 @@ async fn verification_approves_rejects_and_validates() {
     assert_eq!(r.data()["lawyer"]["isVerified"], false);
     assert_eq!(r.data()["lawyer"]["lawyerDetails"]["verificationStatus"], "rejected");
     assert_eq!(r.data()["lawyer"]["lawyerDetails"]["verificationNotes"], "Licence expired");
-    assert!(outbox_subjects(&app).iter().any(|s| s.contains("Lawyer Account Verification Update")));
+    let rejected = mail_to(&app, &lawyer.user.email, "Lawyer Account Verification Update").await;
+    assert!(rejected.contains("Reason: Licence expired"), "{rejected}");
 
     let invalid = "Invalid verification status. Use 'verified'/'rejected' for status or 'approve'/'reject' for action";
     for body in [json!({}), json!({"status": "approve"}), json!({"action": "maybe"}), json!({"status": 1})] {

@@ -63,14 +63,9 @@ fn mint(secret: &str, user: &User, exp: i64) -> String {
     .unwrap()
 }
 
-/// The decoded text of every outbox message sent to `to`.
-fn outbox_for(app: &TestApp, to: &str) -> Vec<String> {
-    let Ok(dir) = std::fs::read_dir(app.data_dir.join("outbox")) else { return Vec::new() };
-    dir.filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
-        .map(|raw| raw.replace("=\r\n", "").replace("=3D", "="))
-        .filter(|m| m.lines().any(|l| l.starts_with("To: ") && l.contains(to)))
-        .collect()
-}
+const WELCOME: &str = "Welcome to ChainVerdict - Verification Pending";
+const RESET: &str = "Reset your ChainVerdict password";
+const CONFIRM: &str = "Confirm your email address - ChainVerdict";
 
 /// Whether a cached GET of `policy` is served from the cache (loads return `{}`).
 async fn cache_status(
@@ -114,6 +109,7 @@ async fn register_citizen_returns_clean_user_tokens_and_session_cookies() {
             "createdAt",
             "directConnections",
             "email",
+            "emailConfirmed",
             "isActive",
             "isVerified",
             "name",
@@ -195,10 +191,10 @@ async fn register_lawyer_starts_pending_and_gets_the_welcome_email() {
     assert_eq!(details["specialization"], json!(["Criminal Law", "Family Law"]));
     assert_eq!(details["barRegistrationNumber"], "MH/123/2020");
 
-    let mails = outbox_for(&app, &email);
-    assert_eq!(mails.len(), 1, "one welcome email");
-    assert!(mails[0].contains("Subject: Welcome to ChainVerdict - Verification Pending"));
-    assert!(mails[0].contains("Lena Lawyer"));
+    let welcome = mail_to(&app, &email, WELCOME).await;
+    assert!(welcome.contains("Dear Lena Lawyer,"), "{welcome}");
+    assert!(welcome.contains("http://localhost:5174/login"), "{welcome}");
+    mail_to(&app, &email, CONFIRM).await;
     assert_eq!(
         cache_status(&app, &policy::ADMIN_USERS, Some(&admin), None).await,
         CacheStatus::Miss,
@@ -606,6 +602,67 @@ async fn logout_ends_the_stored_session_and_clears_both_cookies() {
 }
 
 #[tokio::test]
+async fn registration_emails_a_single_use_confirmation_link() {
+    let app = spawn().await;
+    let email = unique_email("confirm");
+    let r = post_plain(&app, "/api/auth/register", None, citizen_body(&email)).await;
+    r.assert_status(201);
+    assert_eq!(r.data()["user"]["emailConfirmed"], false);
+    let access = r.data()["tokens"]["accessToken"].as_str().unwrap().to_string();
+
+    let mail = mail_to(&app, &email, CONFIRM).await;
+    assert!(mail.contains("Dear Asha Citizen,"), "{mail}");
+    let token = link_token(&mail, "http://localhost:5174/confirm-email/");
+    assert_eq!(token.len(), 64, "{mail}");
+    let stored = user_by_email(&app, &email).await.unwrap();
+    assert_eq!(stored.email_confirmation_hash.as_deref(), Some(sha256_hex(&token).as_str()), "only the digest is stored");
+    assert!(stored.email_confirmed_at.is_none());
+
+    // Refusals: a wrong token, and no token at all.
+    let wrong = post_plain(&app, "/api/auth/confirm-email", None, json!({"token": "f".repeat(64)})).await;
+    wrong.assert_status(400);
+    assert_eq!(wrong.body["success"], false);
+    assert_eq!(wrong.message(), "Invalid or expired email confirmation token");
+    let missing = post_plain(&app, "/api/auth/confirm-email", None, json!({})).await;
+    missing.assert_status(400);
+    assert_eq!(error_paths(&missing), [("token".into(), "Confirmation token is required".into())]);
+    // Not confirmed, and confirmation gates nothing.
+    let me = app.call_without_cookies(Method::GET, "/api/auth/me", Some(&access), None).await;
+    me.assert_status(200);
+    assert_eq!(me.data()["user"]["emailConfirmed"], false);
+    login(&app, &email, PASSWORD).await.assert_status(200);
+
+    let ok = post_plain(&app, "/api/auth/confirm-email", None, json!({"token": token})).await;
+    ok.assert_status(200);
+    assert_eq!(ok.body, json!({"success": true, "message": "Email confirmed successfully"}));
+    let me = app.call_without_cookies(Method::GET, "/api/auth/me", Some(&access), None).await;
+    assert_eq!(me.data()["user"]["emailConfirmed"], true);
+    let after_login = login(&app, &email, PASSWORD).await;
+    assert_eq!(after_login.data()["user"]["emailConfirmed"], true);
+    let stored = user_by_email(&app, &email).await.unwrap();
+    assert!(stored.email_confirmed_at.is_some());
+    assert!(stored.email_confirmation_hash.is_none() && stored.email_confirmation_expires.is_none());
+
+    let again = post_plain(&app, "/api/auth/confirm-email", None, json!({"token": token})).await;
+    again.assert_status(400);
+    assert_eq!(again.message(), "Invalid or expired email confirmation token");
+}
+
+#[tokio::test]
+async fn an_expired_confirmation_token_is_refused() {
+    let app = spawn().await;
+    let user = insert_user(&app, Role::Citizen, "Slow Reader").await;
+    let token = "ab".repeat(32);
+    let past = nyaya::time::iso(chrono::Utc::now() - chrono::Duration::minutes(1));
+    let kind = users::EmailedToken::EmailConfirmation;
+    users::set_emailed_token(&app.state().db, &user.id, kind, &sha256_hex(&token), &past).await.unwrap();
+    let r = post_plain(&app, "/api/auth/confirm-email", None, json!({"token": token})).await;
+    r.assert_status(400);
+    assert_eq!(r.message(), "Invalid or expired email confirmation token");
+    assert!(user_by_email(&app, &user.email).await.unwrap().email_confirmed_at.is_none());
+}
+
+#[tokio::test]
 async fn forgot_and_reset_password_issue_a_single_use_expiring_token() {
     let app = spawn().await;
     let user = insert_user(&app, Role::Citizen, "Forgetful Person").await;
@@ -626,9 +683,8 @@ async fn forgot_and_reset_password_issue_a_single_use_expiring_token() {
     assert!(token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit()));
     let stored = user_by_email(&app, &user.email).await.unwrap();
     assert_eq!(stored.password_reset_hash.as_deref(), Some(sha256_hex(&token).as_str()), "only the digest is stored");
-    let mails = outbox_for(&app, &user.email);
-    assert_eq!(mails.len(), 1);
-    assert!(mails[0].contains(&format!("/reset-password?token={token}")), "{}", mails[0]);
+    let mail = mail_to(&app, &user.email, RESET).await;
+    assert!(mail.contains(&format!("/reset-password?token={token}")), "{mail}");
 
     // Refusals change nothing: the token keeps working and the old password too.
     let wrong = post_plain(
@@ -704,7 +760,9 @@ async fn forgot_and_reset_password_issue_a_single_use_expiring_token() {
     let r = post_plain(&app, "/api/auth/forgot-password", None, json!({"email": user.email})).await;
     let late = r.data()["resetToken"].as_str().unwrap().to_string();
     let past = nyaya::time::iso(chrono::Utc::now() - chrono::Duration::minutes(11));
-    users::set_password_reset(&app.state().db, &after.id, &sha256_hex(&late), &past).await.unwrap();
+    users::set_emailed_token(&app.state().db, &after.id, users::EmailedToken::PasswordReset, &sha256_hex(&late), &past)
+        .await
+        .unwrap();
     let expired = post_plain(
         &app,
         "/api/auth/reset-password",
@@ -1014,7 +1072,7 @@ async fn production_requires_and_verifies_captcha_and_marks_cookies_secure() {
     let forgot = post_plain(&app, "/api/auth/forgot-password", None, json!({"email": email})).await;
     forgot.assert_status(200);
     assert!(forgot.body.get("data").is_none(), "{}", forgot.body);
-    assert_eq!(outbox_for(&app, &email).len(), 1);
+    mail_to(&app, &email, RESET).await;
 }
 
 #[tokio::test]

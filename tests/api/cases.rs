@@ -725,6 +725,49 @@ async fn accepting_an_offer_assigns_the_case_and_opens_its_chat() {
     assert!(Emits::take(&mut rx).names().is_empty());
 }
 
+/// Waits for the two emails of an assignment and checks who they name and where they link.
+async fn assert_assignment_emailed(app: &TestApp, lawyer: &Actor, citizen: &Actor, kind: &str, id: &str, title: &str) {
+    let link = format!("http://localhost:5174/chat/{kind}_{id}");
+    let (l, c) = (&lawyer.user.name, &citizen.user.name);
+    let to_lawyer = mail_to(app, &lawyer.user.email, &format!("A new {kind} is assigned to you - ChainVerdict")).await;
+    assert!(to_lawyer.contains(&format!("Dear {l},")), "{to_lawyer}");
+    assert!(to_lawyer.contains(&format!("You are now the assigned lawyer of the {kind} \"{title}\" from {c}.")), "{to_lawyer}");
+    assert!(to_lawyer.contains(&link), "{to_lawyer}");
+    let to_citizen = mail_to(app, &citizen.user.email, &format!("A lawyer is assigned to your {kind} - ChainVerdict")).await;
+    assert!(to_citizen.contains(&format!("Dear {c},")), "{to_citizen}");
+    assert!(to_citizen.contains(&format!("{l} is now the assigned lawyer of your {kind} \"{title}\".")), "{to_citizen}");
+    assert!(to_citizen.contains(&link), "{to_citizen}");
+}
+
+#[tokio::test]
+async fn every_way_of_assigning_a_case_emails_the_lawyer_and_the_citizen() {
+    let app = spawn().await;
+
+    // The citizen accepts a lawyer's offer (3.4 #13).
+    let (asha, vikram) = (citizen(&app, "Asha").await, lawyer(&app, "Vikram").await);
+    let q = new_query(&app, &asha, "Tenant deposit").await;
+    let offer_id = offer(&app, &vikram, "query", &q).await;
+    app.post(&format!("/api/citizens/accept-case-offer/{offer_id}"), asha.t(), json!({})).await.assert_status(200);
+    assert_assignment_emailed(&app, &vikram, &asha, "query", &q, "Tenant deposit").await;
+
+    // A lawyer accepts the citizen's request (3.3 #19).
+    let (bala, meera) = (citizen(&app, "Bala").await, lawyer(&app, "Meera").await);
+    let d = new_dispute(&app, &bala, "Boundary wall").await;
+    let r = app.post(&format!("/api/citizens/request-lawyer-for-dispute/{d}/{}", meera.id()), bala.t(), json!({})).await;
+    r.assert_status(200);
+    let request_id = r.data()["requestId"].as_str().unwrap().to_string();
+    app.post(&format!("/api/lawyers/accept-case-request/{request_id}"), meera.t(), json!({})).await.assert_status(200);
+    assert_assignment_emailed(&app, &meera, &bala, "dispute", &d, "Boundary wall").await;
+
+    // The citizen accepts through the case's own respond route (3.5 #3).
+    let (chitra, kiran) = (citizen(&app, "Chitra").await, lawyer(&app, "Kiran").await);
+    let q2 = new_query(&app, &chitra, "Wage theft").await;
+    let entry = offer(&app, &kiran, "query", &q2).await;
+    let r = app.post(&format!("/api/queries/{q2}/requests/{entry}/respond"), chitra.t(), json!({"action": "accept"})).await;
+    r.assert_status(200);
+    assert_assignment_emailed(&app, &kiran, &chitra, "query", &q2, "Wage theft").await;
+}
+
 #[tokio::test]
 async fn citizens_ask_lawyers_who_accept_reject_or_see_it_revoked() {
     let app = spawn().await;

@@ -240,6 +240,30 @@ async fn a_request_reaches_the_lawyer_and_acceptance_opens_an_active_chat() {
 }
 
 #[tokio::test]
+async fn a_request_and_its_acceptance_are_emailed() {
+    let app = spawn().await;
+    let asha = citizen(&app, "Asha <b>Rao</b>").await;
+    let ravi = lawyer(&app, "Ravi", true).await;
+    let r = request(&app, &asha, &ravi, "Tenancy & deposit").await;
+    r.assert_status(200);
+    let id = r.data()["connectionId"].as_str().unwrap().to_string();
+
+    let mail = mail_to(&app, &ravi.user.email, "New connection request - ChainVerdict").await;
+    assert!(mail.contains("Dear Ravi,"), "{mail}");
+    assert!(mail.contains("Asha <b>Rao</b> would like to connect with you"), "plain text is verbatim: {mail}");
+    assert!(mail.contains("Asha &lt;b&gt;Rao&lt;&#x2f;b&gt; would like"), "HTML is escaped: {mail}");
+    assert!(mail.contains("Tenancy & deposit") && mail.contains("Tenancy &amp; deposit"), "{mail}");
+    assert!(mail.contains("http://localhost:5174/lawyer/pending-connection-requests"), "{mail}");
+
+    let a = app.post(&format!("/api/lawyers/accept-connection-request/{id}"), ravi.t(), json!({"responseMessage": "Happy to help"})).await;
+    a.assert_status(200);
+    let mail = mail_to(&app, &asha.user.email, "Your connection request was accepted - ChainVerdict").await;
+    assert!(mail.contains("Ravi accepted your connection request"), "{mail}");
+    assert!(mail.contains("Happy to help"), "{mail}");
+    assert!(mail.contains(&format!("http://localhost:5174/chat/{}", direct_chat_id(&asha, &ravi))), "{mail}");
+}
+
+#[tokio::test]
 async fn bad_connection_requests_are_refused_and_change_nothing() {
     let app = spawn().await;
     let asha = citizen(&app, "Asha").await;

@@ -256,3 +256,71 @@ pub async fn register(app: &TestApp, role: &str, extra: Value) -> (Value, String
     let token = r.data()["tokens"]["accessToken"].as_str().expect("access token").to_string();
     (r.data()["user"].clone(), token)
 }
+
+// ---- Outbox: emails the app wrote (the default transport) ----
+
+/// How long a test waits for an email: delivery may be asynchronous (a job queue).
+pub const MAIL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+const MAIL_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// The text of every message in the outbox right now, oldest first, with quoted-printable
+/// soft line breaks and `=3D` undone (enough for the ASCII texts tests look for).
+pub fn outbox_now(app: &TestApp) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir(app.state().config.outbox_dir()) else { return Vec::new() };
+    let mut files: Vec<PathBuf> = dir.filter_map(|e| Some(e.ok()?.path())).filter(|p| p.extension().is_some_and(|x| x == "eml")).collect();
+    files.sort();
+    files
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .map(|raw| raw.replace("=\r\n", "").replace("=3D", "="))
+        .collect()
+}
+
+/// Polls the outbox (every 50 ms, for up to [`MAIL_TIMEOUT`]) until `ready` holds for its
+/// messages, and returns them then. Panics, naming `what`, when it never does.
+pub async fn outbox_until(app: &TestApp, what: &str, ready: impl Fn(&[String]) -> bool) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + MAIL_TIMEOUT;
+    loop {
+        let mails = outbox_now(app);
+        if ready(&mails) {
+            return mails;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let subjects: Vec<String> = mails.iter().map(|m| format!("{:?} to {:?}", header(m, "Subject"), header(m, "To"))).collect();
+            panic!("no {what} in the outbox after {MAIL_TIMEOUT:?}; it has: {subjects:#?}");
+        }
+        tokio::time::sleep(MAIL_POLL).await;
+    }
+}
+
+/// A header of a message (continuation lines unfolded), or "" when absent.
+pub fn header(mail: &str, name: &str) -> String {
+    let head = mail.split("\r\n\r\n").next().unwrap_or("").replace("\r\n ", " ").replace("\r\n\t", " ");
+    let prefix = format!("{name}: ");
+    head.split("\r\n").find_map(|l| l.strip_prefix(&prefix)).unwrap_or("").to_string()
+}
+
+/// Whether `mail` is addressed to `to` and its subject contains `subject`.
+pub fn is_mail(mail: &str, to: &str, subject: &str) -> bool {
+    header(mail, "To").contains(to) && header(mail, "Subject").contains(subject)
+}
+
+/// Every message to `to` whose subject contains `subject`, once there is at least one.
+pub async fn mails_to(app: &TestApp, to: &str, subject: &str) -> Vec<String> {
+    let what = format!("{subject:?} email to {to}");
+    let mails = outbox_until(app, &what, |mails| mails.iter().any(|m| is_mail(m, to, subject))).await;
+    mails.into_iter().filter(|m| is_mail(m, to, subject)).collect()
+}
+
+/// The message to `to` whose subject contains `subject` (waiting for it); panics if several.
+pub async fn mail_to(app: &TestApp, to: &str, subject: &str) -> String {
+    let mut mails = mails_to(app, to, subject).await;
+    assert_eq!(mails.len(), 1, "one {subject:?} email to {to}");
+    mails.remove(0)
+}
+
+/// The token of the first link in `mail` that contains `marker` (e.g. `/confirm-email/`).
+pub fn link_token(mail: &str, marker: &str) -> String {
+    let at = mail.find(marker).unwrap_or_else(|| panic!("no {marker} link in:\n{mail}")) + marker.len();
+    mail[at..].chars().take_while(char::is_ascii_hexdigit).collect()
+}

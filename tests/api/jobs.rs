@@ -237,6 +237,7 @@ async fn refused_email_lands_in_the_failed_set_and_an_admin_retry_delivers_it_on
         assert_eq!(job["attempts"], 3);
         assert!(job["lastError"].as_str().unwrap().contains("554"), "{job}");
         assert_eq!(job["payload"]["email"]["to"], to.as_str());
+        assert!(job["payload"]["email"].get("html").is_none() && job["payload"]["email"].get("text").is_none(), "bodies may hold one-time tokens");
 
         smtp.set_mode("accept");
         let id = job["id"].as_str().unwrap();

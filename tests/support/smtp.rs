@@ -1,3 +1,4 @@
+#![allow(dead_code)] // each test binary uses part of it
 //! A real SMTP server (Python's aiosmtpd, `tests/support/smtp_server.py`) for email tests.
 //! `.ci/run` installs aiosmtpd; the tests that use it are `#[ignore]`d for a plain `cargo test`.
 
