@@ -20,6 +20,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "case dispute type and version",
         sql: include_str!("../../migrations/0003_case_dispute_type_version.sql"),
     },
+    Migration {
+        version: 4,
+        name: "document processing",
+        sql: include_str!("../../migrations/0004_document_processing.sql"),
+    },
 ];
 
 pub(super) async fn run(db: &Db) -> anyhow::Result<usize> {
