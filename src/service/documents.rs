@@ -483,10 +483,10 @@ enum Find {
     File,
 }
 
-/// A document by id; 404 when absent or not found by `find` (a document still processing or
+/// A document by id; 404 when absent or not found by `how` (a document still processing or
 /// rejected is missing to all but its uploader).
-async fn find(state: &AppState, user: &User, id: &Id, find: Find) -> AppResult<Document> {
-    let found = store::get(&state.db, id).await?.filter(|d| match find {
+async fn find(state: &AppState, user: &User, id: &Id, how: Find) -> AppResult<Document> {
+    let found = store::get(&state.db, id).await?.filter(|d| match how {
         Find::Record => d.is_active() || d.visible_to(&user.id),
         Find::File => d.is_active(),
     });
