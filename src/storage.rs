@@ -3,7 +3,8 @@
 //! An upload is written to a temporary file first ([`TempFile`]); once its digest is known
 //! it is renamed to `sha256/<aa>/<digest>`, so identical content is stored once and a reader
 //! never sees a half-written file. A temporary file that is not committed is deleted when
-//! it is dropped, on every failure path.
+//! it is dropped, on every failure path. Files derived from stored content (thumbnails) live
+//! beside it under the same digest with a fixed suffix.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -45,23 +46,39 @@ impl Storage {
 
     /// Moves a finished temporary file to its content address and returns the storage key.
     /// When the content is already stored the temporary copy is simply removed.
-    pub async fn commit(&self, mut temp: TempFile, sha256_hex: &str) -> io::Result<String> {
+    pub async fn commit(&self, temp: TempFile, sha256_hex: &str) -> io::Result<String> {
         let key = content_key(sha256_hex)?;
+        self.commit_at(temp, &key).await?;
+        Ok(key)
+    }
+
+    /// Stores the thumbnail of the content `sha256_hex` (replacing none: the same content
+    /// always gives the same thumbnail) and returns its key.
+    pub async fn put_thumbnail(&self, sha256_hex: &str, bytes: &[u8]) -> io::Result<String> {
+        let key = thumbnail_key(sha256_hex)?;
+        let mut temp = self.create_temp().await?;
+        temp.write(bytes).await?;
+        self.commit_at(temp, &key).await?;
+        Ok(key)
+    }
+
+    /// Moves a finished temporary file to `key`, unless a file is already there.
+    async fn commit_at(&self, mut temp: TempFile, key: &str) -> io::Result<()> {
         if let Some(mut file) = temp.file.take() {
             file.flush().await?;
             file.sync_all().await?;
         }
-        let dest = self.root.join(&key);
+        let dest = self.path_of(key)?;
         if let Some(parent) = dest.parent() {
             fs::create_dir_all(parent).await?;
         }
         if fs::try_exists(&dest).await.unwrap_or(false) {
             // Same digest, same bytes: keep the stored copy; the drop removes the temp file.
-            return Ok(key);
+            return Ok(());
         }
         fs::rename(&temp.path, &dest).await?;
         temp.committed = true;
-        Ok(key)
+        Ok(())
     }
 
     /// Opens a stored file for reading.
@@ -74,6 +91,7 @@ impl Storage {
     pub fn path_of(&self, key: &str) -> io::Result<PathBuf> {
         let valid = key
             .strip_prefix("sha256/")
+            .map(|rest| rest.strip_suffix(THUMBNAIL_SUFFIX).unwrap_or(rest))
             .and_then(|rest| rest.split_once('/'))
             .is_some_and(|(prefix, digest)| is_digest(digest) && digest.starts_with(prefix) && prefix.len() == 2);
         if !valid {
@@ -97,6 +115,14 @@ pub fn content_key(sha256_hex: &str) -> io::Result<String> {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a lowercase SHA-256 hex digest"));
     }
     Ok(format!("sha256/{}/{}", &sha256_hex[..2], sha256_hex))
+}
+
+/// The suffix of a thumbnail beside its content.
+const THUMBNAIL_SUFFIX: &str = ".thumb.png";
+
+/// `sha256/<aa>/<digest>.thumb.png`: the thumbnail of the content `sha256_hex`.
+pub fn thumbnail_key(sha256_hex: &str) -> io::Result<String> {
+    Ok(format!("{}{THUMBNAIL_SUFFIX}", content_key(sha256_hex)?))
 }
 
 impl TempFile {
@@ -176,5 +202,21 @@ mod tests {
         let d = "ab".repeat(32);
         assert!(storage.path_of(&format!("sha256/ab/{d}")).is_ok());
         assert!(storage.path_of(&format!("sha256/cd/{d}")).is_err());
+        assert!(storage.path_of(&format!("sha256/ab/{d}.thumb.png")).is_ok());
+        assert!(storage.path_of(&format!("sha256/ab/{d}.png")).is_err());
+        assert!(storage.path_of(&format!("sha256/ab/{d}.thumb.png.thumb.png")).is_err());
+    }
+
+    #[tokio::test]
+    async fn thumbnails_live_beside_their_content() {
+        let storage = Storage::new(temp_root());
+        let digest = hex::encode(Sha256::digest(b"image bytes"));
+        let key = storage.put_thumbnail(&digest, b"thumb").await.unwrap();
+        assert_eq!(key, format!("sha256/{}/{digest}.thumb.png", &digest[..2]));
+        assert_eq!(std::fs::read(storage.path_of(&key).unwrap()).unwrap(), b"thumb");
+        // A second run keeps the first file and leaves no temporary file behind.
+        assert_eq!(storage.put_thumbnail(&digest, b"thumb").await.unwrap(), key);
+        assert_eq!(std::fs::read_dir(storage.root().join("tmp")).unwrap().count(), 0);
+        let _ = std::fs::remove_dir_all(storage.root());
     }
 }

@@ -25,6 +25,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "email confirmation",
         sql: include_str!("../../migrations/0004_email_confirmation.sql"),
     },
+    Migration {
+        version: 5,
+        name: "document processing",
+        sql: include_str!("../../migrations/0005_document_processing.sql"),
+    },
     Migration { version: 6, name: "email deliveries", sql: include_str!("../../migrations/0006_email_deliveries.sql") },
 ];
 

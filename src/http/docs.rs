@@ -178,6 +178,7 @@ impl Modify for BearerAuth {
         super::documents::search,
         super::documents::remove,
         super::documents::download,
+        super::documents::thumbnail,
         super::documents::of_entity,
         // Consultations.
         super::consultations::request,

@@ -39,6 +39,7 @@ pub fn routes() -> Router<AppState> {
         .route("/search", get(search))
         .route("/{documentId}", delete(remove))
         .route("/{documentId}/download", get(download))
+        .route("/{documentId}/thumbnail", get(thumbnail))
         .route("/{documentType}/{relatedId}", get(of_entity))
 }
 
@@ -135,13 +136,16 @@ fn upload_meta(fields: &Map<String, Value>) -> AppResult<UploadMeta> {
     })
 }
 
-/// Stores a file on a case or connection the caller is a party of (3.8 #1).
+/// Stores a file on a case or connection the caller is a party of (3.8 #1). The answer comes
+/// once the file is stored: the document is `processing` until its content is checked in the
+/// background, then `active` or `rejected` (with `rejectionReason`); the uploader is told with
+/// the Socket.IO event `document_processed`.
 #[utoipa::path(post, path = "/api/documents/upload", tag = "documents", security(("bearer" = [])),
     request_body(content = Object, content_type = "multipart/form-data",
         description = "multipart/form-data: file field `document`; fields `documentType` (direct, query, dispute), \
         `relatedId`, `description?` (max 500), `documentCategory?`, `tags?` (comma-separated)"),
     responses(
-        (status = 201, description = "`data: {document, ipfsUrl}`"),
+        (status = 201, description = "`data: {document, ipfsUrl}`; `document.status` is `processing`"),
         (status = 400, description = "Validation failed (`error`, `details`), no file, or already uploaded here"),
         (status = 403, description = "Access denied (not a party of the entity)"),
         (status = 404, description = "Query / Dispute / Direct connection not found"),
@@ -161,14 +165,15 @@ async fn upload_one(State(state): State<AppState>, CurrentUser(user): CurrentUse
     Ok(Envelope::data(json!({"document": doc, "ipfsUrl": url})).with_message("Document uploaded successfully").created())
 }
 
-/// Stores several files on one entity, all or none (3.8 #2).
+/// Stores several files on one entity, all or none (3.8 #2); each is `processing` until
+/// checked, as for a single upload.
 #[utoipa::path(post, path = "/api/documents/upload-multiple", tag = "documents", security(("bearer" = [])),
     request_body(content = Object, content_type = "multipart/form-data",
         description = "multipart/form-data: file field `documents` (up to MAX_FILES_PER_UPLOAD files); fields \
         `documentType` (direct, query, dispute), `relatedId`, `description?` (max 500), `documentCategory?`, \
         `tags?` (comma-separated)"),
     responses(
-        (status = 201, description = "`data: {documents}`"),
+        (status = 201, description = "`data: {documents}`, each with `status: processing`"),
         (status = 400, description = "Validation failed, no files, too many files, or a file already uploaded here"),
         (status = 403, description = "Access denied (not a party of the entity)"),
         (status = 404, description = "Query / Dispute / Direct connection not found"),
@@ -336,7 +341,7 @@ pub fn content_disposition(kind: &str, name: &str) -> String {
 
 /// Streams a stored file. Never cached by shared caches; the type is the checked one.
 fn file_response(dl: Download, disposition: &str) -> AppResult<Response> {
-    let mime = match dl.document.mime_type.as_str() {
+    let mime = match dl.content_type.as_str() {
         "text/plain" => "text/plain; charset=utf-8".to_string(),
         other => other.to_string(),
     };
@@ -345,7 +350,7 @@ fn file_response(dl: Download, disposition: &str) -> AppResult<Response> {
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, header(mime)?);
     h.insert(header::CONTENT_LENGTH, header(dl.len.to_string())?);
-    h.insert(header::CONTENT_DISPOSITION, header(content_disposition(disposition, &dl.document.original_name))?);
+    h.insert(header::CONTENT_DISPOSITION, header(content_disposition(disposition, &dl.file_name))?);
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     Ok(res)
@@ -362,12 +367,30 @@ fn file_response(dl: Download, disposition: &str) -> AppResult<Response> {
         (status = 200, description = "The file, with its type and `Content-Disposition: attachment`",
             content_type = "application/octet-stream"),
         (status = 403, description = "Access denied"),
-        (status = 404, description = "Document not found"),
+        (status = 404, description = "Document not found (also while it is processing or after it was rejected)"),
         LoggedIn,
     ))]
 async fn download(State(state): State<AppState>, LinkUser(user): LinkUser, Path(id): Path<String>) -> AppResult<Response> {
     let id = document_id(&id)?;
     file_response(service::download(&state, &user, &id).await?, "attachment")
+}
+
+/// The PNG thumbnail (at most 256 px a side) of an image document, made once the upload was
+/// processed (the document's `thumbnailUrl`). Same access rule as the download.
+#[utoipa::path(get, path = "/api/documents/{documentId}/thumbnail", tag = "documents", security(("bearer" = [])),
+    params(
+        ("documentId" = String, Path, description = "24-hex document id"),
+        ("token" = Option<String>, Query, description = "Access token, for links without an Authorization header"),
+    ),
+    responses(
+        (status = 200, description = "The thumbnail, `Content-Disposition: inline`", content_type = "image/png"),
+        (status = 403, description = "Access denied"),
+        (status = 404, description = "Document not found (or not active), or it has no thumbnail"),
+        LoggedIn,
+    ))]
+async fn thumbnail(State(state): State<AppState>, LinkUser(user): LinkUser, Path(id): Path<String>) -> AppResult<Response> {
+    let id = document_id(&id)?;
+    file_response(service::thumbnail(&state, &user, &id).await?, "inline")
 }
 
 /// A file shared in a chat the caller takes part in (3.7 #7); the client then sends it as a file message.

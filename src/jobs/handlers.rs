@@ -71,8 +71,10 @@ struct ProcessFile {
 impl Handler for ProcessFile {
     async fn run(&self, job: &Claimed) -> Result<(), JobError> {
         let FileJob { document_id } = serde_json::from_str(&job.payload).map_err(JobError::fatal)?;
-        let _ = (&self.state, document_id); // TEMP-UNTIL-FILES-MERGE
-        Err(JobError::fatal("TEMP"))
+        crate::service::files::process_document(&self.state, &document_id)
+            .await
+            .map(|_| ())
+            .map_err(|e| JobError::retry(format!("{e:#}")))
     }
 }
 

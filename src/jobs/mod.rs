@@ -361,11 +361,12 @@ impl Jobs {
 
     pub async fn push_all(&self, jobs: Vec<NewJob>) -> anyhow::Result<()> {
         self.store.push(&jobs).await?;
-        let mut queues: Vec<Queue> = jobs.iter().map(|j| j.queue).collect();
-        queues.dedup();
-        for queue in queues {
-            metrics::counter!("nyaya_jobs_enqueued_total", "queue" => queue.as_str()).increment(1);
-            self.wake[&queue].notify_one();
+        for queue in Queue::ALL {
+            let n = jobs.iter().filter(|j| j.queue == queue).count();
+            if n > 0 {
+                metrics::counter!("nyaya_jobs_enqueued_total", "queue" => queue.as_str()).increment(n as u64);
+                self.wake[&queue].notify_one();
+            }
         }
         Ok(())
     }

@@ -1,20 +1,23 @@
 //! Documents (API.md 3.8, section 6) and chat files (3.7 #7, #8).
 //!
-//! An upload goes through two stages that could run apart (a file-processing queue later):
-//! receiving ([`Incoming`]: stream to a temporary file, hash and sniff while writing, size
-//! limit) and storing ([`upload`], [`chat_upload`]: check the entity and its parties, move the
-//! file to its content address, record the document and its access list).
-//! Reads apply one rule everywhere: active documents that the caller uploaded or is listed on.
+//! An upload goes through three stages: receiving ([`Incoming`]: stream to a temporary file,
+//! hash and sniff while writing, size limit), storing ([`upload`], [`chat_upload`]: check the
+//! entity and its parties, move the file to its content address, record the document as
+//! `processing` with its access list, answer) and, in the background, checking the stored file
+//! ([`crate::service::files::process_document`]: `active` or `rejected`).
+//! Reads apply one rule everywhere: active documents that the caller uploaded or is listed on,
+//! plus the caller's own uploads while processing or once rejected. Files (downloads,
+//! thumbnails, the hash proxy) are served for active documents only.
 
 
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::app::AppState;
 use crate::db::is_unique_violation;
 use crate::error::{AppError, AppResult};
 use crate::ids::Id;
 use crate::storage::{Storage, TempFile};
+use crate::service::files::{Sniffer, schedule_processing};
 use crate::service::people::{NAME_EMAIL_ROLE, load_users, user_ref};
 use crate::store::chats::Chat;
 use crate::store::documents::{self as store, Access, Document, ListFilter};
@@ -52,9 +55,6 @@ pub const CATEGORIES: &[&str] = &[
 
 const TYPE_NOT_ALLOWED: &str = "File type not allowed";
 
-/// How many leading bytes are kept for magic-number checks.
-const HEAD_LEN: usize = 64;
-
 /// The storage of this server's uploads.
 pub fn storage(state: &AppState) -> Storage {
     Storage::new(&state.config.upload_dir)
@@ -63,6 +63,11 @@ pub fn storage(state: &AppState) -> Storage {
 /// `/api/documents/<id>/download`: files are served through the API, never publicly.
 pub fn download_url(id: &Id) -> String {
     format!("/api/documents/{id}/download")
+}
+
+/// `/api/documents/<id>/thumbnail`, for images once processed.
+pub fn thumbnail_url(id: &Id) -> String {
+    format!("/api/documents/{id}/thumbnail")
 }
 
 fn doc_error(err: AppError) -> AppError {
@@ -80,12 +85,10 @@ fn essence(mime: &str) -> String {
 }
 
 /// A file being received: written to a temporary file while its digest and the facts the
-/// type check needs (first bytes, UTF-8 validity, NUL bytes) are computed.
+/// type check needs are computed (a quick refusal; the processing job checks again).
 pub struct Incoming {
     temp: TempFile,
-    hasher: Sha256,
-    head: Vec<u8>,
-    text: TextCheck,
+    sniffer: Sniffer,
     max: u64,
     original_name: String,
     declared: String,
@@ -108,57 +111,6 @@ pub struct FileInfo {
     pub mime_type: String,
 }
 
-/// Incremental "valid UTF-8 without NUL" check for declared text files.
-#[derive(Default)]
-struct TextCheck {
-    pending: Vec<u8>,
-    ok: bool,
-}
-
-impl TextCheck {
-    fn new() -> TextCheck {
-        TextCheck { pending: Vec::new(), ok: true }
-    }
-
-    fn feed(&mut self, chunk: &[u8]) {
-        if !self.ok {
-            return;
-        }
-        if chunk.contains(&0) {
-            self.ok = false;
-            return;
-        }
-        let mut buf = std::mem::take(&mut self.pending);
-        buf.extend_from_slice(chunk);
-        match std::str::from_utf8(&buf) {
-            Ok(_) => {}
-            // An incomplete sequence at the end may be completed by the next chunk.
-            Err(e) if e.error_len().is_none() => self.pending = buf[e.valid_up_to()..].to_vec(),
-            Err(_) => self.ok = false,
-        }
-    }
-
-    fn finish(&self) -> bool {
-        self.ok && self.pending.is_empty()
-    }
-}
-
-/// Whether the content agrees with the declared type (magic numbers; text must be UTF-8).
-fn content_matches(mime: &str, head: &[u8], text_ok: bool) -> bool {
-    const OLE2: &[u8] = &[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
-    match mime {
-        "application/pdf" => head.starts_with(b"%PDF-"),
-        "image/jpeg" => head.starts_with(&[0xFF, 0xD8, 0xFF]),
-        "image/png" => head.starts_with(b"\x89PNG\r\n\x1a\n"),
-        "image/gif" => head.starts_with(b"GIF87a") || head.starts_with(b"GIF89a"),
-        "application/msword" | "application/vnd.ms-excel" => head.starts_with(OLE2),
-        "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-        | "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" => head.starts_with(b"PK\x03\x04"),
-        "text/plain" => text_ok,
-        _ => false,
-    }
-}
-
 impl Incoming {
     /// Starts receiving one file. A declared type outside the list is refused at once.
     pub async fn start(
@@ -176,9 +128,7 @@ impl Incoming {
         let temp = storage.create_temp().await.map_err(AppError::internal)?;
         Ok(Incoming {
             temp,
-            hasher: Sha256::new(),
-            head: Vec::with_capacity(HEAD_LEN),
-            text: TextCheck::new(),
+            sniffer: Sniffer::new(&declared),
             max,
             original_name: original_name.trim().to_string(),
             declared,
@@ -193,24 +143,18 @@ impl Incoming {
             let text = format!("{}{}", self.label, size_limit_text(self.max));
             return Err(doc_error(AppError::payload_too_large(text)));
         }
-        if self.head.len() < HEAD_LEN {
-            let take = (HEAD_LEN - self.head.len()).min(chunk.len());
-            self.head.extend_from_slice(&chunk[..take]);
-        }
-        self.hasher.update(chunk);
-        if self.declared == "text/plain" {
-            self.text.feed(chunk);
-        }
+        self.sniffer.feed(chunk);
         self.temp.write(chunk).await.map_err(AppError::internal)
     }
 
     /// Ends the file: the content must agree with the declared type.
     pub fn finish(self) -> AppResult<Received> {
-        if !content_matches(&self.declared, &self.head, self.text.finish()) {
+        let sniffed = self.sniffer.finish();
+        if !sniffed.type_ok {
             return Err(type_refused(&self.label));
         }
         let info = FileInfo {
-            sha256: hex::encode(self.hasher.finalize()),
+            sha256: sniffed.sha256,
             size: self.temp.written(),
             original_name: self.original_name,
             mime_type: self.declared,
@@ -332,7 +276,9 @@ impl NewDoc<'_> {
             verified_by: None,
             verified_at: None,
             metadata: json!({"name": self.file.original_name, "keyvalues": keyvalues}),
-            status: "active".into(),
+            status: store::PROCESSING.into(),
+            status_reason: None,
+            thumbnail_key: None,
             uploaded_at: now.clone(),
             last_accessed_at: now.clone(),
             created_at: now.clone(),
@@ -344,21 +290,22 @@ impl NewDoc<'_> {
 
 /// What happened to a new record whose content may already be on the entity.
 enum Placed {
-    /// A new record, or a deleted one brought back with this upload.
+    /// A new record, or a deleted or rejected one brought back with this upload (to be
+    /// processed).
     Stored(Document),
-    /// The same content is already active on the entity.
+    /// The same content is already on the entity (active or processing).
     Existing(Document),
 }
 
-/// Records one document. A deleted record of the same content on the same entity is
-/// replaced (keeping its id); an active one is reported as `Existing`.
+/// Records one document. A deleted or rejected record of the same content on the same
+/// entity is replaced (keeping its id); an active or processing one is `Existing`.
 async fn place(state: &AppState, mut doc: Document) -> AppResult<Placed> {
     let db = &state.db;
     match store::find_on_entity(db, &doc.content_hash, &doc.document_type, &doc.related_id).await? {
-        Some(existing) if existing.is_active() => Ok(Placed::Existing(existing)),
-        Some(deleted) => {
-            doc.url = download_url(&deleted.id);
-            doc.id = deleted.id;
+        Some(existing) if existing.blocks_reupload() => Ok(Placed::Existing(existing)),
+        Some(replaced) => {
+            doc.url = download_url(&replaced.id);
+            doc.id = replaced.id;
             store::replace(db, &doc).await?;
             Ok(Placed::Stored(doc))
         }
@@ -389,7 +336,8 @@ async fn commit_files(state: &AppState, files: Vec<Received>) -> AppResult<Vec<(
     Ok(out)
 }
 
-/// 3.8 #1 and #2: stores files on a case or connection the caller is a party of.
+/// 3.8 #1 and #2: stores files on a case or connection the caller is a party of; they are
+/// `processing` until checked.
 pub async fn upload(state: &AppState, user: &User, meta: &UploadMeta, files: Vec<Received>) -> AppResult<Vec<Value>> {
     async move {
         let owner = owner_of(state, user, &meta.document_type, &meta.related_id).await?;
@@ -400,7 +348,7 @@ pub async fn upload(state: &AppState, user: &User, meta: &UploadMeta, files: Vec
                 return Err(already_uploaded(&f.original_name));
             }
             let on_entity = store::find_on_entity(&state.db, &f.sha256, &meta.document_type, &meta.related_id).await?;
-            if on_entity.is_some_and(|d| d.is_active()) {
+            if on_entity.is_some_and(|d| d.blocks_reupload()) {
                 return Err(already_uploaded(&f.original_name));
             }
         }
@@ -428,6 +376,7 @@ pub async fn upload(state: &AppState, user: &User, meta: &UploadMeta, files: Vec
                 Placed::Existing(_) => return Err(already_uploaded(&file.original_name)),
             }
         }
+        schedule_processing(state, stored.iter().map(|d| d.id.clone()).collect()).await;
         render(state, stored).await
     }
     .await
@@ -468,7 +417,11 @@ pub async fn chat_upload(
         }
         .build();
         let doc = match place(state, doc).await? {
-            Placed::Stored(d) | Placed::Existing(d) => d,
+            Placed::Stored(d) => {
+                schedule_processing(state, vec![d.id.clone()]).await;
+                d
+            }
+            Placed::Existing(d) => d,
         };
         Ok(json!({
             "ipfsHash": doc.content_hash,
@@ -509,12 +462,40 @@ async fn chat_entity(state: &AppState, chat: &Chat) -> AppResult<(Id, &'static s
 async fn render(state: &AppState, docs: Vec<Document>) -> AppResult<Vec<Value>> {
     let uploaders = load_users(&state.db, docs.iter().map(|d| &d.uploaded_by)).await?;
     let now = crate::time::now();
-    Ok(docs.iter().map(|d| d.to_json(user_ref(&uploaders, &d.uploaded_by, Some(NAME_EMAIL_ROLE)), now)).collect())
+    Ok(docs
+        .iter()
+        .map(|d| {
+            let mut out = d.to_json(user_ref(&uploaders, &d.uploaded_by, Some(NAME_EMAIL_ROLE)), now);
+            if d.thumbnail_key.is_some() {
+                out["thumbnailUrl"] = json!(thumbnail_url(&d.id));
+            }
+            out
+        })
+        .collect())
 }
 
-/// An active document the caller may read: 404 when absent or deleted, 403 otherwise.
-async fn readable(state: &AppState, user: &User, id: &Id) -> AppResult<Document> {
-    let doc = store::get(&state.db, id).await?.filter(Document::is_active).ok_or_else(|| AppError::not_found("Document not found"))?;
+/// Which documents a lookup by id may find.
+#[derive(Clone, Copy)]
+enum Find {
+    /// What the caller may see ([`Document::visible_to`]).
+    Record,
+    /// Active documents only: the file of anything else is not served, not even to its uploader.
+    File,
+}
+
+/// A document by id; 404 when absent or not found by `how` (a document still processing or
+/// rejected is missing to all but its uploader).
+async fn find(state: &AppState, user: &User, id: &Id, how: Find) -> AppResult<Document> {
+    let found = store::get(&state.db, id).await?.filter(|d| match how {
+        Find::Record => d.is_active() || d.visible_to(&user.id),
+        Find::File => d.is_active(),
+    });
+    found.ok_or_else(|| AppError::not_found("Document not found"))
+}
+
+/// A document the caller may read: [`find`], then 403 when not on its access list.
+async fn readable(state: &AppState, user: &User, id: &Id, how: Find) -> AppResult<Document> {
+    let doc = find(state, user, id, how).await?;
     if !doc.readable_by(&user.id) {
         return Err(AppError::forbidden("Access denied"));
     }
@@ -524,7 +505,7 @@ async fn readable(state: &AppState, user: &User, id: &Id) -> AppResult<Document>
 /// 3.8 #5: one document; records the access time.
 pub async fn details(state: &AppState, user: &User, id: &Id) -> AppResult<Value> {
     async {
-        let mut doc = readable(state, user, id).await?;
+        let mut doc = readable(state, user, id, Find::Record).await?;
         let now = crate::time::now_iso();
         store::touch(&state.db, &doc.id, &now).await?;
         doc.last_accessed_at = now;
@@ -534,10 +515,10 @@ pub async fn details(state: &AppState, user: &User, id: &Id) -> AppResult<Value>
     .map_err(doc_error)
 }
 
-/// 3.8 #6: soft delete by the uploader.
+/// 3.8 #6: soft delete by the uploader (also of an upload still processing or rejected).
 pub async fn delete(state: &AppState, user: &User, id: &Id) -> AppResult<()> {
     async {
-        let doc = store::get(&state.db, id).await?.filter(Document::is_active).ok_or_else(|| AppError::not_found("Document not found"))?;
+        let doc = find(state, user, id, Find::Record).await?;
         if doc.uploaded_by != user.id {
             return Err(AppError::forbidden("Only the uploader can delete this document"));
         }
@@ -688,21 +669,45 @@ pub struct Download {
     pub document: Document,
     pub file: tokio::fs::File,
     pub len: u64,
+    /// The checked type of the file.
+    pub content_type: String,
+    pub file_name: String,
+}
+
+async fn open_key(state: &AppState, key: &str) -> AppResult<(tokio::fs::File, u64)> {
+    let file = storage(state).open(key).await.map_err(AppError::internal)?;
+    let len = file.metadata().await.map_err(AppError::internal)?.len();
+    Ok((file, len))
 }
 
 async fn open_stored(state: &AppState, doc: Document) -> AppResult<Download> {
-    let file = storage(state).open(&doc.storage_key).await.map_err(AppError::internal)?;
-    let len = file.metadata().await.map_err(AppError::internal)?.len();
+    let (file, len) = open_key(state, &doc.storage_key).await?;
     let now = crate::time::now_iso();
     store::touch(&state.db, &doc.id, &now).await?;
-    Ok(Download { document: doc, file, len })
+    let (content_type, file_name) = (doc.mime_type.clone(), doc.original_name.clone());
+    Ok(Download { document: doc, file, len, content_type, file_name })
 }
 
-/// `GET /api/documents/<id>/download`: the file of a readable document.
+/// `GET /api/documents/<id>/download`: the file of a readable active document.
 pub async fn download(state: &AppState, user: &User, id: &Id) -> AppResult<Download> {
     async {
-        let doc = readable(state, user, id).await?;
+        let doc = readable(state, user, id, Find::File).await?;
         open_stored(state, doc).await
+    }
+    .await
+    .map_err(doc_error)
+}
+
+/// `GET /api/documents/<id>/thumbnail`: the PNG thumbnail of a readable active image; 404
+/// when it has none.
+pub async fn thumbnail(state: &AppState, user: &User, id: &Id) -> AppResult<Download> {
+    async {
+        let doc = readable(state, user, id, Find::File).await?;
+        let key = doc.thumbnail_key.clone().ok_or_else(|| AppError::not_found("Thumbnail not found"))?;
+        let (file, len) = open_key(state, &key).await?;
+        let stem = doc.original_name.rsplit_once('.').map_or(doc.original_name.as_str(), |(stem, _)| stem);
+        let file_name = format!("{stem}-thumbnail.png");
+        Ok(Download { document: doc, file, len, content_type: "image/png".into(), file_name })
     }
     .await
     .map_err(doc_error)
@@ -742,36 +747,6 @@ pub async fn file_by_hash(state: &AppState, user: &User, hash: &str) -> AppResul
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sniffing_matches_declared_types() {
-        assert!(content_matches("application/pdf", b"%PDF-1.7\n", true));
-        assert!(!content_matches("application/pdf", b"\x7fELF\x02\x01\x01", true));
-        assert!(!content_matches("application/pdf", b"MZ\x90\x00", true));
-        assert!(content_matches("image/png", b"\x89PNG\r\n\x1a\n....", true));
-        assert!(content_matches("application/msword", &[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1, 0], true));
-        assert!(content_matches("application/vnd.openxmlformats-officedocument.wordprocessingml.document", b"PK\x03\x04", true));
-        assert!(!content_matches("image/jpeg", b"GIF89a", true));
-        assert!(!content_matches("application/x-msdownload", b"MZ", true));
-    }
-
-    #[test]
-    fn text_must_be_utf8_without_nul() {
-        let mut t = TextCheck::new();
-        let snowman = "☃".as_bytes();
-        t.feed(&snowman[..1]);
-        t.feed(&snowman[1..]);
-        assert!(t.finish());
-        let mut cut = TextCheck::new();
-        cut.feed(&snowman[..2]);
-        assert!(!cut.finish(), "a truncated sequence at the end is invalid");
-        let mut nul = TextCheck::new();
-        nul.feed(b"abc\0def");
-        assert!(!nul.finish());
-        let mut bad = TextCheck::new();
-        bad.feed(&[0xff, 0x41]);
-        assert!(!bad.finish());
-    }
 
     #[test]
     fn size_texts_and_tags() {

@@ -9,4 +9,5 @@ pub mod cases;
 pub mod connections;
 pub mod chats;
 pub mod documents;
+pub mod files;
 pub mod consultations;

@@ -39,7 +39,12 @@ pub struct Document {
     pub verified_at: Option<String>,
     /// `pinataMetadata`: `{name, keyvalues}`.
     pub metadata: Value,
+    /// `processing` (just uploaded, not yet checked), `active`, `rejected` or `deleted`.
     pub status: String,
+    /// Why the content was rejected.
+    pub status_reason: Option<String>,
+    /// The storage key of the thumbnail, for images.
+    pub thumbnail_key: Option<String>,
     pub uploaded_at: String,
     pub last_accessed_at: String,
     pub created_at: String,
@@ -51,7 +56,7 @@ pub struct Document {
 /// flag is read as an expression (an integer on SQLite, a boolean on PostgreSQL).
 const COLUMNS: &str = "d.id, d.original_name, d.content_hash, d.storage_key, d.mime_type, d.url, d.size, d.document_type, \
     d.related_id, d.related_model, d.uploaded_by, d.uploaded_by_role, d.description, d.tags, d.document_category, \
-    (d.is_verified = TRUE) AS is_verified, d.verified_by, d.verified_at, d.metadata, d.status, d.uploaded_at, d.last_accessed_at, \
+    (d.is_verified = TRUE) AS is_verified, d.verified_by, d.verified_at, d.metadata, d.status, d.status_reason, d.thumbnail_key, d.uploaded_at, d.last_accessed_at, \
     d.created_at, d.updated_at";
 
 impl Document {
@@ -78,6 +83,8 @@ impl Document {
             verified_at: row.text_opt("verified_at")?,
             metadata: row.json("metadata")?,
             status: row.text("status")?,
+            status_reason: row.text_opt("status_reason")?,
+            thumbnail_key: row.text_opt("thumbnail_key")?,
             uploaded_at: row.text("uploaded_at")?,
             last_accessed_at: row.text("last_accessed_at")?,
             created_at: row.text("created_at")?,
@@ -92,7 +99,27 @@ impl Document {
     }
 
     pub fn is_active(&self) -> bool {
-        self.status == "active"
+        self.status == ACTIVE
+    }
+
+    pub fn is_processing(&self) -> bool {
+        self.status == PROCESSING
+    }
+
+    /// Whether `user` may see the record: active ones by the access rule, and the uploader's
+    /// own while they are checked or after they were rejected (to learn why).
+    pub fn visible_to(&self, user: &Id) -> bool {
+        match self.status.as_str() {
+            ACTIVE => self.readable_by(user),
+            PROCESSING | REJECTED => self.uploaded_by == *user,
+            _ => false,
+        }
+    }
+
+    /// Whether the same content cannot be uploaded to the same entity again: it is there, or
+    /// on its way (a rejected or deleted record is replaced by a new upload).
+    pub fn blocks_reupload(&self) -> bool {
+        self.is_active() || self.is_processing()
     }
 
     /// The Mongoose JSON of a document with its virtuals (`id`, `sizeFormatted`, `timeAgo`).
@@ -130,6 +157,9 @@ impl Document {
             out.insert("pinataMetadata".into(), self.metadata.clone());
         }
         out.insert("status".into(), json!(self.status));
+        if let Some(reason) = &self.status_reason {
+            out.insert("rejectionReason".into(), json!(reason));
+        }
         out.insert("uploadedAt".into(), json!(self.uploaded_at));
         out.insert("lastAccessedAt".into(), json!(self.last_accessed_at));
         out.insert("createdAt".into(), json!(self.created_at));
@@ -142,6 +172,10 @@ impl Document {
         Value::Object(out)
     }
 }
+
+pub const PROCESSING: &str = "processing";
+pub const ACTIVE: &str = "active";
+pub const REJECTED: &str = "rejected";
 
 /// `sizeFormatted`: base 1024, two decimals with trailing zeros dropped ("1.5 MB", "100 Bytes").
 pub fn size_formatted(bytes: i64) -> String {
@@ -173,8 +207,9 @@ fn insert_sql(d: &Document) -> Sql {
     Sql::new(
         "INSERT INTO documents (id, original_name, content_hash, storage_key, mime_type, url, size, document_type, \
          related_id, related_model, uploaded_by, uploaded_by_role, description, tags, document_category, is_verified, \
-         verified_by, verified_at, metadata, status, uploaded_at, last_accessed_at, created_at, updated_at) VALUES \
-         ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24)",
+         verified_by, verified_at, metadata, status, status_reason, thumbnail_key, uploaded_at, last_accessed_at, \
+         created_at, updated_at) VALUES \
+         ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26)",
     )
     .arg(&d.id)
     .arg(&d.original_name)
@@ -196,6 +231,8 @@ fn insert_sql(d: &Document) -> Sql {
     .arg(d.verified_at.clone())
     .arg(d.metadata.to_string())
     .arg(&d.status)
+    .arg(d.status_reason.clone())
+    .arg(d.thumbnail_key.clone())
     .arg(&d.uploaded_at)
     .arg(&d.last_accessed_at)
     .arg(&d.created_at)
@@ -295,6 +332,14 @@ fn push_readable(sql: &mut Sql, viewer: &Id) {
         .push("))");
 }
 
+/// The records `viewer` may see ([`Document::visible_to`]): readable active ones, and their
+/// own while processing or rejected.
+fn push_visible(sql: &mut Sql, viewer: &Id) {
+    sql.push("((");
+    push_readable(sql, viewer);
+    sql.push(") OR (d.status IN ('processing', 'rejected') AND d.uploaded_by = ").push_bind(viewer).push("))");
+}
+
 /// The newest active document with this content that `viewer` may read, and whether any
 /// active document has this content at all (to tell 404 from 403).
 pub async fn find_readable_by_hash(db: &Db, content_hash: &str, viewer: &Id) -> sqlx::Result<(Option<Document>, bool)> {
@@ -310,7 +355,7 @@ pub async fn find_readable_by_hash(db: &Db, content_hash: &str, viewer: &Id) -> 
     Ok((None, any > 0))
 }
 
-/// Filters of the list routes; every list is limited to what the viewer may read.
+/// Filters of the list routes; every list is limited to what the viewer may see.
 #[derive(Debug, Default, Clone)]
 pub struct ListFilter {
     pub document_type: Option<String>,
@@ -324,7 +369,7 @@ pub struct ListFilter {
 
 fn where_clause(viewer: &Id, f: &ListFilter) -> Sql {
     let mut sql = Sql::new("WHERE ");
-    push_readable(&mut sql, viewer);
+    push_visible(&mut sql, viewer);
     if let Some(t) = &f.document_type {
         sql.push(" AND d.document_type = ").push_bind(t);
     }
@@ -403,12 +448,35 @@ pub async fn touch(db: &Db, id: &Id, at: &str) -> sqlx::Result<()> {
     db.exec(&Sql::new("UPDATE documents SET last_accessed_at = $2 WHERE id = $1").arg(id).arg(at)).await.map(|_| ())
 }
 
-/// Soft delete. Returns false when the document was not active (nothing changed).
+/// Soft delete. Returns false when the document was already deleted (nothing changed).
 pub async fn mark_deleted(db: &Db, id: &Id, at: &str) -> sqlx::Result<bool> {
     let n = db
-        .exec(&Sql::new("UPDATE documents SET status = 'deleted', updated_at = $2 WHERE id = $1 AND status = 'active'").arg(id).arg(at))
+        .exec(&Sql::new("UPDATE documents SET status = 'deleted', updated_at = $2 WHERE id = $1 AND status <> 'deleted'").arg(id).arg(at))
         .await?;
     Ok(n > 0)
+}
+
+/// The result of checking an uploaded file.
+pub struct Checked<'a> {
+    /// [`ACTIVE`] or [`REJECTED`].
+    pub status: &'static str,
+    pub reason: Option<&'a str>,
+    pub thumbnail_key: Option<&'a str>,
+}
+
+/// Records the result of the check, only while the document is still `processing` (a
+/// second run, or a delete in the meantime, wins). Returns whether it was recorded.
+pub async fn finish_processing(db: &Db, id: &Id, checked: &Checked<'_>, at: &str) -> sqlx::Result<bool> {
+    let sql = Sql::new(
+        "UPDATE documents SET status = $2, status_reason = $3, thumbnail_key = $4, updated_at = $5 \
+         WHERE id = $1 AND status = 'processing'",
+    )
+    .arg(id)
+    .arg(checked.status)
+    .arg(checked.reason)
+    .arg(checked.thumbnail_key)
+    .arg(at);
+    Ok(db.exec(&sql).await? > 0)
 }
 
 // ---- Read-only lookups of the connections documents belong to. ----

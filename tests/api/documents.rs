@@ -1,15 +1,18 @@
 //! Integration tests: documents (API.md 3.8) and chat files (3.7 #7, #8).
 
 use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
 
 use nyaya::db::Sql;
 use nyaya::ids::Id;
+use nyaya::service::files::{self, ProcessOutcome};
 use nyaya::store::users::{self, Role, User};
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::helpers::*;
+use crate::realtime::{Auth, Sock};
 
 // ---- Set-up helpers (also used by the consultation tests). ----
 
@@ -120,10 +123,46 @@ pub fn pdf(text: &str) -> Vec<u8> {
     format!("%PDF-1.4\n% {text}\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n").into_bytes()
 }
 
+/// A real `w`×`h` PNG.
+fn png_image(w: u32, h: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 120]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+/// CRC-32 of PNG chunks.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for b in bytes {
+        crc ^= u32::from(*b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 { 0xEDB8_8320 ^ (crc >> 1) } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+/// A well-formed PNG header that declares a `w`×`h` RGB image, with a few bytes of data: a
+/// small file whose decoding would take w·h·3 bytes.
+fn png_bomb(w: u32, h: u32) -> Vec<u8> {
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut chunk = |kind: &[u8], data: &[u8]| {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let body = [kind, data].concat();
+        out.extend_from_slice(&body);
+        out.extend_from_slice(&crc32(&body).to_be_bytes());
+    };
+    let ihdr = [&w.to_be_bytes()[..], &h.to_be_bytes(), &[8, 2, 0, 0, 0]].concat();
+    chunk(b"IHDR", &ihdr);
+    // zlib: one stored block of 8 zero bytes and its Adler-32.
+    chunk(b"IDAT", &[0x78, 0x01, 0x01, 8, 0, 0xF7, 0xFF, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x08, 0, 0x01]);
+    chunk(b"IEND", &[]);
+    out
+}
+
 fn png() -> Vec<u8> {
-    let mut b = b"\x89PNG\r\n\x1a\n".to_vec();
-    b.extend_from_slice(&[0, 0, 0, 13, b'I', b'H', b'D', b'R', 0, 0, 0, 1, 0, 0, 0, 1, 8, 6, 0, 0, 0]);
-    b
+    png_image(2, 2)
 }
 
 pub fn sha256(bytes: &[u8]) -> String {
@@ -164,6 +203,28 @@ pub async fn fetch(app: &TestApp, path: &str, token: Option<&str>) -> (u16, reqw
     let status = res.status().as_u16();
     let headers = res.headers().clone();
     (status, headers, res.bytes().await.unwrap().to_vec())
+}
+
+/// Waits (at most 10 s) until the background check of an upload is over and returns the
+/// document's details, read as `token`, who must see it while processing: its uploader.
+pub async fn processed(app: &TestApp, token: &str, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = app.get(&format!("/api/documents/details/{id}"), Some(token)).await;
+        r.assert_status(200);
+        let doc = &r.data()["document"];
+        if doc["status"] != "processing" {
+            return doc.clone();
+        }
+        assert!(Instant::now() < deadline, "document {id} still processing after 10 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The `_id` of the document of a single upload.
+fn uploaded_id(r: &Reply) -> String {
+    r.assert_status(201);
+    r.data()["document"]["_id"].as_str().expect("document id").to_string()
 }
 
 fn keys(v: &Value) -> BTreeSet<String> {
@@ -235,13 +296,16 @@ async fn a_case_party_uploads_and_the_other_party_reads_and_downloads() {
     assert_eq!(doc["tags"], json!(["deed", "land"]));
     assert_eq!(doc["documentCategory"], "contract");
     assert_eq!(doc["isVerified"], false);
-    assert_eq!(doc["status"], "active");
+    assert_eq!(doc["status"], "processing", "answered once stored, before the content is checked");
     assert_eq!(doc["sizeFormatted"], format!("{} Bytes", bytes.len()));
     assert_eq!(doc["timeAgo"], "1 day ago");
     // Stored once, at its content address; nothing left in the temporary area.
     let stored = app.state().config.upload_dir.join("sha256").join(&sha256(&bytes)[..2]).join(sha256(&bytes));
     assert_eq!(std::fs::read(stored).unwrap(), bytes);
     assert_eq!(temp_files(&app), 0);
+    let checked = processed(&app, &asha_t, &id).await;
+    assert_eq!(checked["status"], "active");
+    assert_eq!(keys(&checked), set(DOCUMENT_KEYS), "no thumbnail for a PDF, no rejection reason");
 
     // The assigned lawyer reads the details and downloads the same bytes.
     let d = app.get(&format!("/api/documents/details/{id}"), Some(&ravi_t)).await;
@@ -290,8 +354,8 @@ async fn a_document_of_another_case_is_invisible_to_users_outside_its_access_lis
         vec![file("document", "photo-evidence.pdf", "application/pdf", bytes.clone())],
     )
     .await;
-    r.assert_status(201);
-    let id = r.data()["document"]["_id"].as_str().unwrap().to_string();
+    let id = uploaded_id(&r);
+    assert_eq!(processed(&app, &asha_t, &id).await["status"], "active");
     let hash = sha256(&bytes);
 
     for outsider in [&mallory_t, &other_lawyer_t] {
@@ -390,6 +454,11 @@ async fn a_file_that_claims_to_be_a_pdf_but_is_an_executable_is_refused() {
     ok.assert_status(201);
     assert_eq!(ok.message(), "2 documents uploaded successfully");
     assert_eq!(ok.data()["documents"][0]["mimeType"], "text/plain");
+    for doc in ok.data()["documents"].as_array().unwrap() {
+        assert_eq!(doc["status"], "processing");
+        let checked = processed(&app, &asha_t, doc["_id"].as_str().unwrap()).await;
+        assert_eq!(checked["status"], "active", "{checked}");
+    }
 }
 
 #[tokio::test]
@@ -512,6 +581,9 @@ async fn repository_search_stats_and_delete_follow_the_access_rule() {
     .await;
     up.assert_status(201);
     assert_eq!(up.data()["documents"][0]["accessibleTo"], json!([{"userId": asha.id, "role": "citizen"}, {"userId": ravi.id, "role": "lawyer"}]));
+    for doc in up.data()["documents"].as_array().unwrap() {
+        processed(&app, &ravi_t, doc["_id"].as_str().unwrap()).await;
+    }
     let up = multipart(
         &app,
         "/api/documents/upload",
@@ -520,8 +592,8 @@ async fn repository_search_stats_and_delete_follow_the_access_rule() {
         vec![file("document", "notes_1.txt", "text/plain", c.clone())],
     )
     .await;
-    up.assert_status(201);
-    let notes_id = up.data()["document"]["_id"].as_str().unwrap().to_string();
+    let notes_id = uploaded_id(&up);
+    processed(&app, &asha_t, &notes_id).await;
 
     // Repository: grouped by type and entity, newest first.
     let mine = app.get("/api/documents/repository/my-documents", Some(&asha_t)).await;
@@ -599,6 +671,8 @@ async fn repository_search_stats_and_delete_follow_the_access_rule() {
     again.assert_status(201);
     assert_eq!(again.data()["document"]["_id"], notes_id);
     assert_eq!(again.data()["document"]["uploadedByRole"], "lawyer");
+    assert_eq!(processed(&app, &ravi_t, &notes_id).await["status"], "active");
+    assert_eq!(app.get(&format!("/api/documents/query/{query}"), Some(&asha_t)).await.data()["count"], 1);
 }
 
 #[tokio::test]
@@ -623,6 +697,7 @@ async fn chat_files_are_stored_as_documents_and_served_to_participants() {
     assert_eq!(data["size"], bytes.len());
     let doc_id = data["documentId"].as_str().unwrap().to_string();
     assert_eq!(data["url"], format!("/api/documents/{doc_id}/download"));
+    assert_eq!(processed(&app, &ravi_t, &doc_id).await["status"], "active");
 
     let d = app.get(&format!("/api/documents/details/{doc_id}"), Some(&asha_t)).await;
     d.assert_status(200);
@@ -691,6 +766,7 @@ async fn chat_files_are_stored_as_documents_and_served_to_participants() {
     .await;
     r.assert_status(200);
     let id = r.data()["documentId"].as_str().unwrap().to_string();
+    assert!(processed(&app, &asha_t, &id).await["thumbnailUrl"].is_string(), "a shared image gets a thumbnail");
     let d = app.get(&format!("/api/documents/details/{id}"), Some(&ravi_t)).await;
     assert_eq!(d.data()["document"]["relatedId"], conn.as_str());
     assert_eq!(d.data()["document"]["relatedModel"], "DirectConnection");
@@ -699,4 +775,205 @@ async fn chat_files_are_stored_as_documents_and_served_to_participants() {
         .await;
     again.assert_status(200);
     assert_eq!(again.data()["documentId"], id);
+}
+
+// ---- Background processing (issue 6). ----
+
+/// A document upload to `query` as `token`; returns the document id.
+async fn upload_to(app: &TestApp, token: &str, query: &Id, name: &str, mime: &str, bytes: Vec<u8>) -> String {
+    let fields = [("documentType", "query"), ("relatedId", query.as_str())];
+    uploaded_id(&multipart(app, "/api/documents/upload", token, &fields, vec![file("document", name, mime, bytes)]).await)
+}
+
+/// Puts a processed document back to `processing`, as if its check had not run yet.
+async fn unprocess(app: &TestApp, id: &str) {
+    exec(app, Sql::new("UPDATE documents SET status = 'processing', status_reason = NULL, thumbnail_key = NULL WHERE id = $1").arg(id)).await;
+}
+
+#[tokio::test]
+async fn an_uploaded_image_becomes_active_with_a_thumbnail() {
+    let app = spawn().await;
+    let (asha, asha_t) = citizen(&app, "Asha").await;
+    let (ravi, ravi_t) = lawyer(&app, "Ravi").await;
+    let (_, mallory_t) = citizen(&app, "Mallory").await;
+    let query = case(&app, "query", &asha, Some(&ravi)).await;
+    let bytes = png_image(600, 300);
+    let id = upload_to(&app, &asha_t, &query, "site plan.png", "image/png", bytes.clone()).await;
+
+    let doc = processed(&app, &asha_t, &id).await;
+    assert_eq!(doc["status"], "active");
+    let thumb_url = format!("/api/documents/{id}/thumbnail");
+    assert_eq!(doc["thumbnailUrl"], thumb_url);
+    assert!(doc.get("rejectionReason").is_none());
+    // Both parties get the thumbnail (header or `?token=` for `<img src>`): a PNG at most
+    // 256 px a side, same proportions.
+    for (path, token) in [(thumb_url.clone(), Some(ravi_t.as_str())), (format!("{thumb_url}?token={asha_t}"), None)] {
+        let (status, headers, body) = fetch(&app, &path, token).await;
+        assert_eq!(status, 200);
+        assert_eq!(headers["content-type"], "image/png");
+        assert!(headers["cache-control"].to_str().unwrap().contains("private"));
+        assert!(headers["content-disposition"].to_str().unwrap().starts_with("inline"));
+        let thumb = image::load_from_memory_with_format(&body, image::ImageFormat::Png).unwrap();
+        assert_eq!((thumb.width(), thumb.height()), (256, 128));
+    }
+    // Kept beside the file; the file itself is unchanged.
+    let hash = sha256(&bytes);
+    let dir = app.state().config.upload_dir.join("sha256").join(&hash[..2]);
+    assert!(dir.join(format!("{hash}.thumb.png")).exists());
+    assert_eq!(std::fs::read(dir.join(&hash)).unwrap(), bytes);
+    // The list shows the thumbnail too.
+    let list = app.get(&format!("/api/documents/query/{query}"), Some(&ravi_t)).await;
+    assert_eq!(list.data()["documents"][0]["thumbnailUrl"], thumb_url);
+
+    // Same access rule as downloads; no thumbnail for other types or missing documents.
+    let (status, _, _) = fetch(&app, &thumb_url, Some(&mallory_t)).await;
+    assert_eq!(status, 403);
+    let (status, _, _) = fetch(&app, &thumb_url, None).await;
+    assert_eq!(status, 401);
+    let pdf_id = upload_to(&app, &asha_t, &query, "deed.pdf", "application/pdf", pdf("deed")).await;
+    assert!(processed(&app, &asha_t, &pdf_id).await.get("thumbnailUrl").is_none());
+    let r = app.get(&format!("/api/documents/{pdf_id}/thumbnail"), Some(&asha_t)).await;
+    r.assert_status(404);
+    assert_eq!(r.body["error"], "Thumbnail not found");
+    app.get(&format!("/api/documents/{}/thumbnail", Id::new()), Some(&asha_t)).await.assert_status(404);
+    app.get("/api/documents/nope/thumbnail", Some(&asha_t)).await.assert_status(400);
+}
+
+#[tokio::test]
+async fn a_file_declared_as_png_that_is_not_an_image_is_rejected_with_a_reason() {
+    let app = spawn().await;
+    let (asha, asha_t) = citizen(&app, "Asha").await;
+    let (ravi, ravi_t) = lawyer(&app, "Ravi").await;
+    let query = case(&app, "query", &asha, Some(&ravi)).await;
+    // The right first bytes (so the quick check in the request passes), then no image.
+    let mut fake = b"\x89PNG\r\n\x1a\n".to_vec();
+    fake.extend_from_slice(b"<script>alert(1)</script> and more text that is no image");
+    let id = upload_to(&app, &asha_t, &query, "photo.png", "image/png", fake.clone()).await;
+
+    let doc = processed(&app, &asha_t, &id).await;
+    assert_eq!(doc["status"], "rejected");
+    assert_eq!(doc["rejectionReason"], "Image could not be decoded");
+    assert!(doc.get("thumbnailUrl").is_none());
+    // The uploader still sees it, with the reason, in lists; nobody gets the file.
+    let mine = app.get(&format!("/api/documents/query/{query}"), Some(&asha_t)).await;
+    assert_eq!(mine.data()["count"], 1);
+    assert_eq!(mine.data()["documents"][0]["rejectionReason"], "Image could not be decoded");
+    for token in [&asha_t, &ravi_t] {
+        let (status, _, body) = fetch(&app, &format!("/api/documents/{id}/download"), Some(token)).await;
+        assert_eq!(status, 404);
+        assert_ne!(body, fake);
+        let (status, _, _) = fetch(&app, &format!("/api/chats/file/{}", sha256(&fake)), Some(token)).await;
+        assert_eq!(status, 404);
+    }
+    // The other party does not see it at all.
+    let r = app.get(&format!("/api/documents/details/{id}"), Some(&ravi_t)).await;
+    r.assert_status(404);
+    assert_eq!(r.body["error"], "Document not found");
+    assert_eq!(app.get(&format!("/api/documents/query/{query}"), Some(&ravi_t)).await.data()["count"], 0);
+    // Uploading the same bytes again is allowed (and rejected again); the uploader can delete it.
+    let again = upload_to(&app, &asha_t, &query, "photo.png", "image/png", fake).await;
+    assert_eq!(again, id);
+    assert_eq!(processed(&app, &asha_t, &id).await["status"], "rejected");
+    app.delete(&format!("/api/documents/{id}"), Some(&ravi_t)).await.assert_status(404);
+    app.delete(&format!("/api/documents/{id}"), Some(&asha_t)).await.assert_status(200);
+    app.get(&format!("/api/documents/details/{id}"), Some(&asha_t)).await.assert_status(404);
+}
+
+#[tokio::test]
+async fn the_uploader_hears_over_socket_io_when_processing_is_done() {
+    let app = spawn().await;
+    let (asha, asha_t) = citizen(&app, "Asha").await;
+    let (ravi, ravi_t) = lawyer(&app, "Ravi").await;
+    let query = case(&app, "query", &asha, Some(&ravi)).await;
+    let mut a = Sock::open(&app.base, Auth::Token(&asha_t), rust_socketio::TransportType::Websocket).await.expect("connected");
+    let mut r = Sock::open(&app.base, Auth::Token(&ravi_t), rust_socketio::TransportType::Websocket).await.expect("connected");
+
+    let id = upload_to(&app, &asha_t, &query, "map.png", "image/png", png_image(300, 300)).await;
+    let event = a.next("document_processed").await;
+    assert_eq!(
+        event,
+        json!({
+            "documentId": id, "status": "active", "originalName": "map.png", "documentType": "query",
+            "relatedId": query, "thumbnailUrl": format!("/api/documents/{id}/thumbnail"),
+        })
+    );
+    // The event follows the write: the details already say so.
+    let d = app.get(&format!("/api/documents/details/{id}"), Some(&ravi_t)).await;
+    assert_eq!(d.data()["document"]["status"], "active");
+
+    // A tiny file that declares a 15000×15000 image (675 MB decoded) is refused before
+    // anything is decoded.
+    let bad = upload_to(&app, &asha_t, &query, "bomb.png", "image/png", png_bomb(15_000, 15_000)).await;
+    let event = a.next("document_processed").await;
+    assert_eq!(event["documentId"], bad);
+    assert_eq!(event["status"], "rejected");
+    assert_eq!(event["reason"], "Image is too large to process");
+    assert!(event.get("thumbnailUrl").is_none());
+    assert!(!r.has("document_processed"), "only the uploader is told");
+    a.close().await;
+    r.close().await;
+}
+
+#[tokio::test]
+async fn a_processing_document_is_seen_by_its_uploader_only_and_processing_is_idempotent() {
+    let app = spawn().await;
+    let (asha, asha_t) = citizen(&app, "Asha").await;
+    let (ravi, ravi_t) = lawyer(&app, "Ravi").await;
+    let query = case(&app, "query", &asha, Some(&ravi)).await;
+    let bytes = pdf("affidavit");
+    let id = upload_to(&app, &asha_t, &query, "affidavit.pdf", "application/pdf", bytes.clone()).await;
+    processed(&app, &asha_t, &id).await;
+    unprocess(&app, &id).await;
+
+    // The uploader sees it everywhere, marked processing.
+    let d = app.get(&format!("/api/documents/details/{id}"), Some(&asha_t)).await;
+    assert_eq!(d.data()["document"]["status"], "processing");
+    let mine = app.get("/api/documents/repository/my-documents", Some(&asha_t)).await;
+    assert_eq!(mine.data()["documents"]["query"][query.as_str()]["documents"][0]["status"], "processing");
+    let found = app.get("/api/documents/search?q=affidavit", Some(&asha_t)).await;
+    assert_eq!(found.data()["pagination"]["totalDocuments"], 1);
+    // Not the file, and nobody else: the other party gets 404s, as for a missing document.
+    let (status, _, _) = fetch(&app, &format!("/api/documents/{id}/download"), Some(&asha_t)).await;
+    assert_eq!(status, 404);
+    app.get(&format!("/api/documents/details/{id}"), Some(&ravi_t)).await.assert_status(404);
+    let (status, _, _) = fetch(&app, &format!("/api/documents/{id}/download"), Some(&ravi_t)).await;
+    assert_eq!(status, 404);
+    assert_eq!(app.get(&format!("/api/documents/query/{query}"), Some(&ravi_t)).await.data()["count"], 0);
+    let theirs = app.get("/api/documents/repository/my-documents", Some(&ravi_t)).await;
+    assert_eq!(theirs.data()["pagination"]["totalDocuments"], 0);
+    let st = app.get("/api/documents/stats/overview", Some(&ravi_t)).await;
+    assert_eq!(st.data()["overall"]["totalDocuments"], 0);
+    let found = app.get("/api/documents/search?q=affidavit", Some(&ravi_t)).await;
+    assert_eq!(found.data()["documents"], json!([]));
+    // The same content cannot be uploaded again while it is processing.
+    let fields = [("documentType", "query"), ("relatedId", query.as_str())];
+    let again = multipart(&app, "/api/documents/upload", &ravi_t, &fields, vec![file("document", "copy.pdf", "application/pdf", bytes)]).await;
+    again.assert_status(400);
+    assert_eq!(again.body["error"], "copy.pdf has already been uploaded here");
+
+    // The job, run twice: the second run changes nothing and reports the same outcome.
+    let doc_id: Id = id.parse().unwrap();
+    let first = files::process_document(app.state(), &doc_id).await.unwrap();
+    assert_eq!(first, ProcessOutcome::Active { thumbnail_key: None });
+    let updated = app.get(&format!("/api/documents/details/{id}"), Some(&ravi_t)).await;
+    updated.assert_status(200);
+    let stamp = updated.data()["document"]["updatedAt"].clone();
+    assert_eq!(files::process_document(app.state(), &doc_id).await.unwrap(), first);
+    assert_eq!(app.get(&format!("/api/documents/details/{id}"), Some(&ravi_t)).await.data()["document"]["updatedAt"], stamp);
+    assert_eq!(files::process_document(app.state(), &Id::new()).await.unwrap(), ProcessOutcome::Gone);
+
+    // The job trusts the stored bytes, not the upload: a file changed on disk is rejected.
+    let hash = sha256(&pdf("affidavit"));
+    let stored = app.state().config.upload_dir.join("sha256").join(&hash[..2]).join(&hash);
+    std::fs::write(&stored, pdf("forged affidavit")).unwrap();
+    unprocess(&app, &id).await;
+    let outcome = files::process_document(app.state(), &doc_id).await.unwrap();
+    assert_eq!(outcome, ProcessOutcome::Rejected { reason: files::REASON_HASH.into() });
+    let d = app.get(&format!("/api/documents/details/{id}"), Some(&asha_t)).await;
+    assert_eq!(d.data()["document"]["status"], "rejected");
+    assert_eq!(d.data()["document"]["rejectionReason"], files::REASON_HASH);
+    // A deleted document is left alone.
+    unprocess(&app, &id).await;
+    app.delete(&format!("/api/documents/{id}"), Some(&asha_t)).await.assert_status(200);
+    assert_eq!(files::process_document(app.state(), &doc_id).await.unwrap(), ProcessOutcome::Gone);
 }

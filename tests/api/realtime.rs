@@ -22,8 +22,9 @@ use crate::helpers::*;
 /// Upper bound for an awaited event to arrive: a hang guard, not a timing assertion.
 const PATIENCE: Duration = Duration::from_secs(15);
 
-/// One Socket.IO client, recording every event it receives in order.
-struct Sock {
+/// One Socket.IO client, recording every event it receives in order (also used by other
+/// areas' tests).
+pub(crate) struct Sock {
     client: Client,
     rx: mpsc::UnboundedReceiver<(String, Value)>,
     /// Events received and not yet consumed by `next`.
@@ -32,7 +33,7 @@ struct Sock {
 
 const CONNECT_ERROR: &str = "Received an ConnectError frame: ";
 
-enum Auth<'a> {
+pub(crate) enum Auth<'a> {
     None,
     Token(&'a str),
     Header(&'a str),
@@ -41,7 +42,7 @@ enum Auth<'a> {
 impl Sock {
     /// Opens a socket and waits for the outcome of the handshake: Ok once connected (the
     /// client must wait for this before emitting), Err with the `connect_error` message.
-    async fn open(base: &str, auth: Auth<'_>, transport: TransportType) -> Result<Sock, String> {
+    pub(crate) async fn open(base: &str, auth: Auth<'_>, transport: TransportType) -> Result<Sock, String> {
         let (tx, rx) = mpsc::unbounded_channel::<(String, Value)>();
         let record = |tx: mpsc::UnboundedSender<(String, Value)>, name: &'static str| {
             move |payload: Payload, _: Client| {
@@ -103,7 +104,7 @@ impl Sock {
     }
 
     /// The next `event` (earlier events of other names stay available).
-    async fn next(&mut self, event: &str) -> Value {
+    pub(crate) async fn next(&mut self, event: &str) -> Value {
         if let Some(pos) = self.pending.iter().position(|(e, _)| e == event) {
             return self.pending.remove(pos).1;
         }
@@ -117,7 +118,7 @@ impl Sock {
     }
 
     /// Whether `event` has arrived (and not been consumed) so far.
-    fn has(&mut self, event: &str) -> bool {
+    pub(crate) fn has(&mut self, event: &str) -> bool {
         while let Ok(item) = self.rx.try_recv() {
             self.pending.push(item);
         }
@@ -128,7 +129,7 @@ impl Sock {
         self.client.emit(event, data).await.expect("emit");
     }
 
-    async fn close(self) {
+    pub(crate) async fn close(self) {
         let _ = self.client.disconnect().await;
     }
 }

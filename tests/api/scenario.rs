@@ -15,7 +15,7 @@ use nyaya::store::users::{self, Role, User};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::documents::{fetch, file, multipart, pdf, sha256};
+use crate::documents::{fetch, file, multipart, pdf, processed, sha256};
 use crate::helpers::*;
 
 /// Opens a cached page and reloads it, as a browser does: the first read must be built from
@@ -306,6 +306,7 @@ async fn a_case_from_registration_to_a_completed_consultation() {
     let doc = r.data()["document"].clone();
     let doc_id = doc["_id"].as_str().unwrap().to_string();
     let url = doc["url"].as_str().unwrap().to_string();
+    assert_eq!(processed(&app, &asha_t, &doc_id).await["status"], "active", "checked in the background");
     assert_eq!(doc["accessibleTo"], json!([{"userId": asha_id, "role": "citizen"}, {"userId": ravi_id, "role": "lawyer"}]));
     for token in [&asha_t, &ravi_t] {
         let list = app.get(&format!("/api/documents/query/{query_id}"), Some(token)).await;
