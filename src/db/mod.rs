@@ -25,6 +25,8 @@ pub enum Backend {
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    /// The counter of statements run through this pool.
+    metric: &'static str,
 }
 
 /// One bound parameter. Only the scalar types that `sqlx::Any` maps on both engines.
@@ -131,12 +133,17 @@ fn regex_placeholder() -> &'static regex::Regex {
     RE.get_or_init(|| regex::Regex::new(r"\$(\d+)").expect("valid regex"))
 }
 
-fn count_query() {
-    metrics::counter!("nyaya_db_queries_total").increment(1);
-}
+/// The application's statements; job-store statements have their own counter.
+pub const APP_QUERIES: &str = "nyaya_db_queries_total";
 
 impl Db {
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Db> {
+        Db::connect_counted_as(url, max_connections, APP_QUERIES).await
+    }
+
+    /// A pool whose statements count in `metric` (e.g. the job store's, kept apart from the
+    /// application's database load).
+    pub async fn connect_counted_as(url: &str, max_connections: u32, metric: &'static str) -> anyhow::Result<Db> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -166,11 +173,15 @@ impl Db {
             .connect(url)
             .await
             .with_context(|| format!("connecting to {}", redact_url(url)))?;
-        Ok(Db { pool, backend })
+        Ok(Db { pool, backend, metric })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    fn count_query(&self) {
+        metrics::counter!(self.metric).increment(1);
     }
 
     pub async fn migrate(&self) -> anyhow::Result<usize> {
@@ -178,28 +189,28 @@ impl Db {
     }
 
     pub async fn ping(&self) -> sqlx::Result<()> {
-        count_query();
+        self.count_query();
         sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ())
     }
 
     pub async fn all(&self, sql: &Sql) -> sqlx::Result<Vec<AnyRow>> {
-        count_query();
+        self.count_query();
         sql.build().fetch_all(&self.pool).await
     }
 
     pub async fn one(&self, sql: &Sql) -> sqlx::Result<AnyRow> {
-        count_query();
+        self.count_query();
         sql.build().fetch_one(&self.pool).await
     }
 
     pub async fn opt(&self, sql: &Sql) -> sqlx::Result<Option<AnyRow>> {
-        count_query();
+        self.count_query();
         sql.build().fetch_optional(&self.pool).await
     }
 
     /// Runs a statement and returns the number of rows it changed.
     pub async fn exec(&self, sql: &Sql) -> sqlx::Result<u64> {
-        count_query();
+        self.count_query();
         Ok(sql.build().execute(&self.pool).await?.rows_affected())
     }
 
@@ -212,16 +223,16 @@ impl Db {
     /// A transaction. SQLite takes the write lock up front (`BEGIN IMMEDIATE`) so two writers
     /// queue on busy_timeout instead of failing on a lock upgrade.
     pub async fn begin(&self) -> sqlx::Result<Tx> {
-        count_query();
+        self.count_query();
         let tx = match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         };
-        Ok(Tx { tx })
+        Ok(Tx { tx, metric: self.metric })
     }
 
     pub async fn raw(&self, text: &str) -> sqlx::Result<()> {
-        count_query();
+        self.count_query();
         sqlx::raw_sql(AssertSqlSafe(text.to_string())).execute(&self.pool).await.map(|_| ())
     }
 
@@ -232,27 +243,31 @@ impl Db {
 
 pub struct Tx {
     tx: sqlx::Transaction<'static, sqlx::Any>,
+    metric: &'static str,
 }
 
 impl Tx {
+    fn count_query(&self) {
+        metrics::counter!(self.metric).increment(1);
+    }
     pub async fn all(&mut self, sql: &Sql) -> sqlx::Result<Vec<AnyRow>> {
-        count_query();
+        self.count_query();
         sql.build().fetch_all(&mut *self.tx).await
     }
     pub async fn opt(&mut self, sql: &Sql) -> sqlx::Result<Option<AnyRow>> {
-        count_query();
+        self.count_query();
         sql.build().fetch_optional(&mut *self.tx).await
     }
     pub async fn one(&mut self, sql: &Sql) -> sqlx::Result<AnyRow> {
-        count_query();
+        self.count_query();
         sql.build().fetch_one(&mut *self.tx).await
     }
     pub async fn exec(&mut self, sql: &Sql) -> sqlx::Result<u64> {
-        count_query();
+        self.count_query();
         Ok(sql.build().execute(&mut *self.tx).await?.rows_affected())
     }
     pub async fn commit(self) -> sqlx::Result<()> {
-        count_query();
+        self.count_query();
         self.tx.commit().await
     }
 }

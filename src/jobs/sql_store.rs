@@ -30,7 +30,7 @@ const PUSH_CHUNK: usize = 500;
 
 impl SqlStore {
     pub async fn connect(url: &str) -> anyhow::Result<SqlStore> {
-        let db = Db::connect(url, 8).await?;
+        let db = Db::connect_counted_as(url, 8, "nyaya_job_store_queries_total").await?;
         db.raw(SCHEMA).await?;
         db.raw(INDEX).await?;
         Ok(SqlStore { db })
