@@ -36,6 +36,22 @@ impl SqlStore {
         Ok(SqlStore { db })
     }
 
+    /// A running job, if still at the claimed attempt, to `state` (ready: back in line at
+    /// `at`; failed: into the failed set, `at` being the failure time).
+    async fn settle(&self, job: &Claimed, state: JobState, error: &str, at: i64) -> anyhow::Result<()> {
+        let sql = Sql::new(
+            "UPDATE nyaya_jobs SET state = $1, run_at = $2, last_error = $3 \
+             WHERE id = $4 AND attempts = $5 AND state = 'running'",
+        )
+        .arg(state.as_str())
+        .arg(at)
+        .arg(error)
+        .arg(job.id.as_str())
+        .arg(job.attempt as i64);
+        self.db.exec(&sql).await?;
+        Ok(())
+    }
+
     fn claim_sql(&self, queue: Queue, limit: usize, now: i64, lease_until: i64) -> Sql {
         // PostgreSQL: concurrent claimers skip each other's rows instead of waiting for them.
         let lock = match self.db.backend() {
@@ -123,35 +139,11 @@ impl Store for SqlStore {
     }
 
     async fn retry_later(&self, job: &Claimed, error: &str, run_at: i64) -> anyhow::Result<()> {
-        self.db
-            .exec(
-                &Sql::new(
-                    "UPDATE nyaya_jobs SET state = 'ready', run_at = $1, last_error = $2 \
-                     WHERE id = $3 AND attempts = $4 AND state = 'running'",
-                )
-                .arg(run_at)
-                .arg(error)
-                .arg(job.id.as_str())
-                .arg(job.attempt as i64),
-            )
-            .await?;
-        Ok(())
+        self.settle(job, JobState::Ready, error, run_at).await
     }
 
     async fn bury(&self, job: &Claimed, error: &str, now: i64) -> anyhow::Result<()> {
-        self.db
-            .exec(
-                &Sql::new(
-                    "UPDATE nyaya_jobs SET state = 'failed', run_at = $1, last_error = $2 \
-                     WHERE id = $3 AND attempts = $4 AND state = 'running'",
-                )
-                .arg(now)
-                .arg(error)
-                .arg(job.id.as_str())
-                .arg(job.attempt as i64),
-            )
-            .await?;
-        Ok(())
+        self.settle(job, JobState::Failed, error, now).await
     }
 
     async fn list(&self, queue: Option<Queue>, state: JobState, limit: u32, offset: u32) -> anyhow::Result<(Vec<JobRecord>, u64)> {

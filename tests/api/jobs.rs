@@ -66,6 +66,15 @@ impl Handler for Flaky {
     }
 }
 
+/// A server without job workers, plus one worker of our own running `Flaky` on `noop`.
+async fn with_flaky_worker(store: &[(&'static str, String)], failing: bool) -> (TestApp, Arc<Flaky>, Workers) {
+    let app = spawn_on(store, &[("JOBS_WORKERS", "off".into())]).await;
+    let flaky = Arc::new(Flaky::default());
+    flaky.failing.store(failing, Ordering::SeqCst);
+    let workers = Workers::start(&app.state().jobs, vec![(Queue::Noop, flaky.clone() as Arc<dyn Handler>)]);
+    (app, flaky, workers)
+}
+
 async fn eventually<F, Fut>(what: &str, timeout: Duration, mut check: F)
 where
     F: FnMut() -> Fut,
@@ -86,10 +95,7 @@ async fn failed_count(app: &TestApp, queue: Queue) -> u64 {
 #[tokio::test]
 async fn failing_jobs_retry_then_fail_and_an_admin_retry_runs_them_once() {
     for store in job_stores() {
-        let app = spawn_on(&store, &[("JOBS_WORKERS", "off".into())]).await;
-        let flaky = Arc::new(Flaky::default());
-        flaky.failing.store(true, Ordering::SeqCst);
-        let workers = Workers::start(&app.state().jobs, vec![(Queue::Noop, flaky.clone() as Arc<dyn Handler>)]);
+        let (app, flaky, workers) = with_flaky_worker(&store, true).await;
         let id = app.state().jobs.enqueue(Queue::Noop, &(), When::Now).await.unwrap();
 
         eventually("the job to reach the failed set", Duration::from_secs(10), || async { failed_count(&app, Queue::Noop).await == 1 }).await;
@@ -123,10 +129,7 @@ async fn failing_jobs_retry_then_fail_and_an_admin_retry_runs_them_once() {
 #[tokio::test]
 async fn an_admin_discards_a_failed_job_and_bad_input_is_refused() {
     for store in job_stores() {
-        let app = spawn_on(&store, &[("JOBS_WORKERS", "off".into())]).await;
-        let flaky = Arc::new(Flaky::default());
-        flaky.failing.store(true, Ordering::SeqCst);
-        let workers = Workers::start(&app.state().jobs, vec![(Queue::Noop, flaky.clone() as Arc<dyn Handler>)]);
+        let (app, flaky, workers) = with_flaky_worker(&store, true).await;
         let id = app.state().jobs.enqueue(Queue::Noop, &(), When::Now).await.unwrap();
         eventually("the job to fail", Duration::from_secs(10), || async { failed_count(&app, Queue::Noop).await == 1 }).await;
 
@@ -152,9 +155,7 @@ async fn an_admin_discards_a_failed_job_and_bad_input_is_refused() {
 #[tokio::test]
 async fn a_delayed_job_waits_for_its_time() {
     for store in job_stores() {
-        let app = spawn_on(&store, &[("JOBS_WORKERS", "off".into())]).await;
-        let flaky = Arc::new(Flaky::default());
-        let workers = Workers::start(&app.state().jobs, vec![(Queue::Noop, flaky.clone() as Arc<dyn Handler>)]);
+        let (app, flaky, workers) = with_flaky_worker(&store, false).await;
         let started = Instant::now();
         app.state().jobs.enqueue(Queue::Noop, &(), When::After(Duration::from_millis(1500))).await.unwrap();
         let counts = app.state().jobs.counts().await.unwrap();
