@@ -1,0 +1,145 @@
+//! The server side of a run: CPU and resident memory of the server's process tree (the
+//! supervisor and its workers) from /proc, and counters from its ops `/metrics` (the
+//! supervisor's lists every worker's series; they are summed by name here).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+/// Counters read from `/metrics`, summed over labels and workers.
+pub const COUNTERS: [&str; 6] = [
+    "nyaya_db_queries_total",
+    "nyaya_cache_hits_total",
+    "nyaya_cache_misses_total",
+    "nyaya_cache_bypass_total",
+    "http_requests_total",
+    "nyaya_chat_messages_total",
+];
+
+/// One reading, every second of the run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Sample {
+    /// Seconds since the start of the run.
+    pub t: f64,
+    /// CPU of the process tree since the previous reading, in % of one core.
+    pub cpu: f64,
+    pub rss_mb: f64,
+    pub processes: usize,
+    pub sockets: f64,
+    pub counters: HashMap<String, f64>,
+}
+
+pub struct Sampler {
+    pid: Option<u32>,
+    metrics: Option<String>,
+    http: reqwest::Client,
+    ticks_per_sec: f64,
+    page: f64,
+    last: Option<(Instant, u64)>,
+}
+
+fn read(path: String) -> Option<String> {
+    std::fs::read_to_string(path).ok()
+}
+
+/// `pid` and every descendant.
+fn tree(pid: u32) -> Vec<u32> {
+    let mut out = vec![pid];
+    let mut i = 0;
+    while i < out.len() {
+        let p = out[i];
+        let tasks = std::fs::read_dir(format!("/proc/{p}/task")).into_iter().flatten().flatten();
+        for task in tasks {
+            let children = read(format!("{}/children", task.path().display())).unwrap_or_default();
+            out.extend(children.split_whitespace().filter_map(|c| c.parse::<u32>().ok()));
+        }
+        i += 1;
+    }
+    out
+}
+
+/// utime + stime of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let Some(stat) = read(format!("/proc/{pid}/stat")) else { return 0 };
+    // Fields after the command name (which may hold spaces) start at field 3.
+    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    field(14) + field(15)
+}
+
+fn rss_pages(pid: u32) -> u64 {
+    read(format!("/proc/{pid}/statm")).and_then(|s| s.split_whitespace().nth(1)?.parse().ok()).unwrap_or(0)
+}
+
+/// Prometheus text: the sum of every series of `name`, over all labels.
+pub fn sum_metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.strip_prefix(name).is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' ')))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+impl Sampler {
+    pub fn new(pid: Option<u32>, metrics: Option<String>) -> Sampler {
+        // SAFETY: sysconf only reads configuration values.
+        let (ticks, page) = unsafe { (libc::sysconf(libc::_SC_CLK_TCK), libc::sysconf(libc::_SC_PAGESIZE)) };
+        Sampler {
+            pid,
+            metrics,
+            http: reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("HTTP client"),
+            ticks_per_sec: if ticks > 0 { ticks as f64 } else { 100.0 },
+            page: if page > 0 { page as f64 } else { 4096.0 },
+            last: None,
+        }
+    }
+
+    pub async fn sample(&mut self, t: f64) -> Sample {
+        let mut s = Sample { t, ..Sample::default() };
+        if let Some(pid) = self.pid {
+            let pids = tree(pid);
+            let ticks: u64 = pids.iter().map(|p| cpu_ticks(*p)).sum();
+            s.rss_mb = pids.iter().map(|p| rss_pages(*p) as f64 * self.page).sum::<f64>() / 1_048_576.0;
+            s.processes = pids.len();
+            let now = Instant::now();
+            if let Some((at, before)) = self.last {
+                let secs = now.duration_since(at).as_secs_f64();
+                s.cpu = ticks.saturating_sub(before) as f64 / self.ticks_per_sec / secs.max(1e-3) * 100.0;
+            }
+            self.last = Some((now, ticks));
+        }
+        if let Some(url) = &self.metrics {
+            let text = match self.http.get(url).send().await {
+                Ok(r) => r.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            for name in COUNTERS {
+                s.counters.insert(name.to_string(), sum_metric(&text, name));
+            }
+            s.sockets = sum_metric(&text, "nyaya_socket_connections");
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_a_metric_over_labels_and_not_its_prefixes() {
+        let text = "# TYPE nyaya_db_queries_total counter\nnyaya_db_queries_total{worker=\"0\"} 10\n\
+                    nyaya_db_queries_total{worker=\"1\"} 5\nnyaya_db_queries_total_other 99\nnyaya_cache_hits_total 3\n";
+        assert_eq!(sum_metric(text, "nyaya_db_queries_total"), 15.0);
+        assert_eq!(sum_metric(text, "nyaya_cache_hits_total"), 3.0);
+        assert_eq!(sum_metric(text, "missing"), 0.0);
+    }
+
+    #[test]
+    fn reads_this_process() {
+        let me = std::process::id();
+        assert!(tree(me).contains(&me));
+        assert!(rss_pages(me) > 0);
+    }
+}
