@@ -54,8 +54,18 @@ mkdir -p "$OUT"
 work=$(mktemp -d)
 server=
 pg_db=
+stop_server() { # SIGTERM, then SIGKILL (the workers too) if it has not stopped within 30s
+  kill -TERM "$server" 2>/dev/null || return 0
+  for _ in $(seq 1 300); do kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$server" 2>/dev/null; then
+    echo "scale.sh: nyaya did not stop within 30s of SIGTERM: killing it" >&2
+    pkill -KILL -P "$server" 2>/dev/null || true
+    kill -KILL "$server" 2>/dev/null || true
+  fi
+  wait "$server" 2>/dev/null || true
+}
 cleanup() {
-  if [ -n "$server" ]; then kill -TERM "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
+  if [ -n "$server" ]; then stop_server; fi
   if [ -n "$pg_db" ]; then psql -q "$PG_ADMIN_URL" -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null 2>&1 || true; fi
   if [ -n "${REDIS_PREFIX:-}" ] && command -v redis-cli >/dev/null; then
     redis-cli -u "$REDIS_URL" --scan --pattern "${REDIS_PREFIX}*" | xargs -r -n 500 redis-cli -u "$REDIS_URL" del >/dev/null || true

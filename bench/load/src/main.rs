@@ -123,7 +123,17 @@ async fn main() {
 
 fn read_accounts(path: &Path) -> anyhow::Result<Vec<Account>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).context("an accounts line")).collect()
+    let mut accounts: Vec<Account> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).context("an accounts line"))
+        .collect::<anyhow::Result<_>>()?;
+    for a in &mut accounts {
+        for (i, chat) in a.chats.iter_mut().enumerate() {
+            chat.index = i as u16;
+        }
+    }
+    Ok(accounts)
 }
 
 /// The n-th client address.
@@ -236,7 +246,8 @@ impl Worker {
 }
 
 async fn parent(cli: &Cli) -> anyhow::Result<i32> {
-    let users = read_accounts(&cli.accounts)?.len();
+    let accounts = read_accounts(&cli.accounts)?;
+    let users = accounts.len();
     anyhow::ensure!(users > 0, "no accounts in {}", cli.accounts.display());
     let procs = cli.procs.unwrap_or(1).max(users.div_ceil(cli.sockets_per_process.max(1)));
     std::fs::create_dir_all(&cli.out)?;
@@ -322,7 +333,7 @@ async fn parent(cli: &Cli) -> anyhow::Result<i32> {
         start_us,
         baseline,
     };
-    let report = report::build(merged, &samples, meta);
+    let report = report::build(merged, &samples, &accounts, meta);
     let markdown = report.markdown();
     std::fs::write(cli.out.join("results.json"), serde_json::to_vec_pretty(&report)?)?;
     std::fs::write(cli.out.join("results.md"), &markdown)?;

@@ -8,8 +8,9 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::scenario::Account;
 use crate::server::Sample;
-use crate::stats::{Delivery, Hist, Stats};
+use crate::stats::{Delivery, Hist, Stamp, Stats};
 
 /// The latency target for every route class.
 const P99_TARGET_MS: f64 = 50.0;
@@ -41,6 +42,8 @@ pub struct ServerRow {
     pub rss_max_mb: f64,
     pub processes: usize,
     pub sockets_max: f64,
+    /// Open sockets per worker at the end of the run.
+    pub sockets_by_worker: BTreeMap<String, f64>,
     pub db_queries: f64,
     pub db_queries_per_min: f64,
     pub cache_hits: f64,
@@ -76,6 +79,8 @@ pub struct Report {
     pub deliveries: BTreeMap<String, DeliveryRow>,
     pub lost_messages: u64,
     pub lost_notifications: u64,
+    /// A few lost deliveries, described.
+    pub lost_samples: Vec<String>,
     pub errors: u64,
     pub errors_by_kind: BTreeMap<String, u64>,
     pub error_samples: BTreeMap<String, String>,
@@ -126,6 +131,7 @@ fn server_row(samples: &[Sample], duration: Duration) -> ServerRow {
         rss_max_mb: (during.iter().map(|s| s.rss_mb).fold(0.0, f64::max) * 10.0).round() / 10.0,
         processes: during.iter().map(|s| s.processes).max().unwrap_or(0),
         sockets_max: during.iter().map(|s| s.sockets).fold(0.0, f64::max),
+        sockets_by_worker: loaded.last().map(|s| s.sockets_by_worker.clone()).unwrap_or_default(),
         db_queries: delta("nyaya_db_queries_total"),
         db_queries_per_min: (delta("nyaya_db_queries_total") / minutes).round(),
         cache_hits: hits,
@@ -135,24 +141,50 @@ fn server_row(samples: &[Sample], duration: Duration) -> ServerRow {
     }
 }
 
+/// What is known of a lost delivery, for the report.
+fn describe_lost(stamp: &Stamp, received: Option<u64>, start_us: u64, accounts: &[Account]) -> String {
+    let (kind, key, sent, user, chat) = *stamp;
+    let account = accounts.get(user as usize);
+    let from = account.map_or("?", |a| a.email.as_str());
+    let chat = account.and_then(|a| a.chats.get(chat as usize));
+    let to = chat.and_then(|c| accounts.iter().find(|a| a.id == c.partner)).map_or("?", |a| a.email.as_str());
+    let when = match received {
+        Some(at) => format!("received {:.1}s later", at.saturating_sub(sent) as f64 / 1e6),
+        None => "never received".into(),
+    };
+    let via = match kind {
+        Delivery::CaseAccepted => String::new(),
+        _ => format!(" in {} to {to}", chat.map_or("?", |c| c.chat_id.as_str())),
+    };
+    format!(
+        "{} {key:x} from {from}{via}, sent at {:.1}s: {when}",
+        kind.name(),
+        sent.saturating_sub(start_us) as f64 / 1e6
+    )
+}
+
 /// Matches every expected delivery with its first receipt. Returns the latency histogram and
-/// the row per kind, and the delivered messages per second of the run.
+/// the row per kind, the delivered messages per second of the run, and a few lost ones.
 fn deliveries(
     stats: &Stats,
     start_us: u64,
     loss_timeout: Duration,
-) -> (BTreeMap<Delivery, (Hist, DeliveryRow)>, Vec<Hist>) {
+    accounts: &[Account],
+) -> (BTreeMap<Delivery, (Hist, DeliveryRow)>, Vec<Hist>, Vec<String>) {
     let mut first: HashMap<(Delivery, u64), u64> = HashMap::with_capacity(stats.received.len());
-    for (kind, key, at) in &stats.received {
+    for (kind, key, at, _, _) in &stats.received {
         first.entry((*kind, *key)).and_modify(|t| *t = (*t).min(*at)).or_insert(*at);
     }
+    let mut lost = Vec::new();
     let mut out: BTreeMap<Delivery, (Hist, DeliveryRow)> = Delivery::ALL.iter().map(|k| (*k, Default::default())).collect();
     let mut per_second: Vec<Hist> = Vec::new();
     let limit = loss_timeout.as_micros() as u64;
-    for (kind, key, sent) in &stats.sent {
+    for stamp in &stats.sent {
+        let (kind, key, sent, _, _) = stamp;
         let (hist, row) = out.entry(*kind).or_default();
         row.expected += 1;
-        match first.get(&(*kind, *key)) {
+        let received = first.get(&(*kind, *key));
+        match received {
             Some(at) if at.saturating_sub(*sent) <= limit => {
                 let latency = at.saturating_sub(*sent);
                 row.delivered += 1;
@@ -165,10 +197,15 @@ fn deliveries(
                     per_second[s].record(latency);
                 }
             }
-            _ => row.lost += 1,
+            _ => {
+                row.lost += 1;
+                if lost.len() < 10 {
+                    lost.push(describe_lost(stamp, received.copied(), start_us, accounts));
+                }
+            }
         }
     }
-    (out, per_second)
+    (out, per_second, lost)
 }
 
 pub struct Meta {
@@ -180,9 +217,9 @@ pub struct Meta {
     pub baseline: Option<Value>,
 }
 
-pub fn build(stats: Stats, samples: &[Sample], meta: Meta) -> Report {
+pub fn build(stats: Stats, samples: &[Sample], accounts: &[Account], meta: Meta) -> Report {
     let secs = meta.duration.as_secs_f64().max(1.0);
-    let (matched, message_seconds) = deliveries(&stats, meta.start_us, meta.loss_timeout);
+    let (matched, message_seconds, lost_samples) = deliveries(&stats, meta.start_us, meta.loss_timeout, accounts);
     let mut classes: Vec<ClassRow> = stats.classes.iter().map(|(name, c)| row(name, &c.latency, c.errors, secs)).collect();
     for (kind, (hist, delivery)) in &matched {
         if delivery.expected > 0 {
@@ -230,6 +267,7 @@ pub fn build(stats: Stats, samples: &[Sample], meta: Meta) -> Report {
         deliveries: matched.into_iter().map(|(k, (_, r))| (k.name().to_string(), r)).collect(),
         lost_messages,
         lost_notifications,
+        lost_samples,
         errors: stats.errors.values().sum(),
         errors_by_kind: stats.errors,
         error_samples: stats.error_samples,
@@ -277,12 +315,15 @@ impl Report {
         }
         let s = &self.server;
         let ratio = s.cache_hit_ratio.map_or("- (cache off)".to_string(), |r| format!("{:.1}%", r * 100.0));
+        let workers: Vec<String> = s.sockets_by_worker.iter().map(|(w, n)| format!("{w}: {n}")).collect();
+        let workers = if workers.is_empty() { "-".to_string() } else { workers.join(", ") };
         let _ = writeln!(o, "\n| server | value |\n|---|---:|");
         let rows = [
             ("CPU average / max (% of one core)", format!("{} / {}", s.cpu_avg_pct, s.cpu_max_pct)),
             ("resident memory max (MB, all processes)", format!("{}", s.rss_max_mb)),
             ("server processes", s.processes.to_string()),
             ("open sockets (max)", s.sockets_max.to_string()),
+            ("open sockets by worker (end of run)", workers),
             ("database queries per minute", s.db_queries_per_min.to_string()),
             ("database queries (run)", s.db_queries.to_string()),
             ("cache hit ratio", ratio),
@@ -318,6 +359,12 @@ impl Report {
             for (kind, n) in counts {
                 let sample = samples.get(kind).map(String::as_str).unwrap_or_default().replace('\n', " ");
                 let _ = writeln!(o, "- `{kind}`: {n} (e.g. {sample})");
+            }
+        }
+        if !self.lost_samples.is_empty() {
+            let _ = writeln!(o, "\nLost deliveries (first {}):\n", self.lost_samples.len());
+            for l in &self.lost_samples {
+                let _ = writeln!(o, "- {l}");
             }
         }
         if let Some(b) = &self.baseline {

@@ -27,6 +27,9 @@ pub struct ChatRef {
     pub partner: String,
     #[serde(rename = "connectionId")]
     pub connection: String,
+    /// Its place among the account's chats (set on loading).
+    #[serde(skip)]
+    pub index: u16,
 }
 
 /// A line of the accounts file written by `nyaya seed-bench`.
@@ -203,6 +206,8 @@ const CATEGORIES: [&str; 8] = ["civil", "criminal", "family", "property", "corpo
 
 pub struct User {
     acct: Account,
+    /// The account's line in the accounts file.
+    index: u32,
     shared: Arc<Shared>,
     ip: IpAddr,
     http: reqwest::Client,
@@ -222,6 +227,7 @@ impl User {
         let (ip, http) = shared.clients[index % shared.clients.len()].clone();
         User {
             acct,
+            index: index as u32,
             shared,
             ip,
             http,
@@ -237,6 +243,12 @@ impl User {
 
     async fn stats<R>(&self, f: impl FnOnce(&mut Stats) -> R) -> R {
         f(&mut *self.shared.stats.lock().await)
+    }
+
+    /// Whether the run's actions still last: deliveries started later might outlive the
+    /// receivers' sockets.
+    fn running(&self) -> bool {
+        self.second().is_some()
     }
 
     /// The second of the run now, while the run's actions last.
@@ -351,7 +363,7 @@ impl User {
     async fn dropped(&mut self) {
         self.socket = None;
         self.events = None;
-        let during_run = self.second().is_some();
+        let during_run = self.running();
         self.stats(|s| {
             s.sockets.dropped += 1;
             if during_run {
@@ -372,24 +384,25 @@ impl User {
     }
 
     async fn handle(&mut self, e: &Event) {
+        let me = self.index;
         match e.name.as_str() {
             "new_message" => {
                 let from_partner = e.data["sender"]["_id"].as_str() != Some(self.acct.id.as_str());
                 let key = e.data["tempId"].as_str().and_then(|t| u64::from_str_radix(t, 16).ok());
                 if let (true, Some(key)) = (from_partner, key) {
-                    self.stats(|s| s.received.push((Delivery::Message, key, e.at))).await;
+                    self.stats(|s| s.received.push((Delivery::Message, key, e.at, me, 0))).await;
                 }
             }
             "citizen_request_received" => {
                 let (Some(request), Some(case)) = (e.data["requestId"].as_str(), e.data["caseId"].as_str()) else { return };
-                self.stats(|s| s.received.push((Delivery::CaseRequest, key_of(request), e.at))).await;
+                self.stats(|s| s.received.push((Delivery::CaseRequest, key_of(request), e.at, me, 0))).await;
                 self.requests.push_back((request.to_string(), case.to_string()));
             }
             "case_request_accepted" => {
                 let Some(case) = e.data["caseId"].as_str() else { return };
-                self.stats(|s| s.received.push((Delivery::CaseAccepted, key_of(case), e.at))).await;
+                self.stats(|s| s.received.push((Delivery::CaseAccepted, key_of(case), e.at, me, 0))).await;
                 // Told that a lawyer took the case, the citizen opens it: it must say so.
-                if self.second().is_some() {
+                if self.running() {
                     let body = self.call("list", Method::GET, format!("/api/queries/{case}"), Body::Empty).await;
                     if let Some(body) = body {
                         let status = body["data"]["query"]["status"].as_str().unwrap_or_default().to_string();
@@ -546,6 +559,9 @@ impl User {
                 let pause = Duration::from_millis(rand::rng().random_range(2000..8000));
                 self.idle_until(Instant::now() + pause).await;
             }
+            if !self.running() {
+                break;
+            }
             self.send_message(&chat).await;
         }
     }
@@ -566,10 +582,11 @@ impl User {
                 if let Some(id) = e.data["messageId"].as_str() {
                     self.acked.insert(chat.chat_id.clone(), id.to_string());
                 }
+                let me = self.index;
                 self.stats(|s| {
                     s.request("socket-ack", e.at.saturating_sub(sent), true, None);
                     // Acknowledged: from now on the partner must receive it.
-                    s.sent.push((Delivery::Message, key, sent));
+                    s.sent.push((Delivery::Message, key, sent, me, chat.index));
                 })
                 .await;
             }
@@ -595,13 +612,14 @@ impl User {
             let present = ids(&mine["data"], "_id").contains(&id);
             self.check("query-list", present, || format!("query {id} missing from GET /api/queries")).await;
         }
-        let Some(chat) = self.random_chat().filter(|_| rand::rng().random_bool(0.6)) else { return };
+        let Some(chat) = self.random_chat().filter(|_| self.running() && rand::rng().random_bool(0.6)) else { return };
         let sent = now_us();
         let path = format!("/api/citizens/request-lawyer-for-query/{id}/{}", chat.partner);
         let body = json!({"message": "Could you take this one?"});
         let Some(answer) = self.call("write", Method::POST, path, Body::Json(body)).await else { return };
         if let Some(request) = answer["data"]["requestId"].as_str() {
-            self.stats(|s| s.sent.push((Delivery::CaseRequest, key_of(request), sent))).await;
+            let (me, to) = (self.index, chat.index);
+            self.stats(|s| s.sent.push((Delivery::CaseRequest, key_of(request), sent, me, to))).await;
         }
     }
 
@@ -625,14 +643,15 @@ impl User {
                 })
             }
         };
-        let Some((request, case)) = next else { return };
+        let Some((request, case)) = next.filter(|_| self.running()) else { return };
         self.accepted.insert(request.clone());
         let sent = now_us();
         let path = format!("/api/lawyers/accept-case-request/{request}");
         if self.call("write", Method::POST, path, Body::Json(json!({}))).await.is_none() {
             return;
         }
-        self.stats(|s| s.sent.push((Delivery::CaseAccepted, key_of(&case), sent))).await;
+        let me = self.index;
+        self.stats(|s| s.sent.push((Delivery::CaseAccepted, key_of(&case), sent, me, 0))).await;
         if let Some(mine) = self.get("list", "/api/lawyers/my-cases?limit=10".into()).await {
             let present = ids(&mine["data"]["cases"], "_id").contains(&case);
             self.check("lawyer-my-cases", present, || format!("case {case} missing from GET /api/lawyers/my-cases")).await;

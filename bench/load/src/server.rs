@@ -2,7 +2,7 @@
 //! supervisor and its workers) from /proc, and counters from its ops `/metrics` (the
 //! supervisor's lists every worker's series; they are summed by name here).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -27,6 +27,8 @@ pub struct Sample {
     pub rss_mb: f64,
     pub processes: usize,
     pub sockets: f64,
+    /// Open sockets by worker (under `--workers`).
+    pub sockets_by_worker: BTreeMap<String, f64>,
     pub counters: HashMap<String, f64>,
 }
 
@@ -72,13 +74,30 @@ fn rss_pages(pid: u32) -> u64 {
     read(format!("/proc/{pid}/statm")).and_then(|s| s.split_whitespace().nth(1)?.parse().ok()).unwrap_or(0)
 }
 
-/// Prometheus text: the sum of every series of `name`, over all labels.
+/// Prometheus text: the series of `name` as (labels, value).
+fn series<'a>(text: &'a str, name: &'a str) -> impl Iterator<Item = (&'a str, f64)> + 'a {
+    text.lines().filter(|l| !l.starts_with('#')).filter_map(move |l| {
+        let rest = l.strip_prefix(name)?;
+        let (labels, value) = rest.rsplit_once(' ')?;
+        let labels = labels.trim();
+        (labels.is_empty() || labels.starts_with('{')).then_some((labels, value.parse().ok()?))
+    })
+}
+
+/// The sum of every series of `name`, over all labels.
 pub fn sum_metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter(|l| l.strip_prefix(name).is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' ')))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    series(text, name).map(|(_, v)| v).sum()
+}
+
+/// The sum of `name` per value of the `worker` label (empty without workers).
+fn by_worker(text: &str, name: &str) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for (labels, v) in series(text, name) {
+        if let Some(worker) = labels.split("worker=\"").nth(1).and_then(|w| w.split('"').next()) {
+            *out.entry(worker.to_string()).or_default() += v;
+        }
+    }
+    out
 }
 
 impl Sampler {
@@ -118,6 +137,7 @@ impl Sampler {
                 s.counters.insert(name.to_string(), sum_metric(&text, name));
             }
             s.sockets = sum_metric(&text, "nyaya_socket_connections");
+            s.sockets_by_worker = by_worker(&text, "nyaya_socket_connections");
         }
         s
     }
@@ -134,6 +154,7 @@ mod tests {
         assert_eq!(sum_metric(text, "nyaya_db_queries_total"), 15.0);
         assert_eq!(sum_metric(text, "nyaya_cache_hits_total"), 3.0);
         assert_eq!(sum_metric(text, "missing"), 0.0);
+        assert_eq!(by_worker(text, "nyaya_db_queries_total").get("1"), Some(&5.0));
     }
 
     #[test]

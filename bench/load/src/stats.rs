@@ -151,8 +151,9 @@ impl Delivery {
     }
 }
 
-/// `(kind, key, wall-clock microseconds)`.
-pub type Stamp = (Delivery, u64, u64);
+/// `(kind, key, wall-clock microseconds, account, chat)`: the account (its line in the accounts
+/// file) that sent or received, and for a sender the chat (its place in the account's chats).
+pub type Stamp = (Delivery, u64, u64, u32, u16);
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Sockets {
