@@ -12,7 +12,8 @@
 #        after:  cache on, queued email, `nyaya serve --workers WORKERS` (Redis for more than 1)
 # DB     sqlite (a new file) or postgres (a new database on PG_ADMIN_URL's server; Redis too)
 # Other: WORKERS, OUT, PROFILE (release|debug), SKIP_BUILD=1 (binaries already built),
-#        THINK_MIN/THINK_MAX (10s/60s), MIX (e.g. chat=50), PORT, OPS_PORT, REDIS_URL,
+#        THINK_MIN/THINK_MAX (10s/60s), MIX (e.g. chat=50), PROCS (load processes; by
+#        default one per 15,000 users), PORT, OPS_PORT, REDIS_URL,
 #        PG_ADMIN_URL, PLOT=0 (no image).
 # Exits non-zero on any error, stale read or lost message (3) or when the tool fails.
 # Loopback only; every run stops by itself (DURATION plus connecting and draining).
@@ -68,7 +69,8 @@ cleanup() {
   if [ -n "$server" ]; then stop_server; fi
   if [ -n "$pg_db" ]; then psql -q "$PG_ADMIN_URL" -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null 2>&1 || true; fi
   if [ -n "${REDIS_PREFIX:-}" ] && command -v redis-cli >/dev/null; then
-    redis-cli -u "$REDIS_URL" --scan --pattern "${REDIS_PREFIX}*" | xargs -r -n 500 redis-cli -u "$REDIS_URL" del >/dev/null || true
+    redis-cli -u "$REDIS_URL" --scan --pattern "${REDIS_PREFIX}*" | tr '\n' '\0' |
+      xargs -0 -r -n 500 redis-cli -u "$REDIS_URL" del >/dev/null || true
   fi
   cp "$work/server.log" "$OUT/server.log" 2>/dev/null || true
   rm -rf "$work"
@@ -122,6 +124,7 @@ if [ "$MODE" = after ]; then label+=(--label "workers=$WORKERS"); fi
 extra=()
 if [ -n "${BASELINE:-}" ]; then extra+=(--baseline "$BASELINE"); fi
 if [ -n "${MIX:-}" ]; then extra+=(--mix "$MIX"); fi
+if [ -n "${PROCS:-}" ]; then extra+=(--procs "$PROCS"); fi
 # Bound: connecting (ramp 500/s per process plus timeouts), the run, the drain.
 limit=$(( $(seconds "$DURATION") + USERS / 500 + 300 ))
 status=0

@@ -116,12 +116,14 @@ fn counter(s: &Sample, name: &str) -> f64 {
     s.counters.get(name).copied().unwrap_or(0.0)
 }
 
-/// Samples taken during the run (t >= 0), the first being the baseline of the counters.
+/// From the samples of the run's actions (0 <= t <= duration; the first is the counters'
+/// baseline); memory and sockets over the drain too.
 fn server_row(samples: &[Sample], duration: Duration) -> ServerRow {
     let during: Vec<&Sample> = samples.iter().filter(|s| s.t >= 0.0).collect();
-    let (Some(first), Some(last)) = (during.first(), during.last()) else { return ServerRow::default() };
+    let loaded: Vec<&&Sample> = during.iter().filter(|s| s.t <= duration.as_secs_f64() + 0.5).collect();
+    let (Some(first), Some(last)) = (loaded.first(), loaded.last()) else { return ServerRow::default() };
     let delta = |name: &str| (counter(last, name) - counter(first, name)).max(0.0);
-    let loaded: Vec<&&Sample> = during.iter().skip(1).filter(|s| s.t <= duration.as_secs_f64() + 0.5).collect();
+    let loaded = &loaded[1..];
     let cpu: Vec<f64> = loaded.iter().map(|s| s.cpu).collect();
     let (hits, misses) = (delta("nyaya_cache_hits_total"), delta("nyaya_cache_misses_total"));
     let minutes = (last.t - first.t).max(1.0) / 60.0;
