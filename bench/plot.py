@@ -35,6 +35,7 @@ def main(source, target):
     thr.legend(loc="upper left", fontsize="small")
 
     srv.plot(t, [p["cpu_pct"] for p in s], label="server CPU (% of one core)", color="tab:purple")
+    srv.plot(t, [p["client_cpu_pct"] for p in s], label="load client CPU", color="tab:pink")
     srv.plot(t, [p["db_qps"] for p in s], label="database queries/s", color="tab:brown")
     srv.set_ylabel("CPU % / queries/s")
     srv.set_xlabel("seconds")

@@ -13,7 +13,8 @@
 # DB     sqlite (a new file) or postgres (a new database on PG_ADMIN_URL's server; Redis too)
 # Other: WORKERS, OUT, PROFILE (release|debug), SKIP_BUILD=1 (binaries already built),
 #        THINK_MIN/THINK_MAX (10s/60s), MIX (e.g. chat=50), PROCS (load processes; by
-#        default one per 15,000 users), PORT, OPS_PORT, REDIS_URL,
+#        default one per 15,000 users), RAMP (new sockets/s per load process, 500), PORT,
+#        OPS_PORT, REDIS_URL,
 #        PG_ADMIN_URL, PLOT=0 (no image).
 # Exits non-zero on any error, stale read or lost message (3) or when the tool fails.
 # Loopback only; every run stops by itself (DURATION plus connecting and draining).
@@ -125,8 +126,9 @@ extra=()
 if [ -n "${BASELINE:-}" ]; then extra+=(--baseline "$BASELINE"); fi
 if [ -n "${MIX:-}" ]; then extra+=(--mix "$MIX"); fi
 if [ -n "${PROCS:-}" ]; then extra+=(--procs "$PROCS"); fi
-# Bound: connecting (ramp 500/s per process plus timeouts), the run, the drain.
-limit=$(( $(seconds "$DURATION") + USERS / 500 + 300 ))
+if [ -n "${RAMP:-}" ]; then extra+=(--ramp "$RAMP"); fi
+# Bound: connecting (at RAMP per process, plus timeouts), the run, the drain.
+limit=$(( $(seconds "$DURATION") + USERS / ${RAMP:-500} + 300 ))
 status=0
 timeout "$limit" "$LOAD" --url "http://127.0.0.1:$PORT" --accounts "$work/accounts.jsonl" \
   --duration "$DURATION" --think-min "$THINK_MIN" --think-max "$THINK_MAX" --out "$OUT" \

@@ -61,6 +61,9 @@ struct Cli {
     /// New sockets per second, per process.
     #[arg(long, default_value_t = 500)]
     ramp: u32,
+    /// Bound on one socket's connect, authentication and chat joins.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    connect_timeout: Duration,
     /// A message or notification not received within this is lost.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     loss_timeout: Duration,
@@ -174,7 +177,7 @@ async fn child(cli: &Cli, shard: &str) -> anyhow::Result<()> {
         think: (cli.think_min, cli.think_max.max(cli.think_min)),
         duration: cli.duration,
         loss_timeout: cli.loss_timeout,
-        connect_timeout: Duration::from_secs(30),
+        connect_timeout: cli.connect_timeout,
         password: cli.password.clone(),
         mix: Mix::parse(&cli.mix)?,
     };
@@ -273,7 +276,8 @@ async fn parent(cli: &Cli) -> anyhow::Result<i32> {
     }
     // Connecting is bounded by the ramp plus the connect timeout.
     let per_proc = users.div_ceil(procs);
-    let connect_limit = Duration::from_secs_f64(per_proc as f64 / cli.ramp.max(1) as f64) + Duration::from_secs(90);
+    let connect_limit =
+        Duration::from_secs_f64(per_proc as f64 / cli.ramp.max(1) as f64) + cli.connect_timeout + Duration::from_secs(30);
     let started = Instant::now();
     let (mut connected, mut failed) = (0u64, 0u64);
     for w in &mut workers {

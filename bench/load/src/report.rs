@@ -39,6 +39,8 @@ pub struct DeliveryRow {
 pub struct ServerRow {
     pub cpu_avg_pct: f64,
     pub cpu_max_pct: f64,
+    /// The load client's own CPU: it shares the machine's cores with the server.
+    pub client_cpu_avg_pct: f64,
     pub rss_max_mb: f64,
     pub processes: usize,
     pub sockets_max: f64,
@@ -63,6 +65,7 @@ pub struct Point {
     pub messages: u64,
     pub message_p99_ms: f64,
     pub cpu_pct: f64,
+    pub client_cpu_pct: f64,
     pub rss_mb: f64,
     pub db_qps: f64,
 }
@@ -130,6 +133,8 @@ fn server_row(samples: &[Sample], duration: Duration) -> ServerRow {
     ServerRow {
         cpu_avg_pct: (cpu.iter().sum::<f64>() / cpu.len().max(1) as f64 * 10.0).round() / 10.0,
         cpu_max_pct: (cpu.iter().cloned().fold(0.0, f64::max) * 10.0).round() / 10.0,
+        client_cpu_avg_pct: (loaded.iter().map(|s| s.client_cpu).sum::<f64>() / loaded.len().max(1) as f64 * 10.0).round()
+            / 10.0,
         rss_max_mb: (during.iter().map(|s| s.rss_mb).fold(0.0, f64::max) * 10.0).round() / 10.0,
         processes: during.iter().map(|s| s.processes).max().unwrap_or(0),
         sockets_max: during.iter().map(|s| s.sockets).fold(0.0, f64::max),
@@ -246,6 +251,7 @@ pub fn build(stats: Stats, samples: &[Sample], accounts: &[Account], meta: Meta)
                 messages: msgs.map_or(0, Hist::count),
                 message_p99_ms: msgs.map_or(0.0, |h| ms(h.quantile(0.99))),
                 cpu_pct: sample.map_or(0.0, |s| s.cpu),
+                client_cpu_pct: sample.map_or(0.0, |s| s.client_cpu),
                 rss_mb: sample.map_or(0.0, |s| s.rss_mb),
                 db_qps: match (db(sample), db(prev)) {
                     (Some(a), Some(b)) => (a - b).max(0.0),
@@ -322,6 +328,7 @@ impl Report {
         let _ = writeln!(o, "\n| server | value |\n|---|---:|");
         let rows = [
             ("CPU average / max (% of one core)", format!("{} / {}", s.cpu_avg_pct, s.cpu_max_pct)),
+            ("load client CPU average (% of one core)", s.client_cpu_avg_pct.to_string()),
             ("resident memory max (MB, all processes)", format!("{}", s.rss_max_mb)),
             ("server processes", s.processes.to_string()),
             ("open sockets (max)", s.sockets_max.to_string()),

@@ -468,6 +468,11 @@ impl User {
         self.call(class, Method::GET, path, Body::Empty).await
     }
 
+    /// A dashboard's `data[field]`.
+    async fn dashboard_count(&self, path: &str, field: &str) -> Option<i64> {
+        self.get("dashboard", path.to_string()).await?["data"][field].as_i64()
+    }
+
     fn random_chat(&self) -> Option<ChatRef> {
         self.acct.chats.choose(&mut rand::rng()).cloned()
     }
@@ -532,7 +537,7 @@ impl User {
                 "/api/documents/repository/my-documents",
             ],
             "lawyer" => &[
-                "/api/lawyers/my-cases",
+                "/api/lawyers/my-cases?limit=10",
                 "/api/lawyers/connected-citizens",
                 "/api/lawyers/my-direct-clients",
                 "/api/lawyers/available-cases",
@@ -596,8 +601,11 @@ impl User {
         }
     }
 
-    /// A citizen posts a query, finds it in "my queries", and often asks a connected lawyer.
+    /// A citizen posts a query, finds it in "my queries" and counted on the dashboard, and often
+    /// asks a connected lawyer.
     async fn post_query(&mut self) {
+        const DASHBOARD: &str = "/api/citizens/dashboard";
+        let before = self.dashboard_count(DASHBOARD, "totalQueries").await;
         let key = self.shared.next_key();
         let category = *CATEGORIES.choose(&mut rand::rng()).unwrap_or(&"civil");
         let body = json!({
@@ -612,6 +620,10 @@ impl User {
             let present = ids(&mine["data"], "_id").contains(&id);
             self.check("query-list", present, || format!("query {id} missing from GET /api/queries")).await;
         }
+        if let (Some(before), Some(after)) = (before, self.dashboard_count(DASHBOARD, "totalQueries").await) {
+            let sample = || format!("totalQueries {after} after creating query {id}, {before} before");
+            self.check("citizen-dashboard", after == before + 1, sample).await;
+        }
         let Some(chat) = self.random_chat().filter(|_| self.running() && rand::rng().random_bool(0.6)) else { return };
         let sent = now_us();
         let path = format!("/api/citizens/request-lawyer-for-query/{id}/{}", chat.partner);
@@ -623,13 +635,14 @@ impl User {
         }
     }
 
-    /// A lawyer accepts a citizen's request (announced on the socket, else from the list) and
-    /// finds the case among "my cases".
+    /// A lawyer accepts the newest request of a citizen (announced on the socket, else from the
+    /// list), then finds the case among "my cases" and counted on the dashboard.
     async fn accept(&mut self) {
-        while self.requests.front().is_some_and(|(r, _)| self.accepted.contains(r)) {
-            self.requests.pop_front();
+        const DASHBOARD: &str = "/api/lawyers/dashboard/stats";
+        while self.requests.back().is_some_and(|(r, _)| self.accepted.contains(r)) {
+            self.requests.pop_back();
         }
-        let next = match self.requests.pop_front() {
+        let next = match self.requests.pop_back() {
             Some(pair) => Some(pair),
             None => {
                 let Some(list) = self.get("list", "/api/lawyers/received-case-requests?status=pending&limit=10".into()).await
@@ -645,6 +658,7 @@ impl User {
         };
         let Some((request, case)) = next.filter(|_| self.running()) else { return };
         self.accepted.insert(request.clone());
+        let before = self.dashboard_count(DASHBOARD, "activeQueries").await;
         let sent = now_us();
         let path = format!("/api/lawyers/accept-case-request/{request}");
         if self.call("write", Method::POST, path, Body::Json(json!({}))).await.is_none() {
@@ -653,8 +667,18 @@ impl User {
         let me = self.index;
         self.stats(|s| s.sent.push((Delivery::CaseAccepted, key_of(&case), sent, me, 0))).await;
         if let Some(mine) = self.get("list", "/api/lawyers/my-cases?limit=10".into()).await {
-            let present = ids(&mine["data"]["cases"], "_id").contains(&case);
+            let cases = ids(&mine["data"]["cases"], "_id");
+            let mut present = cases.contains(&case);
+            if !present && cases.len() == 10 {
+                // An older case may rightly fall off the first page: then it must say it is ours.
+                let item = self.get("list", format!("/api/queries/{case}")).await;
+                present = item.is_some_and(|i| i["data"]["query"]["assignedLawyer"]["_id"] == self.acct.id.as_str());
+            }
             self.check("lawyer-my-cases", present, || format!("case {case} missing from GET /api/lawyers/my-cases")).await;
+        }
+        if let (Some(before), Some(after)) = (before, self.dashboard_count(DASHBOARD, "activeQueries").await) {
+            let sample = || format!("activeQueries {after} after accepting case {case}, {before} before");
+            self.check("lawyer-dashboard", after == before + 1, sample).await;
         }
     }
 
@@ -683,20 +707,22 @@ impl User {
         }
     }
 
-    /// An admin verifies a pending lawyer, who must then be in the public directory.
+    /// An admin verifies a pending lawyer, who must then be in the public directory: on its
+    /// first page (the most browsed, so cached), unless twenty newer lawyers fill it.
     async fn verify(&mut self) {
         let Some(pending) = self.get("list", "/api/admin/lawyers/pending-verifications?limit=10".into()).await else { return };
         let lawyers = pending["data"]["lawyers"].as_array().cloned().unwrap_or_default();
         let Some(lawyer) = lawyers.choose(&mut rand::rng()).cloned() else { return self.dashboard().await };
-        let (Some(id), Some(name)) = (lawyer["_id"].as_str(), lawyer["name"].as_str()) else { return };
+        let (Some(id), Some(created)) = (lawyer["_id"].as_str(), lawyer["createdAt"].as_str()) else { return };
         let body = json!({"action": "approve", "reason": "Verified by the load test"});
         if self.call("write", Method::PATCH, format!("/api/admin/lawyers/{id}/verification"), Body::Json(body)).await.is_none() {
             return;
         }
-        let search = name.replace(' ', "%20");
-        if let Some(found) = self.get("directory", format!("/api/lawyers/verified?search={search}&limit=5")).await {
-            let present = ids(&found["data"], "_id").iter().any(|i| i == id);
-            self.check("directory-verified", present, || format!("verified lawyer {id} ({name}) not in the directory")).await;
+        if let Some(page) = self.get("directory", "/api/lawyers/verified?page=1&limit=20".into()).await {
+            let items = page["data"].as_array().cloned().unwrap_or_default();
+            let present = items.iter().any(|i| i["_id"] == id)
+                || (items.len() == 20 && items.iter().all(|i| i["createdAt"].as_str().is_some_and(|c| c >= created)));
+            self.check("directory-verified", present, || format!("verified lawyer {id} not on the directory's first page")).await;
         }
     }
 

@@ -26,19 +26,43 @@ pub struct Sample {
     pub cpu: f64,
     pub rss_mb: f64,
     pub processes: usize,
+    /// CPU of the load client's processes, in % of one core.
+    pub client_cpu: f64,
     pub sockets: f64,
     /// Open sockets by worker (under `--workers`).
     pub sockets_by_worker: BTreeMap<String, f64>,
     pub counters: HashMap<String, f64>,
 }
 
+/// CPU and memory of a process and its descendants.
+struct Tree {
+    pid: u32,
+    last: Option<(Instant, u64)>,
+}
+
+impl Tree {
+    /// (CPU % of one core since the last reading, resident bytes, processes)
+    fn read(&mut self, ticks_per_sec: f64, page: f64) -> (f64, f64, usize) {
+        let pids = tree(self.pid);
+        let ticks: u64 = pids.iter().map(|p| cpu_ticks(*p)).sum();
+        let rss = pids.iter().map(|p| rss_pages(*p) as f64 * page).sum();
+        let now = Instant::now();
+        let cpu = self.last.map_or(0.0, |(at, before)| {
+            ticks.saturating_sub(before) as f64 / ticks_per_sec / now.duration_since(at).as_secs_f64().max(1e-3) * 100.0
+        });
+        self.last = Some((now, ticks));
+        (cpu, rss, pids.len())
+    }
+}
+
 pub struct Sampler {
-    pid: Option<u32>,
+    server: Option<Tree>,
+    /// This load client (parent and children): it shares the machine with the server.
+    client: Tree,
     metrics: Option<String>,
     http: reqwest::Client,
     ticks_per_sec: f64,
     page: f64,
-    last: Option<(Instant, u64)>,
 }
 
 fn read(path: String) -> Option<String> {
@@ -105,29 +129,22 @@ impl Sampler {
         // SAFETY: sysconf only reads configuration values.
         let (ticks, page) = unsafe { (libc::sysconf(libc::_SC_CLK_TCK), libc::sysconf(libc::_SC_PAGESIZE)) };
         Sampler {
-            pid,
+            server: pid.map(|pid| Tree { pid, last: None }),
+            client: Tree { pid: std::process::id(), last: None },
             metrics,
             http: reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("HTTP client"),
             ticks_per_sec: if ticks > 0 { ticks as f64 } else { 100.0 },
             page: if page > 0 { page as f64 } else { 4096.0 },
-            last: None,
         }
     }
 
     pub async fn sample(&mut self, t: f64) -> Sample {
         let mut s = Sample { t, ..Sample::default() };
-        if let Some(pid) = self.pid {
-            let pids = tree(pid);
-            let ticks: u64 = pids.iter().map(|p| cpu_ticks(*p)).sum();
-            s.rss_mb = pids.iter().map(|p| rss_pages(*p) as f64 * self.page).sum::<f64>() / 1_048_576.0;
-            s.processes = pids.len();
-            let now = Instant::now();
-            if let Some((at, before)) = self.last {
-                let secs = now.duration_since(at).as_secs_f64();
-                s.cpu = ticks.saturating_sub(before) as f64 / self.ticks_per_sec / secs.max(1e-3) * 100.0;
-            }
-            self.last = Some((now, ticks));
+        if let Some(server) = &mut self.server {
+            let (cpu, rss, processes) = server.read(self.ticks_per_sec, self.page);
+            (s.cpu, s.rss_mb, s.processes) = (cpu, rss / 1_048_576.0, processes);
         }
+        s.client_cpu = self.client.read(self.ticks_per_sec, self.page).0;
         if let Some(url) = &self.metrics {
             let text = match self.http.get(url).send().await {
                 Ok(r) => r.text().await.unwrap_or_default(),
