@@ -13,8 +13,8 @@
 # DB     sqlite (a new file) or postgres (a new database on PG_ADMIN_URL's server; Redis too)
 # Other: WORKERS, OUT, PROFILE (release|debug), SKIP_BUILD=1 (binaries already built),
 #        THINK_MIN/THINK_MAX (10s/60s), MIX (e.g. chat=50), PROCS (load processes; by
-#        default one per 15,000 users), RAMP (new sockets/s per load process, 500), PORT,
-#        OPS_PORT, REDIS_URL,
+#        default one per 15,000 users), RAMP (new sockets/s per load process, 500),
+#        SOURCE_IPS (client addresses, 16: workers are chosen by address), PORT, OPS_PORT, REDIS_URL,
 #        PG_ADMIN_URL, PLOT=0 (no image).
 # Exits non-zero on any error, stale read or lost message (3) or when the tool fails.
 # Loopback only; every run stops by itself (DURATION plus connecting and draining).
@@ -127,6 +127,7 @@ if [ -n "${BASELINE:-}" ]; then extra+=(--baseline "$BASELINE"); fi
 if [ -n "${MIX:-}" ]; then extra+=(--mix "$MIX"); fi
 if [ -n "${PROCS:-}" ]; then extra+=(--procs "$PROCS"); fi
 if [ -n "${RAMP:-}" ]; then extra+=(--ramp "$RAMP"); fi
+if [ -n "${SOURCE_IPS:-}" ]; then extra+=(--source-ips "$SOURCE_IPS"); fi
 # Bound: connecting (at RAMP per process, plus timeouts), the run, the drain.
 limit=$(( $(seconds "$DURATION") + USERS / ${RAMP:-500} + 300 ))
 status=0

@@ -403,11 +403,7 @@ impl User {
                 self.stats(|s| s.received.push((Delivery::CaseAccepted, key_of(case), e.at, me, 0))).await;
                 // Told that a lawyer took the case, the citizen opens it: it must say so.
                 if self.running() {
-                    let body = self.call("list", Method::GET, format!("/api/queries/{case}"), Body::Empty).await;
-                    if let Some(body) = body {
-                        let status = body["data"]["query"]["status"].as_str().unwrap_or_default().to_string();
-                        self.check("case-assigned", status != "pending", || format!("query {case} still {status}")).await;
-                    }
+                    self.check_assigned(case, e.at).await;
                 }
             }
             "error" => {
@@ -416,6 +412,32 @@ impl User {
             }
             _ => {}
         }
+    }
+
+    /// The case a notification said was assigned must read as assigned. A stale answer is
+    /// read again every 10 ms (for half a second) to tell how long it stays stale.
+    async fn check_assigned(&self, case: &str, notified: u64) {
+        let path = format!("/api/queries/{case}");
+        let status = async || {
+            let body = self.get("list", path.clone()).await?;
+            body["data"]["query"]["status"].as_str().map(String::from)
+        };
+        let Some(first) = status().await else { return };
+        let mut fresh_after = None;
+        if first == "pending" {
+            for _ in 0..50 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                if status().await.is_some_and(|s| s != "pending") {
+                    fresh_after = Some(now_us().saturating_sub(notified) / 1000);
+                    break;
+                }
+            }
+        }
+        let sample = || match fresh_after {
+            Some(ms) => format!("query {case} read as pending after case_request_accepted; assigned {ms} ms after the notification"),
+            None => format!("query {case} read as pending after case_request_accepted, still after 0.5 s"),
+        };
+        self.check("case-assigned", first != "pending", sample).await;
     }
 
     async fn check(&self, name: &str, fresh: bool, sample: impl FnOnce() -> String) {
@@ -633,6 +655,8 @@ impl User {
             let (me, to) = (self.index, chat.index);
             self.stats(|s| s.sent.push((Delivery::CaseRequest, key_of(request), sent, me, to))).await;
         }
+        // The citizen looks at the query (so it is cached when the lawyer's answer comes).
+        self.get("list", format!("/api/queries/{id}")).await;
     }
 
     /// A lawyer accepts the newest request of a citizen (announced on the socket, else from the
