@@ -98,6 +98,10 @@ pub struct Report {
     pub baseline: Option<Value>,
 }
 
+fn label_text(labels: &BTreeMap<String, String>) -> String {
+    labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")
+}
+
 fn ms(micros: u64) -> f64 {
     (micros as f64 / 10.0).round() / 100.0
 }
@@ -298,8 +302,7 @@ impl Report {
 
     pub fn markdown(&self) -> String {
         let mut o = String::new();
-        let labels: Vec<String> = self.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let _ = writeln!(o, "# Load test: {}\n", labels.join(", "));
+        let _ = writeln!(o, "# Load test: {}\n", label_text(&self.labels));
         let _ = writeln!(
             o,
             "{} simulated users over {} load processes, {:.0} s. Throughput: {} HTTP requests/s, {} chat messages/s delivered.\n",
@@ -378,13 +381,13 @@ impl Report {
         }
         if let Some(b) = &self.baseline {
             let before = b["server"]["db_queries_per_min"].as_f64().unwrap_or(0.0);
+            let labels = serde_json::from_value(b["labels"].clone()).map(|l| label_text(&l)).ok();
             if before > 0.0 {
                 let cut = (1.0 - s.db_queries_per_min / before) * 100.0;
                 let _ = writeln!(
                     o,
-                    "\nAgainst the baseline ({}): database queries per minute {} -> {} ({cut:.1}% fewer).",
-                    b["labels"].as_object().map(|l| l.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(", ")).unwrap_or_default(),
-                    before,
+                    "\nAgainst the baseline ({}): database queries per minute {before} -> {} ({cut:.1}% fewer).",
+                    labels.unwrap_or_default(),
                     s.db_queries_per_min
                 );
             }
