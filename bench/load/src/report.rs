@@ -174,14 +174,18 @@ fn describe_lost(stamp: &Stamp, received: Option<u64>, start_us: u64, accounts: 
     )
 }
 
-/// Matches every expected delivery with its first receipt. Returns the latency histogram and
-/// the row per kind, the delivered messages per second of the run, and a few lost ones.
-fn deliveries(
-    stats: &Stats,
-    start_us: u64,
-    loss_timeout: Duration,
-    accounts: &[Account],
-) -> (BTreeMap<Delivery, (Hist, DeliveryRow)>, Vec<Hist>, Vec<String>) {
+/// Expected deliveries matched with their receipts.
+struct Matched {
+    /// Latency and counts per kind.
+    by_kind: BTreeMap<Delivery, (Hist, DeliveryRow)>,
+    /// Chat message latencies by second of receipt.
+    per_second: Vec<Hist>,
+    /// A few lost deliveries, described.
+    lost: Vec<String>,
+}
+
+/// Matches every expected delivery with its first receipt.
+fn deliveries(stats: &Stats, start_us: u64, loss_timeout: Duration, accounts: &[Account]) -> Matched {
     let mut first: HashMap<(Delivery, u64), u64> = HashMap::with_capacity(stats.received.len());
     for (kind, key, at, _, _) in &stats.received {
         first.entry((*kind, *key)).and_modify(|t| *t = (*t).min(*at)).or_insert(*at);
@@ -216,7 +220,7 @@ fn deliveries(
             }
         }
     }
-    (out, per_second, lost)
+    Matched { by_kind: out, per_second, lost }
 }
 
 pub struct Meta {
@@ -230,7 +234,8 @@ pub struct Meta {
 
 pub fn build(stats: Stats, samples: &[Sample], accounts: &[Account], meta: Meta) -> Report {
     let secs = meta.duration.as_secs_f64().max(1.0);
-    let (matched, message_seconds, lost_samples) = deliveries(&stats, meta.start_us, meta.loss_timeout, accounts);
+    let Matched { by_kind: matched, per_second: message_seconds, lost: lost_samples } =
+        deliveries(&stats, meta.start_us, meta.loss_timeout, accounts);
     let mut classes: Vec<ClassRow> = stats.classes.iter().map(|(name, c)| row(name, &c.latency, c.errors, secs)).collect();
     for (kind, (hist, delivery)) in &matched {
         if delivery.expected > 0 {

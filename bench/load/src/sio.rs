@@ -114,11 +114,9 @@ async fn pump(mut ws: Ws, mut out: mpsc::UnboundedReceiver<String>, events: mpsc
                     Some(Ok(_)) => continue,
                 };
                 match text.as_bytes().first() {
-                    Some(b'2') if text.len() == 1 => {
-                        if ws.send(Message::text("3")).await.is_err() {
-                            break;
-                        }
-                    }
+                    // A ping: pong, or give up on a dead connection.
+                    Some(b'2') if text.len() == 1 && ws.send(Message::text("3")).await.is_err() => break,
+                    Some(b'2') => {}
                     Some(b'1') => break,
                     Some(b'4') => match parse(&text) {
                         Packet::Event(name, data) => {
