@@ -183,6 +183,16 @@ impl Shared {
     }
 }
 
+/// The wait before a user's first action, such that the run starts in the steady state of
+/// users who have been acting all along (think times uniform on `[min, max]`): the time left of
+/// the think time under way, which is a random part of a length-biased think time.
+fn first_wait(min: Duration, max: Duration) -> Duration {
+    let mut rng = rand::rng();
+    let (a, b) = (min.as_secs_f64(), max.as_secs_f64().max(min.as_secs_f64()));
+    let think = (a * a + rng.random::<f64>() * (b * b - a * a)).sqrt();
+    Duration::from_secs_f64(think * rng.random::<f64>())
+}
+
 /// FNV-1a: a delivery key from a server id.
 fn key_of(id: &str) -> u64 {
     id.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
@@ -313,10 +323,7 @@ impl User {
         let (think_min, think_max) = opts.think;
         let run_end = Instant::now() + Duration::from_micros(go.saturating_sub(now_us())) + opts.duration;
         let drain_end = run_end + opts.loss_timeout + Duration::from_secs(1);
-        // The first action at a random point of one think time, so users do not act in step.
-        let mut next = Instant::now()
-            + Duration::from_micros(go.saturating_sub(now_us()))
-            + think_max.mul_f64(rand::rng().random::<f64>());
+        let mut next = Instant::now() + Duration::from_micros(go.saturating_sub(now_us())) + first_wait(think_min, think_max);
         loop {
             self.idle_until(next).await;
             if Instant::now() >= run_end {
