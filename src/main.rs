@@ -27,6 +27,9 @@ enum Command {
         #[arg(long, env = "NYAYA_SEED_PASSWORD", default_value = nyaya::seed::DEFAULT_PASSWORD)]
         password: String,
     },
+    /// Accounts for load tests (bench/scale.sh): citizens connected to lawyers by active chats,
+    /// pending lawyers, admins; writes one JSON line per simulated user with an access token.
+    SeedBench(SeedBenchArgs),
     /// Create an admin account, or make an existing account an active admin with this password.
     ///
     /// Idempotent: a second run with the same arguments changes nothing. The email is
@@ -81,6 +84,27 @@ enum Command {
         #[arg(long, value_parser = parse_duration)]
         shutdown_timeout: Duration,
     },
+}
+
+#[derive(Args)]
+struct SeedBenchArgs {
+    #[arg(long, default_value_t = 900)]
+    citizens: usize,
+    #[arg(long, default_value_t = 100)]
+    lawyers: usize,
+    /// Lawyers awaiting verification (not simulated; admins verify them).
+    #[arg(long, default_value_t = 20)]
+    pending: usize,
+    #[arg(long, default_value_t = 2)]
+    admins: usize,
+    /// Lawyers each citizen is connected to (with an active direct chat).
+    #[arg(long, default_value_t = 2)]
+    links: usize,
+    #[arg(long, env = "NYAYA_SEED_PASSWORD", default_value = nyaya::seed::DEFAULT_PASSWORD)]
+    password: String,
+    /// The accounts file (JSON lines).
+    #[arg(long)]
+    out: std::path::PathBuf,
 }
 
 #[derive(Args, Default)]
@@ -151,6 +175,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             db.migrate().await?;
             let report = nyaya::seed::run(&db, &password).await?;
             print!("{}", report.logins_table());
+            Ok(())
+        }
+        Command::SeedBench(args) => {
+            use nyaya::seed::bench;
+            let started = std::time::Instant::now();
+            let db = nyaya::db::Db::connect(&config.database_url, 2).await?;
+            db.migrate().await?;
+            let plan = bench::Plan {
+                citizens: args.citizens,
+                lawyers: args.lawyers,
+                pending: args.pending,
+                admins: args.admins,
+                links: args.links,
+            };
+            let report = bench::run(&db, &plan, &args.password).await?;
+            bench::write_accounts(&args.out, &report.accounts, &nyaya::security::Tokens::new(&config))?;
+            println!(
+                "{} accounts written to {} ({} users and {} connections created) in {:.1}s",
+                report.accounts.len(),
+                args.out.display(),
+                report.users_created,
+                report.connections_created,
+                started.elapsed().as_secs_f64()
+            );
+            db.close().await;
             Ok(())
         }
         Command::CreateAdmin { email, password, name } => {

@@ -9,6 +9,8 @@
 //! plain rows, and keeping its inserts local leaves the case repository free to evolve.
 //! This is the one documented exception to "SQL lives in `store/`".
 
+pub mod bench;
+
 use std::collections::HashMap;
 
 use anyhow::Context;

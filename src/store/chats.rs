@@ -216,6 +216,12 @@ pub async fn find_many_by_chat_id(db: &Db, chat_ids: &[String]) -> sqlx::Result<
 /// surfaces as a unique violation (see [`crate::db::is_unique_violation`]).
 pub async fn insert(db: &Db, chat: &Chat) -> sqlx::Result<()> {
     let mut tx = db.begin().await?;
+    insert_in(&mut tx, chat).await?;
+    tx.commit().await
+}
+
+/// [`insert`] inside the caller's transaction (bulk seeding).
+pub async fn insert_in(tx: &mut Tx, chat: &Chat) -> sqlx::Result<()> {
     let (case_type, case_id) = match &chat.related_case {
         Some((t, id)) => (Some(t.clone()), Some(id.to_string())),
         None => (None, None),
@@ -247,7 +253,7 @@ pub async fn insert(db: &Db, chat: &Chat) -> sqlx::Result<()> {
         )
         .await?;
     }
-    tx.commit().await
+    Ok(())
 }
 
 /// Sets the status (and links the connection when the chat has none yet); refreshes `updatedAt`.

@@ -3,7 +3,7 @@
 use serde_json::Value;
 use sqlx::any::AnyRow;
 
-use crate::db::{Db, RowExt, Sql};
+use crate::db::{Db, RowExt, Sql, Tx};
 use crate::http::extract::Page;
 use crate::ids::Id;
 
@@ -96,28 +96,33 @@ pub async fn find_pair(db: &Db, citizen: &Id, lawyer: &Id) -> sqlx::Result<Optio
 
 /// Stores a new request. A concurrent request for the same pair is a unique violation.
 pub async fn insert(db: &Db, c: &Connection) -> sqlx::Result<()> {
-    db.exec(
-        &Sql::new(
-            "INSERT INTO direct_connections (id, citizen_id, lawyer_id, status, request_message, requested_at, \
-             responded_at, response_message, chat_id, metadata, is_active, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        )
-        .arg(&c.id)
-        .arg(&c.citizen)
-        .arg(&c.lawyer)
-        .arg(&c.status)
-        .arg(&c.request_message)
-        .arg(&c.requested_at)
-        .arg(c.responded_at.clone())
-        .arg(c.response_message.clone())
-        .arg(c.chat_id.clone())
-        .arg(c.metadata.to_string())
-        .arg(c.is_active)
-        .arg(&c.created_at)
-        .arg(&c.updated_at),
+    db.exec(&insert_sql(c)).await.map(|_| ())
+}
+
+/// [`insert`] inside the caller's transaction (bulk seeding).
+pub async fn insert_in(tx: &mut Tx, c: &Connection) -> sqlx::Result<()> {
+    tx.exec(&insert_sql(c)).await.map(|_| ())
+}
+
+fn insert_sql(c: &Connection) -> Sql {
+    Sql::new(
+        "INSERT INTO direct_connections (id, citizen_id, lawyer_id, status, request_message, requested_at, \
+         responded_at, response_message, chat_id, metadata, is_active, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
-    .await
-    .map(|_| ())
+    .arg(&c.id)
+    .arg(&c.citizen)
+    .arg(&c.lawyer)
+    .arg(&c.status)
+    .arg(&c.request_message)
+    .arg(&c.requested_at)
+    .arg(c.responded_at.clone())
+    .arg(c.response_message.clone())
+    .arg(c.chat_id.clone())
+    .arg(c.metadata.to_string())
+    .arg(c.is_active)
+    .arg(&c.created_at)
+    .arg(&c.updated_at)
 }
 
 /// Turns a rejected request back into a pending one with a new message. Returns false when

@@ -323,6 +323,12 @@ async fn sync_specializations(tx: &mut Tx, u: &User) -> sqlx::Result<()> {
 /// (see [`crate::db::is_unique_violation`]).
 pub async fn insert(db: &Db, u: &User) -> sqlx::Result<()> {
     let mut tx = db.begin().await?;
+    insert_in(&mut tx, u).await?;
+    tx.commit().await
+}
+
+/// [`insert`] inside the caller's transaction (bulk seeding).
+pub async fn insert_in(tx: &mut Tx, u: &User) -> sqlx::Result<()> {
     let sql = Sql::new(format!(
         "INSERT INTO users ({COLUMNS}, verification_status, experience, education) VALUES \
          ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26)"
@@ -332,8 +338,7 @@ pub async fn insert(db: &Db, u: &User) -> sqlx::Result<()> {
         .arg(u.email_confirmation_hash.clone())
         .arg(u.email_confirmation_expires.clone());
     tx.exec(&bind_mirrors(sql, u)).await?;
-    sync_specializations(&mut tx, u).await?;
-    tx.commit().await
+    sync_specializations(tx, u).await
 }
 
 /// Writes every field of the account back (and refreshes `updatedAt`), except the
