@@ -155,6 +155,20 @@ impl Shared {
         Ok(Read { epoch, counters, entry, pttl })
     }
 
+    /// Reads the epoch and the tags' counters only (no entry): one round trip.
+    pub async fn counters(&self, link: &Link, tags: &[String]) -> Result<(Option<String>, Vec<u64>), String> {
+        let mut cmd = redis::cmd("MGET");
+        cmd.arg(self.epoch_key());
+        for tag in tags {
+            cmd.arg(self.tag_key(tag));
+        }
+        let mut conn = link.conn.clone();
+        let values: Vec<Option<String>> = self.bounded("cache versions", self.timeout, cmd.query_async(&mut conn)).await?;
+        let mut values = values.into_iter();
+        let epoch = values.next().flatten();
+        Ok((epoch, values.map(|v| v.and_then(|s| s.parse().ok()).unwrap_or(0)).collect()))
+    }
+
     /// Stores a body stamped with the epoch and counters read before its load began.
     pub async fn store(&self, link: &Link, base: &str, stamp: Stamp<'_>, body: &[u8], ttl: Duration) -> Result<(), String> {
         let value = encode(stamp, body);

@@ -20,7 +20,9 @@
 //!   and the local version. A write or a message changes the key, so older entries are never
 //!   found again, and single flight never joins a load that started before the write. Step (1)
 //!   happens before `invalidate` returns: the writing instance reads its writes even when Redis
-//!   is down. Other instances stop serving the old entry when the message arrives.
+//!   is down. Other instances stop serving the old entry when the message arrives, or earlier:
+//!   before an L1 lookup they read the entry's tag counters from Redis (one MGET) and raise
+//!   their mirror, so a write that has answered is never hidden by another instance's L1.
 //! * L2 is checked against Redis itself: one pipelined round trip reads the epoch, the entry's
 //!   tag counters (MGET) and the entry. An entry is current only if it was stamped with exactly
 //!   those counters, and a load stamps what it read *before* it started, so a slow reader that
@@ -308,6 +310,35 @@ impl Inner {
         }
     }
 
+    /// Raises this instance's mirror of `tags`' counters to Redis's before an L1 lookup. Another
+    /// instance's write bumps the counters before it answers, but its announcement can arrive
+    /// after something the writer caused (a Socket.IO event through another channel, a client
+    /// hopping workers): without this, L1 could serve the entry that write made stale until the
+    /// message lands. One round trip per cached read; nothing when Redis is not in use.
+    async fn sync_versions(&self, tags: &[String]) {
+        let Some(shared) = &self.shared else { return };
+        if tags.is_empty() {
+            return;
+        }
+        let snap = self.lock().snapshot(tags);
+        let Some((link, epoch)) = &snap.l2 else { return };
+        match shared.counters(link, tags).await {
+            Ok((Some(current), counters)) => {
+                if current != *epoch {
+                    // Announced by its rotator; adopting now flushes L1.
+                    self.lock().adopt(&current);
+                } else if snap.behind(&counters) {
+                    self.mark_down(Some(link.serial), "Redis counters went backwards (restored from an older snapshot?)");
+                } else {
+                    let values = tags.iter().map(String::as_str).zip(counters.iter().copied());
+                    self.lock().raise(epoch, values, false);
+                }
+            }
+            Ok((None, _)) => self.mark_down(Some(link.serial), "Redis lost the cache's epoch (restarted or flushed)"),
+            Err(reason) => self.mark_down(Some(link.serial), &reason),
+        }
+    }
+
     /// Fills an L1 miss: from L2 if it holds a current entry, else from `load` (then into L2).
     async fn fill<F, Fut>(&self, policy: &Policy, base: &str, tags: &[String], snap: Snapshot, load: F) -> AppResult<L1Entry>
     where
@@ -316,7 +347,7 @@ impl Inner {
     {
         let ttl = if snap.short_lived { policy.ttl.min(SHORT_TTL) } else { policy.ttl };
         let from_db = |body: Value| L1Entry { body: Bytes::from(body.to_string()), ttl, source: Source::Database };
-        let (Some((link, epoch)), Some(shared)) = (snap.l2, &self.shared) else {
+        let (Some((link, epoch)), Some(shared)) = (snap.l2.clone(), &self.shared) else {
             return Ok(from_db(load().await?));
         };
         let read = match shared.read(&link, base, tags).await {
@@ -335,15 +366,13 @@ impl Inner {
             self.lock().adopt(&current_epoch);
             return Ok(from_db(load().await?));
         }
+        if snap.behind(&read.counters) {
+            self.mark_down(Some(link.serial), "Redis counters went backwards (restored from an older snapshot?)");
+            return Ok(from_db(load().await?));
+        }
         let values = tags.iter().map(String::as_str).zip(read.counters.iter().copied());
-        let raised = self.lock().raise(&epoch, values, false);
-        match raised {
-            Raised::Applied => {}
-            Raised::OtherEpoch => return Ok(from_db(load().await?)),
-            Raised::Backwards => {
-                self.mark_down(Some(link.serial), "Redis counters went backwards (restored from an older snapshot?)");
-                return Ok(from_db(load().await?));
-            }
+        if self.lock().raise(&epoch, values, false) == Raised::OtherEpoch {
+            return Ok(from_db(load().await?));
         }
         let stamp = l2::Stamp { epoch: &epoch, tags, counters: &read.counters };
         if let Some(body) = read.entry.as_deref().and_then(|raw| l2::current_body(raw, stamp)) {
@@ -436,6 +465,7 @@ impl Cache {
         let scope = policy.scope(lookup.caller);
         let base = cache_key(policy, &scope, lookup.params, lookup.subject);
         let tags: Vec<String> = policy.tags(lookup.caller, lookup.subject).iter().map(Tag::name).collect();
+        self.inner.sync_versions(&tags).await;
         let snap = self.inner.lock().snapshot(&tags);
         let key = snap.l1_key(&base);
         if let Some(entry) = self.inner.l1.get(&key).await {

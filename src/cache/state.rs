@@ -40,6 +40,13 @@ pub(super) struct Snapshot {
 }
 
 impl Snapshot {
+    /// Whether shared counters read after this snapshot are below what the mirror held when it
+    /// was taken: Redis lost increments. (The mirror itself may rise while a read is in flight,
+    /// from a message or another request, so comparing with its current value would cry wolf.)
+    pub fn behind(&self, counters: &[u64]) -> bool {
+        counters.iter().zip(&self.versions).any(|(read, seen)| *read < seen.remote)
+    }
+
     /// The L1 key: the base key, the generation and every tag version. A write changes a
     /// version, so entries loaded before it (and loads still in flight) are never found again,
     /// and single flight never joins a load that started before the write.

@@ -490,10 +490,12 @@ impl Slot {
     async fn stop(&mut self) {
         self.restart_at = None;
         self.shared.view(self.id).restart_pending = false;
+        // Out of `current` before it joins `retiring`: a worker listed in both would be locked
+        // twice by `status()` (a deadlock of `/metrics` or `nyaya status` during the drain).
+        self.shared.view(self.id).current = None;
         if let Some(worker) = self.current.take() {
             self.retire(worker, self.shared.opts.shutdown_timeout).await;
         }
-        self.shared.view(self.id).current = None;
     }
 
     /// Memory and CPU of this slot's processes; a worker over `--max-memory` is replaced.
