@@ -982,7 +982,15 @@ async fn long_polling_rounds(balance: &str) -> (usize, Vec<String>) {
         }
     });
     let outcomes = futures::future::join_all(clients).await;
-    let status = cluster.status().await;
+    // Workers report their request counts to the supervisor periodically: wait for a report.
+    let mut status = cluster.status().await;
+    for _ in 0..25 {
+        if balance == "connection" || current(&status).iter().all(|w| w.requests > 0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        status = cluster.status().await;
+    }
     assert!(
         current(&status).iter().all(|w| w.requests > 0) || balance == "connection",
         "both workers serve: {status:?}"
