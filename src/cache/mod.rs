@@ -323,20 +323,32 @@ impl Inner {
         let snap = self.lock().snapshot(tags);
         let Some((link, epoch)) = &snap.l2 else { return };
         match shared.counters(link, tags).await {
-            Ok((Some(current), counters)) => {
-                if current != *epoch {
-                    // Announced by its rotator; adopting now flushes L1.
-                    self.lock().adopt(&current);
-                } else if snap.behind(&counters) {
-                    self.mark_down(Some(link.serial), "Redis counters went backwards (restored from an older snapshot?)");
-                } else {
-                    let values = tags.iter().map(String::as_str).zip(counters.iter().copied());
-                    self.lock().raise(epoch, values, false);
-                }
+            Ok((current, counters)) => {
+                self.apply_versions(&snap, link.serial, epoch, current.as_deref(), tags, &counters);
             }
-            Ok((None, _)) => self.mark_down(Some(link.serial), "Redis lost the cache's epoch (restarted or flushed)"),
             Err(reason) => self.mark_down(Some(link.serial), &reason),
         }
+    }
+
+    /// Takes shared versions read after `snap` into the mirror. False when they cannot be
+    /// trusted: Redis lost the epoch or went backwards (an outage), or another instance rotated
+    /// the epoch (adopted here, which flushes L1).
+    fn apply_versions(&self, snap: &Snapshot, serial: u64, epoch: &str, current: Option<&str>, tags: &[String], counters: &[u64]) -> bool {
+        let Some(current) = current else {
+            self.mark_down(Some(serial), "Redis lost the cache's epoch (restarted or flushed)");
+            return false;
+        };
+        if current != epoch {
+            // Its announcement may still be on the way.
+            self.lock().adopt(current);
+            return false;
+        }
+        if snap.behind(counters) {
+            self.mark_down(Some(serial), "Redis counters went backwards (restored from an older snapshot?)");
+            return false;
+        }
+        let values = tags.iter().map(String::as_str).zip(counters.iter().copied());
+        self.lock().raise(epoch, values, false) == Raised::Applied
     }
 
     /// Fills an L1 miss: from L2 if it holds a current entry, else from `load` (then into L2).
@@ -357,21 +369,7 @@ impl Inner {
                 return Ok(from_db(load().await?));
             }
         };
-        let Some(current_epoch) = read.epoch else {
-            self.mark_down(Some(link.serial), "Redis lost the cache's epoch (restarted or flushed)");
-            return Ok(from_db(load().await?));
-        };
-        if current_epoch != epoch {
-            // Another instance rotated the epoch; its announcement may still be on the way.
-            self.lock().adopt(&current_epoch);
-            return Ok(from_db(load().await?));
-        }
-        if snap.behind(&read.counters) {
-            self.mark_down(Some(link.serial), "Redis counters went backwards (restored from an older snapshot?)");
-            return Ok(from_db(load().await?));
-        }
-        let values = tags.iter().map(String::as_str).zip(read.counters.iter().copied());
-        if self.lock().raise(&epoch, values, false) == Raised::OtherEpoch {
+        if !self.apply_versions(&snap, link.serial, &epoch, read.epoch.as_deref(), tags, &read.counters) {
             return Ok(from_db(load().await?));
         }
         let stamp = l2::Stamp { epoch: &epoch, tags, counters: &read.counters };
