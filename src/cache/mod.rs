@@ -50,6 +50,7 @@
 //! nor the others until it reconnects and rotates the epoch.
 
 mod l2;
+mod memo;
 pub mod policy;
 mod state;
 mod stats;
@@ -88,6 +89,8 @@ pub enum Tag {
     Law(Id),
     Cons(Id),
     ConsList(Id),
+    /// A user's account row: what [`Cache::remember`] keeps of the principal.
+    User(Id),
 }
 
 impl Tag {
@@ -111,6 +114,7 @@ impl Tag {
             Tag::Law(id) => format!("LAW:{id}"),
             Tag::Cons(id) => format!("CONS:{id}"),
             Tag::ConsList(id) => format!("CONSL:{id}"),
+            Tag::User(id) => format!("USR:{id}"),
         }
     }
 }
@@ -270,6 +274,8 @@ pub struct SharedStatus {
 struct Inner {
     enabled: bool,
     l1: moka::future::Cache<String, L1Entry>,
+    /// Typed values kept in this process only ([`Cache::remember`]).
+    values: moka::future::Cache<String, memo::Value>,
     state: Mutex<State>,
     shared: Option<l2::Shared>,
 }
@@ -428,7 +434,8 @@ impl Cache {
             .expire_after(PerEntryTtl)
             .build();
         let state = Mutex::new(State::new(shared.is_some()));
-        let inner = Arc::new(Inner { enabled, l1, state, shared });
+        let values = memo::store(max_bytes);
+        let inner = Arc::new(Inner { enabled, l1, values, state, shared });
         if enabled && let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(housekeeping(Arc::downgrade(&inner)));
         }

@@ -9,7 +9,7 @@ use redis::aio::MultiplexedConnection;
 
 /// Past this many known tags the map is dropped and the generation bumped (a full L1 flush),
 /// which keeps memory bounded without ever letting a tag's version go backwards under a live key.
-const MAX_TAGS: usize = 200_000;
+const MAX_TAGS: usize = 500_000;
 
 /// One tag's version. `remote` is the shared counter `<prefix>t:<tag>` as last seen in the
 /// current epoch; `local` counts invalidations made by or reported to this instance that the

@@ -5,6 +5,7 @@ pub(super) const MISSES: &str = "nyaya_cache_misses_total";
 const BYPASSES: &str = "nyaya_cache_bypass_total";
 const SENT: &str = "nyaya_cache_invalidations_sent_total";
 const RECEIVED: &str = "nyaya_cache_invalidations_received_total";
+const VALUES: &str = "nyaya_cache_values_total";
 const L1_ENTRIES: &str = "nyaya_cache_l1_entries";
 const L1_BYTES: &str = "nyaya_cache_l1_bytes";
 const L2_AVAILABLE: &str = "nyaya_cache_l2_available";
@@ -22,6 +23,7 @@ pub(super) fn describe() {
     metrics::describe_counter!(BYPASSES, "Cached GETs served with the cache switched off (CACHE=off), by route");
     metrics::describe_counter!(SENT, "Tag invalidations made by this process");
     metrics::describe_counter!(RECEIVED, "Tag invalidations received from other instances over Redis pub/sub");
+    metrics::describe_counter!(VALUES, "Lookups of values kept in process (users, chat members), by outcome (hit, load)");
     metrics::describe_gauge!(L1_ENTRIES, "Entries in the in-process cache");
     metrics::describe_gauge!(L1_BYTES, "Approximate bytes held by the in-process cache");
     metrics::describe_gauge!(L2_AVAILABLE, "1 while the Redis tier is in use, 0 while it is unreachable");
@@ -41,6 +43,10 @@ pub(super) fn miss(route: &'static str) {
 
 pub(super) fn bypass(route: &'static str) {
     metrics::counter!(BYPASSES, "route" => route).increment(1);
+}
+
+pub(super) fn value_read(hit: bool) {
+    metrics::counter!(VALUES, "outcome" => if hit { "hit" } else { "load" }).increment(1);
 }
 
 pub(super) fn sent(tags: usize) {

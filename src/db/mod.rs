@@ -180,8 +180,8 @@ impl Db {
         self.backend
     }
 
-    fn count_query(&self) {
-        metrics::counter!(self.metric).increment(1);
+    fn count_query(&self, sql: &str) {
+        count_statement(self.metric, sql);
     }
 
     pub async fn migrate(&self) -> anyhow::Result<usize> {
@@ -189,28 +189,28 @@ impl Db {
     }
 
     pub async fn ping(&self) -> sqlx::Result<()> {
-        self.count_query();
+        self.count_query("SELECT 1");
         sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ())
     }
 
     pub async fn all(&self, sql: &Sql) -> sqlx::Result<Vec<AnyRow>> {
-        self.count_query();
+        self.count_query(&sql.text);
         sql.build().fetch_all(&self.pool).await
     }
 
     pub async fn one(&self, sql: &Sql) -> sqlx::Result<AnyRow> {
-        self.count_query();
+        self.count_query(&sql.text);
         sql.build().fetch_one(&self.pool).await
     }
 
     pub async fn opt(&self, sql: &Sql) -> sqlx::Result<Option<AnyRow>> {
-        self.count_query();
+        self.count_query(&sql.text);
         sql.build().fetch_optional(&self.pool).await
     }
 
     /// Runs a statement and returns the number of rows it changed.
     pub async fn exec(&self, sql: &Sql) -> sqlx::Result<u64> {
-        self.count_query();
+        self.count_query(&sql.text);
         Ok(sql.build().execute(&self.pool).await?.rows_affected())
     }
 
@@ -223,7 +223,7 @@ impl Db {
     /// A transaction. SQLite takes the write lock up front (`BEGIN IMMEDIATE`) so two writers
     /// queue on busy_timeout instead of failing on a lock upgrade.
     pub async fn begin(&self) -> sqlx::Result<Tx> {
-        self.count_query();
+        self.count_query("BEGIN");
         let tx = match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
@@ -232,7 +232,7 @@ impl Db {
     }
 
     pub async fn raw(&self, text: &str) -> sqlx::Result<()> {
-        self.count_query();
+        self.count_query(text);
         sqlx::raw_sql(AssertSqlSafe(text.to_string())).execute(&self.pool).await.map(|_| ())
     }
 
@@ -241,33 +241,40 @@ impl Db {
     }
 }
 
+/// Counts one statement; `RUST_LOG=nyaya::sql=trace` also logs its text (parameters never),
+/// to find which statements dominate a workload.
+fn count_statement(metric: &'static str, sql: &str) {
+    metrics::counter!(metric).increment(1);
+    tracing::trace!(target: "nyaya::sql", "{}", sql.split_whitespace().collect::<Vec<_>>().join(" "));
+}
+
 pub struct Tx {
     tx: sqlx::Transaction<'static, sqlx::Any>,
     metric: &'static str,
 }
 
 impl Tx {
-    fn count_query(&self) {
-        metrics::counter!(self.metric).increment(1);
+    fn count_query(&self, sql: &str) {
+        count_statement(self.metric, sql);
     }
     pub async fn all(&mut self, sql: &Sql) -> sqlx::Result<Vec<AnyRow>> {
-        self.count_query();
+        self.count_query(&sql.text);
         sql.build().fetch_all(&mut *self.tx).await
     }
     pub async fn opt(&mut self, sql: &Sql) -> sqlx::Result<Option<AnyRow>> {
-        self.count_query();
+        self.count_query(&sql.text);
         sql.build().fetch_optional(&mut *self.tx).await
     }
     pub async fn one(&mut self, sql: &Sql) -> sqlx::Result<AnyRow> {
-        self.count_query();
+        self.count_query(&sql.text);
         sql.build().fetch_one(&mut *self.tx).await
     }
     pub async fn exec(&mut self, sql: &Sql) -> sqlx::Result<u64> {
-        self.count_query();
+        self.count_query(&sql.text);
         Ok(sql.build().execute(&mut *self.tx).await?.rows_affected())
     }
     pub async fn commit(self) -> sqlx::Result<()> {
-        self.count_query();
+        self.count_query("COMMIT");
         self.tx.commit().await
     }
 }

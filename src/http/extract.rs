@@ -12,7 +12,8 @@ use crate::app::AppState;
 use crate::error::AppError;
 use crate::ids::Id;
 use crate::security::TokenError;
-use crate::store::users::{self, Role, User, VerificationStatus};
+use crate::service::people;
+use crate::store::users::{Role, User, VerificationStatus};
 
 /// A request body as a JSON document. JSON and urlencoded forms are accepted, an empty body
 /// is `{}`; malformed JSON is a 400 and an oversized body a 413, both in the envelope.
@@ -153,8 +154,8 @@ pub fn cookie(parts: &Parts, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-/// `protect`: a valid access token of an existing, active user, loaded fresh from the database
-/// so that deactivation takes effect on the next request.
+/// `protect`: a valid access token of an existing, active user, as it is now (the remembered
+/// principal follows every write), so that deactivation takes effect on the next request.
 #[derive(Debug, Clone)]
 pub struct CurrentUser(pub User);
 
@@ -170,7 +171,7 @@ impl FromRequestParts<AppState> for CurrentUser {
             TokenError::Expired | TokenError::Invalid => AppError::unauthorized("Not authorized, token failed"),
         })?;
         let id = claims.user_id().ok_or_else(|| AppError::unauthorized("Not authorized, token failed"))?;
-        let user = users::get(&state.db, &id).await?.ok_or_else(|| AppError::unauthorized("Not authorized, user not found"))?;
+        let user = people::principal(state, &id).await?.ok_or_else(|| AppError::unauthorized("Not authorized, user not found"))?;
         if !user.is_active {
             return Err(AppError::unauthorized("Account has been deactivated"));
         }

@@ -15,7 +15,7 @@ use crate::app::AppState;
 use crate::error::AppError;
 use crate::http::extract::require_verified_lawyer;
 use crate::ids::Id;
-use crate::service::{chats, connections};
+use crate::service::{chats, connections, people};
 use crate::store::cases::case_parties;
 use crate::store::relations;
 use crate::store::users::{self, Role, User};
@@ -150,7 +150,7 @@ impl<A: Adapter> Ctx<A> {
     /// The sender's account as it is now: a user deleted or deactivated since the handshake
     /// is disconnected instead of acting.
     async fn actor(&self) -> Option<User> {
-        match users::get(&self.state.db, &self.me.id).await {
+        match people::principal(&self.state, &self.me.id).await {
             Ok(Some(user)) if user.is_active => Some(user),
             Ok(_) => {
                 self.error("User not found or inactive");

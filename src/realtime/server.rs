@@ -24,7 +24,8 @@ use super::{Notification, events};
 use crate::app::AppState;
 use crate::config::Config;
 use crate::ids::Id;
-use crate::store::users::{self, Role};
+use crate::service::people;
+use crate::store::users::Role;
 
 type Redis = RedisAdapter<Emitter>;
 
@@ -295,7 +296,7 @@ async fn authenticate<A: Adapter>(
     let token = handshake_token(&auth, &s.req_parts().headers).ok_or(Refused("Authentication token required"))?;
     let claims = state.tokens.verify_access(&token).map_err(|_| Refused("Authentication failed"))?;
     let id = claims.user_id().ok_or(Refused("Authentication failed"))?;
-    let user = users::get(&state.db, &id).await.map_err(|e| {
+    let user = people::principal(&state, &id).await.map_err(|e| {
         tracing::warn!(error = %e, "socket authentication: user lookup failed");
         Refused("Authentication failed")
     })?;

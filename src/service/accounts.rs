@@ -564,6 +564,7 @@ fn finish(errors: Vec<FieldError>) -> AppResult<()> {
 async fn open_session(state: &AppState, user: User) -> AppResult<Session> {
     let tokens = state.tokens.issue(&user);
     users::set_refresh_token_hash(&state.db, &user.id, Some(&sha256_hex(&tokens.refresh))).await?;
+    people::user_changed(state, &user.id, []).await;
     Ok(Session { user, tokens })
 }
 
@@ -658,6 +659,7 @@ pub async fn login(state: &AppState, raw_email: &str, password: String) -> AppRe
         let upgraded = security::hash_password_async(password).await?;
         users::set_password_hash(&state.db, &user.id, &upgraded, false).await?;
         user.password_hash = upgraded;
+        people::user_changed(state, &user.id, []).await;
     }
     open_session(state, user).await
 }
@@ -695,6 +697,7 @@ pub async fn forgot_password(state: &AppState, raw_email: &str) -> AppResult<Opt
     let Some(user) = users::find_by_email(&state.db, &email).await? else { return Ok(None) };
     let token = issue_token(RESET_TOKEN_LIFETIME);
     users::set_emailed_token(&state.db, &user.id, EmailedToken::PasswordReset, &token.digest, &token.expires).await?;
+    people::user_changed(state, &user.id, []).await;
     let email = templates::password_reset(&user.email, &user.name, &token.secret, &state.config.frontend_url);
     crate::mail::deliver(state, email).await;
     Ok(Some(token.secret))
@@ -711,26 +714,28 @@ pub async fn reset_password(state: &AppState, token: &str, new_password: String)
         return Err(invalid());
     }
     let hash = security::hash_password_async(new_password).await?;
-    if !users::redeem_password_reset(&state.db, &digest, &crate::time::now_iso(), &hash).await? {
+    let Some(id) = users::redeem_password_reset(&state.db, &digest, &crate::time::now_iso(), &hash).await? else {
         return Err(invalid());
-    }
+    };
+    people::user_changed(state, &id, []).await;
     Ok(())
 }
 
 /// Redeems an emailed confirmation token once: the account's address counts as confirmed
 /// (`emailConfirmed`) from then on. Nothing is gated on it.
 pub async fn confirm_email(state: &AppState, token: &str) -> AppResult<()> {
-    if !users::confirm_email(&state.db, &sha256_hex(token), &crate::time::now_iso()).await? {
+    let Some(id) = users::confirm_email(&state.db, &sha256_hex(token), &crate::time::now_iso()).await? else {
         return Err(AppError::bad_request("Invalid or expired email confirmation token"));
-    }
+    };
     // The admin user lists show `emailConfirmed`.
-    state.cache.invalidate([Tag::Adm]).await;
+    people::user_changed(state, &id, [Tag::Adm]).await;
     Ok(())
 }
 
 /// 3.1 #6: the stored refresh token no longer works.
 pub async fn logout(state: &AppState, user: &User) -> AppResult<()> {
     users::set_refresh_token_hash(&state.db, &user.id, None).await?;
+    people::user_changed(state, &user.id, []).await;
     Ok(())
 }
 
@@ -787,9 +792,9 @@ pub async fn update_profile(state: &AppState, user: &User, changes: ProfileChang
     finish(errors)?;
     users::save_profile(&state.db, &mut updated).await?;
     if user.role == Role::Lawyer {
-        state.cache.invalidate([Tag::Dir, Tag::DirLawyer(user.id.clone()), Tag::Adm]).await;
+        people::user_changed(state, &user.id, [Tag::Dir, Tag::DirLawyer(user.id.clone()), Tag::Adm]).await;
     } else {
-        state.cache.invalidate([Tag::Adm]).await;
+        people::user_changed(state, &user.id, [Tag::Adm]).await;
     }
     Ok(updated)
 }
@@ -801,6 +806,7 @@ pub async fn update_password(state: &AppState, user: &User, current: String, new
     }
     let hash = security::hash_password_async(new_password).await?;
     users::set_password_hash(&state.db, &user.id, &hash, true).await?;
+    people::user_changed(state, &user.id, []).await;
     Ok(())
 }
 

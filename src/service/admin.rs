@@ -175,7 +175,7 @@ pub async fn toggle_status(state: &AppState, admin: &User, user_id: &Id, request
     if user.role == Role::Lawyer {
         tags.extend([Tag::Dir, Tag::DirLawyer(user.id.clone())]);
     }
-    state.cache.invalidate(tags).await;
+    people::user_changed(state, &user.id, tags).await;
     if !active {
         crate::realtime::disconnect_user(state, &user.id).await;
     }
@@ -260,7 +260,7 @@ pub async fn decide_verification(state: &AppState, lawyer_id: &Id, decision: &De
         details["verificationNotes"] = json!(notes);
     }
     users::save_verification(&state.db, &mut lawyer).await?;
-    state.cache.invalidate([Tag::Dir, Tag::DirLawyer(lawyer.id.clone()), Tag::Adm, Tag::Law(lawyer.id.clone())]).await;
+    people::user_changed(state, &lawyer.id, [Tag::Dir, Tag::DirLawyer(lawyer.id.clone()), Tag::Adm, Tag::Law(lawyer.id.clone())]).await;
     let frontend = &state.config.frontend_url;
     let email = if verified {
         templates::lawyer_verified(&lawyer.email, &lawyer.name, decision.notes.as_deref(), frontend)

@@ -7,6 +7,7 @@
 //! the caller; these functions persist and invalidate.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
@@ -79,6 +80,40 @@ pub async fn require_participant(state: &AppState, user: &User, chat_id: &str) -
     Ok(chat)
 }
 
+/// Who is in a chat: all that sending and read receipts need, remembered in process (see
+/// [`members`]).
+#[derive(Debug, Clone)]
+pub struct Members {
+    /// The chat's `_id`.
+    pub id: Id,
+    pub participants: Vec<Participant>,
+}
+
+impl Members {
+    fn of(chat: &Chat) -> Members {
+        Members { id: chat.id.clone(), participants: chat.participants.clone() }
+    }
+}
+
+/// The members of a chat, remembered in this process. A direct chat's two members are fixed
+/// when it is created; a case chat gains its lawyer on assignment, which invalidates the
+/// case's tag (`CASE:<id>`). So every message and read receipt skips the chat lookup.
+pub async fn members(state: &AppState, chat_id: &str) -> AppResult<Option<Arc<Members>>> {
+    let case = chat_id.split_once('_').filter(|(kind, _)| *kind != "direct").and_then(|(_, id)| id.parse::<Id>().ok());
+    let tags: Vec<Tag> = case.into_iter().map(Tag::Case).collect();
+    let load = || async { Ok(store::find_by_chat_id(&state.db, chat_id).await?.as_ref().map(Members::of)) };
+    state.cache.remember(&format!("chat-members|{chat_id}"), &tags, load).await
+}
+
+/// [`members`] of a chat `user` participates in, with the errors of [`require_participant`].
+async fn require_member(state: &AppState, user: &User, chat_id: &str) -> AppResult<Arc<Members>> {
+    let members = members(state, chat_id).await?.ok_or_else(|| AppError::not_found("Chat not found"))?;
+    if !members.participants.iter().any(|p| p.user_id == user.id) {
+        return Err(AppError::forbidden("Access denied"));
+    }
+    Ok(members)
+}
+
 /// The direct chat of two users. Created when absent: `active` when `activate` (an accepted
 /// connection), else `pending`. With `activate`, an existing chat becomes active and is linked
 /// to `connection` if it has no connection yet. Returns the chat and whether it was created.
@@ -141,8 +176,12 @@ pub async fn find_or_create_case_chat(state: &AppState, case: CaseChat<'_>) -> A
     let mut tx = state.db.begin().await?;
     let row = store::find_or_create_case_chat(&mut tx, case.case_type, case.case_id, case.citizen, case.lawyer).await?;
     tx.commit().await?;
-    let joined = row.joined.iter().map(|id| if id == case.lawyer { Tag::Law(id.clone()) } else { Tag::Cit(id.clone()) });
-    state.cache.invalidate(joined).await;
+    let joined: Vec<Tag> =
+        row.joined.iter().map(|id| if id == case.lawyer { Tag::Law(id.clone()) } else { Tag::Cit(id.clone()) }).collect();
+    if !joined.is_empty() {
+        // The chat's remembered members (see `members`) follow the case's tag.
+        state.cache.invalidate(joined.into_iter().chain([Tag::Case(case.case_id.clone())])).await;
+    }
     let chat = store::find_by_chat_id(&state.db, &row.chat_id)
         .await?
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("case chat {} vanished", row.chat_id)))?;
@@ -216,11 +255,11 @@ fn draft(sender: &User, msg: NewMessage) -> AppResult<MessageDraft> {
 /// Invalidates every participant's lists (last message, unread counts).
 pub async fn send_message(state: &AppState, user: &User, chat_id: &str, msg: NewMessage) -> AppResult<Message> {
     let draft = draft(user, msg)?;
-    let chat = require_participant(state, user, chat_id).await?;
-    append(state, &chat, draft).await
+    let members = require_member(state, user, chat_id).await?;
+    append(state, &members, draft).await
 }
 
-async fn append(state: &AppState, chat: &Chat, draft: MessageDraft) -> AppResult<Message> {
+async fn append(state: &AppState, chat: &Members, draft: MessageDraft) -> AppResult<Message> {
     let message = store::insert_message(&state.db, &chat.id, draft).await?;
     state.cache.invalidate(chat.participants.iter().map(participant_tag)).await;
     Ok(message)
@@ -229,19 +268,19 @@ async fn append(state: &AppState, chat: &Chat, draft: MessageDraft) -> AppResult
 /// The first message of a chat opened by a legacy message request (3.4 #6).
 pub async fn post_opening_message(state: &AppState, chat: &Chat, sender: &User, content: String) -> AppResult<Message> {
     let draft = draft(sender, NewMessage { content: Some(content), ..NewMessage::default() })?;
-    append(state, chat, draft).await
+    append(state, &Members::of(chat), draft).await
 }
 
 /// Read receipts for `user` on the listed messages, or on all when `message_ids` is empty.
 /// Returns the ids newly marked; the reader's cached lists are invalidated when any were.
 pub async fn mark_read(state: &AppState, user: &User, chat_id: &str, message_ids: &[Id]) -> AppResult<Vec<Id>> {
-    let chat = require_participant(state, user, chat_id).await?;
-    mark_chat_read(state, user, &chat, message_ids).await
+    let members = require_member(state, user, chat_id).await?;
+    mark_chat_read(state, user, &members.id, message_ids).await
 }
 
-async fn mark_chat_read(state: &AppState, user: &User, chat: &Chat, message_ids: &[Id]) -> AppResult<Vec<Id>> {
+async fn mark_chat_read(state: &AppState, user: &User, chat_ref: &Id, message_ids: &[Id]) -> AppResult<Vec<Id>> {
     let only = (!message_ids.is_empty()).then_some(message_ids);
-    let marked = store::mark_read(&state.db, &chat.id, &user.id, only).await?;
+    let marked = store::mark_read(&state.db, chat_ref, &user.id, only).await?;
     if !marked.is_empty() {
         state.cache.invalidate([Tag::of_user(user)]).await;
     }
@@ -250,7 +289,7 @@ async fn mark_chat_read(state: &AppState, user: &User, chat: &Chat, message_ids:
 
 /// Marks everything read on opening a chat over HTTP and tells the room (`messages_read`).
 async fn read_on_open(state: &AppState, user: &User, chat: &Chat) -> AppResult<()> {
-    let marked = mark_chat_read(state, user, chat, &[]).await?;
+    let marked = mark_chat_read(state, user, &chat.id, &[]).await?;
     if !marked.is_empty() {
         state.notifier.to_room(&chat.chat_id, "messages_read", json!({"chatId": chat.chat_id, "readBy": user.id}));
     }

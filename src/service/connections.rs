@@ -17,7 +17,7 @@ use crate::ids::Id;
 use crate::mail::templates;
 use crate::service::chats::{self, ChatShape};
 use crate::service::people::{
-    CONTACT_ADDRESS, LAWYER_BRIEF, LAWYER_CONTACT, NAME_EMAIL, NAME_EMAIL_ROLE, NAME_ROLE, Users, actor, lawyer_brief,
+    self, CONTACT_ADDRESS, LAWYER_BRIEF, LAWYER_CONTACT, NAME_EMAIL, NAME_EMAIL_ROLE, NAME_ROLE, Users, actor, lawyer_brief,
     load_users, populate, user_ref,
 };
 use crate::store::chats::{self as chat_store, ChatFilter, ChatOrder};
@@ -468,7 +468,8 @@ pub async fn accept_client(state: &AppState, lawyer: &User, citizen_id: &Id) -> 
     push_link(&mut citizen.connections, legacy_link(&lawyer.id, "lawyer", &now));
     users::save(&state.db, &mut lawyer).await?;
     users::save(&state.db, &mut citizen).await?;
-    state.cache.invalidate([Tag::Cit(citizen.id.clone()), Tag::Law(lawyer.id.clone())]).await;
+    let tags = [Tag::Cit(citizen.id.clone()), Tag::Law(lawyer.id.clone()), Tag::User(lawyer.id.clone())];
+    people::user_changed(state, &citizen.id, tags).await;
     state.notifier.to_user(&citizen.id, "connection_accepted", json!({"lawyer": lawyer_brief(&lawyer)}));
     Ok(())
 }
@@ -516,6 +517,7 @@ pub async fn message_request(state: &AppState, citizen: &User, lawyer_id: &Id, b
     kept.push(json!({"toUserId": lawyer.id, "timestamp": crate::time::iso(now), "_id": Id::new()}));
     citizen.message_requests = Value::Array(kept);
     users::save(&state.db, &mut citizen).await?;
+    people::user_changed(state, &citizen.id, []).await;
 
     let (chat, created) = chats::find_or_create_direct_chat(state, &citizen, &lawyer, false, None).await?;
     if created {

@@ -420,8 +420,8 @@ pub async fn insert_message(db: &Db, chat_ref: &Id, draft: MessageDraft) -> sqlx
     let mut tx = db.begin().await?;
     // Locks the chat row on PostgreSQL (SQLite holds the write lock already), so concurrent
     // senders see each other's timestamps.
-    tx.exec(&Sql::new("UPDATE chats SET updated_at = updated_at WHERE id = $1").arg(chat_ref)).await?;
-    let last = tx.one(&Sql::new("SELECT last_message_at FROM chats WHERE id = $1").arg(chat_ref)).await?.text_opt("last_message_at")?;
+    let lock = Sql::new("UPDATE chats SET updated_at = updated_at WHERE id = $1 RETURNING last_message_at").arg(chat_ref);
+    let last = tx.one(&lock).await?.text_opt("last_message_at")?;
     let mut at = crate::time::now();
     if let Some(last) = last.as_deref().and_then(crate::time::parse) {
         if at <= last {
@@ -475,13 +475,15 @@ pub async fn insert_message(db: &Db, chat_ref: &Id, draft: MessageDraft) -> sqlx
 }
 
 /// Records read receipts of `user` for the chat's messages it has not read yet (all of them,
-/// or only `only` when given). Returns the ids newly marked. Concurrent marks are harmless.
+/// or only `only` when given), in one statement. Returns the ids newly marked, in no
+/// particular order. Concurrent marks are harmless.
 pub async fn mark_read(db: &Db, chat_ref: &Id, user: &Id, only: Option<&[Id]>) -> sqlx::Result<Vec<Id>> {
     if only.is_some_and(<[Id]>::is_empty) {
         return Ok(Vec::new());
     }
-    let mut sql = Sql::new("SELECT m.id FROM messages m WHERE m.chat_ref = ");
-    sql.push_bind(chat_ref);
+    let mut sql = Sql::new("INSERT INTO message_reads (message_id, user_id, read_at) SELECT m.id, ");
+    sql.push_bind(user).push(", ").push_bind(crate::time::now_iso());
+    sql.push(" FROM messages m WHERE m.chat_ref = ").push_bind(chat_ref);
     sql.push(" AND NOT EXISTS (SELECT 1 FROM message_reads r WHERE r.message_id = m.id AND r.user_id = ");
     sql.push_bind(user);
     sql.push(")");
@@ -489,21 +491,8 @@ pub async fn mark_read(db: &Db, chat_ref: &Id, user: &Id, only: Option<&[Id]>) -
         sql.push(" AND m.id IN ");
         push_id_list(&mut sql, ids);
     }
-    sql.push(" ORDER BY m.sent_at, m.id");
-    let ids: Vec<Id> = db.all(&sql).await?.iter().map(|r| r.id("id")).collect::<sqlx::Result<_>>()?;
-    let read_at = crate::time::now_iso();
-    for chunk in ids.chunks(300) {
-        let mut insert = Sql::new("INSERT INTO message_reads (message_id, user_id, read_at) VALUES ");
-        for (i, id) in chunk.iter().enumerate() {
-            if i > 0 {
-                insert.push(", ");
-            }
-            insert.push("(").push_bind(id).push(", ").push_bind(user).push(", ").push_bind(&read_at).push(")");
-        }
-        insert.push(" ON CONFLICT DO NOTHING");
-        db.exec(&insert).await?;
-    }
-    Ok(ids)
+    sql.push(" ON CONFLICT DO NOTHING RETURNING message_id");
+    db.all(&sql).await?.iter().map(|r| r.id("message_id")).collect()
 }
 
 /// `<caseType>_<caseId>`: the one case chat format every path uses (API.md 2.5).

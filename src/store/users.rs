@@ -634,8 +634,9 @@ pub async fn set_emailed_token(db: &Db, id: &Id, kind: EmailedToken, hash: &str,
 }
 
 /// Redeems an unexpired token of `kind` in one statement: clears it, sets `updatedAt` and
-/// applies `also` (further `SET` assignments; `$2` is `now`, and `extra` binds `$3` on). False
-/// when the token is unknown, expired or was redeemed concurrently.
+/// applies `also` (further `SET` assignments; `$2` is `now`, and `extra` binds `$3` on).
+/// Returns the account's id; `None` when the token is unknown, expired or was redeemed
+/// concurrently.
 async fn redeem_emailed_token(
     db: &Db,
     kind: EmailedToken,
@@ -643,17 +644,19 @@ async fn redeem_emailed_token(
     now: &str,
     also: &str,
     extra: Vec<Param>,
-) -> sqlx::Result<bool> {
+) -> sqlx::Result<Option<Id>> {
     let (digest, expiry) = kind.columns();
     let sql = Sql::new(format!(
-        "UPDATE users SET {digest} = NULL, {expiry} = NULL, updated_at = $2{also} WHERE {digest} = $1 AND {expiry} > $2"
+        "UPDATE users SET {digest} = NULL, {expiry} = NULL, updated_at = $2{also} WHERE {digest} = $1 AND {expiry} > $2 \
+         RETURNING id"
     ));
     let sql = extra.into_iter().fold(sql.arg(hash).arg(now), Sql::arg);
-    Ok(db.exec(&sql).await? == 1)
+    db.opt(&sql).await?.map(|row| row.id("id")).transpose()
 }
 
-/// Confirms the email address of the account holding this unexpired confirmation token.
-pub async fn confirm_email(db: &Db, confirmation_hash: &str, now: &str) -> sqlx::Result<bool> {
+/// Confirms the email address of the account holding this unexpired confirmation token;
+/// returns its id.
+pub async fn confirm_email(db: &Db, confirmation_hash: &str, now: &str) -> sqlx::Result<Option<Id>> {
     redeem_emailed_token(db, EmailedToken::EmailConfirmation, confirmation_hash, now, ", email_confirmed_at = $2", Vec::new())
         .await
 }
@@ -677,8 +680,8 @@ pub async fn set_password_hash(db: &Db, id: &Id, hash: &str, end_sessions: bool)
 }
 
 /// Redeems an unexpired reset token: sets the password and clears the reset and refresh tokens.
-/// False when the token is unknown, expired or was redeemed concurrently.
-pub async fn redeem_password_reset(db: &Db, reset_hash: &str, now: &str, password_hash: &str) -> sqlx::Result<bool> {
+/// Returns the account's id; `None` when the token is unknown, expired or was redeemed concurrently.
+pub async fn redeem_password_reset(db: &Db, reset_hash: &str, now: &str, password_hash: &str) -> sqlx::Result<Option<Id>> {
     let also = ", password_hash = $3, refresh_token_hash = NULL";
     redeem_emailed_token(db, EmailedToken::PasswordReset, reset_hash, now, also, vec![password_hash.into()]).await
 }

@@ -526,3 +526,44 @@ async fn redis_stopping_and_returning_fails_no_request() {
     assert_eq!((status.as_u16(), x_cache.as_str()), (200, "HIT"));
     redis.kill();
 }
+
+/// The remembered principal (the user behind every authenticated request and socket event):
+/// kept in memory, yet a deactivation on one instance refuses the very next lookup on another,
+/// with no wait for the announcement (the tag's counter is read from Redis first).
+#[tokio::test]
+#[ignore = "needs Redis (NYAYA_TEST_REDIS_URL)"]
+async fn a_deactivation_on_one_instance_reaches_the_principal_on_another_at_once() {
+    use nyaya::service::{admin, people};
+    let (url, prefix) = (redis_url(), unique_prefix());
+    let app = spawn_on_redis(&url, &prefix).await;
+    assert!(app.state().cache.shared_status().available, "Redis at {url} is not reachable");
+    let other = sibling(&app).await;
+    let user = new_user(app.state(), Role::Citizen).await;
+    let admin_user = new_user(app.state(), Role::Admin).await;
+
+    let seen = people::principal(&other, &user.id).await.unwrap().expect("the user exists");
+    assert!(seen.is_active);
+    // Remembered: a write that bypasses the services is not seen...
+    let rename = Sql::new("UPDATE users SET name = 'Renamed Quietly' WHERE id = $1").arg(&user.id);
+    app.state().db.exec(&rename).await.unwrap();
+    assert_eq!(people::principal(&other, &user.id).await.unwrap().unwrap().name, "Probe User");
+    // ...but a write through them is, on the other instance, at once.
+    admin::toggle_status(app.state(), &admin_user, &user.id, Some(false)).await.unwrap();
+    let now = people::principal(&other, &user.id).await.unwrap().unwrap();
+    assert!(!now.is_active, "the other instance still authenticates a deactivated user");
+    assert_eq!(now.name, "Renamed Quietly");
+    drop_keys(&url, &prefix).await;
+}
+
+/// Without Redis, one instance's own writes reach its principal at once.
+#[tokio::test]
+async fn a_deactivation_reaches_the_remembered_principal() {
+    use nyaya::service::{admin, people};
+    let app = spawn().await;
+    let user = new_user(app.state(), Role::Lawyer).await;
+    let admin_user = new_user(app.state(), Role::Admin).await;
+    assert!(people::principal(app.state(), &user.id).await.unwrap().unwrap().is_active);
+    admin::toggle_status(app.state(), &admin_user, &user.id, Some(false)).await.unwrap();
+    assert!(!people::principal(app.state(), &user.id).await.unwrap().unwrap().is_active);
+    assert!(people::principal(app.state(), &nyaya::ids::Id::new()).await.unwrap().is_none());
+}

@@ -1,0 +1,139 @@
+//! Typed values kept in this process only: the user behind a request or a socket event, the
+//! members of a chat. They follow the same tags and versions as responses (a write on any
+//! instance makes them unreachable, and the tags' counters are read from Redis before an
+//! entry is trusted), but they never go to Redis: they may hold password and token hashes.
+
+use std::any::Any;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use super::{Cache, SHORT_TTL, Tag, stats};
+use crate::error::{AppError, AppResult};
+
+/// How long a remembered value lives at most when nothing invalidates it.
+pub const VALUE_TTL: Duration = Duration::from_secs(300);
+
+#[derive(Clone)]
+pub(super) struct Value {
+    value: Arc<dyn Any + Send + Sync>,
+    ttl: Duration,
+}
+
+struct ValueTtl;
+
+impl moka::Expiry<String, Value> for ValueTtl {
+    fn expire_after_create(&self, _: &String, entry: &Value, _: Instant) -> Option<Duration> {
+        Some(entry.ttl)
+    }
+}
+
+/// The store of remembered values: about one entry per 2 KiB of `CACHE_MAX_BYTES`.
+pub(super) fn store(max_bytes: u64) -> moka::future::Cache<String, Value> {
+    moka::future::Cache::builder().max_capacity((max_bytes / 2048).max(1024)).expire_after(ValueTtl).build()
+}
+
+/// Why a load left nothing to remember.
+enum Miss {
+    Absent,
+    Failed(AppError),
+}
+
+impl Cache {
+    /// The value `load` produces for `base`, remembered in this process until one of `tags`
+    /// is invalidated (here or on another instance) or [`VALUE_TTL`] passes. Concurrent misses
+    /// of one key share one load; `None` and errors are not remembered. With the cache off,
+    /// every call loads. `base` must name the kind of value (e.g. `user|<id>`): one key, one type.
+    pub async fn remember<T, F, Fut>(&self, base: &str, tags: &[Tag], load: F) -> AppResult<Option<Arc<T>>>
+    where
+        T: Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = AppResult<Option<T>>>,
+    {
+        if !self.inner.enabled {
+            return Ok(load().await?.map(Arc::new));
+        }
+        let tags: Vec<String> = tags.iter().map(Tag::name).collect();
+        self.inner.sync_versions(&tags).await;
+        let snap = self.inner.lock().snapshot(&tags);
+        let ttl = if snap.short_lived { SHORT_TTL } else { VALUE_TTL };
+        let key = snap.l1_key(base);
+        let loaded = AtomicBool::new(false);
+        let filled = self
+            .inner
+            .values
+            .try_get_with(key, async {
+                loaded.store(true, Ordering::Relaxed);
+                match load().await {
+                    Ok(Some(value)) => Ok(Value { value: Arc::new(value), ttl }),
+                    Ok(None) => Err(Miss::Absent),
+                    Err(e) => Err(Miss::Failed(e)),
+                }
+            })
+            .await;
+        stats::value_read(!loaded.load(Ordering::Relaxed));
+        match filled {
+            Ok(entry) => {
+                Ok(Some(entry.value.downcast::<T>().map_err(|_| {
+                    AppError::internal(anyhow::anyhow!("cache key {base} was remembered with another type"))
+                })?))
+            }
+            Err(miss) => {
+                match &*miss {
+                    Miss::Absent => Ok(None),
+                    Miss::Failed(e) => Err(e.duplicate()),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::Id;
+    use std::sync::atomic::AtomicUsize;
+
+    #[tokio::test]
+    async fn remembers_until_a_tag_is_invalidated() {
+        let cache = Cache::new(true, 1 << 20);
+        let id = Id::new();
+        let loads = AtomicUsize::new(0);
+        let load = || async {
+            Ok(Some(loads.fetch_add(1, Ordering::SeqCst) + 1))
+        };
+        let tags = [Tag::User(id.clone())];
+        assert_eq!(*cache.remember::<usize, _, _>("n", &tags, load).await.unwrap().unwrap(), 1);
+        assert_eq!(*cache.remember::<usize, _, _>("n", &tags, load).await.unwrap().unwrap(), 1);
+        cache.invalidate([Tag::User(Id::new())]).await;
+        assert_eq!(*cache.remember::<usize, _, _>("n", &tags, load).await.unwrap().unwrap(), 1);
+        cache.invalidate([Tag::User(id)]).await;
+        assert_eq!(*cache.remember::<usize, _, _>("n", &tags, load).await.unwrap().unwrap(), 2);
+    }
+
+    #[tokio::test]
+    async fn absent_values_and_errors_are_not_remembered() {
+        let cache = Cache::new(true, 1 << 20);
+        let loads = AtomicUsize::new(0);
+        let none = || async {
+            loads.fetch_add(1, Ordering::SeqCst);
+            Ok(None::<usize>)
+        };
+        assert!(cache.remember("absent", &[], none).await.unwrap().is_none());
+        assert!(cache.remember("absent", &[], none).await.unwrap().is_none());
+        assert_eq!(loads.load(Ordering::SeqCst), 2);
+        let failed = cache.remember::<usize, _, _>("failing", &[], || async { Err(AppError::not_found("gone")) }).await;
+        assert_eq!(failed.err().unwrap().status, axum::http::StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn a_disabled_cache_always_loads() {
+        let cache = Cache::new(false, 1 << 20);
+        let loads = AtomicUsize::new(0);
+        let load = || async { Ok(Some(loads.fetch_add(1, Ordering::SeqCst))) };
+        cache.remember::<usize, _, _>("n", &[], load).await.unwrap();
+        cache.remember::<usize, _, _>("n", &[], load).await.unwrap();
+        assert_eq!(loads.load(Ordering::SeqCst), 2);
+    }
+}
