@@ -15,7 +15,8 @@
 #        THINK_MIN/THINK_MAX (10s/60s), MIX (e.g. chat=50), PROCS (load processes; by
 #        default one per 15,000 users), RAMP (new sockets/s per load process, 500),
 #        SOURCE_IPS (client addresses, 16: workers are chosen by address), PORT, OPS_PORT, REDIS_URL,
-#        PG_ADMIN_URL, PLOT=0 (no image).
+#        PG_ADMIN_URL, PLOT=0 (no image), WARMUP (e.g. 2m: the users act that long first; server
+#        counters, i.e. CPU, database queries and cache hits, are measured after it).
 # Exits non-zero on any error, stale read or lost message (3) or when the tool fails.
 # Loopback only; every run stops by itself (DURATION plus connecting and draining).
 set -euo pipefail
@@ -127,9 +128,10 @@ if [ -n "${BASELINE:-}" ]; then extra+=(--baseline "$BASELINE"); fi
 if [ -n "${MIX:-}" ]; then extra+=(--mix "$MIX"); fi
 if [ -n "${PROCS:-}" ]; then extra+=(--procs "$PROCS"); fi
 if [ -n "${RAMP:-}" ]; then extra+=(--ramp "$RAMP"); fi
+if [ -n "${WARMUP:-}" ]; then extra+=(--warmup "$WARMUP"); fi
 if [ -n "${SOURCE_IPS:-}" ]; then extra+=(--source-ips "$SOURCE_IPS"); fi
 # Bound: connecting (at RAMP per process, plus timeouts), the run, the drain.
-limit=$(( $(seconds "$DURATION") + USERS / ${RAMP:-500} + 300 ))
+limit=$(( $(seconds "$DURATION") + $(seconds "${WARMUP:-0s}") + USERS / ${RAMP:-500} + 300 ))
 status=0
 timeout "$limit" "$LOAD" --url "http://127.0.0.1:$PORT" --accounts "$work/accounts.jsonl" \
   --duration "$DURATION" --think-min "$THINK_MIN" --think-max "$THINK_MAX" --out "$OUT" \

@@ -89,6 +89,9 @@ pub enum Tag {
     Law(Id),
     Cons(Id),
     ConsList(Id),
+    /// A user's chat activity (last messages, unread counts, chat order): messages and read
+    /// receipts change only this, not the user's other lists.
+    Chats(Id),
     /// A user's account row: what [`Cache::remember`] keeps of the principal.
     User(Id),
 }
@@ -114,6 +117,7 @@ impl Tag {
             Tag::Law(id) => format!("LAW:{id}"),
             Tag::Cons(id) => format!("CONS:{id}"),
             Tag::ConsList(id) => format!("CONSL:{id}"),
+            Tag::Chats(id) => format!("CHATS:{id}"),
             Tag::User(id) => format!("USR:{id}"),
         }
     }

@@ -33,6 +33,9 @@ pub enum TagRule {
     CaseOfSubject,
     /// `CIT:<caller>` or `LAW:<caller>`, by the caller's role.
     Caller,
+    /// `CHATS:<caller>`: the route shows chat activity (last message, unread counts, chat
+    /// order). Such routes list `Caller` too: chats appearing or changing status move that.
+    ChatsOfCaller,
     /// `CONS:<id>` for the consultation in the path.
     ConsOfSubject,
     /// `CONSL:<caller>`.
@@ -68,13 +71,13 @@ pub const ADMIN_PENDING: Policy = policy("/api/admin/lawyers/pending-verificatio
 // Lawyers' private routes.
 pub const LAWYER_DASHBOARD: Policy = policy("/api/lawyers/dashboard/stats", 120, PerUser, &[Caller]);
 pub const LAWYER_AVAILABLE_CASES: Policy = policy("/api/lawyers/available-cases", 180, PerUser, &[Avail, Caller]);
-pub const LAWYER_MY_CASES: Policy = policy("/api/lawyers/my-cases", 120, PerUser, &[Caller]);
+pub const LAWYER_MY_CASES: Policy = policy("/api/lawyers/my-cases", 120, PerUser, &[Caller, ChatsOfCaller]);
 pub const LAWYER_MY_CLIENTS: Policy = policy("/api/lawyers/my-clients", 300, PerUser, &[Caller]);
-pub const LAWYER_MY_DIRECT_CLIENTS: Policy = policy("/api/lawyers/my-direct-clients", 300, PerUser, &[Caller]);
+pub const LAWYER_MY_DIRECT_CLIENTS: Policy = policy("/api/lawyers/my-direct-clients", 300, PerUser, &[Caller, ChatsOfCaller]);
 pub const LAWYER_PENDING_REQUESTS: Policy = policy("/api/lawyers/pending-requests", 60, PerUser, &[Caller]);
-pub const LAWYER_MY_CHATS: Policy = policy("/api/lawyers/my-chats", 120, PerUser, &[Caller]);
+pub const LAWYER_MY_CHATS: Policy = policy("/api/lawyers/my-chats", 120, PerUser, &[Caller, ChatsOfCaller]);
 pub const LAWYER_PENDING_CONNECTIONS: Policy = policy("/api/lawyers/pending-connection-requests", 60, PerUser, &[Caller]);
-pub const LAWYER_CONNECTED_CITIZENS: Policy = policy("/api/lawyers/connected-citizens", 300, PerUser, &[Caller]);
+pub const LAWYER_CONNECTED_CITIZENS: Policy = policy("/api/lawyers/connected-citizens", 300, PerUser, &[Caller, ChatsOfCaller]);
 pub const LAWYER_MY_CASE_REQUESTS: Policy = policy("/api/lawyers/my-case-requests", 120, PerUser, &[Caller]);
 pub const LAWYER_RECEIVED_CASE_REQUESTS: Policy = policy("/api/lawyers/received-case-requests", 120, PerUser, &[Caller]);
 
@@ -84,15 +87,15 @@ pub const CITIZEN_RECENT_ACTIVITY: Policy = policy("/api/citizens/recent-activit
 pub const CITIZEN_MY_LAWYERS: Policy = policy("/api/citizens/my-lawyers", 300, PerUser, &[Caller]);
 pub const CITIZEN_AVAILABLE_LAWYERS: Policy =
     policy("/api/citizens/available-lawyers", 600, ScopeRule::Role(Role::Citizen), &[Dir]);
-pub const CITIZEN_MY_CASES: Policy = policy("/api/citizens/my-cases", 120, PerUser, &[Caller]);
+pub const CITIZEN_MY_CASES: Policy = policy("/api/citizens/my-cases", 120, PerUser, &[Caller, ChatsOfCaller]);
 pub const CITIZEN_PENDING_REQUESTS: Policy = policy("/api/citizens/pending-requests", 60, PerUser, &[Caller]);
 pub const CITIZEN_RECEIVED_OFFERS: Policy = policy("/api/citizens/received-offers", 60, PerUser, &[Caller]);
 pub const CITIZEN_MY_CASE_REQUESTS: Policy = policy("/api/citizens/my-case-requests", 120, PerUser, &[Caller]);
 pub const CITIZEN_MY_CASE_OFFERS: Policy = policy("/api/citizens/my-case-offers", 120, PerUser, &[Caller]);
-pub const CITIZEN_CONNECTED_LAWYERS: Policy = policy("/api/citizens/connected-lawyers", 300, PerUser, &[Caller]);
+pub const CITIZEN_CONNECTED_LAWYERS: Policy = policy("/api/citizens/connected-lawyers", 300, PerUser, &[Caller, ChatsOfCaller]);
 pub const CITIZEN_PENDING_CONNECTIONS: Policy =
     policy("/api/citizens/pending-connection-requests", 60, PerUser, &[Caller]);
-pub const CITIZEN_DIRECT_CHATS: Policy = policy("/api/citizens/direct-chats", 120, PerUser, &[Caller]);
+pub const CITIZEN_DIRECT_CHATS: Policy = policy("/api/citizens/direct-chats", 120, PerUser, &[Caller, ChatsOfCaller]);
 
 // Cases and consultations.
 // A lawyer's `/queries?type=available` is an open-pool view (AVAIL) and an admin's list shows
@@ -125,6 +128,7 @@ impl Policy {
                 Avail => Some(Tag::Avail),
                 CaseOfSubject => subject.map(|id| Tag::Case(id.clone())),
                 Caller => caller.map(Tag::of_user),
+                ChatsOfCaller => caller.map(|u| Tag::Chats(u.id.clone())),
                 ConsOfSubject => subject.map(|id| Tag::Cons(id.clone())),
                 ConsListOfCaller => caller.map(|u| Tag::ConsList(u.id.clone())),
             })

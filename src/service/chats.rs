@@ -252,7 +252,7 @@ fn draft(sender: &User, msg: NewMessage) -> AppResult<MessageDraft> {
 }
 
 /// Validates and stores a message from a participant, making it the chat's `lastMessage`.
-/// Invalidates every participant's lists (last message, unread counts).
+/// Invalidates every participant's chat activity (`CHATS`: last message, unread counts).
 pub async fn send_message(state: &AppState, user: &User, chat_id: &str, msg: NewMessage) -> AppResult<Message> {
     let draft = draft(user, msg)?;
     let members = require_member(state, user, chat_id).await?;
@@ -261,7 +261,7 @@ pub async fn send_message(state: &AppState, user: &User, chat_id: &str, msg: New
 
 async fn append(state: &AppState, chat: &Members, draft: MessageDraft) -> AppResult<Message> {
     let message = store::insert_message(&state.db, &chat.id, draft).await?;
-    state.cache.invalidate(chat.participants.iter().map(participant_tag)).await;
+    state.cache.invalidate(chat.participants.iter().map(|p| Tag::Chats(p.user_id.clone()))).await;
     Ok(message)
 }
 
@@ -282,7 +282,7 @@ async fn mark_chat_read(state: &AppState, user: &User, chat_ref: &Id, message_id
     let only = (!message_ids.is_empty()).then_some(message_ids);
     let marked = store::mark_read(&state.db, chat_ref, &user.id, only).await?;
     if !marked.is_empty() {
-        state.cache.invalidate([Tag::of_user(user)]).await;
+        state.cache.invalidate([Tag::Chats(user.id.clone())]).await;
     }
     Ok(marked)
 }

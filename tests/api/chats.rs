@@ -62,8 +62,12 @@ async fn messages_update_lists_and_opening_the_chat_reads_them() {
     app.get(lawyer_list, ravi.t()).await;
     assert_cache(&app.get(lawyer_list, ravi.t()).await, "HIT");
     app.get("/api/citizens/direct-chats", asha.t()).await;
+    let dashboard = "/api/lawyers/dashboard/stats";
+    app.get(dashboard, ravi.t()).await;
 
     let sent = say(&app, &asha, &chat_id, "Hello, are you free tomorrow?").await;
+    // Lists that show no chat activity keep their entries through messages.
+    assert_cache(&app.get(dashboard, ravi.t()).await, "HIT");
     assert_eq!(sent.content, "Hello, are you free tomorrow?");
     assert_eq!(sent.sender, asha.user.id);
 

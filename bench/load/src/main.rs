@@ -41,6 +41,11 @@ struct Cli {
     /// How long users act (connecting comes before, the drain of deliveries after).
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     duration: Duration,
+    /// Run this long before `duration`: every user acts as in the run (latencies, errors,
+    /// stale reads and losses count), but the server's counters (database queries, cache
+    /// hits, CPU) are measured from its end, so they describe a server in steady state.
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    warmup: Duration,
     /// Think time between a user's actions: uniform between these.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     think_min: Duration,
@@ -175,7 +180,7 @@ async fn child(cli: &Cli, shard: &str) -> anyhow::Result<()> {
     let (start_tx, start_rx) = watch::channel(None);
     let options = Options {
         think: (cli.think_min, cli.think_max.max(cli.think_min)),
-        duration: cli.duration,
+        duration: cli.duration + cli.warmup,
         loss_timeout: cli.loss_timeout,
         connect_timeout: cli.connect_timeout,
         password: cli.password.clone(),
@@ -288,9 +293,10 @@ async fn parent(cli: &Cli) -> anyhow::Result<i32> {
         failed += parts.next().unwrap_or(0);
     }
     eprintln!(
-        "nyaya-load: {users} users in {procs} processes, {connected} sockets connected ({failed} failed) in {:.1}s; running {:?}",
+        "nyaya-load: {users} users in {procs} processes, {connected} sockets connected ({failed} failed) in {:.1}s; running {:?} (warm-up {:?})",
         started.elapsed().as_secs_f64(),
-        cli.duration
+        cli.duration,
+        cli.warmup
     );
 
     let mut sampler = server::Sampler::new(cli.server_pid, cli.metrics.clone());
@@ -301,7 +307,7 @@ async fn parent(cli: &Cli) -> anyhow::Result<i32> {
         w.stdin.flush().await?;
     }
     let drain = cli.loss_timeout + Duration::from_secs(2);
-    let until = cli.duration + drain;
+    let until = cli.duration + cli.warmup + drain;
     let since_start = || (clock::now_us() as f64 - start_us as f64) / 1e6;
     tokio::time::sleep(Duration::from_micros(start_us.saturating_sub(clock::now_us()))).await;
     samples.push(sampler.sample(0.0).await);
@@ -332,7 +338,8 @@ async fn parent(cli: &Cli) -> anyhow::Result<i32> {
     let meta = report::Meta {
         labels,
         processes: procs,
-        duration: cli.duration,
+        duration: cli.duration + cli.warmup,
+        warmup: cli.warmup,
         loss_timeout: cli.loss_timeout,
         start_us,
         baseline,

@@ -76,6 +76,8 @@ pub struct Report {
     pub users: u64,
     pub processes: usize,
     pub duration_s: f64,
+    /// The first seconds of the run, left out of the server's measurements.
+    pub warmup_s: f64,
     pub http_rps: f64,
     pub messages_per_s: f64,
     pub classes: Vec<ClassRow>,
@@ -123,10 +125,10 @@ fn counter(s: &Sample, name: &str) -> f64 {
     s.counters.get(name).copied().unwrap_or(0.0)
 }
 
-/// From the samples of the run's actions (0 <= t <= duration; the first is the counters'
-/// baseline); memory and sockets over the drain too.
-fn server_row(samples: &[Sample], duration: Duration) -> ServerRow {
-    let during: Vec<&Sample> = samples.iter().filter(|s| s.t >= 0.0).collect();
+/// From the samples of the run's actions after the warm-up (warmup <= t <= duration; the
+/// first is the counters' baseline); memory and sockets over the drain too.
+fn server_row(samples: &[Sample], duration: Duration, warmup: Duration) -> ServerRow {
+    let during: Vec<&Sample> = samples.iter().filter(|s| s.t >= warmup.as_secs_f64().round()).collect();
     let loaded: Vec<&&Sample> = during.iter().filter(|s| s.t <= duration.as_secs_f64() + 0.5).collect();
     let (Some(first), Some(last)) = (loaded.first(), loaded.last()) else { return ServerRow::default() };
     let delta = |name: &str| (counter(last, name) - counter(first, name)).max(0.0);
@@ -226,7 +228,10 @@ fn deliveries(stats: &Stats, start_us: u64, loss_timeout: Duration, accounts: &[
 pub struct Meta {
     pub labels: BTreeMap<String, String>,
     pub processes: usize,
+    /// The whole run, warm-up included.
     pub duration: Duration,
+    /// The start of the run the server's counters are not measured over.
+    pub warmup: Duration,
     pub loss_timeout: Duration,
     pub start_us: u64,
     pub baseline: Option<Value>,
@@ -243,7 +248,7 @@ pub fn build(stats: Stats, samples: &[Sample], accounts: &[Account], meta: Meta)
         }
     }
     let http_requests: u64 = stats.series.iter().map(|s| s.requests).sum();
-    let server = server_row(samples, meta.duration);
+    let server = server_row(samples, meta.duration, meta.warmup);
     let series = (0..meta.duration.as_secs() as usize)
         .map(|t| {
             let http = stats.series.get(t);
@@ -278,6 +283,7 @@ pub fn build(stats: Stats, samples: &[Sample], accounts: &[Account], meta: Meta)
         users: stats.users,
         processes: meta.processes,
         duration_s: secs,
+        warmup_s: meta.warmup.as_secs_f64(),
         http_rps: (http_requests as f64 / secs * 10.0).round() / 10.0,
         messages_per_s: (messages as f64 / secs * 10.0).round() / 10.0,
         classes,
@@ -313,6 +319,14 @@ impl Report {
             "{} simulated users over {} load processes, {:.0} s. Throughput: {} HTTP requests/s, {} chat messages/s delivered.\n",
             self.users, self.processes, self.duration_s, self.http_rps, self.messages_per_s
         );
+        if self.warmup_s > 0.0 {
+            let _ = writeln!(
+                o,
+                "Server figures (CPU, database queries, cache hits) cover the last {:.0} s, after a {:.0} s warm-up; latencies, errors, stale reads and losses cover the whole run.\n",
+                self.duration_s - self.warmup_s,
+                self.warmup_s
+            );
+        }
         let _ = writeln!(o, "| route class | requests | per s | p50 ms | p95 ms | p99 ms | max ms | errors/lost | p99 < {P99_TARGET_MS} ms |");
         let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|---:|:-:|");
         for c in &self.classes {
