@@ -4,6 +4,7 @@
 //! entry is trusted), but they never go to Redis: they may hold password and token hashes.
 
 use std::any::Any;
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::{Cache, SHORT_TTL, Tag, stats};
 use crate::error::{AppError, AppResult};
+use crate::ids::Id;
 
 /// How long a remembered value lives at most when nothing invalidates it.
 pub const VALUE_TTL: Duration = Duration::from_secs(300);
@@ -89,10 +91,69 @@ impl Cache {
     }
 }
 
+impl Cache {
+    /// [`Cache::remember`] for many values of one kind: entry `<kind>|<id>` with the single tag
+    /// `tag(id)`, the same entries `remember` reads and fills. What is remembered comes from
+    /// memory; the rest from one call of `load`, which may leave ids out (absent, not kept).
+    /// One Redis round trip checks all the tags.
+    pub async fn remember_each<T, F, Fut>(&self, kind: &str, ids: &[Id], tag: fn(&Id) -> Tag, load: F) -> AppResult<HashMap<Id, Arc<T>>>
+    where
+        T: Send + Sync + 'static,
+        F: FnOnce(Vec<Id>) -> Fut,
+        Fut: Future<Output = AppResult<Vec<(Id, T)>>>,
+    {
+        if !self.inner.enabled {
+            return Ok(load(ids.to_vec()).await?.into_iter().map(|(id, v)| (id, Arc::new(v))).collect());
+        }
+        let tags: Vec<String> = ids.iter().map(|id| tag(id).name()).collect();
+        self.inner.sync_versions(&tags).await;
+        // Keys are taken before loading: a write during the load moves the tag, and what this
+        // load stores stays under the old key, never found again.
+        let keys: Vec<(String, Duration)> = {
+            let mut state = self.inner.lock();
+            ids.iter()
+                .zip(&tags)
+                .map(|(id, t)| {
+                    let snap = state.snapshot(std::slice::from_ref(t));
+                    (snap.l1_key(&format!("{kind}|{id}")), if snap.short_lived { SHORT_TTL } else { VALUE_TTL })
+                })
+                .collect()
+        };
+        let mut found = HashMap::with_capacity(ids.len());
+        let mut missing: HashMap<Id, (String, Duration)> = HashMap::new();
+        for (id, (key, ttl)) in ids.iter().zip(keys) {
+            match self.inner.values.get(&key).await.and_then(|e| e.value.downcast::<T>().ok()) {
+                Some(value) => {
+                    found.insert(id.clone(), value);
+                }
+                None => {
+                    missing.insert(id.clone(), (key, ttl));
+                }
+            }
+        }
+        for _ in 0..found.len() {
+            stats::value_read(true);
+        }
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        for _ in 0..missing.len() {
+            stats::value_read(false);
+        }
+        for (id, value) in load(missing.keys().cloned().collect()).await? {
+            let value = Arc::new(value);
+            if let Some((key, ttl)) = missing.remove(&id) {
+                self.inner.values.insert(key, Value { value: value.clone(), ttl }).await;
+            }
+            found.insert(id, value);
+        }
+        Ok(found)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::Id;
     use std::sync::atomic::AtomicUsize;
 
     #[tokio::test]
@@ -135,5 +196,30 @@ mod tests {
         cache.remember::<usize, _, _>("n", &[], load).await.unwrap();
         cache.remember::<usize, _, _>("n", &[], load).await.unwrap();
         assert_eq!(loads.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn many_values_load_only_what_is_not_remembered() {
+        let cache = Cache::new(true, 1 << 20);
+        let (a, b, c) = (Id::new(), Id::new(), Id::new());
+        let asked = std::sync::Mutex::new(Vec::new());
+        let load = |ids: Vec<Id>| {
+            asked.lock().unwrap().push(ids.len());
+            let known = [a.clone(), b.clone()];
+            async move { Ok(ids.into_iter().filter(|id| known.contains(id)).map(|id| (id.clone(), id.to_string())).collect()) }
+        };
+        let first = cache.remember_each::<String, _, _>("user", &[a.clone(), c.clone()], |id| Tag::User(id.clone()), load).await.unwrap();
+        assert_eq!(first.len(), 1, "an absent id is left out");
+        assert_eq!(*first[&a], a.to_string());
+        let second =
+            cache.remember_each::<String, _, _>("user", &[a.clone(), b.clone(), c.clone()], |id| Tag::User(id.clone()), load).await.unwrap();
+        assert_eq!(second.len(), 2);
+        assert_eq!(*asked.lock().unwrap(), vec![2, 2], "a is remembered; b and c are asked for");
+        // The same entries as `remember`'s, and the same invalidation.
+        let one = cache.remember::<String, _, _>(&format!("user|{a}"), &[Tag::User(a.clone())], || async { Ok(None) }).await.unwrap();
+        assert_eq!(one.as_deref(), Some(&a.to_string()));
+        cache.invalidate([Tag::User(a.clone())]).await;
+        cache.remember_each::<String, _, _>("user", &[a.clone()], |id| Tag::User(id.clone()), load).await.unwrap();
+        assert_eq!(asked.lock().unwrap().last(), Some(&1));
     }
 }

@@ -743,7 +743,7 @@ pub async fn logout(state: &AppState, user: &User) -> AppResult<()> {
 /// (name, email, role, lawyerDetails.specialization).
 pub async fn current_user(state: &AppState, user: &User) -> AppResult<Value> {
     let one = std::slice::from_ref(user);
-    let mut docs = people::clean_with_connections(&state.db, one, people::PARTICIPANT_LIST).await?;
+    let mut docs = people::clean_with_connections(state, one, people::PARTICIPANT_LIST).await?;
     Ok(docs.pop().unwrap_or(Value::Null))
 }
 

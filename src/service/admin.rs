@@ -147,7 +147,7 @@ pub fn user_query(params: &Params, page: Page) -> UserQuery {
 pub async fn list_users(state: &AppState, params: &Params) -> AppResult<Value> {
     let page = params.page(10);
     let (list, total) = users::list(&state.db, &user_query(params, page)).await?;
-    let docs = people::clean_with_connections(&state.db, &list, people::NAME_EMAIL_ROLE).await?;
+    let docs = people::clean_with_connections(state, &list, people::NAME_EMAIL_ROLE).await?;
     let pages = page.pages(total);
     Ok(json!({
         "docs": docs,

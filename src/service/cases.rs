@@ -182,7 +182,8 @@ struct Hydrated {
 }
 
 impl Hydrated {
-    async fn load(db: &Db, cases: Vec<Case>) -> AppResult<Hydrated> {
+    async fn load(state: &AppState, cases: Vec<Case>) -> AppResult<Hydrated> {
+        let db = &state.db;
         let ids: Vec<Id> = cases.iter().map(|c| c.id.clone()).collect();
         let mut requests: HashMap<Id, Vec<CaseRequest>> = HashMap::new();
         for r in store::requests_of(db, &ids).await? {
@@ -196,7 +197,7 @@ impl Hydrated {
             people.extend(ids_under(&c.notes, "author"));
         }
         people.extend(requests.values().flatten().map(|r| r.lawyer_id.clone()));
-        let users = load_users(db, people).await?;
+        let users = load_users(state, people).await?;
         Ok(Hydrated { cases, requests, users })
     }
 
@@ -309,7 +310,7 @@ fn assignment_tags(rec: &CaseRecord) -> Vec<Tag> {
 /// a link to the case chat. A failure to load them is logged: the assignment stands.
 async fn email_assignment(state: &AppState, case: &Case, chat_id: &str) {
     let Some(lawyer_id) = &case.assigned_lawyer_id else { return };
-    let people = match load_users(&state.db, [&case.citizen_id, lawyer_id]).await {
+    let people = match load_users(state, [&case.citizen_id, lawyer_id]).await {
         Ok(people) => people,
         Err(err) => {
             tracing::error!(case = %case.id, error = %err, "case assignment emails not sent");
@@ -487,7 +488,7 @@ pub async fn list(state: &AppState, user: &User, case_type: CaseType, params: &P
         Role::LawStudent => return Err(AppError::forbidden("Access denied")),
     }
     let (cases, total) = store::list(&state.db, &filter, SortKey::CreatedAt, true, page.limit, page.offset()).await?;
-    let hydrated = Hydrated::load(&state.db, cases).await?;
+    let hydrated = Hydrated::load(state, cases).await?;
     let pop = Populate { citizen: Some(CONTACT), assigned: Some(LAWYER_BRIEF), lawyer_requests: Some(LAWYER_BRIEF), ..Populate::default() };
     let allow = match case_type {
         CaseType::Query => QUERY_LIST_FIELDS,
@@ -525,7 +526,7 @@ pub async fn get(state: &AppState, case_type: CaseType, id: &Id) -> AppResult<Va
     if cases.is_empty() {
         return Err(AppError::not_found(format!("{} not found", case_type.label())));
     }
-    let hydrated = Hydrated::load(&state.db, cases).await?;
+    let hydrated = Hydrated::load(state, cases).await?;
     let pop = Populate {
         citizen: Some(CONTACT_ADDRESS),
         assigned: Some(LAWYER_CONTACT),
@@ -920,7 +921,7 @@ pub async fn available_cases(state: &AppState, lawyer: &User, params: &Params) -
     let sort = SortKey::parse(params.get("sortBy"));
     let descending = params.get("sortOrder").is_none_or(|o| o == "desc");
     let (cases, total) = store::list(&state.db, &filter, sort, descending, page.limit, page.offset()).await?;
-    let hydrated = Hydrated::load(&state.db, cases).await?;
+    let hydrated = Hydrated::load(state, cases).await?;
     let pop = Populate { citizen: Some(CONTACT), ..Populate::default() };
     let items = hydrated
         .cases
@@ -965,7 +966,7 @@ async fn my_cases(
     let with_chat: Vec<Id> =
         cases.iter().filter(|c| !citizen_view || c.assigned_lawyer_id.is_some()).map(|c| c.id.clone()).collect();
     let rooms = store::chat_rooms(&state.db, &reader.id, &with_chat).await?;
-    let hydrated = Hydrated::load(&state.db, cases).await?;
+    let hydrated = Hydrated::load(state, cases).await?;
     let items: Vec<Value> = hydrated
         .cases
         .iter()
@@ -1067,7 +1068,7 @@ pub async fn request_list(state: &AppState, user: &User, list: RequestList, para
     };
     let (entries, cases, total) = store::list_requests(&state.db, &filter, page.limit, page.offset()).await?;
     let people = entries.iter().map(|r| r.lawyer_id.clone()).chain(cases.values().map(|c| c.citizen_id.clone()));
-    let users = load_users(&state.db, people).await?;
+    let users = load_users(state, people).await?;
     let items: Vec<Value> = entries
         .iter()
         .filter_map(|r| {
@@ -1272,7 +1273,7 @@ pub async fn recent_activity(state: &AppState, citizen: &User, params: &Params) 
     cases.extend(store::newest_of_citizen(db, &citizen.id, CaseType::Dispute, limit).await?);
     let connections = store::newest_connections(db, &citizen.id, limit).await?;
     let people = cases.iter().filter_map(|c| c.assigned_lawyer_id.clone()).chain(connections.iter().map(|c| c.lawyer_id.clone()));
-    let users = load_users(db, people).await?;
+    let users = load_users(state, people).await?;
     let lawyer = |id: Option<&Id>| id.map(|id| user_ref(&users, id, Some(LAWYER_BRIEF))).unwrap_or(Value::Null);
     let mut items: Vec<(String, Value)> = Vec::new();
     for c in &cases {

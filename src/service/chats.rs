@@ -377,7 +377,7 @@ pub async fn chat_documents(state: &AppState, chats: &[Chat], shape: ChatShape, 
         Some(user) => store::unread_counts(&state.db, user, &refs).await?,
         None => HashMap::new(),
     };
-    let users = load_users(&state.db, chats.iter().flat_map(chat_user_ids)).await?;
+    let users = load_users(state, chats.iter().flat_map(chat_user_ids)).await?;
     Ok(chats
         .iter()
         .map(|chat| {
@@ -402,7 +402,7 @@ pub async fn chat_document(state: &AppState, chat: &Chat, shape: ChatShape) -> A
 
 /// A page of messages with senders populated.
 async fn messages_json(state: &AppState, messages: &[Message], sender_fields: &[&str]) -> AppResult<Vec<Value>> {
-    let users = load_users(&state.db, messages.iter().map(|m| &m.sender)).await?;
+    let users = load_users(state, messages.iter().map(|m| &m.sender)).await?;
     Ok(messages.iter().map(|m| message_json(m, user_ref(&users, &m.sender, Some(sender_fields)))).collect())
 }
 
@@ -412,7 +412,7 @@ pub async fn chat_infos(state: &AppState, viewer: &Id, chat_ids: &[String]) -> A
     let chats = store::find_many_by_chat_id(&state.db, chat_ids).await?;
     let refs: Vec<Id> = chats.iter().map(|c| c.id.clone()).collect();
     let unread = store::unread_counts(&state.db, viewer, &refs).await?;
-    let users = load_users(&state.db, chats.iter().filter_map(|c| c.last_message.as_ref().map(|l| &l.sender))).await?;
+    let users = load_users(state, chats.iter().filter_map(|c| c.last_message.as_ref().map(|l| &l.sender))).await?;
     Ok(chats
         .iter()
         .map(|chat| {
@@ -487,7 +487,7 @@ pub async fn chat_by_id(state: &AppState, user: &User, chat_id: &str, page: Page
     read_on_open(state, user, &chat).await?;
     let total = store::count_messages(&state.db, &chat.id, None).await?;
     let messages = store::message_page(&state.db, &chat.id, None, page).await?;
-    let users = load_users(&state.db, chat_user_ids(&chat)).await?;
+    let users = load_users(state, chat_user_ids(&chat)).await?;
     let mut doc = chat_json(&chat, &users, ChatShape { participants: Some(PARTICIPANT_DETAIL), last_sender: None });
     doc.insert("messages".into(), Value::Array(messages_json(state, &messages, NAME_ROLE_PICTURE).await?));
     Ok(json!({

@@ -223,7 +223,7 @@ pub async fn revoke_connection(state: &AppState, citizen: &User, id: &Id) -> App
 /// Connection documents with the other party populated.
 async fn documents(state: &AppState, list: &[Connection], side: Side<'_>, fields: &[&str]) -> AppResult<Vec<Value>> {
     let users = load_users(
-        &state.db,
+        state,
         list.iter().map(|c| match side {
             Side::Citizen(_) => &c.lawyer,
             Side::Lawyer(_) => &c.citizen,
@@ -290,7 +290,7 @@ pub async fn direct_chats_of_citizen(state: &AppState, citizen: &User, page: Pag
     let refs: Vec<Id> = found.iter().map(|c| c.id.clone()).collect();
     let unread = chat_store::unread_counts(&state.db, &citizen.id, &refs).await?;
     let users =
-        load_users(&state.db, list.iter().map(|c| &c.lawyer).chain(found.iter().flat_map(chats::chat_user_ids))).await?;
+        load_users(state, list.iter().map(|c| &c.lawyer).chain(found.iter().flat_map(chats::chat_user_ids))).await?;
     let by_chat_id: HashMap<&str, &chat_store::Chat> = found.iter().map(|c| (c.chat_id.as_str(), c)).collect();
     let items = list
         .iter()
@@ -419,7 +419,7 @@ fn legacy_links(user: &User, connection_type: &str) -> Vec<(Id, String)> {
 /// are skipped (the original's populate `match`).
 async fn linked(state: &AppState, owner: &User, connection_type: &str, role: Role, fields: &[&str]) -> AppResult<Vec<Value>> {
     let links = legacy_links(owner, connection_type);
-    let users: Users = load_users(&state.db, links.iter().map(|(id, _)| id)).await?;
+    let users: Users = load_users(state, links.iter().map(|(id, _)| id)).await?;
     Ok(links
         .iter()
         .filter_map(|(id, at)| {
@@ -568,7 +568,7 @@ pub async fn accept_direct_request(state: &AppState, lawyer: &User, chat_id: &st
     chat.updated_at = chat_store::set_status(&state.db, &chat.id, "active", None).await?;
     chat.status = "active".into();
     state.cache.invalidate(chat.participants.iter().map(chats::participant_tag)).await;
-    let users = load_users(&state.db, chat.participants.iter().map(|p| &p.user_id)).await?;
+    let users = load_users(state, chat.participants.iter().map(|p| &p.user_id)).await?;
     let citizen = chat.participants.iter().filter_map(|p| users.get(&p.user_id)).find(|u| u.role == Role::Citizen);
     if let Some(citizen) = citizen {
         state.notifier.to_user(
@@ -585,7 +585,7 @@ pub async fn accept_direct_request(state: &AppState, lawyer: &User, chat_id: &st
 pub async fn my_direct_clients(state: &AppState, lawyer: &User, page: Page) -> AppResult<Value> {
     let total = chat_store::count_direct_clients(&state.db, &lawyer.id).await?;
     let rows = chat_store::direct_clients(&state.db, &lawyer.id, page).await?;
-    let users = load_users(&state.db, rows.iter().map(|r| &r.citizen)).await?;
+    let users = load_users(state, rows.iter().map(|r| &r.citizen)).await?;
     let clients = rows
         .iter()
         .filter_map(|r| {

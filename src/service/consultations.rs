@@ -93,7 +93,7 @@ pub fn is_url(raw: &str) -> bool {
 /// Consultations with both parties populated: the citizen `name email role`, the lawyer also
 /// `lawyerDetails.specialization` (null when an account is gone).
 async fn render(state: &AppState, items: &[Consultation]) -> AppResult<Vec<Value>> {
-    let people = load_users(&state.db, items.iter().flat_map(|c| [&c.citizen_id, &c.lawyer_id])).await?;
+    let people = load_users(state, items.iter().flat_map(|c| [&c.citizen_id, &c.lawyer_id])).await?;
     Ok(items
         .iter()
         .map(|c| {

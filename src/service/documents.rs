@@ -460,7 +460,7 @@ async fn chat_entity(state: &AppState, chat: &Chat) -> AppResult<(Id, &'static s
 
 /// Documents with their uploaders populated (name email role).
 async fn render(state: &AppState, docs: Vec<Document>) -> AppResult<Vec<Value>> {
-    let uploaders = load_users(&state.db, docs.iter().map(|d| &d.uploaded_by)).await?;
+    let uploaders = load_users(state, docs.iter().map(|d| &d.uploaded_by)).await?;
     let now = crate::time::now();
     Ok(docs
         .iter()

@@ -9,7 +9,6 @@ use serde_json::{Map, Value, json};
 
 use crate::app::AppState;
 use crate::cache::Tag;
-use crate::db::Db;
 use crate::error::AppResult;
 use crate::ids::Id;
 use crate::store::users::{self, User};
@@ -30,13 +29,21 @@ pub const PARTICIPANT_DETAIL: &[&str] = &["name", "email", "role", "lawyerDetail
 /// Users by id, loaded once per response to populate references.
 pub type Users = HashMap<Id, User>;
 
-/// The users with these ids (duplicates and missing accounts are fine), in one statement.
-pub async fn load_users<I: Borrow<Id>>(db: &Db, ids: impl IntoIterator<Item = I>) -> AppResult<Users> {
+/// The users with these ids (duplicates and missing accounts are fine): remembered ones from
+/// memory (the entries of [`principal`]), the rest in one statement.
+pub async fn load_users<I: Borrow<Id>>(state: &AppState, ids: impl IntoIterator<Item = I>) -> AppResult<Users> {
     let mut wanted: Vec<Id> = ids.into_iter().map(|id| id.borrow().clone()).collect();
     wanted.sort();
     wanted.dedup();
-    Ok(users::get_many(db, &wanted).await?.into_iter().map(|u| (u.id.clone(), u)).collect())
+    let load = |missing: Vec<Id>| async move {
+        Ok(users::get_many(&state.db, &missing).await?.into_iter().map(|u| (u.id.clone(), u)).collect())
+    };
+    let found = state.cache.remember_each::<User, _, _>(PRINCIPAL, &wanted, |id| Tag::User(id.clone()), load).await?;
+    Ok(found.into_iter().map(|(id, user)| (id, User::clone(&user))).collect())
 }
+
+/// The kind of remembered value [`principal`] and [`load_users`] share.
+const PRINCIPAL: &str = "user";
 
 /// A populated user reference: `_id` plus the selected fields the user has. `lawyerDetails`
 /// is the public one (never verification notes or documents); `lawyerDetails.specialization`
@@ -90,10 +97,10 @@ pub fn actor(user: &User) -> Value {
 
 /// Clean users (API.md 2.2) with their legacy `connections[].userId` populated with `fields`
 /// (null when that account no longer exists).
-pub async fn clean_with_connections(db: &Db, list: &[User], fields: &[&str]) -> AppResult<Vec<Value>> {
+pub async fn clean_with_connections(state: &AppState, list: &[User], fields: &[&str]) -> AppResult<Vec<Value>> {
     let linked_id = |c: &Value| c.get("userId").and_then(Value::as_str).and_then(|s| s.parse::<Id>().ok());
     let ids: Vec<Id> = list.iter().filter_map(|u| u.connections.as_array()).flatten().filter_map(linked_id).collect();
-    let linked = load_users(db, ids).await?;
+    let linked = load_users(state, ids).await?;
     Ok(list
         .iter()
         .map(|u| {
@@ -134,7 +141,7 @@ mod tests {
 /// costs no statement once warm. Read-modify-write paths load the row itself instead.
 pub async fn principal(state: &AppState, id: &Id) -> AppResult<Option<User>> {
     let tags = [Tag::User(id.clone())];
-    let user = state.cache.remember(&format!("user|{id}"), &tags, || async { Ok(users::get(&state.db, id).await?) }).await?;
+    let user = state.cache.remember(&format!("{PRINCIPAL}|{id}"), &tags, || async { Ok(users::get(&state.db, id).await?) }).await?;
     Ok(user.map(|u| User::clone(&u)))
 }
 
