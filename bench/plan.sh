@@ -4,6 +4,7 @@
 #
 #   bench/plan.sh                                  # SIZES="1000 10000", both databases
 #   SIZES="1000 10000 50000" DBS=sqlite DURATION=60s bench/plan.sh
+#   WARMUP=60s bench/plan.sh                       # server counters after a warm-up (scale.sh)
 #
 # "before" runs only up to BEFORE_MAX users: one process holds about 20,000 sockets here.
 set -uo pipefail

@@ -222,10 +222,25 @@ async fn child(cli: &Cli, shard: &str) -> anyhow::Result<()> {
         }
     };
     start_tx.send(Some(go))?;
+    // Users finish by themselves at the end of the drain; one stuck in a slow request or a
+    // reconnect is stopped a little later and counted as an error, so the report is always
+    // written (the parent waits 60 s past the drain for it).
+    let drain_end = go + (cli.duration + cli.warmup + cli.loss_timeout).as_micros() as u64 + 1_000_000;
+    let deadline = tokio::time::Instant::now() + Duration::from_micros(drain_end.saturating_sub(clock::now_us())) + Duration::from_secs(30);
+    let mut unfinished = 0u64;
     for task in tasks {
-        let _ = task.await;
+        let abort = task.abort_handle();
+        if tokio::time::timeout_at(deadline, task).await.is_err() {
+            abort.abort();
+            unfinished += 1;
+        }
     }
     let mut stats = std::mem::take(&mut *shared.stats.lock().await);
+    if unfinished > 0 {
+        let kind = "load:unfinished".to_string();
+        *stats.errors.entry(kind.clone()).or_default() += unfinished;
+        stats.error_samples.insert(kind, format!("{unfinished} users were still acting 30 s after the drain (stopped)"));
+    }
     stats.users = users as u64;
     std::fs::write(&out, serde_json::to_vec(&stats)?).with_context(|| format!("writing {}", out.display()))?;
     println!("done");
