@@ -227,11 +227,17 @@ async fn child(cli: &Cli, shard: &str) -> anyhow::Result<()> {
     // written (the parent waits 60 s past the drain for it).
     let drain_end = go + (cli.duration + cli.warmup + cli.loss_timeout).as_micros() as u64 + 1_000_000;
     let deadline = tokio::time::Instant::now() + Duration::from_micros(drain_end.saturating_sub(clock::now_us())) + Duration::from_secs(30);
+    let all_done = async {
+        for task in &mut tasks {
+            let _ = task.await;
+        }
+    };
     let mut unfinished = 0u64;
-    for task in tasks {
-        let abort = task.abort_handle();
-        if tokio::time::timeout_at(deadline, task).await.is_err() {
-            abort.abort();
+    let mut still = String::new();
+    if tokio::time::timeout_at(deadline, all_done).await.is_err() {
+        still = format!("{:?}", shared.still_doing());
+        for task in tasks.iter().filter(|t| !t.is_finished()) {
+            task.abort();
             unfinished += 1;
         }
     }
@@ -239,7 +245,8 @@ async fn child(cli: &Cli, shard: &str) -> anyhow::Result<()> {
     if unfinished > 0 {
         let kind = "load:unfinished".to_string();
         *stats.errors.entry(kind.clone()).or_default() += unfinished;
-        stats.error_samples.insert(kind, format!("{unfinished} users were still acting 30 s after the drain (stopped)"));
+        let sample = format!("{unfinished} users were still acting 30 s after the drain and were stopped; doing: {still}");
+        stats.error_samples.insert(kind, sample);
     }
     stats.users = users as u64;
     std::fs::write(&out, serde_json::to_vec(&stats)?).with_context(|| format!("writing {}", out.display()))?;

@@ -3,7 +3,7 @@
 //! actions). Every write that the user can read back is read back (a miss is a stale read);
 //! every chat message and case notification is matched at its receiver (a miss is lost).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -164,6 +164,9 @@ pub struct Shared {
     pub start: watch::Receiver<Option<u64>>,
     /// Keys of this process's messages: the shard in the high bits keeps them unique.
     keys: AtomicU64,
+    /// What each user is doing (by index) until its run ends: the report names what users
+    /// stopped for overrunning were doing.
+    doing: std::sync::Mutex<HashMap<u64, String>>,
 }
 
 impl Shared {
@@ -175,7 +178,25 @@ impl Shared {
         start: watch::Receiver<Option<u64>>,
         shard: u64,
     ) -> Shared {
-        Shared { opts, base, server, clients, stats: Mutex::new(Stats::default()), start, keys: AtomicU64::new(shard << 40) }
+        let doing = std::sync::Mutex::new(HashMap::new());
+        Shared { opts, base, server, clients, stats: Mutex::new(Stats::default()), start, keys: AtomicU64::new(shard << 40), doing }
+    }
+
+    fn doing(&self, user: u64, what: Option<String>) {
+        let mut doing = self.doing.lock().unwrap_or_else(|p| p.into_inner());
+        match what {
+            Some(what) => doing.insert(user, what),
+            None => doing.remove(&user),
+        };
+    }
+
+    /// How many users are still in each activity.
+    pub fn still_doing(&self) -> BTreeMap<String, u64> {
+        let mut counts = BTreeMap::new();
+        for what in self.doing.lock().unwrap_or_else(|p| p.into_inner()).values() {
+            *counts.entry(what.clone()).or_default() += 1;
+        }
+        counts
     }
 
     fn next_key(&self) -> u64 {
@@ -325,17 +346,23 @@ impl User {
         let drain_end = run_end + opts.loss_timeout + Duration::from_secs(1);
         let mut next = Instant::now() + Duration::from_micros(go.saturating_sub(now_us())) + first_wait(think_min, think_max);
         loop {
-            self.idle_until(next).await;
+            // A think time may reach past the end of the run: the drain starts on time anyway.
+            self.idle_until(next.min(run_end)).await;
             if Instant::now() >= run_end {
                 break;
             }
+            self.shared.doing(self.index.into(), Some("reconnecting".into()));
             self.ensure_socket().await;
             let action = self.shared.opts.mix.pick(&self.acct.role);
+            self.shared.doing(self.index.into(), Some(format!("{action:?}")));
             self.act(action).await;
+            self.shared.doing(self.index.into(), Some("thinking".into()));
             let think = rand::rng().random_range(think_min.as_secs_f64()..=think_max.as_secs_f64().max(think_min.as_secs_f64()));
             next = Instant::now() + Duration::from_secs_f64(think);
         }
+        self.shared.doing(self.index.into(), Some("draining".into()));
         self.idle_until(drain_end).await;
+        self.shared.doing(self.index.into(), None);
     }
 
     /// Handles socket events until `until`.
