@@ -104,7 +104,12 @@ impl AppError {
 
 impl std::fmt::Display for AppError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.status, self.message)
+        write!(f, "{} {}", self.status, self.message)?;
+        // Logs name the cause; responses are built from `message`, never from this.
+        match &self.source {
+            Some(source) => write!(f, " ({source:#})"),
+            None => Ok(()),
+        }
     }
 }
 
