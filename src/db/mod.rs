@@ -169,9 +169,12 @@ impl Db {
         if backend == Backend::Sqlite {
             create_sqlite_parent_dir(url)?;
         }
+        // No ping before each acquisition: a broken connection fails its statement instead,
+        // and under a burst the ping doubles the round trips that hold a connection.
         let mut options = AnyPoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(10));
+            .acquire_timeout(Duration::from_secs(10))
+            .test_before_acquire(false);
         if backend == Backend::Sqlite {
             options = options.after_connect(|conn, _meta| {
                 Box::pin(async move {
