@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{Cache, SHORT_TTL, Tag, stats};
+use super::{Cache, SHORT_TTL, Snapshot, Tag, stats};
 use crate::error::{AppError, AppResult};
 use crate::ids::Id;
 
@@ -36,6 +36,12 @@ pub(super) fn store(max_bytes: u64) -> moka::future::Cache<String, Value> {
     moka::future::Cache::builder().max_capacity((max_bytes / 2048).max(1024)).expire_after(ValueTtl).build()
 }
 
+/// How long a value read under `snap` may live: briefly while Redis is configured but
+/// unreachable (other instances' writes cannot reach us then).
+fn value_ttl(snap: &Snapshot) -> Duration {
+    if snap.short_lived { SHORT_TTL } else { VALUE_TTL }
+}
+
 /// Why a load left nothing to remember.
 enum Miss {
     Absent,
@@ -59,7 +65,7 @@ impl Cache {
         let tags: Vec<String> = tags.iter().map(Tag::name).collect();
         self.inner.sync_versions(&tags).await;
         let snap = self.inner.lock().snapshot(&tags);
-        let ttl = if snap.short_lived { SHORT_TTL } else { VALUE_TTL };
+        let ttl = value_ttl(&snap);
         let key = snap.l1_key(base);
         let loaded = AtomicBool::new(false);
         let filled = self
@@ -74,7 +80,7 @@ impl Cache {
                 }
             })
             .await;
-        stats::value_read(!loaded.load(Ordering::Relaxed));
+        stats::value_reads(!loaded.load(Ordering::Relaxed), 1);
         match filled {
             Ok(entry) => {
                 Ok(Some(entry.value.downcast::<T>().map_err(|_| {
@@ -115,7 +121,7 @@ impl Cache {
                 .zip(&tags)
                 .map(|(id, t)| {
                     let snap = state.snapshot(std::slice::from_ref(t));
-                    (snap.l1_key(&format!("{kind}|{id}")), if snap.short_lived { SHORT_TTL } else { VALUE_TTL })
+                    (snap.l1_key(&format!("{kind}|{id}")), value_ttl(&snap))
                 })
                 .collect()
         };
@@ -131,14 +137,10 @@ impl Cache {
                 }
             }
         }
-        for _ in 0..found.len() {
-            stats::value_read(true);
-        }
+        stats::value_reads(true, found.len());
+        stats::value_reads(false, missing.len());
         if missing.is_empty() {
             return Ok(found);
-        }
-        for _ in 0..missing.len() {
-            stats::value_read(false);
         }
         for (id, value) in load(missing.keys().cloned().collect()).await? {
             let value = Arc::new(value);

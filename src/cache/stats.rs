@@ -45,8 +45,10 @@ pub(super) fn bypass(route: &'static str) {
     metrics::counter!(BYPASSES, "route" => route).increment(1);
 }
 
-pub(super) fn value_read(hit: bool) {
-    metrics::counter!(VALUES, "outcome" => if hit { "hit" } else { "load" }).increment(1);
+pub(super) fn value_reads(hit: bool, count: usize) {
+    if count > 0 {
+        metrics::counter!(VALUES, "outcome" => if hit { "hit" } else { "load" }).increment(count as u64);
+    }
 }
 
 pub(super) fn sent(tags: usize) {
