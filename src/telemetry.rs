@@ -33,6 +33,7 @@ fn describe() {
     metrics::describe_counter!("http_requests_total", "HTTP requests by method, matched route and status");
     metrics::describe_histogram!("http_request_duration_seconds", "HTTP request latency by method, matched route and status");
     metrics::describe_counter!("nyaya_db_queries_total", "Statements sent to the database");
+    metrics::describe_counter!("nyaya_db_writes_total", "Statements sent to the database that change data (and BEGIN/COMMIT)");
     metrics::describe_gauge!("nyaya_socket_connections", "Socket.IO connections open on this instance");
     metrics::describe_counter!("nyaya_socket_events_total", "Socket.IO client events received, by event");
     metrics::describe_counter!("nyaya_chat_messages_total", "Chat messages stored through Socket.IO");

@@ -1,6 +1,7 @@
 //! A small migration runner with its own bookkeeping table (`nyaya_migrations`), so job-queue
 //! libraries that use sqlx's default `_sqlx_migrations` table can share the database.
-//! The same SQL runs on SQLite and PostgreSQL (portable types only).
+//! The same SQL runs on SQLite and PostgreSQL (portable types only), except where the two
+//! engines have no common syntax (triggers): such a migration has a file per engine.
 
 use anyhow::Context;
 
@@ -9,28 +10,54 @@ use super::{Backend, Db, Sql};
 struct Migration {
     version: i64,
     name: &'static str,
-    sql: &'static str,
+    sql: Source,
+}
+
+enum Source {
+    /// One file for both engines, statements split on `;`.
+    Portable(&'static str),
+    /// A file per engine whose statements (bodies with `;` of their own) end at a line
+    /// `-- end of statement`.
+    PerEngine { sqlite: &'static str, postgres: &'static str },
+}
+
+impl Source {
+    fn statements(&self, backend: Backend) -> Vec<String> {
+        match (self, backend) {
+            (Source::Portable(sql), _) => split_statements(&for_backend(sql, backend)),
+            (Source::PerEngine { sqlite, .. }, Backend::Sqlite) => split_marked(sqlite),
+            (Source::PerEngine { postgres, .. }, Backend::Postgres) => split_marked(postgres),
+        }
+    }
 }
 
 const MIGRATIONS: &[Migration] = &[
-    Migration { version: 1, name: "data model", sql: include_str!("../../migrations/0001_data_model.sql") },
-    Migration { version: 2, name: "lawyer education", sql: include_str!("../../migrations/0002_lawyer_education.sql") },
+    Migration { version: 1, name: "data model", sql: Source::Portable(include_str!("../../migrations/0001_data_model.sql")) },
+    Migration { version: 2, name: "lawyer education", sql: Source::Portable(include_str!("../../migrations/0002_lawyer_education.sql")) },
     Migration {
         version: 3,
         name: "case dispute type and version",
-        sql: include_str!("../../migrations/0003_case_dispute_type_version.sql"),
+        sql: Source::Portable(include_str!("../../migrations/0003_case_dispute_type_version.sql")),
     },
     Migration {
         version: 4,
         name: "email confirmation",
-        sql: include_str!("../../migrations/0004_email_confirmation.sql"),
+        sql: Source::Portable(include_str!("../../migrations/0004_email_confirmation.sql")),
     },
     Migration {
         version: 5,
         name: "document processing",
-        sql: include_str!("../../migrations/0005_document_processing.sql"),
+        sql: Source::Portable(include_str!("../../migrations/0005_document_processing.sql")),
     },
-    Migration { version: 6, name: "email deliveries", sql: include_str!("../../migrations/0006_email_deliveries.sql") },
+    Migration { version: 6, name: "email deliveries", sql: Source::Portable(include_str!("../../migrations/0006_email_deliveries.sql")) },
+    Migration {
+        version: 7,
+        name: "message order and last message kept by the database",
+        sql: Source::PerEngine {
+            sqlite: include_str!("../../migrations/0007_message_order.sqlite.sql"),
+            postgres: include_str!("../../migrations/0007_message_order.postgres.sql"),
+        },
+    },
 ];
 
 pub(super) async fn run(db: &Db) -> anyhow::Result<usize> {
@@ -54,7 +81,7 @@ pub(super) async fn run(db: &Db) -> anyhow::Result<usize> {
         // Each migration and its bookkeeping row commit together; a concurrent migrator loses
         // on the primary key instead of applying twice.
         let mut tx = db.begin().await?;
-        for statement in split_statements(&for_backend(m.sql, db.backend())) {
+        for statement in m.sql.statements(db.backend()) {
             tx.exec(&Sql::new(statement.clone()))
                 .await
                 .with_context(|| format!("migration {} ({}) failed at: {statement}", m.version, m.name))?;
@@ -84,6 +111,15 @@ fn for_backend(sql: &str, backend: Backend) -> String {
 
 /// Statements of a migration file: comment lines dropped, split on `;`.
 fn split_statements(sql: &str) -> Vec<String> {
-    let code: String = sql.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
-    code.split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+    without_comments(sql).split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+}
+
+/// Statements of an engine's own file: each ends at a line `-- end of statement`.
+fn split_marked(sql: &str) -> Vec<String> {
+    let statements = sql.split("\n-- end of statement\n");
+    statements.map(|s| without_comments(s).trim().to_string()).filter(|s| !s.is_empty()).collect()
+}
+
+fn without_comments(sql: &str) -> String {
+    sql.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n")
 }

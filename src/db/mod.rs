@@ -27,7 +27,7 @@ pub struct Db {
     pool: AnyPool,
     backend: Backend,
     /// The counter of statements run through this pool.
-    metric: &'static str,
+    metric: QueryMetrics,
     /// SQLite only: this process's writers queue here, in order, instead of in SQLite's busy
     /// handler, which retries by sleeping (up to 100 ms a time) and so turns a 1 ms wait for
     /// the write lock into tens of milliseconds. Held by a write statement or a transaction.
@@ -147,8 +147,16 @@ fn regex_placeholder() -> &'static regex::Regex {
     RE.get_or_init(|| regex::Regex::new(r"\$(\d+)").expect("valid regex"))
 }
 
-/// The application's statements; job-store statements have their own counter.
-pub const APP_QUERIES: &str = "nyaya_db_queries_total";
+/// The counters a pool's statements move: all of them, and those that change data
+/// (INSERT/UPDATE/DELETE/REPLACE and transaction control), so reads are `all - writes`.
+#[derive(Debug, Clone, Copy)]
+pub struct QueryMetrics {
+    pub all: &'static str,
+    pub writes: &'static str,
+}
+
+/// The application's statements; job-store statements have their own counters.
+pub const APP_QUERIES: QueryMetrics = QueryMetrics { all: "nyaya_db_queries_total", writes: "nyaya_db_writes_total" };
 
 impl Db {
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Db> {
@@ -157,7 +165,7 @@ impl Db {
 
     /// A pool whose statements count in `metric` (e.g. the job store's, kept apart from the
     /// application's database load).
-    pub async fn connect_counted_as(url: &str, max_connections: u32, metric: &'static str) -> anyhow::Result<Db> {
+    pub async fn connect_counted_as(url: &str, max_connections: u32, metric: QueryMetrics) -> anyhow::Result<Db> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -281,14 +289,17 @@ impl Db {
 
 /// Counts one statement; `RUST_LOG=nyaya::sql=trace` also logs its text (parameters never),
 /// to find which statements dominate a workload.
-fn count_statement(metric: &'static str, sql: &str) {
-    metrics::counter!(metric).increment(1);
+fn count_statement(metric: QueryMetrics, sql: &str) {
+    metrics::counter!(metric.all).increment(1);
+    if is_write(sql) || matches!(sql, "BEGIN" | "COMMIT") {
+        metrics::counter!(metric.writes).increment(1);
+    }
     tracing::trace!(target: "nyaya::sql", "{}", sql.split_whitespace().collect::<Vec<_>>().join(" "));
 }
 
 pub struct Tx {
     tx: sqlx::Transaction<'static, sqlx::Any>,
-    metric: &'static str,
+    metric: QueryMetrics,
     /// Released when the transaction ends (commit, or rollback on drop).
     _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
 }

@@ -5,7 +5,11 @@ use async_trait::async_trait;
 use sqlx::any::AnyRow;
 
 use super::{Claimed, JobRecord, JobState, NewJob, Queue, QueueCounts, Store, iso_ms};
-use crate::db::{Backend as DbBackend, Db, RowExt, Sql};
+use crate::db::{Backend as DbBackend, Db, QueryMetrics, RowExt, Sql};
+
+/// The job store's statements, kept apart from the application's database load.
+const JOB_STORE_QUERIES: QueryMetrics =
+    QueryMetrics { all: "nyaya_job_store_queries_total", writes: "nyaya_job_store_writes_total" };
 
 pub struct SqlStore {
     db: Db,
@@ -30,7 +34,7 @@ const PUSH_CHUNK: usize = 500;
 
 impl SqlStore {
     pub async fn connect(url: &str) -> anyhow::Result<SqlStore> {
-        let db = Db::connect_counted_as(url, 8, "nyaya_job_store_queries_total").await?;
+        let db = Db::connect_counted_as(url, 8, JOB_STORE_QUERIES).await?;
         db.raw(SCHEMA).await?;
         db.raw(INDEX).await?;
         Ok(SqlStore { db })

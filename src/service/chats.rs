@@ -288,10 +288,10 @@ async fn mark_chat_read(state: &AppState, user: &User, chat_ref: &Id, message_id
 }
 
 /// Marks everything read on opening a chat over HTTP and tells the room (`messages_read`).
-async fn read_on_open(state: &AppState, user: &User, chat: &Chat) -> AppResult<()> {
-    let marked = mark_chat_read(state, user, &chat.id, &[]).await?;
+async fn read_on_open(state: &AppState, user: &User, chat_ref: &Id, chat_id: &str) -> AppResult<()> {
+    let marked = mark_chat_read(state, user, chat_ref, &[]).await?;
     if !marked.is_empty() {
-        state.notifier.to_room(&chat.chat_id, "messages_read", json!({"chatId": chat.chat_id, "readBy": user.id}));
+        state.notifier.to_room(chat_id, "messages_read", json!({"chatId": chat_id, "readBy": user.id}));
     }
     Ok(())
 }
@@ -469,24 +469,23 @@ pub async fn case_chat(state: &AppState, user: &User, case_type: &'static str, c
 /// 3.7 #4: a page of a case chat's messages (newest block, chronological); marks them read.
 pub async fn case_chat_messages(state: &AppState, user: &User, case_type: &'static str, case_id: &Id, page: Page) -> AppResult<Value> {
     let chat_id = case_chat_id(case_type, case_id);
-    let chat = require_participant(state, user, &chat_id).await.map_err(|e| {
+    let chat = require_member(state, user, &chat_id).await.map_err(|e| {
         if e.status.is_client_error() { AppError::not_found("Chat not found or access denied") } else { e }
     })?;
-    read_on_open(state, user, &chat).await?;
-    let total = store::count_messages(&state.db, &chat.id, None).await?;
-    let messages = store::message_page(&state.db, &chat.id, None, page).await?;
+    read_on_open(state, user, &chat.id, &chat_id).await?;
+    let (messages, has_more) = store::message_page(&state.db, &chat.id, None, page).await?;
     Ok(json!({
         "messages": messages_json(state, &messages, NAME_ROLE).await?,
-        "pagination": {"current": page.page, "hasMore": total > page.page * page.limit},
+        "pagination": {"current": page.page, "hasMore": has_more},
     }))
 }
 
 /// 3.7 #5: a chat with the newest page of its messages; marks everything read for the caller.
 pub async fn chat_by_id(state: &AppState, user: &User, chat_id: &str, page: Page) -> AppResult<Value> {
     let chat = require_participant(state, user, chat_id).await?;
-    read_on_open(state, user, &chat).await?;
-    let total = store::count_messages(&state.db, &chat.id, None).await?;
-    let messages = store::message_page(&state.db, &chat.id, None, page).await?;
+    read_on_open(state, user, &chat.id, &chat.chat_id).await?;
+    let total = store::count_messages(&state.db, &chat.id).await?;
+    let (messages, _) = store::message_page(&state.db, &chat.id, None, page).await?;
     let users = load_users(state, chat_user_ids(&chat)).await?;
     let mut doc = chat_json(&chat, &users, ChatShape { participants: Some(PARTICIPANT_DETAIL), last_sender: None });
     doc.insert("messages".into(), Value::Array(messages_json(state, &messages, NAME_ROLE_PICTURE).await?));
@@ -509,12 +508,11 @@ fn parse_before(raw: &str) -> AppResult<String> {
 /// 3.7 #6: older history: messages strictly before `before` (if given), newest block first.
 pub async fn chat_messages(state: &AppState, user: &User, chat_id: &str, before: Option<&str>, page: Page) -> AppResult<Value> {
     let before = before.map(parse_before).transpose()?;
-    let chat = require_participant(state, user, chat_id).await?;
-    let total = store::count_messages(&state.db, &chat.id, before.as_deref()).await?;
-    let messages = store::message_page(&state.db, &chat.id, before.as_deref(), page).await?;
+    let chat = require_member(state, user, chat_id).await?;
+    let (messages, has_more) = store::message_page(&state.db, &chat.id, before.as_deref(), page).await?;
     Ok(json!({
         "messages": messages_json(state, &messages, NAME_ROLE).await?,
-        "pagination": {"current": page.page, "hasMore": page.offset() + page.limit < total},
+        "pagination": {"current": page.page, "hasMore": has_more},
     }))
 }
 

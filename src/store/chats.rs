@@ -389,46 +389,34 @@ pub async fn all_messages(db: &Db, chat_refs: &[Id]) -> sqlx::Result<Vec<Message
     Ok(messages)
 }
 
-pub async fn count_messages(db: &Db, chat_ref: &Id, before: Option<&str>) -> sqlx::Result<i64> {
-    let mut sql = Sql::new("SELECT COUNT(*) FROM messages m WHERE m.chat_ref = ");
-    sql.push_bind(chat_ref);
-    if let Some(before) = before {
-        sql.push(" AND m.sent_at < ").push_bind(before);
-    }
-    db.count(&sql).await
+pub async fn count_messages(db: &Db, chat_ref: &Id) -> sqlx::Result<i64> {
+    db.count(&Sql::new("SELECT COUNT(*) FROM messages m WHERE m.chat_ref = $1").arg(chat_ref)).await
 }
 
 /// A page of a chat's history counted from the newest message: page 1 is the newest `limit`
-/// messages, page n the block before. Returned chronologically, with read receipts.
+/// messages, page n the block before. Returned chronologically, with read receipts, and
+/// whether older messages remain (read as one row more than the page, instead of a count).
 /// `before` keeps only messages strictly earlier than that timestamp.
-pub async fn message_page(db: &Db, chat_ref: &Id, before: Option<&str>, page: Page) -> sqlx::Result<Vec<Message>> {
+pub async fn message_page(db: &Db, chat_ref: &Id, before: Option<&str>, page: Page) -> sqlx::Result<(Vec<Message>, bool)> {
     let mut sql = Sql::new(format!("SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.chat_ref = "));
     sql.push_bind(chat_ref);
     if let Some(before) = before {
         sql.push(" AND m.sent_at < ").push_bind(before);
     }
-    sql.push(" ORDER BY m.sent_at DESC, m.id DESC LIMIT ").push_bind(page.limit).push(" OFFSET ").push_bind(page.offset());
+    sql.push(" ORDER BY m.sent_at DESC, m.id DESC LIMIT ").push_bind(page.limit + 1).push(" OFFSET ").push_bind(page.offset());
     let mut messages = load_messages(db, &sql).await?;
+    let has_more = messages.len() as i64 > page.limit;
+    messages.truncate(page.limit as usize);
     messages.reverse();
     attach_reads(db, &mut messages, None).await?;
-    Ok(messages)
+    Ok((messages, has_more))
 }
 
-/// Appends a message and makes it the chat's `lastMessage`. Timestamps within one chat are
-/// strictly increasing, so history order never depends on ties.
+/// Appends a message; the database makes it the chat's `lastMessage` (migration 7's trigger).
+/// Timestamps within one chat are strictly increasing, so history order never depends on
+/// ties: the database refuses a message that would not come after the chat's last one, and
+/// then the message is stored again under the chat's lock, 1 ms after the last.
 pub async fn insert_message(db: &Db, chat_ref: &Id, draft: MessageDraft) -> sqlx::Result<Message> {
-    let mut tx = db.begin().await?;
-    // Locks the chat row on PostgreSQL (SQLite holds the write lock already), so concurrent
-    // senders see each other's timestamps.
-    let lock = Sql::new("UPDATE chats SET updated_at = updated_at WHERE id = $1 RETURNING last_message_at").arg(chat_ref);
-    let last = tx.one(&lock).await?.text_opt("last_message_at")?;
-    let mut at = crate::time::now();
-    if let Some(last) = last.as_deref().and_then(crate::time::parse) {
-        if at <= last {
-            at = last + chrono::Duration::milliseconds(1);
-        }
-    }
-    let timestamp = crate::time::iso(at);
     let message = Message {
         id: Id::new(),
         chat_ref: chat_ref.clone(),
@@ -438,40 +426,52 @@ pub async fn insert_message(db: &Db, chat_ref: &Id, draft: MessageDraft) -> sqlx
         file_data: draft.file_data,
         attachments: Value::Array(Vec::new()),
         client_temp_id: draft.client_temp_id,
-        timestamp,
+        timestamp: crate::time::now_iso(),
         edited_at: None,
         is_deleted: false,
         reads: Vec::new(),
     };
-    tx.exec(
-        &Sql::new(
-            "INSERT INTO messages (id, chat_ref, sender_id, content, message_type, file_data, attachments, client_temp_id, \
-             sent_at, is_deleted) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, FALSE)",
-        )
-        .arg(&message.id)
-        .arg(chat_ref)
-        .arg(&message.sender)
-        .arg(&message.content)
-        .arg(&message.message_type)
-        .arg((!message.file_data.is_null()).then(|| message.file_data.to_string()))
-        .arg(message.attachments.to_string())
-        .arg(message.client_temp_id.clone())
-        .arg(&message.timestamp),
-    )
-    .await?;
-    tx.exec(
-        &Sql::new(
-            "UPDATE chats SET last_message_content = $2, last_message_sender = $3, last_message_at = $4, updated_at = $4 \
-             WHERE id = $1",
-        )
-        .arg(chat_ref)
-        .arg(&message.content)
-        .arg(&message.sender)
-        .arg(&message.timestamp),
-    )
-    .await?;
+    match db.exec(&message_insert(&message)).await {
+        Err(e) if is_out_of_order(&e) => insert_after_last(db, message).await,
+        other => other.map(|_| message),
+    }
+}
+
+/// The slow path of [`insert_message`]: a clock tie (or step back) with the chat's last message.
+async fn insert_after_last(db: &Db, mut message: Message) -> sqlx::Result<Message> {
+    let mut tx = db.begin().await?;
+    // Locks the chat row on PostgreSQL (SQLite holds the write lock already).
+    let lock = Sql::new("UPDATE chats SET updated_at = updated_at WHERE id = $1 RETURNING last_message_at").arg(&message.chat_ref);
+    let last = tx.one(&lock).await?.text_opt("last_message_at")?;
+    let mut at = crate::time::now();
+    if let Some(last) = last.as_deref().and_then(crate::time::parse) {
+        at = at.max(last + chrono::Duration::milliseconds(1));
+    }
+    message.timestamp = crate::time::iso(at);
+    tx.exec(&message_insert(&message)).await?;
     tx.commit().await?;
     Ok(message)
+}
+
+/// The trigger's refusal (see migrations/0007_message_order.*.sql).
+fn is_out_of_order(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.message().contains("message not after the chat's last message"))
+}
+
+fn message_insert(message: &Message) -> Sql {
+    Sql::new(
+        "INSERT INTO messages (id, chat_ref, sender_id, content, message_type, file_data, attachments, client_temp_id, \
+         sent_at, is_deleted) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, FALSE)",
+    )
+    .arg(&message.id)
+    .arg(&message.chat_ref)
+    .arg(&message.sender)
+    .arg(&message.content)
+    .arg(&message.message_type)
+    .arg((!message.file_data.is_null()).then(|| message.file_data.to_string()))
+    .arg(message.attachments.to_string())
+    .arg(message.client_temp_id.clone())
+    .arg(&message.timestamp)
 }
 
 /// Records read receipts of `user` for the chat's messages it has not read yet (all of them,

@@ -670,7 +670,10 @@ async fn accepting_an_offer_assigns_the_case_and_opens_its_chat() {
     // Unread = not mine, not deleted, no read receipt of mine.
     let db = &app.state().db;
     let now = nyaya::time::now_iso();
-    for (content, deleted) in [("Hello", false), ("Gone", true), ("Are you there?", false)] {
+    // A chat's messages are stored in strictly increasing time (the database refuses ties).
+    let start = nyaya::time::now();
+    for (i, (content, deleted)) in [("Hello", false), ("Gone", true), ("Are you there?", false)].into_iter().enumerate() {
+        let at = nyaya::time::iso(start + chrono::Duration::milliseconds(i as i64));
         db.exec(
             &Sql::new(
                 "INSERT INTO messages (id, chat_ref, sender_id, content, sent_at, is_deleted) \
@@ -680,7 +683,7 @@ async fn accepting_an_offer_assigns_the_case_and_opens_its_chat() {
             .arg(&chat_id)
             .arg(&asha.user.id)
             .arg(content)
-            .arg(&now)
+            .arg(&at)
             .arg(deleted),
         )
         .await
@@ -696,20 +699,13 @@ async fn accepting_an_offer_assigns_the_case_and_opens_its_chat() {
     )
     .await
     .unwrap();
-    db.exec(
-        &Sql::new("UPDATE chats SET last_message_content = $1, last_message_sender = $2, last_message_at = $3 WHERE chat_id = $4")
-            .arg("Are you there?")
-            .arg(&asha.user.id)
-            .arg(&now)
-            .arg(&chat_id),
-    )
-    .await
-    .unwrap();
     // What the chat service does when a message is sent.
     app.state().cache.invalidate([Tag::Law(l1.user.id.clone()), Tag::Cit(asha.user.id.clone())]).await;
     let room = app.get("/api/lawyers/my-cases", l1.t()).await.data()["cases"][0]["chatRoom"].clone();
     assert_eq!(room["unreadCount"], 1);
-    assert_eq!(room["lastMessage"], json!({"content": "Are you there?", "timestamp": now, "sender": asha.id()}));
+    // The database made the newest message the chat's last one.
+    let last_at = nyaya::time::iso(start + chrono::Duration::milliseconds(2));
+    assert_eq!(room["lastMessage"], json!({"content": "Are you there?", "timestamp": last_at, "sender": asha.id()}));
     let room = app.get("/api/citizens/my-cases", asha.t()).await.data()["cases"][0]["chatRoom"].clone();
     assert_eq!(room["unreadCount"], 0, "own messages are never unread");
 

@@ -218,6 +218,39 @@ async fn history_pages_count_from_the_newest_message() {
 }
 
 #[tokio::test]
+async fn messages_sent_at_once_keep_a_strict_order_and_the_newest_is_last() {
+    let app = spawn().await;
+    let asha = citizen(&app, "Asha").await;
+    let ravi = lawyer(&app, "Ravi", true).await;
+    let (_, chat_id) = connect(&app, &asha, &ravi).await;
+    // Many in the same millisecond: the database refuses ties and the slow path steps past them.
+    let sends = (0..30).map(|i| say(&app, if i % 2 == 0 { &asha } else { &ravi }, &chat_id, "at once"));
+    let mut sent: Vec<String> = futures::future::join_all(sends).await.into_iter().map(|m| m.timestamp).collect();
+    sent.sort();
+    sent.dedup();
+    assert_eq!(sent.len(), 30, "every message has a time of its own");
+
+    let r = app.get(&format!("/api/chats/{chat_id}/messages?limit=50"), ravi.t()).await;
+    let stamps: Vec<&str> = r.data()["messages"].as_array().unwrap().iter().map(|m| m["timestamp"].as_str().unwrap()).collect();
+    assert_eq!(stamps, sent, "history is in the order of the times given");
+    let r = app.get(&format!("/api/chats/{chat_id}"), ravi.t()).await;
+    assert_eq!(r.data()["chat"]["lastMessage"]["timestamp"].as_str(), sent.last().map(String::as_str));
+
+    // A message written behind the application's back cannot go before the last one either.
+    let chat_ref = r.data()["chat"]["_id"].as_str().unwrap().to_string();
+    let behind = Sql::new(
+        "INSERT INTO messages (id, chat_ref, sender_id, content, sent_at, is_deleted) VALUES ($1, $2, $3, 'late', $4, FALSE)",
+    )
+    .arg(Id::new())
+    .arg(&chat_ref)
+    .arg(&asha.user.id)
+    .arg(&sent[0]);
+    let err = app.state().db.exec(&behind).await.unwrap_err();
+    assert!(err.to_string().contains("message not after the chat's last message"), "{err}");
+    assert_eq!(message_count(&app).await, 30);
+}
+
+#[tokio::test]
 async fn read_receipts_for_listed_messages_or_all() {
     let app = spawn().await;
     let asha = citizen(&app, "Asha").await;

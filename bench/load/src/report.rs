@@ -48,6 +48,10 @@ pub struct ServerRow {
     pub sockets_by_worker: BTreeMap<String, f64>,
     pub db_queries: f64,
     pub db_queries_per_min: f64,
+    /// Of those, statements that change data (and BEGIN/COMMIT): the same in both modes.
+    pub db_writes_per_min: f64,
+    /// Statements that only read: what the cache is for.
+    pub db_reads_per_min: f64,
     pub cache_hits: f64,
     pub cache_misses: f64,
     pub cache_bypassed: f64,
@@ -147,6 +151,8 @@ fn server_row(samples: &[Sample], duration: Duration, warmup: Duration) -> Serve
         sockets_by_worker: loaded.last().map(|s| s.sockets_by_worker.clone()).unwrap_or_default(),
         db_queries: delta("nyaya_db_queries_total"),
         db_queries_per_min: (delta("nyaya_db_queries_total") / minutes).round(),
+        db_writes_per_min: (delta("nyaya_db_writes_total") / minutes).round(),
+        db_reads_per_min: ((delta("nyaya_db_queries_total") - delta("nyaya_db_writes_total")) / minutes).round(),
         cache_hits: hits,
         cache_misses: misses,
         cache_bypassed: delta("nyaya_cache_bypass_total"),
@@ -357,6 +363,7 @@ impl Report {
             ("open sockets by worker (end of run)", workers),
             ("database queries per minute", s.db_queries_per_min.to_string()),
             ("database queries (run)", s.db_queries.to_string()),
+            ("of which reads / writes per minute", format!("{} / {}", s.db_reads_per_min, s.db_writes_per_min)),
             ("cache hit ratio", ratio),
             ("cache hits / misses / bypassed", format!("{} / {} / {}", s.cache_hits, s.cache_misses, s.cache_bypassed)),
         ];
@@ -409,6 +416,12 @@ impl Report {
                     labels.unwrap_or_default(),
                     s.db_queries_per_min
                 );
+            }
+            // Baselines from before the writes counter have no reads figure.
+            let reads_before = b["server"]["db_reads_per_min"].as_f64().unwrap_or(0.0);
+            if reads_before > 0.0 {
+                let cut = (1.0 - s.db_reads_per_min / reads_before) * 100.0;
+                let _ = writeln!(o, "Reads alone: {reads_before} -> {} per minute ({cut:.1}% fewer).", s.db_reads_per_min);
             }
         }
         o

@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 /// Counters read from `/metrics`, summed over labels and workers.
-pub const COUNTERS: [&str; 6] = [
+pub const COUNTERS: [&str; 7] = [
     "nyaya_db_queries_total",
+    "nyaya_db_writes_total",
     "nyaya_cache_hits_total",
     "nyaya_cache_misses_total",
     "nyaya_cache_bypass_total",
