@@ -15,7 +15,7 @@
 #        THINK_MIN/THINK_MAX (10s/60s), MIX (e.g. chat=50), PROCS (load processes; by
 #        default one per 15,000 users), RAMP (new sockets/s per load process, 500),
 #        SOURCE_IPS (client addresses, 16: workers are chosen by address), PORT, OPS_PORT, REDIS_URL,
-#        PG_ADMIN_URL, PLOT=0 (no image), WARMUP (e.g. 2m: the users act that long first; server
+#        PG_ADMIN_URL, NYAYA_BIN (another nyaya binary, for side-by-side runs), PLOT=0 (no image), WARMUP (e.g. 2m: the users act that long first; server
 #        counters, i.e. CPU, database queries and cache hits, are measured after it).
 # Exits non-zero on any error, stale read or lost message (3) or when the tool fails.
 # Loopback only; every run stops by itself (DURATION plus connecting and draining).
@@ -50,7 +50,7 @@ seconds() { # 90s, 5m, 2h, 500ms -> whole seconds
 if [ "${SKIP_BUILD:-}" != 1 ]; then
   cargo build -q "${build[@]}" -p nyaya -p nyaya-load
 fi
-NYAYA=./target/$target/nyaya
+NYAYA=${NYAYA_BIN:-./target/$target/nyaya}
 LOAD=./target/$target/nyaya-load
 
 mkdir -p "$OUT"

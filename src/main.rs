@@ -138,6 +138,11 @@ fn parse_size(raw: &str) -> Result<u64, String> {
     nyaya::config::parse_size(raw).filter(|n| *n > 0).ok_or_else(|| format!("{raw:?} is not a size like 512MB or 1G"))
 }
 
+// glibc's allocator held 650-910 MB where mimalloc holds 530 MB for the same 5,000 users
+// (many threads, argon2's 19 MiB blocks), for the same CPU: BENCHMARKS.md, "allocator".
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() {
     nyaya::telemetry::init_logging();

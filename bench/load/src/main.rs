@@ -168,6 +168,8 @@ async fn child(cli: &Cli, shard: &str) -> anyhow::Result<()> {
     let clients = (0..cli.source_ips as usize)
         .map(|n| {
             let ip = source_ip(n);
+            // Like a browser, it accepts gzip, br, zstd and deflate (reqwest's features), so the
+            // server compresses as it does for the frontend.
             let client = reqwest::Client::builder()
                 .local_address(ip)
                 .timeout(cli.request_timeout)
