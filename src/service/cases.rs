@@ -1214,15 +1214,12 @@ struct CitizenCounts {
 }
 
 async fn citizen_counts(db: &Db, citizen: &Id) -> AppResult<CitizenCounts> {
-    let by_status = store::status_counts(db, Party::Citizen(citizen)).await?;
-    let asked = store::cases_with_pending_entries(db, citizen, Direction::Citizen).await?;
-    let offered = store::cases_with_pending_entries(db, citizen, Direction::Lawyer).await?;
-    let (connected, pending_connections) = store::connection_counts(db, citizen).await?;
+    let c = store::citizen_counts(db, citizen).await?;
     Ok(CitizenCounts {
-        by_status,
-        pending_requests: asked.values().sum::<i64>() + pending_connections,
-        received_offers: offered.values().sum(),
-        connected,
+        by_status: c.by_status,
+        pending_requests: c.with_pending_asks + c.pending_connections,
+        received_offers: c.with_pending_offers,
+        connected: c.connected,
     })
 }
 

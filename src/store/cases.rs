@@ -751,23 +751,6 @@ pub async fn status_counts(db: &Db, party: Party<'_>) -> sqlx::Result<HashMap<(C
     Ok(out)
 }
 
-/// Cases of `citizen` (per type) with at least one pending entry in one list.
-pub async fn cases_with_pending_entries(db: &Db, citizen: &Id, direction: Direction) -> sqlx::Result<HashMap<CaseType, i64>> {
-    let sql = Sql::new(
-        "SELECT c.case_type, COUNT(*) AS n FROM cases c WHERE c.citizen_id = $1 AND EXISTS \
-         (SELECT 1 FROM case_requests r WHERE r.case_id = c.id AND r.direction = $2 AND r.status = 'pending') GROUP BY c.case_type",
-    )
-    .arg(citizen)
-    .arg(direction.as_str());
-    let mut out = HashMap::new();
-    for row in db.all(&sql).await? {
-        if let Some(t) = CaseType::parse(&row.text("case_type")?) {
-            out.insert(t, row.int("n")?);
-        }
-    }
-    Ok(out)
-}
-
 /// Newest cases of a citizen of one type.
 pub async fn newest_of_citizen(db: &Db, citizen: &Id, case_type: CaseType, limit: i64) -> sqlx::Result<Vec<Case>> {
     let filter = CaseFilter { case_type: Some(case_type), citizen: Some(citizen), ..CaseFilter::default() };
@@ -777,21 +760,55 @@ pub async fn newest_of_citizen(db: &Db, citizen: &Id, case_type: CaseType, limit
     db.all(&sql).await?.iter().map(Case::from_row).collect()
 }
 
-/// Active direct connections of a citizen: (accepted, pending). Read-only view of the
-/// connections aggregate for the dashboard.
-pub async fn connection_counts(db: &Db, citizen: &Id) -> sqlx::Result<(i64, i64)> {
-    let sql = Sql::new("SELECT status, COUNT(*) AS n FROM direct_connections WHERE citizen_id = $1 AND is_active = $2 GROUP BY status")
-        .arg(citizen)
-        .arg(true);
-    let (mut accepted, mut pending) = (0, 0);
+/// What a citizen's dashboard counts, read in one statement.
+#[derive(Debug, Default)]
+pub struct CitizenCounts {
+    /// Cases per `(type, status)`.
+    pub by_status: HashMap<(CaseType, String), i64>,
+    /// Cases with a pending entry in `citizenRequests` (the citizen asked a lawyer).
+    pub with_pending_asks: i64,
+    /// Cases with a pending entry in `lawyerRequests` (offers to answer).
+    pub with_pending_offers: i64,
+    /// Active direct connections, accepted and pending.
+    pub connected: i64,
+    pub pending_connections: i64,
+}
+
+pub async fn citizen_counts(db: &Db, citizen: &Id) -> sqlx::Result<CitizenCounts> {
+    let pending_in = |direction: Direction| {
+        format!(
+            "SELECT '{0}' AS kind, c.case_type AS case_type, '' AS status, COUNT(*) AS n FROM cases c WHERE c.citizen_id = $1 \
+             AND EXISTS (SELECT 1 FROM case_requests r WHERE r.case_id = c.id AND r.direction = '{0}' AND r.status = 'pending') \
+             GROUP BY c.case_type",
+            direction.as_str()
+        )
+    };
+    let sql = Sql::new(format!(
+        "SELECT 'cases' AS kind, case_type, status, COUNT(*) AS n FROM cases WHERE citizen_id = $1 GROUP BY case_type, status \
+         UNION ALL {} UNION ALL {} UNION ALL \
+         SELECT 'connections' AS kind, '' AS case_type, status, COUNT(*) AS n FROM direct_connections \
+         WHERE citizen_id = $1 AND is_active = TRUE GROUP BY status",
+        pending_in(Direction::Citizen),
+        pending_in(Direction::Lawyer)
+    ))
+    .arg(citizen);
+    let mut out = CitizenCounts::default();
     for row in db.all(&sql).await? {
-        match row.text("status")?.as_str() {
-            "accepted" => accepted = row.int("n")?,
-            "pending" => pending = row.int("n")?,
+        let n = row.int("n")?;
+        match (row.text("kind")?.as_str(), row.text("status")?.as_str()) {
+            ("cases", status) => {
+                if let Some(t) = CaseType::parse(&row.text("case_type")?) {
+                    out.by_status.insert((t, status.to_string()), n);
+                }
+            }
+            ("citizen", _) => out.with_pending_asks += n,
+            ("lawyer", _) => out.with_pending_offers += n,
+            ("connections", "accepted") => out.connected = n,
+            ("connections", "pending") => out.pending_connections = n,
             _ => {}
         }
     }
-    Ok((accepted, pending))
+    Ok(out)
 }
 
 /// A direct connection as the activity feed shows it.
