@@ -372,6 +372,9 @@ async fn parent(cli: &Cli) -> anyhow::Result<i32> {
     let markdown = report.markdown();
     std::fs::write(cli.out.join("results.json"), serde_json::to_vec_pretty(&report)?)?;
     std::fs::write(cli.out.join("results.md"), &markdown)?;
+    if !sampler.last_metrics().is_empty() {
+        std::fs::write(cli.out.join("metrics.txt"), sampler.last_metrics())?;
+    }
     print!("{markdown}");
     Ok(if report.failed() { 3 } else { 0 })
 }

@@ -61,6 +61,7 @@ pub struct Sampler {
     /// This load client (parent and children): it shares the machine with the server.
     client: Tree,
     metrics: Option<String>,
+    last_metrics: String,
     http: reqwest::Client,
     ticks_per_sec: f64,
     page: f64,
@@ -134,6 +135,7 @@ impl Sampler {
             client: Tree { pid: std::process::id(), last: None },
             metrics,
             http: reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("HTTP client"),
+            last_metrics: String::new(),
             ticks_per_sec: if ticks > 0 { ticks as f64 } else { 100.0 },
             page: if page > 0 { page as f64 } else { 4096.0 },
         }
@@ -156,8 +158,17 @@ impl Sampler {
             }
             s.sockets = sum_metric(&text, "nyaya_socket_connections");
             s.sockets_by_worker = by_worker(&text, "nyaya_socket_connections");
+            if !text.is_empty() {
+                self.last_metrics = text;
+            }
         }
         s
+    }
+
+    /// The server's whole `/metrics` at the last reading (per-route latency histograms and
+    /// every counter), kept with the results to find what a route class hides.
+    pub fn last_metrics(&self) -> &str {
+        &self.last_metrics
     }
 }
 
