@@ -367,6 +367,7 @@ async fn parent(cli: &Cli) -> anyhow::Result<i32> {
         loss_timeout: cli.loss_timeout,
         start_us,
         baseline,
+        server_routes: server::route_latencies(sampler.last_metrics()),
     };
     let report = report::build(merged, &samples, &accounts, meta);
     let markdown = report.markdown();

@@ -102,6 +102,8 @@ pub struct Report {
     pub series: Vec<Point>,
     /// Against an earlier run's results.json (`--baseline`).
     pub baseline: Option<Value>,
+    /// The server's own view, per route: what a slow route class at the client is made of.
+    pub server_routes: Vec<crate::server::RouteLatency>,
 }
 
 fn label_text(labels: &BTreeMap<String, String>) -> String {
@@ -241,6 +243,8 @@ pub struct Meta {
     pub loss_timeout: Duration,
     pub start_us: u64,
     pub baseline: Option<Value>,
+    /// Handler latency per route from the server's last `/metrics`.
+    pub server_routes: Vec<crate::server::RouteLatency>,
 }
 
 pub fn build(stats: Stats, samples: &[Sample], accounts: &[Account], meta: Meta) -> Report {
@@ -308,6 +312,7 @@ pub fn build(stats: Stats, samples: &[Sample], accounts: &[Account], meta: Meta)
         server,
         series,
         baseline: meta.baseline,
+        server_routes: meta.server_routes,
     }
 }
 
@@ -369,6 +374,16 @@ impl Report {
         ];
         for (k, v) in rows {
             let _ = writeln!(o, "| {k} | {v} |");
+        }
+        if !self.server_routes.is_empty() {
+            let _ = writeln!(
+                o,
+                "\nServer-side handler latency, slowest routes (its own histograms over its whole life; \
+                 without compression, sending and waiting for a core):\n\n| route | requests | p99 at most (ms) | over 50 ms |\n|---|---:|---:|---:|"
+            );
+            for r in self.server_routes.iter().take(10) {
+                let _ = writeln!(o, "| {} {} | {} | {} | {}% |", r.method, r.route, r.count, r.p99_at_most_ms, r.over_50ms_pct);
+            }
         }
         let _ = writeln!(o, "\n| correctness | value |\n|---|---:|");
         let checks: u64 = self.checks.values().sum();

@@ -126,6 +126,53 @@ fn by_worker(text: &str, name: &str) -> BTreeMap<String, f64> {
     out
 }
 
+/// One route's handler latency as the server measured it (`http_request_duration_seconds`,
+/// summed over workers and statuses), over the server's whole life.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RouteLatency {
+    pub method: String,
+    pub route: String,
+    pub count: f64,
+    /// The upper bound of the histogram bucket that holds the 99th percentile.
+    pub p99_at_most_ms: f64,
+    /// Share of requests above 50 ms, in %.
+    pub over_50ms_pct: f64,
+}
+
+fn label<'a>(labels: &'a str, name: &str) -> Option<&'a str> {
+    labels.split(&format!("{name}=\"")).nth(1)?.split('"').next()
+}
+
+/// Per-route handler latency from a `/metrics` text, slowest first.
+pub fn route_latencies(text: &str) -> Vec<RouteLatency> {
+    let mut buckets: BTreeMap<(String, String), BTreeMap<u64, f64>> = BTreeMap::new();
+    for (labels, v) in series(text, "http_request_duration_seconds_bucket") {
+        let (Some(method), Some(route), Some(le)) = (label(labels, "method"), label(labels, "route"), label(labels, "le")) else {
+            continue;
+        };
+        // Bucket bounds in microseconds (+Inf as the largest), to key them exactly.
+        let le = if le == "+Inf" { u64::MAX } else { le.parse::<f64>().map(|s| (s * 1e6).round() as u64).unwrap_or(u64::MAX) };
+        *buckets.entry((method.to_string(), route.to_string())).or_default().entry(le).or_default() += v;
+    }
+    let mut out: Vec<RouteLatency> = buckets
+        .into_iter()
+        .filter_map(|((method, route), b)| {
+            let count = *b.values().last()?;
+            let within_50ms = b.get(&50_000).copied()?;
+            let p99 = b.iter().find(|(_, n)| **n >= 0.99 * count).map(|(le, _)| *le)?;
+            (count > 0.0).then(|| RouteLatency {
+                method,
+                route,
+                count,
+                p99_at_most_ms: if p99 == u64::MAX { f64::INFINITY } else { p99 as f64 / 1000.0 },
+                over_50ms_pct: ((count - within_50ms) / count * 10_000.0).round() / 100.0,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| b.p99_at_most_ms.total_cmp(&a.p99_at_most_ms).then(b.over_50ms_pct.total_cmp(&a.over_50ms_pct)));
+    out
+}
+
 impl Sampler {
     pub fn new(pid: Option<u32>, metrics: Option<String>) -> Sampler {
         // SAFETY: sysconf only reads configuration values.
@@ -184,6 +231,26 @@ mod tests {
         assert_eq!(sum_metric(text, "nyaya_cache_hits_total"), 3.0);
         assert_eq!(sum_metric(text, "missing"), 0.0);
         assert_eq!(by_worker(text, "nyaya_db_queries_total").get("1"), Some(&5.0));
+    }
+
+    #[test]
+    fn route_latencies_sum_workers_and_statuses() {
+        let bucket = |worker: u8, status: u16, le: &str, n: u32| {
+            format!("http_request_duration_seconds_bucket{{method=\"GET\",route=\"/a\",status=\"{status}\",le=\"{le}\",worker=\"{worker}\"}} {n}\n")
+        };
+        let mut text = String::new();
+        for (worker, status) in [(0, 200), (1, 200), (1, 404)] {
+            for (le, n) in [("0.01", 90), ("0.05", 98), ("0.1", 100), ("+Inf", 100)] {
+                text += &bucket(worker, status, le, n);
+            }
+        }
+        let routes = route_latencies(&text);
+        assert_eq!(routes.len(), 1);
+        let a = &routes[0];
+        assert_eq!((a.method.as_str(), a.route.as_str(), a.count), ("GET", "/a", 300.0));
+        // 294 of 300 within 50 ms: the 99th percentile (297) is in the 100 ms bucket.
+        assert_eq!(a.p99_at_most_ms, 100.0);
+        assert_eq!(a.over_50ms_pct, 2.0);
     }
 
     #[test]
