@@ -801,8 +801,8 @@ pub async fn citizen_counts(db: &Db, citizen: &Id) -> sqlx::Result<CitizenCounts
                     out.by_status.insert((t, status.to_string()), n);
                 }
             }
-            ("citizen", _) => out.with_pending_asks += n,
-            ("lawyer", _) => out.with_pending_offers += n,
+            (kind, _) if kind == Direction::Citizen.as_str() => out.with_pending_asks += n,
+            (kind, _) if kind == Direction::Lawyer.as_str() => out.with_pending_offers += n,
             ("connections", "accepted") => out.connected = n,
             ("connections", "pending") => out.pending_connections = n,
             _ => {}
