@@ -39,8 +39,10 @@ const WRITE_GATE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Whether a statement writes (what takes SQLite's write lock).
 fn is_write(sql: &str) -> bool {
-    let head = sql.trim_start().get(..7).unwrap_or("").to_ascii_uppercase();
-    ["INSERT", "UPDATE", "DELETE", "REPLACE"].iter().any(|verb| head.starts_with(verb))
+    let head = sql.trim_start().as_bytes();
+    ["INSERT", "UPDATE", "DELETE", "REPLACE"]
+        .iter()
+        .any(|verb| head.get(..verb.len()).is_some_and(|h| h.eq_ignore_ascii_case(verb.as_bytes())))
 }
 
 /// One bound parameter. Only the scalar types that `sqlx::Any` maps on both engines.
@@ -202,10 +204,11 @@ impl Db {
         Ok(Db { pool, backend, metric, write_gate })
     }
 
-    /// The write gate for a statement (SQLite writes only).
-    async fn gate_for(&self, sql: &str) -> sqlx::Result<Option<tokio::sync::OwnedMutexGuard<()>>> {
+    /// Counts a statement, then takes the write gate if it writes (SQLite only).
+    async fn start(&self, sql: &str) -> sqlx::Result<Option<tokio::sync::OwnedMutexGuard<()>>> {
+        let write = self.count_query(sql);
         match &self.write_gate {
-            Some(gate) if is_write(sql) => self.enter(gate).await.map(Some),
+            Some(gate) if write => self.enter(gate).await.map(Some),
             _ => Ok(None),
         }
     }
@@ -218,8 +221,9 @@ impl Db {
         self.backend
     }
 
-    fn count_query(&self, sql: &str) {
-        count_statement(self.metric, sql);
+    /// Counts a statement; true when it writes.
+    fn count_query(&self, sql: &str) -> bool {
+        count_statement(self.metric, sql)
     }
 
     pub async fn migrate(&self) -> anyhow::Result<usize> {
@@ -232,27 +236,23 @@ impl Db {
     }
 
     pub async fn all(&self, sql: &Sql) -> sqlx::Result<Vec<AnyRow>> {
-        self.count_query(&sql.text);
-        let _gate = self.gate_for(&sql.text).await?;
+        let _gate = self.start(&sql.text).await?;
         sql.build().fetch_all(&self.pool).await
     }
 
     pub async fn one(&self, sql: &Sql) -> sqlx::Result<AnyRow> {
-        self.count_query(&sql.text);
-        let _gate = self.gate_for(&sql.text).await?;
+        let _gate = self.start(&sql.text).await?;
         sql.build().fetch_one(&self.pool).await
     }
 
     pub async fn opt(&self, sql: &Sql) -> sqlx::Result<Option<AnyRow>> {
-        self.count_query(&sql.text);
-        let _gate = self.gate_for(&sql.text).await?;
+        let _gate = self.start(&sql.text).await?;
         sql.build().fetch_optional(&self.pool).await
     }
 
     /// Runs a statement and returns the number of rows it changed.
     pub async fn exec(&self, sql: &Sql) -> sqlx::Result<u64> {
-        self.count_query(&sql.text);
-        let _gate = self.gate_for(&sql.text).await?;
+        let _gate = self.start(&sql.text).await?;
         Ok(sql.build().execute(&self.pool).await?.rows_affected())
     }
 
@@ -287,14 +287,16 @@ impl Db {
     }
 }
 
-/// Counts one statement; `RUST_LOG=nyaya::sql=trace` also logs its text (parameters never),
-/// to find which statements dominate a workload.
-fn count_statement(metric: QueryMetrics, sql: &str) {
+/// Counts one statement and tells whether it writes; `RUST_LOG=nyaya::sql=trace` also logs
+/// its text (parameters never), to find which statements dominate a workload.
+fn count_statement(metric: QueryMetrics, sql: &str) -> bool {
     metrics::counter!(metric.all).increment(1);
-    if is_write(sql) || matches!(sql, "BEGIN" | "COMMIT") {
+    let write = is_write(sql);
+    if write || matches!(sql, "BEGIN" | "COMMIT") {
         metrics::counter!(metric.writes).increment(1);
     }
     tracing::trace!(target: "nyaya::sql", "{}", sql.split_whitespace().collect::<Vec<_>>().join(" "));
+    write
 }
 
 pub struct Tx {
@@ -463,6 +465,8 @@ mod tests {
         assert!(!is_write("SELECT * FROM t"));
         assert!(!is_write("WITH x AS (SELECT 1) SELECT * FROM x"));
         assert!(!is_write(""));
+        assert!(!is_write("INS"));
+        assert!(is_write("replace INTO t VALUES (1)"));
     }
 
     #[test]

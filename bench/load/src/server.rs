@@ -119,7 +119,7 @@ pub fn sum_metric(text: &str, name: &str) -> f64 {
 fn by_worker(text: &str, name: &str) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
     for (labels, v) in series(text, name) {
-        if let Some(worker) = labels.split("worker=\"").nth(1).and_then(|w| w.split('"').next()) {
+        if let Some(worker) = label(labels, "worker") {
             *out.entry(worker.to_string()).or_default() += v;
         }
     }
