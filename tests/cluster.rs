@@ -369,6 +369,26 @@ async fn status_and_reload_commands_explain_when_no_supervisor_runs() {
     let _ = std::fs::remove_dir_all(&data_dir);
 }
 
+/// The control socket reloads and reports on the cluster: only its owner may connect to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_control_socket_is_private_to_its_owner() {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let cluster = Nyaya::start(&["serve", "--workers", "1"], false).await;
+    let path = cluster.data_dir.join("nyaya.sock");
+    let meta = std::fs::symlink_metadata(&path).expect("the supervisor made its control socket");
+    assert!(meta.file_type().is_socket(), "{meta:?}");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600, "mode {:o}", meta.permissions().mode());
+    // Nothing else was left beside it while it was being made.
+    let strays: Vec<_> = std::fs::read_dir(&cluster.data_dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .filter(|name| name.contains("control") || (name.contains("sock") && name != "nyaya.sock"))
+        .collect();
+    assert!(strays.is_empty(), "{strays:?}");
+    let output = cluster.command(&["status"]).await;
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Redis (NYAYA_TEST_REDIS_URL)"]
 async fn a_client_address_always_reaches_the_same_worker() {

@@ -673,10 +673,23 @@ async fn claim_control_socket(path: &std::path::Path) -> anyhow::Result<(tokio::
         }
         std::fs::remove_file(path).with_context(|| format!("removing the stale {}", path.display()))?;
     }
-    let listener = tokio::net::UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    Ok((listener, path.to_path_buf()))
+    // bind(2) creates the socket with the umask's mode; made inside a directory only we can
+    // enter, then moved into place, it is never reachable by others before it is 0600.
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let parent = path.parent().unwrap_or(std::path::Path::new("."));
+    let private = parent.join(format!(".nyaya-sock-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&private);
+    std::fs::DirBuilder::new().mode(0o700).create(&private).with_context(|| format!("creating {}", private.display()))?;
+    let staged = private.join("nyaya.sock");
+    let claimed = (|| -> anyhow::Result<tokio::net::UnixListener> {
+        let listener =
+            tokio::net::UnixListener::bind(&staged).with_context(|| format!("binding {}", staged.display()))?;
+        std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o600))?;
+        std::fs::rename(&staged, path).with_context(|| format!("moving the control socket to {}", path.display()))?;
+        Ok(listener)
+    })();
+    let _ = std::fs::remove_dir_all(&private);
+    Ok((claimed?, path.to_path_buf()))
 }
 
 /// One command line per connection: `status` or `reload`; one JSON line back.

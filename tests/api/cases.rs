@@ -1047,3 +1047,38 @@ async fn concurrent_acceptances_assign_a_dispute_once() {
     let mine = app.get("/api/lawyers/my-cases?caseType=dispute", winner.t()).await;
     assert_eq!(mine.data()["cases"][0]["chatRoom"]["chatId"], format!("dispute_{d}"));
 }
+
+#[tokio::test]
+async fn a_dispute_and_its_status_are_refused_to_non_parties() {
+    let app = spawn().await;
+    let asha = citizen(&app, "Asha").await;
+    let bala = citizen(&app, "Bala").await;
+    let l1 = lawyer(&app, "Vikram").await;
+    let l2 = lawyer(&app, "Meera").await;
+    let d = new_dispute(&app, &asha, "Boundary wall").await;
+    let offer_id = offer(&app, &l1, "dispute", &d).await;
+    app.post(&format!("/api/citizens/accept-case-offer/{offer_id}"), asha.t(), json!({})).await.assert_status(200);
+    let path = format!("/api/disputes/{d}");
+    let status = format!("{path}/status");
+
+    // Warm the parties' cached copies first: a cached entry must never reach a non-party.
+    app.get(&path, asha.t()).await.assert_status(200);
+    app.get(&path, l1.t()).await.assert_status(200);
+    for other in [&bala, &l2] {
+        let r = app.get(&path, other.t()).await;
+        r.assert_status(403);
+        assert_eq!(r.message(), "Access denied");
+        assert!(r.data().is_null(), "a refusal carries no dispute: {}", r.body);
+        let r = app.patch(&status, other.t(), Some(json!({"status": "mediation"}))).await;
+        r.assert_status(403);
+        assert_eq!(r.message(), "Access denied");
+    }
+    app.get(&path, None).await.assert_status(401);
+    app.patch(&status, None, Some(json!({"status": "mediation"}))).await.assert_status(401);
+
+    // The refused changes changed nothing; the assigned lawyer's change is recorded.
+    let doc = app.get(&path, asha.t()).await;
+    assert_eq!(doc.data()["dispute"]["status"], "assigned");
+    app.patch(&status, l1.t(), Some(json!({"status": "mediation"}))).await.assert_status(200);
+    assert_eq!(app.get(&path, asha.t()).await.data()["dispute"]["status"], "mediation");
+}

@@ -305,3 +305,59 @@ async fn the_ops_dashboard_lists_failed_jobs_escaped() {
     assert!(metrics.lines().any(|l| l.starts_with("nyaya_jobs_total") && l.contains("queue=\"noop\"") && l.contains("outcome=\"failed\"")));
     workers.shutdown(Duration::from_secs(5)).await;
 }
+
+#[tokio::test]
+async fn the_admin_job_routes_need_a_signed_in_admin() {
+    let app = spawn_with(&[("JOBS_WORKERS", "off")]).await;
+    let id = app.state().jobs.enqueue(Queue::Noop, &(), When::Now).await.unwrap();
+    let citizen = account(&app, Role::Citizen, "Curious Citizen", |_| {}).await;
+    let lawyer = account(&app, Role::Lawyer, "Curious Lawyer", |_| {}).await;
+    let routes = [
+        (reqwest::Method::GET, "/api/admin/jobs".to_string()),
+        (reqwest::Method::GET, "/api/admin/jobs/stats".to_string()),
+        (reqwest::Method::GET, format!("/api/admin/jobs/{id}")),
+        (reqwest::Method::POST, format!("/api/admin/jobs/{id}/retry")),
+        (reqwest::Method::DELETE, format!("/api/admin/jobs/{id}")),
+    ];
+    for (method, path) in &routes {
+        let anonymous = app.call(method.clone(), path, None, None).await;
+        anonymous.assert_status(401);
+        assert_eq!(anonymous.body["success"], false, "{method} {path}: {}", anonymous.body);
+        let forged = app.call(method.clone(), path, Some("not-a-token"), None).await;
+        forged.assert_status(401);
+        for user in [&citizen, &lawyer] {
+            app.call(method.clone(), path, Some(&user.token), None).await.assert_status(403);
+        }
+    }
+    // None of the refused calls touched the job.
+    let job = app.state().jobs.get(id.as_str()).await.unwrap().expect("the job is still queued");
+    assert_eq!(job.state, JobState::Ready);
+}
+
+#[tokio::test]
+async fn an_admin_reads_one_job_without_its_email_body() {
+    for store in job_stores() {
+        let app = spawn_on(&store, &[("JOBS_WORKERS", "off".into())]).await;
+        let to = unique_email("one-job");
+        let id = app.state().jobs.enqueue(Queue::Email, &EmailJob { email: test_email(&to) }, When::Now).await.unwrap();
+        let admin = account(&app, Role::Admin, "Jobs Admin", |_| {}).await;
+
+        let r = app.get(&format!("/api/admin/jobs/{id}"), Some(&admin.token)).await;
+        r.assert_status(200);
+        let job = &r.data()["job"];
+        assert_eq!(job["id"], id.as_str(), "{store:?}");
+        assert_eq!(job["queue"], "email");
+        assert_eq!(job["state"], "ready");
+        assert_eq!(job["attempts"], 0);
+        assert_eq!(job["maxAttempts"], 3);
+        assert!(job["runAt"].is_string() && job["createdAt"].is_string(), "{job}");
+        assert_eq!(job["payload"]["email"]["to"], to.as_str());
+        assert_eq!(job["payload"]["email"]["subject"], "Queued hello");
+        assert!(job["payload"]["email"].get("html").is_none() && job["payload"]["email"].get("text").is_none(), "bodies may hold one-time tokens");
+
+        app.get("/api/admin/jobs/not-an-id", Some(&admin.token)).await.assert_status(400);
+        let missing = app.get(&format!("/api/admin/jobs/{}", nyaya::ids::Id::new()), Some(&admin.token)).await;
+        missing.assert_status(404);
+        assert_eq!(missing.message(), "Job not found");
+    }
+}
