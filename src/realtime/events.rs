@@ -275,23 +275,9 @@ async fn send_message<A: Adapter>(ctx: &Ctx<A>, data: &Value) {
         }
     };
     metrics::counter!("nyaya_chat_messages_total").increment(1);
-    let mut message = chats::message_json(&stored, ctx.me.summary());
-    message["chatId"] = json!(chat_id);
-    if let Some(temp_id) = &stored.client_temp_id {
-        message["tempId"] = json!(temp_id);
-    }
+    let message = chats::new_message_json(&stored, ctx.me.summary(), &chat_id);
     // Stored first, then acknowledged, then delivered.
-    ctx.emit(
-        "message_sent",
-        json!({
-            "success": true,
-            "messageId": stored.id,
-            "timestamp": stored.timestamp,
-            "chatId": chat_id,
-            "tempId": stored.client_temp_id,
-            "message": message,
-        }),
-    );
+    ctx.emit("message_sent", chats::message_sent_json(&message, &stored));
     ctx.within(&chat_id, "new_message", message).await;
 }
 

@@ -317,6 +317,30 @@ pub fn message_json(m: &Message, sender: Value) -> Value {
     out
 }
 
+/// A message as its chat room receives it (socket `new_message`): [`message_json`] with its
+/// `chatId` and, when the client sent one, its `tempId`.
+pub fn new_message_json(m: &Message, sender: Value, chat_id: &str) -> Value {
+    let mut out = message_json(m, sender);
+    out["chatId"] = json!(chat_id);
+    if let Some(temp_id) = &m.client_temp_id {
+        out["tempId"] = json!(temp_id);
+    }
+    out
+}
+
+/// The sender's acknowledgement (socket `message_sent`): the message itself, every field of
+/// its `new_message` at the top level, plus `success`, `messageId` and `tempId`. Clients
+/// replace their optimistic copy with this payload and render it as a message, so nothing is
+/// nested. `tempId` is present (null) even when the client sent none: a client matching
+/// copies by `tempId` must not match history messages, which have none.
+pub fn message_sent_json(new_message: &Value, m: &Message) -> Value {
+    let mut out = new_message.clone();
+    out["success"] = json!(true);
+    out["messageId"] = json!(m.id);
+    out["tempId"] = json!(m.client_temp_id);
+    out
+}
+
 /// `lastMessage` (`{content, timestamp, sender}`) or null.
 pub fn last_message_json(chat: &Chat, users: &Users, sender_fields: Option<&[&str]>) -> Value {
     match &chat.last_message {

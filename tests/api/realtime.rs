@@ -232,15 +232,14 @@ async fn chat_over_sockets_is_stored_acknowledged_delivered_and_read() {
     assert_eq!(sent["success"], true);
     assert_eq!(sent["chatId"], json!(chat_id));
     assert_eq!(sent["tempId"], "tmp-1");
-    let message = &sent["message"];
-    assert_eq!(message["_id"], sent["messageId"]);
-    assert_eq!(message["content"], "Namaste, about the lease");
-    assert_eq!(message["messageType"], "text");
-    assert_eq!(message["sender"], json!({"_id": asha.id(), "name": "Asha", "role": "citizen"}));
-    assert_eq!(message["chatId"], json!(chat_id));
+    assert_eq!(sent["_id"], sent["messageId"]);
+    assert_eq!(sent["content"], "Namaste, about the lease");
+    assert_eq!(sent["messageType"], "text");
+    assert_eq!(sent["sender"], json!({"_id": asha.id(), "name": "Asha", "role": "citizen"}));
     // The sender's own copy in the room echoes the tempId.
     let echoed = a.next("new_message").await;
-    assert_eq!(echoed, *message);
+    assert_eq!(echoed["_id"], sent["messageId"]);
+    assert_eq!(echoed["tempId"], "tmp-1");
     // Stored before the acknowledgement: it is in the history right away.
     let history = app.get(&format!("/api/chats/{chat_id}/messages"), ravi.t()).await;
     history.assert_status(200);
@@ -288,6 +287,94 @@ async fn chat_over_sockets_is_stored_acknowledged_delivered_and_read() {
     r.close().await;
 }
 
+/// The keys of a JSON object, sorted.
+fn keys(v: &Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = v.as_object().expect("an object").keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    keys
+}
+
+/// `message_sent` is the stored message itself (issue 14): the frontend's `ChatWindow.jsx`
+/// replaces its optimistic copy (same `chatId` and `tempId`) with `{...payload, status}` and
+/// renders `sender._id`, `content`, `timestamp`, `isRead.length`; a message nested under a key
+/// blanked the page. Its fields are the sender's own `new_message`, plus `success`,
+/// `messageId` and a `tempId` that is present even when the client sent none (the frontend
+/// compares `tempId`s, and history messages have none: an absent one would match them all).
+#[tokio::test]
+async fn message_sent_is_the_message_itself_with_the_fields_of_new_message() {
+    let app = spawn().await;
+    let asha = citizen(&app, "Asha").await;
+    let ravi = lawyer(&app, "Ravi", true).await;
+    let (_, chat_id) = connect(&app, &asha, &ravi).await;
+    let mut a = polling_sock(&app, &asha).await;
+    let mut r = sock(&app, &ravi).await;
+    join(&mut a, &chat_id).await;
+    join(&mut r, &chat_id).await;
+
+    a.emit("send_message", json!({"chatId": chat_id, "content": "About the hearing", "tempId": "1718000000000"})).await;
+    let sent = a.next("message_sent").await;
+    let fields = "_id attachments chatId content fileData isDeleted isRead messageId messageType sender success tempId \
+                  timestamp";
+    assert_eq!(keys(&sent), fields.split_whitespace().collect::<Vec<_>>(), "message_sent: {sent}");
+    let id = sent["_id"].as_str().expect("_id is a string");
+    assert_eq!(sent["messageId"], json!(id));
+    assert_eq!(sent["success"], true);
+    assert_eq!(sent["chatId"], json!(chat_id));
+    assert_eq!(sent["tempId"], "1718000000000");
+    assert_eq!(sent["content"], "About the hearing");
+    assert_eq!(sent["messageType"], "text");
+    assert_eq!(sent["fileData"], Value::Null);
+    assert_eq!(sent["sender"], json!({"_id": asha.id(), "name": "Asha", "role": "citizen"}));
+    assert_eq!(sent["isRead"], json!([]));
+    assert_eq!(sent["attachments"], json!([]));
+    assert_eq!(sent["isDeleted"], false);
+    let timestamp = sent["timestamp"].as_str().expect("timestamp is a string");
+    chrono::DateTime::parse_from_rfc3339(timestamp).expect("an ISO-8601 timestamp");
+
+    // Exactly the sender's own `new_message`, plus `success` and `messageId`; the other side
+    // gets the same message.
+    let own = a.next("new_message").await;
+    let mut without_ack = sent.clone();
+    let ack = without_ack.as_object_mut().unwrap();
+    ack.remove("success");
+    ack.remove("messageId");
+    assert_eq!(without_ack, own);
+    assert_eq!(r.next("new_message").await, own);
+
+    // The frontend's reducer over a history message and its optimistic copy: the copy becomes
+    // the stored message and every entry still has a sender to render.
+    let history = app.get(&format!("/api/chats/{chat_id}"), asha.t()).await;
+    let loaded = history.data()["chat"]["messages"][0].clone();
+    assert_eq!(loaded["_id"], json!(id));
+    let optimistic = json!({"tempId": "1718000000000", "chatId": chat_id, "content": "About the hearing",
+        "sender": {"_id": asha.id(), "name": "Asha", "role": "citizen"}, "status": "sending"});
+    let list: Vec<Value> = [loaded, optimistic]
+        .into_iter()
+        .map(|m| {
+            if m.get("tempId") == sent.get("tempId") {
+                let mut replaced = sent.clone();
+                replaced["status"] = json!("sent");
+                replaced
+            } else {
+                m
+            }
+        })
+        .collect();
+    assert!(list.iter().all(|m| m["sender"]["_id"].is_string()), "{list:?}");
+    assert_eq!(list[1]["_id"], json!(id));
+    assert_eq!(list[1]["status"], "sent");
+
+    // Without a tempId the acknowledgement still names it (as null).
+    r.emit("send_message", json!({"chatId": chat_id, "content": "Noted"})).await;
+    let sent = r.next("message_sent").await;
+    assert_eq!(sent.get("tempId"), Some(&Value::Null), "message_sent: {sent}");
+    assert_eq!(sent["content"], "Noted");
+    assert_eq!(sent["sender"], json!({"_id": ravi.id(), "name": "Ravi", "role": "lawyer"}));
+    assert!(r.next("new_message").await.get("tempId").is_none(), "no tempId is invented for new_message");
+    a.close().await;
+    r.close().await;
+}
+
 #[tokio::test]
 async fn chat_access_and_message_rules_are_enforced_on_every_send() {
     let app = spawn().await;
@@ -328,8 +415,12 @@ async fn chat_access_and_message_rules_are_enforced_on_every_send() {
     let file = json!({"ipfsHash": "QmHash", "originalName": "lease.pdf", "mimeType": "application/pdf", "size": 10, "extra": 1});
     a.emit("send_message", json!({"chatId": chat_id, "messageType": "file", "fileData": file})).await;
     let sent = a.next("message_sent").await;
-    assert_eq!(sent["message"]["content"], "File attachment");
-    assert_eq!(sent["message"]["fileData"], json!({"ipfsHash": "QmHash", "originalName": "lease.pdf", "mimeType": "application/pdf", "size": 10}));
+    assert_eq!(sent["content"], "File attachment");
+    assert_eq!(sent["messageType"], "file");
+    assert_eq!(
+        sent["fileData"],
+        json!({"ipfsHash": "QmHash", "originalName": "lease.pdf", "mimeType": "application/pdf", "size": 10})
+    );
 
     // 30 messages a minute per user; the refused ones above did not count.
     for n in 1..30 {
@@ -818,6 +909,11 @@ async fn realtime_js_clients_across_instances() {
     assert!(output.status.success(), "the JS scenario failed:\n{stdout}\n{stderr}");
     let result: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("a JSON result line");
     assert_eq!(result["ok"], true);
+    // The script checks the payload shape of every event on arrival; these are the frontend
+    // listeners it exercised.
+    let listeners = "call-accepted call-ended call-rejected chat_joined incoming-call message_sent messages_read new_message \
+                     typing_start typing_stop user_offline user_online user_status_update user_stop_typing user_typing";
+    assert_eq!(keys(&result["checked"]), listeners.split_whitespace().collect::<Vec<_>>());
 
     // Everything the clients exchanged is in the chat history, on either instance.
     for app in [&one, &two] {
