@@ -8,6 +8,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod ids;
+pub mod import;
 pub mod jobs;
 pub mod mail;
 pub mod ops;

@@ -46,6 +46,61 @@ enum Command {
         #[arg(long, default_value = "System Administrator")]
         name: String,
     },
+    /// Import the original platform's MongoDB data: a `mongodump` folder (BSON, gzipped or
+    /// not) or `mongoexport` Extended JSON files of its seven collections. Ids, dates, password
+    /// hashes, chats with their messages, cases, documents and consultations are carried over.
+    ///
+    /// Idempotent and resumable: documents already imported are left alone, so running it
+    /// again changes nothing, and a run stopped halfway completes when run again. Prints a
+    /// progress line per collection and a final table; every repair and skip is listed in
+    /// the report file.
+    ImportMongo(ImportMongoArgs),
+    /// Write a MongoDB dump of the original's shape with generated data (benchmarks of
+    /// import-mongo: bench/import_mongo.sh).
+    #[command(hide = true)]
+    MongoDumpSynthetic {
+        /// Output folder.
+        out: std::path::PathBuf,
+        #[arg(long, default_value_t = 100_000)]
+        users: usize,
+        #[arg(long, default_value_t = 1_000_000)]
+        messages: usize,
+        #[arg(long, default_value_t = 50)]
+        per_chat: usize,
+        /// Gzip the files, as `mongodump --gzip` does.
+        #[arg(long)]
+        gzip: bool,
+    },
+    /// Show the workers of the running `nyaya serve --workers N` (same DATA_DIR), like `pm2 list`.
+    Status {
+        /// Print the supervisor's JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace the workers of the running supervisor one at a time (new one ready, then the old
+    /// one drains), waiting until done. Same as sending it SIGHUP.
+    Reload,
+    /// Run background job workers only, no HTTP: scale them apart from the web processes.
+    /// Concurrency per queue: JOBS_EMAIL_CONCURRENCY, JOBS_FILES_CONCURRENCY, JOBS_NOOP_CONCURRENCY.
+    Worker {
+        /// Queues to work on, comma-separated (email, files, noop); all by default.
+        #[arg(long, value_delimiter = ',')]
+        queues: Vec<Queue>,
+        /// Serve /metrics and the job dashboard on this address (e.g. 127.0.0.1:9091).
+        #[arg(long)]
+        ops_addr: Option<std::net::SocketAddr>,
+        /// Bound on a graceful stop: jobs in flight get this long to finish.
+        #[arg(long, value_parser = parse_duration, default_value = "30s")]
+        shutdown_timeout: Duration,
+    },
+    /// Inspect the job queues (counts per queue and state, as JSON).
+    JobsStats,
+    /// Enqueue COUNT jobs on the `noop` queue: measures queue throughput end to end
+    /// (bench/jobs.sh) or checks that a deployment's workers run.
+    JobsPushNoop {
+        #[arg(long, default_value_t = 1)]
+        count: usize,
+    },
     /// Show the workers of the running `nyaya serve --workers N` (same DATA_DIR), like `pm2 list`.
     Status {
         /// Print the supervisor's JSON instead of the table.
@@ -105,6 +160,33 @@ struct SeedBenchArgs {
     /// The accounts file (JSON lines).
     #[arg(long)]
     out: std::path::PathBuf,
+}
+
+#[derive(Args)]
+struct ImportMongoArgs {
+    /// The dump: a `mongodump --out` folder, one database's folder in it, or a folder of
+    /// `mongoexport` files (`users.json`, ...).
+    dump_dir: std::path::PathBuf,
+    /// The database to import when the dump holds several.
+    #[arg(long = "db")]
+    database: Option<String>,
+    /// Read and check everything and print what would be written; write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// A folder with the documents' files named by their IPFS hash: they are copied into
+    /// the uploads folder and served by nyaya. Without it the files stay at their IPFS urls.
+    #[arg(long)]
+    files: Option<std::path::PathBuf>,
+    /// Where every repair and skip is written, one JSON line each
+    /// (default: DATA_DIR/import-mongo-report.jsonl).
+    #[arg(long)]
+    report: Option<std::path::PathBuf>,
+    /// Documents per transaction.
+    #[arg(long, default_value_t = 1000)]
+    batch: usize,
+    /// Stop after this many committed batches, as a killed run would (to test resumption).
+    #[arg(long, hide = true)]
+    stop_after_batches: Option<u64>,
 }
 
 #[derive(Args, Default)]
@@ -220,6 +302,49 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             println!("{what}: {} <{}> id {}", user.name, user.email, user.id);
             db.close().await;
+            Ok(())
+        }
+        Command::ImportMongo(args) => {
+            let db = nyaya::db::Db::connect(&config.database_url, 4).await?;
+            if !args.dry_run {
+                db.migrate().await?;
+            }
+            let mut options = nyaya::import::Options::new(&args.dump_dir, &config.upload_dir);
+            options.database = args.database;
+            options.dry_run = args.dry_run;
+            options.files = args.files;
+            options.report = Some(args.report.unwrap_or_else(|| config.data_dir.join("import-mongo-report.jsonl")));
+            options.batch = args.batch;
+            options.stop_after_batches = args.stop_after_batches;
+            options.progress = true;
+            eprintln!(
+                "importing {} into {} ({}){}",
+                args.dump_dir.display(),
+                nyaya::db::redact_url(&config.database_url),
+                nyaya::import::engine(&db),
+                if args.dry_run { ", dry run: nothing is written" } else { "" }
+            );
+            let summary = nyaya::import::run(&db, &options).await;
+            db.close().await;
+            print!("{}", summary?.render());
+            Ok(())
+        }
+        Command::MongoDumpSynthetic { out, users, messages, per_chat, gzip } => {
+            let started = std::time::Instant::now();
+            let plan = nyaya::import::synthetic::Plan { users, messages, per_chat, gzip };
+            let written = tokio::task::spawn_blocking(move || nyaya::import::synthetic::write(&out, &plan)).await??;
+            println!(
+                "{} users, {} connections, {} chats with {} messages, {} cases, {} documents, {} consultations: {:.1} MB in {:.1}s",
+                written.users,
+                written.connections,
+                written.chats,
+                written.messages,
+                written.cases,
+                written.documents,
+                written.consultations,
+                written.bytes as f64 / 1e6,
+                started.elapsed().as_secs_f64()
+            );
             Ok(())
         }
         Command::Status { json } => {

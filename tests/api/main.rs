@@ -11,6 +11,7 @@ mod connections;
 mod consultations;
 mod conventions;
 mod documents;
+mod import;
 mod jobs;
 mod lawyers;
 mod realtime;
