@@ -167,15 +167,11 @@ impl Config {
             Some("test") => Environment::Test,
             _ => Environment::Development,
         };
-        let data_dir = PathBuf::from(var("DATA_DIR").unwrap_or_else(|| "./data".into()));
-        let database_url = var("DATABASE_URL").unwrap_or_else(|| {
-            format!("sqlite://{}?mode=rwc", data_dir.join("nyaya.db").display())
-        });
+        let Locations { data_dir, database_url, upload_dir, .. } = Locations::read(&vars)?;
         let secrets = Secrets { env, data_dir: &data_dir, vars: &vars };
         let jwt_secret = secrets.get("JWT_SECRET")?;
         let jwt_refresh_secret = secrets.get("JWT_REFRESH_SECRET")?;
         let rate_limit_default = if env.is_production() { 100 } else { 1000 };
-        let upload_dir = var("UPLOAD_DIR").map(PathBuf::from).unwrap_or_else(|| data_dir.join("uploads"));
         let cache_max_bytes = match var("CACHE_MAX_BYTES") {
             Some(raw) => parse_size(&raw).with_context(|| format!("CACHE_MAX_BYTES={raw:?} is not a size"))?,
             None => 256 << 20,
@@ -227,13 +223,58 @@ impl Config {
     }
 }
 
-fn jobs_settings(vars: &Vars<'_>) -> anyhow::Result<crate::jobs::Settings> {
-    use crate::jobs::{Backend, Queue, Settings};
-    let backend = match vars.get("JOBS_BACKEND") {
+/// Where a deployment keeps its data, read without the secrets: `nyaya backup` and
+/// `nyaya restore` must not generate development secrets into the folder they work on.
+#[derive(Debug, Clone)]
+pub struct Locations {
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub upload_dir: PathBuf,
+    pub jobs_backend: crate::jobs::Backend,
+}
+
+impl Locations {
+    /// Reads `.env` (if present) and the environment, like [`Config::from_env`].
+    pub fn from_env() -> anyhow::Result<Locations> {
+        let _ = dotenvy::dotenv();
+        Self::read(&Vars(&|name| std::env::var(name).ok()))
+    }
+
+    fn read(vars: &Vars<'_>) -> anyhow::Result<Locations> {
+        let data_dir = PathBuf::from(vars.get("DATA_DIR").unwrap_or_else(|| "./data".into()));
+        let database_url =
+            vars.get("DATABASE_URL").unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("nyaya.db").display()));
+        let upload_dir = vars.get("UPLOAD_DIR").map(PathBuf::from).unwrap_or_else(|| data_dir.join("uploads"));
+        Ok(Locations { jobs_backend: jobs_backend(vars)?, data_dir, database_url, upload_dir })
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.database_url.starts_with("sqlite:")
+    }
+
+    /// Development secrets the server generated (`<DATA_DIR>/secrets/<NAME>`).
+    pub fn secrets_dir(&self) -> PathBuf {
+        self.data_dir.join("secrets")
+    }
+
+    /// The SQLite job store (`JOBS_BACKEND=sqlite`).
+    pub fn jobs_db(&self) -> PathBuf {
+        self.data_dir.join("jobs.db")
+    }
+}
+
+fn jobs_backend(vars: &Vars<'_>) -> anyhow::Result<crate::jobs::Backend> {
+    use crate::jobs::Backend;
+    Ok(match vars.get("JOBS_BACKEND") {
         Some(raw) => raw.parse::<Backend>().map_err(|e| anyhow::anyhow!("JOBS_BACKEND: {e}"))?,
         None if vars.get("REDIS_URL").is_some() => Backend::Redis,
         None => Backend::Sqlite,
-    };
+    })
+}
+
+fn jobs_settings(vars: &Vars<'_>) -> anyhow::Result<crate::jobs::Settings> {
+    use crate::jobs::{Queue, Settings};
+    let backend = jobs_backend(vars)?;
     let workers_in_serve = match vars.get("JOBS_WORKERS").as_deref() {
         None | Some("on" | "true" | "1") => true,
         Some("off" | "false" | "0") => false,

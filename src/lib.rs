@@ -1,6 +1,7 @@
 //! nyaya: the backend of a legal-aid platform. See README.md for the architecture.
 
 pub mod app;
+pub mod backup;
 pub mod cache;
 pub mod cluster;
 pub mod config;

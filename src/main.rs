@@ -131,6 +131,15 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         count: usize,
     },
+    /// Take a consistent backup into DIR while the server runs: the database (SQLite: an online
+    /// copy; PostgreSQL: pg_dump), the SQLite job store, the uploads and the generated secrets,
+    /// with a manifest of sizes and checksums. `--verify DIR` checks an existing backup.
+    Backup(BackupArgs),
+    /// Bring a backup back into this deployment (DATA_DIR, DATABASE_URL, UPLOAD_DIR), after
+    /// verifying it. Refuses a target holding data without --force, and one a server runs on.
+    Restore(RestoreArgs),
+    /// Exit 0 when the ops listener's /ready answers 200 (the container image's health check).
+    Healthcheck(HealthcheckArgs),
     /// A worker process; started by the supervisor, not by hand.
     #[command(hide = true)]
     ClusterWorker {
@@ -212,6 +221,41 @@ struct ServeArgs {
     restart_window: Option<Duration>,
 }
 
+#[derive(Args)]
+struct BackupArgs {
+    /// The backup folder to create (it must not exist, or be empty); with --verify, the
+    /// backup to check.
+    dir: std::path::PathBuf,
+    /// Check an existing backup instead: every file against the manifest's checksums, the
+    /// SQLite files' integrity, the PostgreSQL dump's readability.
+    #[arg(long)]
+    verify: bool,
+    /// PostgreSQL: leave the database out (uploads and secrets only), when it is backed up
+    /// another way (managed snapshots, your own pg_dump).
+    #[arg(long, conflicts_with = "verify")]
+    without_database: bool,
+}
+
+#[derive(Args)]
+struct RestoreArgs {
+    /// The backup folder, as written by `nyaya backup`.
+    dir: std::path::PathBuf,
+    /// Replace the data of a deployment that has some (never of one a server is running on).
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Args)]
+struct HealthcheckArgs {
+    /// The ops listener (0.0.0.0 is reached over loopback).
+    #[arg(long, env = "ADMIN_ADDR", default_value = "127.0.0.1:9090")]
+    addr: std::net::SocketAddr,
+    #[arg(long, default_value = "/ready")]
+    path: String,
+    #[arg(long, value_parser = parse_duration, default_value = "3s")]
+    timeout: Duration,
+}
+
 fn parse_duration(raw: &str) -> Result<Duration, String> {
     nyaya::config::parse_duration(raw).ok_or_else(|| format!("{raw:?} is not a duration like 10s, 500ms or 1m"))
 }
@@ -248,8 +292,16 @@ fn describe(err: nyaya::error::AppError) -> anyhow::Error {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    let command = match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+        // These read where the data lives, or nothing: they neither need the production
+        // secrets nor generate development ones into the folder they work on.
+        Command::Backup(args) => return backup(args).await,
+        Command::Restore(args) => return restore(args).await,
+        Command::Healthcheck(args) => return nyaya::ops::probe(args.addr, &args.path, args.timeout),
+        command => command,
+    };
     let config = Config::from_env()?;
-    match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+    match command {
         Command::Serve(args) => serve(config, args).await,
         Command::Migrate => {
             let db = nyaya::db::Db::connect(&config.database_url, 2).await?;
@@ -388,6 +440,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::ClusterWorker { slot, shutdown_timeout } => cluster::worker::run(config, slot, shutdown_timeout).await,
+        Command::Backup(_) | Command::Restore(_) | Command::Healthcheck(_) => unreachable!("run before the configuration is read"),
     }
 }
 
@@ -405,4 +458,49 @@ async fn serve(config: Config, args: ServeArgs) -> anyhow::Result<()> {
         shutdown_timeout,
     };
     cluster::supervisor::run(config, options).await
+}
+
+async fn backup(args: BackupArgs) -> anyhow::Result<()> {
+    use nyaya::backup::{self, BackupOptions};
+    let started = std::time::Instant::now();
+    if args.verify {
+        let verified = backup::verify(&args.dir).await?;
+        let files = verified.manifest.files.len();
+        println!(
+            "backup {} is intact: {files} files, {}, checked in {}",
+            args.dir.display(),
+            backup::human_bytes(verified.total_bytes()),
+            backup::elapsed(started)
+        );
+        for line in verified.checks.iter().chain(&verified.manifest.describe()) {
+            println!("  {line}");
+        }
+        return Ok(());
+    }
+    let locations = nyaya::config::Locations::from_env()?;
+    let options = BackupOptions { without_database: args.without_database };
+    let manifest = backup::backup(&locations, &args.dir, options).await?;
+    println!("backup written to {} in {}", args.dir.display(), backup::elapsed(started));
+    for line in manifest.describe() {
+        println!("  {line}");
+    }
+    Ok(())
+}
+
+async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
+    use nyaya::backup;
+    let started = std::time::Instant::now();
+    let locations = nyaya::config::Locations::from_env()?;
+    let restored = backup::restore(&locations, &args.dir, args.force).await?;
+    println!(
+        "restored {} into {} ({}) in {}",
+        args.dir.display(),
+        locations.data_dir.display(),
+        nyaya::db::redact_url(&locations.database_url),
+        backup::elapsed(started)
+    );
+    for line in restored.manifest.describe().iter().chain(&restored.notes) {
+        println!("  {line}");
+    }
+    Ok(())
 }

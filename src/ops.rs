@@ -56,3 +56,36 @@ async fn ready(State(ops): State<Ops>) -> impl IntoResponse {
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
     }
 }
+
+/// `nyaya healthcheck` (the container image's health check): a GET of `path` on the ops
+/// listener at `addr`, bounded by `timeout`; Ok when it answers 200. An unspecified address
+/// (`0.0.0.0`, `[::]`: the listener bound to every interface) is reached over loopback.
+pub fn probe(addr: std::net::SocketAddr, path: &str, timeout: std::time::Duration) -> anyhow::Result<()> {
+    use std::io::{Read, Write};
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    let target = SocketAddr::new(ip, addr.port());
+    let url = format!("http://{target}{path}");
+    let exchange = || -> std::io::Result<String> {
+        let mut stream = TcpStream::connect_timeout(&target, timeout)?;
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
+        write!(stream, "GET {path} HTTP/1.0\r\nHost: {target}\r\nConnection: close\r\n\r\n")?;
+        let mut head = Vec::new();
+        stream.take(4096).read_to_end(&mut head)?;
+        Ok(String::from_utf8_lossy(&head).into_owned())
+    };
+    let answer = exchange().map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
+    let status = answer.lines().next().unwrap_or("");
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or("").trim();
+    match status.split_whitespace().nth(1) {
+        Some("200") => Ok(()),
+        Some(code) => anyhow::bail!("{url}: {code} {body}"),
+        None => anyhow::bail!("{url}: no HTTP answer"),
+    }
+}

@@ -18,7 +18,7 @@ use crate::ids::Id;
 use crate::service::{chats, connections, people};
 use crate::store::cases::case_parties;
 use crate::store::relations;
-use crate::store::users::{self, Role, User};
+use crate::store::users::{Role, User};
 
 /// Everything a handler needs: the socket, the server handle, the application, the sender.
 pub(super) struct Ctx<A: Adapter> {
@@ -173,6 +173,16 @@ impl<A: Adapter> Ctx<A> {
         }
         relations::in_chat(&self.state.db, chat_id, &self.me.id).await.unwrap_or_else(|e| {
             tracing::warn!(error = %e, "socket: chat membership check failed");
+            false
+        })
+    }
+
+    /// Whether the sender may call or signal in the chat: it and every one of `others` take part
+    /// in it, and it is active (a pending chat request is no relation).
+    async fn in_active_chat(&self, chat_id: &str, others: &[&Id]) -> bool {
+        let users: Vec<&Id> = others.iter().copied().chain([&self.me.id]).collect();
+        chats::in_active_chat(&self.state, chat_id, &users).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e.message, "socket: chat membership check failed");
             false
         })
     }
@@ -447,18 +457,15 @@ async fn direct_message_request<A: Adapter>(ctx: &Ctx<A>, data: &Value, ack: Opt
     }
 }
 
+/// The direct chat under the rule HTTP uses (a citizen with a verified lawyer; one refusal for
+/// every other target, existing or not). Returns the chatId and the other party.
 async fn open_direct_chat<A: Adapter>(ctx: &Ctx<A>, data: &Value) -> Result<(String, Id), Value> {
-    let not_found = || json!({"message": "Lawyer not found or not verified"});
-    let lawyer_id = id_of(data, "lawyerId").ok_or_else(not_found)?;
-    let lawyer = users::get(&ctx.state.db, &lawyer_id)
-        .await
-        .map_err(|e| failure(&ctx.state, &e.into(), "Failed to send direct message request"))?
-        .filter(|u| u.role == Role::Lawyer && u.is_active && u.is_verified)
-        .ok_or_else(not_found)?;
+    const REFUSAL: &str = "Lawyer not found or not verified";
+    let lawyer_id = id_of(data, "lawyerId").ok_or_else(|| json!({"message": REFUSAL}))?;
     let user = ctx.actor().await.ok_or_else(|| json!({"message": "User not found or inactive"}))?;
-    chats::find_or_create_direct_chat(&ctx.state, &user, &lawyer, false, None)
+    chats::open_direct_chat(&ctx.state, &user, &lawyer_id, REFUSAL)
         .await
-        .map(|(chat, _)| (chat.chat_id, lawyer.id.clone()))
+        .map(|(chat, _)| (chat.chat_id, lawyer_id))
         .map_err(|e| failure(&ctx.state, &e, "Failed to send direct message request"))
 }
 
@@ -512,8 +519,7 @@ async fn initiate_call<A: Adapter>(ctx: &Ctx<A>, data: &Value) {
     let (Some(chat_id), Some(receiver)) = (chat_id_of(data), id_of(data, "receiverId")) else {
         return ctx.error("Access denied");
     };
-    let receiver_in_chat = relations::in_chat(&ctx.state.db, &chat_id, &receiver).await.unwrap_or(false);
-    if receiver == ctx.me.id || !receiver_in_chat || !ctx.in_chat(&chat_id).await {
+    if receiver == ctx.me.id || !ctx.in_active_chat(&chat_id, &[&receiver]).await {
         return ctx.error("Access denied");
     }
     let payload =
@@ -521,20 +527,21 @@ async fn initiate_call<A: Adapter>(ctx: &Ctx<A>, data: &Value) {
     ctx.to_user(&receiver, "incoming-call", payload).await;
 }
 
-/// `accept-call`, `reject-call`, `end-call`: to the chat room, from a participant.
+/// `accept-call`, `reject-call`, `end-call`: to the chat room, from a participant of the
+/// active chat.
 async fn call_relay<A: Adapter>(ctx: &Ctx<A>, data: &Value, event: &str, actor_key: &str) {
     let Some(chat_id) = chat_id_of(data) else { return ctx.error("Access denied") };
-    if !ctx.in_chat(&chat_id).await {
+    if !ctx.in_active_chat(&chat_id, &[]).await {
         return ctx.error("Access denied");
     }
     let payload = json!({"chatId": chat_id, "callType": data.get("callType"), actor_key: ctx.caller(), "timestamp": now()});
     ctx.to(vec![chat_id], event, payload).await;
 }
 
-/// `offer`, `answer`, `ice-candidate`: WebRTC signalling into the chat room.
+/// `offer`, `answer`, `ice-candidate`: WebRTC signalling into the room of an active chat.
 async fn signal_relay<A: Adapter>(ctx: &Ctx<A>, data: &Value, event: &str) {
     let Some(chat_id) = chat_id_of(data) else { return ctx.error("Access denied") };
-    if !ctx.in_chat(&chat_id).await {
+    if !ctx.in_active_chat(&chat_id, &[]).await {
         return ctx.error("Access denied");
     }
     let key = if event == "ice-candidate" { "candidate" } else { event };

@@ -353,7 +353,9 @@ fn text_or_number(body: &Value, key: &str) -> Option<String> {
     }
 }
 
-fn is_verified_lawyer(u: &User) -> bool {
+/// An active lawyer whose verification is complete (`isVerified` and a `verified` status): the
+/// lawyers citizens may assign cases to and open direct chats with.
+pub fn is_verified_lawyer(u: &User) -> bool {
     u.role == Role::Lawyer && u.is_active && u.is_verified && u.verification_status() == VerificationStatus::Verified
 }
 

@@ -87,37 +87,142 @@ pub struct Members {
     /// The chat's `_id`.
     pub id: Id,
     pub participants: Vec<Participant>,
+    /// Whether the chat is active. A pending direct chat (a citizen's request the lawyer has
+    /// not accepted) can be read by its two members but connects nobody: no messages, calls or
+    /// relays until it is accepted.
+    pub active: bool,
 }
 
 impl Members {
     fn of(chat: &Chat) -> Members {
-        Members { id: chat.id.clone(), participants: chat.participants.clone() }
+        Members { id: chat.id.clone(), participants: chat.participants.clone(), active: is_active_chat(chat) }
     }
+
+    pub fn includes(&self, user: &Id) -> bool {
+        self.participants.iter().any(|p| &p.user_id == user)
+    }
+}
+
+/// Whether a chat connects its participants: an active one (a case chat, an accepted
+/// connection's chat, an accepted request), not a pending request.
+pub fn is_active_chat(chat: &Chat) -> bool {
+    chat.status == "active"
 }
 
 /// The members of a chat, remembered in this process. A direct chat's two members are fixed
 /// when it is created; a case chat gains its lawyer on assignment, which invalidates the
 /// case's tag (`CASE:<id>`). So every message and read receipt skips the chat lookup.
+/// Only active chats are remembered: a chat only ever becomes active (never the reverse), so
+/// what is remembered stays true, and a pending chat is read again until it is accepted.
 pub async fn members(state: &AppState, chat_id: &str) -> AppResult<Option<Arc<Members>>> {
     let case = chat_id.split_once('_').filter(|(kind, _)| *kind != "direct").and_then(|(_, id)| id.parse::<Id>().ok());
     let tags: Vec<Tag> = case.into_iter().map(Tag::Case).collect();
-    let load = || async { Ok(store::find_by_chat_id(&state.db, chat_id).await?.as_ref().map(Members::of)) };
-    state.cache.remember(&format!("chat-members|{chat_id}"), &tags, load).await
+    let inactive = std::sync::Mutex::new(None);
+    let load = || async {
+        let found = store::find_by_chat_id(&state.db, chat_id).await?.as_ref().map(Members::of);
+        match found {
+            Some(members) if !members.active => {
+                *inactive.lock().unwrap_or_else(|e| e.into_inner()) = Some(members);
+                Ok(None)
+            }
+            found => Ok(found),
+        }
+    };
+    if let Some(remembered) = state.cache.remember(&format!("chat-members|{chat_id}"), &tags, load).await? {
+        return Ok(Some(remembered));
+    }
+    if let Some(pending) = inactive.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        return Ok(Some(Arc::new(pending)));
+    }
+    // Absent, or a concurrent lookup of the same chat loaded it (and did not remember it).
+    Ok(store::find_by_chat_id(&state.db, chat_id).await?.as_ref().map(|chat| Arc::new(Members::of(chat))))
 }
 
 /// [`members`] of a chat `user` participates in, with the errors of [`require_participant`].
 async fn require_member(state: &AppState, user: &User, chat_id: &str) -> AppResult<Arc<Members>> {
     let members = members(state, chat_id).await?.ok_or_else(|| AppError::not_found("Chat not found"))?;
-    if !members.participants.iter().any(|p| p.user_id == user.id) {
+    if !members.includes(&user.id) {
         return Err(AppError::forbidden("Access denied"));
     }
     Ok(members)
 }
 
+/// The refusal (409) of a message or a file in a chat that is not active: a pending chat holds
+/// at most the citizen's opening message (3.4 #6) until the lawyer accepts.
+pub fn not_accepted() -> AppError {
+    AppError::conflict("This chat request has not been accepted yet")
+}
+
+/// [`require_member`] of a chat that takes messages: an active one, else [`not_accepted`].
+pub async fn require_active_member(state: &AppState, user: &User, chat_id: &str) -> AppResult<Arc<Members>> {
+    let members = require_member(state, user, chat_id).await?;
+    if !members.active {
+        return Err(not_accepted());
+    }
+    Ok(members)
+}
+
+/// Whether all of `users` take part in the active chat `chat_id`: who may call or signal each
+/// other through it (Socket.IO). A pending chat is no relation.
+pub async fn in_active_chat(state: &AppState, chat_id: &str, users: &[&Id]) -> AppResult<bool> {
+    Ok(members(state, chat_id).await?.is_some_and(|m| m.active && users.iter().all(|u| m.includes(u))))
+}
+
+/// Who may open a direct chat with whom: a citizen, with an active, verified lawyer (as the
+/// directory offers). Everyone else reaches a user through a connection request. Proof that
+/// [`direct_chat_partner`] allowed it, the only way to open a pending direct chat.
+pub struct DirectPartner(User);
+
+impl DirectPartner {
+    pub fn user(&self) -> &User {
+        &self.0
+    }
+}
+
+/// The rule of direct chats, one place for HTTP (3.7 #2, 3.4 #6) and Socket.IO
+/// (`direct_message_request`, `chat:request`): `other` when `user` is a citizen and `other` an
+/// active, verified lawyer. Every refusal is the same 404 `refusal` (the route's "not found"
+/// message), whether or not an account with that id exists, so ids cannot be probed.
+pub async fn direct_chat_partner(state: &AppState, user: &User, other: &Id, refusal: &'static str) -> AppResult<DirectPartner> {
+    let target = users::get(&state.db, other).await?;
+    match target {
+        Some(target) if user.role == Role::Citizen && crate::service::cases::is_verified_lawyer(&target) => Ok(DirectPartner(target)),
+        _ => Err(AppError::not_found(refusal)),
+    }
+}
+
+/// The direct chat of a citizen and the lawyer [`direct_chat_partner`] allowed: the existing
+/// one, or a new pending one. Returns the chat and whether it was created.
+pub async fn open_pending_direct_chat(state: &AppState, citizen: &User, lawyer: &DirectPartner) -> AppResult<(Chat, bool)> {
+    find_or_create_direct_chat(state, citizen, lawyer.user(), false, None).await
+}
+
+/// The direct chat `user` opens with `other` (3.7 #2 and the socket requests): an active chat
+/// of the two for either of them (they are connected); otherwise the rule of
+/// [`direct_chat_partner`] decides, and a new chat is pending. Returns the chat and whether it
+/// was created.
+pub async fn open_direct_chat(state: &AppState, user: &User, other: &Id, refusal: &'static str) -> AppResult<(Chat, bool)> {
+    if &user.id == other {
+        return Err(AppError::bad_request("Cannot create a chat with yourself"));
+    }
+    let existing = store::find_by_chat_id(&state.db, &direct_chat_id(&user.id, other)).await?;
+    if let Some(chat) = existing.filter(|c| is_active_chat(c) && c.participant(&user.id).is_some()) {
+        return Ok((chat, false));
+    }
+    let partner = direct_chat_partner(state, user, other, refusal).await?;
+    open_pending_direct_chat(state, user, &partner).await
+}
+
+/// The active direct chat of an accepted connection: created active, or an existing (pending)
+/// one activated and linked to `connection` if it has none yet.
+pub async fn activate_direct_chat(state: &AppState, citizen: &User, lawyer: &User, connection: &Id) -> AppResult<Chat> {
+    Ok(find_or_create_direct_chat(state, citizen, lawyer, true, Some(connection)).await?.0)
+}
+
 /// The direct chat of two users. Created when absent: `active` when `activate` (an accepted
 /// connection), else `pending`. With `activate`, an existing chat becomes active and is linked
 /// to `connection` if it has no connection yet. Returns the chat and whether it was created.
-pub async fn find_or_create_direct_chat(
+async fn find_or_create_direct_chat(
     state: &AppState,
     a: &User,
     b: &User,
@@ -255,7 +360,7 @@ fn draft(sender: &User, msg: NewMessage) -> AppResult<MessageDraft> {
 /// Invalidates every participant's chat activity (`CHATS`: last message, unread counts).
 pub async fn send_message(state: &AppState, user: &User, chat_id: &str, msg: NewMessage) -> AppResult<Message> {
     let draft = draft(user, msg)?;
-    let members = require_member(state, user, chat_id).await?;
+    let members = require_active_member(state, user, chat_id).await?;
     append(state, &members, draft).await
 }
 
@@ -351,8 +456,17 @@ pub fn last_message_json(chat: &Chat, users: &Users, sender_fields: Option<&[&st
     }
 }
 
-/// Participants `[{user, role, joinedAt}]`, users populated with `fields`.
+/// Participants `[{user, role, joinedAt}]`, users populated with `fields`. Emails are for
+/// connected parties: a chat that is not active (a pending request) shows none.
 pub fn participants_json(chat: &Chat, users: &Users, fields: Option<&[&str]>) -> Value {
+    let unconnected: Vec<&str>;
+    let fields = match fields {
+        Some(fields) if !is_active_chat(chat) => {
+            unconnected = fields.iter().copied().filter(|f| *f != "email").collect();
+            Some(unconnected.as_slice())
+        }
+        fields => fields,
+    };
     chat.participants
         .iter()
         .map(|p| json!({"user": user_ref(users, &p.user_id, fields), "role": p.role, "joinedAt": p.joined_at}))
@@ -463,13 +577,10 @@ pub async fn my_chats(state: &AppState, user: &User, page: Page) -> AppResult<Va
     Ok(json!({"chats": chats}))
 }
 
-/// 3.7 #2: the direct chat with another user, created pending when absent.
+/// 3.7 #2: the direct chat with another user under the rule of [`open_direct_chat`]; 404
+/// "User not found" for every refusal.
 pub async fn direct_chat(state: &AppState, user: &User, other: &Id) -> AppResult<Value> {
-    if &user.id == other {
-        return Err(AppError::bad_request("Cannot create a chat with yourself"));
-    }
-    let target = users::get(&state.db, other).await?.ok_or_else(|| AppError::not_found("User not found"))?;
-    let (chat, _) = find_or_create_direct_chat(state, user, &target, false, None).await?;
+    let (chat, _) = open_direct_chat(state, user, other, "User not found").await?;
     let shape = ChatShape { participants: Some(PARTICIPANT_DETAIL), last_sender: None };
     Ok(json!({"chat": chat_document(state, &chat, shape).await?}))
 }

@@ -357,7 +357,7 @@ async fn answer(state: &AppState, lawyer: &User, id: &Id, status: &str, response
 pub async fn accept_connection(state: &AppState, lawyer: &User, id: &Id, body: &Value) -> AppResult<Value> {
     let response = optional_text(body, "responseMessage", "Response message")?.unwrap_or_default();
     let (c, citizen) = answer(state, lawyer, id, ACCEPTED, &response).await?;
-    let (chat, _) = chats::find_or_create_direct_chat(state, &citizen, lawyer, true, Some(&c.id)).await?;
+    let chat = chats::activate_direct_chat(state, &citizen, lawyer, &c.id).await?;
     state.notifier.to_user(
         &citizen.id,
         "connection_request_accepted",
@@ -482,7 +482,8 @@ fn push_link(links: &mut Value, link: Value) {
 }
 
 /// 3.4 #6: the legacy message request: at most two per hour per lawyer; opens a pending direct
-/// chat with a first message when there is none. Returns the chatId.
+/// chat with a first message when there is none (the one message a pending chat holds).
+/// Returns the chatId.
 pub async fn message_request(state: &AppState, citizen: &User, lawyer_id: &Id, body: &Value) -> AppResult<String> {
     let message = match body.get("message") {
         None | Some(Value::Null) => None,
@@ -494,7 +495,9 @@ pub async fn message_request(state: &AppState, citizen: &User, lawyer_id: &Id, b
         return Err(AppError::bad_request("Message too long. Maximum 1000 characters."));
     }
     let message = message.unwrap_or_else(|| DEFAULT_MESSAGE_REQUEST.to_string());
-    let lawyer = verified_lawyer(state, lawyer_id).await?;
+    // The rule of direct chats (the only way to open a pending one).
+    let partner = chats::direct_chat_partner(state, citizen, lawyer_id, "Lawyer not found or not verified").await?;
+    let lawyer = partner.user();
 
     let mut citizen = citizen.clone();
     let now = crate::time::now();
@@ -519,7 +522,7 @@ pub async fn message_request(state: &AppState, citizen: &User, lawyer_id: &Id, b
     users::save(&state.db, &mut citizen).await?;
     people::user_changed(state, &citizen.id, []).await;
 
-    let (chat, created) = chats::find_or_create_direct_chat(state, &citizen, &lawyer, false, None).await?;
+    let (chat, created) = chats::open_pending_direct_chat(state, &citizen, &partner).await?;
     if created {
         chats::post_opening_message(state, &chat, &citizen, message.clone()).await?;
     }

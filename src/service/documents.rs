@@ -399,6 +399,10 @@ pub async fn chat_upload(
         if chat.participant(&user.id).is_none() {
             return Err(AppError::forbidden("Access denied"));
         }
+        // Files go where messages go: not into a chat request the lawyer has not accepted.
+        if !crate::service::chats::is_active_chat(&chat) {
+            return Err(crate::service::chats::not_accepted());
+        }
         let (related_id, related_model) = chat_entity(state, &chat).await?;
         let access = chat.participants.iter().map(|p| Access { user_id: p.user_id.clone(), role: p.role.clone() }).collect();
         let (file, storage_key) = commit_files(state, vec![file]).await?.pop().expect("one file in, one out");

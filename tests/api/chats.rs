@@ -8,7 +8,8 @@ use nyaya::realtime::Target;
 use nyaya::service::chats::{self, NewMessage};
 use serde_json::json;
 
-use crate::connections::{Actor, admin, assert_cache, assert_keys, citizen, connect, direct_chat_id, drain, lawyer};
+use crate::connections::{Actor, admin, assert_cache, assert_keys, citizen, connect, direct_chat_id, drain, lawyer, request};
+use crate::documents::{file, multipart, pdf};
 use crate::helpers::*;
 
 fn text(content: &str) -> NewMessage {
@@ -299,7 +300,9 @@ async fn direct_chats_are_found_or_created_pending() {
     assert_cache(&pending, "MISS");
     assert_eq!(pending.data()["requests"][0]["chatId"], chat_id.as_str());
 
-    let again = app.post(&format!("/api/chats/direct/{}", asha.id()), ravi.t(), json!({})).await;
+    // Asking again finds the same chat. (The lawyer cannot open it from his side while it is
+    // pending: see `only_a_citizen_opens_a_direct_chat_and_only_with_a_verified_lawyer`.)
+    let again = app.post(&format!("/api/chats/direct/{}", ravi.id()), asha.t(), json!({})).await;
     again.assert_status(200);
     assert_eq!(again.data()["chat"]["_id"], chat["_id"]);
 
@@ -403,4 +406,164 @@ async fn a_reassigned_case_chat_gains_the_new_lawyer() {
     assert_eq!(first.id, second.id);
     assert_eq!(second.participants.len(), 3);
     assert!(chats::require_participant(app.state(), &meena.user, &second.chat_id).await.is_ok());
+}
+
+async fn chat_count(app: &TestApp) -> i64 {
+    app.state().db.count(&Sql::new("SELECT COUNT(*) FROM chats")).await.unwrap()
+}
+
+/// Saves a changed account and drops what the server remembers of it.
+async fn save(app: &TestApp, user: &mut nyaya::store::users::User) {
+    nyaya::store::users::save(&app.state().db, user).await.unwrap();
+    nyaya::service::people::user_changed(app.state(), &user.id, []).await;
+}
+
+/// The emails a chat document's populated participants show.
+fn participant_emails(chat: &serde_json::Value) -> Vec<&serde_json::Value> {
+    chat["participants"].as_array().unwrap().iter().filter_map(|p| p["user"].get("email")).collect()
+}
+
+const PENDING: &str = "This chat request has not been accepted yet";
+
+#[tokio::test]
+async fn only_a_citizen_opens_a_direct_chat_and_only_with_a_verified_lawyer() {
+    let app = spawn().await;
+    let asha = citizen(&app, "Asha").await;
+    let bina = citizen(&app, "Bina").await;
+    let ravi = lawyer(&app, "Ravi", true).await;
+    let meera = lawyer(&app, "Meera", true).await;
+    let novice = lawyer(&app, "Novice", false).await;
+    let root = admin(&app).await;
+    // Flagged verified while its verification is still pending, and a deactivated lawyer.
+    let mut half = lawyer(&app, "Half", true).await;
+    half.user.lawyer_details.as_mut().unwrap()["verificationStatus"] = json!("pending");
+    save(&app, &mut half.user).await;
+    let mut gone = lawyer(&app, "Gone", true).await;
+    gone.user.is_active = false;
+    save(&app, &mut gone.user).await;
+    let open = |who: &Actor, other: String| {
+        let path = format!("/api/chats/direct/{other}");
+        let token = who.token.clone();
+        let app = &app;
+        async move { app.post(&path, Some(&token), json!({})).await }
+    };
+
+    // Every refusal reads exactly like an id nobody has: existence cannot be probed.
+    let unknown = open(&asha, Id::new().to_string()).await;
+    unknown.assert_status(404);
+    assert_eq!(unknown.message(), "User not found");
+    let refused = [
+        (&asha, &bina),
+        (&asha, &novice),
+        (&asha, &half),
+        (&asha, &gone),
+        (&asha, &root),
+        (&ravi, &asha),
+        (&ravi, &meera),
+        (&root, &ravi),
+        (&bina, &asha),
+    ];
+    for (who, other) in refused {
+        let r = open(who, other.id()).await;
+        assert_eq!((r.status, &r.body), (unknown.status, &unknown.body), "{} -> {}", who.user.name, other.user.name);
+    }
+    assert_eq!(chat_count(&app).await, 0, "a refusal leaves no chat behind");
+
+    // A citizen and a verified lawyer: a pending chat, whose participants show no email.
+    let r = open(&asha, ravi.id()).await;
+    r.assert_status(200);
+    let chat = r.data()["chat"].clone();
+    assert_eq!(chat["status"], "pending");
+    assert_eq!(chat["participants"].as_array().unwrap().len(), 2);
+    assert!(participant_emails(&chat).is_empty(), "emails in a pending chat: {chat}");
+    let listed = app.get("/api/chats", asha.t()).await;
+    assert_eq!(listed.data()["chats"][0]["chatId"], chat["chatId"]);
+    assert!(participant_emails(&listed.data()["chats"][0]).is_empty());
+    let seen = app.get(&format!("/api/chats/{}", chat["chatId"].as_str().unwrap()), ravi.t()).await;
+    seen.assert_status(200);
+    assert!(participant_emails(&seen.data()["chat"]).is_empty());
+    let requests = app.get("/api/lawyers/pending-requests", ravi.t()).await;
+    assert!(participant_emails(&requests.data()["requests"][0]).is_empty());
+    // The lawyer does not open it from the other side while it is pending.
+    let r = open(&ravi, asha.id()).await;
+    assert_eq!((r.status, &r.body), (unknown.status, &unknown.body));
+
+    // Accepted, the chat connects them: either side finds it, with both emails.
+    app.post(&format!("/api/lawyers/accept-request/{}", chat["chatId"].as_str().unwrap()), ravi.t(), json!({})).await.assert_status(200);
+    for (who, other) in [(&ravi, &asha), (&asha, &ravi)] {
+        let r = open(who, other.id()).await;
+        r.assert_status(200);
+        assert_eq!(r.data()["chat"]["_id"], chat["_id"]);
+        assert_eq!(r.data()["chat"]["status"], "active");
+        let mut emails: Vec<&str> = participant_emails(&r.data()["chat"]).iter().map(|e| e.as_str().unwrap()).collect();
+        emails.sort();
+        let mut expected = [asha.user.email.as_str(), ravi.user.email.as_str()];
+        expected.sort();
+        assert_eq!(emails, expected);
+    }
+    let listed = app.get("/api/chats", asha.t()).await;
+    assert_eq!(participant_emails(&listed.data()["chats"][0]).len(), 2);
+    assert_eq!(chat_count(&app).await, 1);
+}
+
+#[tokio::test]
+async fn a_pending_chat_holds_only_the_opening_message_until_the_lawyer_accepts() {
+    let app = spawn().await;
+    let asha = citizen(&app, "Asha").await;
+    let ravi = lawyer(&app, "Ravi", true).await;
+    let chat_id = direct_chat_id(&asha, &ravi);
+    let state = app.state();
+
+    // The citizen's request opens the chat with its one opening message.
+    let r = app.post(&format!("/api/citizens/message-request/{}", ravi.id()), asha.t(), json!({"message": "Can you help?"})).await;
+    r.assert_status(200);
+    assert_eq!(message_count(&app).await, 1);
+    for who in [&asha, &ravi] {
+        let err = chats::send_message(state, &who.user, &chat_id, text("more")).await.unwrap_err();
+        assert_eq!((err.status.as_u16(), err.message.as_str()), (409, PENDING), "{}", who.user.name);
+    }
+    // Nor does a file go into it.
+    let upload = vec![file("file", "brief.pdf", "application/pdf", pdf("brief"))];
+    let r = multipart(&app, "/api/chats/upload-file", &asha.token, &[("chatId", &chat_id)], upload).await;
+    r.assert_status(409);
+    assert_eq!(r.body["error"], PENDING);
+    let documents = state.db.count(&Sql::new("SELECT COUNT(*) FROM documents")).await.unwrap();
+    assert_eq!((message_count(&app).await, documents), (1, 0), "nothing refused was stored");
+
+    // Accepted (after the refusals above were answered), messages flow both ways at once.
+    app.post(&format!("/api/lawyers/accept-request/{chat_id}"), ravi.t(), json!({})).await.assert_status(200);
+    say(&app, &asha, &chat_id, "Thank you").await;
+    say(&app, &ravi, &chat_id, "Tell me more").await;
+    assert_eq!(message_count(&app).await, 3);
+}
+
+#[tokio::test]
+async fn only_accepted_links_make_two_users_related() {
+    use nyaya::store::relations::{are_related, chat_partners};
+    let app = spawn().await;
+    let asha = citizen(&app, "Asha").await;
+    let bina = citizen(&app, "Bina").await;
+    let ravi = lawyer(&app, "Ravi", true).await;
+    let db = &app.state().db;
+
+    // A pending chat and a pending connection request relate nobody.
+    app.post(&format!("/api/chats/direct/{}", ravi.id()), asha.t(), json!({})).await.assert_status(200);
+    let r = request(&app, &bina, &ravi, "Please take my case").await;
+    r.assert_status(200);
+    let connection = r.data()["connectionId"].as_str().unwrap().to_string();
+    for (a, b) in [(&asha, &ravi), (&ravi, &asha), (&bina, &ravi)] {
+        assert!(!are_related(db, &a.user.id, &b.user.id).await.unwrap(), "{} ~ {}", a.user.name, b.user.name);
+    }
+    assert!(chat_partners(db, &asha.user.id).await.unwrap().is_empty());
+    assert!(chat_partners(db, &ravi.user.id).await.unwrap().is_empty());
+
+    // Accepting either makes the pair related.
+    let chat_id = direct_chat_id(&asha, &ravi);
+    app.post(&format!("/api/lawyers/accept-request/{chat_id}"), ravi.t(), json!({})).await.assert_status(200);
+    app.post(&format!("/api/lawyers/accept-connection-request/{connection}"), ravi.t(), json!({})).await.assert_status(200);
+    for (a, b) in [(&asha, &ravi), (&ravi, &asha), (&bina, &ravi)] {
+        assert!(are_related(db, &a.user.id, &b.user.id).await.unwrap(), "{} ~ {}", a.user.name, b.user.name);
+    }
+    assert_eq!(chat_partners(db, &asha.user.id).await.unwrap(), vec![ravi.user.id.clone()]);
+    assert!(!are_related(db, &asha.user.id, &bina.user.id).await.unwrap());
 }

@@ -547,7 +547,8 @@ async fn legacy_message_requests_open_a_pending_chat_the_lawyer_can_accept() {
         &["_id", "chatId", "participants", "chatType", "status", "relatedCase", "directConnection", "lastMessage", "isActive", "createdAt", "updatedAt", "__v", "messages"],
     );
     assert_eq!(chat["status"], "pending");
-    assert_keys(&chat["participants"][0]["user"], &["_id", "name", "email", "role"]);
+    // Emails are for connected parties: none while the request is pending.
+    assert_keys(&chat["participants"][0]["user"], &["_id", "name", "role"]);
     assert_eq!(chat["lastMessage"]["sender"], json!({"_id": asha.id(), "name": "Asha", "role": "citizen"}));
     assert_eq!(chat["lastMessage"]["content"], "Hi, I would like to connect with you for legal assistance.");
     let message = &chat["messages"][0];

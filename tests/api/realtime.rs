@@ -761,6 +761,124 @@ async fn calls_relay_between_chat_participants_only() {
     }
 }
 
+/// The acknowledgement of a `chat:request` (rust_socketio hands over the raw argument list).
+async fn chat_request(s: &Sock, lawyer_id: String, content: &str) -> Value {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    s.client
+        .emit_with_ack("chat:request", json!({"lawyerId": lawyer_id, "content": content}), PATIENCE, move |p, _| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(first(p));
+            }
+            .boxed()
+        })
+        .await
+        .unwrap();
+    tokio::time::timeout(PATIENCE, rx.recv()).await.unwrap().unwrap()
+}
+
+#[tokio::test]
+async fn direct_chat_requests_over_sockets_follow_the_http_rule() {
+    let app = spawn().await;
+    let asha = citizen(&app, "Asha").await;
+    let bina = citizen(&app, "Bina").await;
+    let ravi = lawyer(&app, "Ravi", true).await;
+    let meera = lawyer(&app, "Meera", true).await;
+    // Flagged verified while its verification is still pending.
+    let mut half = lawyer(&app, "Half", true).await;
+    half.user.lawyer_details.as_mut().unwrap()["verificationStatus"] = json!("pending");
+    nyaya::store::users::save(&app.state().db, &mut half.user).await.unwrap();
+    nyaya::service::people::user_changed(app.state(), &half.user.id, []).await;
+    let mut a = sock(&app, &asha).await;
+    let mut r = polling_sock(&app, &ravi).await;
+    let mut m = sock(&app, &meera).await;
+
+    // One refusal for every ineligible target, existing or not: a lawyer cannot open a chat
+    // with a lawyer or a citizen, a citizen only with an active, fully verified lawyer.
+    let refused = json!({"message": "Lawyer not found or not verified"});
+    for (s, targets) in [(&mut r, [meera.id(), asha.id()].as_slice()), (&mut a, &[bina.id(), half.id(), Id::new().to_string()])] {
+        for target in targets {
+            s.emit("direct_message_request", json!({"lawyerId": target})).await;
+            assert_eq!(s.next("error").await, refused, "to {target}");
+        }
+    }
+    assert_eq!(chat_request(&r, meera.id(), "Colleague?").await, json!([{"room": null, "message": "Lawyer not found or not verified"}]));
+    assert_eq!(chat_request(&a, half.id(), "Hello?").await, json!([{"room": null, "message": "Lawyer not found or not verified"}]));
+    assert_eq!(chat_count(&app).await, 0);
+
+    // The one allowed direction still opens the pending chat.
+    assert_eq!(chat_request(&a, meera.id(), "Can we talk?").await, json!([{"room": direct_chat_id(&asha, &meera), "message": "Can we talk?"}]));
+    let got = m.next("new_direct_message_request").await;
+    assert_eq!(got["from"], json!({"_id": asha.id(), "name": "Asha", "role": "citizen"}));
+    assert_eq!(chat_count(&app).await, 1);
+    assert!(!m.has("new_direct_message_request"), "a refused request reached Meera");
+    for s in [a, r, m] {
+        s.close().await;
+    }
+}
+
+#[tokio::test]
+async fn a_pending_chat_is_no_relation_for_messages_calls_or_relays() {
+    let app = spawn().await;
+    let asha = citizen(&app, "Asha").await;
+    let bina = citizen(&app, "Bina").await;
+    let ravi = lawyer(&app, "Ravi", true).await;
+    let mut a = sock(&app, &asha).await;
+    let mut b = polling_sock(&app, &bina).await;
+    let mut r = polling_sock(&app, &ravi).await;
+
+    a.emit("direct_message_request", json!({"lawyerId": ravi.id(), "message": "Please call me"})).await;
+    let chat_id = direct_chat_id(&asha, &ravi);
+    assert_eq!(a.next("direct_message_request_sent").await, json!({"success": true, "chatId": chat_id}));
+    r.next("new_direct_message_request").await;
+    // Both may open the pending chat (the lawyer reads the request there)...
+    join(&mut a, &chat_id).await;
+    join(&mut r, &chat_id).await;
+
+    // ...but nothing is stored in it before the lawyer accepts, from either side.
+    let pending = json!({"message": "This chat request has not been accepted yet"});
+    for s in [&mut a, &mut r] {
+        s.emit("send_message", json!({"chatId": chat_id, "content": "hello?"})).await;
+        assert_eq!(s.next("error").await, pending);
+    }
+    assert_eq!(message_count(&app).await, 0);
+
+    // Nor does it let the citizen ring the lawyer or relay anything to them.
+    let denied = json!({"message": "Access denied"});
+    for (event, payload) in [
+        ("initiate-call", json!({"type": "video", "receiverId": ravi.id(), "chatId": chat_id})),
+        ("offer", json!({"chatId": chat_id, "offer": {"sdp": "v=0"}})),
+        ("ice-candidate", json!({"chatId": chat_id, "candidate": {"c": 1}})),
+        ("end-call", json!({"chatId": chat_id, "callType": "video"})),
+        ("webrtc_offer", json!({"callId": "c1", "targetUserId": ravi.id(), "offer": {"sdp": "x"}})),
+        ("webrtc_ice_candidate", json!({"callId": "c1", "targetUserId": ravi.id(), "candidate": {"c": 1}})),
+        ("citizen_request_sent", json!({"lawyerId": ravi.id(), "requestData": {"queryId": "q"}})),
+        ("consultation_request", json!({"lawyerId": ravi.id(), "consultationData": {"title": "x"}})),
+    ] {
+        a.emit(event, payload).await;
+        assert_eq!(a.next("error").await, denied, "{event}");
+    }
+    // A pending connection request relates nobody either.
+    crate::connections::request(&app, &bina, &ravi, "Please take my case").await.assert_status(200);
+    b.emit("webrtc_offer", json!({"callId": "c2", "targetUserId": ravi.id(), "offer": {"sdp": "x"}})).await;
+    assert_eq!(b.next("error").await, denied);
+
+    // Accepted, the chat is a relation at once (nothing remembered the pending state).
+    app.post(&format!("/api/lawyers/accept-request/{chat_id}"), ravi.t(), json!({})).await.assert_status(200);
+    a.emit("send_message", json!({"chatId": chat_id, "content": "Thank you"})).await;
+    a.next("message_sent").await;
+    assert_eq!(r.next("new_message").await["content"], "Thank you");
+    a.emit("initiate-call", json!({"type": "audio", "receiverId": ravi.id(), "chatId": chat_id})).await;
+    assert_eq!(r.next("incoming-call").await["caller"]["id"], json!(asha.id()));
+    for event in ["offer", "ice-candidate", "call-ended", "webrtc_offer", "webrtc_ice_candidate", "new_citizen_request", "new_consultation_request"] {
+        assert!(!r.has(event), "{event} reached the lawyer");
+    }
+    assert_eq!(message_count(&app).await, 1);
+    for s in [a, b, r] {
+        s.close().await;
+    }
+}
+
 #[tokio::test]
 async fn socket_metrics_are_exported() {
     let app = spawn().await;
