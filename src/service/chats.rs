@@ -322,9 +322,31 @@ impl NewMessage {
 
 const FILE_DATA_KEYS: &[&str] = &["ipfsHash", "originalName", "mimeType", "size", "url", "documentId"];
 
+/// Whether a present `fileData` value has the type clients render it with: text for names
+/// and ids, a byte count for `size`, a link a page may open for `url`.
+fn file_field_ok(key: &str, value: &Value) -> bool {
+    match key {
+        "size" => value.as_u64().is_some(),
+        "url" => value.as_str().is_some_and(is_safe_link),
+        _ => value.is_string(),
+    }
+}
+
+/// A link a chat page may open: an http(s) address or a path on this server. Anything else
+/// (`javascript:`, `data:`, protocol-relative `//host`, backslashes browsers read as slashes)
+/// is refused.
+fn is_safe_link(url: &str) -> bool {
+    let lower = url.to_ascii_lowercase();
+    let allowed = lower.starts_with("https://")
+        || lower.starts_with("http://")
+        || (url.starts_with('/') && !url.starts_with("//"));
+    allowed && !url.contains('\\') && !url.chars().any(char::is_control)
+}
+
 /// Checks a message and shapes what is stored: text needs non-blank content of at most
-/// 1000 characters; file messages need `fileData.ipfsHash` (content defaults to "File
-/// attachment"); only the declared `fileData` keys are kept.
+/// 1000 characters; file messages need `fileData.ipfsHash` and `fileData.mimeType` (content
+/// defaults to "File attachment"); only the declared `fileData` keys are kept, each with its
+/// type (chat pages render them: a wrong type there breaks the page for both sides).
 fn draft(sender: &User, msg: NewMessage) -> AppResult<MessageDraft> {
     let message_type = msg.message_type.unwrap_or_else(|| "text".into());
     let content = msg.content.unwrap_or_default();
@@ -335,8 +357,13 @@ fn draft(sender: &User, msg: NewMessage) -> AppResult<MessageDraft> {
             }
         }
         "file" => {
-            let has_hash = msg.file_data.as_ref().and_then(|f| f.get("ipfsHash")).and_then(Value::as_str).is_some_and(|h| !h.trim().is_empty());
-            if !has_hash {
+            // Missing, null or blank is "required"; another type is refused below.
+            let given = |key: &str| match msg.file_data.as_ref().and_then(|f| f.get(key)) {
+                None | Some(Value::Null) => false,
+                Some(Value::String(s)) => !s.trim().is_empty(),
+                Some(_) => true,
+            };
+            if !given("ipfsHash") || !given("mimeType") {
                 return Err(AppError::bad_request("File data is required for file messages"));
             }
         }
@@ -349,7 +376,11 @@ fn draft(sender: &User, msg: NewMessage) -> AppResult<MessageDraft> {
     let content = if content.is_empty() && message_type == "file" { "File attachment".to_string() } else { content };
     let file_data = match msg.file_data {
         Some(Value::Object(map)) => {
-            Value::Object(map.into_iter().filter(|(k, _)| FILE_DATA_KEYS.contains(&k.as_str())).collect())
+            let kept: Map<String, Value> = map.into_iter().filter(|(k, _)| FILE_DATA_KEYS.contains(&k.as_str())).collect();
+            if kept.iter().any(|(k, v)| !v.is_null() && !file_field_ok(k, v)) {
+                return Err(AppError::bad_request("Invalid file data"));
+            }
+            Value::Object(kept)
         }
         _ => Value::Null,
     };

@@ -150,12 +150,12 @@ async fn invalid_messages_and_outsiders_are_refused() {
         state,
         &ravi.user,
         &chat_id,
-        NewMessage::from_json(&json!({"messageType": "file", "fileData": {"ipfsHash": "QmHash", "originalName": "deed.pdf", "evil": 1}, "tempId": "t-1"})),
+        NewMessage::from_json(&json!({"messageType": "file", "fileData": {"ipfsHash": "QmHash", "originalName": "deed.pdf", "mimeType": "application/pdf", "evil": 1}, "tempId": "t-1"})),
     )
     .await
     .unwrap();
     assert_eq!(file.content, "File attachment");
-    assert_eq!(file.file_data, json!({"ipfsHash": "QmHash", "originalName": "deed.pdf"}));
+    assert_eq!(file.file_data, json!({"ipfsHash": "QmHash", "originalName": "deed.pdf", "mimeType": "application/pdf"}));
     assert_eq!(file.client_temp_id.as_deref(), Some("t-1"));
 
     // Over HTTP: participants only, well-formed ids only.

@@ -375,6 +375,66 @@ async fn message_sent_is_the_message_itself_with_the_fields_of_new_message() {
     r.close().await;
 }
 
+/// A file message is rendered by the frontend's `FileMessage.jsx` on both sides and again from
+/// the history: it calls `fileData.mimeType.startsWith`, renders `originalName` and `size` as
+/// text and opens `url` in a new tab. So a file message needs a `mimeType`, its other fields
+/// have their types, and a `url` is a web address or a path on this server (never
+/// `javascript:`); anything else is refused before it is stored or delivered.
+#[tokio::test]
+async fn file_messages_carry_the_file_fields_the_chat_page_renders() {
+    let app = spawn().await;
+    let asha = citizen(&app, "Asha").await;
+    let ravi = lawyer(&app, "Ravi", true).await;
+    let (_, chat_id) = connect(&app, &asha, &ravi).await;
+    let mut a = sock(&app, &asha).await;
+    let mut r = polling_sock(&app, &ravi).await;
+    join(&mut a, &chat_id).await;
+    join(&mut r, &chat_id).await;
+
+    let file = |extra: Value| {
+        let mut data = json!({"ipfsHash": "QmHash", "originalName": "lease.pdf", "mimeType": "application/pdf", "size": 2048});
+        for (k, v) in extra.as_object().unwrap() {
+            data[k] = v.clone();
+        }
+        json!({"chatId": chat_id, "messageType": "file", "fileData": data})
+    };
+    for (payload, error) in [
+        (file(json!({"mimeType": null})), "File data is required for file messages"),
+        (file(json!({"mimeType": "  "})), "File data is required for file messages"),
+        (file(json!({"mimeType": 5})), "Invalid file data"),
+        (file(json!({"originalName": {"a": 1}})), "Invalid file data"),
+        (file(json!({"size": "big"})), "Invalid file data"),
+        (file(json!({"size": -1})), "Invalid file data"),
+        (file(json!({"url": "javascript:alert(document.cookie)"})), "Invalid file data"),
+        (file(json!({"url": "//evil.example/x"})), "Invalid file data"),
+        (file(json!({"url": "/\\evil.example/x"})), "Invalid file data"),
+        (file(json!({"url": " javascript:alert(1)"})), "Invalid file data"),
+        (file(json!({"url": 7})), "Invalid file data"),
+        (file(json!({"documentId": ["x"]})), "Invalid file data"),
+    ] {
+        a.emit("send_message", payload.clone()).await;
+        assert_eq!(a.next("error").await, json!({"message": error}), "{payload}");
+    }
+    assert_eq!(message_count(&app).await, 0, "nothing refused was stored");
+    assert!(!r.has("new_message"), "nothing refused was delivered");
+
+    // What the chat upload answers (a path on this server) and a web address both pass.
+    for url in ["/api/documents/665f1c2e9b1e8a3f5c000123/download", "https://gateway.pinata.cloud/ipfs/QmHash"] {
+        a.emit("send_message", file(json!({"url": url}))).await;
+        let sent = a.next("message_sent").await;
+        assert_eq!(sent["fileData"]["url"], url);
+        let got = r.next("new_message").await;
+        assert_eq!(got["messageType"], "file");
+        assert_eq!(
+            got["fileData"],
+            json!({"ipfsHash": "QmHash", "originalName": "lease.pdf", "mimeType": "application/pdf", "size": 2048, "url": url})
+        );
+    }
+    assert_eq!(message_count(&app).await, 2);
+    a.close().await;
+    r.close().await;
+}
+
 #[tokio::test]
 async fn chat_access_and_message_rules_are_enforced_on_every_send() {
     let app = spawn().await;
