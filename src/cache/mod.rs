@@ -208,7 +208,8 @@ fn normalize_param(key: &str, value: &str) -> String {
     let value = value.trim();
     match key {
         "limit" => value.parse::<i64>().ok().filter(|l| *l >= 1).map(|l| l.min(100)).unwrap_or(0).to_string(),
-        "page" => value.parse::<i64>().ok().filter(|p| *p >= 1).unwrap_or(1).to_string(),
+        // As the lists read it; a page they refuse keeps its text, so it never meets page 1.
+        "page" => crate::http::extract::page_number(Some(value)).map_or_else(|_| value.to_string(), |p| p.to_string()),
         "fields" => {
             let mut f: Vec<&str> = value.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
             f.sort();

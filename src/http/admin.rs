@@ -45,7 +45,7 @@ pub async fn system_stats(State(state): State<AppState>, Admin(user): Admin, par
 
 #[utoipa::path(get, path = "/api/admin/users", tag = "admin", security(("bearer" = [])),
     params(
-        ("page" = Option<i64>, Query, description = "Page, from 1"),
+        ("page" = Option<i64>, Query, description = "Page, from 1 to 1000000 (400 beyond)"),
         ("limit" = Option<i64>, Query, description = "Items per page, 1..100 (default 10)"),
         ("role" = Option<String>, Query, description = "A role, or all"),
         ("status" = Option<String>, Query, description = "active, inactive or all"),
@@ -84,7 +84,7 @@ pub async fn toggle_status(
 
 #[utoipa::path(get, path = "/api/admin/lawyers/pending-verifications", tag = "admin", security(("bearer" = [])),
     params(
-        ("page" = Option<i64>, Query, description = "Page, from 1"),
+        ("page" = Option<i64>, Query, description = "Page, from 1 to 1000000 (400 beyond)"),
         ("limit" = Option<i64>, Query, description = "Items per page, 1..100 (default 10)"),
     ),
     responses(

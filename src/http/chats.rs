@@ -34,7 +34,7 @@ pub fn routes() -> Router<AppState> {
         LoggedIn,
     ))]
 async fn my_chats(State(state): State<AppState>, CurrentUser(user): CurrentUser, params: Params) -> AppResult<Envelope> {
-    Ok(Envelope::data(chats::my_chats(&state, &user, params.page(20)).await?))
+    Ok(Envelope::data(chats::my_chats(&state, &user, params.page(20)?).await?))
 }
 
 /// The direct chat with another user, created pending when absent.
@@ -94,7 +94,7 @@ async fn case_chat_messages(
 ) -> AppResult<Envelope> {
     let case_type = chats::parse_case_type(&case_type)?;
     let case_id = parse_id(&case_id, "case")?;
-    let page = params.page(MESSAGE_PAGE);
+    let page = params.page(MESSAGE_PAGE)?;
     Ok(Envelope::data(chats::case_chat_messages(&state, &user, case_type, &case_id, page).await?))
 }
 
@@ -112,7 +112,7 @@ async fn case_chat_messages(
     ))]
 async fn chat_by_id(State(state): State<AppState>, CurrentUser(user): CurrentUser, Path(raw): Path<String>, params: Params) -> AppResult<Envelope> {
     let chat_id = chats::parse_chat_id(&raw)?;
-    Ok(Envelope::data(chats::chat_by_id(&state, &user, &chat_id, params.page(MESSAGE_PAGE)).await?))
+    Ok(Envelope::data(chats::chat_by_id(&state, &user, &chat_id, params.page(MESSAGE_PAGE)?).await?))
 }
 
 /// Older history of a chat, newest block first, without read marking.
@@ -132,6 +132,6 @@ async fn chat_by_id(State(state): State<AppState>, CurrentUser(user): CurrentUse
     ))]
 async fn chat_messages(State(state): State<AppState>, CurrentUser(user): CurrentUser, Path(raw): Path<String>, params: Params) -> AppResult<Envelope> {
     let chat_id = chats::parse_chat_id(&raw)?;
-    let page = params.page(MESSAGE_PAGE);
+    let page = params.page(MESSAGE_PAGE)?;
     Ok(Envelope::data(chats::chat_messages(&state, &user, &chat_id, params.get("before"), page).await?))
 }

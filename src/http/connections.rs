@@ -63,7 +63,7 @@ async fn legacy_list(
     params: &Params,
     load: impl AsyncFnOnce(&AppState, &User, Page) -> AppResult<Value>,
 ) -> AppResult<Cached> {
-    let page = params.page(LEGACY_LIMIT);
+    let page = params.page(LEGACY_LIMIT)?;
     serve_data(state, policy, Lookup::of(user, params), || load(state, user, page)).await
 }
 
@@ -77,7 +77,7 @@ async fn legacy_list(
         VerifiedLawyerOnly,
     ))]
 async fn my_clients(State(state): State<AppState>, VerifiedLawyer(user): VerifiedLawyer, params: Params) -> AppResult<Cached> {
-    let page = wrapper_page(&params);
+    let page = wrapper_page(&params)?;
     state
         .cache
         .serve(&policy::LAWYER_MY_CLIENTS, Lookup::of(&user, &params), || async {

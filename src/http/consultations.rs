@@ -49,7 +49,7 @@ async fn request(State(state): State<AppState>, Citizen(user): Citizen, JsonBody
     ))]
 async fn list(State(state): State<AppState>, CurrentUser(user): CurrentUser, params: Params) -> AppResult<Cached> {
     let side = service::list_side(&user)?;
-    let page = params.page(20);
+    let page = params.page(20)?;
     let status = params.filter("status").map(str::to_string);
     serve_data(&state, &policy::CONSULTATIONS, Lookup::of(&user, &params), || {
         service::list(&state, &user, side, status.as_deref(), page)

@@ -16,7 +16,7 @@ use crate::app::AppState;
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 pub struct Paging {
-    /// Page, from 1 (default 1).
+    /// Page, from 1 (default 1) to 1000000; a larger page is a 400 (validation error on `page`).
     page: Option<i64>,
     /// Items per page, 1..100.
     limit: Option<i64>,

@@ -204,7 +204,7 @@ async fn upload_many(State(state): State<AppState>, CurrentUser(user): CurrentUs
     ))]
 async fn my_documents(State(state): State<AppState>, CurrentUser(user): CurrentUser, params: Params) -> AppResult<Envelope> {
     let doc_type = params.get("documentType").filter(|t| DOCUMENT_TYPES.contains(t));
-    let data = service::my_documents(&state, &user, doc_type, params.page(20)).await?;
+    let data = service::my_documents(&state, &user, doc_type, params.page(20).map_err(AppError::with_error_key)?).await?;
     Ok(Envelope::data(data))
 }
 
@@ -299,7 +299,7 @@ async fn search(State(state): State<AppState>, CurrentUser(user): CurrentUser, p
         date_from: text("dateFrom"),
         date_to: text("dateTo"),
     };
-    Ok(Envelope::data(service::search(&state, &user, &query, params.page(20)).await?))
+    Ok(Envelope::data(service::search(&state, &user, &query, params.page(20).map_err(AppError::with_error_key)?).await?))
 }
 
 /// The caller of a file link: the `Authorization` header or cookie as everywhere, or a

@@ -9,7 +9,7 @@ use axum::http::request::Parts;
 use serde_json::{Value, json};
 
 use crate::app::AppState;
-use crate::error::AppError;
+use crate::error::{AppError, FieldError};
 use crate::ids::Id;
 use crate::security::TokenError;
 use crate::service::people;
@@ -103,12 +103,50 @@ impl Params {
         self.get(key).filter(|v| !matches!(*v, "all" | "undefined" | "null"))
     }
 
-    /// Legacy pagination: `page` >= 1, `limit` defaulting to `default_limit`, clamped to 1..=100.
-    pub fn page(&self, default_limit: i64) -> Page {
-        let page = self.get("page").and_then(|p| p.parse::<i64>().ok()).filter(|p| *p >= 1).unwrap_or(1);
-        let limit = self.get("limit").and_then(|l| l.parse::<i64>().ok()).filter(|l| *l >= 1).unwrap_or(default_limit).min(100);
-        Page { page, limit }
+    /// The `page` and `limit` of every paginated list (both styles of API.md 1.5): `limit`
+    /// defaults to `default_limit` and is clamped to 1..=[`MAX_LIMIT`]; a `page` below 1 or not
+    /// a number reads as 1, as in the original. A page above [`MAX_PAGE`] (however many digits)
+    /// is a 400 in the validation shape: no list is that long, and its offset must stay a
+    /// number every database accepts.
+    pub fn page(&self, default_limit: i64) -> Result<Page, AppError> {
+        Ok(Page { page: page_number(self.get("page"))?, limit: self.limit(default_limit) })
     }
+
+    /// The `limit` alone, for lists of one page: `default_limit` unless a number of at least 1
+    /// is given, at most [`MAX_LIMIT`].
+    pub fn limit(&self, default_limit: i64) -> i64 {
+        self.get("limit").and_then(|l| l.parse::<i64>().ok()).filter(|l| *l >= 1).unwrap_or(default_limit).min(MAX_LIMIT)
+    }
+}
+
+/// The largest `page` a list serves (1,000,000 pages of [`MAX_LIMIT`] items).
+pub const MAX_PAGE: i64 = 1_000_000;
+/// The largest `limit` of a list.
+pub const MAX_LIMIT: i64 = 100;
+
+/// The page a `page` parameter asks for (see [`Params::page`]); the cache keys pages by it.
+pub fn page_number(raw: Option<&str>) -> Result<i64, AppError> {
+    match raw.map(|p| (p, p.trim().parse::<i64>())) {
+        Some((_, Ok(p))) if p > MAX_PAGE => Err(page_out_of_range(raw)),
+        Some((_, Ok(p))) => Ok(p.max(1)),
+        // Only digits, yet no i64: far beyond the bound.
+        Some((p, Err(_))) if is_unsigned_integer(p.trim().strip_prefix('+').unwrap_or(p.trim())) => Err(page_out_of_range(raw)),
+        _ => Ok(1),
+    }
+}
+
+fn is_unsigned_integer(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn page_out_of_range(raw: Option<&str>) -> AppError {
+    AppError::validation(vec![FieldError {
+        kind: "field",
+        value: raw.map(|r| Value::String(r.to_string())),
+        msg: format!("Page must be an integer from 1 to {MAX_PAGE}"),
+        path: "page".into(),
+        location: "query",
+    }])
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,8 +156,9 @@ pub struct Page {
 }
 
 impl Page {
+    /// Items before this page; at most `(MAX_PAGE - 1) * MAX_LIMIT` for a parsed page.
     pub fn offset(&self) -> i64 {
-        (self.page - 1) * self.limit
+        (self.page - 1).saturating_mul(self.limit)
     }
     pub fn pages(&self, total: i64) -> i64 {
         (total + self.limit - 1) / self.limit

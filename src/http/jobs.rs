@@ -39,7 +39,7 @@ pub async fn stats(State(state): State<AppState>, Admin(_admin): Admin) -> AppRe
     params(
         ("state" = Option<String>, Query, description = "failed (default), ready or running"),
         ("queue" = Option<String>, Query, description = "email, files or noop; all queues when absent"),
-        ("page" = Option<i64>, Query, description = "Page, from 1"),
+        ("page" = Option<i64>, Query, description = "Page, from 1 to 1000000 (400 beyond)"),
         ("limit" = Option<i64>, Query, description = "Items per page, 1..100 (default 20)"),
     ),
     responses(
@@ -51,7 +51,7 @@ pub async fn stats(State(state): State<AppState>, Admin(_admin): Admin) -> AppRe
 pub async fn list(State(state): State<AppState>, Admin(_admin): Admin, params: Params) -> AppResult<Envelope> {
     let job_state: JobState = params.get("state").unwrap_or("failed").parse().map_err(AppError::bad_request)?;
     let queue: Option<Queue> = params.filter("queue").map(str::parse).transpose().map_err(AppError::bad_request)?;
-    let page = params.page(20);
+    let page = params.page(20)?;
     let (jobs, total) = state.jobs.list(queue, job_state, page.limit as u32, page.offset() as u32).await?;
     Ok(Envelope::data(json!({
         "jobs": jobs,

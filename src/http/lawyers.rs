@@ -55,7 +55,7 @@ pub fn citizen_routes() -> Router<AppState> {
     responses((status = 200, description = "Active verified lawyers, public projection, wrapper pagination (default \
         limit 20); `search` looks in name, specialization and education")))]
 pub async fn verified(State(state): State<AppState>, params: Params) -> AppResult<Cached> {
-    let page = wrapper_page(&params);
+    let page = wrapper_page(&params)?;
     let lookup = Lookup { caller: None, params: &params, subject: None };
     state
         .cache

@@ -73,8 +73,8 @@ where
     state.cache.serve(policy, lookup, || async move { Ok(Envelope::data(load().await?).into_json()) }).await
 }
 
-/// The wrapper style's query (`page`, `limit` 1..=100 default 20).
-pub fn wrapper_page(params: &Params) -> Page {
+/// The wrapper style's query (`page` 1..=MAX_PAGE, `limit` 1..=100 default 20).
+pub fn wrapper_page(params: &Params) -> AppResult<Page> {
     params.page(20)
 }
 
@@ -167,9 +167,10 @@ mod tests {
 
     #[test]
     fn limit_is_clamped() {
-        assert_eq!(params(&[("limit", "500")]).page(20).limit, 100);
-        assert_eq!(params(&[("limit", "0")]).page(20).limit, 20);
-        assert_eq!(params(&[("limit", "abc"), ("page", "-3")]).page(20), Page { page: 1, limit: 20 });
+        assert_eq!(params(&[("limit", "500")]).page(20).unwrap().limit, 100);
+        assert_eq!(params(&[("limit", "0")]).page(20).unwrap().limit, 20);
+        assert_eq!(params(&[("limit", "abc"), ("page", "-3")]).page(20).unwrap(), Page { page: 1, limit: 20 });
+        assert_eq!(params(&[("limit", "7")]).limit(10), 7);
     }
 
     #[test]

@@ -145,7 +145,7 @@ pub fn user_query(params: &Params, page: Page) -> UserQuery {
 
 /// 3.2 #3: the paginate-plugin shape `{docs, totalDocs, limit, page, totalPages, ...}`.
 pub async fn list_users(state: &AppState, params: &Params) -> AppResult<Value> {
-    let page = params.page(10);
+    let page = params.page(10)?;
     let (list, total) = users::list(&state.db, &user_query(params, page)).await?;
     let docs = people::clean_with_connections(state, &list, people::NAME_EMAIL_ROLE).await?;
     let pages = page.pages(total);
@@ -185,7 +185,7 @@ pub async fn toggle_status(state: &AppState, admin: &User, user_id: &Id, request
 /// 3.2 #5: lawyers not (yet) verified, newest first, with `total` beside the pagination
 /// because the admin page reads `data.total`.
 pub async fn pending_verifications(state: &AppState, params: &Params) -> AppResult<Value> {
-    let page = params.page(10);
+    let page = params.page(10)?;
     let (lawyers, total) = users::unverified_lawyers(&state.db, page.limit, page.offset()).await?;
     Ok(json!({
         "lawyers": lawyers.iter().map(User::to_clean_json).collect::<Vec<_>>(),

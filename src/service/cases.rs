@@ -462,7 +462,7 @@ pub async fn create(state: &AppState, citizen: &User, case_type: CaseType, body:
 /// The `/queries` or `/disputes` list: items, total and page (wrapper pagination). The role
 /// gate (no law students) runs before this.
 pub async fn list(state: &AppState, user: &User, case_type: CaseType, params: &Params) -> AppResult<(Vec<Value>, i64, Page)> {
-    let page = crate::http::respond::wrapper_page(params);
+    let page = crate::http::respond::wrapper_page(params)?;
     let citizen_filter;
     let lawyer_filter;
     let mut filter = CaseFilter {
@@ -911,7 +911,7 @@ fn case_type_param(params: &Params, key: &str) -> Option<CaseType> {
 /// 3.3 #4: open cases of both types (pending AND unassigned AND the filters), with whether
 /// this lawyer already has an entry. Returns items, total and page.
 pub async fn available_cases(state: &AppState, lawyer: &User, params: &Params) -> AppResult<(Vec<Value>, i64, Page)> {
-    let page = crate::http::respond::wrapper_page(params);
+    let page = crate::http::respond::wrapper_page(params)?;
     let filter = CaseFilter {
         case_type: case_type_param(params, "caseType"),
         open_only: true,
@@ -962,7 +962,7 @@ async fn my_cases(
     pop: Populate,
     citizen_view: bool,
 ) -> AppResult<Value> {
-    let page = params.page(10);
+    let page = params.page(10)?;
     let (cases, total) = store::list(&state.db, filter, SortKey::CreatedAt, true, page.limit, page.offset()).await?;
     // Citizens see the chat only once a lawyer is assigned.
     let with_chat: Vec<Id> =
@@ -1050,7 +1050,7 @@ fn request_summary(r: &CaseRequest, case: &Case, party_key: &str, party: Value) 
 /// A request list: `data: {requests | offers, pagination: {current, pages, total}}` with the
 /// real total of matching entries.
 pub async fn request_list(state: &AppState, user: &User, list: RequestList, params: &Params) -> AppResult<Value> {
-    let page = params.page(10);
+    let page = params.page(10)?;
     let lawyer_side = matches!(list, RequestList::LawyerSent | RequestList::LawyerReceived);
     let status = match list {
         RequestList::CitizenPending => Some(PENDING),
@@ -1266,7 +1266,7 @@ pub async fn citizen_dashboard(state: &AppState, citizen: &User) -> AppResult<Va
 /// 3.4 #2: the newest cases and connections of the citizen as activity items (at most 5),
 /// and how many there were before truncation. Reading never writes.
 pub async fn recent_activity(state: &AppState, citizen: &User, params: &Params) -> AppResult<Value> {
-    let limit = params.page(10).limit;
+    let limit = params.limit(10);
     let db = &state.db;
     let mut cases = store::newest_of_citizen(db, &citizen.id, CaseType::Query, limit).await?;
     cases.extend(store::newest_of_citizen(db, &citizen.id, CaseType::Dispute, limit).await?);

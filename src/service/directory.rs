@@ -111,7 +111,7 @@ fn citizen_view(user: &User) -> Value {
 
 /// 3.4 #4: `{lawyers, pagination: {current, pages, total}}`, 12 per page by default.
 pub async fn available_for_citizens(state: &AppState, params: &Params) -> AppResult<Value> {
-    let page = params.page(12);
+    let page = params.page(12)?;
     let q = lawyer_query(params, page, LawyerSearchIn::NameEmailSpecialization);
     let (lawyers, total) = users::listed_lawyers(&state.db, &q).await?;
     Ok(json!({

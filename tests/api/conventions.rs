@@ -244,3 +244,97 @@ async fn the_api_docs_ui_is_served_without_network() {
     let res = app.client.get(app.url("/api/docs")).send().await.unwrap();
     assert_eq!((res.status().as_u16(), res.url().path()), (200, "/api/docs/"));
 }
+
+// ---- Pagination bounds: every paginated list refuses a page it cannot serve. ----
+
+/// The `page` query parameter of a described operation, if it has one.
+fn page_parameter(op: &serde_json::Value) -> Option<&serde_json::Value> {
+    op["parameters"].as_array()?.iter().find(|p| p["name"] == "page" && p["in"] == "query")
+}
+
+/// Whether a reply is the validation error of the `page` query parameter.
+fn refuses_the_page(r: &Reply) -> bool {
+    // Document routes carry their list under `details` (with `error`), the others under `errors`.
+    let list = r.body.get("errors").or_else(|| r.body.get("details")).and_then(|l| l.as_array());
+    r.status.as_u16() == 400
+        && r.body["success"] == false
+        && r.message() == "Validation failed"
+        && list.is_some_and(|l| l.iter().any(|e| e["path"] == "page" && e["location"] == "query"))
+}
+
+#[tokio::test]
+async fn a_page_beyond_the_bound_is_a_400_on_every_paginated_list() {
+    use nyaya::store::users::Role;
+    let app = spawn().await;
+    let admin = insert_user(&app, Role::Admin, "Page Admin").await;
+    let citizen = insert_user(&app, Role::Citizen, "Page Citizen").await;
+    let lawyer = insert_verified_lawyer(&app, "Page Lawyer", &["Civil Law"], 5).await;
+    let tokens = [token_for(&app, &admin), token_for(&app, &citizen), token_for(&app, &lawyer)];
+
+    let doc = app.get("/api/docs/openapi.json", None).await;
+    let param = regex::Regex::new(r"\{([^}]*)\}").unwrap();
+    let mut paginated = std::collections::BTreeSet::new();
+    for (path, item) in doc.body["paths"].as_object().expect("paths") {
+        let Some(op) = item.get("get") else { continue };
+        let concrete = param.replace_all(path, |c: &regex::Captures| sample(&c[1])).into_owned();
+        // The page of the issue report: (page - 1) * limit does not fit in 64 bits.
+        let huge = format!("{concrete}?page=92233720368547760&limit=100");
+        let mut refused = false;
+        for token in &tokens {
+            let r = app.get(&huge, Some(token)).await;
+            assert!(r.status.as_u16() < 500, "GET {huge}: {} {}", r.status, r.body);
+            if refuses_the_page(&r) {
+                refused = true;
+                let documented = page_parameter(op).and_then(|p| p["description"].as_str()).unwrap_or("");
+                assert!(documented.contains("1000000"), "GET {path} refuses large pages but its page parameter says {documented:?}");
+                // The bound itself is served; one past it is refused too.
+                let at_bound = app.get(&format!("{concrete}?page=1000000"), Some(token)).await;
+                assert!(!refuses_the_page(&at_bound) && at_bound.status.as_u16() < 500, "GET {path}?page=1000000: {}", at_bound.body);
+                assert!(refuses_the_page(&app.get(&format!("{concrete}?page=1000001"), Some(token)).await), "GET {path}?page=1000001");
+                break;
+            }
+        }
+        if refused {
+            paginated.insert(path.clone());
+        } else {
+            assert!(page_parameter(op).is_none(), "GET {path} documents a page but accepted page=92233720368547760");
+        }
+    }
+    // The lists of every area, in both pagination styles and from every layer that reads the page.
+    for path in [
+        "/api/queries",
+        "/api/disputes",
+        "/api/lawyers/verified",
+        "/api/lawyers/available-cases",
+        "/api/lawyers/my-cases",
+        "/api/lawyers/my-clients",
+        "/api/lawyers/my-direct-clients",
+        "/api/lawyers/my-case-requests",
+        "/api/citizens/available-lawyers",
+        "/api/citizens/my-cases",
+        "/api/citizens/connected-lawyers",
+        "/api/citizens/received-offers",
+        "/api/admin/users",
+        "/api/admin/lawyers/pending-verifications",
+        "/api/admin/jobs",
+        "/api/chats",
+        "/api/chats/{chatId}",
+        "/api/chats/{chatId}/messages",
+        "/api/chats/case/{caseType}/{caseId}/messages",
+        "/api/consultations",
+        "/api/documents/repository/my-documents",
+        "/api/documents/search",
+    ] {
+        assert!(paginated.contains(path), "GET {path} does not refuse an out-of-range page; refusing: {paginated:#?}");
+    }
+
+    // Pages below 1 or not numbers still read as page 1, as in the original.
+    for page in ["0", "-3", "abc", "-92233720368547760000"] {
+        let r = app.get(&format!("/api/queries?page={page}"), Some(&tokens[1])).await;
+        r.assert_status(200);
+        assert_eq!(r.body["pagination"]["currentPage"], 1, "page={page}");
+    }
+    let r = app.get("/api/queries?page=99999999999999999999999", Some(&tokens[1])).await;
+    assert!(refuses_the_page(&r), "a page too large for 64 bits: {}", r.body);
+    assert_eq!(r.body["errors"][0]["value"], "99999999999999999999999");
+}
