@@ -2,7 +2,8 @@
 //!
 //! With nothing set, everything runs in-process: SQLite under `./data/`, mail to
 //! `./data/outbox/`, secrets generated once and kept in the data dir. Production
-//! (`NYAYA_ENV=production`) refuses to start without explicit secrets.
+//! (`NYAYA_ENV=production`) refuses to start without explicit secrets, and with one secret
+//! for both kinds of token.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -171,6 +172,12 @@ impl Config {
         let secrets = Secrets { env, data_dir: &data_dir, vars: &vars };
         let jwt_secret = secrets.get("JWT_SECRET")?;
         let jwt_refresh_secret = secrets.get("JWT_REFRESH_SECRET")?;
+        if jwt_secret == jwt_refresh_secret {
+            if env.is_production() {
+                bail!("JWT_SECRET and JWT_REFRESH_SECRET must differ when NYAYA_ENV=production");
+            }
+            tracing::warn!("JWT_SECRET equals JWT_REFRESH_SECRET; tokens issued before they named their kind are refused");
+        }
         let rate_limit_default = if env.is_production() { 100 } else { 1000 };
         let cache_max_bytes = match var("CACHE_MAX_BYTES") {
             Some(raw) => parse_size(&raw).with_context(|| format!("CACHE_MAX_BYTES={raw:?} is not a size"))?,
@@ -365,6 +372,24 @@ mod tests {
         assert_eq!(first.port, 5000);
         assert!(first.is_sqlite());
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn production_refuses_one_secret_for_both_kinds_of_token() {
+        let err = Config::from_lookup(&|name| match name {
+            "NYAYA_ENV" => Some("production".into()),
+            "JWT_SECRET" | "JWT_REFRESH_SECRET" => Some("s3cr3t-value".into()),
+            _ => None,
+        })
+        .unwrap_err();
+        assert_eq!(err.to_string(), "JWT_SECRET and JWT_REFRESH_SECRET must differ when NYAYA_ENV=production");
+        let dir = std::env::temp_dir().display().to_string();
+        let development = Config::from_lookup(&|name| match name {
+            "JWT_SECRET" | "JWT_REFRESH_SECRET" => Some("s3cr3t-value".into()),
+            "DATA_DIR" => Some(dir.clone()),
+            _ => None,
+        });
+        assert!(development.is_ok(), "development allows it (tokens carry their kind)");
     }
 
     #[test]

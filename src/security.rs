@@ -21,6 +21,26 @@ pub struct Claims {
     /// rotated-out token can never equal its successor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
+    /// The kind of token (`access` or `refresh`), so that neither can stand in for the other
+    /// even when both are signed with one secret. Absent from tokens issued before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub typ: Option<String>,
+}
+
+/// The two kinds of token, named by their `typ` claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    Access,
+    Refresh,
+}
+
+impl TokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Access => "access",
+            TokenKind::Refresh => "refresh",
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -33,6 +53,7 @@ pub enum TokenError {
 
 #[derive(Clone)]
 struct KeyPair {
+    kind: TokenKind,
     encoding: EncodingKey,
     decoding: DecodingKey,
     lifetime: std::time::Duration,
@@ -43,6 +64,8 @@ struct KeyPair {
 pub struct Tokens {
     access: KeyPair,
     refresh: KeyPair,
+    /// Whether `JWT_SECRET` and `JWT_REFRESH_SECRET` differ (always in production).
+    distinct_secrets: bool,
 }
 
 pub struct TokenPair {
@@ -52,14 +75,16 @@ pub struct TokenPair {
 
 impl Tokens {
     pub fn new(config: &Config) -> Tokens {
-        let pair = |secret: &str, lifetime| KeyPair {
+        let pair = |kind, secret: &str, lifetime| KeyPair {
+            kind,
             encoding: EncodingKey::from_secret(secret.as_bytes()),
             decoding: DecodingKey::from_secret(secret.as_bytes()),
             lifetime,
         };
         Tokens {
-            access: pair(&config.jwt_secret, config.jwt_expire),
-            refresh: pair(&config.jwt_refresh_secret, config.jwt_refresh_expire),
+            access: pair(TokenKind::Access, &config.jwt_secret, config.jwt_expire),
+            refresh: pair(TokenKind::Refresh, &config.jwt_refresh_secret, config.jwt_refresh_expire),
+            distinct_secrets: config.jwt_secret != config.jwt_refresh_secret,
         }
     }
 
@@ -72,20 +97,33 @@ impl Tokens {
             iat,
             exp: iat + keys.lifetime.as_secs(),
             jti,
+            typ: Some(keys.kind.as_str().to_string()),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding).expect("HS256 signing cannot fail")
     }
 
-    fn check(keys: &KeyPair, token: &str) -> Result<Claims, TokenError> {
+    /// A token signed with this kind's secret, unexpired, and of this kind.
+    ///
+    /// A token without `typ` was issued before tokens named their kind. When the two secrets
+    /// differ, the signature alone says which kind it is (the other kind's secret cannot have
+    /// made it), so it is accepted and sessions survive the upgrade. With one secret for both
+    /// (never in production) nothing tells a refresh token from an access token, so it is
+    /// refused by both verifiers: those users sign in again.
+    fn check(&self, keys: &KeyPair, token: &str) -> Result<Claims, TokenError> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
         validation.required_spec_claims = ["exp"].into_iter().map(String::from).collect();
-        jsonwebtoken::decode::<Claims>(token, &keys.decoding, &validation).map(|d| d.claims).map_err(|e| {
+        let claims = jsonwebtoken::decode::<Claims>(token, &keys.decoding, &validation).map(|d| d.claims).map_err(|e| {
             match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
                 _ => TokenError::Invalid,
             }
-        })
+        })?;
+        match claims.typ.as_deref() {
+            Some(kind) if kind == keys.kind.as_str() => Ok(claims),
+            None if self.distinct_secrets => Ok(claims),
+            _ => Err(TokenError::Invalid),
+        }
     }
 
     pub fn issue(&self, user: &User) -> TokenPair {
@@ -96,11 +134,11 @@ impl Tokens {
     }
 
     pub fn verify_access(&self, token: &str) -> Result<Claims, TokenError> {
-        Self::check(&self.access, token)
+        self.check(&self.access, token)
     }
 
     pub fn verify_refresh(&self, token: &str) -> Result<Claims, TokenError> {
-        Self::check(&self.refresh, token)
+        self.check(&self.refresh, token)
     }
 
     pub fn access_lifetime(&self) -> std::time::Duration {
@@ -247,5 +285,48 @@ mod tests {
         let access = tokens.verify_access(&a.access).unwrap();
         assert_eq!((access.jti, access.role.as_str(), access.exp - access.iat), (None, "citizen", 86_400));
         assert_eq!(tokens.verify_access(&a.refresh).unwrap_err(), TokenError::Invalid, "refresh secret differs");
+    }
+
+    fn tokens_with(access: &str, refresh: &str) -> Tokens {
+        let (access, refresh) = (access.to_string(), refresh.to_string());
+        let config = Config::from_lookup(&|name| match name {
+            "JWT_SECRET" => Some(access.clone()),
+            "JWT_REFRESH_SECRET" => Some(refresh.clone()),
+            "DATA_DIR" => Some(std::env::temp_dir().display().to_string()),
+            _ => None,
+        })
+        .unwrap();
+        Tokens::new(&config)
+    }
+
+    /// A token as issued before tokens named their kind: no `typ`.
+    fn unmarked(secret: &str, user: &User) -> String {
+        let now = chrono::Utc::now().timestamp() as u64;
+        let claims = serde_json::json!({"id": user.id, "email": user.email, "role": "citizen", "iat": now, "exp": now + 600});
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
+    }
+
+    #[test]
+    fn each_verifier_refuses_the_other_kind_even_with_one_secret() {
+        let user = User::new("Ann".into(), "ann@example.com".into(), "x".into(), Role::Citizen);
+        for tokens in [tokens_with("a", "b"), tokens_with("same", "same")] {
+            let pair = tokens.issue(&user);
+            assert_eq!(tokens.verify_access(&pair.access).unwrap().typ.as_deref(), Some("access"));
+            assert_eq!(tokens.verify_refresh(&pair.refresh).unwrap().typ.as_deref(), Some("refresh"));
+            assert_eq!(tokens.verify_access(&pair.refresh).unwrap_err(), TokenError::Invalid);
+            assert_eq!(tokens.verify_refresh(&pair.access).unwrap_err(), TokenError::Invalid);
+        }
+    }
+
+    #[test]
+    fn tokens_without_a_kind_are_accepted_only_when_the_secret_tells_the_kind() {
+        let user = User::new("Ann".into(), "ann@example.com".into(), "x".into(), Role::Citizen);
+        let distinct = tokens_with("a", "b");
+        assert!(distinct.verify_access(&unmarked("a", &user)).is_ok());
+        assert!(distinct.verify_refresh(&unmarked("b", &user)).is_ok());
+        assert_eq!(distinct.verify_access(&unmarked("b", &user)).unwrap_err(), TokenError::Invalid);
+        let same = tokens_with("same", "same");
+        assert_eq!(same.verify_access(&unmarked("same", &user)).unwrap_err(), TokenError::Invalid);
+        assert_eq!(same.verify_refresh(&unmarked("same", &user)).unwrap_err(), TokenError::Invalid);
     }
 }

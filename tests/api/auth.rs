@@ -507,6 +507,53 @@ async fn access_token_problems_are_401s_whose_message_mentions_the_token() {
     assert!(!r.message().contains("token"));
 }
 
+/// With one secret for both kinds (allowed outside production), only the token's own `typ`
+/// claim tells an access token from a refresh token: each verifier refuses the other kind,
+/// over HTTP and at the Socket.IO handshake, and a token without the claim is refused.
+#[tokio::test]
+async fn a_refresh_token_is_never_an_access_token_even_with_one_secret_for_both() {
+    use crate::realtime::{Auth, Sock};
+    let app = spawn_with(&[("JWT_SECRET", "one-secret"), ("JWT_REFRESH_SECRET", "one-secret")]).await;
+    let email = unique_email("kinds");
+    post_plain(&app, "/api/auth/register", None, citizen_body(&email)).await.assert_status(201);
+    let r = login(&app, &email, PASSWORD).await;
+    r.assert_status(200);
+    let access = r.data()["tokens"]["accessToken"].as_str().unwrap().to_string();
+    let refresh = r.data()["tokens"]["refreshToken"].as_str().unwrap().to_string();
+    let me = |token: String| {
+        let app = &app;
+        async move { app.call_without_cookies(Method::GET, "/api/auth/me", Some(&token), None).await }
+    };
+
+    me(access.clone()).await.assert_status(200);
+    let r = me(refresh.clone()).await;
+    r.assert_status(401);
+    assert_eq!(r.message(), "Not authorized, token failed");
+    let r = app.get(&format!("/api/chats/file/{}?token={refresh}", "a".repeat(64)), None).await;
+    r.assert_status(401);
+    let refused = Sock::open(&app.base, Auth::Token(&refresh), rust_socketio::TransportType::Websocket).await.err();
+    assert_eq!(refused.as_deref(), Some("Authentication failed"), "a refresh token opens no socket");
+    let socket = Sock::open(&app.base, Auth::Token(&access), rust_socketio::TransportType::Websocket).await;
+    socket.expect("an access token opens a socket").close().await;
+
+    // A token without the claim (as issued before tokens carried their kind) cannot be told
+    // apart when the secrets are equal: refused as either kind.
+    let user = user_by_email(&app, &email).await.unwrap();
+    let unmarked = mint("one-secret", &user, chrono::Utc::now().timestamp() + 600);
+    me(unmarked.clone()).await.assert_status(401);
+    let r = post_plain(&app, "/api/auth/refresh-token", None, json!({"refreshToken": unmarked})).await;
+    r.assert_status(401);
+    assert_eq!(r.message(), "Invalid refresh token");
+
+    // An access token is no refresh token; the refresh token still does its own job.
+    let r = post_plain(&app, "/api/auth/refresh-token", None, json!({"refreshToken": access})).await;
+    r.assert_status(401);
+    assert_eq!(r.message(), "Invalid refresh token");
+    let r = post_plain(&app, "/api/auth/refresh-token", None, json!({"refreshToken": refresh})).await;
+    r.assert_status(200);
+    me(r.data()["accessToken"].as_str().unwrap().to_string()).await.assert_status(200);
+}
+
 #[tokio::test]
 async fn refresh_rotates_both_tokens_and_refuses_reuse() {
     let app = spawn().await;
