@@ -323,23 +323,91 @@ impl Secrets<'_> {
         }
         let dir = self.data_dir.join("secrets");
         let path = dir.join(name);
-        if let Ok(existing) = std::fs::read_to_string(&path) {
-            let existing = existing.trim().to_string();
-            if !existing.is_empty() {
-                return Ok(existing);
-            }
+        if let Some(existing) = read_secret(&path) {
+            return Ok(existing);
         }
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        private_dir(&dir)?;
+        // The secret is written to a new file of its own, private from its creation, then
+        // linked under its name, which never replaces anything: no one sees it half-written,
+        // nothing already at the name (a link elsewhere) is written through, and of two
+        // processes generating at once the first link wins and both use its secret.
         let secret = crate::ids::random_hex(32);
-        std::fs::write(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+        let temp = dir.join(format!(".{name}.{}", crate::ids::random_hex(6)));
+        write_private(&temp, &secret).with_context(|| format!("writing {}", temp.display()))?;
+        let outcome = publish(&temp, &path, &secret);
+        let _ = std::fs::remove_file(&temp);
+        let (value, generated) = outcome?;
+        if generated {
+            tracing::warn!(secret = name, path = %path.display(), "generated a development secret; set it explicitly in production");
         }
-        tracing::warn!(secret = name, path = %path.display(), "generated a development secret; set it explicitly in production");
-        Ok(secret)
+        Ok(value)
     }
+}
+
+/// Links `temp` (holding `secret`) as `path` unless a secret is already there, and returns the
+/// secret in force and whether it is ours. Something at `path` without a secret (an empty
+/// file, a link to one) is removed first.
+fn publish(temp: &Path, path: &Path, secret: &str) -> anyhow::Result<(String, bool)> {
+    for _ in 0..3 {
+        match std::fs::hard_link(temp, path) {
+            Ok(()) => return Ok((secret.to_string(), true)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                if let Some(existing) = read_secret(path) {
+                    return Ok((existing, false));
+                }
+                match std::fs::remove_file(path) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(e).with_context(|| format!("removing the empty {}", path.display()));
+                    }
+                    _ => {}
+                }
+            }
+            Err(e) => return Err(e).with_context(|| format!("linking {}", path.display())),
+        }
+    }
+    bail!("{} keeps appearing empty", path.display())
+}
+
+/// A stored secret, if there is a non-empty one.
+fn read_secret(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    Some(text.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+/// The secrets folder, readable by its owner only (an existing one is tightened).
+fn private_dir(dir: &Path) -> anyhow::Result<()> {
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    match builder.create(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(dir)?.permissions().mode();
+                if mode & 0o077 != 0 {
+                    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                        .with_context(|| format!("making {} private", dir.display()))?;
+                }
+            }
+            Ok(())
+        }
+        Err(e) => Err(e).with_context(|| format!("creating {}", dir.display())),
+    }
+}
+
+/// Writes a new file (never an existing one) that only its owner may read, from its creation.
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(contents.as_bytes())
 }
 
 #[cfg(test)]
@@ -390,6 +458,70 @@ mod tests {
             _ => None,
         });
         assert!(development.is_ok(), "development allows it (tokens carry their kind)");
+    }
+
+    #[cfg(unix)]
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::symlink_metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn generated_secrets_are_private_from_their_creation() {
+        let dir = std::env::temp_dir().join(format!("nyaya-config-{}", crate::ids::random_hex(6)));
+        let dir_s = dir.display().to_string();
+        let config = Config::from_lookup(&move |name: &str| (name == "DATA_DIR").then(|| dir_s.clone())).unwrap();
+        let secrets = dir.join("secrets");
+        assert_eq!(mode(&secrets), 0o700);
+        for name in ["JWT_SECRET", "JWT_REFRESH_SECRET"] {
+            assert_eq!(mode(&secrets.join(name)), 0o600, "{name}");
+        }
+        assert_eq!(std::fs::read_to_string(secrets.join("JWT_SECRET")).unwrap(), config.jwt_secret);
+        // Only the two secrets are left: no temporary files.
+        assert_eq!(std::fs::read_dir(&secrets).unwrap().count(), 2);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_open_secrets_folder_is_closed_and_nothing_is_written_through_a_link() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("nyaya-config-{}", crate::ids::random_hex(6)));
+        let secrets = dir.join("secrets");
+        std::fs::create_dir_all(&secrets).unwrap();
+        std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // An empty file elsewhere, linked where a secret would go.
+        let elsewhere = dir.join("readable-by-all");
+        std::fs::write(&elsewhere, "").unwrap();
+        std::fs::set_permissions(&elsewhere, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, secrets.join("JWT_SECRET")).unwrap();
+        let dir_s = dir.display().to_string();
+        let config = Config::from_lookup(&move |name: &str| (name == "DATA_DIR").then(|| dir_s.clone())).unwrap();
+        assert_eq!(mode(&secrets), 0o700);
+        assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "", "the secret went through the link");
+        assert_eq!(mode(&secrets.join("JWT_SECRET")), 0o600, "a private file replaced the link");
+        assert_eq!(std::fs::read_to_string(secrets.join("JWT_SECRET")).unwrap(), config.jwt_secret);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn processes_generating_at_once_agree_on_the_secrets() {
+        let dir = std::env::temp_dir().join(format!("nyaya-config-{}", crate::ids::random_hex(6)));
+        let configs: Vec<(String, String)> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    let dir_s = dir.display().to_string();
+                    s.spawn(move || {
+                        let c = Config::from_lookup(&move |name: &str| (name == "DATA_DIR").then(|| dir_s.clone())).unwrap();
+                        (c.jwt_secret, c.jwt_refresh_secret)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(configs.windows(2).all(|w| w[0] == w[1]), "{configs:?}");
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
