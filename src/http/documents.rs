@@ -1,8 +1,11 @@
 //! Documents (API.md 3.8) and chat file uploads (3.7 #7, #8).
 //!
 //! Errors of these routes carry the text under `error` as well as `message` (the original's
-//! document controller used `error`). Uploads are multipart and stream each file to disk;
-//! files are served back only through the API, to callers on the document's access list.
+//! document controller used `error`). Uploads are multipart and stream each file to disk, but
+//! only once the caller's access to where the files go is known: when the text fields that
+//! name it come before the first file, a refused upload is answered before any of its bytes
+//! is written or even read. Files are served back only through the API, to callers on the
+//! document's access list.
 
 use axum::Router;
 use axum::body::Body;
@@ -69,10 +72,48 @@ fn multipart_error(err: axum::extract::multipart::MultipartError) -> AppError {
     }
 }
 
+/// Where the files of a form go, and so whose access is checked before they are received.
+#[derive(Clone, Copy)]
+enum Target {
+    /// A case or connection, named by `documentType` and `relatedId`.
+    Entity,
+    /// A chat, named by `chatId`.
+    Chat,
+}
+
+impl Target {
+    /// Checks the caller's access once the fields read so far name the target: `Ok(true)`
+    /// when checked, `Ok(false)` while they do not name it yet (a form may put its file first,
+    /// as the original frontend does; the upload itself checks again, before storing).
+    async fn check(self, state: &AppState, user: &User, fields: &Map<String, Value>) -> AppResult<bool> {
+        match self {
+            Target::Entity if fields.contains_key("documentType") && fields.contains_key("relatedId") => {
+                let meta = upload_meta(fields)?;
+                service::check_upload_access(state, user, &meta.document_type, &meta.related_id).await?;
+                Ok(true)
+            }
+            Target::Chat => match fields.get("chatId").and_then(Value::as_str).map(str::trim).filter(|c| !c.is_empty()) {
+                Some(chat_id) => service::check_chat_upload(state, user, chat_id).await.map(|()| true),
+                None => Ok(false),
+            },
+            Target::Entity => Ok(false),
+        }
+    }
+}
+
 /// Reads a multipart form, streaming each file of `file_field` through [`Incoming`] (size
-/// and type checks as it arrives). The whole body is capped at `max_files` files plus some
-/// room for text. A body that is not multipart reads as an empty form, as in the original.
-async fn read_form(state: &AppState, req: Request, file_field: &str, max_files: usize) -> AppResult<Form> {
+/// and type checks as it arrives), each only after the caller's access to `target` passed
+/// if the fields before it name the target. The whole body is capped at `max_files` files
+/// plus some room for text. A body that is not multipart reads as an empty form, as in the
+/// original.
+async fn read_form(
+    state: &AppState,
+    user: &User,
+    req: Request,
+    target: Target,
+    file_field: &str,
+    max_files: usize,
+) -> AppResult<Form> {
     let max_file = state.config.max_file_size;
     let limit = (max_files as u64).saturating_mul(max_file).saturating_add(FORM_OVERHEAD);
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
@@ -82,6 +123,7 @@ async fn read_form(state: &AppState, req: Request, file_field: &str, max_files: 
         return Ok(form);
     };
     let storage = service::storage(state);
+    let mut access_checked = false;
     while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
         let name = field.name().unwrap_or_default().to_string();
         match field.file_name().map(str::to_string) {
@@ -91,6 +133,9 @@ async fn read_form(state: &AppState, req: Request, file_field: &str, max_files: 
                 }
                 if form.files.len() >= max_files {
                     return Err(bad_request(&format!("Too many files (at most {max_files} per upload)")));
+                }
+                if !access_checked {
+                    access_checked = target.check(state, user, &form.fields).await?;
                 }
                 let mut incoming = Incoming::start(&storage, &file_name, field.content_type(), max_file, max_files > 1).await?;
                 while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
@@ -143,7 +188,8 @@ fn upload_meta(fields: &Map<String, Value>) -> AppResult<UploadMeta> {
 #[utoipa::path(post, path = "/api/documents/upload", tag = "documents", security(("bearer" = [])),
     request_body(content = Object, content_type = "multipart/form-data",
         description = "multipart/form-data: file field `document`; fields `documentType` (direct, query, dispute), \
-        `relatedId`, `description?` (max 500), `documentCategory?`, `tags?` (comma-separated)"),
+        `relatedId`, `description?` (max 500), `documentCategory?`, `tags?` (comma-separated). Sent before the \
+        file, `documentType` and `relatedId` get a refusal (403, 404) before the file is transferred"),
     responses(
         (status = 201, description = "`data: {document, ipfsUrl}`; `document.status` is `processing`"),
         (status = 400, description = "Validation failed (`error`, `details`), no file, or already uploaded here"),
@@ -154,7 +200,7 @@ fn upload_meta(fields: &Map<String, Value>) -> AppResult<UploadMeta> {
         LoggedIn,
     ))]
 async fn upload_one(State(state): State<AppState>, CurrentUser(user): CurrentUser, req: Request) -> AppResult<Envelope> {
-    let form = read_form(&state, req, "document", 1).await?;
+    let form = read_form(&state, &user, req, Target::Entity, "document", 1).await?;
     let meta = upload_meta(&form.fields)?;
     if form.files.is_empty() {
         return Err(bad_request("No file uploaded"));
@@ -171,7 +217,8 @@ async fn upload_one(State(state): State<AppState>, CurrentUser(user): CurrentUse
     request_body(content = Object, content_type = "multipart/form-data",
         description = "multipart/form-data: file field `documents` (up to MAX_FILES_PER_UPLOAD files); fields \
         `documentType` (direct, query, dispute), `relatedId`, `description?` (max 500), `documentCategory?`, \
-        `tags?` (comma-separated)"),
+        `tags?` (comma-separated). Sent before the files, `documentType` and `relatedId` get a refusal (403, \
+        404) before the files are transferred"),
     responses(
         (status = 201, description = "`data: {documents}`, each with `status: processing`"),
         (status = 400, description = "Validation failed, no files, too many files, or a file already uploaded here"),
@@ -183,7 +230,7 @@ async fn upload_one(State(state): State<AppState>, CurrentUser(user): CurrentUse
     ))]
 async fn upload_many(State(state): State<AppState>, CurrentUser(user): CurrentUser, req: Request) -> AppResult<Envelope> {
     let max = state.config.max_files_per_upload.max(1);
-    let form = read_form(&state, req, "documents", max).await?;
+    let form = read_form(&state, &user, req, Target::Entity, "documents", max).await?;
     let meta = upload_meta(&form.fields)?;
     if form.files.is_empty() {
         return Err(bad_request("No files uploaded"));
@@ -396,7 +443,8 @@ async fn thumbnail(State(state): State<AppState>, LinkUser(user): LinkUser, Path
 /// A file shared in a chat the caller takes part in (3.7 #7); the client then sends it as a file message.
 #[utoipa::path(post, path = "/api/chats/upload-file", tag = "chats", security(("bearer" = [])),
     request_body(content = Object, content_type = "multipart/form-data",
-        description = "file field `file`; fields `chatId`, `description?` (max 500)"),
+        description = "file field `file`; fields `chatId`, `description?` (max 500). Sent before the file, \
+        `chatId` gets a refusal (403, 404) before the file is transferred"),
     responses(
         (status = 200, description = "`data: {ipfsHash, originalName, mimeType, size, url, documentId}`"),
         (status = 400, description = "No file uploaded, or Chat ID is required"),
@@ -407,7 +455,7 @@ async fn thumbnail(State(state): State<AppState>, LinkUser(user): LinkUser, Path
         LoggedIn,
     ))]
 async fn chat_upload(State(state): State<AppState>, CurrentUser(user): CurrentUser, req: Request) -> AppResult<Envelope> {
-    let mut form = read_form(&state, req, "file", 1).await?;
+    let mut form = read_form(&state, &user, req, Target::Chat, "file", 1).await?;
     let Some(file) = form.files.pop() else {
         return Err(bad_request("No file uploaded"));
     };
@@ -422,7 +470,8 @@ async fn chat_upload(State(state): State<AppState>, CurrentUser(user): CurrentUs
 }
 
 /// The file of a content hash, for a caller who may read a document with it (3.7 #8). The
-/// hash is checked before the caller, as in the original.
+/// hash is checked before the caller, as in the original; a caller who may not read the file
+/// is told it does not exist, as for content nobody uploaded.
 #[utoipa::path(get, path = "/api/chats/file/{ipfsHash}", tag = "chats", security(("bearer" = [])),
     params(
         ("ipfsHash" = String, Path, description = "SHA-256 hex, or a CID of a record moved from the original"),
@@ -432,8 +481,7 @@ async fn chat_upload(State(state): State<AppState>, CurrentUser(user): CurrentUs
         (status = 200, description = "The file, with its type and `Content-Disposition: inline`",
             content_type = "application/octet-stream"),
         (status = 400, description = "Invalid IPFS hash"),
-        (status = 403, description = "Access denied"),
-        (status = 404, description = "File not found"),
+        (status = 404, description = "File not found: no active document with this content that the caller may read"),
         LoggedIn,
     ))]
 async fn file_proxy(

@@ -1,7 +1,8 @@
 //! Documents (API.md 3.8, section 6) and chat files (3.7 #7, #8).
 //!
 //! An upload goes through three stages: receiving ([`Incoming`]: stream to a temporary file,
-//! hash and sniff while writing, size limit), storing ([`upload`], [`chat_upload`]: check the
+//! hash and sniff while writing, size limit; the HTTP layer asks [`check_upload_access`] or
+//! [`check_chat_upload`] first, as soon as the form names its target), storing ([`upload`], [`chat_upload`]: check the
 //! entity and its parties, move the file to its content address, record the document as
 //! `processing` with its access list, answer) and, in the background, checking the stored file
 //! ([`crate::service::files::process_document`]: `active` or `rejected`).
@@ -220,6 +221,30 @@ async fn owner_of(state: &AppState, user: &User, document_type: &str, related_id
     }
 }
 
+/// Whether `user` may add documents to this entity: the check [`upload`] makes, for a caller
+/// that wants the answer before receiving any file (so that a refused upload costs no disk).
+pub async fn check_upload_access(state: &AppState, user: &User, document_type: &str, related_id: &Id) -> AppResult<()> {
+    owner_of(state, user, document_type, related_id).await.map(|_| ()).map_err(doc_error)
+}
+
+/// Whether `user` may share files in this chat: the check [`chat_upload`] makes, for a caller
+/// that wants the answer before receiving the file.
+pub async fn check_chat_upload(state: &AppState, user: &User, chat_id: &str) -> AppResult<()> {
+    chat_of_participant(state, user, chat_id).await.map(|_| ()).map_err(doc_error)
+}
+
+/// An active chat the caller takes part in: 404 when there is none, 403 for non-participants.
+async fn chat_of_participant(state: &AppState, user: &User, chat_id: &str) -> AppResult<Chat> {
+    let chat = crate::store::chats::find_by_chat_id(&state.db, chat_id)
+        .await?
+        .filter(|c| c.is_active)
+        .ok_or_else(|| AppError::not_found("Chat not found"))?;
+    if chat.participant(&user.id).is_none() {
+        return Err(AppError::forbidden("Access denied"));
+    }
+    Ok(chat)
+}
+
 fn split_tags(raw: Option<&str>) -> Vec<String> {
     raw.map(|t| t.split(',').map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty()).collect()).unwrap_or_default()
 }
@@ -392,13 +417,7 @@ pub async fn chat_upload(
     file: Received,
 ) -> AppResult<Value> {
     async move {
-        let chat = crate::store::chats::find_by_chat_id(&state.db, chat_id)
-            .await?
-            .filter(|c| c.is_active)
-            .ok_or_else(|| AppError::not_found("Chat not found"))?;
-        if chat.participant(&user.id).is_none() {
-            return Err(AppError::forbidden("Access denied"));
-        }
+        let chat = chat_of_participant(state, user, chat_id).await?;
         // Files go where messages go: not into a chat request the lawyer has not accepted.
         if !crate::service::chats::is_active_chat(&chat) {
             return Err(crate::service::chats::not_accepted());
@@ -726,19 +745,18 @@ pub fn is_file_hash(raw: &str) -> bool {
     sha || cid_v0 || cid_v1
 }
 
-/// 3.7 #8: the file of a hash, for a caller who may read a document with that content.
+/// 3.7 #8: the file of a hash, for a caller who may read a document with that content. To
+/// anyone else the content does not exist: the same 404 whether or not others hold it, so
+/// that a hash cannot be used to learn that someone has a given file.
 pub async fn file_by_hash(state: &AppState, user: &User, hash: &str) -> AppResult<Download> {
     async {
         if !is_file_hash(hash) {
             return Err(AppError::bad_request("Invalid IPFS hash"));
         }
         let hash = if hash.len() == 64 { hash.to_ascii_lowercase() } else { hash.to_string() };
-        let (doc, exists) = store::find_readable_by_hash(&state.db, &hash, &user.id).await?;
-        let doc = match (doc, exists) {
-            (Some(doc), _) => doc,
-            (None, true) => return Err(AppError::forbidden("Access denied")),
-            (None, false) => return Err(AppError::not_found("File not found")),
-        };
+        let doc = store::find_readable_by_hash(&state.db, &hash, &user.id)
+            .await?
+            .ok_or_else(|| AppError::not_found("File not found"))?;
         open_stored(state, doc).await.map_err(|e| {
             tracing::error!(error = %e, "serving a stored file");
             AppError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "Failed to serve file")

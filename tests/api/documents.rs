@@ -378,8 +378,9 @@ async fn a_document_of_another_case_is_invisible_to_users_outside_its_access_lis
         let (status, _, body) = fetch(&app, &format!("/api/documents/{id}/download"), Some(outsider)).await;
         assert_eq!(status, 403);
         assert!(!body.starts_with(b"%PDF"));
+        // The file proxy does not tell an outsider that a file with this content exists.
         let (status, _, body) = fetch(&app, &format!("/api/chats/file/{hash}?token={outsider}"), None).await;
-        assert_eq!(status, 403);
+        assert_eq!(status, 404);
         assert!(!body.starts_with(b"%PDF"));
         // Nor can an outsider attach a document to the case.
         let up = multipart(
@@ -496,6 +497,92 @@ async fn oversized_files_are_refused_with_413_and_leave_nothing_behind() {
     assert_eq!(temp_files(&app), 0);
     let r = multipart(&app, "/api/documents/upload", &asha_t, &fields, vec![file("document", "ok.pdf", "application/pdf", exact)]).await;
     r.assert_status(201);
+}
+
+/// Every file under the upload area (stored, thumbnails and temporary).
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .flat_map(|p| if p.is_dir() { files_under(&p) } else { vec![p] })
+        .collect()
+}
+
+/// Starts a multipart upload over a raw connection that announces `total` bytes but sends
+/// only the text fields and the first 64 KiB of one file, then waits (at most 10 s) for the
+/// server's answer without ever sending the rest: `None` when the server waits for the body.
+async fn stalled_upload(app: &TestApp, path: &str, token: &str, fields: &[(&str, &str)], file_field: &str) -> Option<(u16, Value)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let boundary = "nyaya-stalled-upload";
+    let mut head = String::new();
+    for (k, v) in fields {
+        head.push_str(&format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"));
+    }
+    head.push_str(&format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"{file_field}\"; filename=\"big.pdf\"\r\nContent-Type: application/pdf\r\n\r\n"
+    ));
+    let mut body = head.into_bytes();
+    body.extend_from_slice(b"%PDF-1.4\n");
+    body.resize(body.len() + 64 * 1024, b'x');
+    let total = 8 * 1024 * 1024;
+    let addr = app.base.trim_start_matches("http://");
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {total}\r\n\r\n"
+    );
+    conn.write_all(request.as_bytes()).await.unwrap();
+    conn.write_all(&body).await.unwrap();
+    conn.flush().await.unwrap();
+    let read = async {
+        let mut raw = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            let n = conn.read(&mut buf).await.unwrap_or(0);
+            raw.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&raw).into_owned();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let length = head
+                    .lines()
+                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap()));
+                if n == 0 || length.is_some_and(|len| body.len() >= len) {
+                    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+                    return (status, serde_json::from_str(body).unwrap_or(Value::String(body.to_string())));
+                }
+            }
+            assert!(n > 0, "connection closed without an answer: {text:?}");
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), read).await.ok()
+}
+
+#[tokio::test]
+async fn an_upload_to_a_case_of_others_is_refused_before_any_byte_is_stored() {
+    let app = spawn().await;
+    let (asha, _) = citizen(&app, "Asha").await;
+    let (ravi, _) = lawyer(&app, "Ravi").await;
+    let (_, mallory_t) = citizen(&app, "Mallory").await;
+    let dispute = case(&app, "dispute", &asha, Some(&ravi)).await;
+    let conn = connection(&app, &asha, &ravi).await;
+    let chat_id = format!("dispute_{dispute}");
+    chat(&app, &chat_id, "dispute", Some(&dispute), &[(&asha, "citizen"), (&ravi, "lawyer")]).await;
+    let missing = Id::new();
+
+    for (path, fields, file_field, status, error) in [
+        ("/api/documents/upload", vec![("documentType", "dispute"), ("relatedId", dispute.as_str())], "document", 403, "Access denied"),
+        ("/api/documents/upload-multiple", vec![("documentType", "direct"), ("relatedId", conn.as_str())], "documents", 403, "Access denied"),
+        ("/api/documents/upload", vec![("documentType", "query"), ("relatedId", missing.as_str())], "document", 404, "Query not found"),
+        ("/api/chats/upload-file", vec![("chatId", chat_id.as_str())], "file", 403, "Access denied"),
+    ] {
+        // The answer comes while the file is still arriving, and nothing of it was written.
+        let answer = stalled_upload(&app, path, &mallory_t, &fields, file_field).await;
+        let (got, body) = answer.unwrap_or_else(|| panic!("POST {path} {fields:?}: no answer before the whole body arrived"));
+        assert_eq!((got, body["error"].as_str()), (status, Some(error)), "POST {path} {fields:?}: {body}");
+        assert_eq!(body["success"], false);
+        let written = files_under(&app.state().config.upload_dir);
+        assert!(written.is_empty(), "POST {path} {fields:?} wrote {written:?}");
+    }
+    assert_eq!(document_rows(&app).await, 0);
 }
 
 #[tokio::test]
@@ -675,6 +762,39 @@ async fn repository_search_stats_and_delete_follow_the_access_rule() {
     assert_eq!(app.get(&format!("/api/documents/query/{query}"), Some(&asha_t)).await.data()["count"], 1);
 }
 
+/// Whether a file with some content exists is itself private: a caller who may not read it
+/// gets exactly the answer for content nobody uploaded.
+#[tokio::test]
+async fn the_file_proxy_answers_an_outsider_as_if_the_content_did_not_exist() {
+    let app = spawn().await;
+    let (asha, asha_t) = citizen(&app, "Asha").await;
+    let (ravi, _) = lawyer(&app, "Ravi").await;
+    let (_, mallory_t) = citizen(&app, "Mallory").await;
+    let query = case(&app, "query", &asha, Some(&ravi)).await;
+    let bytes = pdf("settlement terms");
+    let r = multipart(
+        &app,
+        "/api/documents/upload",
+        &asha_t,
+        &[("documentType", "query"), ("relatedId", query.as_str())],
+        vec![file("document", "terms.pdf", "application/pdf", bytes.clone())],
+    )
+    .await;
+    assert_eq!(processed(&app, &asha_t, &uploaded_id(&r)).await["status"], "active");
+
+    let existing = app.get(&format!("/api/chats/file/{}?token={mallory_t}", sha256(&bytes)), None).await;
+    let unknown = app.get(&format!("/api/chats/file/{}?token={mallory_t}", sha256(b"never uploaded")), None).await;
+    unknown.assert_status(404);
+    assert_eq!((existing.status, &existing.body), (unknown.status, &unknown.body));
+    assert_eq!(existing.body, json!({"success": false, "message": "File not found", "error": "File not found"}));
+    // The header form answers the same; the party still gets the file.
+    let (status, _, body) = fetch(&app, &format!("/api/chats/file/{}", sha256(&bytes)), Some(&mallory_t)).await;
+    assert_eq!(status, 404);
+    assert_ne!(body, bytes);
+    let (status, _, body) = fetch(&app, &format!("/api/chats/file/{}", sha256(&bytes)), Some(&asha_t)).await;
+    assert_eq!((status, body), (200, bytes));
+}
+
 #[tokio::test]
 async fn chat_files_are_stored_as_documents_and_served_to_participants() {
     let app = spawn().await;
@@ -726,8 +846,8 @@ async fn chat_files_are_stored_as_documents_and_served_to_participants() {
     let r = app.get(&format!("/api/chats/file/{hash}?token=garbage"), None).await;
     r.assert_status(401);
     let r = app.get(&format!("/api/chats/file/{hash}?token={mallory_t}"), None).await;
-    r.assert_status(403);
-    assert_eq!(r.body["error"], "Access denied");
+    r.assert_status(404);
+    assert_eq!(r.body["error"], "File not found");
     let r = app.get(&format!("/api/chats/file/not-a-hash?token={asha_t}"), None).await;
     r.assert_status(400);
     assert_eq!(r.body["error"], "Invalid IPFS hash");

@@ -342,8 +342,9 @@ async fn a_case_from_registration_to_a_completed_consultation() {
     let (status, _, bytes) = fetch(&app, &format!("{url}?token={mallory_t}"), None).await;
     assert_eq!(status, 403);
     assert_ne!(bytes, deed);
+    // The file proxy answers as for content nobody uploaded.
     let (status, _, bytes) = fetch(&app, &format!("/api/chats/file/{}", sha256(&deed)), Some(&mallory_t)).await;
-    assert_eq!(status, 403);
+    assert_eq!(status, 404);
     assert_ne!(bytes, deed);
     let r = multipart(
         &app,
