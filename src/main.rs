@@ -101,36 +101,6 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         count: usize,
     },
-    /// Show the workers of the running `nyaya serve --workers N` (same DATA_DIR), like `pm2 list`.
-    Status {
-        /// Print the supervisor's JSON instead of the table.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Replace the workers of the running supervisor one at a time (new one ready, then the old
-    /// one drains), waiting until done. Same as sending it SIGHUP.
-    Reload,
-    /// Run background job workers only, no HTTP: scale them apart from the web processes.
-    /// Concurrency per queue: JOBS_EMAIL_CONCURRENCY, JOBS_FILES_CONCURRENCY, JOBS_NOOP_CONCURRENCY.
-    Worker {
-        /// Queues to work on, comma-separated (email, files, noop); all by default.
-        #[arg(long, value_delimiter = ',')]
-        queues: Vec<Queue>,
-        /// Serve /metrics and the job dashboard on this address (e.g. 127.0.0.1:9091).
-        #[arg(long)]
-        ops_addr: Option<std::net::SocketAddr>,
-        /// Bound on a graceful stop: jobs in flight get this long to finish.
-        #[arg(long, value_parser = parse_duration, default_value = "30s")]
-        shutdown_timeout: Duration,
-    },
-    /// Inspect the job queues (counts per queue and state, as JSON).
-    JobsStats,
-    /// Enqueue COUNT jobs on the `noop` queue: measures queue throughput end to end
-    /// (bench/jobs.sh) or checks that a deployment's workers run.
-    JobsPushNoop {
-        #[arg(long, default_value_t = 1)]
-        count: usize,
-    },
     /// Take a consistent backup into DIR while the server runs: the database (SQLite: an online
     /// copy; PostgreSQL: pg_dump), the SQLite job store, the uploads and the generated secrets,
     /// with a manifest of sizes and checksums. `--verify DIR` checks an existing backup.
