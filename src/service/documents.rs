@@ -233,7 +233,8 @@ pub async fn check_chat_upload(state: &AppState, user: &User, chat_id: &str) -> 
     chat_of_participant(state, user, chat_id).await.map(|_| ()).map_err(doc_error)
 }
 
-/// An active chat the caller takes part in: 404 when there is none, 403 for non-participants.
+/// A chat the caller takes part in and may share files in: 404 when there is none, 403 for
+/// non-participants, 409 while it is a pending request ([`crate::service::chats::not_accepted`]).
 async fn chat_of_participant(state: &AppState, user: &User, chat_id: &str) -> AppResult<Chat> {
     let chat = crate::store::chats::find_by_chat_id(&state.db, chat_id)
         .await?
@@ -241,6 +242,10 @@ async fn chat_of_participant(state: &AppState, user: &User, chat_id: &str) -> Ap
         .ok_or_else(|| AppError::not_found("Chat not found"))?;
     if chat.participant(&user.id).is_none() {
         return Err(AppError::forbidden("Access denied"));
+    }
+    // Files go where messages go: not into a chat request the lawyer has not accepted.
+    if !crate::service::chats::is_active_chat(&chat) {
+        return Err(crate::service::chats::not_accepted());
     }
     Ok(chat)
 }
@@ -418,10 +423,6 @@ pub async fn chat_upload(
 ) -> AppResult<Value> {
     async move {
         let chat = chat_of_participant(state, user, chat_id).await?;
-        // Files go where messages go: not into a chat request the lawyer has not accepted.
-        if !crate::service::chats::is_active_chat(&chat) {
-            return Err(crate::service::chats::not_accepted());
-        }
         let (related_id, related_model) = chat_entity(state, &chat).await?;
         let access = chat.participants.iter().map(|p| Access { user_id: p.user_id.clone(), role: p.role.clone() }).collect();
         let (file, storage_key) = commit_files(state, vec![file]).await?.pop().expect("one file in, one out");

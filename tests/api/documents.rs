@@ -585,6 +585,26 @@ async fn an_upload_to_a_case_of_others_is_refused_before_any_byte_is_stored() {
     assert_eq!(document_rows(&app).await, 0);
 }
 
+/// A chat request the lawyer has not accepted takes no files (as it takes no messages), and
+/// the refusal comes before the file is stored, as for any other refused upload.
+#[tokio::test]
+async fn an_upload_to_a_pending_chat_is_refused_before_any_byte_is_stored() {
+    let app = spawn().await;
+    let (asha, asha_t) = citizen(&app, "Asha").await;
+    let (ravi, _) = lawyer(&app, "Ravi").await;
+    let opened = app.post(&format!("/api/chats/direct/{}", ravi.id), Some(&asha_t), json!({})).await;
+    opened.assert_status(200);
+    let chat_id = opened.data()["chat"]["chatId"].as_str().unwrap().to_string();
+    assert_eq!(opened.data()["chat"]["status"], "pending");
+
+    let answer = stalled_upload(&app, "/api/chats/upload-file", &asha_t, &[("chatId", chat_id.as_str())], "file").await;
+    let (status, body) = answer.expect("no answer before the whole body arrived");
+    assert_eq!((status, body["error"].as_str()), (409, Some("This chat request has not been accepted yet")), "{body}");
+    let written = files_under(&app.state().config.upload_dir);
+    assert!(written.is_empty(), "wrote {written:?}");
+    assert_eq!(document_rows(&app).await, 0);
+}
+
 #[tokio::test]
 async fn upload_inputs_are_validated() {
     let app = spawn().await;
