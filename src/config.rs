@@ -66,6 +66,9 @@ pub struct Config {
     pub jobs: crate::jobs::Settings,
     /// `EMAIL_MODE`: through the email queue (default) or sent inside the request.
     pub email_mode: EmailMode,
+    /// `SOCKET_RECOVERY_WINDOW`: how long a disconnected Socket.IO session and the events it
+    /// missed are kept for its client to resume (docs/realtime.md); zero turns recovery off.
+    pub socket_recovery_window: Duration,
 }
 
 /// How the platform's emails leave a request.
@@ -212,6 +215,7 @@ impl Config {
             recaptcha_verify_url: var("RECAPTCHA_VERIFY_URL")
                 .unwrap_or_else(|| "https://www.google.com/recaptcha/api/siteverify".into()),
             jobs: jobs_settings(&vars)?,
+            socket_recovery_window: vars.duration("SOCKET_RECOVERY_WINDOW", "2m")?,
             email_mode: match var("EMAIL_MODE").as_deref() {
                 None | Some("queue") => EmailMode::Queue,
                 Some("inline") => EmailMode::Inline,

@@ -46,7 +46,7 @@ pub(super) async fn handle<A: Adapter>(ctx: Ctx<A>, event: &str, data: Value, ac
         "join_chat" => join_chat(&ctx, &data).await,
         "leave_chat" => {
             if let Some(chat_id) = chat_id_of(&data) {
-                ctx.s.leave(chat_id);
+                ctx.state.realtime.leave(&ctx.s, &ctx.me, chat_id).await;
             }
         }
         "send_message" => send_message(&ctx, &data).await,
@@ -115,10 +115,9 @@ fn spread(data: &Value, key: &str) -> Map<String, Value> {
 }
 
 impl<A: Adapter> Ctx<A> {
+    /// To this socket (through recovery's log when it is on: events carry offsets).
     fn emit(&self, event: &str, payload: Value) {
-        if let Err(e) = self.s.emit(event, &payload) {
-            tracing::debug!(event, error = %e, "could not emit to the sender");
-        }
+        self.state.realtime.emit_to_socket(&self.s, &self.me, event, &payload);
     }
 
     /// The `error` event of API.md 4.1.
@@ -128,12 +127,7 @@ impl<A: Adapter> Ctx<A> {
 
     /// Every socket in the rooms except this one.
     async fn to(&self, rooms: Vec<String>, event: &str, payload: Value) {
-        if rooms.is_empty() {
-            return;
-        }
-        if let Err(e) = self.s.to(rooms).emit(event, &payload).await {
-            tracing::warn!(event, error = %e, "socket broadcast failed");
-        }
+        self.state.realtime.emit_from(&self.s, Some(&self.me), rooms, event, &payload).await;
     }
 
     async fn to_user(&self, user: &Id, event: &str, payload: Value) {
@@ -142,9 +136,7 @@ impl<A: Adapter> Ctx<A> {
 
     /// Every socket in the room, this one included.
     async fn within(&self, room: &str, event: &str, payload: Value) {
-        if let Err(e) = self.io.to(room.to_string()).emit(event, &payload).await {
-            tracing::warn!(event, error = %e, "socket broadcast failed");
-        }
+        self.state.realtime.emit_to_rooms(&self.io, vec![room.to_string()], event, &payload).await;
     }
 
     /// The sender's account as it is now: a user deleted or deactivated since the handshake
@@ -228,10 +220,9 @@ async fn to_partners<A: Adapter>(state: &AppState, s: &SocketRef<A>, user: &Id, 
         return;
     }
     let rooms: Vec<String> = partners.iter().map(user_room).collect();
+    let me = s.extensions.get::<Arc<Identity>>();
     for (event, payload) in events {
-        if let Err(e) = s.to(rooms.clone()).emit(*event, payload).await {
-            tracing::warn!(event, error = %e, "presence broadcast failed");
-        }
+        state.realtime.emit_from(s, me.as_deref(), rooms.clone(), event, payload).await;
     }
 }
 
@@ -253,7 +244,7 @@ async fn join_chat<A: Adapter>(ctx: &Ctx<A>, data: &Value) {
     // Checks membership and marks everything read in one step.
     match chats::mark_read(&ctx.state, &user, &chat_id, &[]).await {
         Ok(_) => {
-            ctx.s.join(chat_id.clone());
+            ctx.state.realtime.join(&ctx.s, &ctx.me, chat_id.clone()).await;
             ctx.to(vec![chat_id.clone()], "messages_read", json!({"chatId": chat_id, "readBy": ctx.me.id})).await;
             ctx.emit("chat_joined", json!({"chatId": chat_id, "success": true}));
         }

@@ -4,6 +4,7 @@
 
 mod events;
 mod presence;
+mod recovery;
 mod server;
 
 use serde_json::Value;

@@ -1,6 +1,7 @@
 //! The Socket.IO server (API.md 4.1): socketioxide on the API port at `/socket.io/`, polling
 //! and WebSocket, authenticated at handshake; the local adapter, or the Redis adapter when
-//! `REDIS_URL` is set so rooms span instances.
+//! `REDIS_URL` is set so rooms span instances. With connection state recovery on (the
+//! default), every event goes out through [`Recovery`] (`recovery.rs`, docs/realtime.md).
 
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -20,6 +21,7 @@ use tokio::sync::{SetOnce, broadcast};
 use tokio::task::JoinHandle;
 
 use super::presence::{HEARTBEAT_EVERY, MessageLimiter, Presence};
+use super::recovery::{Recovery, Session, Sink};
 use super::{Notification, events};
 use crate::app::AppState;
 use crate::config::Config;
@@ -48,6 +50,8 @@ pub struct Identity {
     /// Set once the connect handler has counted the socket in presence: events and the
     /// disconnect wait for it, so `user_online` precedes anything the socket causes.
     ready: SetOnce<()>,
+    /// The socket's recovery session (None with recovery off).
+    pub(crate) session: Option<Session>,
 }
 
 impl Identity {
@@ -97,6 +101,7 @@ struct Inner {
     slot: Slot,
     presence: Presence,
     limiter: MessageLimiter,
+    recovery: Option<Arc<Recovery>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -148,13 +153,27 @@ impl Realtime {
         if let Some(url) = &config.redis_url {
             match connect_redis(url, &config.redis_prefix, &slot).await {
                 Ok((layer, io, presence)) => built = Some((Io::Redis(io), Layer::Redis(layer), presence)),
-                Err(e) => tracing::error!(error = %e, "Socket.IO Redis adapter unavailable: this instance's sockets will not reach other instances"),
+                Err(e) => {
+                    tracing::error!(error = %e, "Socket.IO Redis adapter unavailable: this instance's sockets will not reach other instances")
+                }
             }
         }
         let (io, layer, presence) = built.unwrap_or_else(|| {
             let (layer, io) = builder().with_state(slot.clone()).build_layer();
             (Io::Local(io), Layer::Local(layer), Presence::local())
         });
+        let window = config.socket_recovery_window;
+        let recovery = match (&io, &config.redis_url) {
+            _ if window.is_zero() => None,
+            (Io::Redis(_), Some(url)) => match Recovery::redis(url, &config.redis_prefix, window).await {
+                Ok(recovery) => Some(recovery),
+                Err(e) => {
+                    tracing::error!(error = %e, "socket recovery unavailable (Redis): sockets work without it");
+                    None
+                }
+            },
+            _ => Some(Recovery::memory(window)),
+        };
         Realtime {
             inner: Arc::new(Inner {
                 io,
@@ -162,6 +181,7 @@ impl Realtime {
                 slot,
                 presence,
                 limiter: MessageLimiter::new(MESSAGES_PER_MINUTE, Duration::from_secs(60)),
+                recovery,
                 tasks: Mutex::new(Vec::new()),
             }),
         }
@@ -171,16 +191,20 @@ impl Realtime {
     pub async fn attach(&self, state: &AppState) -> anyhow::Result<()> {
         self.inner.slot.set(Some(state.clone()));
         let notifications = state.notifier.subscribe();
+        let recovery = self.inner.recovery.clone();
+        if let Some(recovery) = &recovery {
+            recovery.start();
+        }
         let bridge = match &self.inner.io {
             Io::Local(io) => {
                 io.ns("/", on_connect::<LocalAdapter>.with(authenticate::<LocalAdapter>));
-                tokio::spawn(deliver(io.clone(), notifications))
+                tokio::spawn(deliver(io.clone(), recovery, notifications))
             }
             Io::Redis(io) => {
                 io.ns("/", on_connect::<Redis>.with(authenticate::<Redis>))
                     .await
                     .map_err(|e| anyhow::anyhow!("opening the Socket.IO namespace on Redis: {e}"))?;
-                tokio::spawn(deliver(io.clone(), notifications))
+                tokio::spawn(deliver(io.clone(), recovery, notifications))
             }
         };
         self.inner.presence.heartbeat().await;
@@ -209,8 +233,13 @@ impl Realtime {
     }
 
     /// Closes every socket of this instance (so a graceful HTTP shutdown is not held open by
-    /// WebSockets) and withdraws this instance from shared presence.
+    /// WebSockets) and withdraws this instance from shared presence. The sockets' sessions are
+    /// kept for the recovery window first: their clients see the transport close, reconnect at
+    /// once (to the worker or instance that takes over) and resume.
     pub async fn close(&self) {
+        if let Some(recovery) = &self.inner.recovery {
+            recovery.park_all().await;
+        }
         match &self.inner.io {
             Io::Local(io) => io.close().await,
             Io::Redis(io) => io.close().await,
@@ -222,6 +251,9 @@ impl Realtime {
     pub fn detach(&self) {
         for task in self.inner.tasks.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
             task.abort();
+        }
+        if let Some(recovery) = &self.inner.recovery {
+            recovery.stop();
         }
         self.inner.slot.set(None);
     }
@@ -245,14 +277,91 @@ impl Realtime {
     pub(crate) fn limiter(&self) -> &MessageLimiter {
         &self.inner.limiter
     }
+
+    /// The recovery window, when recovery is on.
+    pub fn recovery_window(&self) -> Option<Duration> {
+        self.inner.recovery.as_ref().map(|r| r.window())
+    }
+
+    /// Emits to the socket `s` itself.
+    pub(crate) fn emit_to_socket<A: Adapter>(&self, s: &SocketRef<A>, me: &Identity, event: &str, payload: &Value) {
+        if let (Some(recovery), Some(session)) = (&self.inner.recovery, &me.session) {
+            return recovery.emit_to(session, event, payload);
+        }
+        if let Err(e) = s.emit(event, payload) {
+            tracing::debug!(event, error = %e, "could not emit to the sender");
+        }
+    }
+
+    /// Emits to every socket in `rooms`.
+    pub(crate) async fn emit_to_rooms<A: Adapter>(
+        &self,
+        io: &SocketIo<A>,
+        rooms: Vec<String>,
+        event: &str,
+        payload: &Value,
+    ) {
+        if rooms.is_empty() {
+            return;
+        }
+        if let Some(recovery) = &self.inner.recovery {
+            return recovery.emit(rooms, None, event, payload);
+        }
+        if let Err(e) = io.to(rooms).emit(event, payload).await {
+            tracing::warn!(event, error = %e, "socket broadcast failed");
+        }
+    }
+
+    /// Emits to every socket in `rooms` but `s` (its user's other sockets do receive), as
+    /// `socket.to(rooms)` does.
+    pub(crate) async fn emit_from<A: Adapter>(
+        &self,
+        s: &SocketRef<A>,
+        me: Option<&Identity>,
+        rooms: Vec<String>,
+        event: &str,
+        payload: &Value,
+    ) {
+        if rooms.is_empty() {
+            return;
+        }
+        if let Some(recovery) = &self.inner.recovery {
+            let except = me.and_then(|me| me.session.as_ref()).map(|session| &session.pid);
+            return recovery.emit(rooms, except, event, payload);
+        }
+        if let Err(e) = s.to(rooms).emit(event, payload).await {
+            tracing::warn!(event, error = %e, "socket broadcast failed");
+        }
+    }
+
+    /// Adds the socket to a room (and its recovery session, so a resumed socket is in it again).
+    pub(crate) async fn join<A: Adapter>(&self, s: &SocketRef<A>, me: &Identity, room: String) {
+        s.join(room.clone());
+        if let (Some(recovery), Some(session)) = (&self.inner.recovery, &me.session) {
+            recovery.join(session, &room).await;
+        }
+    }
+
+    pub(crate) async fn leave<A: Adapter>(&self, s: &SocketRef<A>, me: &Identity, room: String) {
+        s.leave(room.clone());
+        if let (Some(recovery), Some(session)) = (&self.inner.recovery, &me.session) {
+            recovery.leave(session, &room).await;
+        }
+    }
 }
 
 /// Emits every application notification to its room, on whichever instance the sockets are.
-async fn deliver<A: Adapter>(io: SocketIo<A>, mut rx: broadcast::Receiver<Notification>) {
+async fn deliver<A: Adapter>(
+    io: SocketIo<A>,
+    recovery: Option<Arc<Recovery>>,
+    mut rx: broadcast::Receiver<Notification>,
+) {
     loop {
         match rx.recv().await {
             Ok(n) => {
-                if let Err(e) = io.to(n.target.room_name()).emit(&n.event, &n.payload).await {
+                if let Some(recovery) = &recovery {
+                    recovery.emit(vec![n.target.room_name()], None, &n.event, &n.payload);
+                } else if let Err(e) = io.to(n.target.room_name()).emit(&n.event, &n.payload).await {
                     tracing::warn!(event = %n.event, error = %e, "could not deliver a notification");
                 }
             }
@@ -301,7 +410,22 @@ async fn authenticate<A: Adapter>(
         Refused("Authentication failed")
     })?;
     let user = user.filter(|u| u.is_active).ok_or(Refused("User not found or inactive"))?;
-    let me = Identity { id: user.id, name: user.name, role: user.role, ready: SetOnce::new() };
+    // Recovery only after authentication: a session is resumed for the user of the token only.
+    let session = match &state.realtime.inner.recovery {
+        Some(recovery) => {
+            let sink: Arc<dyn Sink> = Arc::new(s.clone());
+            let session = recovery.handshake(&s.id.to_string(), sink, &user.id, user_room(&user.id), &auth).await;
+            if session.announced {
+                s.set_pid(session.pid.to_string());
+            }
+            for room in &session.rooms {
+                s.join(room.clone());
+            }
+            Some(session)
+        }
+        None => None,
+    };
+    let me = Identity { id: user.id, name: user.name, role: user.role, ready: SetOnce::new(), session };
     s.join(me.room());
     s.extensions.insert(Arc::new(me));
     s.on_fallback(dispatch::<A>);
@@ -309,9 +433,18 @@ async fn authenticate<A: Adapter>(
     Ok(())
 }
 
-/// Counts the socket in presence (announcing the user on their first socket anywhere).
+/// Sends a resumed socket what it missed (a new one what came since its handshake), then
+/// counts it in presence (announcing the user on their first socket anywhere).
 async fn on_connect<A: Adapter>(s: SocketRef<A>, State(slot): State<Slot>) {
     let Some(me) = s.extensions.get::<Arc<Identity>>() else { return };
+    if let (Some(state), Some(session)) = (slot.get(), &me.session)
+        && let Some(recovery) = &state.realtime.inner.recovery
+    {
+        let replayed = recovery.open(session, &s.id.to_string());
+        if session.recovered {
+            tracing::debug!(user = %me.id, replayed, "socket session resumed");
+        }
+    }
     metrics::gauge!("nyaya_socket_connections").increment(1.0);
     if let Some(state) = slot.get()
         && state.realtime.presence().adjust(&me.id, 1).await == 1
@@ -327,9 +460,20 @@ async fn on_disconnect<A: Adapter>(s: SocketRef<A>, State(slot): State<Slot>, re
     metrics::gauge!("nyaya_socket_connections").decrement(1.0);
     let Some(state) = slot.get() else { return };
     tracing::debug!(user = %me.id, ?reason, "socket disconnected");
+    if let (Some(recovery), Some(session)) = (&state.realtime.inner.recovery, &me.session) {
+        recovery.detach(session, &s.id.to_string(), recoverable(reason)).await;
+    }
     if state.realtime.presence().adjust(&me.id, -1).await == 0 {
         events::announce(&state, &s, &me, false).await;
     }
+}
+
+/// Whether a session outlives this disconnection (Socket.IO keeps it after these: the
+/// transport closed or failed, a ping timeout, the server shutting down), not after the
+/// client's or the server's deliberate disconnect, or a protocol violation.
+fn recoverable(reason: DisconnectReason) -> bool {
+    use DisconnectReason::*;
+    matches!(reason, TransportClose | TransportError | HeartbeatTimeout | ClosingServer)
 }
 
 /// Every client event goes through one handler per socket (less memory than one per event).

@@ -15,4 +15,5 @@ mod import;
 mod jobs;
 mod lawyers;
 mod realtime;
+mod recovery;
 mod scenario;
