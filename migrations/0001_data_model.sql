@@ -1,4 +1,4 @@
--- The whole data model of API.md section 2, in types both SQLite and PostgreSQL accept.
+-- The whole data model of docs/api.md section 2, in types both SQLite and PostgreSQL accept.
 -- Ids are 24-hex strings; timestamps are ISO-8601 UTC text with milliseconds; nested
 -- documents that are only ever read whole are JSON text; anything filtered or joined on
 -- has its own column or table.
@@ -45,7 +45,7 @@ CREATE TABLE IF NOT EXISTS lawyer_specializations (
 );
 CREATE INDEX IF NOT EXISTS lawyer_specializations_value ON lawyer_specializations (specialization, user_id);
 
--- 2.3 / 2.4 queries and disputes share one table: "case" in API.md. `category` holds the
+-- 2.3 / 2.4 queries and disputes share one table: "case" in docs/api.md. `category` holds the
 -- query category or the dispute's disputeType; dispute-only fields live in `details`.
 CREATE TABLE IF NOT EXISTS cases (
     id TEXT PRIMARY KEY,

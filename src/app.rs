@@ -37,7 +37,7 @@ pub struct AppState {
     pub rate_limiter: RateLimiter,
     pub cache: Cache,
     pub notifier: Notifier,
-    /// The Socket.IO server of this instance (API.md 4).
+    /// The Socket.IO server of this instance (docs/api.md 4).
     pub realtime: Realtime,
     /// Background job queues (email, file processing).
     pub jobs: Jobs,

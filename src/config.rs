@@ -58,7 +58,7 @@ pub struct Config {
     /// Bound on every Redis call of the cache (`CACHE_REDIS_TIMEOUT`, e.g. `100ms`).
     pub cache_redis_timeout: Duration,
     pub redis_prefix: String,
-    /// reCAPTCHA (API.md 1.6): checked in production only.
+    /// reCAPTCHA (docs/api.md 1.6): checked in production only.
     pub recaptcha_secret: Option<String>,
     pub recaptcha_min_score: f64,
     pub recaptcha_verify_url: String,

@@ -1,5 +1,5 @@
 //! One error type for the whole service, rendered in the API's envelope:
-//! `{success:false, message, code?, data?, errors?}` (API.md 1.2-1.4).
+//! `{success:false, message, code?, data?, errors?}` (docs/api.md 1.2-1.4).
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

@@ -207,7 +207,7 @@ struct SiteVerify {
     error_codes: Vec<String>,
 }
 
-/// API.md 1.6: outside production the check is skipped. In production an empty token is
+/// docs/api.md 1.6: outside production the check is skipped. In production an empty token is
 /// refused; with `RECAPTCHA_SECRET_KEY` set the token is checked with Google's `siteverify`
 /// (v3 scores below `RECAPTCHA_MIN_SCORE` fail), without it any non-empty token passes and a
 /// warning is logged once.

@@ -400,7 +400,7 @@ const CASES: &[PlannedCase] = &[
 ];
 
 /// The law category of a case: a query's own, or for a dispute (whose `category` field in
-/// the plan is its disputeType) the nearest category of API.md 2.3.
+/// the plan is its disputeType) the nearest category of docs/api.md 2.3.
 fn law_category(c: &PlannedCase) -> &'static str {
     if c.case_type == "query" {
         return c.category;

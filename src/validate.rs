@@ -1,4 +1,4 @@
-//! Input validation with express-validator's error shape (API.md 1.4): every rule of a field
+//! Input validation with express-validator's error shape (docs/api.md 1.4): every rule of a field
 //! runs and each failure adds an entry, so clients see all problems at once. Used by HTTP and
 //! Socket.IO handlers alike.
 

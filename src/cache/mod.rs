@@ -1,4 +1,4 @@
-//! The response cache: cache-aside for the GET routes of API.md 3.12, keyed by route,
+//! The response cache: cache-aside for the GET routes of docs/api.md 3.12, keyed by route,
 //! normalized query and scope, invalidated by tags. How to cache a route: README "Caching a
 //! route" and [`policy`].
 //!
@@ -77,7 +77,7 @@ use state::{Raised, Snapshot, State};
 /// instance's writes cannot reach us then.
 pub const SHORT_TTL: Duration = Duration::from_secs(1);
 
-/// What an entry depends on (API.md 3.12).
+/// What an entry depends on (docs/api.md 3.12).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Tag {
     Dir,

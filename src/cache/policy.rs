@@ -1,4 +1,4 @@
-//! Every cached GET route in one table (API.md 3.12): TTL (the original's, as a maximum),
+//! Every cached GET route in one table (docs/api.md 3.12): TTL (the original's, as a maximum),
 //! scope, and the invalidation tags an entry depends on. A new cached route adds a row here
 //! and calls [`super::Cache::serve`] with it; see README "Caching a route".
 

@@ -1,4 +1,4 @@
-//! Admin routes (API.md 3.2): dashboards, user management, lawyer verification. Every route
+//! Admin routes (docs/api.md 3.2): dashboards, user management, lawyer verification. Every route
 //! is `auth:admin`; the reads are cached per role and invalidated by the `ADM` tag.
 
 use axum::Router;

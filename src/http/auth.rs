@@ -1,4 +1,4 @@
-//! Auth routes (API.md 3.1): the request validators of the original, session cookies, and
+//! Auth routes (docs/api.md 3.1): the request validators of the original, session cookies, and
 //! one call into `service::accounts` per route.
 
 use axum::Router;
@@ -36,7 +36,7 @@ pub fn routes() -> Router<AppState> {
 
 const ACCESS_COOKIE: &str = "accessToken";
 const REFRESH_COOKIE: &str = "refreshToken";
-/// Cookie lifetimes of API.md 1.6 (fixed, as in the original).
+/// Cookie lifetimes of docs/api.md 1.6 (fixed, as in the original).
 const ACCESS_COOKIE_SECS: i64 = 24 * 60 * 60;
 const REFRESH_COOKIE_SECS: i64 = 7 * 24 * 60 * 60;
 

@@ -1,4 +1,4 @@
-//! Cases: queries and disputes (API.md 3.5, 3.6), and the case routes of lawyers (3.3 #3-6,
+//! Cases: queries and disputes (docs/api.md 3.5, 3.6), and the case routes of lawyers (3.3 #3-6,
 //! #17-20) and citizens (3.4 #1, #2, #5, #7-14, #20). Handlers extract, gate, and call one
 //! function of `service::cases`; `/queries` and `/disputes` are one router generic over the
 //! case type.
@@ -40,7 +40,7 @@ impl Kind for Disputes {
     const ITEM: &'static Policy = &policy::DISPUTE;
 }
 
-/// The `/api/queries` or `/api/disputes` routes (API.md 3.5, 3.6) of one case type: thin
+/// The `/api/queries` or `/api/disputes` routes (docs/api.md 3.5, 3.6) of one case type: thin
 /// handlers over the generic ones below, each with its OpenAPI description (paths, names and
 /// messages differ per type; the behaviour is one).
 macro_rules! case_type_routes {
@@ -83,7 +83,7 @@ macro_rules! case_type_routes {
                 params(
                     Paging,
                     ("fields" = Option<String>, Query,
-                        description = "Comma-separated fields to return (allow-list of API.md)"),
+                        description = "Comma-separated fields to return (allow-list of docs/api.md)"),
                     ("status" = Option<String>, Query, description = "A status, or all"),
                     ("category" = Option<String>, Query, description = "A category, or all"),
                     ("priority" = Option<String>, Query, description = "low, medium, high, urgent, or all"),

@@ -1,4 +1,4 @@
-//! Chats over HTTP (API.md 3.7 #1-6; the upload and file proxy are in `documents`). Never
+//! Chats over HTTP (docs/api.md 3.7 #1-6; the upload and file proxy are in `documents`). Never
 //! cached (1.8): read receipts change what a chat shows on every read.
 
 use axum::Router;

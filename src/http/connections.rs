@@ -1,4 +1,4 @@
-//! Citizen-lawyer connections and legacy client links (API.md 3.3 #7-16, 3.4 #3, #6, #15-19).
+//! Citizen-lawyer connections and legacy client links (docs/api.md 3.3 #7-16, 3.4 #3, #6, #15-19).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, OnceLock};

@@ -1,4 +1,4 @@
-//! Consultations (API.md 3.9). The two GET routes are cached per user (3.12); their access
+//! Consultations (docs/api.md 3.9). The two GET routes are cached per user (3.12); their access
 //! checks run before the cache is consulted, on every request.
 
 use axum::Router;

@@ -22,7 +22,7 @@ pub struct Paging {
     limit: Option<i64>,
 }
 
-// The failures of the authorization gates (API.md 1.7), one set per gate, for the `responses`
+// The failures of the authorization gates (docs/api.md 1.7), one set per gate, for the `responses`
 // of the routes behind them. Documentation only: the gates in `extract` produce them.
 
 /// `protect`: any logged-in user.

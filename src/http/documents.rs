@@ -1,4 +1,4 @@
-//! Documents (API.md 3.8) and chat file uploads (3.7 #7, #8).
+//! Documents (docs/api.md 3.8) and chat file uploads (3.7 #7, #8).
 //!
 //! Errors of these routes carry the text under `error` as well as `message` (the original's
 //! document controller used `error`). Uploads are multipart and stream each file to disk, but

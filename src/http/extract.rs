@@ -1,5 +1,5 @@
 //! Extractors: the JSON body (with the API's error shapes), the authenticated user and the
-//! role gates of API.md 1.7, query parameters, and path ids (400 for malformed ids).
+//! role gates of docs/api.md 1.7, query parameters, and path ids (400 for malformed ids).
 
 use std::collections::HashMap;
 
@@ -103,7 +103,7 @@ impl Params {
         self.get(key).filter(|v| !matches!(*v, "all" | "undefined" | "null"))
     }
 
-    /// The `page` and `limit` of every paginated list (both styles of API.md 1.5): `limit`
+    /// The `page` and `limit` of every paginated list (both styles of docs/api.md 1.5): `limit`
     /// defaults to `default_limit` and is clamped to 1..=[`MAX_LIMIT`]; a `page` below 1 or not
     /// a number reads as 1, as in the original. A page above [`MAX_PAGE`] (however many digits)
     /// is a 400 in the validation shape: no list is that long, and its offset must stay a
@@ -229,7 +229,7 @@ pub fn authorize(user: &User, roles: &[Role]) -> Result<(), AppError> {
     }
 }
 
-/// `requireVerifiedLawyer` (API.md 1.7), with the original's codes, messages and order.
+/// `requireVerifiedLawyer` (docs/api.md 1.7), with the original's codes, messages and order.
 /// Verified means `isVerified` and a `verified` status (kept consistent by admin verification).
 pub fn require_verified_lawyer(user: &User) -> Result<(), AppError> {
     if user.role != Role::Lawyer {

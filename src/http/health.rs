@@ -1,4 +1,4 @@
-//! Health (API.md 3.10): public, no envelope, 503 when the database does not answer.
+//! Health (docs/api.md 3.10): public, no envelope, 503 when the database does not answer.
 
 use std::time::Instant;
 

@@ -1,4 +1,4 @@
-//! The public lawyer directory (API.md 3.3 #1, #2) and the citizens' list of available
+//! The public lawyer directory (docs/api.md 3.3 #1, #2) and the citizens' list of available
 //! lawyers (3.4 #4). The lawyers' private routes live with their resources.
 
 use axum::Router;

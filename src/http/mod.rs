@@ -1,4 +1,4 @@
-//! The public HTTP interface: one module per resource, the middleware stack of API.md 1.1.
+//! The public HTTP interface: one module per resource, the middleware stack of docs/api.md 1.1.
 
 pub mod extract;
 pub mod health;

@@ -1,4 +1,4 @@
-//! The global per-IP limit on `/api/*` (API.md 1.1) with the IETF draft headers
+//! The global per-IP limit on `/api/*` (docs/api.md 1.1) with the IETF draft headers
 //! (`RateLimit-Policy`, `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`).
 //! Fixed windows per client IP, sharded to keep lock contention off the hot path.
 

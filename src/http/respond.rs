@@ -1,4 +1,4 @@
-//! Success envelopes (API.md 1.2) and the two pagination styles with `fields=` selection (1.5).
+//! Success envelopes (docs/api.md 1.2) and the two pagination styles with `fields=` selection (1.5).
 
 use axum::Json;
 use axum::http::StatusCode;

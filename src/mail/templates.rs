@@ -1,4 +1,4 @@
-//! Email templates (API.md section 5, plus the platform's own emails): minijinja templates under
+//! Email templates (docs/api.md section 5, plus the platform's own emails): minijinja templates under
 //! `tpl/`, compiled into the binary and loaded once. Each email has an `.html` template that
 //! extends `layout.html` and a `.txt` one that extends `layout.txt`; the plain-text part is
 //! written alongside rather than derived by stripping tags. Auto-escaping is chosen by file

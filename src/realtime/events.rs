@@ -1,4 +1,4 @@
-//! The client-to-server events of API.md 4.2 and 4.4. Writes go through the same service
+//! The client-to-server events of docs/api.md 4.2 and 4.4. Writes go through the same service
 //! functions as HTTP (which check access and invalidate cache tags); relays only reach users
 //! the sender shares a chat, connection, consultation or case with. Identity always comes
 //! from the socket, never from the payload.
@@ -120,7 +120,7 @@ impl<A: Adapter> Ctx<A> {
         self.state.realtime.emit_to_socket(&self.s, &self.me, event, &payload);
     }
 
-    /// The `error` event of API.md 4.1.
+    /// The `error` event of docs/api.md 4.1.
     fn error(&self, message: &str) {
         self.emit("error", json!({"message": message}));
     }
@@ -179,7 +179,7 @@ impl<A: Adapter> Ctx<A> {
         })
     }
 
-    /// Whether the sender may reach `other`'s sockets (API.md 4.2 "Rust hardening").
+    /// Whether the sender may reach `other`'s sockets (docs/api.md 4.2 "Rust hardening").
     async fn may_reach(&self, other: &Id) -> bool {
         relations::are_related(&self.state.db, &self.me.id, other).await.unwrap_or_else(|e| {
             tracing::warn!(error = %e, "socket: relation check failed");

@@ -1,4 +1,4 @@
-//! The Socket.IO server (API.md 4.1): socketioxide on the API port at `/socket.io/`, polling
+//! The Socket.IO server (docs/api.md 4.1): socketioxide on the API port at `/socket.io/`, polling
 //! and WebSocket, authenticated at handshake; the local adapter, or the Redis adapter when
 //! `REDIS_URL` is set so rooms span instances. With connection state recovery on (the
 //! default), every event goes out through [`Recovery`] (`recovery.rs`, docs/realtime.md).
@@ -31,17 +31,17 @@ use crate::store::users::Role;
 
 type Redis = RedisAdapter<Emitter>;
 
-/// Engine.IO settings of API.md 4.1.
+/// Engine.IO settings of docs/api.md 4.1.
 const PING_INTERVAL: Duration = Duration::from_secs(25);
 const PING_TIMEOUT: Duration = Duration::from_secs(60);
 /// socket.io's `maxHttpBufferSize` (1e6 bytes).
 const MAX_PAYLOAD: u64 = 1_000_000;
-/// Small per-socket WebSocket read buffer: most frames are tiny (see DESIGN.md 4).
+/// Small per-socket WebSocket read buffer: most frames are tiny (measured in BENCHMARKS.md).
 const WS_READ_BUFFER: usize = 512;
 /// Chat messages per user in a rolling minute.
 const MESSAGES_PER_MINUTE: usize = 30;
 
-/// Who a socket belongs to, fixed at handshake (API.md 4.1).
+/// Who a socket belongs to, fixed at handshake (docs/api.md 4.1).
 #[derive(Debug)]
 pub struct Identity {
     pub id: Id,
@@ -493,7 +493,7 @@ async fn dispatch<A: Adapter>(
 }
 
 /// engineioxide keeps the handshake request's parts for the socket's lifetime; copied into
-/// owned buffers they no longer pin hyper's 16 KiB read buffer (DESIGN.md 4).
+/// owned buffers they no longer pin hyper's 16 KiB read buffer (see BENCHMARKS.md).
 async fn own_handshake_parts(mut req: Request) -> Request {
     let uri = req.uri();
     let handshake = uri.path().starts_with("/socket.io") && !uri.query().is_some_and(|q| q.contains("sid="));

@@ -1,4 +1,4 @@
-//! Accounts (API.md 1.6, 2.2, 3.1): registration, login, refresh-token rotation, password
+//! Accounts (docs/api.md 1.6, 2.2, 3.1): registration, login, refresh-token rotation, password
 //! reset and change, the current user and profile edits, plus the rules of `nyaya create-admin`.
 //! Integration tests: auth.
 //!
@@ -309,7 +309,7 @@ pub mod email {
     }
 }
 
-/// The password rules of API.md 1.6, as the original's two validators: a length rule and a
+/// The password rules of docs/api.md 1.6, as the original's two validators: a length rule and a
 /// pattern rule (lowercase, uppercase and digit), each reported separately.
 pub mod password {
     pub fn long_enough(password: &str) -> bool {

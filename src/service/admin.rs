@@ -1,4 +1,4 @@
-//! Admin dashboards, user management and lawyer verification (API.md 3.2).
+//! Admin dashboards, user management and lawyer verification (docs/api.md 3.2).
 
 use chrono::Datelike;
 use serde_json::{Value, json};

@@ -1,10 +1,10 @@
-//! Queries and disputes with their requests and offers (API.md 3.3-3.6, 4.3): one
+//! Queries and disputes with their requests and offers (docs/api.md 3.3-3.6, 4.3): one
 //! implementation for both case types, shared by the `/queries`, `/disputes`, `/lawyers` and
 //! `/citizens` routes (and later Socket.IO handlers).
 //!
 //! Rules kept everywhere: lists are always scoped by role (filters only narrow them); an entry
 //! can only be accepted by the party that did not create it; an acceptance answers 400 when
-//! the entry or the case moved on; every write invalidates the cache tags of API.md 3.12
+//! the entry or the case moved on; every write invalidates the cache tags of docs/api.md 3.12
 //! before it answers and before anyone is notified.
 
 use std::collections::HashMap;
@@ -38,7 +38,7 @@ pub use crate::store::cases::CaseType;
 // ---------------------------------------------------------------------------------------------
 // Output shapes
 
-/// `fields=` allow-lists (API.md 3.3 #4, 3.5 #6, 3.6).
+/// `fields=` allow-lists (docs/api.md 3.3 #4, 3.5 #6, 3.6).
 const QUERY_LIST_FIELDS: &[&str] = &["title", "description", "category", "priority", "status", "createdAt", "citizen", "assignedLawyer"];
 const DISPUTE_LIST_FIELDS: &[&str] = &[
     "title",
@@ -1226,7 +1226,7 @@ async fn citizen_counts(db: &Db, citizen: &Id) -> AppResult<CitizenCounts> {
 }
 
 /// The `{totalCases, activeCases, resolvedCases, connectedLawyers, pendingRequests}` payload of
-/// `dashboard_stats_updated` / `quick_stats_updated` (API.md 3.5 #1; `activeCases` = total
+/// `dashboard_stats_updated` / `quick_stats_updated` (docs/api.md 3.5 #1; `activeCases` = total
 /// minus resolved), with real numbers. Also for the connections service (3.4 #15).
 pub async fn citizen_quick_stats(db: &Db, citizen: &Id) -> AppResult<Value> {
     let c = citizen_counts(db, citizen).await?;

@@ -1,4 +1,4 @@
-//! Chats (API.md 2.5, 3.7): who may use a chat, finding or creating direct and case chats,
+//! Chats (docs/api.md 2.5, 3.7): who may use a chat, finding or creating direct and case chats,
 //! sending messages and read receipts. HTTP routes use these now; the Socket.IO handlers
 //! (`join_chat`, `send_message`, `mark_messages_read`, `direct_message_request`,
 //! `case_assigned`...) reuse the same functions, so rules and cache invalidation live once.

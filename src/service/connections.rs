@@ -1,4 +1,4 @@
-//! Citizen-lawyer links (API.md 2.6, 3.3 #7-16, 3.4 #3, #6, #15-19): direct connection
+//! Citizen-lawyer links (docs/api.md 2.6, 3.3 #7-16, 3.4 #3, #6, #15-19): direct connection
 //! requests and their answers, the legacy client links and message requests, and the lists
 //! built on them. Every write invalidates `CIT:<citizen>` and `LAW:<lawyer>` (3.12) and
 //! notifies the other party (4.3); a new direct request and its acceptance are also emailed.

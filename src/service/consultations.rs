@@ -1,4 +1,4 @@
-//! Consultations (API.md 3.9): citizens request a time with a verified lawyer, the lawyer
+//! Consultations (docs/api.md 3.9): citizens request a time with a verified lawyer, the lawyer
 //! schedules or confirms it, either party cancels. Every write invalidates the consultation
 //! and both parties' lists (3.12) and notifies the other party (4.3).
 

@@ -1,4 +1,4 @@
-//! The lawyer directory: the public list and profile (API.md 3.3 #1, #2) and the list of
+//! The lawyer directory: the public list and profile (docs/api.md 3.3 #1, #2) and the list of
 //! available lawyers that logged-in citizens browse (3.4 #4). Only active, verified lawyers
 //! are listed; the public views never show contact details or verification notes.
 

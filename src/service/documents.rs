@@ -1,4 +1,4 @@
-//! Documents (API.md 3.8, section 6) and chat files (3.7 #7, #8).
+//! Documents (docs/api.md 3.8, section 6) and chat files (3.7 #7, #8).
 //!
 //! An upload goes through three stages: receiving ([`Incoming`]: stream to a temporary file,
 //! hash and sniff while writing, size limit; the HTTP layer asks [`check_upload_access`] or
@@ -24,7 +24,7 @@ use crate::store::chats::Chat;
 use crate::store::documents::{self as store, Access, Document, ListFilter};
 use crate::store::users::User;
 
-/// Declared types accepted for documents and chat files (API.md 6).
+/// Declared types accepted for documents and chat files (docs/api.md 6).
 pub const ALLOWED_MIME_TYPES: &[&str] = &[
     "application/pdf",
     "application/msword",

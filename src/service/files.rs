@@ -329,7 +329,7 @@ pub async fn process_document(state: &AppState, id: &Id) -> anyhow::Result<Proce
         // Deleted, or finished by another run, meanwhile: report what is recorded.
         return Ok(store::get(&state.db, id).await?.map_or(ProcessOutcome::Gone, |d| ProcessOutcome::of(&d)));
     }
-    // Nothing cached depends on documents (API.md 3.12), so there are no tags to invalidate.
+    // Nothing cached depends on documents (docs/api.md 3.12), so there are no tags to invalidate.
     tracing::info!(document = %id, status = checked.status, reason = checked.reason, "document processed");
     let mut event = json!({
         "documentId": doc.id,

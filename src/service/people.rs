@@ -95,7 +95,7 @@ pub fn actor(user: &User) -> Value {
     populate(user, NAME_ROLE)
 }
 
-/// Clean users (API.md 2.2) with their legacy `connections[].userId` populated with `fields`
+/// Clean users (docs/api.md 2.2) with their legacy `connections[].userId` populated with `fields`
 /// (null when that account no longer exists).
 pub async fn clean_with_connections(state: &AppState, list: &[User], fields: &[&str]) -> AppResult<Vec<Value>> {
     let linked_id = |c: &Value| c.get("userId").and_then(Value::as_str).and_then(|s| s.parse::<Id>().ok());

@@ -1,4 +1,4 @@
-//! Cases (API.md 2.3, 2.4): queries and disputes share the `cases` table (`case_type`), and
+//! Cases (docs/api.md 2.3, 2.4): queries and disputes share the `cases` table (`case_type`), and
 //! their request entries share `case_requests` (direction `lawyer` = `lawyerRequests`,
 //! `citizen` = `citizenRequests`). A case and its entries are one aggregate
 //! ([`CaseRecord`]): it is loaded whole, changed in memory and written back by [`save`],

@@ -1,4 +1,4 @@
-//! Chats (API.md 2.5): the chat row, its participants, its messages and their read receipts,
+//! Chats (docs/api.md 2.5): the chat row, its participants, its messages and their read receipts,
 //! each in its own table. `chat_id` is the public id (`direct_<a>_<b>`, `<caseType>_<caseId>`);
 //! `id` is the internal ObjectId-style `_id`.
 
@@ -495,7 +495,7 @@ pub async fn mark_read(db: &Db, chat_ref: &Id, user: &Id, only: Option<&[Id]>) -
     db.all(&sql).await?.iter().map(|r| r.id("message_id")).collect()
 }
 
-/// `<caseType>_<caseId>`: the one case chat format every path uses (API.md 2.5).
+/// `<caseType>_<caseId>`: the one case chat format every path uses (docs/api.md 2.5).
 pub fn case_chat_id(case_type: &str, case_id: &Id) -> String {
     format!("{case_type}_{case_id}")
 }

@@ -1,4 +1,4 @@
-//! Direct connections (API.md 2.6): one record per (citizen, lawyer) pair, whatever its status.
+//! Direct connections (docs/api.md 2.6): one record per (citizen, lawyer) pair, whatever its status.
 
 use serde_json::Value;
 use sqlx::any::AnyRow;
@@ -242,7 +242,7 @@ pub async fn count_with_chats_of_citizen(db: &Db, citizen: &Id) -> sqlx::Result<
     db.count(&Sql::new(format!("SELECT COUNT(*) {CHATS_OF_CITIZEN_FROM}")).arg(citizen)).await
 }
 
-/// The numbers of a citizen's dashboard push (`dashboard_stats_updated`, API.md 3.5 #1).
+/// The numbers of a citizen's dashboard push (`dashboard_stats_updated`, docs/api.md 3.5 #1).
 #[derive(Debug, Clone, Copy)]
 pub struct CitizenStats {
     pub total_cases: i64,

@@ -1,4 +1,4 @@
-//! Consultations (API.md 2.8). Nested parts that are only read and written whole (fee,
+//! Consultations (docs/api.md 2.8). Nested parts that are only read and written whole (fee,
 //! meeting details, notes, cancellation...) are JSON documents; what lists and the conflict
 //! check filter on (parties, status, time) has its own column.
 

@@ -1,4 +1,4 @@
-//! Documents and their access lists (API.md 2.7), plus read-only lookups of the direct
+//! Documents and their access lists (docs/api.md 2.7), plus read-only lookups of the direct
 //! connections a document can belong to (cases and chats are read through their own stores).
 
 use std::collections::HashMap;
@@ -93,7 +93,7 @@ impl Document {
         })
     }
 
-    /// The access rule of API.md 2.7/6: the uploader or anyone in `accessibleTo`.
+    /// The access rule of docs/api.md 2.7/6: the uploader or anyone in `accessibleTo`.
     pub fn readable_by(&self, user: &Id) -> bool {
         self.uploaded_by == *user || self.access.iter().any(|a| a.user_id == *user)
     }

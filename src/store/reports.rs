@@ -1,4 +1,4 @@
-//! Read-only aggregates over cases for the admin dashboards (API.md 3.2 #1, #2) and the
+//! Read-only aggregates over cases for the admin dashboards (docs/api.md 3.2 #1, #2) and the
 //! public lawyer profile (3.3 #2). Writes to cases belong to `store::cases`.
 
 use serde_json::{Value, json};

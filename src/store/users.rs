@@ -1,4 +1,4 @@
-//! Users (API.md 2.2): accounts of every role, with lawyer and student details.
+//! Users (docs/api.md 2.2): accounts of every role, with lawyer and student details.
 
 use serde_json::{Map, Value, json};
 use sqlx::any::AnyRow;
@@ -97,7 +97,7 @@ const COLUMNS: &str = "id, name, email, password_hash, role, phone, address, pro
     email_confirmed_at, email_confirmation_hash, email_confirmation_expires";
 
 impl User {
-    /// A new account with the defaults of API.md 2.1/2.2 for its role.
+    /// A new account with the defaults of docs/api.md 2.1/2.2 for its role.
     pub fn new(name: String, email: String, password_hash: String, role: Role) -> User {
         let now = crate::time::now_iso();
         let is_lawyer = role == Role::Lawyer;
@@ -184,7 +184,7 @@ impl User {
         })
     }
 
-    /// The "clean user" of API.md 2.2: what auth and admin responses show of an account.
+    /// The "clean user" of docs/api.md 2.2: what auth and admin responses show of an account.
     pub fn to_clean_json(&self) -> Value {
         let mut out = self.base_json();
         match self.role {
@@ -403,7 +403,7 @@ pub async fn select(db: &Db, tail: Sql) -> sqlx::Result<Vec<User>> {
     db.all(&sql).await?.iter().map(User::from_row).collect()
 }
 
-// Lists and counts for the directory (API.md 3.3 #1, 3.4 #4) and the admin pages (3.2).
+// Lists and counts for the directory (docs/api.md 3.3 #1, 3.4 #4) and the admin pages (3.2).
 
 /// One page of `SELECT ... FROM users <filter> ORDER BY <order>` and the number of rows the
 /// filter matches in all.
@@ -495,7 +495,7 @@ pub async fn listed_lawyers(db: &Db, q: &LawyerQuery) -> sqlx::Result<(Vec<User>
     page_of(db, filter, &order, q.limit, q.offset).await
 }
 
-/// Filters of the admin user list (API.md 3.2 #3).
+/// Filters of the admin user list (docs/api.md 3.2 #3).
 #[derive(Debug, Clone, Default)]
 pub struct UserQuery {
     /// A role name; an unknown name matches nobody.

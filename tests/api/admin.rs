@@ -1,4 +1,4 @@
-//! Admin routes (API.md 3.2): dashboards, user management, lawyer verification, and their
+//! Admin routes (docs/api.md 3.2): dashboards, user management, lawyer verification, and their
 //! cache entries (3.12).
 
 use nyaya::db::Sql;

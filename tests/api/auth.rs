@@ -1,4 +1,4 @@
-//! Accounts (API.md 1.6, 1.7, 3.1): registration, login, tokens, cookies, password reset and
+//! Accounts (docs/api.md 1.6, 1.7, 3.1): registration, login, tokens, cookies, password reset and
 //! change, profile, CAPTCHA in production, and `nyaya create-admin`.
 
 use nyaya::cache::{CacheStatus, Lookup, policy};

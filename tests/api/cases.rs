@@ -1,4 +1,4 @@
-//! Integration tests: cases (API.md 3.3 #3-6 and #17-20, 3.4 #1, #2, #5, #7-14 and #20, 3.5,
+//! Integration tests: cases (docs/api.md 3.3 #3-6 and #17-20, 3.4 #1, #2, #5, #7-14 and #20, 3.5,
 //! 3.6), their socket emits (4.3) and cache invalidation (3.12).
 
 use nyaya::cache::Tag;

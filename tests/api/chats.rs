@@ -1,4 +1,4 @@
-//! Chats over HTTP (API.md 3.7 #1-6) and the chat service functions the Socket.IO layer
+//! Chats over HTTP (docs/api.md 3.7 #1-6) and the chat service functions the Socket.IO layer
 //! reuses: participants only, message rules, history pages, read receipts and the cached
 //! lists they change.
 

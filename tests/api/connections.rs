@@ -1,4 +1,4 @@
-//! Direct connections, legacy client links and message requests (API.md 3.3 #7-16, 3.4 #3,
+//! Direct connections, legacy client links and message requests (docs/api.md 3.3 #7-16, 3.4 #3,
 //! #6, #15-19): statuses, exact keys, refusals that change nothing, emits and cached lists.
 
 use nyaya::db::{RowExt, Sql};

@@ -1,4 +1,4 @@
-//! Integration tests: consultations (API.md 3.9).
+//! Integration tests: consultations (docs/api.md 3.9).
 
 use std::collections::BTreeSet;
 

@@ -1,4 +1,4 @@
-//! Integration tests: documents (API.md 3.8) and chat files (3.7 #7, #8).
+//! Integration tests: documents (docs/api.md 3.8) and chat files (3.7 #7, #8).
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};

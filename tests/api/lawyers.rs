@@ -1,4 +1,4 @@
-//! The lawyer directory (API.md 3.3 #1, #2), the citizens' available lawyers (3.4 #4), their
+//! The lawyer directory (docs/api.md 3.3 #1, #2), the citizens' available lawyers (3.4 #4), their
 //! cache entries (3.12), and the demo seed.
 
 use nyaya::db::Sql;

@@ -1,4 +1,4 @@
-//! Socket.IO (API.md 4): handshake authentication, the client events of 4.2/4.4 with their
+//! Socket.IO (docs/api.md 4): handshake authentication, the client events of 4.2/4.4 with their
 //! replies and emits, access refusals that deliver nothing and store nothing, persistence
 //! before acknowledgement, presence, HTTP-triggered emits, deactivation, and two instances
 //! joined through Redis. Clients are `rust_socketio` (a third-party implementation of the
