@@ -6,6 +6,7 @@ pub mod cache;
 pub mod cluster;
 pub mod config;
 pub mod db;
+pub mod domain;
 pub mod error;
 pub mod http;
 pub mod ids;

@@ -66,7 +66,7 @@ use serde_json::Value;
 
 use crate::config::Config;
 use crate::error::AppResult;
-use crate::http::extract::Params;
+use crate::domain::page::Params;
 use crate::ids::Id;
 use crate::store::users::{Role, User};
 
@@ -209,7 +209,7 @@ fn normalize_param(key: &str, value: &str) -> String {
     match key {
         "limit" => value.parse::<i64>().ok().filter(|l| *l >= 1).map(|l| l.min(100)).unwrap_or(0).to_string(),
         // As the lists read it; a page they refuse keeps its text, so it never meets page 1.
-        "page" => crate::http::extract::page_number(Some(value)).map_or_else(|_| value.to_string(), |p| p.to_string()),
+        "page" => crate::domain::page::page_number(Some(value)).map_or_else(|_| value.to_string(), |p| p.to_string()),
         "fields" => {
             let mut f: Vec<&str> = value.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
             f.sort();

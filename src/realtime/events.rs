@@ -13,7 +13,7 @@ use socketioxide::extract::{AckSender, SocketRef};
 use super::server::{Identity, user_room};
 use crate::app::AppState;
 use crate::error::AppError;
-use crate::http::extract::require_verified_lawyer;
+use crate::service::access::require_verified_lawyer;
 use crate::ids::Id;
 use crate::service::{chats, connections, people};
 use crate::store::cases::case_parties;

@@ -16,8 +16,9 @@ use crate::app::AppState;
 use crate::cache::Tag;
 use crate::db::Db;
 use crate::error::{AppError, AppResult};
-use crate::http::extract::{Page, Params, authorize, parse_id, require_verified_lawyer};
-use crate::http::respond::select_fields;
+use crate::domain::page::{Page, Params, parse_id};
+use crate::service::access::{authorize, require_verified_lawyer};
+use crate::domain::page::select_fields;
 use crate::ids::Id;
 use crate::mail::templates;
 use crate::service::people::{
@@ -462,7 +463,7 @@ pub async fn create(state: &AppState, citizen: &User, case_type: CaseType, body:
 /// The `/queries` or `/disputes` list: items, total and page (wrapper pagination). The role
 /// gate (no law students) runs before this.
 pub async fn list(state: &AppState, user: &User, case_type: CaseType, params: &Params) -> AppResult<(Vec<Value>, i64, Page)> {
-    let page = crate::http::respond::wrapper_page(params)?;
+    let page = crate::domain::page::wrapper_page(params)?;
     let citizen_filter;
     let lawyer_filter;
     let mut filter = CaseFilter {
@@ -911,7 +912,7 @@ fn case_type_param(params: &Params, key: &str) -> Option<CaseType> {
 /// 3.3 #4: open cases of both types (pending AND unassigned AND the filters), with whether
 /// this lawyer already has an entry. Returns items, total and page.
 pub async fn available_cases(state: &AppState, lawyer: &User, params: &Params) -> AppResult<(Vec<Value>, i64, Page)> {
-    let page = crate::http::respond::wrapper_page(params)?;
+    let page = crate::domain::page::wrapper_page(params)?;
     let filter = CaseFilter {
         case_type: case_type_param(params, "caseType"),
         open_only: true,
@@ -983,7 +984,7 @@ async fn my_cases(
             item
         })
         .collect();
-    Ok(json!({"cases": items, "pagination": crate::http::respond::legacy_pagination(total, page)}))
+    Ok(json!({"cases": items, "pagination": crate::domain::page::legacy_pagination(total, page)}))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1103,7 +1104,7 @@ pub async fn request_list(state: &AppState, user: &User, list: RequestList, para
             })
         })
         .collect();
-    Ok(json!({list.key(): items, "pagination": crate::http::respond::legacy_pagination(total, page)}))
+    Ok(json!({list.key(): items, "pagination": crate::domain::page::legacy_pagination(total, page)}))
 }
 
 // ---------------------------------------------------------------------------------------------

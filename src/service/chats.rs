@@ -15,7 +15,7 @@ use crate::app::AppState;
 use crate::cache::Tag;
 use crate::db::is_unique_violation;
 use crate::error::{AppError, AppResult};
-use crate::http::extract::Page;
+use crate::domain::page::Page;
 use crate::ids::Id;
 use crate::service::people::load_users;
 use crate::store::chats::{self as store, Chat, ChatFilter, ChatOrder, Message, MessageDraft, Participant};

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::app::AppState;
 use crate::cache::Tag;
 use crate::error::{AppError, AppResult};
-use crate::http::extract::Page;
+use crate::domain::page::Page;
 use crate::ids::Id;
 use crate::service::people::{NAME, NAME_EMAIL, NAME_EMAIL_ROLE, PARTICIPANT_LIST, actor, load_users, populate, user_ref};
 use crate::store::consultations::{self as store, CANCELLABLE, Consultation, Side};

@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::error::{AppError, AppResult};
-use crate::http::extract::{Page, Params};
-use crate::http::respond::legacy_pagination;
+use crate::domain::page::{Page, Params};
+use crate::domain::page::legacy_pagination;
 use crate::ids::Id;
 use crate::store::reports;
 use crate::store::users::{self, LawyerQuery, LawyerSearchIn, LawyerSort, Role, User};
@@ -63,7 +63,7 @@ pub async fn verified_lawyers(state: &AppState, params: &Params, page: Page) -> 
     let (lawyers, total) = users::listed_lawyers(&state.db, &q).await?;
     let items = lawyers
         .iter()
-        .map(|u| crate::http::respond::select_fields(u.to_public_json(), params, DIRECTORY_FIELDS))
+        .map(|u| crate::domain::page::select_fields(u.to_public_json(), params, DIRECTORY_FIELDS))
         .collect();
     Ok((items, total))
 }

@@ -568,7 +568,7 @@ pub async fn of_entity(state: &AppState, user: &User, document_type: &str, relat
 }
 
 /// `{current, total (pages), count, totalDocuments}` of the document lists.
-fn doc_pagination(page: crate::http::extract::Page, count: usize, total: i64) -> Value {
+fn doc_pagination(page: crate::domain::page::Page, count: usize, total: i64) -> Value {
     json!({"current": page.page, "total": page.pages(total), "count": count, "totalDocuments": total})
 }
 
@@ -577,7 +577,7 @@ pub async fn my_documents(
     state: &AppState,
     user: &User,
     document_type: Option<&str>,
-    page: crate::http::extract::Page,
+    page: crate::domain::page::Page,
 ) -> AppResult<Value> {
     async {
         let filter = ListFilter { document_type: document_type.map(str::to_string), ..Default::default() };
@@ -629,7 +629,7 @@ fn parse_filter_date(raw: &str) -> AppResult<String> {
 }
 
 /// 3.8 #9: readable documents matching the text and filters, newest first.
-pub async fn search(state: &AppState, user: &User, s: &Search, page: crate::http::extract::Page) -> AppResult<Value> {
+pub async fn search(state: &AppState, user: &User, s: &Search, page: crate::domain::page::Page) -> AppResult<Value> {
     async {
         let filter = ListFilter {
             document_type: s.document_type.clone().filter(|t| DOCUMENT_TYPES.contains(&t.as_str())),

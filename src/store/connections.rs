@@ -4,7 +4,7 @@ use serde_json::Value;
 use sqlx::any::AnyRow;
 
 use crate::db::{Db, RowExt, Sql, Tx};
-use crate::http::extract::Page;
+use crate::domain::page::Page;
 use crate::ids::Id;
 
 pub const PENDING: &str = "pending";

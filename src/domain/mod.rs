@@ -1,0 +1,3 @@
+//! Types and rules every layer shares, with no I/O: query parameters and pagination.
+
+pub mod page;

@@ -1,0 +1,43 @@
+//! Who may call what: the role gates of docs/api.md 1.7, written once for HTTP extractors,
+//! services and Socket.IO handlers.
+
+use serde_json::json;
+
+use crate::error::AppError;
+use crate::store::users::{Role, User, VerificationStatus};
+
+/// `authorize(roles)`: 403 naming the caller's role.
+pub fn authorize(user: &User, roles: &[Role]) -> Result<(), AppError> {
+    if roles.contains(&user.role) {
+        Ok(())
+    } else {
+        Err(AppError::forbidden(format!("User role {} is not authorized to access this route", user.role)))
+    }
+}
+
+/// `requireVerifiedLawyer` (docs/api.md 1.7), with the original's codes, messages and order.
+/// Verified means `isVerified` and a `verified` status (kept consistent by admin verification).
+pub fn require_verified_lawyer(user: &User) -> Result<(), AppError> {
+    if user.role != Role::Lawyer {
+        return Err(AppError::forbidden("Access restricted to lawyers only").with_code("LAWYER_ROLE_REQUIRED"));
+    }
+    if !user.is_verified || user.verification_status() != VerificationStatus::Verified {
+        return Err(AppError::forbidden(
+            "Your lawyer account is pending verification. Please wait for admin approval before accessing this feature.",
+        )
+        .with_code("LAWYER_NOT_VERIFIED")
+        .with_data(json!({
+            "verificationStatus": user.verification_status().as_str(),
+            "isVerified": false,
+            "role": "lawyer",
+            "message": "Contact admin if verification is taking longer than expected.",
+        })));
+    }
+    if !user.is_active {
+        return Err(
+            AppError::forbidden("Your account has been deactivated. Please contact support.").with_code("ACCOUNT_DEACTIVATED")
+        );
+    }
+    Ok(())
+}
+
