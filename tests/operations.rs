@@ -283,7 +283,18 @@ async fn a_backup_under_write_load_restores_every_acknowledged_write() {
     }
 
     // Let the load run, then take the backup in the middle of it.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let (writes, documents) = {
+            let acked = acked.lock().unwrap();
+            (acked.len(), acked.iter().filter(|a| matches!(a, Acked::Document { .. })).count())
+        };
+        if writes >= 40 && documents >= 5 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "only {writes} writes acknowledged in 60 s");
+    }
     let before: Vec<Acked> = acked.lock().unwrap().clone();
     let backup_dir = root.join("backups").join("nightly");
     let backup = source.run(&["backup", backup_dir.to_str().unwrap()]).await;
@@ -295,7 +306,6 @@ async fn a_backup_under_write_load_restores_every_acknowledged_write() {
     }
     assert!(backup.status.success(), "nyaya backup failed:\n{}", text(&backup));
     let documents_before = before.iter().filter(|a| matches!(a, Acked::Document { .. })).count();
-    assert!(before.len() >= 20 && documents_before >= 3, "too little load before the backup: {} writes", before.len());
     eprintln!("{} writes acknowledged before the backup, {during} while it ran", before.len());
 
     // The manifest describes what the backup holds.
