@@ -1040,3 +1040,75 @@ async fn store_user(instance: &Nyaya, database: &str, user: &nyaya::store::users
     db.close().await;
     nyaya::security::Tokens::new(&config).issue(user).access
 }
+
+/// A citizen and a verified lawyer written into the deployment's database, connected over
+/// HTTP (the lawyer accepted): (citizen id, citizen token, lawyer id, lawyer token, chat id).
+async fn chatting_pair(instance: &Nyaya, database: &str) -> (String, String, String, String, String) {
+    use nyaya::store::users::{Role, User};
+    let email = |name: &str| format!("{name}.{}@example.com", nyaya::ids::random_hex(4));
+    let citizen = User::new("Asha".into(), email("asha"), "unused-hash".into(), Role::Citizen);
+    let mut lawyer = User::new("Ravi".into(), email("ravi"), "unused-hash".into(), Role::Lawyer);
+    lawyer.is_verified = true;
+    lawyer.lawyer_details = Some(serde_json::json!({
+        "barRegistrationNumber": "MAH/4321/2016", "specialization": ["Civil Law"], "experience": 5,
+        "education": "LLB", "verificationStatus": "verified", "verificationDocuments": [],
+    }));
+    let citizen_token = store_user(instance, database, &citizen).await;
+    let lawyer_token = store_user(instance, database, &lawyer).await;
+    let (citizen_id, lawyer_id) = (citizen.id.to_string(), lawyer.id.to_string());
+    let call = async |path: String, token: &str| -> serde_json::Value {
+        let res = instance
+            .http
+            .post(instance.url(&path))
+            .bearer_auth(token)
+            .json(&serde_json::json!({"message": "Please help with my lease"}))
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = (res.status(), res.json::<serde_json::Value>().await.unwrap());
+        assert!(status.is_success(), "{path}: {status} {body}");
+        body
+    };
+    let request = call(format!("/api/citizens/direct-connection-request/{lawyer_id}"), &citizen_token).await;
+    let connection = request["data"]["connectionId"].as_str().unwrap().to_string();
+    let accepted = call(format!("/api/lawyers/accept-connection-request/{connection}"), &lawyer_token).await;
+    let chat = accepted["data"]["chatId"].as_str().unwrap().to_string();
+    (citizen_id, citizen_token, lawyer_id, lawyer_token, chat)
+}
+
+/// Connection state recovery through a rolling reload, with the npm `socket.io-client`
+/// (tests/js/recovery.mjs, install it first: `npm ci --prefix tests/js`): two users chat while
+/// SIGHUP replaces both workers; each socket is closed by its old worker, resumes on the new
+/// one (`socket.recovered`), and every message arrives once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Redis and node"]
+async fn realtime_js_clients_resume_through_a_rolling_reload() {
+    let data_dir = temp_dir("cluster-recovery");
+    let database = fresh_database(&data_dir).await;
+    let cluster =
+        Nyaya::start_with(&["serve", "--workers", "2", "--shutdown-timeout", "5s"], &data_dir, &database, true, &[])
+            .await;
+    let first = pids(&cluster.status().await);
+    let (asha, asha_token, ravi, ravi_token, chat) = chatting_pair(&cluster, &database).await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/js/recovery.mjs");
+    let run = tokio::process::Command::new("node")
+        .arg(script)
+        .arg("reload")
+        .env("NYAYA_URL", cluster.url(""))
+        .env("SUPERVISOR_PID", cluster.process.child.id().to_string())
+        .env("TOKEN_A", &asha_token)
+        .env("TOKEN_B", &ravi_token)
+        .env("USER_A", &asha)
+        .env("USER_B", &ravi)
+        .env("CHAT_ID", &chat)
+        .kill_on_drop(true)
+        .output();
+    let output =
+        tokio::time::timeout(Duration::from_secs(120), run).await.expect("the scenario ends").expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the JS scenario failed:\n{stdout}\n{stderr}\n--- log ---\n{}", cluster.log());
+    eprintln!("{}", stdout.trim());
+    let status = cluster.wait_status("the reload to finish", Duration::from_secs(60), |s| !s.reloading).await;
+    assert!(pids(&status).iter().zip(&first).all(|(now, old)| now != old), "both workers were replaced");
+}

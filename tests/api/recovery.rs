@@ -5,8 +5,9 @@
 //!
 //! The client here speaks Engine.IO long-polling and Socket.IO by hand (as the frontend's
 //! `socket.io-client` does), so the tests see what the protocol carries: the `pid` of the
-//! `CONNECT` answer and each event's offset. `realtime_js_clients_recover_*` in
-//! tests/cluster.rs drive the npm client itself.
+//! `CONNECT` answer and each event's offset. `realtime_js_client_resumes_on_another_instance`
+//! below and `realtime_js_clients_resume_through_a_rolling_reload` in tests/cluster.rs drive the
+//! npm client itself (tests/js/recovery.mjs).
 
 use std::time::Duration;
 
@@ -398,4 +399,35 @@ async fn a_session_resumes_on_another_instance_also_when_its_instance_stops() {
         got.iter().filter(|g| g.event == "new_message").filter_map(|g| g.payload["content"].as_str()).collect();
     assert_eq!(contents, ["after"], "live again, nothing twice");
     stopping.await.unwrap().unwrap();
+}
+
+/// The npm `socket.io-client` (tests/js/recovery.mjs): B's connection to instance two drops,
+/// and B's tab resumes on instance one with everything missed, once, in order.
+#[tokio::test]
+#[ignore = "needs Redis and node"]
+async fn realtime_js_client_resumes_on_another_instance() {
+    let (one, two) = spawn_pair().await;
+    let asha = citizen(&one, "Asha").await;
+    let ravi = lawyer(&one, "Ravi", true).await;
+    let (_, chat_id) = connect(&one, &asha, &ravi).await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/js/recovery.mjs");
+    let output = tokio::process::Command::new("node")
+        .arg(script)
+        .arg("instances")
+        .env("NYAYA_URL_1", &one.base)
+        .env("NYAYA_URL_2", &two.base)
+        .env("TOKEN_A", &asha.token)
+        .env("TOKEN_B", &ravi.token)
+        .env("USER_A", asha.id())
+        .env("USER_B", ravi.id())
+        .env("CHAT_ID", &chat_id)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("node runs (is Node.js installed?)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the JS scenario failed:\n{stdout}\n{stderr}");
+    let result: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("a JSON result line");
+    assert_eq!((result["ok"].as_bool(), result["recovered"].as_bool()), (Some(true), Some(true)));
 }
