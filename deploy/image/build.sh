@@ -84,7 +84,7 @@ install -m 644 /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certif
 cp Containerfile "$ctx/Containerfile"
 
 echo "build.sh: $NYAYA_BIN ($PROFILE) with $(echo "$libs" | wc -w) libraries: $(echo $libs)"
-"$PODMAN" build --quiet --format docker --build-arg "VERSION=$version" --build-arg "PROFILE=$PROFILE" \
+"$PODMAN" build --quiet --layers=false --format docker --build-arg "VERSION=$version" --build-arg "PROFILE=$PROFILE" \
   -f "$ctx/Containerfile" -t "$IMAGE" "$ctx" >/dev/null
 size=$("$PODMAN" image inspect --format '{{.Size}}' "$IMAGE")
 echo "build.sh: built $IMAGE ($(( size / 1024 / 1024 )) MiB)"

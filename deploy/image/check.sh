@@ -36,7 +36,7 @@ volume=
 server=
 cleanup() {
   if [ -n "$server" ]; then kill -KILL "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
-  if [ -n "$container" ]; then "$PODMAN" rm -f "$container" >/dev/null 2>&1 || true; fi
+  if [ -n "$container" ]; then "$PODMAN" rm -f -v "$container" >/dev/null 2>&1 || true; fi
   if [ -n "$volume" ]; then "$PODMAN" volume rm -f "$volume" >/dev/null 2>&1 || true; fi
   rm -rf "$work"
 }
@@ -113,7 +113,7 @@ fs=$work/rootfs
 mkdir -p "$fs"
 container=$("$PODMAN" create "$IMAGE")
 "$PODMAN" export "$container" | tar -x -C "$fs"
-"$PODMAN" rm -f "$container" >/dev/null
+"$PODMAN" rm -f -v "$container" >/dev/null
 container=
 (cd "$fs" && find . -mindepth 1 \( -type f -o -type l \) | sort) > "$work/files"
 echo "check.sh: image files:"; sed 's/^/  /' "$work/files"
@@ -163,7 +163,7 @@ run_podman() {
       break
     fi
     echo "check.sh: podman run ${attempt:-(no extra flags)}: $(grep -v 'systemd' "$work/run.err" | tail -n 1)"
-    "$PODMAN" rm -f "$container" >/dev/null 2>&1 || true
+    "$PODMAN" rm -f -v "$container" >/dev/null 2>&1 || true
     container=
   done
   [ -n "$started" ] || return 3
