@@ -225,6 +225,16 @@ impl Config {
         })
     }
 
+    /// Where the job stores live, for [`crate::jobs::Jobs::connect`].
+    pub fn job_store(&self) -> crate::jobs::StoreAt<'_> {
+        crate::jobs::StoreAt {
+            data_dir: &self.data_dir,
+            database_url: &self.database_url,
+            redis_url: self.redis_url.as_deref(),
+            redis_prefix: &self.redis_prefix,
+        }
+    }
+
     pub fn is_sqlite(&self) -> bool {
         self.database_url.starts_with("sqlite:")
     }

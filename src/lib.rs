@@ -1,6 +1,5 @@
 //! nyaya: the backend of a legal-aid platform. See README.md for the architecture.
 
-pub mod app;
 pub mod backup;
 pub mod cache;
 pub mod cluster;
@@ -13,10 +12,11 @@ pub mod ids;
 pub mod import;
 pub mod jobs;
 pub mod mail;
-pub mod ops;
 pub mod realtime;
 pub mod security;
 pub mod seed;
+pub mod startup;
+pub mod state;
 pub mod service;
 pub mod storage;
 pub mod store;

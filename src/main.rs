@@ -267,7 +267,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         // secrets nor generate development ones into the folder they work on.
         Command::Backup(args) => return backup(args).await,
         Command::Restore(args) => return restore(args).await,
-        Command::Healthcheck(args) => return nyaya::ops::probe(args.addr, &args.path, args.timeout),
+        Command::Healthcheck(args) => return nyaya::startup::ops::probe(args.addr, &args.path, args.timeout),
         command => command,
     };
     let config = Config::from_env()?;
@@ -392,16 +392,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Worker { queues, ops_addr, shutdown_timeout } => {
             let queues = if queues.is_empty() { Queue::ALL.to_vec() } else { queues };
-            nyaya::app::run_job_worker(config, &queues, ops_addr, shutdown_timeout).await
+            nyaya::startup::run_job_worker(config, &queues, ops_addr, shutdown_timeout).await
         }
         Command::JobsStats => {
-            let jobs = Jobs::connect(&config).await?;
+            let jobs = Jobs::connect(config.jobs.clone(), &config.job_store()).await?;
             let counts = jobs.counts().await?;
             println!("{}", serde_json::to_string_pretty(&serde_json::json!({"backend": jobs.backend().as_str(), "queues": counts}))?);
             Ok(())
         }
         Command::JobsPushNoop { count } => {
-            let jobs = Jobs::connect(&config).await?;
+            let jobs = Jobs::connect(config.jobs.clone(), &config.job_store()).await?;
             let batch: Vec<_> = (0..count).map(|_| jobs.new_job(Queue::Noop, &(), When::Now)).collect::<anyhow::Result<_>>()?;
             for chunk in batch.chunks(10_000) {
                 jobs.push_all(chunk.to_vec()).await?;
@@ -415,9 +415,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config, args: ServeArgs) -> anyhow::Result<()> {
-    let shutdown_timeout = args.shutdown_timeout.unwrap_or(nyaya::app::SHUTDOWN_TIMEOUT);
+    let shutdown_timeout = args.shutdown_timeout.unwrap_or(nyaya::startup::SHUTDOWN_TIMEOUT);
     if args.workers.is_none() && args.max_memory.is_none() {
-        return nyaya::app::serve(config, shutdown_timeout).await;
+        return nyaya::startup::serve(config, shutdown_timeout).await;
     }
     let options = cluster::Options {
         workers: args.workers.unwrap_or(1),

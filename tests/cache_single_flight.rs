@@ -11,7 +11,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
-use nyaya::app::AppState;
+use nyaya::state::AppState;
 use nyaya::cache::policy::{Policy, ScopeRule, TagRule};
 use nyaya::cache::{Cached, Lookup};
 use nyaya::db::Sql;

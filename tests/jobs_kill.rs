@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nyaya::config::Config;
-use nyaya::jobs::handlers::EmailJob;
+use nyaya::service::background::EmailJob;
 use nyaya::jobs::{JobState, Jobs, Queue, When};
 use nyaya::mail::Email;
 
@@ -93,7 +93,7 @@ async fn a_worker_killed_mid_job_loses_nothing_and_sends_once() {
         let config = Config::from_lookup(&|k| vars.get(k).cloned()).unwrap();
         let db = nyaya::db::Db::connect(&config.database_url, 2).await.unwrap();
         db.migrate().await.unwrap();
-        let jobs = Jobs::connect(&config).await.unwrap();
+        let jobs = Jobs::connect(config.jobs.clone(), &config.job_store()).await.unwrap();
 
         let ops = free_port();
         let mut worker = start_worker(&vars, ops);

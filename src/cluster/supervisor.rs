@@ -644,7 +644,7 @@ pub async fn run(config: Config, opts: Options) -> anyhow::Result<()> {
     let mut check = tokio::time::interval(Duration::from_secs(1));
     let outcome = loop {
         tokio::select! {
-            _ = crate::app::shutdown_signal() => break Ok(()),
+            _ = crate::startup::shutdown_signal() => break Ok(()),
             _ = hangup.recv() => {
                 let cluster = cluster.clone();
                 tokio::spawn(async move {
@@ -719,7 +719,7 @@ fn ops_router(cluster: Arc<Cluster>) -> Router {
     Router::new()
         .route("/metrics", get(cluster_metrics))
         .route("/ready", get(cluster_ready))
-        .route("/live", get(crate::ops::live))
+        .route("/live", get(crate::startup::ops::live))
         .route("/cluster/status", get(cluster_status))
         .with_state(cluster)
 }

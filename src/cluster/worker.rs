@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use crate::app::{self, AppState};
+use crate::startup;
 use crate::config::Config;
 
 pub const LISTEN_FD: RawFd = 3;
@@ -62,9 +62,9 @@ pub async fn run(config: Config, slot: usize, shutdown_timeout: Duration) -> any
     let control = tokio::net::UnixStream::from_std(control).context("inherited control socket")?;
     let (mut from_supervisor, mut to_supervisor) = control.into_split();
 
-    let state = AppState::build(config).await?;
+    let state = startup::build_state(config).await?;
     let ops = TcpListener::bind("127.0.0.1:0").await.context("binding the worker's ops listener")?;
-    let running = app::start(state, listener, ops).await?;
+    let running = startup::start(state, listener, ops).await?;
     to_supervisor.write_all(Report::Ready { ops: running.admin_addr }.line().as_bytes()).await?;
     tracing::info!(slot, pid = std::process::id(), "worker ready");
 
@@ -86,7 +86,7 @@ pub async fn run(config: Config, slot: usize, shutdown_timeout: Duration) -> any
         while matches!(from_supervisor.read(&mut buf).await, Ok(n) if n > 0) {}
     };
     tokio::select! {
-        _ = app::shutdown_signal() => tracing::info!(slot, "worker draining"),
+        _ = startup::shutdown_signal() => tracing::info!(slot, "worker draining"),
         _ = supervisor_gone => tracing::warn!(slot, "supervisor gone: worker draining"),
     }
     let result = running.shutdown(shutdown_timeout).await;

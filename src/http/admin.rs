@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::docs::AdminOnly;
 use super::extract::{Admin, JsonBody, Params, parse_id};
 use super::respond::{Envelope, serve_data};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::cache::{Cached, Lookup, policy};
 use crate::error::AppResult;
 use crate::service::admin;

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::docs::LoggedIn;
 use super::extract::{CurrentUser, JsonBody, cookie};
 use super::respond::Envelope;
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::error::{AppError, AppResult};
 use crate::security::{self, TokenPair};
 use crate::service::accounts::{self, ProfileChanges, Registration, SEMESTERS, email, password};

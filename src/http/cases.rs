@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::routing::{delete, get, patch, post};
 use serde_json::{Value, json};
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::cache::{Cached, Lookup, Policy, policy};
 use crate::error::{AppError, AppResult};
 use crate::http::docs::{CitizenOnly, LoggedIn, Paging, VerifiedLawyerOnly};

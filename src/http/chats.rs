@@ -5,7 +5,7 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::error::AppResult;
 use crate::service::chats;
 

@@ -5,13 +5,12 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
-use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use axum::routing::{delete, get, post};
 use axum::{Extension, Router};
 use serde_json::{Value, json};
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::cache::{Cached, Lookup, Policy, policy};
 use crate::config::Environment;
 use crate::error::{AppError, AppResult};
@@ -268,11 +267,10 @@ async fn request_connection(
     Citizen(user): Citizen,
     Extension(limiter): Extension<ConnectionRequestLimiter>,
     ClientIp(ip): ClientIp,
-    headers: HeaderMap,
     Path(raw): Path<String>,
     JsonBody(body): JsonBody,
 ) -> AppResult<Envelope> {
-    limiter.check(&state, ip, &headers)?;
+    limiter.check(&state, ip)?;
     let lawyer_id = parse_id(&raw, "lawyer")?;
     let connection_id = connections::request_connection(&state, &user, &lawyer_id, &body).await?;
     Ok(Envelope::data(json!({"connectionId": connection_id})).with_message("Connection request sent successfully"))
@@ -331,16 +329,13 @@ async fn direct_chats(State(state): State<AppState>, Citizen(user): Citizen, par
 // ---- the per-route limiter of 3.4 #15 ----
 
 /// `messageLimiter` of the original on the connection request route: 30 per minute per IP
-/// (100 in development, where `x-testing: true` is exempt). One per router, so one per app.
+/// (100 in development). One per router, so one per app.
 #[derive(Clone, Default)]
 struct ConnectionRequestLimiter(Arc<OnceLock<RateLimiter>>);
 
 impl ConnectionRequestLimiter {
-    fn check(&self, state: &AppState, ip: IpAddr, headers: &HeaderMap) -> AppResult<()> {
+    fn check(&self, state: &AppState, ip: IpAddr) -> AppResult<()> {
         let development = state.config.env == Environment::Development;
-        if development && headers.get("x-testing").and_then(|v| v.to_str().ok()) == Some("true") {
-            return Ok(());
-        }
         let limiter = self.0.get_or_init(|| RateLimiter::new(Duration::from_secs(60), if development { 100 } else { 30 }));
         if limiter.check(ip).allowed {
             return Ok(());

@@ -5,7 +5,7 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::routing::{get, patch, post};
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::cache::{Cached, Lookup, policy};
 use crate::error::AppResult;
 use crate::http::docs::{CitizenOnly, LoggedIn, Paging};

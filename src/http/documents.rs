@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde_json::{Map, Value, json};
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::error::{AppError, AppResult};
 use crate::http::docs::{LoggedIn, Paging};
 use crate::http::extract::{CurrentUser, Params, parse_id};

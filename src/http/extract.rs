@@ -6,7 +6,7 @@ use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE};
 use axum::http::request::Parts;
 use serde_json::{Value, json};
 
-use crate::app::AppState;
+use crate::state::AppState;
 pub use crate::domain::page::{Page, Params, parse_id};
 use crate::domain::page::form_urlencoded_pairs;
 use crate::error::AppError;

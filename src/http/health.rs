@@ -8,7 +8,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/health", get(health)).route("/health/ping", get(ping))

@@ -9,7 +9,7 @@ use serde_json::json;
 use super::docs::AdminOnly;
 use super::extract::{Admin, Params};
 use super::respond::Envelope;
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::error::{AppError, AppResult};
 use crate::jobs::{JobState, Queue};
 

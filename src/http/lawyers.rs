@@ -10,7 +10,7 @@ use utoipa::IntoParams;
 use super::docs::{CitizenOnly, Paging};
 use super::extract::{Citizen, Params, parse_id};
 use super::respond::{serve_data, wrapped, wrapper_page};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::cache::{Cached, Lookup, policy};
 use crate::error::AppResult;
 use crate::service::directory;

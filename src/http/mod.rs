@@ -31,7 +31,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::error::AppError;
 
 /// JSON and urlencoded bodies: 10 MB (413 beyond).
@@ -53,7 +53,10 @@ pub fn router(state: AppState) -> Router {
         .nest("/consultations", consultations::routes())
         .merge(health::routes())
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), rate_limit));
+        .layer(middleware::from_fn_with_state(
+            rate_limit::RateLimiter::new(state.config.rate_limit_window, state.config.rate_limit_max),
+            rate_limit,
+        ));
 
     let app = Router::new()
         .nest("/api", api)
@@ -199,19 +202,14 @@ async fn record_metrics(req: Request, next: Next) -> Response {
     res
 }
 
-/// The global per-IP limit on `/api/*`. In development, `x-testing: true` is exempt.
-async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let exempt = !state.config.env.is_production()
-        && req.headers().get("x-testing").and_then(|v| v.to_str().ok()) == Some("true");
-    if exempt {
-        return next.run(req).await;
-    }
+/// The global per-IP limit on `/api/*`: one limiter per router, so one per process.
+async fn rate_limit(State(limiter): State<rate_limit::RateLimiter>, req: Request, next: Next) -> Response {
     let ip = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip())
         .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
-    let decision = state.rate_limiter.check(ip);
+    let decision = limiter.check(ip);
     let mut res = if decision.allowed {
         next.run(req).await
     } else {

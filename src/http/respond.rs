@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 pub use crate::domain::page::{legacy_pagination, select_fields, wrapper_page, wrapper_pagination};
 use crate::domain::page::Page;
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::cache::{Cached, Lookup, Policy};
 use crate::error::AppResult;
 

@@ -13,7 +13,6 @@
 //! `nyaya worker`.
 
 pub mod dashboard;
-pub mod handlers;
 pub mod runner;
 mod redis_store;
 mod sql_store;
@@ -29,7 +28,6 @@ use async_trait::async_trait;
 use serde::Serialize;
 use tokio::sync::Notify;
 
-use crate::config::Config;
 use crate::ids::Id;
 
 /// The queues of the platform. `Noop` does nothing: it measures a deployment's queue
@@ -122,10 +120,6 @@ pub struct Settings {
 }
 
 impl Settings {
-    pub fn from_config(config: &Config) -> Settings {
-        config.jobs.clone()
-    }
-
     pub fn concurrency(&self, queue: Queue) -> usize {
         self.concurrency.get(&queue).copied().unwrap_or(1).max(1)
     }
@@ -300,21 +294,34 @@ pub enum When {
     After(Duration),
 }
 
+/// Where each job store would live: the configuration's paths and URLs.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreAt<'a> {
+    /// `jobs.db` of the SQLite store goes here.
+    pub data_dir: &'a std::path::Path,
+    pub database_url: &'a str,
+    pub redis_url: Option<&'a str>,
+    pub redis_prefix: &'a str,
+}
+
 impl Jobs {
-    pub async fn connect(config: &Config) -> anyhow::Result<Jobs> {
-        let settings = Settings::from_config(config);
+    /// Opens the job store `settings` name at the places `at` gives.
+    pub async fn connect(settings: Settings, at: &StoreAt<'_>) -> anyhow::Result<Jobs> {
         let store: Arc<dyn Store> = match settings.backend {
             Backend::Sqlite => {
-                let url = format!("sqlite://{}?mode=rwc", config.data_dir.join("jobs.db").display());
+                let url = format!("sqlite://{}?mode=rwc", at.data_dir.join("jobs.db").display());
                 Arc::new(sql_store::SqlStore::connect(&url).await?)
             }
             Backend::Postgres => {
-                anyhow::ensure!(!config.is_sqlite(), "JOBS_BACKEND=postgres needs DATABASE_URL=postgres://...");
-                Arc::new(sql_store::SqlStore::connect(&config.database_url).await?)
+                anyhow::ensure!(
+                    at.database_url.starts_with("postgres"),
+                    "JOBS_BACKEND=postgres needs DATABASE_URL=postgres://..."
+                );
+                Arc::new(sql_store::SqlStore::connect(at.database_url).await?)
             }
             Backend::Redis => {
-                let url = config.redis_url.as_deref().context("JOBS_BACKEND=redis needs REDIS_URL")?;
-                Arc::new(redis_store::RedisStore::connect(url, &config.redis_prefix)?)
+                let url = at.redis_url.context("JOBS_BACKEND=redis needs REDIS_URL")?;
+                Arc::new(redis_store::RedisStore::connect(url, at.redis_prefix)?)
             }
         };
         let wake = Queue::ALL.into_iter().map(|q| (q, Notify::new())).collect();

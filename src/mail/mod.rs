@@ -87,21 +87,3 @@ impl Mailer {
         }
     }
 }
-
-/// The one call site services use to send an email; it never fails the request that caused
-/// it. Queued by default (a worker sends it, retrying); `EMAIL_MODE=inline` sends it before
-/// the request answers, as the original did.
-pub async fn deliver(state: &crate::app::AppState, email: Email) {
-    use crate::config::EmailMode;
-    use crate::jobs::{Queue, When, handlers::EmailJob};
-    if state.config.email_mode == EmailMode::Inline {
-        return state.mailer.send_logged(&email).await;
-    }
-    let job = EmailJob { email };
-    if let Err(e) = state.jobs.enqueue(Queue::Email, &job, When::Now).await {
-        // Better a send without retries than none: the request still answers at once.
-        tracing::error!(error = %format!("{e:#}"), to = %job.email.to, "email queue unavailable; sending from this process instead");
-        let mailer = state.mailer.clone();
-        tokio::spawn(async move { mailer.send_logged(&job.email).await });
-    }
-}

@@ -11,7 +11,7 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, SocketRef};
 
 use super::server::{Identity, user_room};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::error::AppError;
 use crate::service::access::require_verified_lawyer;
 use crate::ids::Id;

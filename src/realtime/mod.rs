@@ -10,7 +10,7 @@ mod server;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::ids::Id;
 
 pub use server::{Identity, Realtime, user_room};

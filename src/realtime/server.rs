@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 use super::presence::{HEARTBEAT_EVERY, MessageLimiter, Presence};
 use super::recovery::{Recovery, Session, Sink};
 use super::{Notification, events};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::config::Config;
 use crate::ids::Id;
 use crate::service::people;

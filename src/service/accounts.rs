@@ -8,7 +8,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::cache::Tag;
 use crate::db::{Db, is_unique_violation};
 use crate::error::{AppError, AppResult, FieldError};
@@ -635,9 +635,9 @@ pub async fn register(state: &AppState, reg: Registration) -> AppResult<Session>
     state.cache.invalidate([Tag::Adm]).await;
     let frontend = &state.config.frontend_url;
     let confirm = templates::email_confirmation(&user.email, &user.name, &confirmation.secret, frontend);
-    crate::mail::deliver(state, confirm).await;
+    crate::service::background::send_email(state, confirm).await;
     if user.role == Role::Lawyer {
-        crate::mail::deliver(state, templates::lawyer_welcome(&user.email, &user.name, frontend)).await;
+        crate::service::background::send_email(state, templates::lawyer_welcome(&user.email, &user.name, frontend)).await;
     }
     Ok(Session { user, tokens })
 }
@@ -699,7 +699,7 @@ pub async fn forgot_password(state: &AppState, raw_email: &str) -> AppResult<Opt
     users::set_emailed_token(&state.db, &user.id, EmailedToken::PasswordReset, &token.digest, &token.expires).await?;
     people::user_changed(state, &user.id, []).await;
     let email = templates::password_reset(&user.email, &user.name, &token.secret, &state.config.frontend_url);
-    crate::mail::deliver(state, email).await;
+    crate::service::background::send_email(state, email).await;
     Ok(Some(token.secret))
 }
 

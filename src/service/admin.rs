@@ -3,7 +3,7 @@
 use chrono::Datelike;
 use serde_json::{Value, json};
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::cache::Tag;
 use crate::error::{AppError, AppResult};
 use crate::domain::page::{Page, Params};
@@ -267,7 +267,7 @@ pub async fn decide_verification(state: &AppState, lawyer_id: &Id, decision: &De
     } else {
         templates::lawyer_rejected(&lawyer.email, &lawyer.name, decision.notes.as_deref(), frontend)
     };
-    crate::mail::deliver(state, email).await;
+    crate::service::background::send_email(state, email).await;
     Ok(lawyer)
 }
 

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use anyhow::anyhow;
 use serde_json::{Map, Value, json};
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::cache::Tag;
 use crate::db::Db;
 use crate::error::{AppError, AppResult};
@@ -327,8 +327,8 @@ async fn email_assignment(state: &AppState, case: &Case, chat_id: &str) {
         chat_id,
     };
     let frontend = &state.config.frontend_url;
-    crate::mail::deliver(state, templates::case_assigned_to_lawyer(&lawyer.email, &assignment, frontend)).await;
-    crate::mail::deliver(state, templates::case_assigned_to_citizen(&citizen.email, &assignment, frontend)).await;
+    crate::service::background::send_email(state, templates::case_assigned_to_lawyer(&lawyer.email, &assignment, frontend)).await;
+    crate::service::background::send_email(state, templates::case_assigned_to_citizen(&citizen.email, &assignment, frontend)).await;
 }
 
 /// Tags of a new or answered entry that does not assign: the case, its owner, that lawyer.

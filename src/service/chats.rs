@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::cache::Tag;
 use crate::db::is_unique_violation;
 use crate::error::{AppError, AppResult};

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value, json};
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::cache::Tag;
 use crate::db::is_unique_violation;
 use crate::error::{AppError, AppResult};
@@ -175,7 +175,7 @@ pub async fn request_connection(state: &AppState, citizen: &User, lawyer_id: &Id
         }),
     );
     let email = templates::connection_request(&lawyer.email, &lawyer.name, &citizen.name, &message, &state.config.frontend_url);
-    crate::mail::deliver(state, email).await;
+    crate::service::background::send_email(state, email).await;
     if created {
         let activity = json!({
             "id": connection.id,
@@ -372,7 +372,7 @@ pub async fn accept_connection(state: &AppState, lawyer: &User, id: &Id, body: &
     let frontend = &state.config.frontend_url;
     let email =
         templates::connection_accepted(&citizen.email, &citizen.name, &lawyer.name, Some(&response), &chat.chat_id, frontend);
-    crate::mail::deliver(state, email).await;
+    crate::service::background::send_email(state, email).await;
     let citizen_ref = populate(&citizen, NAME_EMAIL);
     Ok(json!({"connection": connection_json(&c, citizen_ref, json!(c.lawyer)), "chatId": chat.chat_id}))
 }

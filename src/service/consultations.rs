@@ -5,7 +5,7 @@
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde_json::{Value, json};
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::cache::Tag;
 use crate::error::{AppError, AppResult};
 use crate::domain::page::Page;

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::error::{AppError, AppResult};
 use crate::domain::page::{Page, Params};
 use crate::domain::page::legacy_pagination;

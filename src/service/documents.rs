@@ -13,7 +13,7 @@
 
 use serde_json::{Value, json};
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::db::is_unique_violation;
 use crate::error::{AppError, AppResult};
 use crate::ids::Id;

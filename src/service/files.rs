@@ -17,7 +17,7 @@ use image::{ImageError, ImageFormat, ImageReader, Limits};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::ids::Id;
 use crate::service::documents::{storage, thumbnail_url};
 use crate::store::documents::{self as store, ACTIVE, Checked, Document, REJECTED};
@@ -276,7 +276,7 @@ impl ProcessOutcome {
 
 /// Queues the check of freshly stored documents. The upload path calls only this.
 pub async fn schedule_processing(state: &AppState, ids: Vec<Id>) {
-    use crate::jobs::handlers::FileJob;
+    use crate::service::background::FileJob;
     use crate::jobs::{Queue, When};
     let jobs: anyhow::Result<Vec<_>> =
         ids.iter().map(|id| state.jobs.new_job(Queue::Files, &FileJob { document_id: id.clone() }, When::Now)).collect();

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod background;
 pub mod people;
 pub mod admin;
 pub mod directory;

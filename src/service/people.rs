@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value, json};
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::cache::Tag;
 use crate::error::AppResult;
 use crate::ids::Id;

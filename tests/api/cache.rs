@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::routing::get;
-use nyaya::app::AppState;
+use nyaya::state::AppState;
 use nyaya::cache::policy::{Policy, ScopeRule, TagRule};
 use nyaya::cache::{Cached, Lookup, Tag};
 use nyaya::config::Config;

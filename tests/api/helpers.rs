@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use nyaya::app::{AppState, Running};
+use nyaya::state::AppState;
+use nyaya::startup::Running;
 use nyaya::config::Config;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -104,7 +105,7 @@ pub async fn spawn_with(overrides: &[(&str, &str)]) -> TestApp {
     let state = AppState::build(config).await.expect("build app state");
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let running = nyaya::app::start(state, listener, admin).await.expect("start server");
+    let running = nyaya::startup::start(state, listener, admin).await.expect("start server");
     let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
     TestApp {
         base: format!("http://{}", running.addr),

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use nyaya::jobs::handlers::EmailJob;
+use nyaya::service::background::EmailJob;
 use nyaya::jobs::runner::{Handler, JobError, Workers};
 use nyaya::jobs::{Claimed, JobState, Queue, When};
 use nyaya::mail::Email;
@@ -228,7 +228,7 @@ async fn refused_email_lands_in_the_failed_set_and_an_admin_retry_delivers_it_on
         smtp.set_mode("refuse");
         let app = spawn_on(&store, &[("SMTP_URL", smtp.url())]).await;
         let to = unique_email("refused");
-        nyaya::mail::deliver(app.state(), test_email(&to)).await;
+        nyaya::service::background::send_email(app.state(), test_email(&to)).await;
         eventually("the email job to fail for good", Duration::from_secs(20), || async { failed_count(&app, Queue::Email).await == 1 }).await;
         assert!(smtp.messages().is_empty());
 
@@ -264,7 +264,7 @@ async fn an_email_job_run_again_after_delivery_sends_nothing() {
         attempt: 1,
         max_attempts: 3,
     };
-    let handlers = nyaya::jobs::handlers::all(app.state(), &[Queue::Email]);
+    let handlers = nyaya::service::background::all(app.state(), &[Queue::Email]);
     let send = &handlers[0].1;
     send.run(&job).await.expect("first run sends");
     // As after a crash between the SMTP server's 250 and the job's completion.
@@ -277,7 +277,7 @@ async fn an_email_job_run_again_after_delivery_sends_nothing() {
 async fn inline_mode_sends_before_answering() {
     let app = spawn_with(&[("EMAIL_MODE", "inline")]).await;
     let to = unique_email("inline");
-    nyaya::mail::deliver(app.state(), test_email(&to)).await;
+    nyaya::service::background::send_email(app.state(), test_email(&to)).await;
     // Written to the outbox before deliver returned, and no job was queued.
     let outbox: Vec<_> = std::fs::read_dir(app.state().config.outbox_dir()).unwrap().collect();
     assert_eq!(outbox.len(), 1);

@@ -12,7 +12,8 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 
-use crate::app::{Activity, AppState};
+use super::Activity;
+use crate::state::AppState;
 
 #[derive(Clone)]
 struct Ops {

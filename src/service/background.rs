@@ -1,13 +1,15 @@
-//! What each queue does.
+//! What each job queue does, and the one way services send an email (queued, or inline as
+//! `EMAIL_MODE=inline` asks).
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::runner::{Handler, JobError};
-use super::{Claimed, Queue};
-use crate::app::AppState;
+use crate::state::AppState;
+use crate::config::EmailMode;
+use crate::jobs::runner::{Handler, JobError};
+use crate::jobs::{Claimed, Queue, When};
 use crate::mail::Email;
 use crate::store::email_deliveries;
 
@@ -84,5 +86,21 @@ struct Noop;
 impl Handler for Noop {
     async fn run(&self, _job: &Claimed) -> Result<(), JobError> {
         Ok(())
+    }
+}
+
+/// The one call site services use to send an email; it never fails the request that caused
+/// it. Queued by default (a worker sends it, retrying); `EMAIL_MODE=inline` sends it before
+/// the request answers, as the original did.
+pub async fn send_email(state: &AppState, email: Email) {
+    if state.config.email_mode == EmailMode::Inline {
+        return state.mailer.send_logged(&email).await;
+    }
+    let job = EmailJob { email };
+    if let Err(e) = state.jobs.enqueue(Queue::Email, &job, When::Now).await {
+        // Better a send without retries than none: the request still answers at once.
+        tracing::error!(error = %format!("{e:#}"), to = %job.email.to, "email queue unavailable; sending from this process instead");
+        let mailer = state.mailer.clone();
+        tokio::spawn(async move { mailer.send_logged(&job.email).await });
     }
 }

@@ -1,5 +1,6 @@
-//! Application state, built once from the configuration: this is where "embedded or
-//! service-backed" is decided for every subsystem.
+//! Wiring: builds the application state from the configuration (where "embedded or
+//! service-backed" is decided for every subsystem), the HTTP, Socket.IO and ops listeners,
+//! the job workers, and the graceful drain.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,57 +19,42 @@ use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 use tower::Service;
 
+pub mod ops;
+
 use crate::cache::{Cache, Settings as CacheSettings};
 use crate::config::Config;
 use crate::db::Db;
-use crate::http::rate_limit::RateLimiter;
 use crate::jobs::Jobs;
 use crate::jobs::runner::Workers;
 use crate::mail::Mailer;
 use crate::realtime::{Notifier, Realtime};
 use crate::security::Tokens;
+use crate::state::{AppState, Services};
 
-#[derive(Clone)]
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub db: Db,
-    pub tokens: Tokens,
-    pub mailer: Mailer,
-    pub rate_limiter: RateLimiter,
-    pub cache: Cache,
-    pub notifier: Notifier,
-    /// The Socket.IO server of this instance (docs/api.md 4).
-    pub realtime: Realtime,
-    /// Background job queues (email, file processing).
-    pub jobs: Jobs,
-    pub started_at: Instant,
+/// Connects every subsystem the configuration names and attaches the Socket.IO handlers.
+pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
+    crate::error::set_expose_internals(!config.env.is_production());
+    let db = Db::connect(&config.database_url, config.db_max_connections).await?;
+    db.migrate().await.context("running migrations")?;
+    let mailer = Mailer::new(config.smtp_url.as_deref(), config.outbox_dir(), &config.mail_from)?;
+    let cache = Cache::connect(CacheSettings::from_config(&config)).await?;
+    let realtime = Realtime::new(&config).await;
+    let jobs = Jobs::connect(config.jobs.clone(), &config.job_store()).await.context("opening the job store")?;
+    let state = AppState::new(Services {
+        jobs,
+        tokens: Tokens::new(&config),
+        cache,
+        notifier: Notifier::new(),
+        realtime,
+        config: Arc::new(config),
+        db,
+        mailer,
+        started_at: Instant::now(),
+    });
+    state.realtime.attach(&state).await?;
+    Ok(state)
 }
 
-impl AppState {
-    pub async fn build(config: Config) -> anyhow::Result<AppState> {
-        crate::error::set_expose_internals(!config.env.is_production());
-        let db = Db::connect(&config.database_url, config.db_max_connections).await?;
-        db.migrate().await.context("running migrations")?;
-        let mailer = Mailer::new(config.smtp_url.as_deref(), config.outbox_dir(), &config.mail_from)?;
-        let cache = Cache::connect(CacheSettings::from_config(&config)).await?;
-        let realtime = Realtime::new(&config).await;
-        let jobs = Jobs::connect(&config).await.context("opening the job store")?;
-        let state = AppState {
-            jobs,
-            tokens: Tokens::new(&config),
-            rate_limiter: RateLimiter::new(config.rate_limit_window, config.rate_limit_max),
-            cache,
-            notifier: Notifier::new(),
-            realtime,
-            config: Arc::new(config),
-            db,
-            mailer,
-            started_at: Instant::now(),
-        };
-        state.realtime.attach(&state).await?;
-        Ok(state)
-    }
-}
 
 /// How long a draining server keeps idle keep-alive connections open, answering their next
 /// request with `Connection: close`, before closing them. Closing an idle connection races
@@ -190,7 +176,7 @@ pub async fn start(state: AppState, listener: TcpListener, admin_listener: TcpLi
     let activity = Activity::new();
     let (ops_shutdown, mut ops_rx) = watch::channel(false);
     let app = crate::http::router(state.clone()).layer(middleware::from_fn_with_state(activity.clone(), track));
-    let ops = crate::ops::router(state.clone(), activity.clone());
+    let ops = ops::router(state.clone(), activity.clone());
     tokio::spawn(async move {
         let ops = axum::serve(admin_listener, ops).with_graceful_shutdown(async move {
             let _ = ops_rx.wait_for(|stop| *stop).await;
@@ -206,7 +192,7 @@ pub async fn start(state: AppState, listener: TcpListener, admin_listener: TcpLi
 
 /// Job workers for `queues` in this process.
 pub fn start_workers(state: &AppState, queues: &[crate::jobs::Queue]) -> Workers {
-    Workers::start(&state.jobs, crate::jobs::handlers::all(state, queues))
+    Workers::start(&state.jobs, crate::service::background::all(state, queues))
 }
 
 /// Counts responses; while draining, asks the client to reconnect elsewhere.
@@ -286,7 +272,7 @@ async fn serve_connection(stream: tokio::net::TcpStream, peer: SocketAddr, app: 
 pub async fn serve(config: Config, shutdown_timeout: Duration) -> anyhow::Result<()> {
     let public: SocketAddr = format!("{}:{}", config.host, config.port).parse().context("HOST/PORT")?;
     let admin = config.admin_addr;
-    let state = AppState::build(config).await?;
+    let state = build_state(config).await?;
     let listener = TcpListener::bind(public).await.with_context(|| format!("binding {public}"))?;
     let admin_listener = TcpListener::bind(admin).await.with_context(|| format!("binding ops listener {admin}"))?;
     tracing::info!(%public, ops = %admin, mail = state.mailer.transport_name(), "nyaya listening");
@@ -304,10 +290,10 @@ pub async fn run_job_worker(
     ops_addr: Option<SocketAddr>,
     shutdown_timeout: Duration,
 ) -> anyhow::Result<()> {
-    let state = AppState::build(config).await?;
+    let state = build_state(config).await?;
     if let Some(addr) = ops_addr {
         let listener = TcpListener::bind(addr).await.with_context(|| format!("binding ops listener {addr}"))?;
-        let ops = crate::ops::router(state.clone(), Activity::new());
+        let ops = ops::router(state.clone(), Activity::new());
         tokio::spawn(async move { axum::serve(listener, ops).await });
     }
     let workers = start_workers(&state, queues);
