@@ -710,7 +710,7 @@ mod tests {
         let user = User::new("A".into(), "a@b.co".into(), "-".into(), Role::Citizen);
         let no_hash = NewMessage { message_type: Some("file".into()), file_data: Some(json!({"ipfsHash": " "})), ..NewMessage::default() };
         assert_eq!(draft(&user, no_hash).unwrap_err().message, "File data is required for file messages");
-        let file = NewMessage { message_type: Some("file".into()), file_data: Some(json!({"ipfsHash": "Qm1"})), ..NewMessage::default() };
+        let file = NewMessage { message_type: Some("file".into()), file_data: Some(json!({"ipfsHash": "Qm1", "mimeType": "application/pdf"})), ..NewMessage::default() };
         assert_eq!(draft(&user, file).unwrap().content, "File attachment");
         let long = NewMessage { content: Some("é".repeat(1000)), ..NewMessage::default() };
         assert!(draft(&user, long).is_ok(), "the limit counts characters, not bytes");
