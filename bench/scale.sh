@@ -17,6 +17,9 @@
 #        SOURCE_IPS (client addresses, 16: workers are chosen by address), PORT, OPS_PORT, REDIS_URL,
 #        PG_ADMIN_URL, NYAYA_BIN (another nyaya binary, for side-by-side runs), PLOT=0 (no image), WARMUP (e.g. 2m: the users act that long first; server
 #        counters, i.e. CPU, database queries and cache hits, are measured after it).
+#        RELOAD_AT (e.g. 30s: a rolling reload, SIGHUP to the supervisor, that far into the run;
+#        after mode), DROP (e.g. 5%: that share of users drop their connection once mid-run) and
+#        DROP_FOR (10s: how long they stay away); sockets resume their sessions (issue 15).
 # Exits non-zero on any error, stale read or lost message (3) or when the tool fails.
 # Loopback only; every run stops by itself (DURATION plus connecting and draining).
 set -euo pipefail
@@ -130,6 +133,12 @@ if [ -n "${PROCS:-}" ]; then extra+=(--procs "$PROCS"); fi
 if [ -n "${RAMP:-}" ]; then extra+=(--ramp "$RAMP"); fi
 if [ -n "${WARMUP:-}" ]; then extra+=(--warmup "$WARMUP"); fi
 if [ -n "${SOURCE_IPS:-}" ]; then extra+=(--source-ips "$SOURCE_IPS"); fi
+if [ -n "${RELOAD_AT:-}" ]; then
+  [ "$MODE" = after ] || { echo "RELOAD_AT needs MODE=after (a supervisor to reload)" >&2; exit 2; }
+  extra+=(--reload-at "$RELOAD_AT")
+fi
+if [ -n "${DROP:-}" ]; then extra+=(--drop "$DROP"); fi
+if [ -n "${DROP_FOR:-}" ]; then extra+=(--drop-for "$DROP_FOR"); fi
 # Bound: connecting (at RAMP per process, plus timeouts), the run, the drain.
 limit=$(( $(seconds "$DURATION") + $(seconds "${WARMUP:-0s}") + USERS / ${RAMP:-500} + 300 ))
 status=0

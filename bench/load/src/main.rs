@@ -69,9 +69,20 @@ struct Cli {
     /// Bound on one socket's connect, authentication and chat joins.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     connect_timeout: Duration,
-    /// A message or notification not received within this is lost.
+    /// A message or notification not received within this is lost (for a user whose socket
+    /// was away, within this of its return).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     loss_timeout: Duration,
+    /// Sends SIGHUP to --server-pid (a `nyaya serve --workers N` supervisor: a rolling reload
+    /// of every worker) this long into the run.
+    #[arg(long, value_parser = parse_duration)]
+    reload_at: Option<Duration>,
+    /// The share of users (0 to 1, or a percentage like 5%) who drop their connection once,
+    /// mid-run, and come back after --drop-for, resuming their session.
+    #[arg(long, default_value = "0", value_parser = parse_share)]
+    drop: f64,
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    drop_for: Duration,
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     request_timeout: Duration,
     /// The password of the seeded accounts (for the rare password logins).
@@ -97,6 +108,16 @@ struct Cli {
     shard: Option<String>,
     #[arg(long, hide = true)]
     child_out: Option<PathBuf>,
+}
+
+fn parse_share(raw: &str) -> Result<f64, String> {
+    let raw = raw.trim();
+    let share = match raw.strip_suffix('%') {
+        Some(pct) => pct.trim().parse::<f64>().map(|p| p / 100.0),
+        None => raw.parse::<f64>(),
+    }
+    .map_err(|_| format!("{raw:?} is not a share like 0.05 or 5%"))?;
+    if (0.0..=1.0).contains(&share) { Ok(share) } else { Err(format!("{raw:?} is not between 0 and 100%")) }
 }
 
 fn parse_duration(raw: &str) -> Result<Duration, String> {
@@ -187,6 +208,8 @@ async fn child(cli: &Cli, shard: &str) -> anyhow::Result<()> {
         connect_timeout: cli.connect_timeout,
         password: cli.password.clone(),
         mix: Mix::parse(&cli.mix)?,
+        drop_share: cli.drop,
+        drop_for: cli.drop_for,
     };
     let base = cli.url.trim_end_matches('/').to_string();
     let shared = Arc::new(Shared::new(options, base, server_addr(&cli.url).await?, clients, start_rx, index as u64));
@@ -323,8 +346,22 @@ async fn parent(cli: &Cli) -> anyhow::Result<i32> {
         cli.warmup
     );
 
+    if cli.reload_at.is_some() && cli.server_pid.is_none() {
+        bail!("--reload-at needs --server-pid (the supervisor of `nyaya serve --workers N`)");
+    }
     let mut sampler = server::Sampler::new(cli.server_pid, cli.metrics.clone());
     let start_us = clock::now_us() + 1_000_000;
+    if let (Some(at), Some(pid)) = (cli.reload_at, cli.server_pid) {
+        let due = Duration::from_micros(start_us.saturating_sub(clock::now_us())) + at;
+        tokio::spawn(async move {
+            tokio::time::sleep(due).await;
+            eprintln!("nyaya-load: SIGHUP to {pid} (rolling reload) at {:.1}s", at.as_secs_f64());
+            // SAFETY: kill has no memory-safety preconditions.
+            if unsafe { libc::kill(pid as libc::pid_t, libc::SIGHUP) } != 0 {
+                eprintln!("nyaya-load: could not signal {pid}: {}", std::io::Error::last_os_error());
+            }
+        });
+    }
     let mut samples = vec![sampler.sample(-1.0).await];
     for w in &mut workers {
         w.stdin.write_all(format!("go {start_us}\n").as_bytes()).await?;
@@ -353,8 +390,14 @@ async fn parent(cli: &Cli) -> anyhow::Result<i32> {
         merged.merge(serde_json::from_slice(&text)?);
         let _ = std::fs::remove_file(&w.out);
     }
-    let labels: BTreeMap<String, String> =
+    let mut labels: BTreeMap<String, String> =
         cli.labels.iter().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    if let Some(at) = cli.reload_at {
+        labels.insert("reload_at".into(), format!("{}s", at.as_secs_f64()));
+    }
+    if cli.drop > 0.0 {
+        labels.insert("drop".into(), format!("{}% for {}s", cli.drop * 100.0, cli.drop_for.as_secs_f64()));
+    }
     let baseline = match &cli.baseline {
         Some(path) => Some(serde_json::from_slice(&std::fs::read(path).with_context(|| format!("reading {}", path.display()))?)?),
         None => None,

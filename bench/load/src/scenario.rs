@@ -2,6 +2,11 @@
 //! Socket.IO connection for the whole run and acting at human rates (a think time between
 //! actions). Every write that the user can read back is read back (a miss is a stale read);
 //! every chat message and case notification is matched at its receiver (a miss is lost).
+//!
+//! A socket the server closes (a reload) is reconnected at once, as socket.io-client does it
+//! (after 0.5 to 1.5 s), resuming its session (`{pid, offset}`): the events missed meanwhile
+//! come then. With `--drop`, a share of the users drop their connection once, mid-run, stay
+//! away for `--drop-for` and come back the same way.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -150,6 +155,9 @@ pub struct Options {
     pub connect_timeout: Duration,
     pub password: String,
     pub mix: Mix,
+    /// The share of users who drop their connection once during the run, and for how long.
+    pub drop_share: f64,
+    pub drop_for: Duration,
 }
 
 /// What the users of one process share.
@@ -244,8 +252,20 @@ pub struct User {
     http: reqwest::Client,
     socket: Option<Socket>,
     events: Option<mpsc::UnboundedReceiver<Event>>,
-    last_connect: Option<Instant>,
     start_us: u64,
+    /// The session's private id and the offset of the last event received (recovery).
+    pid: Option<String>,
+    offset: Option<String>,
+    /// Since when (wall clock, microseconds) the socket is gone, and when to reconnect.
+    down_since: Option<u64>,
+    reconnect_at: Option<Instant>,
+    reconnect_failures: u32,
+    /// When this user drops the connection (`--drop`, while idle), and until when it stays away.
+    drop_at: Option<Instant>,
+    away_until: Option<Instant>,
+    idle: bool,
+    /// Connections lost so far.
+    drops: u32,
     /// The last acknowledged message id of each chat (read back on the next visit).
     acked: HashMap<String, String>,
     /// Case requests addressed to this lawyer, from `citizen_request_received`: (request, case).
@@ -264,8 +284,16 @@ impl User {
             http,
             socket: None,
             events: None,
-            last_connect: None,
             start_us: 0,
+            pid: None,
+            offset: None,
+            down_since: None,
+            reconnect_at: None,
+            reconnect_failures: 0,
+            drop_at: None,
+            away_until: None,
+            idle: false,
+            drops: 0,
             acked: HashMap::new(),
             requests: VecDeque::new(),
             accepted: HashSet::new(),
@@ -291,11 +319,11 @@ impl User {
 
     /// Connects the socket and joins every chat; true when all of it worked.
     pub async fn connect(&mut self) -> bool {
-        self.last_connect = Some(Instant::now());
         let t0 = Instant::now();
-        let opts = &self.shared.opts;
-        let (socket, events) = match Socket::connect(self.shared.server, self.ip, &self.acct.token, opts.connect_timeout).await {
-            Ok(pair) => pair,
+        let auth = json!({"token": self.acct.token});
+        let timeout = self.shared.opts.connect_timeout;
+        let (socket, events, pid) = match Socket::connect(self.shared.server, self.ip, &auth, timeout).await {
+            Ok(connected) => connected,
             Err(e) => {
                 self.stats(|s| {
                     s.sockets.failed += 1;
@@ -305,13 +333,33 @@ impl User {
                 return false;
             }
         };
-        self.socket = Some(socket.clone());
+        self.attach(socket, events, pid);
+        let ok = self.join_chats().await;
+        let micros = t0.elapsed().as_micros() as u64;
+        self.stats(|s| {
+            s.request("connect", micros, ok, None);
+            s.sockets.connected += 1;
+        })
+        .await;
+        ok
+    }
+
+    fn attach(&mut self, socket: Socket, events: mpsc::UnboundedReceiver<Event>, pid: Option<String>) {
+        self.socket = Some(socket);
         self.events = Some(events);
+        self.pid = pid;
+        self.reconnect_at = None;
+        self.reconnect_failures = 0;
+    }
+
+    /// Joins every chat of the account (a new session's rooms); true when all were joined.
+    async fn join_chats(&mut self) -> bool {
+        let Some(socket) = self.socket.clone() else { return false };
         let mut waiting: HashSet<String> = self.acct.chats.iter().map(|c| c.chat_id.clone()).collect();
         for chat in &self.acct.chats {
             socket.emit("join_chat", json!(chat.chat_id));
         }
-        let deadline = Instant::now() + opts.connect_timeout;
+        let deadline = Instant::now() + self.shared.opts.connect_timeout;
         while !waiting.is_empty() {
             let joined = self.wait_for(|e| e.name == "chat_joined" || e.name == "error", deadline).await;
             match joined {
@@ -321,17 +369,59 @@ impl User {
                 _ => break,
             }
         }
-        let micros = t0.elapsed().as_micros() as u64;
-        let ok = waiting.is_empty();
+        if !waiting.is_empty() {
+            let n = waiting.len();
+            self.stats(|s| s.error("socket:join".into(), || format!("{n} chats not joined"))).await;
+        }
+        waiting.is_empty()
+    }
+
+    /// Reconnects a dropped socket as socket.io-client does: resuming the session with its pid
+    /// and the last offset received. A resumed session has its rooms back and gets what it
+    /// missed; a new one joins its chats again (what was sent meanwhile is lost to it).
+    async fn reconnect(&mut self) {
+        let mut auth = json!({"token": self.acct.token});
+        if let Some(pid) = &self.pid {
+            auth["pid"] = json!(pid);
+            if let Some(offset) = &self.offset {
+                auth["offset"] = json!(offset);
+            }
+        }
+        let timeout = self.shared.opts.connect_timeout;
+        let (socket, events, pid) = match Socket::connect(self.shared.server, self.ip, &auth, timeout).await {
+            Ok(connected) => connected,
+            Err(e) => {
+                // Retried with a growing delay (the server may be between workers).
+                self.reconnect_failures += 1;
+                let wait = Duration::from_millis(500 << self.reconnect_failures.min(4));
+                self.reconnect_at = Some(Instant::now() + wait);
+                if self.reconnect_failures >= 5 {
+                    self.stats(|s| s.error("socket:reconnect".into(), || format!("{e:#}"))).await;
+                }
+                return;
+            }
+        };
+        let recovered = pid.is_some() && pid == self.pid;
+        self.attach(socket, events, pid);
+        let (me, down, up) = (self.index, self.down_since.take().unwrap_or_else(now_us), now_us());
+        let during_run = self.running();
         self.stats(|s| {
-            s.request("connect", micros, ok, None);
-            s.sockets.connected += 1;
-            if !ok {
-                s.error("socket:join".into(), || format!("{} chats not joined", waiting.len()));
+            s.sockets.reconnected += 1;
+            s.gaps.push((me, down, up, recovered));
+            if recovered {
+                s.sockets.recovered += 1;
+            } else {
+                s.sockets.not_recovered += 1;
+                if during_run {
+                    s.error("socket:not-recovered".into(), || "a reconnected socket got a new session".into());
+                }
             }
         })
         .await;
-        ok
+        if !recovered {
+            self.offset = None;
+            self.join_chats().await;
+        }
     }
 
     /// Waits for the start, acts until the end of the run, then keeps listening for the
@@ -341,6 +431,11 @@ impl User {
         let Ok(go) = start.wait_for(Option::is_some).await.map(|s| s.unwrap_or_default()) else { return };
         self.start_us = go;
         let opts = &self.shared.opts;
+        if rand::rng().random_bool(opts.drop_share.clamp(0.0, 1.0)) {
+            // Somewhere in the middle of the run, so that the user comes back before its end.
+            let at = opts.duration.mul_f64(rand::rng().random_range(0.15..0.55));
+            self.drop_at = Some(Instant::now() + Duration::from_micros(go.saturating_sub(now_us())) + at);
+        }
         let (think_min, think_max) = opts.think;
         let run_end = Instant::now() + Duration::from_micros(go.saturating_sub(now_us())) + opts.duration;
         let drain_end = run_end + opts.loss_timeout + Duration::from_secs(1);
@@ -367,12 +462,20 @@ impl User {
 
     /// Handles socket events until `until`.
     async fn idle_until(&mut self, until: Instant) {
+        self.idle = true;
         self.wait_for(|_| false, until).await;
+        self.idle = false;
     }
 
-    /// Handles socket events until one matches (returned) or `until` passes.
+    /// Handles socket events until one matches (returned) or `until` passes. Meanwhile a
+    /// planned drop happens, and a dropped socket is reconnected when its time comes.
     async fn wait_for(&mut self, matches: impl Fn(&Event) -> bool, until: Instant) -> Option<Event> {
         loop {
+            let wake = match (&self.socket, self.drop_at.filter(|_| self.idle), self.reconnect_at) {
+                (Some(_), Some(drop), _) => until.min(drop),
+                (None, _, Some(reconnect)) => until.min(reconnect),
+                _ => until,
+            };
             let next = async {
                 match self.events.as_mut() {
                     Some(rx) => rx.recv().await,
@@ -381,12 +484,25 @@ impl User {
             };
             let event = tokio::select! {
                 e = next => e,
-                _ = tokio::time::sleep_until(until.into()) => return None,
+                _ = tokio::time::sleep_until(wake.into()) => {
+                    if Instant::now() >= until {
+                        return None;
+                    }
+                    if self.socket.is_some() && self.idle && self.drop_at.is_some_and(|t| t <= Instant::now()) {
+                        self.cut().await;
+                    } else if self.socket.is_none() && self.reconnect_at.is_some_and(|t| t <= Instant::now()) {
+                        Box::pin(self.reconnect()).await;
+                    }
+                    continue;
+                }
             };
             let Some(event) = event else {
                 self.dropped().await;
                 continue;
             };
+            if event.offset.is_some() && self.pid.is_some() {
+                self.offset = event.offset.clone();
+            }
             self.handle(&event).await;
             if matches(&event) {
                 return Some(event);
@@ -394,26 +510,34 @@ impl User {
         }
     }
 
+    /// The user's network goes away (`--drop`): the connection is cut, and the socket comes
+    /// back after `--drop-for`.
+    async fn cut(&mut self) {
+        self.drop_at = None;
+        self.away_until = Some(Instant::now() + self.shared.opts.drop_for);
+        if let Some(socket) = &self.socket {
+            socket.cut();
+        }
+        self.stats(|s| s.sockets.cut += 1).await;
+    }
+
+    /// The socket is gone (the server closed it, or it was cut): it reconnects after a delay
+    /// like socket.io-client's (0.5 to 1.5 s), or once the user is back (`--drop`).
     async fn dropped(&mut self) {
         self.socket = None;
         self.events = None;
-        let during_run = self.running();
-        self.stats(|s| {
-            s.sockets.dropped += 1;
-            if during_run {
-                s.error("socket:dropped".into(), || "the server closed the socket".into());
-            }
-        })
-        .await;
+        self.drops += 1;
+        self.down_since = Some(now_us());
+        let delay = Duration::from_millis(rand::rng().random_range(500..1500));
+        let at = Instant::now() + delay;
+        self.reconnect_at = Some(self.away_until.take().map_or(at, |back| back.max(at)));
+        self.stats(|s| s.sockets.dropped += 1).await;
     }
 
-    /// Reconnects a dropped socket, at most every five seconds.
+    /// Reconnects a dropped socket whose time has come.
     async fn ensure_socket(&mut self) {
-        if self.socket.is_some() || self.last_connect.is_some_and(|t| t.elapsed() < Duration::from_secs(5)) {
-            return;
-        }
-        if self.connect().await {
-            self.stats(|s| s.sockets.reconnected += 1).await;
+        if self.socket.is_none() && self.reconnect_at.is_some_and(|t| t <= Instant::now()) {
+            Box::pin(self.reconnect()).await;
         }
     }
 
@@ -637,15 +761,20 @@ impl User {
             return;
         }
         let until = Instant::now() + self.shared.opts.loss_timeout;
+        let drops = self.drops;
         let reply = self.wait_for(|e| (e.name == "message_sent" && e.data["tempId"] == temp) || e.name == "error", until).await;
+        // The connection closed under the message (a reload): its acknowledgement comes with
+        // the resumed session, or never when the message was lost with the connection.
+        let resumed = self.drops > drops;
         match reply {
             Some(e) if e.name == "message_sent" => {
                 if let Some(id) = e.data["messageId"].as_str() {
                     self.acked.insert(chat.chat_id.clone(), id.to_string());
                 }
                 let me = self.index;
+                let class = if resumed { "socket-ack-resumed" } else { "socket-ack" };
                 self.stats(|s| {
-                    s.request("socket-ack", e.at.saturating_sub(sent), true, None);
+                    s.request(class, e.at.saturating_sub(sent), true, None);
                     // Acknowledged: from now on the partner must receive it.
                     s.sent.push((Delivery::Message, key, sent, me, chat.index));
                 })
@@ -653,6 +782,7 @@ impl User {
             }
             // An `error` event was counted by `handle`.
             Some(_) => {}
+            None if resumed => self.stats(|s| s.sockets.unacknowledged += 1).await,
             None => self.stats(|s| s.error("socket-ack:timeout".into(), || format!("{} {temp}", chat.chat_id))).await,
         }
     }

@@ -159,10 +159,27 @@ pub type Stamp = (Delivery, u64, u64, u32, u16);
 pub struct Sockets {
     pub connected: u64,
     pub failed: u64,
-    /// Closed by the server or the network during the run.
+    /// Closed by the server or the network during the run (`cut` included).
     pub dropped: u64,
     pub reconnected: u64,
+    /// Reconnections that resumed their session (connection state recovery).
+    #[serde(default)]
+    pub recovered: u64,
+    /// Reconnections that got a new session (what was sent meanwhile is not replayed).
+    #[serde(default)]
+    pub not_recovered: u64,
+    /// Connections the users themselves dropped (`--drop`).
+    #[serde(default)]
+    pub cut: u64,
+    /// Messages sent on a connection that closed before they were acknowledged, and never
+    /// acknowledged since (lost with the connection, before the server had them).
+    #[serde(default)]
+    pub unacknowledged: u64,
 }
+
+/// `(account, wall-clock microseconds down, back, session recovered)`: a user's time without a
+/// socket.
+pub type Gap = (u32, u64, u64, bool);
 
 /// Everything one load process measured.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -181,6 +198,8 @@ pub struct Stats {
     pub sent: Vec<Stamp>,
     pub received: Vec<Stamp>,
     pub sockets: Sockets,
+    #[serde(default)]
+    pub gaps: Vec<Gap>,
 }
 
 fn add_all(into: &mut BTreeMap<String, u64>, from: &BTreeMap<String, u64>) {
@@ -254,6 +273,11 @@ impl Stats {
         self.sockets.failed += other.sockets.failed;
         self.sockets.dropped += other.sockets.dropped;
         self.sockets.reconnected += other.sockets.reconnected;
+        self.sockets.recovered += other.sockets.recovered;
+        self.sockets.not_recovered += other.sockets.not_recovered;
+        self.sockets.cut += other.sockets.cut;
+        self.sockets.unacknowledged += other.sockets.unacknowledged;
+        self.gaps.extend(other.gaps);
     }
 }
 
