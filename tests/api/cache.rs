@@ -182,7 +182,7 @@ async fn sibling(app: &TestApp) -> AppState {
         vars.push(("REDIS_URL", url.clone()));
     }
     let config = Config::from_lookup(&|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())).unwrap();
-    AppState::build(config).await.expect("second instance")
+    nyaya::startup::build_state(config).await.expect("second instance")
 }
 
 /// Deletes a test's keys (SCAN is fine here, off any request path).

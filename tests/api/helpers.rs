@@ -102,7 +102,7 @@ pub async fn spawn_with(overrides: &[(&str, &str)]) -> TestApp {
     let database_url = fresh_database(&data_dir).await;
     let vars = settings(&data_dir, database_url, overrides);
     let config = Config::from_lookup(&|name| vars.get(name).cloned()).expect("test config");
-    let state = AppState::build(config).await.expect("build app state");
+    let state = nyaya::startup::build_state(config).await.expect("build app state");
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let running = nyaya::startup::start(state, listener, admin).await.expect("start server");
