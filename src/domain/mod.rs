@@ -1,5 +1,12 @@
 //! Types and rules every layer shares, with no I/O: query parameters and pagination, and the
-//! closed sets and access rules of cases.
+//! closed sets and access rules of cases, and the closed sets of chats, connections,
+//! consultations and documents.
 
 pub mod case;
+pub mod chat;
+pub mod connection;
+pub mod consultation;
+pub mod document;
 pub mod page;
+pub mod string_enum;
+pub mod user;

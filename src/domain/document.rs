@@ -1,0 +1,49 @@
+//! Documents: their closed sets.
+
+use super::string_enum::string_enum;
+
+string_enum!(
+    /// Where a document stands: `processing` until its content is checked, then `active` (or
+    /// `rejected`, with a reason); `archived` and `deleted` come from imported records.
+    DocumentStatus, "document status" {
+        Processing = "processing",
+        Active = "active",
+        Rejected = "rejected",
+        Archived = "archived",
+        Deleted = "deleted",
+    }
+);
+
+string_enum!(
+    /// What a document belongs to: a direct connection, a query or a dispute.
+    DocumentType, "document type" { Direct = "direct", Query = "query", Dispute = "dispute" }
+);
+
+impl DocumentType {
+    /// The model name stored as `relatedModel`.
+    pub fn related_model(self) -> &'static str {
+        match self {
+            DocumentType::Direct => "DirectConnection",
+            DocumentType::Query => "Query",
+            DocumentType::Dispute => "Dispute",
+        }
+    }
+}
+
+string_enum!(
+    /// What a document is.
+    DocumentCategory, "document category" {
+        Evidence = "evidence",
+        Contract = "contract",
+        Agreement = "agreement",
+        LegalNotice = "legal_notice",
+        CourtOrder = "court_order",
+        Affidavit = "affidavit",
+        PowerOfAttorney = "power_of_attorney",
+        IdentityProof = "identity_proof",
+        AddressProof = "address_proof",
+        FinancialDocument = "financial_document",
+        Correspondence = "correspondence",
+        Other = "other",
+    }
+);
