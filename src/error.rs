@@ -23,7 +23,8 @@ pub struct AppError {
     pub status: StatusCode,
     pub message: String,
     pub code: Option<&'static str>,
-    pub data: Option<Value>,
+    /// Boxed: rare, and it would otherwise make every `Result` carrying this error large.
+    pub data: Option<Box<Value>>,
     pub errors: Option<Vec<FieldError>>,
     /// Routes whose original put the text under `error` keep that key (and add `message`).
     pub error_key: bool,
@@ -93,7 +94,7 @@ impl AppError {
         self
     }
     pub fn with_data(mut self, data: Value) -> AppError {
-        self.data = Some(data);
+        self.data = Some(Box::new(data));
         self
     }
     pub fn with_error_key(mut self) -> AppError {
@@ -142,7 +143,7 @@ impl IntoResponse for AppError {
             body["code"] = json!(code);
         }
         if let Some(data) = self.data {
-            body["data"] = data;
+            body["data"] = *data;
         }
         if let Some(errors) = self.errors {
             if self.error_key {
