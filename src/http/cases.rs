@@ -255,7 +255,7 @@ fn case_id<K: Kind>(raw: &str) -> AppResult<Id> {
 }
 
 fn case_type_of(raw: &str) -> AppResult<CaseType> {
-    CaseType::parse(raw).ok_or_else(|| AppError::bad_request("Invalid case type. Must be 'query' or 'dispute'"))
+    raw.parse().map_err(|_| AppError::bad_request("Invalid case type. Must be 'query' or 'dispute'"))
 }
 
 // 3.5 / 3.6, generic over the case type

@@ -25,10 +25,10 @@ use crate::service::people::{
     CONTACT, CONTACT_ADDRESS, LAWYER_BRIEF, LAWYER_CONTACT, NAME, NAME_EMAIL, NAME_ROLE, Users, actor, lawyer_brief,
     load_users, populate, user_ref,
 };
-use crate::store::cases::{
-    self as store, ACCEPTED, CATEGORIES, Case, CaseFilter, CaseRecord, CaseRequest, ChatRoom, DISPUTE_TYPES, Direction,
-    PENDING, PRIORITIES, Party, REJECTED, RequestFilter, SortKey,
+use crate::domain::case::{
+    Actor, CaseStatus, Category, DisputeType, Priority, RequestStatus, ResolutionType, TimelineAction,
 };
+use crate::store::cases::{self as store, Case, CaseFilter, CaseRecord, CaseRequest, ChatRoom, Direction, Party, RequestFilter, SortKey};
 use crate::store::chats::{self as chat_store, CaseChatRow};
 use crate::store::users::{self, Role, User, VerificationStatus};
 use crate::time::now_iso;
@@ -54,8 +54,6 @@ const DISPUTE_LIST_FIELDS: &[&str] = &[
     "opposingParty",
 ];
 const AVAILABLE_FIELDS: &[&str] = &["title", "description", "category", "priority", "status", "createdAt", "caseType", "hasLawyerRequested"];
-
-const RESOLUTION_TYPES: &[&str] = &["settlement", "judgment", "mediation", "arbitration", "withdrawal"];
 
 /// One request entry (`lawyerRequests` / `citizenRequests` item).
 fn request_json(r: &CaseRequest, lawyer: Value) -> Value {
@@ -279,7 +277,7 @@ fn ensure_assignable(rec: &CaseRecord, entry: &CaseRequest, answered: &str) -> A
     if rec.case.assigned_lawyer_id.is_some() {
         return Err(AppError::bad_request(format!("{label} is already assigned to a lawyer")));
     }
-    if rec.case.status != PENDING {
+    if rec.case.status != CaseStatus::Pending {
         return Err(AppError::bad_request(format!("{label} is no longer available for assignment")));
     }
     Ok(())
@@ -290,13 +288,13 @@ fn ensure_assignable(rec: &CaseRecord, entry: &CaseRequest, answered: &str) -> A
 fn assign(rec: &mut CaseRecord, lawyer: &Id, actor: &Id) {
     let now = now_iso();
     for r in rec.requests.iter_mut().filter(|r| r.is_pending()) {
-        let answer = if &r.lawyer_id == lawyer { ACCEPTED } else { REJECTED };
+        let answer = if &r.lawyer_id == lawyer { RequestStatus::Accepted } else { RequestStatus::Rejected };
         r.respond(answer, &now);
     }
     rec.case.assigned_lawyer_id = Some(lawyer.clone());
     let what = rec.case.case_type.as_str();
-    rec.case.push_timeline("assigned", format!("Lawyer assigned to {what}"), Some(actor));
-    rec.case.set_status("assigned");
+    rec.case.push_timeline(TimelineAction::Assigned, format!("Lawyer assigned to {what}"), Some(actor));
+    rec.case.set_status(CaseStatus::Assigned);
 }
 
 /// Tags of an assignment (3.12): the case, the open pool, admin views, the owner and every
@@ -360,6 +358,16 @@ pub fn is_verified_lawyer(u: &User) -> bool {
     u.role == Role::Lawyer && u.is_active && u.is_verified && u.verification_status() == VerificationStatus::Verified
 }
 
+/// The user as the case access rules see them.
+fn case_actor(user: &User) -> Actor<'_> {
+    match user.role {
+        Role::Citizen => Actor::Citizen(&user.id),
+        Role::Lawyer => Actor::Lawyer { id: &user.id, verified: is_verified_lawyer(user) },
+        Role::Admin => Actor::Admin,
+        Role::LawStudent => Actor::Other,
+    }
+}
+
 /// An active verified lawyer by id, or None.
 async fn verified_lawyer(db: &Db, id: &Id) -> AppResult<Option<User>> {
     Ok(users::get(db, id).await?.filter(is_verified_lawyer))
@@ -373,10 +381,10 @@ fn validate_create(case_type: CaseType, body: &Value) -> AppResult<()> {
     v.field("title").length(5, Some(100), "Title must be between 5 and 100 characters");
     v.field("description").length(20, Some(2000), "Description must be between 20 and 2000 characters");
     if case_type == CaseType::Dispute {
-        v.field("disputeType").one_of(DISPUTE_TYPES, "Please select a valid dispute type");
+        v.field("disputeType").one_of(DisputeType::NAMES, "Please select a valid dispute type");
     }
-    v.field("category").one_of(CATEGORIES, "Please select a valid category");
-    v.field("priority").optional().one_of(PRIORITIES, "Priority must be low, medium, high, or urgent");
+    v.field("category").one_of(Category::NAMES, "Please select a valid category");
+    v.field("priority").optional().one_of(Priority::NAMES, "Priority must be low, medium, high, or urgent");
     if case_type == CaseType::Dispute {
         v.field("disputeValue")
             .optional()
@@ -423,14 +431,16 @@ fn dispute_details(body: &Value) -> Value {
 pub async fn create(state: &AppState, citizen: &User, case_type: CaseType, body: &Value) -> AppResult<Value> {
     validate_create(case_type, body)?;
     let field = |key: &str| body.get(key).and_then(Value::as_str).unwrap_or("").trim().to_string();
-    let priority = Some(field("priority")).filter(|p| !p.is_empty()).unwrap_or_else(|| "medium".into());
+    let invalid = |e: crate::domain::case::UnknownValue| AppError::bad_request(e.to_string());
+    let priority = Some(field("priority")).filter(|p| !p.is_empty()).map_or(Ok(Priority::Medium), |p| p.parse()).map_err(invalid)?;
+    let category: Category = field("category").parse().map_err(invalid)?;
     let (dispute_type, details) = match case_type {
         CaseType::Query => (None, json!({})),
-        CaseType::Dispute => (Some(field("disputeType")), dispute_details(body)),
+        CaseType::Dispute => (Some(field("disputeType").parse().map_err(invalid)?), dispute_details(body)),
     };
     let mut case =
-        Case::new(case_type, field("title"), field("description"), field("category"), dispute_type, priority, citizen.id.clone(), details);
-    case.push_timeline("created", format!("{} created by citizen", case_type.label()), Some(&citizen.id));
+        Case::new(case_type, field("title"), field("description"), category, dispute_type, priority, citizen.id.clone(), details);
+    case.push_timeline(TimelineAction::Created, format!("{} created by citizen", case_type.label()), Some(&citizen.id));
     store::insert(&state.db, &case).await?;
     state.cache.invalidate([Tag::Avail, Tag::Cit(citizen.id.clone()), Tag::Adm]).await;
 
@@ -438,7 +448,7 @@ pub async fn create(state: &AppState, citizen: &User, case_type: CaseType, body:
         "id": case.id,
         "type": case_type.as_str(),
         "title": case.title,
-        "description": match case_type { CaseType::Query => "Legal query submitted", CaseType::Dispute => "Legal dispute filed" },
+        "description": case_type.submitted(),
         "status": case.status,
         "timestamp": case.created_at,
         "category": case.category,
@@ -511,15 +521,7 @@ pub async fn check_read_access(state: &AppState, user: &User, case_type: CaseTyp
         .await?
         .filter(|f| f.case_type == case_type)
         .ok_or_else(|| AppError::not_found(format!("{} not found", case_type.label())))?;
-    let allowed = match user.role {
-        Role::Citizen => facts.citizen_id == user.id,
-        Role::Lawyer => {
-            facts.assigned_lawyer_id.as_ref() == Some(&user.id) || facts.has_entry || (is_verified_lawyer(user) && facts.is_open())
-        }
-        Role::Admin => true,
-        Role::LawStudent => false,
-    };
-    if allowed { Ok(()) } else { Err(AppError::forbidden("Access denied")) }
+    if facts.parties.may_read(case_actor(user), facts.has_entry) { Ok(()) } else { Err(AppError::forbidden("Access denied")) }
 }
 
 /// One case, fully populated: `data` (`{query}` / `{dispute}`). Access is checked before.
@@ -574,7 +576,7 @@ pub async fn offer_help(
     let duration = text_or_number(body, "estimatedDuration");
     let not_found = format!("{} not found", case_type.label());
     let changed = mutate(state, case_id, Some(case_type), &not_found, |rec| {
-        if rec.case.status != PENDING {
+        if rec.case.status != CaseStatus::Pending {
             return Err(AppError::bad_request(format!("{noun} is not available for offers")));
         }
         if rec.case.assigned_lawyer_id.is_some() {
@@ -645,7 +647,7 @@ pub async fn send_request(state: &AppState, user: &User, case_type: CaseType, ca
     };
     let not_found = format!("{} not found", case_type.label());
     let changed = mutate(state, case_id, Some(case_type), &not_found, |rec| {
-        if rec.case.status != PENDING {
+        if rec.case.status != CaseStatus::Pending {
             return Err(AppError::bad_request(format!("{} is not available for requests", case_type.label())));
         }
         let lawyer_id = if user.role == Role::Lawyer {
@@ -741,7 +743,7 @@ pub async fn respond(
                 return Err(AppError::bad_request("Request has already been responded to"));
             }
             if let Some(r) = rec.request_mut(request_id) {
-                r.respond(REJECTED, &now_iso());
+                r.respond(RequestStatus::Rejected, &now_iso());
             }
         }
         Ok(entry)
@@ -793,16 +795,17 @@ pub async fn respond(
 
 /// Changes the status (assigned lawyer, owner or admin). Resolving records the resolution.
 pub async fn update_status(state: &AppState, user: &User, case_type: CaseType, case_id: &Id, body: &Value) -> AppResult<()> {
-    let statuses = case_type.statuses();
+    let statuses: Vec<&str> = case_type.statuses().iter().map(|s| s.as_str()).collect();
     let mut v = Validator::body(body);
-    v.field("status").required("Status is required").one_of(statuses, &format!("Status must be one of: {}", statuses.join(", ")));
+    v.field("status").required("Status is required").one_of(&statuses, &format!("Status must be one of: {}", statuses.join(", ")));
     v.field("notes").optional().is_string("Notes must be a string");
     if case_type == CaseType::Dispute {
         v.field("resolution").optional().object("Resolution must be an object");
-        v.field("resolution.type").optional().one_of(RESOLUTION_TYPES, "Invalid resolution type");
+        v.field("resolution.type").optional().one_of(ResolutionType::NAMES, "Invalid resolution type");
     }
     v.finish()?;
-    let status = text(body, "status").unwrap_or_default();
+    let status: CaseStatus =
+        text(body, "status").unwrap_or_default().parse().map_err(|e: crate::domain::case::UnknownValue| AppError::bad_request(e.to_string()))?;
     let notes = body.get("notes").and_then(|n| match n {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
@@ -810,21 +813,15 @@ pub async fn update_status(state: &AppState, user: &User, case_type: CaseType, c
     });
     let not_found = format!("{} not found", case_type.label());
     let changed = mutate(state, case_id, Some(case_type), &not_found, |rec| {
-        let allowed = match user.role {
-            Role::Lawyer => rec.case.assigned_lawyer_id.as_ref() == Some(&user.id),
-            Role::Citizen => rec.case.citizen_id == user.id,
-            Role::Admin => true,
-            Role::LawStudent => false,
-        };
-        if !allowed {
+        if !rec.case.parties().may_change_status(case_actor(user)) {
             return Err(AppError::forbidden("Access denied"));
         }
-        let old = rec.case.status.clone();
-        rec.case.set_status(&status);
+        let old = rec.case.status;
+        rec.case.set_status(status);
         if let Some(n) = &notes {
             rec.case.push_note(&user.id, n.clone());
         }
-        if status == "resolved" && old != "resolved" {
+        if status == CaseStatus::Resolved && old != CaseStatus::Resolved {
             let now = now_iso();
             let mut resolution = Map::new();
             if case_type == CaseType::Dispute {
@@ -849,11 +846,11 @@ pub async fn update_status(state: &AppState, user: &User, case_type: CaseType, c
     let mut tags = vec![Tag::Case(rec.case.id.clone()), Tag::Cit(rec.case.citizen_id.clone()), Tag::Adm];
     if let Some(lawyer) = &rec.case.assigned_lawyer_id {
         tags.push(Tag::Law(lawyer.clone()));
-        if (old == "resolved") != (status == "resolved") {
+        if (*old == CaseStatus::Resolved) != (status == CaseStatus::Resolved) {
             tags.push(Tag::DirLawyer(lawyer.clone()));
         }
     }
-    if (old == PENDING) != (status == PENDING) {
+    if (*old == CaseStatus::Pending) != (status == CaseStatus::Pending) {
         tags.push(Tag::Avail);
     }
     state.cache.invalidate(tags).await;
@@ -870,16 +867,16 @@ pub async fn update_status(state: &AppState, user: &User, case_type: CaseType, c
 // ---------------------------------------------------------------------------------------------
 // 3.3 lawyer views: #3, #4, #5
 
-fn count(counts: &HashMap<(CaseType, String), i64>, t: CaseType, statuses: &[&str]) -> i64 {
-    statuses.iter().map(|s| counts.get(&(t, s.to_string())).copied().unwrap_or(0)).sum()
+fn count(counts: &HashMap<(CaseType, CaseStatus), i64>, t: CaseType, statuses: &[CaseStatus]) -> i64 {
+    statuses.iter().map(|s| counts.get(&(t, *s)).copied().unwrap_or(0)).sum()
 }
 
-fn total(counts: &HashMap<(CaseType, String), i64>, t: CaseType) -> i64 {
+fn total(counts: &HashMap<(CaseType, CaseStatus), i64>, t: CaseType) -> i64 {
     counts.iter().filter(|((ct, _), _)| *ct == t).map(|(_, n)| n).sum()
 }
 
-const ACTIVE: &[&str] = &["assigned", "in-progress"];
-const RESOLVED: &[&str] = &["resolved"];
+const ACTIVE: &[CaseStatus] = CaseStatus::ACTIVE;
+const RESOLVED: &[CaseStatus] = CaseStatus::RESOLVED;
 
 /// 3.3 #3: `data` of the lawyer dashboard.
 pub async fn lawyer_dashboard(state: &AppState, lawyer: &User) -> AppResult<Value> {
@@ -902,11 +899,7 @@ pub async fn lawyer_dashboard(state: &AppState, lawyer: &User) -> AppResult<Valu
 
 /// The `caseType` query parameter (`all` or absent: both).
 fn case_type_param(params: &Params, key: &str) -> Option<CaseType> {
-    match params.filter(key)? {
-        "query" | "queries" => Some(CaseType::Query),
-        "dispute" | "disputes" => Some(CaseType::Dispute),
-        _ => None,
-    }
+    CaseType::from_param(params.filter(key)?)
 }
 
 /// 3.3 #4: open cases of both types (pending AND unassigned AND the filters), with whether
@@ -1054,8 +1047,8 @@ pub async fn request_list(state: &AppState, user: &User, list: RequestList, para
     let page = params.page(10)?;
     let lawyer_side = matches!(list, RequestList::LawyerSent | RequestList::LawyerReceived);
     let status = match list {
-        RequestList::CitizenPending => Some(PENDING),
-        RequestList::CitizenReceivedOffers => Some(params.filter("status").unwrap_or(PENDING)),
+        RequestList::CitizenPending => Some(RequestStatus::Pending.as_str()),
+        RequestList::CitizenReceivedOffers => Some(params.filter("status").unwrap_or(RequestStatus::Pending.as_str())),
         _ => params.filter("status"),
     };
     let filter = RequestFilter {
@@ -1153,7 +1146,7 @@ pub async fn answer_entry(state: &AppState, user: &User, side: Side, entry_id: &
                 return Err(AppError::bad_request(&answered));
             }
             if let Some(r) = rec.request_mut(entry_id) {
-                r.respond(REJECTED, &now_iso());
+                r.respond(RequestStatus::Rejected, &now_iso());
             }
         }
         Ok(entry.lawyer_id.clone())
@@ -1210,7 +1203,7 @@ pub async fn answer_entry(state: &AppState, user: &User, side: Side, entry_id: &
 
 /// What the citizen dashboard and the quick stats are computed from.
 struct CitizenCounts {
-    by_status: HashMap<(CaseType, String), i64>,
+    by_status: HashMap<(CaseType, CaseStatus), i64>,
     pending_requests: i64,
     received_offers: i64,
     connected: i64,
@@ -1278,10 +1271,7 @@ pub async fn recent_activity(state: &AppState, citizen: &User, params: &Params) 
     let mut items: Vec<(String, Value)> = Vec::new();
     for c in &cases {
         let latest = c.timeline.as_array().and_then(|t| t.last()).and_then(|t| t.get("description")).and_then(Value::as_str);
-        let fallback = match c.case_type {
-            CaseType::Query => "Legal query submitted",
-            CaseType::Dispute => "Legal dispute filed",
-        };
+        let fallback = c.case_type.submitted();
         let mut item = json!({
             "id": c.id,
             "type": c.case_type.as_str(),

@@ -15,100 +15,13 @@ use sqlx::any::AnyRow;
 use crate::db::{Db, Param, RowExt, Sql, Tx, like_pattern};
 use crate::ids::Id;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CaseType {
-    Query,
-    Dispute,
+pub use crate::domain::case::{CaseType, Direction};
+use crate::domain::case::{CaseParties, CaseStatus, Category, DisputeType, Priority, RequestStatus, TimelineAction};
+
+/// A closed-set column of a row, parsed; a value outside the set is a decode error.
+fn parse_col<T: std::str::FromStr<Err = crate::domain::case::UnknownValue>>(raw: String) -> sqlx::Result<T> {
+    raw.parse().map_err(|e: crate::domain::case::UnknownValue| sqlx::Error::Decode(Box::new(e)))
 }
-
-pub const CATEGORIES: &[&str] = &["civil", "criminal", "family", "property", "corporate", "tax", "labor", "other"];
-pub const DISPUTE_TYPES: &[&str] =
-    &["property", "contract", "family", "employment", "business", "consumer", "landlord-tenant", "other"];
-pub const PRIORITIES: &[&str] = &["low", "medium", "high", "urgent"];
-const QUERY_STATUSES: &[&str] = &["pending", "assigned", "in-progress", "resolved", "closed"];
-const DISPUTE_STATUSES: &[&str] =
-    &["pending", "assigned", "in-progress", "mediation", "arbitration", "resolved", "closed"];
-
-impl CaseType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CaseType::Query => "query",
-            CaseType::Dispute => "dispute",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<CaseType> {
-        match raw {
-            "query" => Some(CaseType::Query),
-            "dispute" => Some(CaseType::Dispute),
-            _ => None,
-        }
-    }
-
-    /// Capitalized, for messages ("Query not found").
-    pub fn label(self) -> &'static str {
-        match self {
-            CaseType::Query => "Query",
-            CaseType::Dispute => "Dispute",
-        }
-    }
-
-    /// "queries" / "disputes", for messages.
-    pub fn plural(self) -> &'static str {
-        match self {
-            CaseType::Query => "queries",
-            CaseType::Dispute => "disputes",
-        }
-    }
-
-    /// The id key of socket payloads (`queryId` / `disputeId`).
-    pub fn id_key(self) -> &'static str {
-        match self {
-            CaseType::Query => "queryId",
-            CaseType::Dispute => "disputeId",
-        }
-    }
-
-    /// The status enum of the model (disputes add mediation and arbitration).
-    pub fn statuses(self) -> &'static [&'static str] {
-        match self {
-            CaseType::Query => QUERY_STATUSES,
-            CaseType::Dispute => DISPUTE_STATUSES,
-        }
-    }
-}
-
-impl std::fmt::Display for CaseType {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Which list of the case an entry belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Direction {
-    /// `lawyerRequests`: offers by lawyers, and invitations a citizen sent through send-request.
-    Lawyer,
-    /// `citizenRequests`: a citizen asks a specific lawyer.
-    Citizen,
-}
-
-impl Direction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Direction::Lawyer => "lawyer",
-            Direction::Citizen => "citizen",
-        }
-    }
-
-    fn parse(raw: &str) -> Direction {
-        if raw == "citizen" { Direction::Citizen } else { Direction::Lawyer }
-    }
-}
-
-pub const PENDING: &str = "pending";
-pub const ACCEPTED: &str = "accepted";
-pub const REJECTED: &str = "rejected";
 
 /// One entry of `lawyerRequests` or `citizenRequests`.
 #[derive(Debug, Clone, PartialEq)]
@@ -120,7 +33,7 @@ pub struct CaseRequest {
     /// Who created the entry (a lawyer offering, or the citizen inviting): only the other
     /// party may accept it.
     pub requested_by: Option<Id>,
-    pub status: String,
+    pub status: RequestStatus,
     pub message: Option<String>,
     pub proposed_fee: Option<f64>,
     pub estimated_duration: Option<String>,
@@ -130,12 +43,12 @@ pub struct CaseRequest {
 
 impl CaseRequest {
     pub fn is_pending(&self) -> bool {
-        self.status == PENDING
+        self.status == RequestStatus::Pending
     }
 
     /// Answers the entry (`accepted` / `rejected`) now.
-    pub fn respond(&mut self, status: &str, now: &str) {
-        self.status = status.to_string();
+    pub fn respond(&mut self, status: RequestStatus, now: &str) {
+        self.status = status;
         self.responded_at = Some(now.to_string());
     }
 
@@ -143,10 +56,10 @@ impl CaseRequest {
         Ok(CaseRequest {
             id: row.id("id")?,
             case_id: row.id("case_id")?,
-            direction: Direction::parse(&row.text("direction")?),
+            direction: if row.text("direction")? == "citizen" { Direction::Citizen } else { Direction::Lawyer },
             lawyer_id: row.id("lawyer_id")?,
             requested_by: row.id_opt("requested_by")?,
-            status: row.text("status")?,
+            status: parse_col(row.text("status")?)?,
             message: row.text_opt("message")?,
             proposed_fee: row.float_opt("proposed_fee")?,
             estimated_duration: row.text_opt("estimated_duration")?,
@@ -162,11 +75,11 @@ pub struct Case {
     pub case_type: CaseType,
     pub title: String,
     pub description: String,
-    pub category: String,
+    pub category: Category,
     /// Disputes only.
-    pub dispute_type: Option<String>,
-    pub status: String,
-    pub priority: String,
+    pub dispute_type: Option<DisputeType>,
+    pub status: CaseStatus,
+    pub priority: Priority,
     pub citizen_id: Id,
     pub assigned_lawyer_id: Option<Id>,
     /// Dispute-only fields: `{opposingParty?, disputeValue?, hearingDates}`.
@@ -232,9 +145,9 @@ impl Case {
         case_type: CaseType,
         title: String,
         description: String,
-        category: String,
-        dispute_type: Option<String>,
-        priority: String,
+        category: Category,
+        dispute_type: Option<DisputeType>,
+        priority: Priority,
         citizen_id: Id,
         details: Value,
     ) -> Case {
@@ -246,7 +159,7 @@ impl Case {
             description,
             category,
             dispute_type,
-            status: PENDING.to_string(),
+            status: CaseStatus::Pending,
             priority,
             citizen_id,
             assigned_lawyer_id: None,
@@ -264,10 +177,15 @@ impl Case {
 
     /// Open for offers and assignment: pending and nobody assigned.
     pub fn is_open(&self) -> bool {
-        self.status == PENDING && self.assigned_lawyer_id.is_none()
+        self.parties().is_open()
     }
 
-    pub fn push_timeline(&mut self, action: &str, description: String, performed_by: Option<&Id>) {
+    /// Its parties, for the access rules.
+    pub fn parties(&self) -> CaseParties {
+        CaseParties { citizen_id: self.citizen_id.clone(), assigned_lawyer_id: self.assigned_lawyer_id.clone(), status: self.status }
+    }
+
+    pub fn push_timeline(&mut self, action: TimelineAction, description: String, performed_by: Option<&Id>) {
         let mut item = json!({"_id": Id::new(), "action": action, "description": description});
         if let Some(by) = performed_by {
             item["performedBy"] = json!(by);
@@ -277,10 +195,10 @@ impl Case {
     }
 
     /// Changes the status; a change appends the model's `status_change` timeline item.
-    pub fn set_status(&mut self, status: &str) {
+    pub fn set_status(&mut self, status: CaseStatus) {
         if self.status != status {
-            self.status = status.to_string();
-            self.push_timeline("status_change", format!("Status changed to {status}"), None);
+            self.status = status;
+            self.push_timeline(TimelineAction::StatusChange, format!("Status changed to {status}"), None);
         }
     }
 
@@ -297,13 +215,13 @@ impl Case {
         let raw_type = row.text("case_type")?;
         Ok(Case {
             id: row.id("id")?,
-            case_type: CaseType::parse(&raw_type).unwrap_or(CaseType::Query),
+            case_type: raw_type.parse().unwrap_or(CaseType::Query),
             title: row.text("title")?,
             description: row.text("description")?,
-            category: row.text("category")?,
-            dispute_type: row.text_opt("dispute_type")?,
-            status: row.text("status")?,
-            priority: row.text("priority")?,
+            category: parse_col(row.text("category")?)?,
+            dispute_type: row.text_opt("dispute_type")?.map(parse_col).transpose()?,
+            status: parse_col(row.text("status")?)?,
+            priority: parse_col(row.text("priority")?)?,
             citizen_id: row.id("citizen_id")?,
             assigned_lawyer_id: row.id_opt("assigned_lawyer_id")?,
             details: row.json("details")?,
@@ -359,7 +277,7 @@ impl CaseRecord {
             direction,
             lawyer_id: lawyer.clone(),
             requested_by: Some(requested_by.clone()),
-            status: PENDING.to_string(),
+            status: RequestStatus::Pending,
             message,
             proposed_fee: None,
             estimated_duration: None,
@@ -384,10 +302,10 @@ fn bind_case(sql: Sql, c: &Case) -> Sql {
         .arg(c.case_type.as_str())
         .arg(&c.title)
         .arg(&c.description)
-        .arg(&c.category)
-        .arg(c.dispute_type.clone())
-        .arg(&c.status)
-        .arg(&c.priority)
+        .arg(c.category.as_str())
+        .arg(c.dispute_type.map(DisputeType::as_str))
+        .arg(c.status.as_str())
+        .arg(c.priority.as_str())
         .arg(&c.citizen_id)
         .arg(c.assigned_lawyer_id.clone())
         .arg(c.details.to_string())
@@ -466,7 +384,7 @@ fn bind_request(sql: Sql, r: &CaseRequest) -> Sql {
         .arg(r.direction.as_str())
         .arg(&r.lawyer_id)
         .arg(r.requested_by.clone())
-        .arg(&r.status)
+        .arg(r.status.as_str())
         .arg(r.message.clone())
         // Sent as text and cast in SQL: sqlx's Any driver binds a NULL f64 as a PostgreSQL
         // float4, and a statement prepared that way on a pooled connection then rejects the
@@ -519,17 +437,9 @@ pub async fn case_of_request(db: &Db, request_id: &Id) -> sqlx::Result<Option<Id
 #[derive(Debug, Clone)]
 pub struct AccessFacts {
     pub case_type: CaseType,
-    pub citizen_id: Id,
-    pub assigned_lawyer_id: Option<Id>,
-    pub status: String,
+    pub parties: CaseParties,
     /// Whether `user` is named in any entry of the case.
     pub has_entry: bool,
-}
-
-impl AccessFacts {
-    pub fn is_open(&self) -> bool {
-        self.status == PENDING && self.assigned_lawyer_id.is_none()
-    }
 }
 
 /// The citizen and the assigned lawyer (if any) of a case of this type, if it exists: the
@@ -551,10 +461,12 @@ pub async fn access_facts(db: &Db, id: &Id, user: &Id) -> sqlx::Result<Option<Ac
     .arg(user);
     let Some(row) = db.opt(&sql).await? else { return Ok(None) };
     Ok(Some(AccessFacts {
-        case_type: CaseType::parse(&row.text("case_type")?).unwrap_or(CaseType::Query),
-        citizen_id: row.id("citizen_id")?,
-        assigned_lawyer_id: row.id_opt("assigned_lawyer_id")?,
-        status: row.text("status")?,
+        case_type: row.text("case_type")?.parse().unwrap_or(CaseType::Query),
+        parties: CaseParties {
+            citizen_id: row.id("citizen_id")?,
+            assigned_lawyer_id: row.id_opt("assigned_lawyer_id")?,
+            status: parse_col(row.text("status")?)?,
+        },
         has_entry: row.int("entries")? > 0,
     }))
 }
@@ -591,7 +503,7 @@ impl CaseFilter<'_> {
             sql.push(" AND c.assigned_lawyer_id = ").push_bind(id);
         }
         if self.open_only {
-            sql.push(" AND c.status = 'pending' AND c.assigned_lawyer_id IS NULL");
+            sql.push(&format!(" AND c.status = '{}' AND c.assigned_lawyer_id IS NULL", CaseStatus::Pending));
         }
         if let Some(id) = self.lawyer_entry {
             sql.push(" AND EXISTS (SELECT 1 FROM case_requests r WHERE r.case_id = c.id AND r.direction = 'lawyer' AND r.lawyer_id = ")
@@ -737,7 +649,7 @@ pub enum Party<'a> {
 }
 
 /// Number of cases per (type, status) of one party.
-pub async fn status_counts(db: &Db, party: Party<'_>) -> sqlx::Result<HashMap<(CaseType, String), i64>> {
+pub async fn status_counts(db: &Db, party: Party<'_>) -> sqlx::Result<HashMap<(CaseType, CaseStatus), i64>> {
     let (column, id) = match party {
         Party::Citizen(id) => ("citizen_id", id),
         Party::AssignedLawyer(id) => ("assigned_lawyer_id", id),
@@ -745,8 +657,8 @@ pub async fn status_counts(db: &Db, party: Party<'_>) -> sqlx::Result<HashMap<(C
     let sql = Sql::new(format!("SELECT case_type, status, COUNT(*) AS n FROM cases WHERE {column} = $1 GROUP BY case_type, status")).arg(id);
     let mut out = HashMap::new();
     for row in db.all(&sql).await? {
-        let Some(t) = CaseType::parse(&row.text("case_type")?) else { continue };
-        out.insert((t, row.text("status")?), row.int("n")?);
+        let Ok(t) = row.text("case_type")?.parse::<CaseType>() else { continue };
+        out.insert((t, parse_col(row.text("status")?)?), row.int("n")?);
     }
     Ok(out)
 }
@@ -764,7 +676,7 @@ pub async fn newest_of_citizen(db: &Db, citizen: &Id, case_type: CaseType, limit
 #[derive(Debug, Default)]
 pub struct CitizenCounts {
     /// Cases per `(type, status)`.
-    pub by_status: HashMap<(CaseType, String), i64>,
+    pub by_status: HashMap<(CaseType, CaseStatus), i64>,
     /// Cases with a pending entry in `citizenRequests` (the citizen asked a lawyer).
     pub with_pending_asks: i64,
     /// Cases with a pending entry in `lawyerRequests` (offers to answer).
@@ -778,9 +690,10 @@ pub async fn citizen_counts(db: &Db, citizen: &Id) -> sqlx::Result<CitizenCounts
     let pending_in = |direction: Direction| {
         format!(
             "SELECT '{0}' AS kind, c.case_type AS case_type, '' AS status, COUNT(*) AS n FROM cases c WHERE c.citizen_id = $1 \
-             AND EXISTS (SELECT 1 FROM case_requests r WHERE r.case_id = c.id AND r.direction = '{0}' AND r.status = 'pending') \
+             AND EXISTS (SELECT 1 FROM case_requests r WHERE r.case_id = c.id AND r.direction = '{0}' AND r.status = '{1}') \
              GROUP BY c.case_type",
-            direction.as_str()
+            direction.as_str(),
+            RequestStatus::Pending.as_str()
         )
     };
     let sql = Sql::new(format!(
@@ -797,8 +710,8 @@ pub async fn citizen_counts(db: &Db, citizen: &Id) -> sqlx::Result<CitizenCounts
         let n = row.int("n")?;
         match (row.text("kind")?.as_str(), row.text("status")?.as_str()) {
             ("cases", status) => {
-                if let Some(t) = CaseType::parse(&row.text("case_type")?) {
-                    out.by_status.insert((t, status.to_string()), n);
+                if let Ok(t) = row.text("case_type")?.parse::<CaseType>() {
+                    out.by_status.insert((t, parse_col(status.to_string())?), n);
                 }
             }
             (kind, _) if kind == Direction::Citizen.as_str() => out.with_pending_asks += n,
@@ -875,7 +788,7 @@ pub async fn chat_rooms(db: &Db, user: &Id, case_ids: &[Id]) -> sqlx::Result<Has
         let chat_id = row.text("chat_id")?;
         let canonical = row
             .text_opt("related_case_type")?
-            .and_then(|t| CaseType::parse(&t))
+            .and_then(|t| t.parse::<CaseType>().ok())
             .is_some_and(|t| crate::store::chats::case_chat_id(t.as_str(), &case_id) == chat_id);
         let room = ChatRoom {
             chat_id,
