@@ -2,9 +2,7 @@
 //! binary of its own, so that no other test moves the process-wide `nyaya_db_queries_total`
 //! while it measures (its two tests take turns).
 
-#[allow(dead_code)]
-#[path = "api/helpers.rs"]
-mod helpers;
+mod support;
 
 use std::time::Duration;
 
@@ -18,6 +16,7 @@ use nyaya::db::Sql;
 use nyaya::error::AppResult;
 use nyaya::http::extract::Params;
 use serde_json::{Value, json};
+use support::harness::{metric, redis_url, spawn_with};
 
 static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -38,16 +37,13 @@ async fn cold(State(state): State<AppState>, params: Params) -> AppResult<Cached
 }
 
 fn db_queries() -> u64 {
-    let text = nyaya::telemetry::prometheus().render();
-    text.lines()
-        .find_map(|l| l.strip_prefix("nyaya_db_queries_total "))
-        .map_or(0, |v| v.trim().parse::<f64>().unwrap() as u64)
+    metric(&nyaya::telemetry::prometheus().render(), "nyaya_db_queries_total") as u64
 }
 
 async fn five_hundred_misses_cost_one_load(overrides: &[(&str, &str)]) {
     let _turn = TURN.lock().await;
     nyaya::telemetry::prometheus();
-    let app = helpers::spawn_with(overrides).await;
+    let app = spawn_with(overrides).await;
     let shared = app.state().cache.shared_status();
     assert_eq!(shared.available, shared.configured, "Redis is configured but not reachable");
     let router = Router::new().route("/probe/cold", get(cold)).with_state(app.state().clone());
@@ -85,8 +81,7 @@ async fn concurrent_misses_share_one_load() {
 #[tokio::test]
 #[ignore = "needs Redis (NYAYA_TEST_REDIS_URL)"]
 async fn concurrent_misses_share_one_load_on_redis() {
-    let url = std::env::var("NYAYA_TEST_REDIS_URL").ok().filter(|u| !u.is_empty());
-    let url = url.unwrap_or_else(|| "redis://127.0.0.1:6379".into());
+    let url = redis_url();
     let prefix = format!("nyaya-test-{}:", nyaya::ids::random_hex(6));
     five_hundred_misses_cost_one_load(&[("REDIS_URL", &url), ("REDIS_PREFIX", &prefix)]).await;
     // The test's keys: the epoch and the one entry (KEYS is fine in a test, off any request path).

@@ -2,37 +2,21 @@
 //! while it is sending an email; after a restart the job completes and the email is
 //! accepted exactly once. Runs on SQLite, and on Redis / PostgreSQL when configured.
 
+mod support;
+
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 use nyaya::config::Config;
 use nyaya::service::background::EmailJob;
 use nyaya::jobs::{JobState, Jobs, Queue, When};
 use nyaya::mail::Email;
-
-#[path = "support/smtp.rs"]
-mod smtp;
-use smtp::SmtpServer;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A fresh PostgreSQL database for this test, when one is configured.
-async fn fresh_postgres() -> Option<String> {
-    let admin_url = std::env::var("NYAYA_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())?;
-    let name = format!("nyaya_t_{}_{}", chrono::Utc::now().timestamp(), nyaya::ids::random_hex(4));
-    let admin = nyaya::db::Db::connect(&admin_url, 1).await.expect("connect to NYAYA_TEST_DATABASE_URL");
-    admin.raw(&format!("CREATE DATABASE {name}")).await.expect("create test database");
-    admin.close().await;
-    let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin_url).to_string();
-    Some(format!("{base}/{name}"))
-}
+use support::harness::{Process, eventually, free_port, fresh_postgres, nyaya_command, sqlite_url, temp_dir};
+use support::smtp::SmtpServer;
 
 async fn stores(data_dir: &Path) -> Vec<HashMap<String, String>> {
-    let sqlite_db = format!("sqlite://{}?mode=rwc", data_dir.join("nyaya.db").display());
+    let sqlite_db = sqlite_url(data_dir);
     let mut out = vec![HashMap::from([("JOBS_BACKEND".into(), "sqlite".into()), ("DATABASE_URL".into(), sqlite_db.clone())])];
     if let Ok(redis) = std::env::var("NYAYA_TEST_REDIS_URL") {
         out.push(HashMap::from([
@@ -48,24 +32,9 @@ async fn stores(data_dir: &Path) -> Vec<HashMap<String, String>> {
     out
 }
 
-fn start_worker(vars: &HashMap<String, String>, ops: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_nyaya"))
-        .args(["worker", "--queues", "email", "--ops-addr", &format!("127.0.0.1:{ops}")])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(vars)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start nyaya worker")
-}
-
-async fn wait_until(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+fn start_worker(vars: &HashMap<String, String>, ops: u16) -> Process {
+    let ops = format!("127.0.0.1:{ops}");
+    Process::start(nyaya_command(&["worker", "--queues", "email", "--ops-addr", &ops], vars), None)
 }
 
 async fn live(ops: u16) -> bool {
@@ -75,11 +44,11 @@ async fn live(ops: u16) -> bool {
 #[tokio::test]
 #[ignore = "needs Python's aiosmtpd (installed by .ci/run)"]
 async fn a_worker_killed_mid_job_loses_nothing_and_sends_once() {
-    let data_dir: PathBuf = std::env::temp_dir().join(format!("nyaya-kill-{}", nyaya::ids::random_hex(6)));
-    std::fs::create_dir_all(&data_dir).unwrap();
+    let data_dir = temp_dir("kill");
     for store in stores(&data_dir).await {
         let smtp = SmtpServer::start();
-        smtp.set_mode("delay:3");
+        // Every message waits, unanswered, until the test lets the server accept it.
+        smtp.set_mode("hold");
         let mut vars: HashMap<String, String> = HashMap::from([
             ("DATA_DIR".into(), data_dir.display().to_string()),
             ("JWT_SECRET".into(), "kill-test-access".into()),
@@ -97,35 +66,38 @@ async fn a_worker_killed_mid_job_loses_nothing_and_sends_once() {
 
         let ops = free_port();
         let mut worker = start_worker(&vars, ops);
-        wait_until("the worker to start", Duration::from_secs(30), async || live(ops).await).await;
+        eventually("the worker to start", Duration::from_secs(30), async || live(ops).await).await;
 
         let to = format!("kill-{}@example.com", nyaya::ids::random_hex(4));
         let email = Email { to: to.clone(), subject: "Survives a crash".into(), html: "<p>hi</p>".into(), text: "hi".into() };
         let id = jobs.enqueue(Queue::Email, &EmailJob { email }, When::Now).await.unwrap();
-        wait_until("the worker to take the job", Duration::from_secs(10), async || {
+        eventually("the worker to take the job", Duration::from_secs(10), async || {
             jobs.get(id.as_str()).await.unwrap().is_some_and(|j| j.state == JobState::Running)
         })
         .await;
-        // Inside the SMTP server's 3 s wait: the message is not accepted yet.
-        tokio::time::sleep(Duration::from_millis(800)).await;
-        worker.kill().expect("SIGKILL the worker");
-        worker.wait().unwrap();
+        // Mid-sending: the server has the message and has not answered.
+        smtp.wait_event("held", 1, Duration::from_secs(10)).await;
+        worker.kill();
         assert!(jobs.get(id.as_str()).await.unwrap().is_some(), "the job survived the crash ({store:?})");
+        // The server saw its client go: that attempt can never be accepted.
+        smtp.wait_event("dropped", 1, Duration::from_secs(10)).await;
 
         smtp.set_mode("accept");
         let ops = free_port();
         let mut restarted = start_worker(&vars, ops);
-        wait_until("the job to complete after the restart", Duration::from_secs(30), async || {
+        eventually("the job to complete after the restart", Duration::from_secs(30), async || {
             jobs.get(id.as_str()).await.unwrap().is_none()
         })
         .await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // Completed after the server's 250, and the server stores a message before answering:
+        // the one accepted copy is on disk, and no job is left to send another.
+        let counts = jobs.counts().await.unwrap();
+        assert!(counts.iter().all(|c| c.ready + c.scheduled + c.running + c.failed == 0), "{counts:?} ({store:?})");
         let messages = smtp.messages();
         assert_eq!(messages.len(), 1, "accepted exactly once ({store:?})");
         assert!(messages[0].contains(&to));
         assert_eq!(nyaya::store::email_deliveries::count_for_recipient(&db, &to).await.unwrap(), 1);
-        restarted.kill().unwrap();
-        restarted.wait().unwrap();
+        restarted.kill();
         db.close().await;
     }
     let _ = std::fs::remove_dir_all(&data_dir);

@@ -5,46 +5,19 @@
 //! SQLite by default; with `NYAYA_TEST_DATABASE_URL` the database part goes through
 //! `pg_dump`/`pg_restore` into a fresh PostgreSQL database.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use support::harness::{Process, free_port, fresh_database, nyaya_command, postgres_admin_url, temp_dir};
 
-const NYAYA: &str = env!("CARGO_BIN_EXE_nyaya");
 const PASSWORD: &str = "Secret123";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("nyaya-{tag}-{}", nyaya::ids::random_hex(6)));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn postgres_admin_url() -> Option<String> {
-    std::env::var("NYAYA_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())
-}
-
-/// A fresh database: SQLite in `data_dir`, or a new PostgreSQL database.
-async fn fresh_database(data_dir: &Path) -> String {
-    match postgres_admin_url() {
-        None => format!("sqlite://{}?mode=rwc", data_dir.join("nyaya.db").display()),
-        Some(admin_url) => {
-            let name = format!("nyaya_t_{}_{}", chrono::Utc::now().timestamp(), nyaya::ids::random_hex(4));
-            let admin = nyaya::db::Db::connect(&admin_url, 1).await.expect("connect to NYAYA_TEST_DATABASE_URL");
-            admin.raw(&format!("CREATE DATABASE {name}")).await.expect("create test database");
-            admin.close().await;
-            let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin_url);
-            format!("{base}/{name}")
-        }
-    }
-}
 
 /// Where one deployment keeps its data. No JWT secrets are set: the server generates them
 /// into `<data>/secrets`, which the backup must carry (tokens stay valid after a restore).
@@ -79,13 +52,8 @@ impl Site {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(NYAYA);
-        cmd.args(args)
-            .env_clear()
-            .envs(self.env())
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .current_dir(self.data_dir.parent().unwrap())
-            .stdin(Stdio::null());
+        let mut cmd = nyaya_command(args, self.env());
+        cmd.current_dir(self.data_dir.parent().unwrap());
         cmd
     }
 
@@ -102,26 +70,19 @@ fn text(out: &Output) -> String {
 
 /// `nyaya serve` on free loopback ports, stopped (SIGTERM, then SIGKILL) when dropped.
 struct Server {
-    child: Child,
+    process: Process,
     port: u16,
     ops: u16,
-    log: PathBuf,
     http: reqwest::Client,
 }
 
 impl Server {
     async fn start(site: &Site, log: PathBuf) -> Server {
         let (port, ops) = (free_port(), free_port());
-        let file = std::fs::File::create(&log).unwrap();
-        let child = site
-            .command(&["serve"])
-            .env("PORT", port.to_string())
-            .env("ADMIN_ADDR", format!("127.0.0.1:{ops}"))
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .expect("start nyaya serve");
-        let server = Server { child, port, ops, log, http: reqwest::Client::new() };
+        let mut command = site.command(&["serve"]);
+        command.env("PORT", port.to_string()).env("ADMIN_ADDR", format!("127.0.0.1:{ops}"));
+        let process = Process::start(command, Some(&log));
+        let server = Server { process, port, ops, http: reqwest::Client::new() };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let ready = server.http.get(format!("http://127.0.0.1:{ops}/ready")).send().await;
@@ -134,7 +95,7 @@ impl Server {
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.process.log()
     }
 
     fn url(&self, path: &str) -> String {
@@ -179,28 +140,7 @@ impl Server {
     }
 
     fn stop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            // SAFETY: kill has no memory-safety preconditions; the child is not reaped yet.
-            unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while let Ok(None) = self.child.try_wait() {
-                if Instant::now() > deadline {
-                    let _ = self.child.kill();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = self.child.wait();
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop();
-        if std::thread::panicking() {
-            eprintln!("--- {} ---\n{}", self.log.display(), self.log());
-        }
+        self.process.stop();
     }
 }
 

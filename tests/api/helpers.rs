@@ -1,24 +1,14 @@
-//! Test harness: each test starts the real server on random ports with its own database (a
-//! fresh SQLite file, or a fresh PostgreSQL database when `NYAYA_TEST_DATABASE_URL` is set)
-//! and talks HTTP to it.
+//! The API suite's helpers: replies, HTTP calls, accounts and the outbox, on top of the shared
+//! harness (tests/support/harness.rs), which starts each test's server in process on random
+//! ports with its own database (a fresh SQLite file, or a fresh PostgreSQL database when
+//! `NYAYA_TEST_DATABASE_URL` is set).
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 
-use nyaya::state::AppState;
-use nyaya::startup::Running;
-use nyaya::config::Config;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 
-pub struct TestApp {
-    pub base: String,
-    pub ops: String,
-    pub client: reqwest::Client,
-    pub running: Option<Running>,
-    pub data_dir: PathBuf,
-}
+pub use crate::support::harness::*;
 
 /// A response reduced to what tests look at.
 #[derive(Debug)]
@@ -42,95 +32,7 @@ impl Reply {
     }
 }
 
-/// Settings every test server gets; `overrides` win.
-fn settings(data_dir: &PathBuf, database_url: String, overrides: &[(&str, &str)]) -> HashMap<String, String> {
-    let mut vars: HashMap<String, String> = [
-        ("NYAYA_ENV", "development"),
-        ("JWT_SECRET", "test-access-secret"),
-        ("JWT_REFRESH_SECRET", "test-refresh-secret"),
-        ("RATE_LIMIT_MAX_REQUESTS", "100000"),
-        ("DB_MAX_CONNECTIONS", "8"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    vars.insert("DATA_DIR".into(), data_dir.display().to_string());
-    vars.insert("DATABASE_URL".into(), database_url);
-    for (k, v) in overrides {
-        vars.insert(k.to_string(), v.to_string());
-    }
-    vars
-}
-
-/// A database for one test.
-async fn fresh_database(data_dir: &PathBuf) -> String {
-    match std::env::var("NYAYA_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) {
-        None => format!("sqlite://{}?mode=rwc", data_dir.join("nyaya.db").display()),
-        Some(admin_url) => {
-            let now = chrono::Utc::now().timestamp();
-            let name = format!("nyaya_t_{now}_{}", nyaya::ids::random_hex(4));
-            let admin = nyaya::db::Db::connect(&admin_url, 1).await.expect("connect to NYAYA_TEST_DATABASE_URL");
-            drop_stale_databases(&admin, now).await;
-            admin.raw(&format!("CREATE DATABASE {name}")).await.expect("create test database");
-            admin.close().await;
-            let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin_url);
-            format!("{base}/{name}")
-        }
-    }
-}
-
-/// Test databases older than an hour are left-overs of earlier runs.
-async fn drop_stale_databases(admin: &nyaya::db::Db, now: i64) {
-    use nyaya::db::{RowExt, Sql};
-    let Ok(rows) = admin.all(&Sql::new("SELECT datname FROM pg_database WHERE datname LIKE 'nyaya_t_%'")).await else { return };
-    for row in rows {
-        let Ok(name) = row.text("datname") else { continue };
-        let created: i64 = name.split('_').nth(2).and_then(|s| s.parse().ok()).unwrap_or(now);
-        if now - created > 3600 {
-            let _ = admin.raw(&format!("DROP DATABASE IF EXISTS {name}")).await;
-        }
-    }
-}
-
-pub async fn spawn() -> TestApp {
-    spawn_with(&[]).await
-}
-
-pub async fn spawn_with(overrides: &[(&str, &str)]) -> TestApp {
-    let data_dir = std::env::temp_dir().join(format!("nyaya-test-{}", nyaya::ids::random_hex(8)));
-    std::fs::create_dir_all(&data_dir).unwrap();
-    let database_url = fresh_database(&data_dir).await;
-    let vars = settings(&data_dir, database_url, overrides);
-    let config = Config::from_lookup(&|name| vars.get(name).cloned()).expect("test config");
-    let state = nyaya::startup::build_state(config).await.expect("build app state");
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let running = nyaya::startup::start(state, listener, admin).await.expect("start server");
-    let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
-    TestApp {
-        base: format!("http://{}", running.addr),
-        ops: format!("http://{}", running.admin_addr),
-        client,
-        running: Some(running),
-        data_dir,
-    }
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.data_dir);
-    }
-}
-
 impl TestApp {
-    pub fn state(&self) -> &AppState {
-        &self.running.as_ref().expect("running").state
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
-    }
-
     /// Sends a request with an optional bearer token and JSON body.
     pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
         let mut req = self.client.request(method, self.url(path));
@@ -166,11 +68,6 @@ impl TestApp {
     }
     pub async fn delete(&self, path: &str, token: Option<&str>) -> Reply {
         self.call(Method::DELETE, path, token, None).await
-    }
-
-    /// Text of the ops listener's `/metrics`.
-    pub async fn metrics(&self) -> String {
-        self.client.get(format!("{}/metrics", self.ops)).send().await.unwrap().text().await.unwrap()
     }
 }
 

@@ -12,7 +12,7 @@ use nyaya::db::{RowExt, Sql};
 use nyaya::import::{Options, Stopped};
 use serde_json::Value;
 
-use crate::helpers::{TestApp, spawn};
+use crate::helpers::{TestApp, spawn, temp_dir};
 
 fn oid(hex: &str) -> ObjectId {
     ObjectId::parse_str(hex).unwrap()
@@ -296,20 +296,11 @@ fn fixture() -> Fixture {
     }
 }
 
-fn temp_dir(label: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "nyaya-import-{label}-{}",
-        nyaya::ids::random_hex(6)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 impl Fixture {
     /// `mongodump --out DIR` of database `cv`: `DIR/cv/<collection>.bson` with metadata;
     /// the collections in `gzipped` as `mongodump --gzip` writes them.
     fn write_dump(&self, gzipped: &[&str]) -> PathBuf {
-        let root = temp_dir("dump");
+        let root = temp_dir("import-dump");
         let dir = root.join("cv");
         std::fs::create_dir_all(&dir).unwrap();
         for (collection, docs) in &self.collections {
@@ -342,7 +333,7 @@ impl Fixture {
     /// `mongoexport` files: canonical Extended JSON a document per line, or relaxed as a
     /// JSON array (`--jsonArray`).
     fn write_export(&self, canonical: bool, array: bool) -> PathBuf {
-        let dir = temp_dir("export");
+        let dir = temp_dir("import-export");
         for (collection, docs) in &self.collections {
             let values: Vec<Value> = docs
                 .iter()
@@ -890,7 +881,7 @@ async fn unreadable_and_truncated_documents_are_reported() {
 async fn files_given_by_ipfs_hash_are_served() {
     let app = spawn().await;
     let dump = fixture().write_dump(&[]);
-    let files = temp_dir("files");
+    let files = temp_dir("import-files");
     std::fs::write(files.join(IPFS), b"%PDF-1.4 rent agreement").unwrap();
     let mut o = options(&app, &dump);
     o.files = Some(files.clone());

@@ -1,5 +1,8 @@
 //! Integration tests: the real server on random ports, over HTTP.
 
+#[path = "../support/mod.rs"]
+mod support;
+
 mod helpers;
 
 mod admin;

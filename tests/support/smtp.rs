@@ -1,10 +1,11 @@
-#![allow(dead_code)] // each test binary uses part of it
 //! A real SMTP server (Python's aiosmtpd, `tests/support/smtp_server.py`) for email tests.
 //! `.ci/run` installs aiosmtpd; the tests that use it are `#[ignore]`d for a plain `cargo test`.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use super::harness::{free_port, temp_dir};
 
 pub struct SmtpServer {
     child: Child,
@@ -14,9 +15,8 @@ pub struct SmtpServer {
 
 impl SmtpServer {
     pub fn start() -> SmtpServer {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let dir = std::env::temp_dir().join(format!("nyaya-smtp-{}", nyaya::ids::random_hex(6)));
-        std::fs::create_dir_all(&dir).unwrap();
+        let port = free_port();
+        let dir = temp_dir("smtp");
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_server.py");
         let child = Command::new("python3")
             .arg(script)
@@ -39,7 +39,8 @@ impl SmtpServer {
         format!("smtp://127.0.0.1:{}", self.port)
     }
 
-    /// `accept`, `refuse` or `delay:SECS`; applies from the next message.
+    /// `accept`, `refuse`, `delay:SECS` or `hold` (until the mode changes); applies from the
+    /// next message, and to a message being held.
     pub fn set_mode(&self, mode: &str) {
         std::fs::write(self.dir.join("mode"), mode).unwrap();
     }
@@ -53,6 +54,31 @@ impl SmtpServer {
             .collect();
         names.sort();
         names.iter().map(|p| std::fs::read_to_string(p).unwrap_or_default()).collect()
+    }
+
+    /// What happened to the messages so far, in order: `held`, `dropped` (the client vanished
+    /// while the message waited), `accepted` or `refused`, each with the message's number.
+    pub fn events(&self) -> Vec<String> {
+        let text = std::fs::read_to_string(self.dir.join("events")).unwrap_or_default();
+        // Only complete lines: the server may be writing the last one.
+        let complete = text.rsplit_once('\n').map_or("", |(done, _)| done);
+        complete.lines().map(str::to_string).collect()
+    }
+
+    /// Waits until `count` events of `kind` happened (panics after `timeout`).
+    pub async fn wait_event(&self, kind: &str, count: usize, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let events = self.events();
+            if events.iter().filter(|e| e.split(' ').next() == Some(kind)).count() >= count {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "expected {count} {kind:?} event(s) within {timeout:?}; events: {events:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Waits until at least `n` messages were accepted (panics after `timeout`).

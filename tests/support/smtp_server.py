@@ -5,8 +5,13 @@ Each accepted message is written to DIR/NNN.eml. Behaviour is read from DIR/mode
 every message, so a test can change it while the server runs:
   accept       250 at once (default)
   delay:SECS   wait SECS seconds, then 250 (a slow server)
+  hold         keep the message unanswered until the mode changes, then answer as the new
+               mode says (a test decides when the server accepts)
   refuse       554 (a server refusing mail)
-A message whose client vanished during the wait is not stored: it was never accepted.
+A message whose client vanished while it waited is not stored: it was never accepted.
+What happens to each message is appended to DIR/events, one line each, so tests can wait for
+it: "held N" (message N is being held), "dropped N" (its client vanished while it waited),
+"accepted N" (stored, then answered 250), "refused N".
 """
 import asyncio
 import os
@@ -18,6 +23,7 @@ from aiosmtpd.controller import Controller
 class Handler:
     def __init__(self, directory):
         self.directory = directory
+        self.received = 0
         self.count = 0
 
     def mode(self):
@@ -27,19 +33,38 @@ class Handler:
         except FileNotFoundError:
             return "accept"
 
+    def event(self, what, n):
+        with open(os.path.join(self.directory, "events"), "a") as f:
+            f.write("%s %d\n" % (what, n))
+
     async def handle_DATA(self, server, session, envelope):
-        mode = self.mode()
-        if mode == "refuse":
-            return "554 5.7.1 Refused by test server"
-        if mode.startswith("delay:"):
-            await asyncio.sleep(float(mode.split(":", 1)[1]))
-            if server.transport is None or server.transport.is_closing():
-                return "421 client gone"
+        self.received += 1
+        n = self.received
+        try:
+            mode = self.mode()
+            if mode == "hold":
+                self.event("held", n)
+                while mode == "hold":
+                    await asyncio.sleep(0.02)
+                    mode = self.mode()
+            if mode == "refuse":
+                self.event("refused", n)
+                return "554 5.7.1 Refused by test server"
+            if mode.startswith("delay:"):
+                await asyncio.sleep(float(mode.split(":", 1)[1]))
+        except asyncio.CancelledError:
+            # aiosmtpd cancels the handler when the client's connection is lost.
+            self.event("dropped", n)
+            raise
+        if server.transport is None or server.transport.is_closing():
+            self.event("dropped", n)
+            return "421 client gone"
         self.count += 1
         path = os.path.join(self.directory, "%03d.eml" % self.count)
         with open(path + ".tmp", "wb") as f:
             f.write(envelope.original_content or envelope.content)
         os.rename(path + ".tmp", path)
+        self.event("accepted", n)
         return "250 OK"
 
 
