@@ -79,4 +79,9 @@ impl Notifier {
     pub fn subscribe(&self) -> broadcast::Receiver<Notification> {
         self.tx.subscribe()
     }
+
+    /// Notifications sent and not yet taken by every subscriber.
+    pub fn pending(&self) -> usize {
+        self.tx.len()
+    }
 }

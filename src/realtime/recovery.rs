@@ -17,6 +17,7 @@
 //! under `<prefix>sio:rec:`, and events reach the instances over one pub/sub channel.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -821,6 +822,8 @@ pub struct Recovery {
     dispatcher: Dispatcher,
     store: Store,
     publish: Option<mpsc::UnboundedSender<Outgoing>>,
+    /// Events handed to the publisher and not yet in Redis.
+    pending: AtomicUsize,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -832,6 +835,7 @@ impl Recovery {
             dispatcher: Dispatcher::default(),
             store: Store::Memory(Mutex::new(Memory::default())),
             publish: None,
+            pending: AtomicUsize::new(0),
             tasks: Mutex::new(Vec::new()),
         })
     }
@@ -846,6 +850,7 @@ impl Recovery {
             dispatcher: Dispatcher::default(),
             store: Store::Redis(Box::new(shared)),
             publish: Some(tx),
+            pending: AtomicUsize::new(0),
             tasks: Mutex::new(Vec::new()),
         });
         let (subscribed_tx, subscribed) = tokio::sync::oneshot::channel();
@@ -876,6 +881,14 @@ impl Recovery {
             }
         });
         lock(&self.tasks).push(task);
+    }
+
+    /// Waits (at most `within`) until every event emitted so far is logged and published.
+    pub async fn flush(&self, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        while self.pending.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     /// Stops the background tasks.
@@ -925,7 +938,9 @@ impl Recovery {
         match (&self.store, &self.publish) {
             (Store::Memory(memory), _) => lock(memory).emit(out, self.keep(), &self.dispatcher),
             (Store::Redis(_), Some(tx)) => {
+                self.pending.fetch_add(1, Ordering::SeqCst);
                 if let Err(mpsc::error::SendError(out)) = tx.send(out) {
+                    self.pending.fetch_sub(1, Ordering::SeqCst);
                     self.dispatcher.deliver_unlogged(&out);
                 }
             }
@@ -1155,6 +1170,7 @@ async fn publisher(recovery: std::sync::Weak<Recovery>, mut rx: mpsc::UnboundedR
                 recovery.dispatcher.deliver_unlogged(out);
             }
         }
+        recovery.pending.fetch_sub(batch.len(), Ordering::SeqCst);
         batch.clear();
     }
 }

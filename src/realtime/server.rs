@@ -3,6 +3,7 @@
 //! `REDIS_URL` is set so rooms span instances. With connection state recovery on (the
 //! default), every event goes out through [`Recovery`] (`recovery.rs`, docs/realtime.md).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -23,10 +24,10 @@ use tokio::task::JoinHandle;
 use super::presence::{HEARTBEAT_EVERY, MessageLimiter, Presence};
 use super::recovery::{Recovery, Session, Sink};
 use super::{Notification, events};
-use crate::state::AppState;
 use crate::config::Config;
 use crate::ids::Id;
 use crate::service::people;
+use crate::state::AppState;
 use crate::store::users::Role;
 
 type Redis = RedisAdapter<Emitter>;
@@ -102,6 +103,8 @@ struct Inner {
     presence: Presence,
     limiter: MessageLimiter,
     recovery: Option<Arc<Recovery>>,
+    /// Client events being handled now.
+    in_flight: AtomicUsize,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -182,6 +185,7 @@ impl Realtime {
                 presence,
                 limiter: MessageLimiter::new(MESSAGES_PER_MINUTE, Duration::from_secs(60)),
                 recovery,
+                in_flight: AtomicUsize::new(0),
                 tasks: Mutex::new(Vec::new()),
             }),
         }
@@ -245,6 +249,25 @@ impl Realtime {
             Io::Redis(io) => io.close().await,
         }
         self.inner.presence.retire().await;
+    }
+
+    /// The end of a graceful stop, once requests and jobs are done: lets the client events
+    /// under way finish, and every event they and the requests emitted reach Redis (logged for
+    /// the sockets' sessions, which resume elsewhere), bounded by `within`.
+    pub async fn finish(&self, notifier: &super::Notifier, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        let pause = Duration::from_millis(5);
+        while self.inner.in_flight.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(pause).await;
+        }
+        while notifier.pending() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(pause).await;
+        }
+        // The bridge hands the last notification taken over at once.
+        tokio::time::sleep(pause).await;
+        if let Some(recovery) = &self.inner.recovery {
+            recovery.flush(deadline.saturating_duration_since(tokio::time::Instant::now())).await;
+        }
     }
 
     /// Stops background work and lets go of the application state.
@@ -489,7 +512,24 @@ async fn dispatch<A: Adapter>(
     me.ready.wait().await;
     let Some(state) = slot.get() else { return };
     let data = data.unwrap_or(Value::Null);
+    let _counted = InFlight::count(&state.realtime);
     events::handle(events::Ctx { s, io, state, me }, &event, data, ack).await;
+}
+
+/// Counts a client event as under way while it lives (see [`Realtime::finish`]).
+struct InFlight(Realtime);
+
+impl InFlight {
+    fn count(realtime: &Realtime) -> InFlight {
+        realtime.inner.in_flight.fetch_add(1, Ordering::SeqCst);
+        InFlight(realtime.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.inner.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// engineioxide keeps the handshake request's parts for the socket's lifetime; copied into

@@ -145,6 +145,9 @@ impl Running {
         if let Some(workers) = self.workers.take() {
             workers.shutdown(timeout).await;
         }
+        // What the last requests, jobs and socket events emitted reaches Redis before the
+        // process goes (sessions resume elsewhere and get it).
+        self.state.realtime.finish(&self.state.notifier, timeout.min(Duration::from_secs(5))).await;
         let _ = self.ops_shutdown.send(true);
         served?
     }
