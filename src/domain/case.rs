@@ -2,68 +2,10 @@
 //! dispute type, entry status and direction, timeline actions), serialized as the API's strings,
 //! and the two rules about a case's parties: who may read it and who may change its status.
 
-use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Serialize};
-
 use crate::ids::Id;
 
-/// A value outside a closed set.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnknownValue {
-    pub set: &'static str,
-    pub value: String,
-}
-
-impl fmt::Display for UnknownValue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "unknown {} {:?}", self.set, self.value)
-    }
-}
-
-impl std::error::Error for UnknownValue {}
-
-/// A closed set of strings as an enum: `as_str`, `ALL`, `NAMES`, `FromStr`, `Display` and serde
-/// as those exact strings.
-macro_rules! string_enum {
-    ($(#[$doc:meta])* $name:ident, $set:literal { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
-        pub enum $name {
-            $($(#[$vdoc])* #[serde(rename = $text)] $variant),+
-        }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-            /// The strings of the set, in their order.
-            pub const NAMES: &'static [&'static str] = &[$($text),+];
-
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$variant => $text),+
-                }
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = UnknownValue;
-
-            fn from_str(s: &str) -> Result<Self, UnknownValue> {
-                match s {
-                    $($text => Ok($name::$variant),)+
-                    _ => Err(UnknownValue { set: $set, value: s.to_string() }),
-                }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
+pub use super::string_enum::UnknownValue;
+use super::string_enum::string_enum;
 
 string_enum!(
     /// The two kinds of case; they share one table and one implementation.

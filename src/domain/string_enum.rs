@@ -1,8 +1,20 @@
 //! Closed sets of strings as enums: [`string_enum!`] gives a set its variants, serialized (and
 //! parsed, from rows and requests) as exactly the API's strings, with `as_str` for SQL.
 
-/// A value outside a closed set (one type for every set; `domain::case` defined it first).
-pub use super::case::UnknownValue;
+/// A value outside a closed set (one type for every set).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownValue {
+    pub set: &'static str,
+    pub value: String,
+}
+
+impl std::fmt::Display for UnknownValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unknown {} {:?}", self.set, self.value)
+    }
+}
+
+impl std::error::Error for UnknownValue {}
 
 /// A stored value outside its set is a decoding error of the row.
 impl From<UnknownValue> for sqlx::Error {

@@ -19,8 +19,8 @@ pub use crate::domain::case::{CaseType, Direction};
 use crate::domain::case::{CaseParties, CaseStatus, Category, DisputeType, Priority, RequestStatus, TimelineAction};
 
 /// A closed-set column of a row, parsed; a value outside the set is a decode error.
-fn parse_col<T: std::str::FromStr<Err = crate::domain::case::UnknownValue>>(raw: String) -> sqlx::Result<T> {
-    raw.parse().map_err(|e: crate::domain::case::UnknownValue| sqlx::Error::Decode(Box::new(e)))
+fn parse_col<T: std::str::FromStr<Err = crate::domain::string_enum::UnknownValue>>(raw: String) -> sqlx::Result<T> {
+    Ok(raw.parse()?)
 }
 
 /// One entry of `lawyerRequests` or `citizenRequests`.
