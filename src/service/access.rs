@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::error::AppError;
-use crate::store::users::{Role, User, VerificationStatus};
+use crate::store::users::{Role, User};
 
 /// `authorize(roles)`: 403 naming the caller's role.
 pub fn authorize(user: &User, roles: &[Role]) -> Result<(), AppError> {
@@ -16,12 +16,12 @@ pub fn authorize(user: &User, roles: &[Role]) -> Result<(), AppError> {
 }
 
 /// `requireVerifiedLawyer` (docs/api.md 1.7), with the original's codes, messages and order.
-/// Verified means `isVerified` and a `verified` status (kept consistent by admin verification).
+/// Verified is [`User::is_verified_lawyer`]; deactivation is reported after it, as in the original.
 pub fn require_verified_lawyer(user: &User) -> Result<(), AppError> {
     if user.role != Role::Lawyer {
         return Err(AppError::forbidden("Access restricted to lawyers only").with_code("LAWYER_ROLE_REQUIRED"));
     }
-    if !user.is_verified || user.verification_status() != VerificationStatus::Verified {
+    if !user.is_verified_lawyer() {
         return Err(AppError::forbidden(
             "Your lawyer account is pending verification. Please wait for admin approval before accessing this feature.",
         )

@@ -30,7 +30,7 @@ use crate::domain::case::{
 };
 use crate::store::cases::{self as store, Case, CaseFilter, CaseRecord, CaseRequest, ChatRoom, Direction, Party, RequestFilter, SortKey};
 use crate::store::chats::{self as chat_store, CaseChatRow};
-use crate::store::users::{self, Role, User, VerificationStatus};
+use crate::store::users::{self, Role, User};
 use crate::time::now_iso;
 use crate::validate::Validator;
 
@@ -355,7 +355,7 @@ fn text_or_number(body: &Value, key: &str) -> Option<String> {
 /// An active lawyer whose verification is complete (`isVerified` and a `verified` status): the
 /// lawyers citizens may assign cases to and open direct chats with.
 pub fn is_verified_lawyer(u: &User) -> bool {
-    u.role == Role::Lawyer && u.is_active && u.is_verified && u.verification_status() == VerificationStatus::Verified
+    u.is_active_verified_lawyer()
 }
 
 /// The user as the case access rules see them.

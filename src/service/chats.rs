@@ -186,7 +186,7 @@ impl DirectPartner {
 pub async fn direct_chat_partner(state: &AppState, user: &User, other: &Id, refusal: &'static str) -> AppResult<DirectPartner> {
     let target = users::get(&state.db, other).await?;
     match target {
-        Some(target) if user.role == Role::Citizen && crate::service::cases::is_verified_lawyer(&target) => Ok(DirectPartner(target)),
+        Some(target) if user.role == Role::Citizen && target.is_active_verified_lawyer() => Ok(DirectPartner(target)),
         _ => Err(AppError::not_found(refusal)),
     }
 }

@@ -88,7 +88,7 @@ fn optional_text(body: &Value, key: &str, what: &str) -> AppResult<Option<String
 async fn verified_lawyer(state: &AppState, id: &Id) -> AppResult<User> {
     users::get(&state.db, id)
         .await?
-        .filter(|u| u.role == Role::Lawyer && u.is_active && u.is_verified)
+        .filter(User::is_active_verified_lawyer)
         .ok_or_else(|| AppError::not_found("Lawyer not found or not verified"))
 }
 

@@ -12,7 +12,7 @@ use crate::domain::page::Page;
 use crate::ids::Id;
 use crate::service::people::{NAME, NAME_EMAIL, NAME_EMAIL_ROLE, PARTICIPANT_LIST, actor, load_users, populate, user_ref};
 use crate::store::consultations::{self as store, CANCELLABLE, Consultation, Side};
-use crate::store::users::{self, Role, User, VerificationStatus};
+use crate::store::users::{self, Role, User};
 use crate::validate::Validator;
 
 pub const TYPES: &[&str] = &["video", "audio", "in-person"];
@@ -150,7 +150,7 @@ pub async fn request(state: &AppState, citizen: &User, body: &Value) -> AppResul
     if lawyer.role != Role::Lawyer {
         return Err(AppError::bad_request("Consultations can only be requested with lawyers"));
     }
-    if !lawyer.is_active || !lawyer.is_verified || lawyer.verification_status() != VerificationStatus::Verified {
+    if !lawyer.is_active_verified_lawyer() {
         return Err(AppError::bad_request("Consultations can only be requested with verified, active lawyers"));
     }
     if when <= crate::time::now() {

@@ -10,7 +10,7 @@ use crate::domain::page::{Page, Params};
 use crate::domain::page::legacy_pagination;
 use crate::ids::Id;
 use crate::store::reports;
-use crate::store::users::{self, LawyerQuery, LawyerSearchIn, LawyerSort, Role, User};
+use crate::store::users::{self, LawyerQuery, LawyerSearchIn, LawyerSort, User};
 
 /// `fields=` names the public directory accepts (3.3 #1). `email` is listed by the original
 /// but is not part of the public projection, so it selects nothing.
@@ -68,16 +68,11 @@ pub async fn verified_lawyers(state: &AppState, params: &Params, page: Page) -> 
     Ok((items, total))
 }
 
-/// Whether a user appears in the directory at all.
-fn is_listed(user: &User) -> bool {
-    user.role == Role::Lawyer && user.is_active && user.is_verified
-}
-
 /// 3.3 #2: `{lawyer: {...public projection, stats}}`; 404 unless an active verified lawyer.
 pub async fn profile(state: &AppState, lawyer_id: &Id) -> AppResult<Value> {
     let lawyer = users::get(&state.db, lawyer_id)
         .await?
-        .filter(is_listed)
+        .filter(User::is_active_verified_lawyer)
         .ok_or_else(|| AppError::not_found("Lawyer not found"))?;
     let (resolved_queries, resolved_disputes) = reports::resolved_counts_of_lawyer(&state.db, lawyer_id).await?;
     let mut view = lawyer.to_public_json();

@@ -6,90 +6,7 @@ use sqlx::any::AnyRow;
 use crate::db::{Db, Param, RowExt, Sql, Tx};
 use crate::ids::Id;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Citizen,
-    Lawyer,
-    Admin,
-    LawStudent,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Citizen => "citizen",
-            Role::Lawyer => "lawyer",
-            Role::Admin => "admin",
-            Role::LawStudent => "law_student",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Role> {
-        Some(match raw {
-            "citizen" => Role::Citizen,
-            "lawyer" => Role::Lawyer,
-            "admin" => Role::Admin,
-            "law_student" => Role::LawStudent,
-            _ => return None,
-        })
-    }
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VerificationStatus {
-    Pending,
-    Verified,
-    Rejected,
-}
-
-impl VerificationStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            VerificationStatus::Pending => "pending",
-            VerificationStatus::Verified => "verified",
-            VerificationStatus::Rejected => "rejected",
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct User {
-    pub id: Id,
-    pub name: String,
-    pub email: String,
-    pub password_hash: String,
-    pub role: Role,
-    pub phone: Option<String>,
-    /// `{street, city, state, pincode}` or null.
-    pub address: Value,
-    pub profile_picture: Option<String>,
-    pub is_verified: bool,
-    pub is_active: bool,
-    pub refresh_token_hash: Option<String>,
-    pub password_reset_hash: Option<String>,
-    pub password_reset_expires: Option<String>,
-    /// When the owner redeemed the emailed confirmation token; `None`: not confirmed.
-    pub email_confirmed_at: Option<String>,
-    pub email_confirmation_hash: Option<String>,
-    pub email_confirmation_expires: Option<String>,
-    pub profile_completion: Value,
-    /// Lawyers only: the `lawyerDetails` document.
-    pub lawyer_details: Option<Value>,
-    /// Law students only: the `studentDetails` document.
-    pub student_details: Option<Value>,
-    /// Legacy `[{userId, connectionType, connectedAt}]` links.
-    pub connections: Value,
-    pub message_requests: Value,
-    pub created_at: String,
-    pub updated_at: String,
-}
+pub use crate::domain::user::{Role, User, VerificationStatus};
 
 const COLUMNS: &str = "id, name, email, password_hash, role, phone, address, profile_picture, is_verified, is_active, \
     refresh_token_hash, password_reset_hash, password_reset_expires, profile_completion, lawyer_details, \
@@ -97,63 +14,6 @@ const COLUMNS: &str = "id, name, email, password_hash, role, phone, address, pro
     email_confirmed_at, email_confirmation_hash, email_confirmation_expires";
 
 impl User {
-    /// A new account with the defaults of docs/api.md 2.1/2.2 for its role.
-    pub fn new(name: String, email: String, password_hash: String, role: Role) -> User {
-        let now = crate::time::now_iso();
-        let is_lawyer = role == Role::Lawyer;
-        User {
-            id: Id::new(),
-            name,
-            email,
-            password_hash,
-            role,
-            phone: None,
-            address: Value::Null,
-            profile_picture: None,
-            is_verified: !is_lawyer,
-            is_active: true,
-            refresh_token_hash: None,
-            password_reset_hash: None,
-            password_reset_expires: None,
-            email_confirmed_at: None,
-            email_confirmation_hash: None,
-            email_confirmation_expires: None,
-            profile_completion: json!({"basicInfo": true, "roleSpecificDetails": !is_lawyer, "documentsUploaded": !is_lawyer}),
-            lawyer_details: is_lawyer.then(|| json!({})),
-            student_details: (role == Role::LawStudent).then(|| json!({})),
-            connections: json!([]),
-            message_requests: json!([]),
-            created_at: now.clone(),
-            updated_at: now,
-        }
-    }
-
-    pub fn verification_status(&self) -> VerificationStatus {
-        match self.lawyer_details.as_ref().and_then(|d| d.get("verificationStatus")).and_then(Value::as_str) {
-            Some("verified") => VerificationStatus::Verified,
-            Some("rejected") => VerificationStatus::Rejected,
-            _ => VerificationStatus::Pending,
-        }
-    }
-
-    pub fn specializations(&self) -> Vec<String> {
-        self.lawyer_details
-            .as_ref()
-            .and_then(|d| d.get("specialization"))
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
-            .unwrap_or_default()
-    }
-
-    fn experience(&self) -> Option<i64> {
-        self.lawyer_details.as_ref().and_then(|d| d.get("experience")).and_then(Value::as_f64).map(|e| e as i64)
-    }
-
-    /// `lawyerDetails.education`, mirrored into its own column for the directory search.
-    fn education(&self) -> Option<String> {
-        self.lawyer_details.as_ref().and_then(|d| d.get("education")).and_then(Value::as_str).map(str::to_string)
-    }
-
     fn from_row(row: &AnyRow) -> sqlx::Result<User> {
         let role_raw = row.text("role")?;
         let role = Role::parse(&role_raw).unwrap_or(Role::Citizen);
@@ -468,9 +328,13 @@ pub struct LawyerQuery {
 
 const SPECIALIZATION_OF_USER: &str = "EXISTS (SELECT 1 FROM lawyer_specializations ls WHERE ls.user_id = users.id AND ";
 
-/// Active, verified lawyers matching `q`: one page and the total.
+/// [`User::is_verified_lawyer`] in SQL (over the `verification_status` mirror).
+const VERIFIED_LAWYER: &str = "role = 'lawyer' AND is_verified = TRUE AND verification_status = 'verified'";
+
+/// Active, verified lawyers ([`User::is_active_verified_lawyer`]) matching `q`: one page and
+/// the total.
 pub async fn listed_lawyers(db: &Db, q: &LawyerQuery) -> sqlx::Result<(Vec<User>, i64)> {
-    let mut filter = Sql::new("WHERE role = 'lawyer' AND is_active = TRUE AND is_verified = TRUE");
+    let mut filter = Sql::new(format!("WHERE {VERIFIED_LAWYER} AND is_active = TRUE"));
     if let Some(s) = &q.specialization {
         filter.push(" AND ").push(SPECIALIZATION_OF_USER).push("ls.specialization = ").push_bind(s).push(")");
     }
@@ -528,9 +392,12 @@ pub async fn list(db: &Db, q: &UserQuery) -> sqlx::Result<(Vec<User>, i64)> {
     page_of(db, filter, "created_at DESC, id DESC", q.limit, q.offset).await
 }
 
-/// Lawyers whose account is not verified (pending or rejected), newest first.
+/// Lawyers who are not verified lawyers (pending or rejected, or flagged without a verified
+/// status), newest first.
 pub async fn unverified_lawyers(db: &Db, limit: i64, offset: i64) -> sqlx::Result<(Vec<User>, i64)> {
-    let filter = Sql::new("WHERE role = 'lawyer' AND is_verified = FALSE");
+    let filter = Sql::new(
+        "WHERE role = 'lawyer' AND (is_verified = FALSE OR verification_status IS NULL OR verification_status <> 'verified')",
+    );
     page_of(db, filter, "created_at DESC, id DESC", limit, offset).await
 }
 

@@ -455,3 +455,52 @@ async fn openapi_documents_the_directory_and_admin_routes() {
         assert!(paths[path].get(method).is_some(), "{method} {path} missing from the OpenAPI document");
     }
 }
+
+/// "Verified lawyer" is one rule: `isVerified` AND `verificationStatus: verified`. An account
+/// with the flag set but its status still pending or rejected (as data imported from the
+/// original can be) is refused everywhere a verified lawyer is required: the directory, the
+/// public profile, the citizens' list and a connection request.
+#[tokio::test]
+async fn a_flagged_lawyer_whose_status_is_not_verified_is_not_a_verified_lawyer() {
+    let app = spawn().await;
+    let listed = verified_lawyer(&app, "Vera Verified", &["Family Law"], 3, "LLB").await;
+    let mut half = Vec::new();
+    for status in ["pending", "rejected"] {
+        half.push(
+            account(&app, Role::Lawyer, &format!("Hal {status}"), |u| {
+                lawyer_details(u, &["Family Law"], 3, "LLB", status);
+                u.is_verified = true;
+            })
+            .await,
+        );
+    }
+    let citizen = account(&app, Role::Citizen, "Cyra Citizen", |_| {}).await;
+
+    let r = app.get("/api/lawyers/verified", None).await;
+    r.assert_status(200);
+    assert_eq!(names(&r), ["Vera Verified"]);
+    assert_eq!(r.body["pagination"]["totalItems"], 1);
+    let r = app.get("/api/citizens/available-lawyers", Some(&citizen.token)).await;
+    r.assert_status(200);
+    assert_eq!(r.data()["pagination"]["total"], 1);
+    app.get(&format!("/api/lawyers/{}/profile", listed.id()), None).await.assert_status(200);
+    for lawyer in &half {
+        let r = app.get(&format!("/api/lawyers/{}/profile", lawyer.id()), None).await;
+        r.assert_status(404);
+        assert_eq!(r.message(), "Lawyer not found");
+        let path = format!("/api/citizens/direct-connection-request/{}", lawyer.id());
+        let r = app.post(&path, Some(&citizen.token), json!({"message": "Hello"})).await;
+        r.assert_status(404);
+        assert_eq!(r.message(), "Lawyer not found or not verified");
+    }
+    let path = format!("/api/citizens/direct-connection-request/{}", listed.id());
+    let r = app.post(&path, Some(&citizen.token), json!({"message": "Hello"})).await;
+    assert!(r.status.is_success(), "{:?}", r.body);
+
+    // They still wait for an admin's decision, so the admin's list shows them.
+    let admin = account(&app, Role::Admin, "Ada Admin", |_| {}).await;
+    let r = app.get("/api/admin/lawyers/pending-verifications", Some(&admin.token)).await;
+    r.assert_status(200);
+    let text = r.body.to_string();
+    assert!(half.iter().all(|l| text.contains(&l.id())) && !text.contains(&listed.id()), "{text}");
+}
