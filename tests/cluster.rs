@@ -959,13 +959,10 @@ async fn chatting_pair(instance: &Nyaya, database: &str) -> (String, String, Str
     (citizen_id, citizen_token, lawyer_id, lawyer_token, chat)
 }
 
-/// Connection state recovery through a rolling reload, with the npm `socket.io-client`
-/// (tests/js/recovery.mjs, install it first: `npm ci --prefix tests/js`): two users chat while
-/// SIGHUP replaces both workers; each socket is closed by its old worker, resumes on the new
-/// one (`socket.recovered`), and every message arrives once, in order.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs Redis and node"]
-async fn realtime_js_clients_resume_through_a_rolling_reload() {
+/// Runs a scenario of tests/js/recovery.mjs (npm `socket.io-client`; install it first:
+/// `npm ci --prefix tests/js`) against a `nyaya serve --workers 2` with two chatting users;
+/// returns the deployment and the worker pids before.
+async fn js_across_workers(scenario: &str) -> (Nyaya, Vec<Option<u32>>) {
     let data_dir = temp_dir("cluster-recovery");
     let database = fresh_database(&data_dir).await;
     let cluster =
@@ -973,12 +970,14 @@ async fn realtime_js_clients_resume_through_a_rolling_reload() {
             .await;
     let first = pids(&cluster.status().await);
     let (asha, asha_token, ravi, ravi_token, chat) = chatting_pair(&cluster, &database).await;
+    let workers: Vec<String> = first.iter().flatten().map(u32::to_string).collect();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/js/recovery.mjs");
     let run = tokio::process::Command::new("node")
         .arg(script)
-        .arg("reload")
+        .arg(scenario)
         .env("NYAYA_URL", cluster.url(""))
         .env("SUPERVISOR_PID", cluster.process.child.id().to_string())
+        .env("WORKER_PIDS", workers.join(","))
         .env("TOKEN_A", &asha_token)
         .env("TOKEN_B", &ravi_token)
         .env("USER_A", &asha)
@@ -992,6 +991,28 @@ async fn realtime_js_clients_resume_through_a_rolling_reload() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "the JS scenario failed:\n{stdout}\n{stderr}\n--- log ---\n{}", cluster.log());
     eprintln!("{}", stdout.trim());
+    (cluster, first)
+}
+
+/// Connection state recovery through a rolling reload: two users chat while SIGHUP replaces
+/// both workers; each socket is closed by its old worker, resumes on the new one
+/// (`socket.recovered`) within the client's reconnection delay, and every message arrives
+/// once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Redis and node"]
+async fn realtime_js_clients_resume_through_a_rolling_reload() {
+    let (cluster, first) = js_across_workers("reload").await;
     let status = cluster.wait_status("the reload to finish", Duration::from_secs(60), |s| !s.reloading).await;
     assert!(pids(&status).iter().zip(&first).all(|(now, old)| now != old), "both workers were replaced");
+}
+
+/// The same with both workers killed outright (SIGKILL) mid-conversation: the supervisor
+/// starts new ones, and the sessions, still in Redis, resume there with what was missed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Redis and node"]
+async fn realtime_js_clients_resume_after_their_workers_are_killed() {
+    let (cluster, first) = js_across_workers("kill").await;
+    let status = cluster.status().await;
+    assert!(pids(&status).iter().zip(&first).all(|(now, old)| now.is_some() && now != old), "{status:?}");
+    assert!(current(&status).iter().all(|w| w.restarts >= 1), "{status:?}");
 }

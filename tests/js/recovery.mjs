@@ -8,6 +8,8 @@
 //   reload:     NYAYA_URL (a `nyaya serve --workers N` supervisor), SUPERVISOR_PID
 //               A and B chat while the supervisor replaces every worker (SIGHUP): both
 //               sockets are closed by their old worker and resume on its replacement.
+//   kill:       NYAYA_URL, WORKER_PIDS (comma-separated): the same, but the workers are
+//               killed outright (SIGKILL) and the supervisor starts new ones.
 //   instances:  NYAYA_URL_1, NYAYA_URL_2 (two instances sharing Redis)
 //               B's connection to instance 2 drops; while B is away A talks on instance 1;
 //               B's tab then reaches instance 1 (as through a load balancer) and resumes.
@@ -72,7 +74,7 @@ function client(name, url, token, options = {}) {
   };
   /** The longest time the socket was disconnected, in ms. */
   const longestGap = () => Math.max(0, ...gaps.map((g) => (g.back ?? Date.now()) - g.down));
-  return { name, socket, seen, connects, disconnects, until, next, longestGap };
+  return { name, socket, seen, connects, disconnects, until, next, longestGap, resent: [] };
 }
 
 /** The contents of the chat messages `c` received from `from`, in arrival order. */
@@ -86,20 +88,32 @@ async function join(c) {
 }
 
 /** A sends `contents` one after the other, each acknowledged (queued by the client while
- * it is disconnected, as the frontend's messages are). */
-async function talk(a, contents, pauseMs) {
+ * it is disconnected, as the frontend's messages are). A message written into a connection
+ * that dies before the server reads it is lost with it, unacknowledged even after the session
+ * resumes (its acknowledgement would be replayed otherwise): with `resend`, A sends it again,
+ * as a user would. */
+async function talk(a, contents, pauseMs, resend = false) {
+  const acked = (content) => a.seen.some((s) => s.event === "message_sent" && s.payload.tempId === content);
   for (const content of contents) {
+    const drops = a.disconnects.length;
     a.socket.emit("send_message", { chatId, content, tempId: content });
-    await a.until(`the acknowledgement of ${content}`, () =>
-      a.seen.some((s) => s.event === "message_sent" && s.payload.tempId === content),
-    );
+    const deadline = Date.now() + 3000;
+    while (resend && !acked(content)) {
+      const resumedAwhile = a.socket.connected && a.disconnects.length > drops && Date.now() > deadline;
+      if (resumedAwhile) {
+        a.resent.push(content);
+        return talk(a, contents.slice(contents.indexOf(content)), pauseMs, resend);
+      }
+      await sleep(20);
+    }
+    await a.until(`the acknowledgement of ${content}`, () => acked(content));
     await sleep(pauseMs);
   }
 }
 
-async function reload() {
+/** A and B chat while every worker is replaced: `disrupt` does it. */
+async function acrossWorkers(disrupt, { resend, longestGapMs }) {
   const url = env("NYAYA_URL");
-  const supervisor = Number(env("SUPERVISOR_PID"));
   // B as the frontend connects (long-polling), A over WebSocket; both reconnect by themselves.
   const a = client("A", url, tokenA, { transports: ["websocket"] });
   const b = client("B", url, tokenB, { transports: ["polling"] });
@@ -109,9 +123,9 @@ async function reload() {
 
   // 25 messages, 150 ms apart: within the rate limit (30 a minute), across the whole reload.
   const contents = Array.from({ length: 25 }, (_, i) => `m${String(i + 1).padStart(2, "0")}`);
-  const talking = talk(a, contents, 150);
+  const talking = talk(a, contents, 150, resend);
   await a.until("m05", () => a.seen.some((s) => s.event === "message_sent" && s.payload.tempId === "m05"));
-  process.kill(supervisor, "SIGHUP");
+  disrupt();
   await talking;
   await b.until("every message", () => messagesFrom(b, userA).length >= contents.length);
   await sleep(1500); // a duplicate would arrive meanwhile
@@ -121,12 +135,22 @@ async function reload() {
     if (c.disconnects.length === 0) fail(`${c.name} was never disconnected: the reload did not reach its worker`);
     if (c.connects.length !== c.disconnects.length + 1) fail(`${c.name}: ${JSON.stringify({ connects: c.connects, disconnects: c.disconnects })}`);
     if (!c.connects.slice(1).every((x) => x.recovered)) fail(`${c.name} resumed without recovery: ${JSON.stringify(c.connects)}`);
-    // Closed by the old worker and back at once: the client's reconnection delay (0.5 to 1.5 s)
-    // plus a handshake, not a ping timeout (85 s).
-    if (c.longestGap() > 5000) fail(`${c.name} was disconnected for ${c.longestGap()} ms`);
+    // Back at once: the client's reconnection delay (0.5 to 1.5 s) plus a handshake (plus,
+    // after a kill, the new worker's start), not a ping timeout (85 s).
+    if (c.longestGap() > longestGapMs) fail(`${c.name} was disconnected for ${c.longestGap()} ms`);
   }
   const gaps = { A: a.longestGap(), B: b.longestGap() };
-  return { disconnects: { A: a.disconnects, B: b.disconnects }, gaps, messages: contents.length };
+  return { disconnects: { A: a.disconnects, B: b.disconnects }, gaps, messages: contents.length, resent: a.resent };
+}
+
+function reload() {
+  const supervisor = Number(env("SUPERVISOR_PID"));
+  return acrossWorkers(() => process.kill(supervisor, "SIGHUP"), { resend: false, longestGapMs: 5000 });
+}
+
+function kill() {
+  const workers = env("WORKER_PIDS").split(",").map(Number);
+  return acrossWorkers(() => workers.forEach((pid) => process.kill(pid, "SIGKILL")), { resend: true, longestGapMs: 15000 });
 }
 
 async function instances() {
@@ -180,7 +204,7 @@ async function instances() {
   return { recovered: true, missed: missedEvents.length };
 }
 
-const scenarios = { reload, instances };
+const scenarios = { reload, kill, instances };
 if (!scenarios[scenario]) fail(`unknown scenario ${scenario}; use ${Object.keys(scenarios).join(" or ")}`);
 const result = await scenarios[scenario]();
 console.log(JSON.stringify({ ok: true, scenario, ...result }));
