@@ -20,3 +20,9 @@ string_enum!(
         OngoingSupport = "ongoing_support",
     }
 );
+
+string_enum!(
+    /// What a legacy link (`users.connections`) makes the linked user: a lawyer's `client` or a
+    /// citizen's `lawyer`.
+    LinkType, "link type" { Client = "client", Lawyer = "lawyer" }
+);

@@ -1,5 +1,6 @@
 //! Documents: their closed sets.
 
+use super::chat::ChatType;
 use super::string_enum::string_enum;
 
 string_enum!(
@@ -47,3 +48,14 @@ string_enum!(
         Other = "other",
     }
 );
+
+/// A chat's files belong to what the chat is about: its case, or the direct connection.
+impl From<ChatType> for DocumentType {
+    fn from(chat_type: ChatType) -> DocumentType {
+        match chat_type {
+            ChatType::Direct => DocumentType::Direct,
+            ChatType::Query => DocumentType::Query,
+            ChatType::Dispute => DocumentType::Dispute,
+        }
+    }
+}

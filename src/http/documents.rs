@@ -23,7 +23,8 @@ use crate::http::docs::{LoggedIn, Paging};
 use crate::http::extract::{CurrentUser, Params, parse_id};
 use crate::http::respond::Envelope;
 use crate::ids::Id;
-use crate::service::documents::{self as service, CATEGORIES, DOCUMENT_TYPES, Download, Incoming, Received, UploadMeta};
+use crate::domain::document::{DocumentCategory, DocumentType};
+use crate::service::documents::{self as service, Download, Incoming, Received, UploadMeta};
 use crate::store::users::User;
 use crate::validate::Validator;
 
@@ -89,7 +90,7 @@ impl Target {
         match self {
             Target::Entity if fields.contains_key("documentType") && fields.contains_key("relatedId") => {
                 let meta = upload_meta(fields)?;
-                service::check_upload_access(state, user, &meta.document_type, &meta.related_id).await?;
+                service::check_upload_access(state, user, meta.document_type, &meta.related_id).await?;
                 Ok(true)
             }
             Target::Chat => match fields.get("chatId").and_then(Value::as_str).map(str::trim).filter(|c| !c.is_empty()) {
@@ -162,21 +163,23 @@ async fn read_form(
 fn upload_meta(fields: &Map<String, Value>) -> AppResult<UploadMeta> {
     let body = Value::Object(fields.clone());
     let mut v = Validator::body(&body);
-    v.field("documentType").one_of(DOCUMENT_TYPES, "Document type must be direct, query, or dispute");
+    v.field("documentType").one_of(DocumentType::NAMES, "Document type must be direct, query, or dispute");
     v.field("relatedId").check(
         |v| v.and_then(Value::as_str).is_some_and(Id::is_valid),
         "Related ID must be a valid MongoDB ObjectId",
     );
     v.field("description").optional().length(0, Some(500), "Description must not exceed 500 characters");
-    v.field("documentCategory").optional().one_of(CATEGORIES, "Invalid document category");
+    v.field("documentCategory").optional().one_of(DocumentCategory::NAMES, "Invalid document category");
     v.field("tags").optional().is_string("Tags must be a comma-separated string");
     v.finish().map_err(AppError::with_error_key)?;
     let text = |k: &str| fields.get(k).and_then(Value::as_str).map(|s| s.trim().to_string());
     Ok(UploadMeta {
-        document_type: text("documentType").unwrap_or_default(),
+        document_type: text("documentType")
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(|| AppError::bad_request("Invalid document type").with_error_key())?,
         related_id: parse_id(&text("relatedId").unwrap_or_default(), "related").map_err(AppError::with_error_key)?,
         description: text("description"),
-        category: text("documentCategory"),
+        category: text("documentCategory").filter(|c| !c.is_empty()).and_then(|c| c.parse().ok()),
         tags: text("tags"),
     })
 }
@@ -250,7 +253,7 @@ async fn upload_many(State(state): State<AppState>, CurrentUser(user): CurrentUs
         LoggedIn,
     ))]
 async fn my_documents(State(state): State<AppState>, CurrentUser(user): CurrentUser, params: Params) -> AppResult<Envelope> {
-    let doc_type = params.get("documentType").filter(|t| DOCUMENT_TYPES.contains(t));
+    let doc_type = params.get("documentType").and_then(|t| t.parse::<DocumentType>().ok());
     let data = service::my_documents(&state, &user, doc_type, params.page(20).map_err(AppError::with_error_key)?).await?;
     Ok(Envelope::data(data))
 }
@@ -314,11 +317,11 @@ async fn of_entity(
     CurrentUser(user): CurrentUser,
     Path((doc_type, related)): Path<(String, String)>,
 ) -> AppResult<Envelope> {
-    if !DOCUMENT_TYPES.contains(&doc_type.as_str()) {
+    let Ok(doc_type) = doc_type.parse::<DocumentType>() else {
         return Err(bad_request("Invalid document type"));
-    }
+    };
     let related = parse_id(&related, "related").map_err(AppError::with_error_key)?;
-    Ok(Envelope::data(service::of_entity(&state, &user, &doc_type, &related).await?))
+    Ok(Envelope::data(service::of_entity(&state, &user, doc_type, &related).await?))
 }
 
 /// Readable documents matching a text and filters, newest first (3.8 #9).

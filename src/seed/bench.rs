@@ -18,7 +18,9 @@ use crate::db::{Db, RowExt, Sql, Tx};
 use crate::ids::Id;
 use crate::security::Tokens;
 use crate::store::chats::{self, Chat};
-use crate::store::connections::{self, ACCEPTED, Connection};
+use crate::domain::chat::{ChatStatus, ChatType};
+use crate::domain::connection::ConnectionStatus;
+use crate::store::connections::{self, Connection};
 use crate::store::users::{self, Role, User};
 
 /// Rows written per transaction.
@@ -195,9 +197,9 @@ fn accepted_link(citizen: &User, lawyer: &User) -> (Connection, Chat) {
     let mut connection =
         Connection::new(citizen.id.clone(), lawyer.id.clone(), "Seeded for a load test.".into(), metadata);
     let parties = [(citizen.id.clone(), "citizen".to_string()), (lawyer.id.clone(), "lawyer".to_string())];
-    let mut chat = Chat::new(crate::service::chats::direct_chat_id(&citizen.id, &lawyer.id), "direct", "active", &parties);
+    let mut chat = Chat::new(crate::service::chats::direct_chat_id(&citizen.id, &lawyer.id), ChatType::Direct, ChatStatus::Active, &parties);
     chat.direct_connection = Some(connection.id.clone());
-    connection.status = ACCEPTED.to_string();
+    connection.status = ConnectionStatus::Accepted;
     connection.responded_at = Some(connection.requested_at.clone());
     connection.chat_id = Some(chat.chat_id.clone());
     (connection, chat)

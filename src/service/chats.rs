@@ -15,6 +15,7 @@ use crate::state::AppState;
 use crate::cache::Tag;
 use crate::db::is_unique_violation;
 use crate::error::{AppError, AppResult};
+use crate::domain::chat::{ChatStatus, ChatType, MessageType};
 use crate::domain::page::Page;
 use crate::ids::Id;
 use crate::service::people::load_users;
@@ -58,9 +59,8 @@ pub fn parse_chat_id(raw: &str) -> AppResult<String> {
 
 /// `query` or `dispute`.
 pub fn parse_case_type(raw: &str) -> AppResult<&'static str> {
-    match raw {
-        "query" => Ok("query"),
-        "dispute" => Ok("dispute"),
+    match raw.parse::<ChatType>() {
+        Ok(case_type) if case_type.is_case() => Ok(case_type.as_str()),
         _ => Err(AppError::bad_request("Invalid case type. Must be 'query' or 'dispute'")),
     }
 }
@@ -106,7 +106,7 @@ impl Members {
 /// Whether a chat connects its participants: an active one (a case chat, an accepted
 /// connection's chat, an accepted request), not a pending request.
 pub fn is_active_chat(chat: &Chat) -> bool {
-    chat.status == "active"
+    chat.status == ChatStatus::Active
 }
 
 /// The members of a chat, remembered in this process. A direct chat's two members are fixed
@@ -115,7 +115,7 @@ pub fn is_active_chat(chat: &Chat) -> bool {
 /// Only active chats are remembered: a chat only ever becomes active (never the reverse), so
 /// what is remembered stays true, and a pending chat is read again until it is accepted.
 pub async fn members(state: &AppState, chat_id: &str) -> AppResult<Option<Arc<Members>>> {
-    let case = chat_id.split_once('_').filter(|(kind, _)| *kind != "direct").and_then(|(_, id)| id.parse::<Id>().ok());
+    let case = chat_id.split_once('_').filter(|(kind, _)| *kind != ChatType::Direct.as_str()).and_then(|(_, id)| id.parse::<Id>().ok());
     let tags: Vec<Tag> = case.into_iter().map(Tag::Case).collect();
     let inactive = std::sync::Mutex::new(None);
     let load = || async {
@@ -237,9 +237,9 @@ async fn find_or_create_direct_chat(
     for _ in 0..2 {
         if let Some(mut chat) = store::find_by_chat_id(&state.db, &chat_id).await? {
             let needs_link = connection.is_some() && chat.direct_connection.is_none();
-            if activate && (chat.status != "active" || needs_link) {
-                chat.updated_at = store::set_status(&state.db, &chat.id, "active", connection).await?;
-                chat.status = "active".into();
+            if activate && (chat.status != ChatStatus::Active || needs_link) {
+                chat.updated_at = store::set_status(&state.db, &chat.id, ChatStatus::Active, connection).await?;
+                chat.status = ChatStatus::Active;
                 if needs_link {
                     chat.direct_connection = connection.cloned();
                 }
@@ -248,7 +248,12 @@ async fn find_or_create_direct_chat(
             return Ok((chat, false));
         }
         let parties = [(a.id.clone(), a.role.as_str().to_string()), (b.id.clone(), b.role.as_str().to_string())];
-        let mut chat = Chat::new(chat_id.clone(), "direct", if activate { "active" } else { "pending" }, &parties);
+        let mut chat = Chat::new(
+            chat_id.clone(),
+            ChatType::Direct,
+            if activate { ChatStatus::Active } else { ChatStatus::Pending },
+            &parties,
+        );
         chat.direct_connection = connection.cloned();
         match store::insert(&state.db, &chat).await {
             Ok(()) => {
@@ -297,7 +302,7 @@ pub async fn find_or_create_case_chat(state: &AppState, case: CaseChat<'_>) -> A
 #[derive(Debug, Clone, Default)]
 pub struct NewMessage {
     pub content: Option<String>,
-    /// `text` (default), `file` or `image`.
+    /// `text` (default), `file` or `image`, as the client named it (checked by sending).
     pub message_type: Option<String>,
     pub file_data: Option<Value>,
     /// The client's optimistic id, echoed back in `message_sent` / `new_message`.
@@ -348,15 +353,18 @@ fn is_safe_link(url: &str) -> bool {
 /// defaults to "File attachment"); only the declared `fileData` keys are kept, each with its
 /// type (chat pages render them: a wrong type there breaks the page for both sides).
 fn draft(sender: &User, msg: NewMessage) -> AppResult<MessageDraft> {
-    let message_type = msg.message_type.unwrap_or_else(|| "text".into());
+    let message_type = match msg.message_type.as_deref() {
+        None => MessageType::Text,
+        Some(raw) => raw.parse().map_err(|_| AppError::bad_request("Invalid message type"))?,
+    };
     let content = msg.content.unwrap_or_default();
-    match message_type.as_str() {
-        "text" => {
+    match message_type {
+        MessageType::Text => {
             if content.trim().is_empty() {
                 return Err(AppError::bad_request("Message content cannot be empty"));
             }
         }
-        "file" => {
+        MessageType::File => {
             // Missing, null or blank is "required"; another type is refused below.
             let given = |key: &str| match msg.file_data.as_ref().and_then(|f| f.get(key)) {
                 None | Some(Value::Null) => false,
@@ -367,13 +375,14 @@ fn draft(sender: &User, msg: NewMessage) -> AppResult<MessageDraft> {
                 return Err(AppError::bad_request("File data is required for file messages"));
             }
         }
-        "image" => {}
-        _ => return Err(AppError::bad_request("Invalid message type")),
+        MessageType::Image => {}
+        // System messages are the server's, never a client's.
+        MessageType::System => return Err(AppError::bad_request("Invalid message type")),
     }
     if content.chars().count() > MAX_MESSAGE_CHARS {
         return Err(AppError::bad_request("Message too long. Maximum 1000 characters."));
     }
-    let content = if content.is_empty() && message_type == "file" { "File attachment".to_string() } else { content };
+    let content = if content.is_empty() && message_type == MessageType::File { "File attachment".to_string() } else { content };
     let file_data = match msg.file_data {
         Some(Value::Object(map)) => {
             let kept: Map<String, Value> = map.into_iter().filter(|(k, _)| FILE_DATA_KEYS.contains(&k.as_str())).collect();

@@ -12,6 +12,8 @@ use crate::cache::Tag;
 use crate::db::is_unique_violation;
 use crate::error::{AppError, AppResult};
 use crate::domain::page::Page;
+use crate::domain::chat::{ChatStatus, ChatType};
+use crate::domain::connection::{ConnectionStatus, ConnectionType, LinkType};
 use crate::domain::page::legacy_pagination;
 use crate::ids::Id;
 use crate::mail::templates;
@@ -21,7 +23,7 @@ use crate::service::people::{
     load_users, populate, user_ref,
 };
 use crate::store::chats::{self as chat_store, ChatFilter, ChatOrder};
-use crate::store::connections::{self as store, ACCEPTED, BLOCKED, Connection, Order, PENDING, REJECTED, Side};
+use crate::store::connections::{self as store, Connection, Order, Side};
 use crate::store::users::{self, Role, User};
 
 /// Longest request or response message of a connection, in characters.
@@ -29,7 +31,6 @@ pub const MAX_CONNECTION_MESSAGE: usize = 500;
 /// Legacy message requests allowed per citizen and lawyer per hour.
 pub const MESSAGE_REQUESTS_PER_HOUR: usize = 2;
 const DEFAULT_MESSAGE_REQUEST: &str = "Hi, I would like to connect with you for legal assistance.";
-const CONNECTION_TYPES: &[&str] = &["general_consultation", "specific_case", "ongoing_support"];
 
 /// The lawyer of a pending connection request, with the account's age.
 const LAWYER_CONTACT_SINCE: &[&str] = &["name", "email", "phone", "lawyerDetails", "createdAt"];
@@ -105,26 +106,26 @@ pub async fn request_connection(state: &AppState, citizen: &User, lawyer_id: &Id
         return Err(AppError::bad_request("Request message cannot be more than 500 characters"));
     }
     let connection_type = match body.get("connectionType") {
-        None | Some(Value::Null) => "general_consultation",
+        None | Some(Value::Null) => ConnectionType::GeneralConsultation,
         Some(v) => v
             .as_str()
-            .and_then(|t| CONNECTION_TYPES.iter().copied().find(|c| *c == t))
+            .and_then(|t| t.parse().ok())
             .ok_or_else(|| AppError::bad_request("Invalid connection type"))?,
     };
     let lawyer = verified_lawyer(state, lawyer_id).await?;
     let existing = store::find_pair(&state.db, &citizen.id, &lawyer.id).await?;
     let (connection, created) = match existing {
-        Some(c) if c.status == BLOCKED || !c.is_active => {
+        Some(c) if c.status == ConnectionStatus::Blocked || !c.is_active => {
             return Err(AppError::forbidden("You cannot send a connection request to this lawyer"));
         }
-        Some(c) if c.status == PENDING => {
+        Some(c) if c.status == ConnectionStatus::Pending => {
             return Err(AppError::bad_request("You already have a pending connection request with this lawyer"));
         }
-        Some(c) if c.status == ACCEPTED => {
+        Some(c) if c.status == ConnectionStatus::Accepted => {
             return Err(AppError::bad_request("You are already connected with this lawyer"));
         }
         Some(mut c) => {
-            debug_assert_eq!(c.status, REJECTED);
+            debug_assert_eq!(c.status, ConnectionStatus::Rejected);
             let now = crate::time::now_iso();
             let mut metadata = c.metadata.clone();
             if !metadata.is_object() {
@@ -134,7 +135,7 @@ pub async fn request_connection(state: &AppState, citizen: &User, lawyer_id: &Id
             if !store::reopen(&state.db, &c.id, &message, &metadata, &now).await? {
                 return Err(AppError::bad_request("You already have a pending connection request with this lawyer"));
             }
-            c.status = PENDING.into();
+            c.status = ConnectionStatus::Pending;
             c.request_message = message.clone();
             c.requested_at = now.clone();
             c.responded_at = None;
@@ -207,7 +208,7 @@ pub async fn request_connection(state: &AppState, citizen: &User, lawyer_id: &Id
 /// 3.4 #16: a citizen withdraws their own pending request (the record is deleted).
 pub async fn revoke_connection(state: &AppState, citizen: &User, id: &Id) -> AppResult<()> {
     let not_found = || AppError::not_found("Connection request not found or already processed");
-    let connection = store::get(&state.db, id).await?.filter(|c| c.citizen == citizen.id && c.status == PENDING).ok_or_else(not_found)?;
+    let connection = store::get(&state.db, id).await?.filter(|c| c.citizen == citizen.id && c.status == ConnectionStatus::Pending).ok_or_else(not_found)?;
     if !store::delete_pending(&state.db, id, &citizen.id).await? {
         return Err(not_found());
     }
@@ -241,8 +242,8 @@ async fn documents(state: &AppState, list: &[Connection], side: Side<'_>, fields
 
 /// Accepted connections of one side with the other party and `chatInfo` (3.3 #16, 3.4 #17).
 async fn connected(state: &AppState, viewer: &User, side: Side<'_>, fields: &[&str], page: Page) -> AppResult<Value> {
-    let total = store::count(&state.db, side, ACCEPTED).await?;
-    let list = store::list(&state.db, side, ACCEPTED, Order::RespondedDesc, page).await?;
+    let total = store::count(&state.db, side, ConnectionStatus::Accepted).await?;
+    let list = store::list(&state.db, side, ConnectionStatus::Accepted, Order::RespondedDesc, page).await?;
     let chat_ids: Vec<String> = list.iter().filter_map(|c| c.chat_id.clone()).collect();
     let mut infos = chats::chat_infos(state, &viewer.id, &chat_ids).await?;
     let docs = documents(state, &list, side, fields).await?;
@@ -266,8 +267,8 @@ pub async fn connected_lawyers(state: &AppState, citizen: &User, page: Page) -> 
 /// grouping (`requestCount`, `allRequests`). A pair has one record, so each group has one.
 pub async fn pending_requests_of_citizen(state: &AppState, citizen: &User, page: Page) -> AppResult<Value> {
     let side = Side::Citizen(&citizen.id);
-    let total = store::count(&state.db, side, PENDING).await?;
-    let list = store::list(&state.db, side, PENDING, Order::RequestedDesc, page).await?;
+    let total = store::count(&state.db, side, ConnectionStatus::Pending).await?;
+    let list = store::list(&state.db, side, ConnectionStatus::Pending, Order::RequestedDesc, page).await?;
     let items = documents(state, &list, side, LAWYER_CONTACT_SINCE)
         .await?
         .into_iter()
@@ -316,8 +317,8 @@ pub async fn direct_chats_of_citizen(state: &AppState, citizen: &User, page: Pag
 /// 3.3 #13: pending requests addressed to the lawyer, newest first.
 pub async fn pending_requests_of_lawyer(state: &AppState, lawyer: &User, page: Page) -> AppResult<Value> {
     let side = Side::Lawyer(&lawyer.id);
-    let total = store::count(&state.db, side, PENDING).await?;
-    let list = store::list(&state.db, side, PENDING, Order::RequestedDesc, page).await?;
+    let total = store::count(&state.db, side, ConnectionStatus::Pending).await?;
+    let list = store::list(&state.db, side, ConnectionStatus::Pending, Order::RequestedDesc, page).await?;
     Ok(list_data("requests", documents(state, &list, side, CONTACT_ADDRESS).await?, total, page))
 }
 
@@ -330,21 +331,21 @@ pub async fn connected_citizens(state: &AppState, lawyer: &User, page: Page) -> 
 async fn own_pending(state: &AppState, lawyer: &User, id: &Id) -> AppResult<Connection> {
     store::get(&state.db, id)
         .await?
-        .filter(|c| c.lawyer == lawyer.id && c.status == PENDING && c.is_active)
+        .filter(|c| c.lawyer == lawyer.id && c.status == ConnectionStatus::Pending && c.is_active)
         .ok_or_else(|| AppError::not_found("Connection request not found"))
 }
 
 /// The lawyer's answer to a pending request: stores it and returns the updated record with
 /// its citizen.
-async fn answer(state: &AppState, lawyer: &User, id: &Id, status: &str, response: &str) -> AppResult<(Connection, User)> {
+async fn answer(state: &AppState, lawyer: &User, id: &Id, status: ConnectionStatus, response: &str) -> AppResult<(Connection, User)> {
     let mut c = own_pending(state, lawyer, id).await?;
     let citizen = users::get(&state.db, &c.citizen).await?.ok_or_else(|| AppError::not_found("Connection request not found"))?;
-    let chat_id = (status == ACCEPTED).then(|| chats::direct_chat_id(&c.citizen, &c.lawyer));
+    let chat_id = (status == ConnectionStatus::Accepted).then(|| chats::direct_chat_id(&c.citizen, &c.lawyer));
     let now = crate::time::now_iso();
     if !store::respond(&state.db, &c.id, status, response, chat_id.as_deref(), &now).await? {
         return Err(AppError::not_found("Connection request not found"));
     }
-    c.status = status.to_string();
+    c.status = status;
     c.responded_at = Some(now.clone());
     c.response_message = Some(response.to_string());
     c.chat_id = c.chat_id.take().or(chat_id);
@@ -356,7 +357,7 @@ async fn answer(state: &AppState, lawyer: &User, id: &Id, status: &str, response
 /// 3.3 #14: accepts a request and opens (or reactivates) the direct chat.
 pub async fn accept_connection(state: &AppState, lawyer: &User, id: &Id, body: &Value) -> AppResult<Value> {
     let response = optional_text(body, "responseMessage", "Response message")?.unwrap_or_default();
-    let (c, citizen) = answer(state, lawyer, id, ACCEPTED, &response).await?;
+    let (c, citizen) = answer(state, lawyer, id, ConnectionStatus::Accepted, &response).await?;
     let chat = chats::activate_direct_chat(state, &citizen, lawyer, &c.id).await?;
     state.notifier.to_user(
         &citizen.id,
@@ -380,7 +381,7 @@ pub async fn accept_connection(state: &AppState, lawyer: &User, id: &Id, body: &
 /// 3.3 #15.
 pub async fn reject_connection(state: &AppState, lawyer: &User, id: &Id, body: &Value) -> AppResult<Value> {
     let response = optional_text(body, "responseMessage", "Response message")?.unwrap_or_default();
-    let (c, citizen) = answer(state, lawyer, id, REJECTED, &response).await?;
+    let (c, citizen) = answer(state, lawyer, id, ConnectionStatus::Rejected, &response).await?;
     state.notifier.to_user(
         &citizen.id,
         "connection_request_rejected",
@@ -398,13 +399,13 @@ pub async fn reject_connection(state: &AppState, lawyer: &User, id: &Id, body: &
 // ---- legacy links (`users.connections`) ----
 
 /// The legacy links of one type: `(user id, connectedAt)` in stored order.
-fn legacy_links(user: &User, connection_type: &str) -> Vec<(Id, String)> {
+fn legacy_links(user: &User, connection_type: LinkType) -> Vec<(Id, String)> {
     user.connections
         .as_array()
         .map(|links| {
             links
                 .iter()
-                .filter(|l| l.get("connectionType").and_then(Value::as_str) == Some(connection_type))
+                .filter(|l| l.get("connectionType").and_then(Value::as_str) == Some(connection_type.as_str()))
                 .filter_map(|l| {
                     let id = l.get("userId").and_then(Value::as_str)?.parse().ok()?;
                     let at = l.get("connectedAt").and_then(Value::as_str).unwrap_or_default().to_string();
@@ -417,7 +418,7 @@ fn legacy_links(user: &User, connection_type: &str) -> Vec<(Id, String)> {
 
 /// Linked users of `role` with `connectedAt`, in link order; users gone or of another role
 /// are skipped (the original's populate `match`).
-async fn linked(state: &AppState, owner: &User, connection_type: &str, role: Role, fields: &[&str]) -> AppResult<Vec<Value>> {
+async fn linked(state: &AppState, owner: &User, connection_type: LinkType, role: Role, fields: &[&str]) -> AppResult<Vec<Value>> {
     let links = legacy_links(owner, connection_type);
     let users: Users = load_users(state, links.iter().map(|(id, _)| id)).await?;
     Ok(links
@@ -437,19 +438,19 @@ fn page_of(items: Vec<Value>, page: Page) -> Vec<Value> {
 
 /// 3.3 #7: the lawyer's legacy clients as `(page items, total)` for the wrapper style.
 pub async fn my_clients(state: &AppState, lawyer: &User, page: Page) -> AppResult<(Vec<Value>, i64)> {
-    let all = linked(state, lawyer, "client", Role::Citizen, &["name", "email", "phone", "createdAt"]).await?;
+    let all = linked(state, lawyer, LinkType::Client, Role::Citizen, &["name", "email", "phone", "createdAt"]).await?;
     let total = all.len() as i64;
     Ok((page_of(all, page), total))
 }
 
 /// 3.4 #3: the citizen's legacy lawyers.
 pub async fn my_lawyers(state: &AppState, citizen: &User, page: Page) -> AppResult<Value> {
-    let all = linked(state, citizen, "lawyer", Role::Lawyer, LAWYER_CONTACT_SINCE).await?;
+    let all = linked(state, citizen, LinkType::Lawyer, Role::Lawyer, LAWYER_CONTACT_SINCE).await?;
     let total = all.len() as i64;
     Ok(list_data("lawyers", page_of(all, page), total, page))
 }
 
-fn legacy_link(user: &Id, connection_type: &str, at: &str) -> Value {
+fn legacy_link(user: &Id, connection_type: LinkType, at: &str) -> Value {
     json!({"userId": user, "connectionType": connection_type, "connectedAt": at, "_id": Id::new()})
 }
 
@@ -460,12 +461,12 @@ pub async fn accept_client(state: &AppState, lawyer: &User, citizen_id: &Id) -> 
         .filter(|u| u.role == Role::Citizen && u.is_active)
         .ok_or_else(|| AppError::not_found("Citizen not found"))?;
     let mut lawyer = lawyer.clone();
-    if legacy_links(&lawyer, "client").iter().any(|(id, _)| id == citizen_id) {
+    if legacy_links(&lawyer, LinkType::Client).iter().any(|(id, _)| id == citizen_id) {
         return Err(AppError::bad_request("Already connected with this client"));
     }
     let now = crate::time::now_iso();
-    push_link(&mut lawyer.connections, legacy_link(citizen_id, "client", &now));
-    push_link(&mut citizen.connections, legacy_link(&lawyer.id, "lawyer", &now));
+    push_link(&mut lawyer.connections, legacy_link(citizen_id, LinkType::Client, &now));
+    push_link(&mut citizen.connections, legacy_link(&lawyer.id, LinkType::Lawyer, &now));
     users::save(&state.db, &mut lawyer).await?;
     users::save(&state.db, &mut citizen).await?;
     let tags = [Tag::Cit(citizen.id.clone()), Tag::Law(lawyer.id.clone()), Tag::User(lawyer.id.clone())];
@@ -544,8 +545,8 @@ pub async fn message_request(state: &AppState, citizen: &User, lawyer_id: &Id, b
 
 const LAWYER_CHAT_SHAPE: ChatShape = ChatShape { participants: Some(NAME_EMAIL_ROLE), last_sender: Some(NAME_ROLE) };
 
-async fn lawyer_direct_chats(state: &AppState, lawyer: &User, status: &str, order: ChatOrder, key: &str, page: Page) -> AppResult<Value> {
-    let filter = ChatFilter { participant: Some(&lawyer.id), chat_type: Some("direct"), status: Some(status), active_only: false };
+async fn lawyer_direct_chats(state: &AppState, lawyer: &User, status: ChatStatus, order: ChatOrder, key: &str, page: Page) -> AppResult<Value> {
+    let filter = ChatFilter { participant: Some(&lawyer.id), chat_type: Some(ChatType::Direct), status: Some(status), active_only: false };
     let total = chat_store::count(&state.db, &filter).await?;
     let list = chat_store::list(&state.db, &filter, order, page).await?;
     let docs = chats::chat_documents(state, &list, LAWYER_CHAT_SHAPE, None).await?;
@@ -554,22 +555,22 @@ async fn lawyer_direct_chats(state: &AppState, lawyer: &User, status: &str, orde
 
 /// 3.3 #10: pending direct chats (legacy message requests), newest first.
 pub async fn pending_direct_requests(state: &AppState, lawyer: &User, page: Page) -> AppResult<Value> {
-    lawyer_direct_chats(state, lawyer, "pending", ChatOrder::CreatedDesc, "requests", page).await
+    lawyer_direct_chats(state, lawyer, ChatStatus::Pending, ChatOrder::CreatedDesc, "requests", page).await
 }
 
 /// 3.3 #12: active direct chats, most recently updated first.
 pub async fn my_direct_chats(state: &AppState, lawyer: &User, page: Page) -> AppResult<Value> {
-    lawyer_direct_chats(state, lawyer, "active", ChatOrder::UpdatedDesc, "chats", page).await
+    lawyer_direct_chats(state, lawyer, ChatStatus::Active, ChatOrder::UpdatedDesc, "chats", page).await
 }
 
 /// 3.3 #11: activates a direct chat of the lawyer and tells the citizen.
 pub async fn accept_direct_request(state: &AppState, lawyer: &User, chat_id: &str) -> AppResult<Value> {
     let mut chat = chat_store::find_by_chat_id(&state.db, chat_id)
         .await?
-        .filter(|c| c.chat_type == "direct" && c.participant(&lawyer.id).is_some())
+        .filter(|c| c.chat_type == ChatType::Direct && c.participant(&lawyer.id).is_some())
         .ok_or_else(|| AppError::not_found("Chat request not found"))?;
-    chat.updated_at = chat_store::set_status(&state.db, &chat.id, "active", None).await?;
-    chat.status = "active".into();
+    chat.updated_at = chat_store::set_status(&state.db, &chat.id, ChatStatus::Active, None).await?;
+    chat.status = ChatStatus::Active;
     state.cache.invalidate(chat.participants.iter().map(chats::participant_tag)).await;
     let users = load_users(state, chat.participants.iter().map(|p| &p.user_id)).await?;
     let citizen = chat.participants.iter().filter_map(|p| users.get(&p.user_id)).find(|u| u.role == Role::Citizen);

@@ -11,13 +11,10 @@ use crate::error::{AppError, AppResult};
 use crate::domain::page::Page;
 use crate::ids::Id;
 use crate::service::people::{NAME, NAME_EMAIL, NAME_EMAIL_ROLE, PARTICIPANT_LIST, actor, load_users, populate, user_ref};
-use crate::store::consultations::{self as store, CANCELLABLE, Consultation, Side};
+use crate::domain::consultation::{ConsultationStatus, ConsultationType};
+use crate::store::consultations::{self as store, Consultation, Side};
 use crate::store::users::{self, Role, User};
 use crate::validate::Validator;
-
-pub const TYPES: &[&str] = &["video", "audio", "in-person"];
-/// Statuses a lawyer may set through 3.9 #4.
-pub const SETTABLE_STATUSES: &[&str] = &["scheduled", "confirmed", "cancelled", "completed"];
 
 /// How far apart two consultations of one lawyer must be.
 const SLOT_MARGIN: chrono::Duration = chrono::Duration::minutes(30);
@@ -130,7 +127,7 @@ pub async fn request(state: &AppState, citizen: &User, body: &Value) -> AppResul
     );
     v.field("duration").optional().int_range(15, 180, "Duration must be between 15 and 180 minutes");
     v.field("description").optional().length(0, Some(500), "Description cannot exceed 500 characters");
-    v.field("consultationType").optional().one_of(TYPES, "Invalid consultation type");
+    v.field("consultationType").optional().one_of(ConsultationType::NAMES, "Invalid consultation type");
     v.finish()?;
 
     let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::trim);
@@ -144,7 +141,8 @@ pub async fn request(state: &AppState, citizen: &User, body: &Value) -> AppResul
     .filter(|d| *d != 0)
     .unwrap_or(30);
     let description = body.get("description").and_then(Value::as_str).map(str::to_string);
-    let consultation_type = text("consultationType").unwrap_or("video").to_string();
+    let consultation_type =
+        text("consultationType").and_then(|t| t.parse().ok()).unwrap_or(ConsultationType::Video);
 
     let lawyer = users::get(&state.db, &target).await?.ok_or_else(|| AppError::not_found("Target user not found"))?;
     if lawyer.role != Role::Lawyer {
@@ -166,7 +164,7 @@ pub async fn request(state: &AppState, citizen: &User, body: &Value) -> AppResul
         description.clone(),
         citizen.id.clone(),
         lawyer.id.clone(),
-        consultation_type.clone(),
+        consultation_type,
         crate::time::iso(when),
         duration,
     );
@@ -228,7 +226,7 @@ pub async fn get(state: &AppState, id: &Id) -> AppResult<Value> {
 /// 3.9 #4: the assigned lawyer sets the status, meeting link and notes.
 pub async fn update_status(state: &AppState, lawyer: &User, id: &Id, body: &Value) -> AppResult<Value> {
     let mut v = Validator::body(body);
-    v.field("status").required("Status is required").one_of(SETTABLE_STATUSES, "Invalid status");
+    v.field("status").required("Status is required").one_of(ConsultationStatus::SETTABLE, "Invalid status");
     v.field("meetingLink").optional().check(|v| v.and_then(Value::as_str).is_some_and(is_url), "Invalid meeting link URL");
     v.field("notes").optional().length(0, Some(1000), "Notes cannot exceed 1000 characters");
     v.finish()?;
@@ -238,8 +236,9 @@ pub async fn update_status(state: &AppState, lawyer: &User, id: &Id, body: &Valu
         return Err(AppError::forbidden("Only the assigned lawyer can update consultation status"));
     }
     let text = |k: &str| body.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
-    let status = text("status").unwrap_or_default().to_string();
-    c.status = status.clone();
+    let status: ConsultationStatus =
+        text("status").and_then(|s| s.parse().ok()).ok_or_else(|| AppError::bad_request("Invalid status"))?;
+    c.status = status;
     if !c.meeting_details.is_object() {
         c.meeting_details = json!({});
     }
@@ -253,7 +252,7 @@ pub async fn update_status(state: &AppState, lawyer: &User, id: &Id, body: &Valu
         c.notes["lawyerNotes"] = json!(notes);
     }
     let has_link = c.meeting_details.get("meetingLink").and_then(Value::as_str).is_some_and(|l| !l.is_empty());
-    if status == "confirmed" && !has_link && c.consultation_type == "video" {
+    if status == ConsultationStatus::Confirmed && !has_link && c.consultation_type == ConsultationType::Video {
         c.meeting_details["meetingLink"] = json!(format!("https://meet.example.com/consultation/{}", c.id));
         c.meeting_details["meetingId"] = json!(format!("consultation-{}", c.id));
     }
@@ -283,7 +282,7 @@ pub async fn cancel(state: &AppState, user: &User, id: &Id, body: &Value) -> App
     }
     let too_late = || AppError::bad_request("Consultation cannot be cancelled (less than 2 hours remaining)");
     let starts = crate::time::parse(&c.scheduled_at).ok_or_else(too_late)?;
-    if starts - crate::time::now() < CANCEL_NOTICE || !CANCELLABLE.contains(&c.status.as_str()) {
+    if starts - crate::time::now() < CANCEL_NOTICE || !c.status.is_cancellable() {
         return Err(too_late());
     }
     let given = body.get("reason").and_then(Value::as_str).filter(|r| !r.is_empty());

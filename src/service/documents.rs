@@ -15,6 +15,8 @@ use serde_json::{Value, json};
 
 use crate::state::AppState;
 use crate::db::is_unique_violation;
+use crate::domain::chat::ChatType;
+use crate::domain::document::{DocumentCategory, DocumentStatus, DocumentType};
 use crate::error::{AppError, AppResult};
 use crate::ids::Id;
 use crate::storage::{Storage, TempFile};
@@ -37,22 +39,6 @@ pub const ALLOWED_MIME_TYPES: &[&str] = &[
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 ];
 
-pub const DOCUMENT_TYPES: &[&str] = &["direct", "query", "dispute"];
-
-pub const CATEGORIES: &[&str] = &[
-    "evidence",
-    "contract",
-    "agreement",
-    "legal_notice",
-    "court_order",
-    "affidavit",
-    "power_of_attorney",
-    "identity_proof",
-    "address_proof",
-    "financial_document",
-    "correspondence",
-    "other",
-];
 
 const TYPE_NOT_ALLOWED: &str = "File type not allowed";
 
@@ -169,12 +155,12 @@ fn type_refused(label: &str) -> AppError {
 }
 
 /// The text fields of an upload (already validated by the HTTP layer).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct UploadMeta {
-    pub document_type: String,
+    pub document_type: DocumentType,
     pub related_id: Id,
     pub description: Option<String>,
-    pub category: Option<String>,
+    pub category: Option<DocumentCategory>,
     pub tags: Option<String>,
 }
 
@@ -190,13 +176,13 @@ fn access(user: &Id, role: &str) -> Access {
 
 /// The entity a document is attached to must exist and the caller must be one of its
 /// parties; its parties become the access list.
-async fn owner_of(state: &AppState, user: &User, document_type: &str, related_id: &Id) -> AppResult<Owner> {
+async fn owner_of(state: &AppState, user: &User, document_type: DocumentType, related_id: &Id) -> AppResult<Owner> {
     let db = &state.db;
     match document_type {
-        "query" | "dispute" => {
-            let (model, missing) = if document_type == "query" { ("Query", "Query not found") } else { ("Dispute", "Dispute not found") };
+        DocumentType::Query | DocumentType::Dispute => {
+            let missing = if document_type == DocumentType::Query { "Query not found" } else { "Dispute not found" };
             let (citizen, lawyer) =
-                crate::store::cases::case_parties(db, document_type, related_id)
+                crate::store::cases::case_parties(db, document_type.as_str(), related_id)
                     .await?
                     .ok_or_else(|| AppError::not_found(missing))?;
             if user.id != citizen && lawyer.as_ref() != Some(&user.id) {
@@ -206,24 +192,26 @@ async fn owner_of(state: &AppState, user: &User, document_type: &str, related_id
             if let Some(l) = lawyer {
                 list.push(access(&l, "lawyer"));
             }
-            Ok(Owner { related_model: model, access: list })
+            Ok(Owner { related_model: document_type.related_model(), access: list })
         }
-        "direct" => {
+        DocumentType::Direct => {
             let (citizen, lawyer) = store::connection_parties(db, related_id)
                 .await?
                 .ok_or_else(|| AppError::not_found("Direct connection not found"))?;
             if user.id != citizen && user.id != lawyer {
                 return Err(AppError::forbidden("Access denied"));
             }
-            Ok(Owner { related_model: "DirectConnection", access: vec![access(&citizen, "citizen"), access(&lawyer, "lawyer")] })
+            Ok(Owner {
+                related_model: document_type.related_model(),
+                access: vec![access(&citizen, "citizen"), access(&lawyer, "lawyer")],
+            })
         }
-        _ => Err(AppError::bad_request("Invalid document type")),
     }
 }
 
 /// Whether `user` may add documents to this entity: the check [`upload`] makes, for a caller
 /// that wants the answer before receiving any file (so that a refused upload costs no disk).
-pub async fn check_upload_access(state: &AppState, user: &User, document_type: &str, related_id: &Id) -> AppResult<()> {
+pub async fn check_upload_access(state: &AppState, user: &User, document_type: DocumentType, related_id: &Id) -> AppResult<()> {
     owner_of(state, user, document_type, related_id).await.map(|_| ()).map_err(doc_error)
 }
 
@@ -258,13 +246,13 @@ fn split_tags(raw: Option<&str>) -> Vec<String> {
 struct NewDoc<'a> {
     file: &'a FileInfo,
     storage_key: String,
-    document_type: &'a str,
+    document_type: DocumentType,
     related_id: &'a Id,
     related_model: &'a str,
     uploader: &'a User,
     access: Vec<Access>,
     description: String,
-    category: String,
+    category: DocumentCategory,
     tags: Vec<String>,
     /// Extra `pinataMetadata.keyvalues` (chat id, entity).
     keyvalues: Value,
@@ -294,7 +282,7 @@ impl NewDoc<'_> {
             storage_key: self.storage_key,
             mime_type: self.file.mime_type.clone(),
             size: self.file.size as i64,
-            document_type: self.document_type.to_string(),
+            document_type: self.document_type,
             related_id: self.related_id.clone(),
             related_model: self.related_model.to_string(),
             uploaded_by: self.uploader.id.clone(),
@@ -306,7 +294,7 @@ impl NewDoc<'_> {
             verified_by: None,
             verified_at: None,
             metadata: json!({"name": self.file.original_name, "keyvalues": keyvalues}),
-            status: store::PROCESSING.into(),
+            status: DocumentStatus::Processing,
             status_reason: None,
             thumbnail_key: None,
             uploaded_at: now.clone(),
@@ -331,7 +319,7 @@ enum Placed {
 /// entity is replaced (keeping its id); an active or processing one is `Existing`.
 async fn place(state: &AppState, mut doc: Document) -> AppResult<Placed> {
     let db = &state.db;
-    match store::find_on_entity(db, &doc.content_hash, &doc.document_type, &doc.related_id).await? {
+    match store::find_on_entity(db, &doc.content_hash, doc.document_type, &doc.related_id).await? {
         Some(existing) if existing.blocks_reupload() => Ok(Placed::Existing(existing)),
         Some(replaced) => {
             doc.url = download_url(&replaced.id);
@@ -343,7 +331,7 @@ async fn place(state: &AppState, mut doc: Document) -> AppResult<Placed> {
             Ok(()) => Ok(Placed::Stored(doc)),
             Err(e) if is_unique_violation(&e) => {
                 // A concurrent upload of the same content won the race.
-                let existing = store::find_on_entity(db, &doc.content_hash, &doc.document_type, &doc.related_id).await?;
+                let existing = store::find_on_entity(db, &doc.content_hash, doc.document_type, &doc.related_id).await?;
                 existing.map(Placed::Existing).ok_or_else(|| AppError::internal(e))
             }
             Err(e) => Err(e.into()),
@@ -370,33 +358,33 @@ async fn commit_files(state: &AppState, files: Vec<Received>) -> AppResult<Vec<(
 /// `processing` until checked.
 pub async fn upload(state: &AppState, user: &User, meta: &UploadMeta, files: Vec<Received>) -> AppResult<Vec<Value>> {
     async move {
-        let owner = owner_of(state, user, &meta.document_type, &meta.related_id).await?;
+        let owner = owner_of(state, user, meta.document_type, &meta.related_id).await?;
         // Refuse the whole batch before anything is stored when a file repeats or is already there.
         let mut seen = std::collections::HashSet::new();
         for f in files.iter().map(|f| &f.info) {
             if !seen.insert(f.sha256.clone()) {
                 return Err(already_uploaded(&f.original_name));
             }
-            let on_entity = store::find_on_entity(&state.db, &f.sha256, &meta.document_type, &meta.related_id).await?;
+            let on_entity = store::find_on_entity(&state.db, &f.sha256, meta.document_type, &meta.related_id).await?;
             if on_entity.is_some_and(|d| d.blocks_reupload()) {
                 return Err(already_uploaded(&f.original_name));
             }
         }
         let description = meta.description.clone().unwrap_or_default();
-        let category = meta.category.clone().filter(|c| !c.is_empty()).unwrap_or_else(|| "other".into());
+        let category = meta.category.unwrap_or(DocumentCategory::Other);
         let tags = split_tags(meta.tags.as_deref());
         let mut stored = Vec::new();
         for (file, storage_key) in commit_files(state, files).await? {
             let doc = NewDoc {
                 file: &file,
                 storage_key,
-                document_type: &meta.document_type,
+                document_type: meta.document_type,
                 related_id: &meta.related_id,
                 related_model: owner.related_model,
                 uploader: user,
                 access: owner.access.clone(),
                 description: description.clone(),
-                category: category.clone(),
+                category,
                 tags: tags.clone(),
                 keyvalues: json!({"documentType": meta.document_type, "relatedId": meta.related_id, "documentCategory": category}),
             }
@@ -429,13 +417,13 @@ pub async fn chat_upload(
         let doc = NewDoc {
             file: &file,
             storage_key,
-            document_type: &chat.chat_type,
+            document_type: DocumentType::from(chat.chat_type),
             related_id: &related_id,
             related_model,
             uploader: user,
             access,
             description: description.filter(|d| !d.trim().is_empty()).unwrap_or_else(|| "Shared in chat".into()),
-            category: "correspondence".into(),
+            category: DocumentCategory::Correspondence,
             tags: vec!["chat".into(), "shared".into()],
             keyvalues: json!({"chatId": chat_id, "messageType": "file"}),
         }
@@ -463,12 +451,12 @@ pub async fn chat_upload(
 /// The entity a chat's documents belong to: the case of a case chat, the connection of a
 /// direct chat (found by its parties when the chat does not name it), else the chat itself.
 async fn chat_entity(state: &AppState, chat: &Chat) -> AppResult<(Id, &'static str)> {
-    match chat.chat_type.as_str() {
-        "query" | "dispute" => Ok(match &chat.related_case {
-            Some((_, case)) => (case.clone(), if chat.chat_type == "query" { "Query" } else { "Dispute" }),
+    match chat.chat_type {
+        ChatType::Query | ChatType::Dispute => Ok(match &chat.related_case {
+            Some((_, case)) => (case.clone(), DocumentType::from(chat.chat_type).related_model()),
             None => (chat.id.clone(), "Chat"),
         }),
-        _ => {
+        ChatType::Direct => {
             if let Some(conn) = &chat.direct_connection {
                 return Ok((conn.clone(), "DirectConnection"));
             }
@@ -556,9 +544,9 @@ pub async fn delete(state: &AppState, user: &User, id: &Id) -> AppResult<()> {
 }
 
 /// 3.8 #7: readable documents of one case or connection.
-pub async fn of_entity(state: &AppState, user: &User, document_type: &str, related_id: &Id) -> AppResult<Value> {
+pub async fn of_entity(state: &AppState, user: &User, document_type: DocumentType, related_id: &Id) -> AppResult<Value> {
     async {
-        let filter = ListFilter { document_type: Some(document_type.into()), related_id: Some(related_id.clone()), ..Default::default() };
+        let filter = ListFilter { document_type: Some(document_type), related_id: Some(related_id.clone()), ..Default::default() };
         let docs = render(state, store::list(&state.db, &user.id, &filter, None).await?).await?;
         let count = docs.len();
         Ok(json!({"documents": docs, "count": count}))
@@ -576,20 +564,20 @@ fn doc_pagination(page: crate::domain::page::Page, count: usize, total: i64) -> 
 pub async fn my_documents(
     state: &AppState,
     user: &User,
-    document_type: Option<&str>,
+    document_type: Option<DocumentType>,
     page: crate::domain::page::Page,
 ) -> AppResult<Value> {
     async {
-        let filter = ListFilter { document_type: document_type.map(str::to_string), ..Default::default() };
+        let filter = ListFilter { document_type, ..Default::default() };
         let docs = store::list(&state.db, &user.id, &filter, Some((page.limit, page.offset()))).await?;
         let total = store::count(&state.db, &user.id, &filter).await?;
         let count = docs.len();
-        let keys: Vec<(String, String, i64, String)> =
-            docs.iter().map(|d| (d.document_type.clone(), d.related_id.to_string(), d.size, d.uploaded_at.clone())).collect();
+        let keys: Vec<(DocumentType, String, i64, String)> =
+            docs.iter().map(|d| (d.document_type, d.related_id.to_string(), d.size, d.uploaded_at.clone())).collect();
         let rendered = render(state, docs).await?;
         let mut grouped = json!({"direct": {}, "query": {}, "dispute": {}});
         for ((doc_type, related, size, uploaded_at), doc) in keys.into_iter().zip(rendered) {
-            let Some(by_entity) = grouped.get_mut(&doc_type).and_then(Value::as_object_mut) else { continue };
+            let Some(by_entity) = grouped.get_mut(doc_type.as_str()).and_then(Value::as_object_mut) else { continue };
             let group = by_entity
                 .entry(related.clone())
                 .or_insert_with(|| json!({"relatedId": related, "documents": [], "totalSize": 0, "lastUpdated": uploaded_at}));
@@ -632,7 +620,7 @@ fn parse_filter_date(raw: &str) -> AppResult<String> {
 pub async fn search(state: &AppState, user: &User, s: &Search, page: crate::domain::page::Page) -> AppResult<Value> {
     async {
         let filter = ListFilter {
-            document_type: s.document_type.clone().filter(|t| DOCUMENT_TYPES.contains(&t.as_str())),
+            document_type: s.document_type.as_deref().and_then(|t| t.parse().ok()),
             category: s.category.clone(),
             text: s.q.clone(),
             uploaded_from: s.date_from.as_deref().map(parse_filter_date).transpose()?,

@@ -20,7 +20,8 @@ use sha2::{Digest, Sha256};
 use crate::state::AppState;
 use crate::ids::Id;
 use crate::service::documents::{storage, thumbnail_url};
-use crate::store::documents::{self as store, ACTIVE, Checked, Document, REJECTED};
+use crate::domain::document::DocumentStatus;
+use crate::store::documents::{self as store, Checked, Document};
 
 /// Longest side of a thumbnail, in pixels.
 pub const THUMBNAIL_MAX_SIDE: u32 = 256;
@@ -266,9 +267,9 @@ pub enum ProcessOutcome {
 impl ProcessOutcome {
     /// The outcome a finished document records.
     fn of(doc: &Document) -> ProcessOutcome {
-        match doc.status.as_str() {
-            ACTIVE => ProcessOutcome::Active { thumbnail_key: doc.thumbnail_key.clone() },
-            REJECTED => ProcessOutcome::Rejected { reason: doc.status_reason.clone().unwrap_or_default() },
+        match doc.status {
+            DocumentStatus::Active => ProcessOutcome::Active { thumbnail_key: doc.thumbnail_key.clone() },
+            DocumentStatus::Rejected => ProcessOutcome::Rejected { reason: doc.status_reason.clone().unwrap_or_default() },
             _ => ProcessOutcome::Gone,
         }
     }
@@ -321,8 +322,8 @@ pub async fn process_document(state: &AppState, id: &Id) -> anyhow::Result<Proce
         Verdict::Rejected(reason) => ProcessOutcome::Rejected { reason: reason.to_string() },
     };
     let checked = match &outcome {
-        ProcessOutcome::Active { thumbnail_key } => Checked { status: ACTIVE, reason: None, thumbnail_key: thumbnail_key.as_deref() },
-        ProcessOutcome::Rejected { reason } => Checked { status: REJECTED, reason: Some(reason), thumbnail_key: None },
+        ProcessOutcome::Active { thumbnail_key } => Checked { status: DocumentStatus::Active, reason: None, thumbnail_key: thumbnail_key.as_deref() },
+        ProcessOutcome::Rejected { reason } => Checked { status: DocumentStatus::Rejected, reason: Some(reason), thumbnail_key: None },
         ProcessOutcome::Gone => unreachable!("a verdict is active or rejected"),
     };
     if !store::finish_processing(&state.db, id, &checked, &crate::time::now_iso()).await? {
@@ -330,7 +331,7 @@ pub async fn process_document(state: &AppState, id: &Id) -> anyhow::Result<Proce
         return Ok(store::get(&state.db, id).await?.map_or(ProcessOutcome::Gone, |d| ProcessOutcome::of(&d)));
     }
     // Nothing cached depends on documents (docs/api.md 3.12), so there are no tags to invalidate.
-    tracing::info!(document = %id, status = checked.status, reason = checked.reason, "document processed");
+    tracing::info!(document = %id, status = checked.status.as_str(), reason = checked.reason, "document processed");
     let mut event = json!({
         "documentId": doc.id,
         "status": checked.status,

@@ -8,6 +8,7 @@ use serde_json::Value;
 use sqlx::any::AnyRow;
 
 use crate::db::{Db, RowExt, Sql, Tx};
+use crate::domain::chat::{ChatStatus, ChatType, MessageType};
 use crate::domain::page::Page;
 use crate::ids::Id;
 
@@ -29,10 +30,8 @@ pub struct LastMessage {
 pub struct Chat {
     pub id: Id,
     pub chat_id: String,
-    /// `direct`, `query` or `dispute`.
-    pub chat_type: String,
-    /// `pending`, `active` or `closed`.
-    pub status: String,
+    pub chat_type: ChatType,
+    pub status: ChatStatus,
     /// `(caseType, caseId)` of case chats.
     pub related_case: Option<(String, Id)>,
     pub direct_connection: Option<Id>,
@@ -45,13 +44,13 @@ pub struct Chat {
 
 impl Chat {
     /// A new chat (not yet stored) with its participants joined now.
-    pub fn new(chat_id: String, chat_type: &str, status: &str, participants: &[(Id, String)]) -> Chat {
+    pub fn new(chat_id: String, chat_type: ChatType, status: ChatStatus, participants: &[(Id, String)]) -> Chat {
         let now = crate::time::now_iso();
         Chat {
             id: Id::new(),
             chat_id,
-            chat_type: chat_type.to_string(),
-            status: status.to_string(),
+            chat_type,
+            status,
             related_case: None,
             direct_connection: None,
             last_message: None,
@@ -81,8 +80,8 @@ impl Chat {
         Ok(Chat {
             id: row.id("id")?,
             chat_id: row.text("chat_id")?,
-            chat_type: row.text("chat_type")?,
-            status: row.text("status")?,
+            chat_type: row.text("chat_type")?.parse()?,
+            status: row.text("status")?.parse()?,
             related_case,
             direct_connection: row.id_opt("direct_connection_id")?,
             last_message,
@@ -100,8 +99,7 @@ pub struct Message {
     pub chat_ref: Id,
     pub sender: Id,
     pub content: String,
-    /// `text`, `file`, `image` or `system`.
-    pub message_type: String,
+    pub message_type: MessageType,
     /// `{ipfsHash, originalName, mimeType, size, url, documentId}` or null.
     pub file_data: Value,
     pub attachments: Value,
@@ -120,7 +118,7 @@ impl Message {
             chat_ref: row.id("chat_ref")?,
             sender: row.id("sender_id")?,
             content: row.text("content")?,
-            message_type: row.text("message_type")?,
+            message_type: row.text("message_type")?.parse()?,
             file_data: row.json("file_data")?,
             attachments: row.json("attachments")?,
             client_temp_id: row.text_opt("client_temp_id")?,
@@ -137,7 +135,7 @@ impl Message {
 pub struct MessageDraft {
     pub sender: Id,
     pub content: String,
-    pub message_type: String,
+    pub message_type: MessageType,
     pub file_data: Value,
     pub client_temp_id: Option<String>,
 }
@@ -233,8 +231,8 @@ pub async fn insert_in(tx: &mut Tx, chat: &Chat) -> sqlx::Result<()> {
         )
         .arg(&chat.id)
         .arg(&chat.chat_id)
-        .arg(&chat.chat_type)
-        .arg(&chat.status)
+        .arg(chat.chat_type.as_str())
+        .arg(chat.status.as_str())
         .arg(case_type)
         .arg(case_id)
         .arg(chat.direct_connection.as_ref())
@@ -257,7 +255,7 @@ pub async fn insert_in(tx: &mut Tx, chat: &Chat) -> sqlx::Result<()> {
 }
 
 /// Sets the status (and links the connection when the chat has none yet); refreshes `updatedAt`.
-pub async fn set_status(db: &Db, chat_ref: &Id, status: &str, connection: Option<&Id>) -> sqlx::Result<String> {
+pub async fn set_status(db: &Db, chat_ref: &Id, status: ChatStatus, connection: Option<&Id>) -> sqlx::Result<String> {
     let now = crate::time::now_iso();
     db.exec(
         &Sql::new(
@@ -265,7 +263,7 @@ pub async fn set_status(db: &Db, chat_ref: &Id, status: &str, connection: Option
              WHERE id = $1",
         )
         .arg(chat_ref)
-        .arg(status)
+        .arg(status.as_str())
         .arg(connection)
         .arg(&now),
     )
@@ -277,8 +275,8 @@ pub async fn set_status(db: &Db, chat_ref: &Id, status: &str, connection: Option
 #[derive(Debug, Clone, Default)]
 pub struct ChatFilter<'a> {
     pub participant: Option<&'a Id>,
-    pub chat_type: Option<&'a str>,
-    pub status: Option<&'a str>,
+    pub chat_type: Option<ChatType>,
+    pub status: Option<ChatStatus>,
     pub active_only: bool,
 }
 
@@ -295,10 +293,10 @@ fn filter_sql(filter: &ChatFilter<'_>, head: &str) -> Sql {
     }
     sql.push(" WHERE 1 = 1");
     if let Some(t) = filter.chat_type {
-        sql.push(" AND c.chat_type = ").push_bind(t);
+        sql.push(" AND c.chat_type = ").push_bind(t.as_str());
     }
     if let Some(s) = filter.status {
-        sql.push(" AND c.status = ").push_bind(s);
+        sql.push(" AND c.status = ").push_bind(s.as_str());
     }
     if filter.active_only {
         sql.push(" AND c.is_active = TRUE");
@@ -467,7 +465,7 @@ fn message_insert(message: &Message) -> Sql {
     .arg(&message.chat_ref)
     .arg(&message.sender)
     .arg(&message.content)
-    .arg(&message.message_type)
+    .arg(message.message_type.as_str())
     .arg((!message.file_data.is_null()).then(|| message.file_data.to_string()))
     .arg(message.attachments.to_string())
     .arg(message.client_temp_id.clone())

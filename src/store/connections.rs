@@ -4,20 +4,16 @@ use serde_json::Value;
 use sqlx::any::AnyRow;
 
 use crate::db::{Db, RowExt, Sql, Tx};
+use crate::domain::connection::ConnectionStatus;
 use crate::domain::page::Page;
 use crate::ids::Id;
-
-pub const PENDING: &str = "pending";
-pub const ACCEPTED: &str = "accepted";
-pub const REJECTED: &str = "rejected";
-pub const BLOCKED: &str = "blocked";
 
 #[derive(Debug, Clone)]
 pub struct Connection {
     pub id: Id,
     pub citizen: Id,
     pub lawyer: Id,
-    pub status: String,
+    pub status: ConnectionStatus,
     pub request_message: String,
     pub requested_at: String,
     pub responded_at: Option<String>,
@@ -43,7 +39,7 @@ impl Connection {
             id: Id::new(),
             citizen,
             lawyer,
-            status: PENDING.to_string(),
+            status: ConnectionStatus::Pending,
             request_message,
             requested_at: now.clone(),
             responded_at: None,
@@ -61,7 +57,7 @@ impl Connection {
             id: row.id("id")?,
             citizen: row.id("citizen_id")?,
             lawyer: row.id("lawyer_id")?,
-            status: row.text("status")?,
+            status: row.text("status")?.parse()?,
             request_message: row.text("request_message")?,
             requested_at: row.text("requested_at")?,
             responded_at: row.text_opt("responded_at")?,
@@ -113,7 +109,7 @@ fn insert_sql(c: &Connection) -> Sql {
     .arg(&c.id)
     .arg(&c.citizen)
     .arg(&c.lawyer)
-    .arg(&c.status)
+    .arg(c.status.as_str())
     .arg(&c.request_message)
     .arg(&c.requested_at)
     .arg(c.responded_at.clone())
@@ -149,7 +145,7 @@ pub async fn reopen(db: &Db, id: &Id, message: &str, metadata: &Value, now: &str
 pub async fn respond(
     db: &Db,
     id: &Id,
-    status: &str,
+    status: ConnectionStatus,
     response: &str,
     chat_id: Option<&str>,
     now: &str,
@@ -162,7 +158,7 @@ pub async fn respond(
                  WHERE id = $1 AND status = 'pending' AND is_active = TRUE",
             )
             .arg(id)
-            .arg(status)
+            .arg(status.as_str())
             .arg(now)
             .arg(response)
             .arg(chat_id),
@@ -196,19 +192,19 @@ pub enum Order {
     RespondedDesc,
 }
 
-fn filter_sql(head: &str, side: Side<'_>, status: &str) -> Sql {
+fn filter_sql(head: &str, side: Side<'_>, status: ConnectionStatus) -> Sql {
     let mut sql = Sql::new(head);
     match side {
         Side::Citizen(id) => sql.push(" WHERE dc.citizen_id = ").push_bind(id),
         Side::Lawyer(id) => sql.push(" WHERE dc.lawyer_id = ").push_bind(id),
     };
-    sql.push(" AND dc.status = ").push_bind(status);
+    sql.push(" AND dc.status = ").push_bind(status.as_str());
     sql.push(" AND dc.is_active = TRUE");
     sql
 }
 
 /// One page of a user's active records in one status.
-pub async fn list(db: &Db, side: Side<'_>, status: &str, order: Order, page: Page) -> sqlx::Result<Vec<Connection>> {
+pub async fn list(db: &Db, side: Side<'_>, status: ConnectionStatus, order: Order, page: Page) -> sqlx::Result<Vec<Connection>> {
     let mut sql = filter_sql(&format!("SELECT {COLUMNS} FROM direct_connections dc"), side, status);
     sql.push(match order {
         Order::RequestedDesc => " ORDER BY dc.requested_at DESC, dc.id DESC",
@@ -218,7 +214,7 @@ pub async fn list(db: &Db, side: Side<'_>, status: &str, order: Order, page: Pag
     db.all(&sql).await?.iter().map(Connection::from_row).collect()
 }
 
-pub async fn count(db: &Db, side: Side<'_>, status: &str) -> sqlx::Result<i64> {
+pub async fn count(db: &Db, side: Side<'_>, status: ConnectionStatus) -> sqlx::Result<i64> {
     db.count(&filter_sql("SELECT COUNT(*) FROM direct_connections dc", side, status)).await
 }
 
@@ -255,8 +251,8 @@ pub async fn citizen_stats(db: &Db, citizen: &Id) -> sqlx::Result<CitizenStats> 
     let total_cases = db.count(&Sql::new("SELECT COUNT(*) FROM cases WHERE citizen_id = $1").arg(citizen)).await?;
     let resolved_cases =
         db.count(&Sql::new("SELECT COUNT(*) FROM cases WHERE citizen_id = $1 AND status = 'resolved'").arg(citizen)).await?;
-    let connected_lawyers = count(db, Side::Citizen(citizen), ACCEPTED).await?;
-    let pending_connections = count(db, Side::Citizen(citizen), PENDING).await?;
+    let connected_lawyers = count(db, Side::Citizen(citizen), ConnectionStatus::Accepted).await?;
+    let pending_connections = count(db, Side::Citizen(citizen), ConnectionStatus::Pending).await?;
     let cases_with_pending_requests = db
         .count(
             &Sql::new(

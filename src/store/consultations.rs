@@ -6,12 +6,9 @@ use serde_json::{Map, Value, json};
 use sqlx::any::AnyRow;
 
 use crate::db::{Db, RowExt, Sql};
+use crate::domain::consultation::{ConsultationStatus, ConsultationType};
 use crate::ids::Id;
 
-/// Statuses that hold a lawyer's time slot (the conflict check of 3.9 #1).
-pub const SLOT_HOLDING: &[&str] = &["scheduled", "confirmed", "in-progress"];
-/// Statuses from which a consultation may still be cancelled.
-pub const CANCELLABLE: &[&str] = &["requested", "scheduled", "confirmed"];
 
 #[derive(Debug, Clone)]
 pub struct Consultation {
@@ -21,8 +18,8 @@ pub struct Consultation {
     pub citizen_id: Id,
     pub lawyer_id: Id,
     pub related_case: Value,
-    pub consultation_type: String,
-    pub status: String,
+    pub consultation_type: ConsultationType,
+    pub status: ConsultationStatus,
     /// ISO-8601 UTC with milliseconds, so text order is time order.
     pub scheduled_at: String,
     pub duration: i64,
@@ -53,7 +50,7 @@ impl Consultation {
         description: Option<String>,
         citizen_id: Id,
         lawyer_id: Id,
-        consultation_type: String,
+        consultation_type: ConsultationType,
         scheduled_at: String,
         duration: i64,
     ) -> Consultation {
@@ -66,7 +63,7 @@ impl Consultation {
             lawyer_id,
             related_case: Value::Null,
             consultation_type,
-            status: "requested".into(),
+            status: ConsultationStatus::Requested,
             scheduled_at,
             duration,
             fee: json!({"currency": "INR", "paymentStatus": "pending"}),
@@ -91,8 +88,8 @@ impl Consultation {
             citizen_id: row.id("citizen_id")?,
             lawyer_id: row.id("lawyer_id")?,
             related_case: row.json("related_case")?,
-            consultation_type: row.text("consultation_type")?,
-            status: row.text("status")?,
+            consultation_type: row.text("consultation_type")?.parse()?,
+            status: row.text("status")?.parse()?,
             scheduled_at: row.text("scheduled_at")?,
             duration: row.int("duration")?,
             fee: row.json("fee")?,
@@ -157,8 +154,8 @@ fn bind_all(sql: Sql, c: &Consultation) -> Sql {
         .arg(&c.citizen_id)
         .arg(&c.lawyer_id)
         .arg(json_text(&c.related_case))
-        .arg(&c.consultation_type)
-        .arg(&c.status)
+        .arg(c.consultation_type.as_str())
+        .arg(c.status.as_str())
         .arg(&c.scheduled_at)
         .arg(c.duration)
         .arg(c.fee.to_string())
@@ -200,16 +197,16 @@ pub async fn cancel(db: &Db, c: &mut Consultation, cancellation: Value) -> sqlx:
         .arg(cancellation.to_string())
         .arg(&now)
         .arg(&c.id);
-    for (i, s) in CANCELLABLE.iter().enumerate() {
+    for (i, s) in ConsultationStatus::CANCELLABLE.iter().enumerate() {
         if i > 0 {
             sql.push(", ");
         }
-        sql.push_bind(*s);
+        sql.push_bind(s.as_str());
     }
     sql.push(")");
     let changed = db.exec(&sql).await? > 0;
     if changed {
-        c.status = "cancelled".into();
+        c.status = ConsultationStatus::Cancelled;
         c.cancellation = cancellation;
         c.updated_at = now;
     }
@@ -268,11 +265,11 @@ pub async fn lawyer_busy(db: &Db, lawyer: &Id, from: &str, to: &str) -> sqlx::Re
         .arg(lawyer)
         .arg(from)
         .arg(to);
-    for (i, s) in SLOT_HOLDING.iter().enumerate() {
+    for (i, s) in ConsultationStatus::SLOT_HOLDING.iter().enumerate() {
         if i > 0 {
             sql.push(", ");
         }
-        sql.push_bind(*s);
+        sql.push_bind(s.as_str());
     }
     sql.push(")");
     Ok(db.count(&sql).await? > 0)

@@ -7,6 +7,7 @@ use serde_json::{Map, Value, json};
 use sqlx::any::AnyRow;
 
 use crate::db::{Db, RowExt, Sql, like_pattern};
+use crate::domain::document::{DocumentCategory, DocumentStatus, DocumentType};
 use crate::ids::Id;
 
 /// One entry of `accessibleTo`.
@@ -26,21 +27,20 @@ pub struct Document {
     pub mime_type: String,
     pub url: String,
     pub size: i64,
-    pub document_type: String,
+    pub document_type: DocumentType,
     pub related_id: Id,
     pub related_model: String,
     pub uploaded_by: Id,
     pub uploaded_by_role: String,
     pub description: Option<String>,
     pub tags: Vec<String>,
-    pub document_category: String,
+    pub document_category: DocumentCategory,
     pub is_verified: bool,
     pub verified_by: Option<Id>,
     pub verified_at: Option<String>,
     /// `pinataMetadata`: `{name, keyvalues}`.
     pub metadata: Value,
-    /// `processing` (just uploaded, not yet checked), `active`, `rejected` or `deleted`.
-    pub status: String,
+    pub status: DocumentStatus,
     /// Why the content was rejected.
     pub status_reason: Option<String>,
     /// The storage key of the thumbnail, for images.
@@ -70,19 +70,19 @@ impl Document {
             mime_type: row.text("mime_type")?,
             url: row.text("url")?,
             size: row.int("size")?,
-            document_type: row.text("document_type")?,
+            document_type: row.text("document_type")?.parse()?,
             related_id: row.id("related_id")?,
             related_model: row.text("related_model")?,
             uploaded_by: row.id("uploaded_by")?,
             uploaded_by_role: row.text("uploaded_by_role")?,
             description: row.text_opt("description")?,
             tags: tags.as_array().map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect()).unwrap_or_default(),
-            document_category: row.text("document_category")?,
+            document_category: row.text("document_category")?.parse()?,
             is_verified: row.flag("is_verified")?,
             verified_by: row.id_opt("verified_by")?,
             verified_at: row.text_opt("verified_at")?,
             metadata: row.json("metadata")?,
-            status: row.text("status")?,
+            status: row.text("status")?.parse()?,
             status_reason: row.text_opt("status_reason")?,
             thumbnail_key: row.text_opt("thumbnail_key")?,
             uploaded_at: row.text("uploaded_at")?,
@@ -99,20 +99,20 @@ impl Document {
     }
 
     pub fn is_active(&self) -> bool {
-        self.status == ACTIVE
+        self.status == DocumentStatus::Active
     }
 
     pub fn is_processing(&self) -> bool {
-        self.status == PROCESSING
+        self.status == DocumentStatus::Processing
     }
 
     /// Whether `user` may see the record: active ones by the access rule, and the uploader's
     /// own while they are checked or after they were rejected (to learn why).
     pub fn visible_to(&self, user: &Id) -> bool {
-        match self.status.as_str() {
-            ACTIVE => self.readable_by(user),
-            PROCESSING | REJECTED => self.uploaded_by == *user,
-            _ => false,
+        match self.status {
+            DocumentStatus::Active => self.readable_by(user),
+            DocumentStatus::Processing | DocumentStatus::Rejected => self.uploaded_by == *user,
+            DocumentStatus::Archived | DocumentStatus::Deleted => false,
         }
     }
 
@@ -173,10 +173,6 @@ impl Document {
     }
 }
 
-pub const PROCESSING: &str = "processing";
-pub const ACTIVE: &str = "active";
-pub const REJECTED: &str = "rejected";
-
 /// `sizeFormatted`: base 1024, two decimals with trailing zeros dropped ("1.5 MB", "100 Bytes").
 pub fn size_formatted(bytes: i64) -> String {
     if bytes <= 0 {
@@ -218,19 +214,19 @@ fn insert_sql(d: &Document) -> Sql {
     .arg(&d.mime_type)
     .arg(&d.url)
     .arg(d.size)
-    .arg(&d.document_type)
+    .arg(d.document_type.as_str())
     .arg(&d.related_id)
     .arg(&d.related_model)
     .arg(&d.uploaded_by)
     .arg(&d.uploaded_by_role)
     .arg(d.description.clone())
     .arg(json!(d.tags).to_string())
-    .arg(&d.document_category)
+    .arg(d.document_category.as_str())
     .arg(d.is_verified)
     .arg(d.verified_by.clone())
     .arg(d.verified_at.clone())
     .arg(d.metadata.to_string())
-    .arg(&d.status)
+    .arg(d.status.as_str())
     .arg(d.status_reason.clone())
     .arg(d.thumbnail_key.clone())
     .arg(&d.uploaded_at)
@@ -315,10 +311,10 @@ pub async fn get(db: &Db, id: &Id) -> sqlx::Result<Option<Document>> {
 }
 
 /// The record of this content on this entity, whatever its status.
-pub async fn find_on_entity(db: &Db, content_hash: &str, document_type: &str, related_id: &Id) -> sqlx::Result<Option<Document>> {
+pub async fn find_on_entity(db: &Db, content_hash: &str, document_type: DocumentType, related_id: &Id) -> sqlx::Result<Option<Document>> {
     let tail = Sql::new("WHERE d.content_hash = $1 AND d.document_type = $2 AND d.related_id = $3")
         .arg(content_hash)
-        .arg(document_type)
+        .arg(document_type.as_str())
         .arg(related_id);
     Ok(select(db, tail).await?.into_iter().next())
 }
@@ -352,7 +348,7 @@ pub async fn find_readable_by_hash(db: &Db, content_hash: &str, viewer: &Id) -> 
 /// Filters of the list routes; every list is limited to what the viewer may see.
 #[derive(Debug, Default, Clone)]
 pub struct ListFilter {
-    pub document_type: Option<String>,
+    pub document_type: Option<DocumentType>,
     pub related_id: Option<Id>,
     pub category: Option<String>,
     /// Case-insensitive literal text in the name, the description or a tag.
@@ -365,7 +361,7 @@ fn where_clause(viewer: &Id, f: &ListFilter) -> Sql {
     let mut sql = Sql::new("WHERE ");
     push_visible(&mut sql, viewer);
     if let Some(t) = &f.document_type {
-        sql.push(" AND d.document_type = ").push_bind(t);
+        sql.push(" AND d.document_type = ").push_bind(t.as_str());
     }
     if let Some(r) = &f.related_id {
         sql.push(" AND d.related_id = ").push_bind(r);
@@ -452,8 +448,8 @@ pub async fn mark_deleted(db: &Db, id: &Id, at: &str) -> sqlx::Result<bool> {
 
 /// The result of checking an uploaded file.
 pub struct Checked<'a> {
-    /// [`ACTIVE`] or [`REJECTED`].
-    pub status: &'static str,
+    /// `Active` or `Rejected`.
+    pub status: DocumentStatus,
     pub reason: Option<&'a str>,
     pub thumbnail_key: Option<&'a str>,
 }
@@ -466,7 +462,7 @@ pub async fn finish_processing(db: &Db, id: &Id, checked: &Checked<'_>, at: &str
          WHERE id = $1 AND status = 'processing'",
     )
     .arg(id)
-    .arg(checked.status)
+    .arg(checked.status.as_str())
     .arg(checked.reason)
     .arg(checked.thumbnail_key)
     .arg(at);
