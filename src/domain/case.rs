@@ -86,8 +86,13 @@ string_enum!(
     }
 );
 
-const QUERY_STATUSES: &[CaseStatus] =
-    &[CaseStatus::Pending, CaseStatus::Assigned, CaseStatus::InProgress, CaseStatus::Resolved, CaseStatus::Closed];
+const QUERY_STATUSES: &[CaseStatus] = &[
+    CaseStatus::Pending,
+    CaseStatus::Assigned,
+    CaseStatus::InProgress,
+    CaseStatus::Resolved,
+    CaseStatus::Closed,
+];
 
 impl CaseType {
     /// Capitalized, for messages ("Query not found").
@@ -153,7 +158,10 @@ impl CaseStatus {
 pub enum Actor<'a> {
     Citizen(&'a Id),
     /// `verified`: an active lawyer whose verification is complete.
-    Lawyer { id: &'a Id, verified: bool },
+    Lawyer {
+        id: &'a Id,
+        verified: bool,
+    },
     Admin,
     /// Law students see no cases.
     Other,
@@ -179,7 +187,9 @@ impl CaseParties {
         match actor {
             Actor::Citizen(id) => &self.citizen_id == id,
             Actor::Lawyer { id, verified } => {
-                self.assigned_lawyer_id.as_ref() == Some(id) || has_entry || (verified && self.is_open())
+                self.assigned_lawyer_id.as_ref() == Some(id)
+                    || has_entry
+                    || (verified && self.is_open())
             }
             Actor::Admin => true,
             Actor::Other => false,
@@ -205,7 +215,10 @@ mod tests {
     fn strings_round_trip() {
         for s in CaseStatus::ALL {
             assert_eq!(s.as_str().parse::<CaseStatus>(), Ok(*s));
-            assert_eq!(serde_json::to_value(s).unwrap(), serde_json::json!(s.as_str()));
+            assert_eq!(
+                serde_json::to_value(s).unwrap(),
+                serde_json::json!(s.as_str())
+            );
         }
         assert_eq!(CaseStatus::InProgress.as_str(), "in-progress");
         assert_eq!(DisputeType::LandlordTenant.as_str(), "landlord-tenant");
@@ -218,16 +231,36 @@ mod tests {
     #[test]
     fn parties_rules() {
         let (citizen, lawyer, other) = (Id::new(), Id::new(), Id::new());
-        let open = CaseParties { citizen_id: citizen.clone(), assigned_lawyer_id: None, status: CaseStatus::Pending };
-        let taken = CaseParties { assigned_lawyer_id: Some(lawyer.clone()), status: CaseStatus::Assigned, ..open.clone() };
-        let verified = Actor::Lawyer { id: &other, verified: true };
+        let open = CaseParties {
+            citizen_id: citizen.clone(),
+            assigned_lawyer_id: None,
+            status: CaseStatus::Pending,
+        };
+        let taken = CaseParties {
+            assigned_lawyer_id: Some(lawyer.clone()),
+            status: CaseStatus::Assigned,
+            ..open.clone()
+        };
+        let verified = Actor::Lawyer {
+            id: &other,
+            verified: true,
+        };
         assert!(open.may_read(verified, false));
         assert!(!taken.may_read(verified, false));
         assert!(taken.may_read(verified, true));
-        assert!(taken.may_read(Actor::Lawyer { id: &lawyer, verified: false }, false));
+        assert!(taken.may_read(
+            Actor::Lawyer {
+                id: &lawyer,
+                verified: false
+            },
+            false
+        ));
         assert!(!open.may_read(Actor::Citizen(&other), false));
         assert!(!open.may_read(Actor::Other, true));
-        assert!(taken.may_change_status(Actor::Lawyer { id: &lawyer, verified: false }));
+        assert!(taken.may_change_status(Actor::Lawyer {
+            id: &lawyer,
+            verified: false
+        }));
         assert!(!taken.may_change_status(verified));
         assert!(taken.may_change_status(Actor::Citizen(&citizen)));
         assert!(taken.may_change_status(Actor::Admin));

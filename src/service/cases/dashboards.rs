@@ -1,0 +1,194 @@
+//! The dashboards of lawyers and citizens: counts per status, quick stats and the citizen's
+//! recent activity (docs/api.md 3.3 #3, 3.4 #1, #2).
+
+use super::*;
+
+pub(super) fn count(
+    counts: &HashMap<(CaseType, CaseStatus), i64>,
+    t: CaseType,
+    statuses: &[CaseStatus],
+) -> i64 {
+    statuses
+        .iter()
+        .map(|s| counts.get(&(t, *s)).copied().unwrap_or(0))
+        .sum()
+}
+
+pub(super) fn total(counts: &HashMap<(CaseType, CaseStatus), i64>, t: CaseType) -> i64 {
+    counts
+        .iter()
+        .filter(|((ct, _), _)| *ct == t)
+        .map(|(_, n)| n)
+        .sum()
+}
+
+pub(super) const ACTIVE: &[CaseStatus] = CaseStatus::ACTIVE;
+
+pub(super) const RESOLVED: &[CaseStatus] = CaseStatus::RESOLVED;
+
+/// 3.3 #3: `data` of the lawyer dashboard.
+pub async fn lawyer_dashboard(state: &AppState, lawyer: &User) -> AppResult<Value> {
+    let counts = store::status_counts(&state.db, Party::AssignedLawyer(&lawyer.id)).await?;
+    let clients = lawyer
+        .connections
+        .as_array()
+        .map(|c| {
+            c.iter()
+                .filter(|c| c.get("connectionType").and_then(Value::as_str) == Some("client"))
+                .count()
+        })
+        .unwrap_or(0);
+    let (aq, ad) = (
+        count(&counts, CaseType::Query, ACTIVE),
+        count(&counts, CaseType::Dispute, ACTIVE),
+    );
+    Ok(json!({
+        "totalClients": clients,
+        "activeQueries": aq,
+        "activeDisputes": ad,
+        "totalCases": total(&counts, CaseType::Query) + total(&counts, CaseType::Dispute),
+        "resolvedCases": count(&counts, CaseType::Query, RESOLVED) + count(&counts, CaseType::Dispute, RESOLVED),
+        "activeCases": aq + ad,
+    }))
+}
+
+/// What the citizen dashboard and the quick stats are computed from.
+pub(super) struct CitizenCounts {
+    pub(super) by_status: HashMap<(CaseType, CaseStatus), i64>,
+    pub(super) pending_requests: i64,
+    pub(super) received_offers: i64,
+    pub(super) connected: i64,
+}
+
+pub(super) async fn citizen_counts(db: &Db, citizen: &Id) -> AppResult<CitizenCounts> {
+    let c = store::citizen_counts(db, citizen).await?;
+    Ok(CitizenCounts {
+        by_status: c.by_status,
+        pending_requests: c.with_pending_asks + c.pending_connections,
+        received_offers: c.with_pending_offers,
+        connected: c.connected,
+    })
+}
+
+/// The `{totalCases, activeCases, resolvedCases, connectedLawyers, pendingRequests}` payload of
+/// `dashboard_stats_updated` / `quick_stats_updated` (docs/api.md 3.5 #1; `activeCases` = total
+/// minus resolved), with real numbers. Also for the connections service (3.4 #15).
+pub async fn citizen_quick_stats(db: &Db, citizen: &Id) -> AppResult<Value> {
+    let c = citizen_counts(db, citizen).await?;
+    let total_cases = total(&c.by_status, CaseType::Query) + total(&c.by_status, CaseType::Dispute);
+    let resolved = count(&c.by_status, CaseType::Query, RESOLVED)
+        + count(&c.by_status, CaseType::Dispute, RESOLVED);
+    Ok(json!({
+        "totalCases": total_cases,
+        "activeCases": total_cases - resolved,
+        "resolvedCases": resolved,
+        "connectedLawyers": c.connected,
+        "pendingRequests": c.pending_requests,
+    }))
+}
+
+/// 3.4 #1: `data` of the citizen dashboard.
+pub async fn citizen_dashboard(state: &AppState, citizen: &User) -> AppResult<Value> {
+    let c = citizen_counts(&state.db, &citizen.id).await?;
+    let s = &c.by_status;
+    let (tq, aq, rq) = (
+        total(s, CaseType::Query),
+        count(s, CaseType::Query, ACTIVE),
+        count(s, CaseType::Query, RESOLVED),
+    );
+    let (td, ad, rd) = (
+        total(s, CaseType::Dispute),
+        count(s, CaseType::Dispute, ACTIVE),
+        count(s, CaseType::Dispute, RESOLVED),
+    );
+    Ok(json!({
+        "totalQueries": tq,
+        "activeQueries": aq,
+        "resolvedQueries": rq,
+        "totalDisputes": td,
+        "activeDisputes": ad,
+        "resolvedDisputes": rd,
+        "totalCases": tq + td,
+        "activeCases": aq + ad,
+        "resolvedCases": rq + rd,
+        "connectedLawyers": c.connected,
+        "pendingRequests": c.pending_requests,
+        "receivedOffers": c.received_offers,
+    }))
+}
+
+/// 3.4 #2: the newest cases and connections of the citizen as activity items (at most 5),
+/// and how many there were before truncation. Reading never writes.
+pub async fn recent_activity(
+    state: &AppState,
+    citizen: &User,
+    params: &Params,
+) -> AppResult<Value> {
+    let limit = params.limit(10);
+    let db = &state.db;
+    let mut cases = store::newest_of_citizen(db, &citizen.id, CaseType::Query, limit).await?;
+    cases.extend(store::newest_of_citizen(db, &citizen.id, CaseType::Dispute, limit).await?);
+    let connections = store::newest_connections(db, &citizen.id, limit).await?;
+    let people = cases
+        .iter()
+        .filter_map(|c| c.assigned_lawyer_id.clone())
+        .chain(connections.iter().map(|c| c.lawyer_id.clone()));
+    let users = load_users(state, people).await?;
+    let lawyer = |id: Option<&Id>| {
+        id.map(|id| user_ref(&users, id, Some(LAWYER_BRIEF)))
+            .unwrap_or(Value::Null)
+    };
+    let mut items: Vec<(String, Value)> = Vec::new();
+    for c in &cases {
+        let latest = c
+            .timeline
+            .as_array()
+            .and_then(|t| t.last())
+            .and_then(|t| t.get("description"))
+            .and_then(Value::as_str);
+        let fallback = c.case_type.submitted();
+        let mut item = json!({
+            "id": c.id,
+            "type": c.case_type.as_str(),
+            "title": c.title,
+            "description": latest.unwrap_or(fallback),
+            "status": c.status,
+            "timestamp": c.created_at,
+            "assignedLawyer": lawyer(c.assigned_lawyer_id.as_ref()),
+            "category": c.category,
+            "priority": c.priority,
+        });
+        if c.case_type == CaseType::Dispute {
+            item["disputeType"] = json!(c.dispute_type);
+        }
+        items.push((c.created_at.clone(), item));
+    }
+    for conn in &connections {
+        let name = users
+            .get(&conn.lawyer_id)
+            .map(|u| u.name.as_str())
+            .unwrap_or("lawyer");
+        let description = match conn.status.as_str() {
+            "pending" => format!("Connection request sent to {name}"),
+            "accepted" => format!("Connected with {name}"),
+            "rejected" => format!("Connection request declined by {name}"),
+            _ => format!("Direct connection with {name}"),
+        };
+        let item = json!({
+            "id": conn.id,
+            "type": "connection",
+            "title": "Direct Lawyer Connection",
+            "description": description,
+            "status": conn.status,
+            "timestamp": conn.created_at,
+            "assignedLawyer": lawyer(Some(&conn.lawyer_id)),
+            "category": "consultation",
+            "priority": "medium",
+        });
+        items.push((conn.created_at.clone(), item));
+    }
+    items.sort_by(|a, b| b.0.cmp(&a.0));
+    let total = items.len();
+    let activities: Vec<Value> = items.into_iter().take(5).map(|(_, item)| item).collect();
+    Ok(json!({"activities": activities, "total": total}))
+}
