@@ -15,12 +15,12 @@ cd "$(dirname "$0")/.."
 USERS=${USERS:-100000}
 MESSAGES=${MESSAGES:-1000000}
 PER_CHAT=${PER_CHAT:-50}
-[ -n "${SKIP_BUILD:-}" ] || cargo build --release -q --bin nyaya
-bin=$PWD/target/release/nyaya
+# NYAYA_BIN: a binary built elsewhere (then nothing is built).
+if [ -n "${NYAYA_BIN:-}" ]; then bin=$NYAYA_BIN; else cargo build --release -q --bin nyaya; bin=$PWD/target/release/nyaya; fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-export RUST_LOG=warn DATA_DIR="$work/data"
+export RUST_LOG=${RUST_LOG:-warn,sqlx=error} DATA_DIR="$work/data"
 gzip_flag=()
 [ -n "${GZIP:-}" ] && gzip_flag=(--gzip)
 

@@ -241,8 +241,14 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() {
-    nyaya::telemetry::init_logging();
     let cli = Cli::parse();
+    if matches!(cli.command, Some(Command::ImportMongo(_))) && std::env::var_os("RUST_LOG").is_none() {
+        // An import's statements are long by design (hundreds of rows each): sqlx's
+        // slow-statement warning would print them whole.
+        let filter = tracing_subscriber::EnvFilter::new("info,sqlx=error");
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+    }
+    nyaya::telemetry::init_logging();
     if let Err(err) = run(cli).await {
         eprintln!("nyaya: {err:#}");
         std::process::exit(1);
