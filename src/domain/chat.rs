@@ -1,6 +1,7 @@
 //! Chats and messages: their closed sets.
 
 use super::string_enum::string_enum;
+use super::user::{Role, User};
 
 string_enum!(
     /// Whether a chat connects its participants: a direct chat a citizen requested is
@@ -24,6 +25,16 @@ string_enum!(
     /// What a message carries.
     MessageType, "message type" { Text = "text", File = "file", Image = "image", System = "system" }
 );
+
+/// Who may ask whom to talk: the rule of direct chats, written once. A citizen may open a
+/// (pending) direct chat with, or send a connection request to, an active, verified lawyer (as
+/// the directory offers them); nobody else opens a conversation with a stranger. Two users who
+/// already share an active chat talk in it whatever their roles.
+impl User {
+    pub fn may_reach_out_to(&self, other: &User) -> bool {
+        self.role == Role::Citizen && self.id != other.id && other.is_active_verified_lawyer()
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -113,5 +124,38 @@ mod tests {
             DocumentCategory::NAMES,
             DocumentCategory::as_str,
         );
+    }
+
+    fn user(role: Role, verified: bool, active: bool) -> User {
+        let mut u = User::new("U".into(), "u@example.com".into(), String::new(), role);
+        u.is_verified = verified;
+        u.is_active = active;
+        if verified && role == Role::Lawyer {
+            u.lawyer_details = Some(serde_json::json!({"verificationStatus": "verified"}));
+        }
+        u
+    }
+
+    #[test]
+    fn only_a_citizen_reaches_out_and_only_to_an_active_verified_lawyer() {
+        let citizen = user(Role::Citizen, true, true);
+        let lawyer = user(Role::Lawyer, true, true);
+        assert!(citizen.may_reach_out_to(&lawyer));
+        assert!(
+            !lawyer.may_reach_out_to(&citizen),
+            "a lawyer does not open a conversation"
+        );
+        assert!(
+            !citizen.may_reach_out_to(&user(Role::Lawyer, false, true)),
+            "unverified"
+        );
+        assert!(
+            !citizen.may_reach_out_to(&user(Role::Lawyer, true, false)),
+            "deactivated"
+        );
+        assert!(!citizen.may_reach_out_to(&user(Role::Citizen, true, true)));
+        assert!(!user(Role::LawStudent, true, true).may_reach_out_to(&lawyer));
+        assert!(!user(Role::Admin, true, true).may_reach_out_to(&lawyer));
+        assert!(!lawyer.may_reach_out_to(&lawyer));
     }
 }

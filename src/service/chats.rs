@@ -168,9 +168,8 @@ pub async fn in_active_chat(state: &AppState, chat_id: &str, users: &[&Id]) -> A
     Ok(members(state, chat_id).await?.is_some_and(|m| m.active && users.iter().all(|u| m.includes(u))))
 }
 
-/// Who may open a direct chat with whom: a citizen, with an active, verified lawyer (as the
-/// directory offers). Everyone else reaches a user through a connection request. Proof that
-/// [`direct_chat_partner`] allowed it, the only way to open a pending direct chat.
+/// Proof that [`direct_chat_partner`] allowed a direct chat ([`User::may_reach_out_to`]), the
+/// only way to open a pending one.
 pub struct DirectPartner(User);
 
 impl DirectPartner {
@@ -179,14 +178,13 @@ impl DirectPartner {
     }
 }
 
-/// The rule of direct chats, one place for HTTP (3.7 #2, 3.4 #6) and Socket.IO
-/// (`direct_message_request`, `chat:request`): `other` when `user` is a citizen and `other` an
-/// active, verified lawyer. Every refusal is the same 404 `refusal` (the route's "not found"
+/// The rule of direct chats ([`User::may_reach_out_to`]) applied to an id, for HTTP (3.7 #2,
+/// 3.4 #6) and Socket.IO (`direct_message_request`, `chat:request`). Every refusal is the same 404 `refusal` (the route's "not found"
 /// message), whether or not an account with that id exists, so ids cannot be probed.
 pub async fn direct_chat_partner(state: &AppState, user: &User, other: &Id, refusal: &'static str) -> AppResult<DirectPartner> {
     let target = users::get(&state.db, other).await?;
     match target {
-        Some(target) if user.role == Role::Citizen && target.is_active_verified_lawyer() => Ok(DirectPartner(target)),
+        Some(target) if user.may_reach_out_to(&target) => Ok(DirectPartner(target)),
         _ => Err(AppError::not_found(refusal)),
     }
 }

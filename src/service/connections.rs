@@ -85,11 +85,12 @@ fn optional_text(body: &Value, key: &str, what: &str) -> AppResult<Option<String
     }
 }
 
-/// An active, verified lawyer, or 404 "Lawyer not found or not verified".
-async fn verified_lawyer(state: &AppState, id: &Id) -> AppResult<User> {
+/// The lawyer `citizen` may ask to connect ([`User::may_reach_out_to`], the rule of direct
+/// chats), or 404 "Lawyer not found or not verified".
+async fn requested_lawyer(state: &AppState, citizen: &User, id: &Id) -> AppResult<User> {
     users::get(&state.db, id)
         .await?
-        .filter(User::is_active_verified_lawyer)
+        .filter(|lawyer| citizen.may_reach_out_to(lawyer))
         .ok_or_else(|| AppError::not_found("Lawyer not found or not verified"))
 }
 
@@ -112,7 +113,7 @@ pub async fn request_connection(state: &AppState, citizen: &User, lawyer_id: &Id
             .and_then(|t| t.parse().ok())
             .ok_or_else(|| AppError::bad_request("Invalid connection type"))?,
     };
-    let lawyer = verified_lawyer(state, lawyer_id).await?;
+    let lawyer = requested_lawyer(state, citizen, lawyer_id).await?;
     let existing = store::find_pair(&state.db, &citizen.id, &lawyer.id).await?;
     let (connection, created) = match existing {
         Some(c) if c.status == ConnectionStatus::Blocked || !c.is_active => {
