@@ -2,6 +2,7 @@
 //! dispute type, entry status and direction, timeline actions), serialized as the API's strings,
 //! and the two rules about a case's parties: who may read it and who may change its status.
 
+use crate::domain::user::{Role, User};
 use crate::ids::Id;
 
 pub use super::string_enum::UnknownValue;
@@ -153,20 +154,6 @@ impl CaseStatus {
     pub const RESOLVED: &'static [CaseStatus] = &[CaseStatus::Resolved];
 }
 
-/// Who acts on a case, as its two access rules see them (built from the user by the caller).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Actor<'a> {
-    Citizen(&'a Id),
-    /// `verified`: an active lawyer whose verification is complete.
-    Lawyer {
-        id: &'a Id,
-        verified: bool,
-    },
-    Admin,
-    /// Law students see no cases.
-    Other,
-}
-
 /// The parties of a case and the facts its two access rules need.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CaseParties {
@@ -182,27 +169,27 @@ impl CaseParties {
     }
 
     /// Who may see the case: its citizen; a lawyer assigned to it, named in one of its entries
-    /// (`has_entry`), or verified while the case is open; admins.
-    pub fn may_read(&self, actor: Actor<'_>, has_entry: bool) -> bool {
-        match actor {
-            Actor::Citizen(id) => &self.citizen_id == id,
-            Actor::Lawyer { id, verified } => {
-                self.assigned_lawyer_id.as_ref() == Some(id)
+    /// (`has_entry`), or verified (and active) while the case is open; admins.
+    pub fn may_read(&self, user: &User, has_entry: bool) -> bool {
+        match user.role {
+            Role::Citizen => self.citizen_id == user.id,
+            Role::Lawyer => {
+                self.assigned_lawyer_id.as_ref() == Some(&user.id)
                     || has_entry
-                    || (verified && self.is_open())
+                    || (user.is_active_verified_lawyer() && self.is_open())
             }
-            Actor::Admin => true,
-            Actor::Other => false,
+            Role::Admin => true,
+            Role::LawStudent => false,
         }
     }
 
     /// Who may change the case's status: its citizen, its assigned lawyer, admins.
-    pub fn may_change_status(&self, actor: Actor<'_>) -> bool {
-        match actor {
-            Actor::Citizen(id) => &self.citizen_id == id,
-            Actor::Lawyer { id, .. } => self.assigned_lawyer_id.as_ref() == Some(id),
-            Actor::Admin => true,
-            Actor::Other => false,
+    pub fn may_change_status(&self, user: &User) -> bool {
+        match user.role {
+            Role::Citizen => self.citizen_id == user.id,
+            Role::Lawyer => self.assigned_lawyer_id.as_ref() == Some(&user.id),
+            Role::Admin => true,
+            Role::LawStudent => false,
         }
     }
 }
@@ -228,41 +215,45 @@ mod tests {
         assert_eq!(CaseType::Dispute.statuses().len(), 7);
     }
 
+    fn user(role: Role, verified: bool) -> User {
+        let mut u = User::new("U".into(), "u@example.com".into(), String::new(), role);
+        u.is_verified = verified;
+        if verified {
+            u.lawyer_details = Some(serde_json::json!({"verificationStatus": "verified"}));
+        }
+        u
+    }
+
     #[test]
     fn parties_rules() {
-        let (citizen, lawyer, other) = (Id::new(), Id::new(), Id::new());
+        let citizen = user(Role::Citizen, false);
+        let assigned = user(Role::Lawyer, false);
+        let verified = user(Role::Lawyer, true);
+        let stranger = user(Role::Citizen, false);
         let open = CaseParties {
-            citizen_id: citizen.clone(),
+            citizen_id: citizen.id.clone(),
             assigned_lawyer_id: None,
             status: CaseStatus::Pending,
         };
         let taken = CaseParties {
-            assigned_lawyer_id: Some(lawyer.clone()),
+            assigned_lawyer_id: Some(assigned.id.clone()),
             status: CaseStatus::Assigned,
             ..open.clone()
         };
-        let verified = Actor::Lawyer {
-            id: &other,
-            verified: true,
-        };
-        assert!(open.may_read(verified, false));
-        assert!(!taken.may_read(verified, false));
-        assert!(taken.may_read(verified, true));
-        assert!(taken.may_read(
-            Actor::Lawyer {
-                id: &lawyer,
-                verified: false
-            },
-            false
-        ));
-        assert!(!open.may_read(Actor::Citizen(&other), false));
-        assert!(!open.may_read(Actor::Other, true));
-        assert!(taken.may_change_status(Actor::Lawyer {
-            id: &lawyer,
-            verified: false
-        }));
-        assert!(!taken.may_change_status(verified));
-        assert!(taken.may_change_status(Actor::Citizen(&citizen)));
-        assert!(taken.may_change_status(Actor::Admin));
+        assert!(open.may_read(&verified, false));
+        assert!(
+            !open.may_read(&assigned, false),
+            "an unverified lawyer does not browse open cases"
+        );
+        assert!(!taken.may_read(&verified, false));
+        assert!(taken.may_read(&verified, true));
+        assert!(taken.may_read(&assigned, false));
+        assert!(!open.may_read(&stranger, false));
+        assert!(!open.may_read(&user(Role::LawStudent, false), true));
+        assert!(taken.may_change_status(&assigned));
+        assert!(!taken.may_change_status(&verified));
+        assert!(taken.may_change_status(&citizen));
+        assert!(!taken.may_change_status(&stranger));
+        assert!(taken.may_change_status(&user(Role::Admin, false)));
     }
 }

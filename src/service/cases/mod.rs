@@ -15,8 +15,7 @@ use serde_json::{Map, Value, json};
 use crate::cache::Tag;
 use crate::db::Db;
 use crate::domain::case::{
-    Actor, CaseStatus, Category, DisputeType, Priority, RequestStatus, ResolutionType,
-    TimelineAction,
+    CaseStatus, Category, DisputeType, Priority, RequestStatus, ResolutionType, TimelineAction,
 };
 use crate::domain::page::select_fields;
 use crate::domain::page::{Page, Params, parse_id};
@@ -34,7 +33,7 @@ use crate::store::cases::{
     RequestFilter, SortKey,
 };
 use crate::store::chats::{self as chat_store, CaseChatRow};
-use crate::store::users::{self, Role, User, VerificationStatus};
+use crate::store::users::{self, Role, User};
 use crate::time::now_iso;
 use crate::validate::Validator;
 
@@ -228,31 +227,11 @@ fn entry_tags(rec: &CaseRecord, lawyer: &Id) -> Vec<Tag> {
     ]
 }
 
-/// An active lawyer whose verification is complete (`isVerified` and a `verified` status): the
-/// lawyers citizens may assign cases to and open direct chats with.
-pub fn is_verified_lawyer(u: &User) -> bool {
-    u.role == Role::Lawyer
-        && u.is_active
-        && u.is_verified
-        && u.verification_status() == VerificationStatus::Verified
-}
-
-/// The user as the case access rules see them.
-fn case_actor(user: &User) -> Actor<'_> {
-    match user.role {
-        Role::Citizen => Actor::Citizen(&user.id),
-        Role::Lawyer => Actor::Lawyer {
-            id: &user.id,
-            verified: is_verified_lawyer(user),
-        },
-        Role::Admin => Actor::Admin,
-        Role::LawStudent => Actor::Other,
-    }
-}
-
 /// An active verified lawyer by id, or None.
 async fn verified_lawyer(db: &Db, id: &Id) -> AppResult<Option<User>> {
-    Ok(users::get(db, id).await?.filter(is_verified_lawyer))
+    Ok(users::get(db, id)
+        .await?
+        .filter(User::is_active_verified_lawyer))
 }
 
 /// Creates a query or dispute for `citizen`; returns `data` (`{query}` / `{dispute}`).
@@ -426,7 +405,7 @@ pub async fn check_read_access(
         .await?
         .filter(|f| f.case_type == case_type)
         .ok_or_else(|| AppError::not_found(format!("{} not found", case_type.label())))?;
-    if facts.parties.may_read(case_actor(user), facts.has_entry) {
+    if facts.parties.may_read(user, facts.has_entry) {
         Ok(())
     } else {
         Err(AppError::forbidden("Access denied"))
@@ -494,7 +473,7 @@ pub async fn update_status(
     });
     let not_found = format!("{} not found", case_type.label());
     let changed = mutate(state, case_id, Some(case_type), &not_found, |rec| {
-        if !rec.case.parties().may_change_status(case_actor(user)) {
+        if !rec.case.parties().may_change_status(user) {
             return Err(AppError::forbidden("Access denied"));
         }
         let old = rec.case.status;
