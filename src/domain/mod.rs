@@ -7,6 +7,8 @@ pub mod chat;
 pub mod connection;
 pub mod consultation;
 pub mod document;
+pub mod email;
 pub mod page;
+pub mod password;
 pub mod string_enum;
 pub mod user;

@@ -16,7 +16,9 @@ use super::respond::Envelope;
 use crate::state::AppState;
 use crate::error::{AppError, AppResult};
 use crate::security::{self, TokenPair};
-use crate::service::accounts::{self, ProfileChanges, Registration, SEMESTERS, email, password};
+use crate::domain::email;
+use crate::domain::password::{Password, Problem};
+use crate::service::accounts::{self, ProfileChanges, Registration, SEMESTERS};
 use crate::store::users::Role;
 use crate::validate::{Validator, lookup};
 
@@ -101,20 +103,26 @@ fn phone_pattern() -> &'static regex::Regex {
 }
 
 fn email_rule(v: &mut Validator) {
-    v.field("email").check(|v| v.and_then(Value::as_str).is_some_and(email::is_email), "Please provide a valid email");
+    v.field("email").check(|v| v.and_then(Value::as_str).is_some_and(email::is_email), email::INVALID);
 }
 
 /// The length rule and the pattern rule, each its own entry (values are never echoed).
 fn password_rules(v: &mut Validator, field: &str, label: &str) {
+    let breaks = |v: Option<&Value>, rule: Problem| text_of(v).is_none_or(|p| Password::problems(&p).contains(&rule));
     v.field(field)
-        .check(
-            |v| text_of(v).is_some_and(|p| password::long_enough(&p)),
-            &format!("{label} must be at least 6 characters long"),
-        )
-        .check(
-            |v| text_of(v).is_some_and(|p| password::mixed(&p)),
-            &format!("{label} must contain at least one uppercase letter, one lowercase letter, and one number"),
-        );
+        .check(|v| !breaks(v, Problem::TooShort), &Problem::TooShort.message(label))
+        .check(|v| !breaks(v, Problem::NotMixed), &Problem::NotMixed.message(label));
+}
+
+/// The password in `field` as a [`Password`] (after [`password_rules`] passed, this cannot fail).
+fn password_of(body: &Value, field: &str, label: &str) -> AppResult<Password> {
+    Password::parse(text(body, field).unwrap_or_default()).map_err(|problems| {
+        let mut v = Validator::body(body);
+        for problem in problems {
+            v.add(field, None, problem.message(label));
+        }
+        v.finish().err().unwrap_or_else(|| AppError::bad_request("Validation failed"))
+    })
 }
 
 fn confirm_rule(v: &mut Validator, body: &Value) {
@@ -234,7 +242,7 @@ pub async fn register(State(state): State<AppState>, JsonBody(body): JsonBody) -
     let registration = Registration {
         name: text(&body, "name").unwrap_or_default(),
         email: text(&body, "email").unwrap_or_default(),
-        password: text(&body, "password").unwrap_or_default(),
+        password: password_of(&body, "password", "Password")?,
         role,
         phone: text(&body, "phone"),
         address: present("address"),
@@ -331,7 +339,7 @@ pub async fn reset_password(State(state): State<AppState>, JsonBody(body): JsonB
     confirm_rule(&mut v, &body);
     finish(v)?;
     let token = text(&body, "token").unwrap_or_default();
-    accounts::reset_password(&state, &token, text(&body, "newPassword").unwrap_or_default()).await?;
+    accounts::reset_password(&state, &token, password_of(&body, "newPassword", "New password")?).await?;
     Ok(Envelope::message("Password reset successfully. Please login with your new password."))
 }
 
@@ -437,6 +445,7 @@ pub async fn update_password(
     confirm_rule(&mut v, &body);
     v.finish()?;
     let current = text(&body, "currentPassword").unwrap_or_default();
-    accounts::update_password(&state, &user, current, text(&body, "newPassword").unwrap_or_default()).await?;
+    let new_password = password_of(&body, "newPassword", "New password")?;
+    accounts::update_password(&state, &user, current, new_password).await?;
     Ok(Envelope::message("Password updated successfully. Please login again."))
 }
