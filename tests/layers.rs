@@ -21,6 +21,8 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
     ("notify", &["service", "state", "http", "realtime", "startup"]),
     ("state", &["service", "http", "realtime", "startup"]),
     ("service", &["http", "realtime", "startup"]),
+    // Socket.IO handlers go through the services, like HTTP handlers.
+    ("realtime", &["store", "db", "http", "startup"]),
 ];
 
 /// Edges still to remove, each named so it cannot spread: the Socket.IO server (`realtime`)

@@ -15,10 +15,8 @@ use crate::state::AppState;
 use crate::error::AppError;
 use crate::service::access::require_verified_lawyer;
 use crate::ids::Id;
-use crate::service::{chats, connections, people};
-use crate::store::cases::case_parties;
-use crate::store::relations;
-use crate::store::users::{Role, User};
+use crate::service::{chats, connections, people, relations};
+use crate::domain::user::{Role, User};
 
 /// Everything a handler needs: the socket, the server handle, the application, the sender.
 pub(super) struct Ctx<A: Adapter> {
@@ -163,7 +161,7 @@ impl<A: Adapter> Ctx<A> {
         if self.s.rooms().iter().any(|r| r.as_ref() == chat_id) {
             return true;
         }
-        relations::in_chat(&self.state.db, chat_id, &self.me.id).await.unwrap_or_else(|e| {
+        relations::in_chat(&self.state, chat_id, &self.me.id).await.unwrap_or_else(|e| {
             tracing::warn!(error = %e, "socket: chat membership check failed");
             false
         })
@@ -181,7 +179,7 @@ impl<A: Adapter> Ctx<A> {
 
     /// Whether the sender may reach `other`'s sockets (docs/api.md 4.2 "Rust hardening").
     async fn may_reach(&self, other: &Id) -> bool {
-        relations::are_related(&self.state.db, &self.me.id, other).await.unwrap_or_else(|e| {
+        relations::are_related(&self.state, &self.me.id, other).await.unwrap_or_else(|e| {
             tracing::warn!(error = %e, "socket: relation check failed");
             false
         })
@@ -209,7 +207,7 @@ fn failure(state: &AppState, e: &AppError, fallback: &str) -> Value {
 
 /// Presence events go to the user's chat partners only.
 async fn to_partners<A: Adapter>(state: &AppState, s: &SocketRef<A>, user: &Id, events: &[(&str, Value)]) {
-    let partners = match relations::chat_partners(&state.db, user).await {
+    let partners = match relations::chat_partners(state, user).await {
         Ok(p) => p,
         Err(e) => {
             tracing::warn!(error = %e, "presence: loading chat partners failed");
@@ -360,7 +358,7 @@ async fn relay_request<A: Adapter>(ctx: &Ctx<A>, data: &Value, target_key: &str,
 async fn assigned_case<A: Adapter>(ctx: &Ctx<A>, data: &Value) -> Result<(&'static str, Id, Id, Id), &'static str> {
     let case_type = text(data, "caseType").and_then(|t| chats::parse_case_type(t).ok()).ok_or("Invalid case type")?;
     let case_id = id_of(data, "caseId").ok_or("Case not found")?;
-    let parties = case_parties(&ctx.state.db, case_type, &case_id).await.map_err(|e| {
+    let parties = relations::case_parties(&ctx.state, case_type, &case_id).await.map_err(|e| {
         tracing::warn!(error = %e, "socket: loading case parties failed");
         "Case not found"
     })?;

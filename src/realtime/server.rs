@@ -28,7 +28,7 @@ use crate::config::Config;
 use crate::ids::Id;
 use crate::service::people;
 use crate::state::AppState;
-use crate::store::users::Role;
+use crate::domain::user::Role;
 
 type Redis = RedisAdapter<Emitter>;
 

@@ -5,6 +5,7 @@ pub mod access;
 pub mod accounts;
 pub mod background;
 pub mod people;
+pub mod relations;
 pub mod admin;
 pub mod directory;
 pub mod cases;
