@@ -42,13 +42,14 @@ pub async fn lawyer_dashboard(state: &AppState, lawyer: &User) -> AppResult<Valu
         count(&counts, CaseType::Query, ACTIVE),
         count(&counts, CaseType::Dispute, ACTIVE),
     );
-    Ok(json!({
-        "totalClients": clients,
-        "activeQueries": aq,
-        "activeDisputes": ad,
-        "totalCases": total(&counts, CaseType::Query) + total(&counts, CaseType::Dispute),
-        "resolvedCases": count(&counts, CaseType::Query, RESOLVED) + count(&counts, CaseType::Dispute, RESOLVED),
-        "activeCases": aq + ad,
+    Ok(to_json(&LawyerDashboard {
+        total_clients: clients,
+        active_queries: aq,
+        active_disputes: ad,
+        total_cases: total(&counts, CaseType::Query) + total(&counts, CaseType::Dispute),
+        resolved_cases: count(&counts, CaseType::Query, RESOLVED)
+            + count(&counts, CaseType::Dispute, RESOLVED),
+        active_cases: aq + ad,
     }))
 }
 
@@ -78,12 +79,12 @@ pub async fn citizen_quick_stats(db: &Db, citizen: &Id) -> AppResult<Value> {
     let total_cases = total(&c.by_status, CaseType::Query) + total(&c.by_status, CaseType::Dispute);
     let resolved = count(&c.by_status, CaseType::Query, RESOLVED)
         + count(&c.by_status, CaseType::Dispute, RESOLVED);
-    Ok(json!({
-        "totalCases": total_cases,
-        "activeCases": total_cases - resolved,
-        "resolvedCases": resolved,
-        "connectedLawyers": c.connected,
-        "pendingRequests": c.pending_requests,
+    Ok(to_json(&CitizenQuickStats {
+        total_cases,
+        active_cases: total_cases - resolved,
+        resolved_cases: resolved,
+        connected_lawyers: c.connected,
+        pending_requests: c.pending_requests,
     }))
 }
 
@@ -101,19 +102,19 @@ pub async fn citizen_dashboard(state: &AppState, citizen: &User) -> AppResult<Va
         count(s, CaseType::Dispute, ACTIVE),
         count(s, CaseType::Dispute, RESOLVED),
     );
-    Ok(json!({
-        "totalQueries": tq,
-        "activeQueries": aq,
-        "resolvedQueries": rq,
-        "totalDisputes": td,
-        "activeDisputes": ad,
-        "resolvedDisputes": rd,
-        "totalCases": tq + td,
-        "activeCases": aq + ad,
-        "resolvedCases": rq + rd,
-        "connectedLawyers": c.connected,
-        "pendingRequests": c.pending_requests,
-        "receivedOffers": c.received_offers,
+    Ok(to_json(&CitizenDashboard {
+        total_queries: tq,
+        active_queries: aq,
+        resolved_queries: rq,
+        total_disputes: td,
+        active_disputes: ad,
+        resolved_disputes: rd,
+        total_cases: tq + td,
+        active_cases: aq + ad,
+        resolved_cases: rq + rd,
+        connected_lawyers: c.connected,
+        pending_requests: c.pending_requests,
+        received_offers: c.received_offers,
     }))
 }
 
@@ -138,7 +139,7 @@ pub async fn recent_activity(
         id.map(|id| user_ref(&users, id, Some(LAWYER_BRIEF)))
             .unwrap_or(Value::Null)
     };
-    let mut items: Vec<(String, Value)> = Vec::new();
+    let mut items: Vec<(&str, ActivityItem<'_>)> = Vec::new();
     for c in &cases {
         let latest = c
             .timeline
@@ -146,49 +147,42 @@ pub async fn recent_activity(
             .and_then(|t| t.last())
             .and_then(|t| t.get("description"))
             .and_then(Value::as_str);
-        let fallback = c.case_type.submitted();
-        let mut item = json!({
-            "id": c.id,
-            "type": c.case_type.as_str(),
-            "title": c.title,
-            "description": latest.unwrap_or(fallback),
-            "status": c.status,
-            "timestamp": c.created_at,
-            "assignedLawyer": lawyer(c.assigned_lawyer_id.as_ref()),
-            "category": c.category,
-            "priority": c.priority,
-        });
-        if c.case_type == CaseType::Dispute {
-            item["disputeType"] = json!(c.dispute_type);
-        }
-        items.push((c.created_at.clone(), item));
+        let description = latest.unwrap_or(c.case_type.submitted());
+        let item = ActivityItem::case(c, description, Some(lawyer(c.assigned_lawyer_id.as_ref())));
+        items.push((&c.created_at, item));
     }
-    for conn in &connections {
-        let name = users
-            .get(&conn.lawyer_id)
-            .map(|u| u.name.as_str())
-            .unwrap_or("lawyer");
-        let description = match conn.status.as_str() {
-            "pending" => format!("Connection request sent to {name}"),
-            "accepted" => format!("Connected with {name}"),
-            "rejected" => format!("Connection request declined by {name}"),
-            _ => format!("Direct connection with {name}"),
+    let descriptions: Vec<String> = connections
+        .iter()
+        .map(|conn| {
+            let name = users
+                .get(&conn.lawyer_id)
+                .map(|u| u.name.as_str())
+                .unwrap_or("lawyer");
+            match conn.status.as_str() {
+                "pending" => format!("Connection request sent to {name}"),
+                "accepted" => format!("Connected with {name}"),
+                "rejected" => format!("Connection request declined by {name}"),
+                _ => format!("Direct connection with {name}"),
+            }
+        })
+        .collect();
+    for (conn, description) in connections.iter().zip(&descriptions) {
+        let item = ActivityItem {
+            id: &conn.id,
+            kind: "connection",
+            title: "Direct Lawyer Connection",
+            description,
+            status: conn.status.as_str(),
+            timestamp: &conn.created_at,
+            assigned_lawyer: Some(lawyer(Some(&conn.lawyer_id))),
+            category: "consultation",
+            priority: "medium",
+            dispute_type: None,
         };
-        let item = json!({
-            "id": conn.id,
-            "type": "connection",
-            "title": "Direct Lawyer Connection",
-            "description": description,
-            "status": conn.status,
-            "timestamp": conn.created_at,
-            "assignedLawyer": lawyer(Some(&conn.lawyer_id)),
-            "category": "consultation",
-            "priority": "medium",
-        });
-        items.push((conn.created_at.clone(), item));
+        items.push((&conn.created_at, item));
     }
     items.sort_by(|a, b| b.0.cmp(&a.0));
     let total = items.len();
-    let activities: Vec<Value> = items.into_iter().take(5).map(|(_, item)| item).collect();
-    Ok(json!({"activities": activities, "total": total}))
+    let activities = items.into_iter().take(5).map(|(_, item)| item).collect();
+    Ok(to_json(&ActivityFeed { activities, total }))
 }

@@ -283,19 +283,7 @@ pub async fn create(
         .invalidate([Tag::Avail, Tag::Cit(citizen.id.clone()), Tag::Adm])
         .await;
 
-    let mut activity = json!({
-        "id": case.id,
-        "type": case_type.as_str(),
-        "title": case.title,
-        "description": case_type.submitted(),
-        "status": case.status,
-        "timestamp": case.created_at,
-        "category": case.category,
-        "priority": case.priority,
-    });
-    if case_type == CaseType::Dispute {
-        activity["disputeType"] = json!(case.dispute_type);
-    }
+    let activity = to_json(&ActivityItem::case(&case, case_type.submitted(), None));
     state
         .notifier
         .to_user(&citizen.id, "new_activity", activity);

@@ -264,3 +264,155 @@ pub(super) fn request_summary(
     }
     Value::Object(o)
 }
+
+/// A view as the JSON it serializes to. View structs have string keys and plain values, so
+/// serializing them cannot fail.
+pub(super) fn to_json<T: serde::Serialize>(view: &T) -> Value {
+    serde_json::to_value(view).expect("a view struct serializes to JSON")
+}
+
+/// `data` of the lawyer dashboard (docs/api.md 3.3 #3).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LawyerDashboard {
+    pub total_clients: usize,
+    pub active_queries: i64,
+    pub active_disputes: i64,
+    pub total_cases: i64,
+    pub resolved_cases: i64,
+    pub active_cases: i64,
+}
+
+/// The citizen's quick stats, payload of `dashboard_stats_updated` / `quick_stats_updated`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CitizenQuickStats {
+    pub total_cases: i64,
+    /// Total minus resolved.
+    pub active_cases: i64,
+    pub resolved_cases: i64,
+    pub connected_lawyers: i64,
+    pub pending_requests: i64,
+}
+
+/// `data` of the citizen dashboard (docs/api.md 3.4 #1).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CitizenDashboard {
+    pub total_queries: i64,
+    pub active_queries: i64,
+    pub resolved_queries: i64,
+    pub total_disputes: i64,
+    pub active_disputes: i64,
+    pub resolved_disputes: i64,
+    pub total_cases: i64,
+    pub active_cases: i64,
+    pub resolved_cases: i64,
+    pub connected_lawyers: i64,
+    pub pending_requests: i64,
+    pub received_offers: i64,
+}
+
+/// One item of the citizen's activity feed (a case or a direct connection), also the payload of
+/// `new_activity`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ActivityItem<'a> {
+    #[schema(value_type = String)]
+    pub id: &'a Id,
+    #[serde(rename = "type")]
+    pub kind: &'a str,
+    pub title: &'a str,
+    pub description: &'a str,
+    pub status: &'a str,
+    pub timestamp: &'a str,
+    /// The lawyer (brief) or null; absent from `new_activity`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub assigned_lawyer: Option<Value>,
+    pub category: &'a str,
+    pub priority: &'a str,
+    /// Disputes only (null when a dispute has none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dispute_type: Option<Option<DisputeType>>,
+}
+
+impl<'a> ActivityItem<'a> {
+    /// A case as an activity item.
+    pub(super) fn case(
+        case: &'a Case,
+        description: &'a str,
+        assigned_lawyer: Option<Value>,
+    ) -> ActivityItem<'a> {
+        ActivityItem {
+            id: &case.id,
+            kind: case.case_type.as_str(),
+            title: &case.title,
+            description,
+            status: case.status.as_str(),
+            timestamp: &case.created_at,
+            assigned_lawyer,
+            category: case.category.as_str(),
+            priority: case.priority.as_str(),
+            dispute_type: (case.case_type == CaseType::Dispute).then_some(case.dispute_type),
+        }
+    }
+}
+
+/// `data` of the citizen's recent activity (docs/api.md 3.4 #2).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ActivityFeed<'a> {
+    pub activities: Vec<ActivityItem<'a>>,
+    /// Items before truncation to 5.
+    pub total: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activity_items_keep_the_keys_and_order_of_the_api() {
+        let case = Case::new(
+            CaseType::Dispute,
+            "Title".into(),
+            "Description".into(),
+            Category::Civil,
+            Some(DisputeType::LandlordTenant),
+            Priority::High,
+            Id::new(),
+            json!({}),
+        );
+        let item = to_json(&ActivityItem::case(
+            &case,
+            "Legal dispute filed",
+            Some(Value::Null),
+        ));
+        let keys: Vec<&str> = item
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let expected = [
+            "id",
+            "type",
+            "title",
+            "description",
+            "status",
+            "timestamp",
+            "assignedLawyer",
+            "category",
+            "priority",
+            "disputeType",
+        ];
+        assert_eq!(keys, expected);
+        assert_eq!(item["disputeType"], "landlord-tenant");
+        assert_eq!(item["status"], "pending");
+        let feed = to_json(&ActivityItem::case(&case, "x", None));
+        assert!(
+            feed.get("assignedLawyer").is_none(),
+            "new_activity has no assignedLawyer"
+        );
+    }
+}
