@@ -252,7 +252,7 @@ async fn connected(state: &AppState, viewer: &User, side: Side<'_>, fields: &[&s
         .iter()
         .zip(docs)
         .map(|(c, mut doc)| {
-            doc["chatInfo"] = c.chat_id.as_ref().and_then(|id| infos.remove(id)).unwrap_or(Value::Null);
+            doc["chatInfo"] = c.chat_id.as_ref().and_then(|id| infos.remove(id)).map(chats::view_json).unwrap_or(Value::Null);
             doc
         })
         .collect();
@@ -303,10 +303,10 @@ pub async fn direct_chats_of_citizen(state: &AppState, citizen: &User, page: Pag
                 "chatId": chat.chat_id,
                 "lawyer": user_ref(&users, &c.lawyer, Some(LAWYER_BRIEF)),
                 "status": chat.status,
-                "lastMessage": chats::last_message_json(chat, &users, Some(NAME_ROLE)),
+                "lastMessage": chats::last_message(chat, &users, Some(NAME_ROLE)),
                 "unreadCount": unread.get(&chat.id).copied().unwrap_or(0),
                 "connectedAt": c.responded_at,
-                "participants": chats::participants_json(chat, &users, Some(NAME_ROLE)),
+                "participants": chats::participants(chat, &users, Some(NAME_ROLE)),
             }))
         })
         .collect();
@@ -550,7 +550,7 @@ async fn lawyer_direct_chats(state: &AppState, lawyer: &User, status: ChatStatus
     let filter = ChatFilter { participant: Some(&lawyer.id), chat_type: Some(ChatType::Direct), status: Some(status), active_only: false };
     let total = chat_store::count(&state.db, &filter).await?;
     let list = chat_store::list(&state.db, &filter, order, page).await?;
-    let docs = chats::chat_documents(state, &list, LAWYER_CHAT_SHAPE, None).await?;
+    let docs = chats::chat_documents(state, &list, LAWYER_CHAT_SHAPE, None).await?.into_iter().map(chats::view_json).collect();
     Ok(list_data(key, docs, total, page))
 }
 

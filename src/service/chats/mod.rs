@@ -9,7 +9,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
+
+mod views;
+pub use views::*;
 
 use crate::state::AppState;
 use crate::cache::Tag;
@@ -434,120 +437,39 @@ async fn mark_chat_read(state: &AppState, user: &User, chat_ref: &Id, message_id
 async fn read_on_open(state: &AppState, user: &User, chat_ref: &Id, chat_id: &str) -> AppResult<()> {
     let marked = mark_chat_read(state, user, chat_ref, &[]).await?;
     if !marked.is_empty() {
-        state.notifier.to_room(chat_id, "messages_read", json!({"chatId": chat_id, "readBy": user.id}));
+        state.notifier.to_room(chat_id, "messages_read", view_json(MessagesReadView { chat_id: chat_id.to_string(), read_by: user.id.clone() }));
     }
     Ok(())
 }
 
-// ---- JSON shapes ----
+// ---- views ----
 
-/// A message: `{_id, sender, content, messageType, fileData, attachments, isRead, timestamp, isDeleted}`.
-pub fn message_json(m: &Message, sender: Value) -> Value {
-    let mut out = json!({
-        "_id": m.id,
-        "sender": sender,
-        "content": m.content,
-        "messageType": m.message_type,
-        "fileData": m.file_data,
-        "attachments": m.attachments,
-        "isRead": m.reads.iter().map(|(user, at)| json!({"user": user, "readAt": at})).collect::<Vec<_>>(),
-        "timestamp": m.timestamp,
-        "isDeleted": m.is_deleted,
-    });
-    if let Some(edited) = &m.edited_at {
-        out["editedAt"] = json!(edited);
-    }
-    out
-}
-
-/// A message as its chat room receives it (socket `new_message`): [`message_json`] with its
-/// `chatId` and, when the client sent one, its `tempId`.
+/// A message as its room receives it (socket `new_message`), as JSON for the socket layer.
 pub fn new_message_json(m: &Message, sender: Value, chat_id: &str) -> Value {
-    let mut out = message_json(m, sender);
-    out["chatId"] = json!(chat_id);
-    if let Some(temp_id) = &m.client_temp_id {
-        out["tempId"] = json!(temp_id);
-    }
-    out
+    view_json(NewMessageView::new(m, sender, chat_id))
 }
 
-/// The sender's acknowledgement (socket `message_sent`): the message itself, every field of
-/// its `new_message` at the top level, plus `success`, `messageId` and `tempId`. Clients
-/// replace their optimistic copy with this payload and render it as a message, so nothing is
-/// nested. `tempId` is present (null) even when the client sent none: a client matching
-/// copies by `tempId` must not match history messages, which have none.
+/// The sender's acknowledgement (socket `message_sent`) of the `new_message` payload
+/// [`new_message_json`] made: [`MessageSentView`], the same keys in the same order. For socket
+/// handlers holding that payload; a caller with the message should build the views.
 pub fn message_sent_json(new_message: &Value, m: &Message) -> Value {
     let mut out = new_message.clone();
-    out["success"] = json!(true);
-    out["messageId"] = json!(m.id);
-    out["tempId"] = json!(m.client_temp_id);
-    out
-}
-
-/// `lastMessage` (`{content, timestamp, sender}`) or null.
-pub fn last_message_json(chat: &Chat, users: &Users, sender_fields: Option<&[&str]>) -> Value {
-    match &chat.last_message {
-        None => Value::Null,
-        Some(last) => {
-            json!({"content": last.content, "timestamp": last.timestamp, "sender": user_ref(users, &last.sender, sender_fields)})
-        }
+    if let Value::Object(map) = &mut out {
+        map.insert("success".into(), Value::Bool(true));
+        map.insert("messageId".into(), Value::String(m.id.to_string()));
+        map.insert("tempId".into(), m.client_temp_id.clone().map_or(Value::Null, Value::String));
     }
-}
-
-/// Participants `[{user, role, joinedAt}]`, users populated with `fields`. Emails are for
-/// connected parties: a chat that is not active (a pending request) shows none.
-pub fn participants_json(chat: &Chat, users: &Users, fields: Option<&[&str]>) -> Value {
-    let unconnected: Vec<&str>;
-    let fields = match fields {
-        Some(fields) if !is_active_chat(chat) => {
-            unconnected = fields.iter().copied().filter(|f| *f != "email").collect();
-            Some(unconnected.as_slice())
-        }
-        fields => fields,
-    };
-    chat.participants
-        .iter()
-        .map(|p| json!({"user": user_ref(users, &p.user_id, fields), "role": p.role, "joinedAt": p.joined_at}))
-        .collect()
-}
-
-/// How a chat document is rendered.
-#[derive(Clone, Copy)]
-pub struct ChatShape {
-    pub participants: Option<&'static [&'static str]>,
-    pub last_sender: Option<&'static [&'static str]>,
-}
-
-/// The chat document (without `messages`).
-pub fn chat_json(chat: &Chat, users: &Users, shape: ChatShape) -> Map<String, Value> {
-    let related = chat.related_case.as_ref().map(|(t, id)| json!({"caseType": t, "caseId": id})).unwrap_or(Value::Null);
-    let Value::Object(map) = json!({
-        "_id": chat.id,
-        "chatId": chat.chat_id,
-        "participants": participants_json(chat, users, shape.participants),
-        "chatType": chat.chat_type,
-        "status": chat.status,
-        "relatedCase": related,
-        "directConnection": chat.direct_connection,
-        "lastMessage": last_message_json(chat, users, shape.last_sender),
-        "isActive": chat.is_active,
-        "createdAt": chat.created_at,
-        "updatedAt": chat.updated_at,
-        "__v": 0,
-    }) else {
-        unreachable!("json! object")
-    };
-    map
+    out
 }
 
 /// Chat documents with their whole message history (senders as ids), as a chat list or a
 /// single chat of the original returns them. `unread_for` adds `unreadCount`.
-pub async fn chat_documents(state: &AppState, chats: &[Chat], shape: ChatShape, unread_for: Option<&Id>) -> AppResult<Vec<Value>> {
+pub async fn chat_documents(state: &AppState, chats: &[Chat], shape: ChatShape, unread_for: Option<&Id>) -> AppResult<Vec<ChatView>> {
     let refs: Vec<Id> = chats.iter().map(|c| c.id.clone()).collect();
     let messages = store::all_messages(&state.db, &refs).await?;
-    let mut by_chat: HashMap<&Id, Vec<Value>> = HashMap::new();
+    let mut by_chat: HashMap<&Id, Vec<MessageView>> = HashMap::new();
     for m in &messages {
-        by_chat.entry(&m.chat_ref).or_default().push(message_json(m, json!(m.sender)));
+        by_chat.entry(&m.chat_ref).or_default().push(MessageView::new(m, Value::String(m.sender.to_string())));
     }
     let unread = match unread_for {
         Some(user) => store::unread_counts(&state.db, user, &refs).await?,
@@ -557,12 +479,12 @@ pub async fn chat_documents(state: &AppState, chats: &[Chat], shape: ChatShape, 
     Ok(chats
         .iter()
         .map(|chat| {
-            let mut doc = chat_json(chat, &users, shape);
-            doc.insert("messages".into(), Value::Array(by_chat.remove(&chat.id).unwrap_or_default()));
+            let mut view = ChatView::new(chat, &users, shape);
+            view.messages = Some(by_chat.remove(&chat.id).unwrap_or_default());
             if unread_for.is_some() {
-                doc.insert("unreadCount".into(), json!(unread.get(&chat.id).copied().unwrap_or(0)));
+                view.unread_count = Some(unread.get(&chat.id).copied().unwrap_or(0));
             }
-            Value::Object(doc)
+            view
         })
         .collect())
 }
@@ -572,19 +494,19 @@ pub fn chat_user_ids(chat: &Chat) -> impl Iterator<Item = &Id> {
     chat.participants.iter().map(|p| &p.user_id).chain(chat.last_message.as_ref().map(|l| &l.sender))
 }
 
-pub async fn chat_document(state: &AppState, chat: &Chat, shape: ChatShape) -> AppResult<Value> {
-    Ok(chat_documents(state, std::slice::from_ref(chat), shape, None).await?.pop().unwrap_or(Value::Null))
+pub async fn chat_document(state: &AppState, chat: &Chat, shape: ChatShape) -> AppResult<Option<ChatView>> {
+    Ok(chat_documents(state, std::slice::from_ref(chat), shape, None).await?.pop())
 }
 
 /// A page of messages with senders populated.
-async fn messages_json(state: &AppState, messages: &[Message], sender_fields: &[&str]) -> AppResult<Vec<Value>> {
+async fn message_views(state: &AppState, messages: &[Message], sender_fields: &[&str]) -> AppResult<Vec<MessageView>> {
     let users = load_users(state, messages.iter().map(|m| &m.sender)).await?;
-    Ok(messages.iter().map(|m| message_json(m, user_ref(&users, &m.sender, Some(sender_fields)))).collect())
+    Ok(messages.iter().map(|m| MessageView::new(m, user_ref(&users, &m.sender, Some(sender_fields)))).collect())
 }
 
 /// `chatInfo` of connection lists: `{chatId, status, lastMessage (sender name role), unreadCount}`
 /// per chatId, for `viewer`.
-pub async fn chat_infos(state: &AppState, viewer: &Id, chat_ids: &[String]) -> AppResult<HashMap<String, Value>> {
+pub async fn chat_infos(state: &AppState, viewer: &Id, chat_ids: &[String]) -> AppResult<HashMap<String, ChatInfoView>> {
     let chats = store::find_many_by_chat_id(&state.db, chat_ids).await?;
     let refs: Vec<Id> = chats.iter().map(|c| c.id.clone()).collect();
     let unread = store::unread_counts(&state.db, viewer, &refs).await?;
@@ -592,18 +514,22 @@ pub async fn chat_infos(state: &AppState, viewer: &Id, chat_ids: &[String]) -> A
     Ok(chats
         .iter()
         .map(|chat| {
-            let info = json!({
-                "chatId": chat.chat_id,
-                "status": chat.status,
-                "lastMessage": last_message_json(chat, &users, Some(NAME_ROLE)),
-                "unreadCount": unread.get(&chat.id).copied().unwrap_or(0),
-            });
+            let info = ChatInfoView {
+                chat_id: chat.chat_id.clone(),
+                status: chat.status,
+                last_message: last_message(chat, &users, Some(NAME_ROLE)),
+                unread_count: unread.get(&chat.id).copied().unwrap_or(0),
+            };
             (chat.chat_id.clone(), info)
         })
         .collect())
 }
 
 // ---- 3.7 routes ----
+
+fn one_chat(chat: Option<ChatView>) -> Value {
+    view_json(OneChatView { chat })
+}
 
 const LIST_SHAPE: ChatShape = ChatShape { participants: Some(PARTICIPANT_LIST), last_sender: Some(NAME_ROLE) };
 
@@ -612,7 +538,7 @@ pub async fn my_chats(state: &AppState, user: &User, page: Page) -> AppResult<Va
     let filter = ChatFilter { participant: Some(&user.id), active_only: true, ..ChatFilter::default() };
     let chats = store::list(&state.db, &filter, ChatOrder::UpdatedDesc, page).await?;
     let chats = chat_documents(state, &chats, LIST_SHAPE, Some(&user.id)).await?;
-    Ok(json!({"chats": chats}))
+    Ok(view_json(ChatListView { chats }))
 }
 
 /// 3.7 #2: the direct chat with another user under the rule of [`open_direct_chat`]; 404
@@ -620,7 +546,7 @@ pub async fn my_chats(state: &AppState, user: &User, page: Page) -> AppResult<Va
 pub async fn direct_chat(state: &AppState, user: &User, other: &Id) -> AppResult<Value> {
     let (chat, _) = open_direct_chat(state, user, other, "User not found").await?;
     let shape = ChatShape { participants: Some(PARTICIPANT_DETAIL), last_sender: None };
-    Ok(json!({"chat": chat_document(state, &chat, shape).await?}))
+    Ok(one_chat(chat_document(state, &chat, shape).await?))
 }
 
 /// 3.7 #3: the chat of an assigned case, for its citizen, its lawyer or an admin.
@@ -636,7 +562,7 @@ pub async fn case_chat(state: &AppState, user: &User, case_type: &'static str, c
         lawyer.ok_or_else(|| AppError::bad_request("Chat is only available after a lawyer is assigned to the case"))?;
     let spec = CaseChat { case_type, case_id, citizen: &citizen, lawyer: &lawyer };
     let (chat, _) = find_or_create_case_chat(state, spec).await?;
-    Ok(json!({"chat": chat_document(state, &chat, LIST_SHAPE).await?}))
+    Ok(one_chat(chat_document(state, &chat, LIST_SHAPE).await?))
 }
 
 /// 3.7 #4: a page of a case chat's messages (newest block, chronological); marks them read.
@@ -647,10 +573,8 @@ pub async fn case_chat_messages(state: &AppState, user: &User, case_type: &'stat
     })?;
     read_on_open(state, user, &chat.id, &chat_id).await?;
     let (messages, has_more) = store::message_page(&state.db, &chat.id, None, page).await?;
-    Ok(json!({
-        "messages": messages_json(state, &messages, NAME_ROLE).await?,
-        "pagination": {"current": page.page, "hasMore": has_more},
-    }))
+    let messages = message_views(state, &messages, NAME_ROLE).await?;
+    Ok(view_json(MessagePageView { messages, pagination: MessagePagination { current: page.page, total: None, has_more } }))
 }
 
 /// 3.7 #5: a chat with the newest page of its messages; marks everything read for the caller.
@@ -660,12 +584,10 @@ pub async fn chat_by_id(state: &AppState, user: &User, chat_id: &str, page: Page
     let total = store::count_messages(&state.db, &chat.id).await?;
     let (messages, _) = store::message_page(&state.db, &chat.id, None, page).await?;
     let users = load_users(state, chat_user_ids(&chat)).await?;
-    let mut doc = chat_json(&chat, &users, ChatShape { participants: Some(PARTICIPANT_DETAIL), last_sender: None });
-    doc.insert("messages".into(), Value::Array(messages_json(state, &messages, NAME_ROLE_PICTURE).await?));
-    Ok(json!({
-        "chat": doc,
-        "pagination": {"current": page.page, "total": total, "hasMore": total > page.page * page.limit},
-    }))
+    let mut chat = ChatView::new(&chat, &users, ChatShape { participants: Some(PARTICIPANT_DETAIL), last_sender: None });
+    chat.messages = Some(message_views(state, &messages, NAME_ROLE_PICTURE).await?);
+    let pagination = MessagePagination { current: page.page, total: Some(total), has_more: total > page.page * page.limit };
+    Ok(view_json(ChatPageView { chat, pagination }))
 }
 
 /// A `before` cursor: an ISO timestamp, a date (midnight UTC) or epoch milliseconds.
@@ -683,15 +605,60 @@ pub async fn chat_messages(state: &AppState, user: &User, chat_id: &str, before:
     let before = before.map(parse_before).transpose()?;
     let chat = require_member(state, user, chat_id).await?;
     let (messages, has_more) = store::message_page(&state.db, &chat.id, before.as_deref(), page).await?;
-    Ok(json!({
-        "messages": messages_json(state, &messages, NAME_ROLE).await?,
-        "pagination": {"current": page.page, "hasMore": has_more},
-    }))
+    let messages = message_views(state, &messages, NAME_ROLE).await?;
+    Ok(view_json(MessagePageView { messages, pagination: MessagePagination { current: page.page, total: None, has_more } }))
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
+
+    fn message(temp_id: Option<&str>) -> Message {
+        Message {
+            id: "0000000000000000000000aa".parse().unwrap(),
+            chat_ref: Id::new(),
+            sender: "0000000000000000000000bb".parse().unwrap(),
+            content: "Hello".into(),
+            message_type: MessageType::Text,
+            file_data: Value::Null,
+            attachments: json!([]),
+            client_temp_id: temp_id.map(str::to_string),
+            timestamp: "2026-01-01T00:00:00.000Z".into(),
+            edited_at: None,
+            is_deleted: false,
+            reads: vec![("0000000000000000000000cc".parse().unwrap(), "2026-01-01T00:00:01.000Z".into())],
+        }
+    }
+
+    fn keys(v: &Value) -> Vec<&str> {
+        v.as_object().unwrap().keys().map(String::as_str).collect()
+    }
+
+    #[test]
+    fn message_payloads_keep_their_keys_and_order() {
+        const MESSAGE: [&str; 9] =
+            ["_id", "sender", "content", "messageType", "fileData", "attachments", "isRead", "timestamp", "isDeleted"];
+        let sender = json!({"_id": "0000000000000000000000bb", "name": "A"});
+        for temp_id in [Some("t1"), None] {
+            let m = message(temp_id);
+            let new_message = new_message_json(&m, sender.clone(), "query_0000000000000000000000dd");
+            let mut expected: Vec<&str> = MESSAGE.to_vec();
+            expected.push("chatId");
+            expected.extend(temp_id.map(|_| "tempId"));
+            assert_eq!(keys(&new_message), expected);
+            assert_eq!(new_message["isRead"], json!([{"user": "0000000000000000000000cc", "readAt": "2026-01-01T00:00:01.000Z"}]));
+            assert_eq!(new_message["messageType"], json!("text"));
+
+            let sent = message_sent_json(&new_message, &m);
+            let typed = view_json(MessageSentView::new(NewMessageView::new(&m, sender.clone(), "query_0000000000000000000000dd")));
+            assert_eq!(serde_json::to_string(&sent).unwrap(), serde_json::to_string(&typed).unwrap());
+            assert_eq!(sent["tempId"], json!(temp_id), "present, null without one");
+            assert_eq!(sent["messageId"], new_message["_id"]);
+            assert_eq!(sent["success"], json!(true));
+        }
+    }
 
     #[test]
     fn direct_chat_ids_sort_the_two_users() {
