@@ -12,6 +12,7 @@ use super::respond::{Envelope, serve_data};
 use crate::state::AppState;
 use crate::cache::{Cached, Lookup, policy};
 use crate::error::AppResult;
+use crate::service::accounts::views::CleanUser;
 use crate::service::admin;
 use crate::store::users::VerificationStatus;
 
@@ -79,7 +80,7 @@ pub async fn toggle_status(
     let id = parse_id(&raw, "user")?;
     let user = admin::toggle_status(&state, &me, &id, body.get("isActive").and_then(Value::as_bool)).await?;
     let word = if user.is_active { "activated" } else { "deactivated" };
-    Ok(Envelope::data(json!({"user": user.to_clean_json()})).with_message(format!("User account {word} successfully")))
+    Ok(Envelope::data(json!({"user": CleanUser::of(&user)})).with_message(format!("User account {word} successfully")))
 }
 
 #[utoipa::path(get, path = "/api/admin/lawyers/pending-verifications", tag = "admin", security(("bearer" = [])),
@@ -122,5 +123,5 @@ pub async fn verification(
     let decision = admin::parse_decision(&body)?;
     let lawyer = admin::decide_verification(&state, &id, &decision).await?;
     let word = if decision.status == VerificationStatus::Verified { "verified" } else { "rejected" };
-    Ok(Envelope::data(json!({"lawyer": lawyer.to_clean_json()})).with_message(format!("Lawyer {word} successfully")))
+    Ok(Envelope::data(json!({"lawyer": CleanUser::of(&lawyer)})).with_message(format!("Lawyer {word} successfully")))
 }

@@ -18,6 +18,7 @@ use crate::error::{AppError, AppResult};
 use crate::security::{self, TokenPair};
 use crate::domain::email;
 use crate::domain::password::{Password, Problem};
+use crate::service::accounts::views::CleanUser;
 use crate::service::accounts::{self, ProfileChanges, Registration, SEMESTERS};
 use crate::store::users::Role;
 use crate::validate::{Validator, lookup};
@@ -250,7 +251,7 @@ pub async fn register(State(state): State<AppState>, JsonBody(body): JsonBody) -
         student_details: present("studentDetails"),
     };
     let session = accounts::register(&state, registration).await?;
-    let data = json!({"user": session.user.to_clean_json(), "tokens": tokens_json(&session.tokens)});
+    let data = json!({"user": CleanUser::of(&session.user), "tokens": tokens_json(&session.tokens)});
     Ok((
         session_cookies(&state, &session.tokens),
         Envelope::data(data).with_message("User registered successfully").created(),
@@ -276,7 +277,7 @@ pub async fn login(State(state): State<AppState>, JsonBody(body): JsonBody) -> A
     check_captcha(&state, &body).await?;
     let raw_email = text(&body, "email").unwrap_or_default();
     let session = accounts::login(&state, &raw_email, text(&body, "password").unwrap_or_default()).await?;
-    let data = json!({"user": session.user.to_clean_json(), "tokens": tokens_json(&session.tokens)});
+    let data = json!({"user": CleanUser::of(&session.user), "tokens": tokens_json(&session.tokens)});
     Ok((session_cookies(&state, &session.tokens), Envelope::data(data).with_message("Login successful"))
         .into_response())
 }
@@ -424,7 +425,7 @@ pub async fn update_profile(
         student_details: present("studentDetails"),
     };
     let updated = accounts::update_profile(&state, &user, changes).await?;
-    Ok(Envelope::data(json!({"user": updated.to_clean_json()})).with_message("Profile updated successfully"))
+    Ok(Envelope::data(json!({"user": CleanUser::of(&updated)})).with_message("Profile updated successfully"))
 }
 
 /// Change one's password (3.1 #9).

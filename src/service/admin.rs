@@ -10,6 +10,7 @@ use crate::domain::page::{Page, Params};
 use crate::domain::page::legacy_pagination;
 use crate::ids::Id;
 use crate::mail::templates;
+use crate::service::accounts::views::CleanUser;
 use crate::service::people;
 use crate::store::reports;
 use crate::store::users::{self, Role, User, UserQuery, VerificationStatus};
@@ -188,7 +189,7 @@ pub async fn pending_verifications(state: &AppState, params: &Params) -> AppResu
     let page = params.page(10)?;
     let (lawyers, total) = users::unverified_lawyers(&state.db, page.limit, page.offset()).await?;
     Ok(json!({
-        "lawyers": lawyers.iter().map(User::to_clean_json).collect::<Vec<_>>(),
+        "lawyers": lawyers.iter().map(CleanUser::of).collect::<Vec<_>>(),
         "pagination": legacy_pagination(total, page),
         "total": total,
     }))

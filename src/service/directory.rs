@@ -2,13 +2,15 @@
 //! available lawyers that logged-in citizens browse (3.4 #4). Only active, verified lawyers
 //! are listed; the public views never show contact details or verification notes.
 
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::state::AppState;
 use crate::error::{AppError, AppResult};
 use crate::domain::page::{Page, Params};
 use crate::domain::page::legacy_pagination;
 use crate::ids::Id;
+use crate::service::accounts::views::{LawyerForCitizen, LawyerStats, PublicLawyer};
 use crate::store::reports;
 use crate::store::users::{self, LawyerQuery, LawyerSearchIn, LawyerSort, User};
 
@@ -63,7 +65,7 @@ pub async fn verified_lawyers(state: &AppState, params: &Params, page: Page) -> 
     let (lawyers, total) = users::listed_lawyers(&state.db, &q).await?;
     let items = lawyers
         .iter()
-        .map(|u| crate::domain::page::select_fields(u.to_public_json(), params, DIRECTORY_FIELDS))
+        .map(|u| crate::domain::page::select_fields(PublicLawyer::of(u).to_value(), params, DIRECTORY_FIELDS))
         .collect();
     Ok((items, total))
 }
@@ -75,33 +77,32 @@ pub async fn profile(state: &AppState, lawyer_id: &Id) -> AppResult<Value> {
         .filter(User::is_active_verified_lawyer)
         .ok_or_else(|| AppError::not_found("Lawyer not found"))?;
     let (resolved_queries, resolved_disputes) = reports::resolved_counts_of_lawyer(&state.db, lawyer_id).await?;
-    let mut view = lawyer.to_public_json();
-    view["stats"] = json!({
-        "resolvedQueries": resolved_queries,
-        "resolvedDisputes": resolved_disputes,
-        "totalCases": resolved_queries + resolved_disputes,
+    let stats = LawyerStats {
+        resolved_queries,
+        resolved_disputes,
+        total_cases: resolved_queries + resolved_disputes,
         // Placeholder until consultations carry ratings, as in the original.
-        "rating": 4.5,
-    });
-    Ok(json!({ "lawyer": view }))
+        rating: 4.5,
+    };
+    let lawyer = PublicLawyer { stats: Some(stats), ..PublicLawyer::of(&lawyer) };
+    Ok(to_value(&LawyerProfile { lawyer }))
 }
 
-/// What a logged-in citizen sees of a lawyer in 3.4 #4: contact details included, the
-/// admin's verification notes and documents still withheld.
-fn citizen_view(user: &User) -> Value {
-    let mut out = json!({
-        "_id": user.id,
-        "name": user.name,
-        "email": user.email,
-    });
-    if let Some(phone) = &user.phone {
-        out["phone"] = json!(phone);
-    }
-    out["lawyerDetails"] = user.to_public_json()["lawyerDetails"].clone();
-    out["createdAt"] = json!(user.created_at);
-    out["isActive"] = json!(user.is_active);
-    out["isVerified"] = json!(user.is_verified);
-    out
+/// 3.3 #2's `data`.
+#[derive(Serialize)]
+struct LawyerProfile<'a> {
+    lawyer: PublicLawyer<'a>,
+}
+
+/// 3.4 #4's `data`.
+#[derive(Serialize)]
+struct AvailableLawyers<'a> {
+    lawyers: Vec<LawyerForCitizen<'a>>,
+    pagination: Value,
+}
+
+fn to_value(view: &impl Serialize) -> Value {
+    serde_json::to_value(view).expect("a view serializes")
 }
 
 /// 3.4 #4: `{lawyers, pagination: {current, pages, total}}`, 12 per page by default.
@@ -109,10 +110,8 @@ pub async fn available_for_citizens(state: &AppState, params: &Params) -> AppRes
     let page = params.page(12)?;
     let q = lawyer_query(params, page, LawyerSearchIn::NameEmailSpecialization);
     let (lawyers, total) = users::listed_lawyers(&state.db, &q).await?;
-    Ok(json!({
-        "lawyers": lawyers.iter().map(citizen_view).collect::<Vec<_>>(),
-        "pagination": legacy_pagination(total, page),
-    }))
+    let lawyers = lawyers.iter().map(LawyerForCitizen::of).collect();
+    Ok(to_value(&AvailableLawyers { lawyers, pagination: legacy_pagination(total, page) }))
 }
 
 #[cfg(test)]

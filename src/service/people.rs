@@ -60,7 +60,7 @@ pub fn populate(user: &User, fields: &[&str]) -> Value {
             "address" => Some(user.address.clone()).filter(|a| !a.is_null()),
             "profilePicture" => Some(json!(user.profile_picture)),
             "createdAt" => Some(json!(user.created_at)),
-            "lawyerDetails" => user.lawyer_details.as_ref().map(|_| user.to_public_json()["lawyerDetails"].clone()),
+            "lawyerDetails" => user.lawyer_details.as_ref().map(|_| crate::service::accounts::views::public_lawyer_details(user)),
             "lawyerDetails.specialization" => {
                 user.lawyer_details.as_ref().map(|_| json!({"specialization": user.specializations()}))
             }
@@ -104,7 +104,7 @@ pub async fn clean_with_connections(state: &AppState, list: &[User], fields: &[&
     Ok(list
         .iter()
         .map(|u| {
-            let mut doc = u.to_clean_json();
+            let mut doc = crate::service::accounts::views::CleanUser::of(u).to_value();
             if let Some(conns) = doc.get_mut("connections").and_then(Value::as_array_mut) {
                 for c in conns {
                     c["userId"] = linked_id(c).map(|id| user_ref(&linked, &id, Some(fields))).unwrap_or(Value::Null);

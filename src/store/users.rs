@@ -1,6 +1,6 @@
 //! Users (docs/api.md 2.2): accounts of every role, with lawyer and student details.
 
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 use sqlx::any::AnyRow;
 
 use crate::db::{Db, Param, RowExt, Sql, Tx};
@@ -41,90 +41,6 @@ impl User {
             message_requests: row.json("message_requests")?,
             created_at: row.text("created_at")?,
             updated_at: row.text("updated_at")?,
-        })
-    }
-
-    /// The "clean user" of docs/api.md 2.2: what auth and admin responses show of an account.
-    pub fn to_clean_json(&self) -> Value {
-        let mut out = self.base_json();
-        match self.role {
-            Role::Citizen | Role::Admin => {
-                out.insert("isVerified".into(), json!(true));
-            }
-            Role::Lawyer => {
-                let mut details = self.lawyer_details.clone().unwrap_or_else(|| json!({}));
-                for key in ["specialization", "verificationDocuments"] {
-                    if !details.get(key).is_some_and(Value::is_array) {
-                        details[key] = json!([]);
-                    }
-                }
-                if self.lawyer_details.is_none() {
-                    out.insert("isVerified".into(), json!(false));
-                }
-                out.insert("lawyerDetails".into(), details);
-            }
-            Role::LawStudent => {
-                let d = self.student_details.clone().unwrap_or_else(|| json!({}));
-                let this_year = chrono::Datelike::year(&chrono::Utc::now());
-                let text = |k: &str| d.get(k).cloned().filter(|v| !v.is_null()).unwrap_or(json!(""));
-                out.insert(
-                    "studentDetails".into(),
-                    json!({
-                        "universityName": text("universityName"),
-                        "enrollmentYear": d.get("enrollmentYear").cloned().filter(|v| !v.is_null()).unwrap_or(json!(this_year)),
-                        "semester": d.get("semester").cloned().filter(|v| !v.is_null()).unwrap_or(json!("1st")),
-                        "specialization": text("specialization"),
-                        "rollNumber": text("rollNumber"),
-                    }),
-                );
-            }
-        }
-        Value::Object(out)
-    }
-
-    fn base_json(&self) -> Map<String, Value> {
-        let mut out = Map::new();
-        out.insert("_id".into(), json!(self.id));
-        out.insert("name".into(), json!(self.name));
-        out.insert("email".into(), json!(self.email));
-        out.insert("role".into(), json!(self.role.as_str()));
-        if let Some(phone) = &self.phone {
-            out.insert("phone".into(), json!(phone));
-        }
-        if !self.address.is_null() {
-            out.insert("address".into(), self.address.clone());
-        }
-        out.insert("profilePicture".into(), json!(self.profile_picture));
-        out.insert("isVerified".into(), json!(self.is_verified));
-        out.insert("isActive".into(), json!(self.is_active));
-        out.insert("emailConfirmed".into(), json!(self.email_confirmed_at.is_some()));
-        out.insert("profileCompletion".into(), self.profile_completion.clone());
-        out.insert("connections".into(), self.connections.clone());
-        out.insert("directConnections".into(), json!([]));
-        out.insert("createdAt".into(), json!(self.created_at));
-        out.insert("updatedAt".into(), json!(self.updated_at));
-        out.insert("__v".into(), json!(0));
-        out
-    }
-
-    /// What anyone may see of a lawyer (directory and public profile): no contact details,
-    /// no connections, no verification notes or documents.
-    pub fn to_public_json(&self) -> Value {
-        let mut details = self.lawyer_details.clone().unwrap_or_else(|| json!({}));
-        if let Some(obj) = details.as_object_mut() {
-            obj.remove("verificationNotes");
-            obj.remove("verificationDocuments");
-            if !obj.get("specialization").is_some_and(Value::is_array) {
-                obj.insert("specialization".into(), json!([]));
-            }
-        }
-        json!({
-            "_id": self.id,
-            "name": self.name,
-            "role": self.role.as_str(),
-            "profilePicture": self.profile_picture,
-            "lawyerDetails": details,
-            "createdAt": self.created_at,
         })
     }
 }

@@ -21,6 +21,8 @@ pub use crate::domain::{email, password};
 use crate::domain::email::Email;
 use crate::domain::password::Password;
 
+pub mod views;
+
 const DUPLICATE_EMAIL: &str = "User with this email already exists";
 
 /// A freshly authenticated account with its new token pair.
