@@ -83,6 +83,10 @@ impl Storage {
 
     /// Opens a stored file for reading.
     pub async fn open(&self, key: &str) -> io::Result<fs::File> {
+        // `ipfs/<hash>`: a record imported from the original whose file is still on IPFS.
+        if key.starts_with("ipfs/") {
+            return Err(io::Error::new(io::ErrorKind::NotFound, format!("{key} is not held by this server")));
+        }
         fs::File::open(self.path_of(key)?).await
     }
 

@@ -687,7 +687,16 @@ pub struct Download {
 }
 
 async fn open_key(state: &AppState, key: &str) -> AppResult<(tokio::fs::File, u64)> {
-    let file = storage(state).open(key).await.map_err(AppError::internal)?;
+    let file = storage(state).open(key).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            // A record whose file never arrived (imported without its files, or removed
+            // from the uploads folder): the operator's to fix, the caller's to know it is absent.
+            tracing::warn!(key, "a document's file is missing from storage");
+            AppError::not_found("File not found")
+        } else {
+            AppError::internal(e)
+        }
+    })?;
     let len = file.metadata().await.map_err(AppError::internal)?.len();
     Ok((file, len))
 }
@@ -747,6 +756,9 @@ pub async fn file_by_hash(state: &AppState, user: &User, hash: &str) -> AppResul
             .await?
             .ok_or_else(|| AppError::not_found("File not found"))?;
         open_stored(state, doc).await.map_err(|e| {
+            if e.status.is_client_error() {
+                return e;
+            }
             tracing::error!(error = %e, "serving a stored file");
             AppError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "Failed to serve file")
         })

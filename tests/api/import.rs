@@ -916,6 +916,12 @@ async fn files_given_by_ipfs_hash_are_served() {
         .await
         .unwrap();
     assert_eq!(res.status().as_u16(), 200);
+    // A record whose file was not handed over is a 404 to its reader, never a 500.
+    for path in [format!("/api/documents/{DOC_QUERY}/download"), format!("/api/chats/file/{IPFS_2}")] {
+        let missing = app.get(&path, Some(&token)).await;
+        missing.assert_status(404);
+        assert_eq!(missing.body["success"], false, "{path}: {}", missing.body);
+    }
     let _ = std::fs::remove_dir_all(dump);
     let _ = std::fs::remove_dir_all(files);
 }
