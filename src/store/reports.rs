@@ -108,11 +108,11 @@ impl CaseSummary {
         out.insert("priority".into(), json!(self.priority));
         out.insert("citizen".into(), self.citizen.as_ref().map_or(Value::Null, Party::to_json));
         out.insert("assignedLawyer".into(), self.lawyer.as_ref().map_or(Value::Null, Party::to_json));
-        if self.case_type == "dispute" {
-            if let Some(details) = self.details.as_object() {
-                for (k, v) in details {
-                    out.entry(k.clone()).or_insert_with(|| v.clone());
-                }
+        if self.case_type == "dispute"
+            && let Some(details) = self.details.as_object()
+        {
+            for (k, v) in details {
+                out.entry(k.clone()).or_insert_with(|| v.clone());
             }
         }
         out.insert("documents".into(), self.documents.clone());

@@ -181,7 +181,7 @@ pub async fn recent_activity(
         };
         items.push((&conn.created_at, item));
     }
-    items.sort_by(|a, b| b.0.cmp(&a.0));
+    items.sort_by(|a, b| b.0.cmp(a.0));
     let total = items.len();
     let activities = items.into_iter().take(5).map(|(_, item)| item).collect();
     Ok(to_json(&ActivityFeed { activities, total }))

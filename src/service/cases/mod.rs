@@ -472,12 +472,12 @@ pub async fn update_status(
         if status == CaseStatus::Resolved && old != CaseStatus::Resolved {
             let now = now_iso();
             let mut resolution = Map::new();
-            if case_type == CaseType::Dispute {
-                if let Some(given) = body.get("resolution").and_then(Value::as_object) {
-                    for key in ["type", "summary", "terms", "isSuccessful"] {
-                        if let Some(v) = given.get(key).filter(|v| !v.is_null()) {
-                            resolution.insert(key.into(), v.clone());
-                        }
+            if case_type == CaseType::Dispute
+                && let Some(given) = body.get("resolution").and_then(Value::as_object)
+            {
+                for key in ["type", "summary", "terms", "isSuccessful"] {
+                    if let Some(v) = given.get(key).filter(|v| !v.is_null()) {
+                        resolution.insert(key.into(), v.clone());
                     }
                 }
             }

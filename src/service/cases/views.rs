@@ -250,10 +250,10 @@ pub(super) fn request_summary(
     o.insert("description".into(), json!(case.description));
     o.insert("category".into(), json!(case.category));
     o.insert("priority".into(), json!(case.priority));
-    if case.case_type == CaseType::Dispute {
-        if let Some(v) = case.details.get("disputeValue").filter(|v| !v.is_null()) {
-            o.insert("disputeValue".into(), v.clone());
-        }
+    if case.case_type == CaseType::Dispute
+        && let Some(v) = case.details.get("disputeValue").filter(|v| !v.is_null())
+    {
+        o.insert("disputeValue".into(), v.clone());
     }
     o.insert(party_key.into(), party);
     o.insert("status".into(), json!(r.status));
