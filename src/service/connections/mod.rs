@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::state::AppState;
 use crate::cache::Tag;
@@ -26,6 +26,9 @@ use crate::store::chats::{self as chat_store, ChatFilter, ChatOrder};
 use crate::store::connections::{self as store, Connection, Order, Side};
 use crate::store::users::{self, Role, User};
 
+mod views;
+pub use views::*;
+
 /// Longest request or response message of a connection, in characters.
 pub const MAX_CONNECTION_MESSAGE: usize = 500;
 /// Legacy message requests allowed per citizen and lawyer per hour.
@@ -37,33 +40,6 @@ const LAWYER_CONTACT_SINCE: &[&str] = &["name", "email", "phone", "lawyerDetails
 
 fn tags(c: &Connection) -> [Tag; 2] {
     [Tag::Cit(c.citizen.clone()), Tag::Law(c.lawyer.clone())]
-}
-
-/// The connection document, with `citizen`/`lawyer` as given (ids or populated users).
-pub fn connection_json(c: &Connection, citizen: Value, lawyer: Value) -> Value {
-    let mut out = Map::new();
-    out.insert("_id".into(), json!(c.id));
-    out.insert("citizen".into(), citizen);
-    out.insert("lawyer".into(), lawyer);
-    out.insert("status".into(), json!(c.status));
-    out.insert("requestMessage".into(), json!(c.request_message));
-    out.insert("requestedAt".into(), json!(c.requested_at));
-    // Unset optional fields are absent, as in the stored documents of the original.
-    if let Some(at) = &c.responded_at {
-        out.insert("respondedAt".into(), json!(at));
-    }
-    if let Some(m) = &c.response_message {
-        out.insert("responseMessage".into(), json!(m));
-    }
-    if let Some(chat_id) = &c.chat_id {
-        out.insert("chatId".into(), json!(chat_id));
-    }
-    out.insert("metadata".into(), c.metadata.clone());
-    out.insert("isActive".into(), json!(c.is_active));
-    out.insert("createdAt".into(), json!(c.created_at));
-    out.insert("updatedAt".into(), json!(c.updated_at));
-    out.insert("__v".into(), json!(0));
-    Value::Object(out)
 }
 
 fn list_data(key: &str, items: Vec<Value>, total: i64, page: Page) -> Value {
@@ -223,7 +199,7 @@ pub async fn revoke_connection(state: &AppState, citizen: &User, id: &Id) -> App
 }
 
 /// Connection documents with the other party populated.
-async fn documents(state: &AppState, list: &[Connection], side: Side<'_>, fields: &[&str]) -> AppResult<Vec<Value>> {
+async fn documents(state: &AppState, list: &[Connection], side: Side<'_>, fields: &[&str]) -> AppResult<Vec<ConnectionView>> {
     let users = load_users(
         state,
         list.iter().map(|c| match side {
@@ -235,8 +211,8 @@ async fn documents(state: &AppState, list: &[Connection], side: Side<'_>, fields
     Ok(list
         .iter()
         .map(|c| match side {
-            Side::Citizen(_) => connection_json(c, json!(c.citizen), user_ref(&users, &c.lawyer, Some(fields))),
-            Side::Lawyer(_) => connection_json(c, user_ref(&users, &c.citizen, Some(fields)), json!(c.lawyer)),
+            Side::Citizen(_) => ConnectionView::new(c, id_json(&c.citizen), user_ref(&users, &c.lawyer, Some(fields))),
+            Side::Lawyer(_) => ConnectionView::new(c, user_ref(&users, &c.citizen, Some(fields)), id_json(&c.lawyer)),
         })
         .collect())
 }
@@ -251,9 +227,9 @@ async fn connected(state: &AppState, viewer: &User, side: Side<'_>, fields: &[&s
     let items = list
         .iter()
         .zip(docs)
-        .map(|(c, mut doc)| {
-            doc["chatInfo"] = c.chat_id.as_ref().and_then(|id| infos.remove(id)).map(chats::view_json).unwrap_or(Value::Null);
-            doc
+        .map(|(c, connection)| {
+            let chat_info = c.chat_id.as_ref().and_then(|id| infos.remove(id));
+            chats::view_json(ConnectedView { connection, chat_info })
         })
         .collect();
     Ok(list_data("connections", items, total, page))
@@ -273,11 +249,8 @@ pub async fn pending_requests_of_citizen(state: &AppState, citizen: &User, page:
     let items = documents(state, &list, side, LAWYER_CONTACT_SINCE)
         .await?
         .into_iter()
-        .map(|doc| {
-            let mut group = doc.clone();
-            group["requestCount"] = json!(1);
-            group["allRequests"] = json!([doc]);
-            group
+        .map(|connection| {
+            chats::view_json(PendingGroupView { all_requests: vec![connection.clone()], connection, request_count: 1 })
         })
         .collect();
     Ok(list_data("requests", items, total, page))
@@ -320,7 +293,8 @@ pub async fn pending_requests_of_lawyer(state: &AppState, lawyer: &User, page: P
     let side = Side::Lawyer(&lawyer.id);
     let total = store::count(&state.db, side, ConnectionStatus::Pending).await?;
     let list = store::list(&state.db, side, ConnectionStatus::Pending, Order::RequestedDesc, page).await?;
-    Ok(list_data("requests", documents(state, &list, side, CONTACT_ADDRESS).await?, total, page))
+    let docs = documents(state, &list, side, CONTACT_ADDRESS).await?.into_iter().map(chats::view_json).collect();
+    Ok(list_data("requests", docs, total, page))
 }
 
 /// 3.3 #16.
@@ -376,7 +350,8 @@ pub async fn accept_connection(state: &AppState, lawyer: &User, id: &Id, body: &
         templates::connection_accepted(&citizen.email, &citizen.name, &lawyer.name, Some(&response), &chat.chat_id, frontend);
     crate::service::background::send_email(state, email).await;
     let citizen_ref = populate(&citizen, NAME_EMAIL);
-    Ok(json!({"connection": connection_json(&c, citizen_ref, json!(c.lawyer)), "chatId": chat.chat_id}))
+    let connection = ConnectionView::new(&c, citizen_ref, id_json(&c.lawyer));
+    Ok(chats::view_json(AcceptedView { connection, chat_id: chat.chat_id }))
 }
 
 /// 3.3 #15.
@@ -394,7 +369,7 @@ pub async fn reject_connection(state: &AppState, lawyer: &User, id: &Id, body: &
         }),
     );
     let citizen_ref = populate(&citizen, NAME_EMAIL);
-    Ok(json!({"connection": connection_json(&c, citizen_ref, json!(c.lawyer))}))
+    Ok(chats::view_json(RejectedView { connection: ConnectionView::new(&c, citizen_ref, id_json(&c.lawyer)) }))
 }
 
 // ---- legacy links (`users.connections`) ----
