@@ -180,16 +180,42 @@ pub(super) fn case_json(
     Value::Object(o)
 }
 
-/// `chatRoom` of my-cases items.
+/// `chatRoom` of my-cases items: the reader's case chat.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatRoomView<'a> {
+    pub chat_id: &'a str,
+    pub status: &'a str,
+    /// null before the first message.
+    pub last_message: Option<LastMessageView<'a>>,
+    pub unread_count: i64,
+}
+
+/// The newest message of a case chat.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct LastMessageView<'a> {
+    pub content: Option<&'a str>,
+    pub timestamp: &'a str,
+    #[schema(value_type = Option<String>)]
+    pub sender: Option<&'a Id>,
+}
+
+/// `chatRoom` of a my-cases item (null without a chat).
 pub(super) fn chat_room_json(room: Option<&ChatRoom>) -> Value {
     let Some(room) = room else { return Value::Null };
-    let last = match &room.last_message {
-        Some((content, at, sender)) => {
-            json!({"content": content, "timestamp": at, "sender": sender})
-        }
-        None => Value::Null,
-    };
-    json!({"chatId": room.chat_id, "status": room.status, "lastMessage": last, "unreadCount": room.unread_count})
+    to_json(&ChatRoomView {
+        chat_id: &room.chat_id,
+        status: &room.status,
+        last_message: room
+            .last_message
+            .as_ref()
+            .map(|(content, at, sender)| LastMessageView {
+                content: content.as_deref(),
+                timestamp: at,
+                sender: sender.as_ref(),
+            }),
+        unread_count: room.unread_count,
+    })
 }
 
 /// A page of cases with their entries and every user they refer to.
