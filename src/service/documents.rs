@@ -460,10 +460,10 @@ async fn chat_entity(state: &AppState, chat: &Chat) -> AppResult<(Id, &'static s
             if let Some(conn) = &chat.direct_connection {
                 return Ok((conn.clone(), "DirectConnection"));
             }
-            if let [a, b] = chat.participants.as_slice() {
-                if let Some(conn) = store::connection_between(&state.db, &a.user_id, &b.user_id).await? {
-                    return Ok((conn, "DirectConnection"));
-                }
+            if let [a, b] = chat.participants.as_slice()
+                && let Some(conn) = store::connection_between(&state.db, &a.user_id, &b.user_id).await?
+            {
+                return Ok((conn, "DirectConnection"));
             }
             Ok((chat.id.clone(), "Chat"))
         }

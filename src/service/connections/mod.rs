@@ -146,7 +146,7 @@ pub async fn request_connection(state: &AppState, citizen: &User, lawyer_id: &Id
         "new_connection_request",
         json!({
             "connectionId": connection.id,
-            "citizen": populate(&citizen, NAME_EMAIL),
+            "citizen": populate(citizen, NAME_EMAIL),
             "message": message,
             "connectionType": connection_type,
             "timestamp": timestamp,
