@@ -179,7 +179,9 @@ impl Config {
             if env.is_production() {
                 bail!("JWT_SECRET and JWT_REFRESH_SECRET must differ when NYAYA_ENV=production");
             }
-            tracing::warn!("JWT_SECRET equals JWT_REFRESH_SECRET; tokens issued before they named their kind are refused");
+            tracing::warn!(
+                "JWT_SECRET equals JWT_REFRESH_SECRET; tokens issued before they named their kind are refused"
+            );
         }
         let rate_limit_default = if env.is_production() { 100 } else { 1000 };
         let cache_max_bytes = match var("CACHE_MAX_BYTES") {
@@ -263,8 +265,9 @@ impl Locations {
 
     fn read(vars: &Vars<'_>) -> anyhow::Result<Locations> {
         let data_dir = PathBuf::from(vars.get("DATA_DIR").unwrap_or_else(|| "./data".into()));
-        let database_url =
-            vars.get("DATABASE_URL").unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("nyaya.db").display()));
+        let database_url = vars
+            .get("DATABASE_URL")
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("nyaya.db").display()));
         let upload_dir = vars.get("UPLOAD_DIR").map(PathBuf::from).unwrap_or_else(|| data_dir.join("uploads"));
         Ok(Locations { jobs_backend: jobs_backend(vars)?, data_dir, database_url, upload_dir })
     }
@@ -527,7 +530,8 @@ mod tests {
                 .map(|_| {
                     let dir_s = dir.display().to_string();
                     s.spawn(move || {
-                        let c = Config::from_lookup(&move |name: &str| (name == "DATA_DIR").then(|| dir_s.clone())).unwrap();
+                        let c = Config::from_lookup(&move |name: &str| (name == "DATA_DIR").then(|| dir_s.clone()))
+                            .unwrap();
                         (c.jwt_secret, c.jwt_refresh_secret)
                     })
                 })

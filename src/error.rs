@@ -42,7 +42,15 @@ pub fn set_expose_internals(expose: bool) {
 
 impl AppError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> AppError {
-        AppError { status, message: message.into(), code: None, data: None, errors: None, error_key: false, source: None }
+        AppError {
+            status,
+            message: message.into(),
+            code: None,
+            data: None,
+            errors: None,
+            error_key: false,
+            source: None,
+        }
     }
     pub fn bad_request(message: impl Into<String>) -> AppError {
         AppError::new(StatusCode::BAD_REQUEST, message)

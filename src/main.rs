@@ -403,12 +403,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::JobsStats => {
             let jobs = Jobs::connect(config.jobs.clone(), &config.job_store()).await?;
             let counts = jobs.counts().await?;
-            println!("{}", serde_json::to_string_pretty(&serde_json::json!({"backend": jobs.backend().as_str(), "queues": counts}))?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(
+                    &serde_json::json!({"backend": jobs.backend().as_str(), "queues": counts})
+                )?
+            );
             Ok(())
         }
         Command::JobsPushNoop { count } => {
             let jobs = Jobs::connect(config.jobs.clone(), &config.job_store()).await?;
-            let batch: Vec<_> = (0..count).map(|_| jobs.new_job(Queue::Noop, &(), When::Now)).collect::<anyhow::Result<_>>()?;
+            let batch: Vec<_> =
+                (0..count).map(|_| jobs.new_job(Queue::Noop, &(), When::Now)).collect::<anyhow::Result<_>>()?;
             for chunk in batch.chunks(10_000) {
                 jobs.push_all(chunk.to_vec()).await?;
             }
@@ -416,7 +422,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::ClusterWorker { slot, shutdown_timeout } => cluster::worker::run(config, slot, shutdown_timeout).await,
-        Command::Backup(_) | Command::Restore(_) | Command::Healthcheck(_) => unreachable!("run before the configuration is read"),
+        Command::Backup(_) | Command::Restore(_) | Command::Healthcheck(_) => {
+            unreachable!("run before the configuration is read")
+        }
     }
 }
 

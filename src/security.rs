@@ -99,7 +99,8 @@ impl Tokens {
             jti,
             typ: Some(keys.kind.as_str().to_string()),
         };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding).expect("HS256 signing cannot fail")
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding)
+            .expect("HS256 signing cannot fail")
     }
 
     /// A token signed with this kind's secret, unexpired, and of this kind.
@@ -113,12 +114,12 @@ impl Tokens {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
         validation.required_spec_claims = ["exp"].into_iter().map(String::from).collect();
-        let claims = jsonwebtoken::decode::<Claims>(token, &keys.decoding, &validation).map(|d| d.claims).map_err(|e| {
-            match e.kind() {
+        let claims = jsonwebtoken::decode::<Claims>(token, &keys.decoding, &validation).map(|d| d.claims).map_err(
+            |e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
                 _ => TokenError::Invalid,
-            }
-        })?;
+            },
+        )?;
         match claims.typ.as_deref() {
             Some(kind) if kind == keys.kind.as_str() => Ok(claims),
             None if self.distinct_secrets => Ok(claims),
@@ -244,7 +245,8 @@ pub async fn verify_captcha(config: &Config, token: &str) -> Result<(), CaptchaR
         CaptchaRejected("CAPTCHA verification failed".into())
     })?;
     if !verdict.success {
-        let codes = if verdict.error_codes.is_empty() { "Unknown error".to_string() } else { verdict.error_codes.join(", ") };
+        let codes =
+            if verdict.error_codes.is_empty() { "Unknown error".to_string() } else { verdict.error_codes.join(", ") };
         return Err(CaptchaRejected(format!("CAPTCHA verification failed: {codes}")));
     }
     if verdict.score.is_some_and(|s| s < config.recaptcha_min_score) {
@@ -302,8 +304,10 @@ mod tests {
     /// A token as issued before tokens named their kind: no `typ`.
     fn unmarked(secret: &str, user: &User) -> String {
         let now = chrono::Utc::now().timestamp() as u64;
-        let claims = serde_json::json!({"id": user.id, "email": user.email, "role": "citizen", "iat": now, "exp": now + 600});
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
+        let claims =
+            serde_json::json!({"id": user.id, "email": user.email, "role": "citizen", "iat": now, "exp": now + 600});
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes()))
+            .unwrap()
     }
 
     #[test]

@@ -6,7 +6,8 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 pub fn init_logging() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    let filter =
+        EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
     let json = std::env::var("LOG_FORMAT").is_ok_and(|v| v == "json");
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
     let _ = if json { builder.json().flatten_event(true).try_init() } else { builder.try_init() };
@@ -31,9 +32,15 @@ pub fn prometheus() -> &'static PrometheusHandle {
 
 fn describe() {
     metrics::describe_counter!("http_requests_total", "HTTP requests by method, matched route and status");
-    metrics::describe_histogram!("http_request_duration_seconds", "HTTP request latency by method, matched route and status");
+    metrics::describe_histogram!(
+        "http_request_duration_seconds",
+        "HTTP request latency by method, matched route and status"
+    );
     metrics::describe_counter!("nyaya_db_queries_total", "Statements sent to the database");
-    metrics::describe_counter!("nyaya_db_writes_total", "Statements sent to the database that change data (and BEGIN/COMMIT)");
+    metrics::describe_counter!(
+        "nyaya_db_writes_total",
+        "Statements sent to the database that change data (and BEGIN/COMMIT)"
+    );
     metrics::describe_gauge!("nyaya_socket_connections", "Socket.IO connections open on this instance");
     metrics::describe_counter!("nyaya_socket_events_total", "Socket.IO client events received, by event");
     metrics::describe_counter!("nyaya_chat_messages_total", "Chat messages stored through Socket.IO");

@@ -9,12 +9,12 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
-use nyaya::state::AppState;
 use nyaya::cache::policy::{Policy, ScopeRule, TagRule};
 use nyaya::cache::{Cached, Lookup};
 use nyaya::db::Sql;
 use nyaya::error::AppResult;
 use nyaya::http::extract::Params;
+use nyaya::state::AppState;
 use serde_json::{Value, json};
 use support::harness::{metric, redis_url, spawn_with};
 

@@ -9,15 +9,16 @@ use std::path::Path;
 use std::time::Duration;
 
 use nyaya::config::Config;
-use nyaya::service::background::EmailJob;
 use nyaya::jobs::{JobState, Jobs, Queue, When};
 use nyaya::mail::Email;
+use nyaya::service::background::EmailJob;
 use support::harness::{Process, eventually, free_port, fresh_postgres, nyaya_command, sqlite_url, temp_dir};
 use support::smtp::SmtpServer;
 
 async fn stores(data_dir: &Path) -> Vec<HashMap<String, String>> {
     let sqlite_db = sqlite_url(data_dir);
-    let mut out = vec![HashMap::from([("JOBS_BACKEND".into(), "sqlite".into()), ("DATABASE_URL".into(), sqlite_db.clone())])];
+    let mut out =
+        vec![HashMap::from([("JOBS_BACKEND".into(), "sqlite".into()), ("DATABASE_URL".into(), sqlite_db.clone())])];
     if let Ok(redis) = std::env::var("NYAYA_TEST_REDIS_URL") {
         out.push(HashMap::from([
             ("JOBS_BACKEND".into(), "redis".into()),
@@ -69,7 +70,8 @@ async fn a_worker_killed_mid_job_loses_nothing_and_sends_once() {
         eventually("the worker to start", Duration::from_secs(30), async || live(ops).await).await;
 
         let to = format!("kill-{}@example.com", nyaya::ids::random_hex(4));
-        let email = Email { to: to.clone(), subject: "Survives a crash".into(), html: "<p>hi</p>".into(), text: "hi".into() };
+        let email =
+            Email { to: to.clone(), subject: "Survives a crash".into(), html: "<p>hi</p>".into(), text: "hi".into() };
         let id = jobs.enqueue(Queue::Email, &EmailJob { email }, When::Now).await.unwrap();
         eventually("the worker to take the job", Duration::from_secs(10), async || {
             jobs.get(id.as_str()).await.unwrap().is_some_and(|j| j.state == JobState::Running)

@@ -154,8 +154,11 @@ fn the_parser_reads_every_form_of_crate_path() {
 fn only_the_wiring_imports_http() {
     let graph = module_graph();
     assert!(graph.contains_key("http") && graph.contains_key("service"), "{graph:?}");
-    let offenders: Vec<&String> =
-        graph.iter().filter(|(m, deps)| deps.contains("http") && !MAY_IMPORT_HTTP.contains(&m.as_str())).map(|(m, _)| m).collect();
+    let offenders: Vec<&String> = graph
+        .iter()
+        .filter(|(m, deps)| deps.contains("http") && !MAY_IMPORT_HTTP.contains(&m.as_str()))
+        .map(|(m, _)| m)
+        .collect();
     assert!(offenders.is_empty(), "modules below http import it: {offenders:?}");
 }
 

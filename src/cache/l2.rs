@@ -109,7 +109,10 @@ impl Shared {
         if !self.outage_logged.swap(true, Ordering::SeqCst) {
             self.outages.fetch_add(1, Ordering::Relaxed);
             stats::l2_outage();
-            tracing::error!(error = reason, "cache: Redis unavailable; serving from memory and the database until it is back");
+            tracing::error!(
+                error = reason,
+                "cache: Redis unavailable; serving from memory and the database until it is back"
+            );
         }
         stats::l2_available(false);
     }
@@ -123,7 +126,12 @@ impl Shared {
         stats::l2_available(true);
     }
 
-    async fn bounded<T>(&self, what: &str, limit: Duration, call: impl Future<Output = RedisResult<T>>) -> Result<T, String> {
+    async fn bounded<T>(
+        &self,
+        what: &str,
+        limit: Duration,
+        call: impl Future<Output = RedisResult<T>>,
+    ) -> Result<T, String> {
         match tokio::time::timeout(limit, call).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => {
@@ -163,14 +171,22 @@ impl Shared {
             cmd.arg(self.tag_key(tag));
         }
         let mut conn = link.conn.clone();
-        let values: Vec<Option<String>> = self.bounded("cache versions", self.timeout, cmd.query_async(&mut conn)).await?;
+        let values: Vec<Option<String>> =
+            self.bounded("cache versions", self.timeout, cmd.query_async(&mut conn)).await?;
         let mut values = values.into_iter();
         let epoch = values.next().flatten();
         Ok((epoch, values.map(|v| v.and_then(|s| s.parse().ok()).unwrap_or(0)).collect()))
     }
 
     /// Stores a body stamped with the epoch and counters read before its load began.
-    pub async fn store(&self, link: &Link, base: &str, stamp: Stamp<'_>, body: &[u8], ttl: Duration) -> Result<(), String> {
+    pub async fn store(
+        &self,
+        link: &Link,
+        base: &str,
+        stamp: Stamp<'_>,
+        body: &[u8],
+        ttl: Duration,
+    ) -> Result<(), String> {
         let value = encode(stamp, body);
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
         let mut cmd = redis::cmd("SET");

@@ -82,17 +82,13 @@ impl Cache {
             .await;
         stats::value_reads(!loaded.load(Ordering::Relaxed), 1);
         match filled {
-            Ok(entry) => {
-                Ok(Some(entry.value.downcast::<T>().map_err(|_| {
-                    AppError::internal(anyhow::anyhow!("cache key {base} was remembered with another type"))
-                })?))
-            }
-            Err(miss) => {
-                match &*miss {
-                    Miss::Absent => Ok(None),
-                    Miss::Failed(e) => Err(e.duplicate()),
-                }
-            }
+            Ok(entry) => Ok(Some(entry.value.downcast::<T>().map_err(|_| {
+                AppError::internal(anyhow::anyhow!("cache key {base} was remembered with another type"))
+            })?)),
+            Err(miss) => match &*miss {
+                Miss::Absent => Ok(None),
+                Miss::Failed(e) => Err(e.duplicate()),
+            },
         }
     }
 }
@@ -102,7 +98,13 @@ impl Cache {
     /// `tag(id)`, the same entries `remember` reads and fills. What is remembered comes from
     /// memory; the rest from one call of `load`, which may leave ids out (absent, not kept).
     /// One Redis round trip checks all the tags.
-    pub async fn remember_each<T, F, Fut>(&self, kind: &str, ids: &[Id], tag: fn(&Id) -> Tag, load: F) -> AppResult<HashMap<Id, Arc<T>>>
+    pub async fn remember_each<T, F, Fut>(
+        &self,
+        kind: &str,
+        ids: &[Id],
+        tag: fn(&Id) -> Tag,
+        load: F,
+    ) -> AppResult<HashMap<Id, Arc<T>>>
     where
         T: Send + Sync + 'static,
         F: FnOnce(Vec<Id>) -> Fut,
@@ -163,9 +165,7 @@ mod tests {
         let cache = Cache::new(true, 1 << 20);
         let id = Id::new();
         let loads = AtomicUsize::new(0);
-        let load = || async {
-            Ok(Some(loads.fetch_add(1, Ordering::SeqCst) + 1))
-        };
+        let load = || async { Ok(Some(loads.fetch_add(1, Ordering::SeqCst) + 1)) };
         let tags = [Tag::User(id.clone())];
         assert_eq!(*cache.remember::<usize, _, _>("n", &tags, load).await.unwrap().unwrap(), 1);
         assert_eq!(*cache.remember::<usize, _, _>("n", &tags, load).await.unwrap().unwrap(), 1);
@@ -208,17 +208,27 @@ mod tests {
         let load = |ids: Vec<Id>| {
             asked.lock().unwrap().push(ids.len());
             let known = [a.clone(), b.clone()];
-            async move { Ok(ids.into_iter().filter(|id| known.contains(id)).map(|id| (id.clone(), id.to_string())).collect()) }
+            async move {
+                Ok(ids.into_iter().filter(|id| known.contains(id)).map(|id| (id.clone(), id.to_string())).collect())
+            }
         };
-        let first = cache.remember_each::<String, _, _>("user", &[a.clone(), c.clone()], |id| Tag::User(id.clone()), load).await.unwrap();
+        let first = cache
+            .remember_each::<String, _, _>("user", &[a.clone(), c.clone()], |id| Tag::User(id.clone()), load)
+            .await
+            .unwrap();
         assert_eq!(first.len(), 1, "an absent id is left out");
         assert_eq!(*first[&a], a.to_string());
-        let second =
-            cache.remember_each::<String, _, _>("user", &[a.clone(), b.clone(), c.clone()], |id| Tag::User(id.clone()), load).await.unwrap();
+        let second = cache
+            .remember_each::<String, _, _>("user", &[a.clone(), b.clone(), c.clone()], |id| Tag::User(id.clone()), load)
+            .await
+            .unwrap();
         assert_eq!(second.len(), 2);
         assert_eq!(*asked.lock().unwrap(), vec![2, 2], "a is remembered; b and c are asked for");
         // The same entries as `remember`'s, and the same invalidation.
-        let one = cache.remember::<String, _, _>(&format!("user|{a}"), &[Tag::User(a.clone())], || async { Ok(None) }).await.unwrap();
+        let one = cache
+            .remember::<String, _, _>(&format!("user|{a}"), &[Tag::User(a.clone())], || async { Ok(None) })
+            .await
+            .unwrap();
         assert_eq!(one.as_deref(), Some(&a.to_string()));
         cache.invalidate([Tag::User(a.clone())]).await;
         cache.remember_each::<String, _, _>("user", &[a.clone()], |id| Tag::User(id.clone()), load).await.unwrap();

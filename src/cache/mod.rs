@@ -65,8 +65,8 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use crate::config::Config;
-use crate::error::AppResult;
 use crate::domain::page::Params;
+use crate::error::AppResult;
 use crate::ids::Id;
 use crate::store::users::{Role, User};
 
@@ -192,12 +192,8 @@ impl<'a> Lookup<'a> {
 
 /// The cache key: route + sorted, normalized query + scope.
 pub fn cache_key(policy: &Policy, scope: &Scope, params: &Params, subject: Option<&Id>) -> String {
-    let mut pairs: Vec<(&String, String)> = params
-        .0
-        .iter()
-        .filter(|(_, v)| !v.trim().is_empty())
-        .map(|(k, v)| (k, normalize_param(k, v)))
-        .collect();
+    let mut pairs: Vec<(&String, String)> =
+        params.0.iter().filter(|(_, v)| !v.trim().is_empty()).map(|(k, v)| (k, normalize_param(k, v))).collect();
     pairs.sort();
     let query: Vec<String> = pairs.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
     let subject = subject.map(Id::as_str).unwrap_or("-");
@@ -344,7 +340,15 @@ impl Inner {
     /// Takes shared versions read after `snap` into the mirror. False when they cannot be
     /// trusted: Redis lost the epoch or went backwards (an outage), or another instance rotated
     /// the epoch (adopted here, which flushes L1).
-    fn apply_versions(&self, snap: &Snapshot, serial: u64, epoch: &str, current: Option<&str>, tags: &[String], counters: &[u64]) -> bool {
+    fn apply_versions(
+        &self,
+        snap: &Snapshot,
+        serial: u64,
+        epoch: &str,
+        current: Option<&str>,
+        tags: &[String],
+        counters: &[u64],
+    ) -> bool {
         let Some(current) = current else {
             self.mark_down(Some(serial), "Redis lost the cache's epoch (restarted or flushed)");
             return false;
@@ -363,7 +367,14 @@ impl Inner {
     }
 
     /// Fills an L1 miss: from L2 if it holds a current entry, else from `load` (then into L2).
-    async fn fill<F, Fut>(&self, policy: &Policy, base: &str, tags: &[String], snap: Snapshot, load: F) -> AppResult<L1Entry>
+    async fn fill<F, Fut>(
+        &self,
+        policy: &Policy,
+        base: &str,
+        tags: &[String],
+        snap: Snapshot,
+        load: F,
+    ) -> AppResult<L1Entry>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = AppResult<Value>>,
@@ -552,8 +563,10 @@ mod tests {
     #[test]
     fn keys_normalize_the_query() {
         let p = &policy::LAWYERS_VERIFIED;
-        let a = cache_key(p, &Scope::Public, &params(&[("page", "1"), ("limit", "500"), ("fields", "name, email")]), None);
-        let b = cache_key(p, &Scope::Public, &params(&[("fields", "email,name"), ("limit", "100"), ("page", "1")]), None);
+        let a =
+            cache_key(p, &Scope::Public, &params(&[("page", "1"), ("limit", "500"), ("fields", "name, email")]), None);
+        let b =
+            cache_key(p, &Scope::Public, &params(&[("fields", "email,name"), ("limit", "100"), ("page", "1")]), None);
         assert_eq!(a, b);
         let c = cache_key(p, &Scope::User(Id::new()), &params(&[]), None);
         assert_ne!(a, c);

@@ -66,20 +66,25 @@ pub const LAWYER_PROFILE: Policy = policy("/api/lawyers/{lawyerId}/profile", 300
 pub const ADMIN_ANALYTICS: Policy = policy("/api/admin/dashboard/analytics", 120, ScopeRule::Role(Role::Admin), &[Adm]);
 pub const ADMIN_STATS: Policy = policy("/api/admin/system/stats", 60, ScopeRule::Role(Role::Admin), &[Adm]);
 pub const ADMIN_USERS: Policy = policy("/api/admin/users", 300, ScopeRule::Role(Role::Admin), &[Adm]);
-pub const ADMIN_PENDING: Policy = policy("/api/admin/lawyers/pending-verifications", 60, ScopeRule::Role(Role::Admin), &[Adm]);
+pub const ADMIN_PENDING: Policy =
+    policy("/api/admin/lawyers/pending-verifications", 60, ScopeRule::Role(Role::Admin), &[Adm]);
 
 // Lawyers' private routes.
 pub const LAWYER_DASHBOARD: Policy = policy("/api/lawyers/dashboard/stats", 120, PerUser, &[Caller]);
 pub const LAWYER_AVAILABLE_CASES: Policy = policy("/api/lawyers/available-cases", 180, PerUser, &[Avail, Caller]);
 pub const LAWYER_MY_CASES: Policy = policy("/api/lawyers/my-cases", 120, PerUser, &[Caller, ChatsOfCaller]);
 pub const LAWYER_MY_CLIENTS: Policy = policy("/api/lawyers/my-clients", 300, PerUser, &[Caller]);
-pub const LAWYER_MY_DIRECT_CLIENTS: Policy = policy("/api/lawyers/my-direct-clients", 300, PerUser, &[Caller, ChatsOfCaller]);
+pub const LAWYER_MY_DIRECT_CLIENTS: Policy =
+    policy("/api/lawyers/my-direct-clients", 300, PerUser, &[Caller, ChatsOfCaller]);
 pub const LAWYER_PENDING_REQUESTS: Policy = policy("/api/lawyers/pending-requests", 60, PerUser, &[Caller]);
 pub const LAWYER_MY_CHATS: Policy = policy("/api/lawyers/my-chats", 120, PerUser, &[Caller, ChatsOfCaller]);
-pub const LAWYER_PENDING_CONNECTIONS: Policy = policy("/api/lawyers/pending-connection-requests", 60, PerUser, &[Caller]);
-pub const LAWYER_CONNECTED_CITIZENS: Policy = policy("/api/lawyers/connected-citizens", 300, PerUser, &[Caller, ChatsOfCaller]);
+pub const LAWYER_PENDING_CONNECTIONS: Policy =
+    policy("/api/lawyers/pending-connection-requests", 60, PerUser, &[Caller]);
+pub const LAWYER_CONNECTED_CITIZENS: Policy =
+    policy("/api/lawyers/connected-citizens", 300, PerUser, &[Caller, ChatsOfCaller]);
 pub const LAWYER_MY_CASE_REQUESTS: Policy = policy("/api/lawyers/my-case-requests", 120, PerUser, &[Caller]);
-pub const LAWYER_RECEIVED_CASE_REQUESTS: Policy = policy("/api/lawyers/received-case-requests", 120, PerUser, &[Caller]);
+pub const LAWYER_RECEIVED_CASE_REQUESTS: Policy =
+    policy("/api/lawyers/received-case-requests", 120, PerUser, &[Caller]);
 
 // Citizens.
 pub const CITIZEN_DASHBOARD: Policy = policy("/api/citizens/dashboard", 120, PerUser, &[Caller]);
@@ -92,7 +97,8 @@ pub const CITIZEN_PENDING_REQUESTS: Policy = policy("/api/citizens/pending-reque
 pub const CITIZEN_RECEIVED_OFFERS: Policy = policy("/api/citizens/received-offers", 60, PerUser, &[Caller]);
 pub const CITIZEN_MY_CASE_REQUESTS: Policy = policy("/api/citizens/my-case-requests", 120, PerUser, &[Caller]);
 pub const CITIZEN_MY_CASE_OFFERS: Policy = policy("/api/citizens/my-case-offers", 120, PerUser, &[Caller]);
-pub const CITIZEN_CONNECTED_LAWYERS: Policy = policy("/api/citizens/connected-lawyers", 300, PerUser, &[Caller, ChatsOfCaller]);
+pub const CITIZEN_CONNECTED_LAWYERS: Policy =
+    policy("/api/citizens/connected-lawyers", 300, PerUser, &[Caller, ChatsOfCaller]);
 pub const CITIZEN_PENDING_CONNECTIONS: Policy =
     policy("/api/citizens/pending-connection-requests", 60, PerUser, &[Caller]);
 pub const CITIZEN_DIRECT_CHATS: Policy = policy("/api/citizens/direct-chats", 120, PerUser, &[Caller, ChatsOfCaller]);

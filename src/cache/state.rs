@@ -124,7 +124,12 @@ impl State {
 
     /// Raises the mirror to shared counter values read in `epoch` (never lowers it). With
     /// `known_only`, tags this instance never read are skipped: no L1 key depends on them.
-    pub fn raise<'a>(&mut self, epoch: &str, values: impl IntoIterator<Item = (&'a str, u64)>, known_only: bool) -> Raised {
+    pub fn raise<'a>(
+        &mut self,
+        epoch: &str,
+        values: impl IntoIterator<Item = (&'a str, u64)>,
+        known_only: bool,
+    ) -> Raised {
         if self.epoch.as_deref() != Some(epoch) {
             return Raised::OtherEpoch;
         }

@@ -23,7 +23,10 @@ pub(super) fn describe() {
     metrics::describe_counter!(BYPASSES, "Cached GETs served with the cache switched off (CACHE=off), by route");
     metrics::describe_counter!(SENT, "Tag invalidations made by this process");
     metrics::describe_counter!(RECEIVED, "Tag invalidations received from other instances over Redis pub/sub");
-    metrics::describe_counter!(VALUES, "Lookups of values kept in process (users, chat members), by outcome (hit, load)");
+    metrics::describe_counter!(
+        VALUES,
+        "Lookups of values kept in process (users, chat members), by outcome (hit, load)"
+    );
     metrics::describe_gauge!(L1_ENTRIES, "Entries in the in-process cache");
     metrics::describe_gauge!(L1_BYTES, "Approximate bytes held by the in-process cache");
     metrics::describe_gauge!(L2_AVAILABLE, "1 while the Redis tier is in use, 0 while it is unreachable");

@@ -679,7 +679,10 @@ async fn claim_control_socket(path: &std::path::Path) -> anyhow::Result<(tokio::
     let parent = path.parent().unwrap_or(std::path::Path::new("."));
     let private = parent.join(format!(".nyaya-sock-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&private);
-    std::fs::DirBuilder::new().mode(0o700).create(&private).with_context(|| format!("creating {}", private.display()))?;
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&private)
+        .with_context(|| format!("creating {}", private.display()))?;
     let staged = private.join("nyaya.sock");
     let claimed = (|| -> anyhow::Result<tokio::net::UnixListener> {
         let listener =

@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use crate::startup;
 use crate::config::Config;
+use crate::startup;
 
 pub const LISTEN_FD: RawFd = 3;
 pub const CONTROL_FD: RawFd = 4;

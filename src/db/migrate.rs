@@ -32,8 +32,16 @@ impl Source {
 }
 
 const MIGRATIONS: &[Migration] = &[
-    Migration { version: 1, name: "data model", sql: Source::Portable(include_str!("../../migrations/0001_data_model.sql")) },
-    Migration { version: 2, name: "lawyer education", sql: Source::Portable(include_str!("../../migrations/0002_lawyer_education.sql")) },
+    Migration {
+        version: 1,
+        name: "data model",
+        sql: Source::Portable(include_str!("../../migrations/0001_data_model.sql")),
+    },
+    Migration {
+        version: 2,
+        name: "lawyer education",
+        sql: Source::Portable(include_str!("../../migrations/0002_lawyer_education.sql")),
+    },
     Migration {
         version: 3,
         name: "case dispute type and version",
@@ -49,7 +57,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "document processing",
         sql: Source::Portable(include_str!("../../migrations/0005_document_processing.sql")),
     },
-    Migration { version: 6, name: "email deliveries", sql: Source::Portable(include_str!("../../migrations/0006_email_deliveries.sql")) },
+    Migration {
+        version: 6,
+        name: "email deliveries",
+        sql: Source::Portable(include_str!("../../migrations/0006_email_deliveries.sql")),
+    },
     Migration {
         version: 7,
         name: "message order and last message kept by the database",
@@ -72,9 +84,8 @@ pub(super) async fn run(db: &Db) -> anyhow::Result<usize> {
     .context("creating nyaya_migrations")?;
     let mut applied = 0;
     for m in MIGRATIONS {
-        let done = db
-            .count(&Sql::new("SELECT COUNT(*) FROM nyaya_migrations WHERE version = $1").arg(m.version))
-            .await?;
+        let done =
+            db.count(&Sql::new("SELECT COUNT(*) FROM nyaya_migrations WHERE version = $1").arg(m.version)).await?;
         if done > 0 {
             continue;
         }

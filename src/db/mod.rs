@@ -196,10 +196,7 @@ impl Db {
                 })
             });
         }
-        let pool = options
-            .connect(url)
-            .await
-            .with_context(|| format!("connecting to {}", redact_url(url)))?;
+        let pool = options.connect(url).await.with_context(|| format!("connecting to {}", redact_url(url)))?;
         let write_gate = (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
         Ok(Db { pool, backend, metric, write_gate })
     }

@@ -87,13 +87,8 @@ string_enum!(
     }
 );
 
-const QUERY_STATUSES: &[CaseStatus] = &[
-    CaseStatus::Pending,
-    CaseStatus::Assigned,
-    CaseStatus::InProgress,
-    CaseStatus::Resolved,
-    CaseStatus::Closed,
-];
+const QUERY_STATUSES: &[CaseStatus] =
+    &[CaseStatus::Pending, CaseStatus::Assigned, CaseStatus::InProgress, CaseStatus::Resolved, CaseStatus::Closed];
 
 impl CaseType {
     /// Capitalized, for messages ("Query not found").
@@ -202,10 +197,7 @@ mod tests {
     fn strings_round_trip() {
         for s in CaseStatus::ALL {
             assert_eq!(s.as_str().parse::<CaseStatus>(), Ok(*s));
-            assert_eq!(
-                serde_json::to_value(s).unwrap(),
-                serde_json::json!(s.as_str())
-            );
+            assert_eq!(serde_json::to_value(s).unwrap(), serde_json::json!(s.as_str()));
         }
         assert_eq!(CaseStatus::InProgress.as_str(), "in-progress");
         assert_eq!(DisputeType::LandlordTenant.as_str(), "landlord-tenant");
@@ -230,21 +222,12 @@ mod tests {
         let assigned = user(Role::Lawyer, false);
         let verified = user(Role::Lawyer, true);
         let stranger = user(Role::Citizen, false);
-        let open = CaseParties {
-            citizen_id: citizen.id.clone(),
-            assigned_lawyer_id: None,
-            status: CaseStatus::Pending,
-        };
-        let taken = CaseParties {
-            assigned_lawyer_id: Some(assigned.id.clone()),
-            status: CaseStatus::Assigned,
-            ..open.clone()
-        };
+        let open =
+            CaseParties { citizen_id: citizen.id.clone(), assigned_lawyer_id: None, status: CaseStatus::Pending };
+        let taken =
+            CaseParties { assigned_lawyer_id: Some(assigned.id.clone()), status: CaseStatus::Assigned, ..open.clone() };
         assert!(open.may_read(&verified, false));
-        assert!(
-            !open.may_read(&assigned, false),
-            "an unverified lawyer does not browse open cases"
-        );
+        assert!(!open.may_read(&assigned, false), "an unverified lawyer does not browse open cases");
         assert!(!taken.may_read(&verified, false));
         assert!(taken.may_read(&verified, true));
         assert!(taken.may_read(&assigned, false));

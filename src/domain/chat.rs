@@ -46,24 +46,13 @@ mod tests {
     /// Each value serializes, parses and is stored as the same string (the API's).
     fn round_trips<T>(all: &[T], names: &[&str], as_str: fn(T) -> &'static str)
     where
-        T: Copy
-            + PartialEq
-            + std::fmt::Debug
-            + serde::Serialize
-            + serde::de::DeserializeOwned
-            + std::str::FromStr,
+        T: Copy + PartialEq + std::fmt::Debug + serde::Serialize + serde::de::DeserializeOwned + std::str::FromStr,
     {
         assert_eq!(all.len(), names.len());
         for (value, name) in all.iter().zip(names) {
             assert_eq!(as_str(*value), *name);
-            assert_eq!(
-                serde_json::to_value(value).unwrap(),
-                serde_json::json!(name)
-            );
-            assert_eq!(
-                serde_json::from_value::<T>(serde_json::json!(name)).unwrap(),
-                *value
-            );
+            assert_eq!(serde_json::to_value(value).unwrap(), serde_json::json!(name));
+            assert_eq!(serde_json::from_value::<T>(serde_json::json!(name)).unwrap(), *value);
             assert!(name.parse::<T>().ok() == Some(*value));
         }
         assert!("Active".parse::<T>().is_err(), "parsing is exact");
@@ -71,59 +60,23 @@ mod tests {
 
     #[test]
     fn closed_sets_are_the_api_strings() {
-        round_trips(
-            ChatStatus::ALL,
-            &["pending", "active", "closed"],
-            ChatStatus::as_str,
-        );
-        round_trips(
-            ChatType::ALL,
-            &["direct", "query", "dispute"],
-            ChatType::as_str,
-        );
-        round_trips(
-            MessageType::ALL,
-            &["text", "file", "image", "system"],
-            MessageType::as_str,
-        );
-        round_trips(
-            ConnectionStatus::ALL,
-            &["pending", "accepted", "rejected", "blocked"],
-            ConnectionStatus::as_str,
-        );
+        round_trips(ChatStatus::ALL, &["pending", "active", "closed"], ChatStatus::as_str);
+        round_trips(ChatType::ALL, &["direct", "query", "dispute"], ChatType::as_str);
+        round_trips(MessageType::ALL, &["text", "file", "image", "system"], MessageType::as_str);
+        round_trips(ConnectionStatus::ALL, &["pending", "accepted", "rejected", "blocked"], ConnectionStatus::as_str);
         round_trips(
             ConnectionType::ALL,
             &["general_consultation", "specific_case", "ongoing_support"],
             ConnectionType::as_str,
         );
         round_trips(LinkType::ALL, &["client", "lawyer"], LinkType::as_str);
-        round_trips(
-            ConsultationType::ALL,
-            &["video", "audio", "in-person"],
-            ConsultationType::as_str,
-        );
+        round_trips(ConsultationType::ALL, &["video", "audio", "in-person"], ConsultationType::as_str);
         assert_eq!(ConsultationStatus::InProgress.as_str(), "in-progress");
-        round_trips(
-            ConsultationStatus::ALL,
-            ConsultationStatus::NAMES,
-            ConsultationStatus::as_str,
-        );
-        round_trips(
-            DocumentStatus::ALL,
-            DocumentStatus::NAMES,
-            DocumentStatus::as_str,
-        );
-        round_trips(
-            DocumentType::ALL,
-            &["direct", "query", "dispute"],
-            DocumentType::as_str,
-        );
+        round_trips(ConsultationStatus::ALL, ConsultationStatus::NAMES, ConsultationStatus::as_str);
+        round_trips(DocumentStatus::ALL, DocumentStatus::NAMES, DocumentStatus::as_str);
+        round_trips(DocumentType::ALL, &["direct", "query", "dispute"], DocumentType::as_str);
         assert_eq!(DocumentCategory::NAMES.len(), 12);
-        round_trips(
-            DocumentCategory::ALL,
-            DocumentCategory::NAMES,
-            DocumentCategory::as_str,
-        );
+        round_trips(DocumentCategory::ALL, DocumentCategory::NAMES, DocumentCategory::as_str);
     }
 
     fn user(role: Role, verified: bool, active: bool) -> User {
@@ -141,18 +94,9 @@ mod tests {
         let citizen = user(Role::Citizen, true, true);
         let lawyer = user(Role::Lawyer, true, true);
         assert!(citizen.may_reach_out_to(&lawyer));
-        assert!(
-            !lawyer.may_reach_out_to(&citizen),
-            "a lawyer does not open a conversation"
-        );
-        assert!(
-            !citizen.may_reach_out_to(&user(Role::Lawyer, false, true)),
-            "unverified"
-        );
-        assert!(
-            !citizen.may_reach_out_to(&user(Role::Lawyer, true, false)),
-            "deactivated"
-        );
+        assert!(!lawyer.may_reach_out_to(&citizen), "a lawyer does not open a conversation");
+        assert!(!citizen.may_reach_out_to(&user(Role::Lawyer, false, true)), "unverified");
+        assert!(!citizen.may_reach_out_to(&user(Role::Lawyer, true, false)), "deactivated");
         assert!(!citizen.may_reach_out_to(&user(Role::Citizen, true, true)));
         assert!(!user(Role::LawStudent, true, true).may_reach_out_to(&lawyer));
         assert!(!user(Role::Admin, true, true).may_reach_out_to(&lawyer));

@@ -48,7 +48,6 @@ impl Params {
         Params(form_urlencoded_pairs(query.as_bytes()).into_iter().collect())
     }
 
-
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0.get(key).map(String::as_str).map(str::trim).filter(|s| !s.is_empty())
     }
@@ -70,7 +69,11 @@ impl Params {
     /// The `limit` alone, for lists of one page: `default_limit` unless a number of at least 1
     /// is given, at most [`MAX_LIMIT`].
     pub fn limit(&self, default_limit: i64) -> i64 {
-        self.get("limit").and_then(|l| l.parse::<i64>().ok()).filter(|l| *l >= 1).unwrap_or(default_limit).min(MAX_LIMIT)
+        self.get("limit")
+            .and_then(|l| l.parse::<i64>().ok())
+            .filter(|l| *l >= 1)
+            .unwrap_or(default_limit)
+            .min(MAX_LIMIT)
     }
 }
 
@@ -85,7 +88,9 @@ pub fn page_number(raw: Option<&str>) -> Result<i64, AppError> {
         Some((_, Ok(p))) if p > MAX_PAGE => Err(page_out_of_range(raw)),
         Some((_, Ok(p))) => Ok(p.max(1)),
         // Only digits, yet no i64: far beyond the bound.
-        Some((p, Err(_))) if is_unsigned_integer(p.trim().strip_prefix('+').unwrap_or(p.trim())) => Err(page_out_of_range(raw)),
+        Some((p, Err(_))) if is_unsigned_integer(p.trim().strip_prefix('+').unwrap_or(p.trim())) => {
+            Err(page_out_of_range(raw))
+        }
         _ => Ok(1),
     }
 }
@@ -217,7 +222,8 @@ mod tests {
     fn fields_select_allowed_nested_paths() {
         let item = json!({"_id": "x", "name": "A", "email": "a@b.c", "lawyerDetails": {"experience": 3, "bio": "b"}});
         let allow = ["name", "lawyerDetails.experience"];
-        let out = select_fields(item.clone(), &params(&[("fields", "name, lawyerDetails.experience,password")]), &allow);
+        let out =
+            select_fields(item.clone(), &params(&[("fields", "name, lawyerDetails.experience,password")]), &allow);
         assert_eq!(out, json!({"_id": "x", "name": "A", "lawyerDetails": {"experience": 3}}));
         assert_eq!(select_fields(item.clone(), &params(&[("fields", "password")]), &allow), item);
     }

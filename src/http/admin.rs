@@ -9,11 +9,11 @@ use serde_json::{Value, json};
 use super::docs::AdminOnly;
 use super::extract::{Admin, JsonBody, Params, parse_id};
 use super::respond::{Envelope, serve_data};
-use crate::state::AppState;
 use crate::cache::{Cached, Lookup, policy};
 use crate::error::AppResult;
 use crate::service::accounts::views::CleanUser;
 use crate::service::admin;
+use crate::state::AppState;
 use crate::store::users::VerificationStatus;
 
 pub fn routes() -> Router<AppState> {

@@ -13,13 +13,13 @@ use serde_json::{Value, json};
 use super::docs::LoggedIn;
 use super::extract::{CurrentUser, JsonBody, cookie};
 use super::respond::Envelope;
-use crate::state::AppState;
-use crate::error::{AppError, AppResult};
-use crate::security::{self, TokenPair};
 use crate::domain::email;
 use crate::domain::password::{Password, Problem};
+use crate::error::{AppError, AppResult};
+use crate::security::{self, TokenPair};
 use crate::service::accounts::views::CleanUser;
 use crate::service::accounts::{self, ProfileChanges, Registration, SEMESTERS};
+use crate::state::AppState;
 use crate::store::users::Role;
 use crate::validate::{Validator, lookup};
 

@@ -8,7 +8,6 @@ use axum::extract::{Path, State};
 use axum::routing::{delete, get, patch, post};
 use serde_json::{Value, json};
 
-use crate::state::AppState;
 use crate::cache::{Cached, Lookup, Policy, policy};
 use crate::error::{AppError, AppResult};
 use crate::http::docs::{CitizenOnly, LoggedIn, Paging, VerifiedLawyerOnly};
@@ -16,6 +15,7 @@ use crate::http::extract::{Citizen, CurrentUser, JsonBody, Params, VerifiedLawye
 use crate::http::respond::{Envelope, legacy_pagination, serve_data, wrapped};
 use crate::ids::Id;
 use crate::service::cases::{self as service, CaseType, OfferRoute, RequestList, Side};
+use crate::state::AppState;
 use crate::store::users::{Role, User};
 
 /// The case type a `/queries` or `/disputes` router serves, with its cache policies.
@@ -236,7 +236,12 @@ macro_rules! case_type_routes {
 }
 
 case_type_routes!(
-    queries, Queries, base = "queries", id = "queryId", tag = "queries", one = "query",
+    queries,
+    Queries,
+    base = "queries",
+    id = "queryId",
+    tag = "queries",
+    one = "query",
     create_body = "`{title (5..100), description (20..2000), category, priority?}`",
     status_body = "`{status, notes?}`",
     list_params = ()
@@ -337,7 +342,11 @@ pub fn lawyer_routes() -> Router<AppState> {
             activeCases}`"),
         VerifiedLawyerOnly,
     ))]
-async fn lawyer_dashboard(State(state): State<AppState>, VerifiedLawyer(user): VerifiedLawyer, params: Params) -> AppResult<Cached> {
+async fn lawyer_dashboard(
+    State(state): State<AppState>,
+    VerifiedLawyer(user): VerifiedLawyer,
+    params: Params,
+) -> AppResult<Cached> {
     serve_data(&state, &policy::LAWYER_DASHBOARD, Lookup::of(&user, &params), || {
         service::lawyer_dashboard(&state, &user)
     })
@@ -364,7 +373,11 @@ async fn lawyer_dashboard(State(state): State<AppState>, VerifiedLawyer(user): V
             pages, total}}`, `pagination`, `meta`"),
         VerifiedLawyerOnly,
     ))]
-async fn available_cases(State(state): State<AppState>, VerifiedLawyer(user): VerifiedLawyer, params: Params) -> AppResult<Cached> {
+async fn available_cases(
+    State(state): State<AppState>,
+    VerifiedLawyer(user): VerifiedLawyer,
+    params: Params,
+) -> AppResult<Cached> {
     state
         .cache
         .serve(&policy::LAWYER_AVAILABLE_CASES, Lookup::of(&user, &params), || async {
@@ -388,7 +401,11 @@ async fn available_cases(State(state): State<AppState>, VerifiedLawyer(user): Ve
             unreadCount} or null), pagination: {current, pages, total}}`"),
         VerifiedLawyerOnly,
     ))]
-async fn lawyer_my_cases(State(state): State<AppState>, VerifiedLawyer(user): VerifiedLawyer, params: Params) -> AppResult<Cached> {
+async fn lawyer_my_cases(
+    State(state): State<AppState>,
+    VerifiedLawyer(user): VerifiedLawyer,
+    params: Params,
+) -> AppResult<Cached> {
     serve_data(&state, &policy::LAWYER_MY_CASES, Lookup::of(&user, &params), || {
         service::lawyer_my_cases(&state, &user, &params)
     })
@@ -486,7 +503,13 @@ async fn reject_case_request(
     answer(&state, &user, Side::Lawyer, &raw, false).await
 }
 
-async fn request_list(state: &AppState, user: &User, params: &Params, list: RequestList, policy: &Policy) -> AppResult<Cached> {
+async fn request_list(
+    state: &AppState,
+    user: &User,
+    params: &Params,
+    list: RequestList,
+    policy: &Policy,
+) -> AppResult<Cached> {
     serve_data(state, policy, Lookup::of(user, params), || service::request_list(state, user, list, params)).await
 }
 

@@ -5,9 +5,9 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 
-use crate::state::AppState;
 use crate::error::AppResult;
 use crate::service::chats;
+use crate::state::AppState;
 
 use super::docs::{LoggedIn, Paging};
 use super::extract::{CurrentUser, Params, parse_id};
@@ -33,7 +33,11 @@ pub fn routes() -> Router<AppState> {
         (status = 200, description = "`data: {chats}` (participants populated, `unreadCount`); default limit 20"),
         LoggedIn,
     ))]
-async fn my_chats(State(state): State<AppState>, CurrentUser(user): CurrentUser, params: Params) -> AppResult<Envelope> {
+async fn my_chats(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    params: Params,
+) -> AppResult<Envelope> {
     Ok(Envelope::data(chats::my_chats(&state, &user, params.page(20)?).await?))
 }
 
@@ -46,7 +50,11 @@ async fn my_chats(State(state): State<AppState>, CurrentUser(user): CurrentUser,
         (status = 404, description = "User not found"),
         LoggedIn,
     ))]
-async fn direct_chat(State(state): State<AppState>, CurrentUser(user): CurrentUser, Path(raw): Path<String>) -> AppResult<Envelope> {
+async fn direct_chat(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(raw): Path<String>,
+) -> AppResult<Envelope> {
     let other = parse_id(&raw, "user")?;
     Ok(Envelope::data(chats::direct_chat(&state, &user, &other).await?))
 }
@@ -110,7 +118,12 @@ async fn case_chat_messages(
         (status = 404, description = "Chat not found"),
         LoggedIn,
     ))]
-async fn chat_by_id(State(state): State<AppState>, CurrentUser(user): CurrentUser, Path(raw): Path<String>, params: Params) -> AppResult<Envelope> {
+async fn chat_by_id(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(raw): Path<String>,
+    params: Params,
+) -> AppResult<Envelope> {
     let chat_id = chats::parse_chat_id(&raw)?;
     Ok(Envelope::data(chats::chat_by_id(&state, &user, &chat_id, params.page(MESSAGE_PAGE)?).await?))
 }
@@ -130,7 +143,12 @@ async fn chat_by_id(State(state): State<AppState>, CurrentUser(user): CurrentUse
         (status = 404, description = "Chat not found"),
         LoggedIn,
     ))]
-async fn chat_messages(State(state): State<AppState>, CurrentUser(user): CurrentUser, Path(raw): Path<String>, params: Params) -> AppResult<Envelope> {
+async fn chat_messages(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(raw): Path<String>,
+    params: Params,
+) -> AppResult<Envelope> {
     let chat_id = chats::parse_chat_id(&raw)?;
     let page = params.page(MESSAGE_PAGE)?;
     Ok(Envelope::data(chats::chat_messages(&state, &user, &chat_id, params.get("before"), page).await?))

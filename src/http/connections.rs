@@ -10,11 +10,11 @@ use axum::routing::{delete, get, post};
 use axum::{Extension, Router};
 use serde_json::{Value, json};
 
-use crate::state::AppState;
 use crate::cache::{Cached, Lookup, Policy, policy};
 use crate::config::Environment;
 use crate::error::{AppError, AppResult};
 use crate::service::{chats, connections};
+use crate::state::AppState;
 use crate::store::users::User;
 
 use super::docs::{CitizenOnly, Paging, VerifiedLawyerOnly};
@@ -75,7 +75,11 @@ async fn legacy_list(
         (status = 200, description = "Wrapper pagination of `{_id, name, email, phone, createdAt, connectedAt}`"),
         VerifiedLawyerOnly,
     ))]
-async fn my_clients(State(state): State<AppState>, VerifiedLawyer(user): VerifiedLawyer, params: Params) -> AppResult<Cached> {
+async fn my_clients(
+    State(state): State<AppState>,
+    VerifiedLawyer(user): VerifiedLawyer,
+    params: Params,
+) -> AppResult<Cached> {
     let page = wrapper_page(&params)?;
     state
         .cache
@@ -94,7 +98,11 @@ async fn my_clients(State(state): State<AppState>, VerifiedLawyer(user): Verifie
             chatId}], pagination}`"),
         VerifiedLawyerOnly,
     ))]
-async fn my_direct_clients(State(state): State<AppState>, VerifiedLawyer(user): VerifiedLawyer, params: Params) -> AppResult<Cached> {
+async fn my_direct_clients(
+    State(state): State<AppState>,
+    VerifiedLawyer(user): VerifiedLawyer,
+    params: Params,
+) -> AppResult<Cached> {
     legacy_list(&state, &policy::LAWYER_MY_DIRECT_CLIENTS, &user, &params, connections::my_direct_clients).await
 }
 
@@ -107,7 +115,11 @@ async fn my_direct_clients(State(state): State<AppState>, VerifiedLawyer(user): 
         VerifiedLawyerOnly,
         (status = 404, description = "Citizen not found"),
     ))]
-async fn accept_client(State(state): State<AppState>, VerifiedLawyer(user): VerifiedLawyer, Path(raw): Path<String>) -> AppResult<Envelope> {
+async fn accept_client(
+    State(state): State<AppState>,
+    VerifiedLawyer(user): VerifiedLawyer,
+    Path(raw): Path<String>,
+) -> AppResult<Envelope> {
     let citizen_id = parse_id(&raw, "citizen")?;
     connections::accept_client(&state, &user, &citizen_id).await?;
     Ok(Envelope::message("Client connection accepted successfully"))
@@ -120,7 +132,11 @@ async fn accept_client(State(state): State<AppState>, VerifiedLawyer(user): Veri
         (status = 200, description = "`data: {requests: [chat], pagination}`"),
         VerifiedLawyerOnly,
     ))]
-async fn pending_direct_requests(State(state): State<AppState>, VerifiedLawyer(user): VerifiedLawyer, params: Params) -> AppResult<Cached> {
+async fn pending_direct_requests(
+    State(state): State<AppState>,
+    VerifiedLawyer(user): VerifiedLawyer,
+    params: Params,
+) -> AppResult<Cached> {
     legacy_list(&state, &policy::LAWYER_PENDING_REQUESTS, &user, &params, connections::pending_direct_requests).await
 }
 
@@ -133,7 +149,11 @@ async fn pending_direct_requests(State(state): State<AppState>, VerifiedLawyer(u
         VerifiedLawyerOnly,
         (status = 404, description = "Chat request not found"),
     ))]
-async fn accept_direct_request(State(state): State<AppState>, VerifiedLawyer(user): VerifiedLawyer, Path(raw): Path<String>) -> AppResult<Envelope> {
+async fn accept_direct_request(
+    State(state): State<AppState>,
+    VerifiedLawyer(user): VerifiedLawyer,
+    Path(raw): Path<String>,
+) -> AppResult<Envelope> {
     let chat_id = chats::parse_chat_id(&raw)?;
     let data = connections::accept_direct_request(&state, &user, &chat_id).await?;
     Ok(Envelope::data(data).with_message("Direct message request accepted successfully"))
@@ -146,7 +166,11 @@ async fn accept_direct_request(State(state): State<AppState>, VerifiedLawyer(use
         (status = 200, description = "`data: {chats, pagination}`"),
         VerifiedLawyerOnly,
     ))]
-async fn my_direct_chats(State(state): State<AppState>, VerifiedLawyer(user): VerifiedLawyer, params: Params) -> AppResult<Cached> {
+async fn my_direct_chats(
+    State(state): State<AppState>,
+    VerifiedLawyer(user): VerifiedLawyer,
+    params: Params,
+) -> AppResult<Cached> {
     legacy_list(&state, &policy::LAWYER_MY_CHATS, &user, &params, connections::my_direct_chats).await
 }
 
@@ -157,8 +181,13 @@ async fn my_direct_chats(State(state): State<AppState>, VerifiedLawyer(user): Ve
         (status = 200, description = "`data: {requests (citizen populated), pagination}`"),
         VerifiedLawyerOnly,
     ))]
-async fn lawyer_pending_connections(State(state): State<AppState>, VerifiedLawyer(user): VerifiedLawyer, params: Params) -> AppResult<Cached> {
-    legacy_list(&state, &policy::LAWYER_PENDING_CONNECTIONS, &user, &params, connections::pending_requests_of_lawyer).await
+async fn lawyer_pending_connections(
+    State(state): State<AppState>,
+    VerifiedLawyer(user): VerifiedLawyer,
+    params: Params,
+) -> AppResult<Cached> {
+    legacy_list(&state, &policy::LAWYER_PENDING_CONNECTIONS, &user, &params, connections::pending_requests_of_lawyer)
+        .await
 }
 
 /// Accepts a connection request: the direct chat becomes active; the citizen is notified.
@@ -211,7 +240,11 @@ async fn reject_connection(
             unreadCount} or null), pagination}`"),
         VerifiedLawyerOnly,
     ))]
-async fn connected_citizens(State(state): State<AppState>, VerifiedLawyer(user): VerifiedLawyer, params: Params) -> AppResult<Cached> {
+async fn connected_citizens(
+    State(state): State<AppState>,
+    VerifiedLawyer(user): VerifiedLawyer,
+    params: Params,
+) -> AppResult<Cached> {
     legacy_list(&state, &policy::LAWYER_CONNECTED_CITIZENS, &user, &params, connections::connected_citizens).await
 }
 
@@ -285,7 +318,11 @@ async fn request_connection(
         CitizenOnly,
         (status = 404, description = "Connection request not found or already processed"),
     ))]
-async fn revoke_connection(State(state): State<AppState>, Citizen(user): Citizen, Path(raw): Path<String>) -> AppResult<Envelope> {
+async fn revoke_connection(
+    State(state): State<AppState>,
+    Citizen(user): Citizen,
+    Path(raw): Path<String>,
+) -> AppResult<Envelope> {
     let id = parse_id(&raw, "connection")?;
     connections::revoke_connection(&state, &user, &id).await?;
     Ok(Envelope::message("Connection request revoked successfully"))
@@ -310,8 +347,13 @@ async fn connected_lawyers(State(state): State<AppState>, Citizen(user): Citizen
             pagination}`"),
         CitizenOnly,
     ))]
-async fn citizen_pending_connections(State(state): State<AppState>, Citizen(user): Citizen, params: Params) -> AppResult<Cached> {
-    legacy_list(&state, &policy::CITIZEN_PENDING_CONNECTIONS, &user, &params, connections::pending_requests_of_citizen).await
+async fn citizen_pending_connections(
+    State(state): State<AppState>,
+    Citizen(user): Citizen,
+    params: Params,
+) -> AppResult<Cached> {
+    legacy_list(&state, &policy::CITIZEN_PENDING_CONNECTIONS, &user, &params, connections::pending_requests_of_citizen)
+        .await
 }
 
 /// The direct chats of the citizen's accepted connections.
@@ -336,7 +378,8 @@ struct ConnectionRequestLimiter(Arc<OnceLock<RateLimiter>>);
 impl ConnectionRequestLimiter {
     fn check(&self, state: &AppState, ip: IpAddr) -> AppResult<()> {
         let development = state.config.env == Environment::Development;
-        let limiter = self.0.get_or_init(|| RateLimiter::new(Duration::from_secs(60), if development { 100 } else { 30 }));
+        let limiter =
+            self.0.get_or_init(|| RateLimiter::new(Duration::from_secs(60), if development { 100 } else { 30 }));
         if limiter.check(ip).allowed {
             return Ok(());
         }
@@ -355,7 +398,8 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AppError> {
-        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()).unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        let ip =
+            parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()).unwrap_or(IpAddr::from([127, 0, 0, 1]));
         Ok(ClientIp(ip))
     }
 }

@@ -5,13 +5,13 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::routing::{get, patch, post};
 
-use crate::state::AppState;
 use crate::cache::{Cached, Lookup, policy};
 use crate::error::AppResult;
 use crate::http::docs::{CitizenOnly, LoggedIn, Paging};
 use crate::http::extract::{Citizen, CurrentUser, JsonBody, Lawyer, Params, parse_id};
 use crate::http::respond::{Envelope, serve_data};
 use crate::service::consultations as service;
+use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -33,7 +33,11 @@ pub fn routes() -> Router<AppState> {
         (status = 404, description = "Target user not found"),
         (status = 409, description = "The lawyer has another consultation scheduled at this time"),
     ))]
-async fn request(State(state): State<AppState>, Citizen(user): Citizen, JsonBody(body): JsonBody) -> AppResult<Envelope> {
+async fn request(
+    State(state): State<AppState>,
+    Citizen(user): Citizen,
+    JsonBody(body): JsonBody,
+) -> AppResult<Envelope> {
     let data = service::request(&state, &user, &body).await?;
     Ok(Envelope::data(data).with_message("Consultation request created successfully").created())
 }

@@ -10,21 +10,21 @@
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Multipart, Path, Request, State};
+use axum::http::StatusCode;
 use axum::http::header::{self, AUTHORIZATION, HeaderValue};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde_json::{Map, Value, json};
 
-use crate::state::AppState;
+use crate::domain::document::{DocumentCategory, DocumentType};
 use crate::error::{AppError, AppResult};
 use crate::http::docs::{LoggedIn, Paging};
 use crate::http::extract::{CurrentUser, Params, parse_id};
 use crate::http::respond::Envelope;
 use crate::ids::Id;
-use crate::domain::document::{DocumentCategory, DocumentType};
 use crate::service::documents::{self as service, Download, Incoming, Received, UploadMeta};
+use crate::state::AppState;
 use crate::store::users::User;
 use crate::validate::Validator;
 
@@ -93,7 +93,8 @@ impl Target {
                 service::check_upload_access(state, user, meta.document_type, &meta.related_id).await?;
                 Ok(true)
             }
-            Target::Chat => match fields.get("chatId").and_then(Value::as_str).map(str::trim).filter(|c| !c.is_empty()) {
+            Target::Chat => match fields.get("chatId").and_then(Value::as_str).map(str::trim).filter(|c| !c.is_empty())
+            {
                 Some(chat_id) => service::check_chat_upload(state, user, chat_id).await.map(|()| true),
                 None => Ok(false),
             },
@@ -138,7 +139,8 @@ async fn read_form(
                 if !access_checked {
                     access_checked = target.check(state, user, &form.fields).await?;
                 }
-                let mut incoming = Incoming::start(&storage, &file_name, field.content_type(), max_file, max_files > 1).await?;
+                let mut incoming =
+                    Incoming::start(&storage, &file_name, field.content_type(), max_file, max_files > 1).await?;
                 while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
                     incoming.push(&chunk).await?;
                 }
@@ -164,10 +166,8 @@ fn upload_meta(fields: &Map<String, Value>) -> AppResult<UploadMeta> {
     let body = Value::Object(fields.clone());
     let mut v = Validator::body(&body);
     v.field("documentType").one_of(DocumentType::NAMES, "Document type must be direct, query, or dispute");
-    v.field("relatedId").check(
-        |v| v.and_then(Value::as_str).is_some_and(Id::is_valid),
-        "Related ID must be a valid MongoDB ObjectId",
-    );
+    v.field("relatedId")
+        .check(|v| v.and_then(Value::as_str).is_some_and(Id::is_valid), "Related ID must be a valid MongoDB ObjectId");
     v.field("description").optional().length(0, Some(500), "Description must not exceed 500 characters");
     v.field("documentCategory").optional().one_of(DocumentCategory::NAMES, "Invalid document category");
     v.field("tags").optional().is_string("Tags must be a comma-separated string");
@@ -202,7 +202,11 @@ fn upload_meta(fields: &Map<String, Value>) -> AppResult<UploadMeta> {
         (status = 415, description = "File type not allowed"),
         LoggedIn,
     ))]
-async fn upload_one(State(state): State<AppState>, CurrentUser(user): CurrentUser, req: Request) -> AppResult<Envelope> {
+async fn upload_one(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    req: Request,
+) -> AppResult<Envelope> {
     let form = read_form(&state, &user, req, Target::Entity, "document", 1).await?;
     let meta = upload_meta(&form.fields)?;
     if form.files.is_empty() {
@@ -211,7 +215,9 @@ async fn upload_one(State(state): State<AppState>, CurrentUser(user): CurrentUse
     let mut docs = service::upload(&state, &user, &meta, form.files).await?;
     let doc = docs.remove(0);
     let url = doc["url"].clone();
-    Ok(Envelope::data(json!({"document": doc, "ipfsUrl": url})).with_message("Document uploaded successfully").created())
+    Ok(Envelope::data(json!({"document": doc, "ipfsUrl": url}))
+        .with_message("Document uploaded successfully")
+        .created())
 }
 
 /// Stores several files on one entity, all or none (3.8 #2); each is `processing` until
@@ -231,7 +237,11 @@ async fn upload_one(State(state): State<AppState>, CurrentUser(user): CurrentUse
         (status = 415, description = "File type not allowed"),
         LoggedIn,
     ))]
-async fn upload_many(State(state): State<AppState>, CurrentUser(user): CurrentUser, req: Request) -> AppResult<Envelope> {
+async fn upload_many(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    req: Request,
+) -> AppResult<Envelope> {
     let max = state.config.max_files_per_upload.max(1);
     let form = read_form(&state, &user, req, Target::Entity, "documents", max).await?;
     let meta = upload_meta(&form.fields)?;
@@ -252,9 +262,14 @@ async fn upload_many(State(state): State<AppState>, CurrentUser(user): CurrentUs
             count, totalDocuments}}`"),
         LoggedIn,
     ))]
-async fn my_documents(State(state): State<AppState>, CurrentUser(user): CurrentUser, params: Params) -> AppResult<Envelope> {
+async fn my_documents(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    params: Params,
+) -> AppResult<Envelope> {
     let doc_type = params.get("documentType").and_then(|t| t.parse::<DocumentType>().ok());
-    let data = service::my_documents(&state, &user, doc_type, params.page(20).map_err(AppError::with_error_key)?).await?;
+    let data =
+        service::my_documents(&state, &user, doc_type, params.page(20).map_err(AppError::with_error_key)?).await?;
     Ok(Envelope::data(data))
 }
 
@@ -281,7 +296,11 @@ fn document_id(raw: &str) -> AppResult<Id> {
         (status = 404, description = "Document not found"),
         LoggedIn,
     ))]
-async fn details(State(state): State<AppState>, CurrentUser(user): CurrentUser, Path(id): Path<String>) -> AppResult<Envelope> {
+async fn details(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+) -> AppResult<Envelope> {
     let id = document_id(&id)?;
     Ok(Envelope::data(service::details(&state, &user, &id).await?))
 }
@@ -295,7 +314,11 @@ async fn details(State(state): State<AppState>, CurrentUser(user): CurrentUser, 
         (status = 404, description = "Document not found"),
         LoggedIn,
     ))]
-async fn remove(State(state): State<AppState>, CurrentUser(user): CurrentUser, Path(id): Path<String>) -> AppResult<Envelope> {
+async fn remove(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+) -> AppResult<Envelope> {
     let id = document_id(&id)?;
     service::delete(&state, &user, &id).await?;
     Ok(Envelope::message("Document deleted successfully"))
@@ -349,7 +372,9 @@ async fn search(State(state): State<AppState>, CurrentUser(user): CurrentUser, p
         date_from: text("dateFrom"),
         date_to: text("dateTo"),
     };
-    Ok(Envelope::data(service::search(&state, &user, &query, params.page(20).map_err(AppError::with_error_key)?).await?))
+    Ok(Envelope::data(
+        service::search(&state, &user, &query, params.page(20).map_err(AppError::with_error_key)?).await?,
+    ))
 }
 
 /// The caller of a file link: the `Authorization` header or cookie as everywhere, or a
@@ -369,15 +394,18 @@ impl FromRequestParts<AppState> for LinkUser {
                 parts.headers.insert(AUTHORIZATION, value);
             }
         }
-        let CurrentUser(user) = CurrentUser::from_request_parts(parts, state).await.map_err(AppError::with_error_key)?;
+        let CurrentUser(user) =
+            CurrentUser::from_request_parts(parts, state).await.map_err(AppError::with_error_key)?;
         Ok(LinkUser(user))
     }
 }
 
 /// `Content-Disposition` with an ASCII fallback name and the exact UTF-8 name (RFC 6266).
 pub fn content_disposition(kind: &str, name: &str) -> String {
-    let fallback: String =
-        name.chars().map(|c| if (c.is_ascii_graphic() || c == ' ') && c != '"' && c != '\\' { c } else { '_' }).collect();
+    let fallback: String = name
+        .chars()
+        .map(|c| if (c.is_ascii_graphic() || c == ' ') && c != '"' && c != '\\' { c } else { '_' })
+        .collect();
     let mut encoded = String::new();
     for b in name.bytes() {
         if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
@@ -420,7 +448,11 @@ fn file_response(dl: Download, disposition: &str) -> AppResult<Response> {
         (status = 404, description = "Document not found (also while it is processing or after it was rejected)"),
         LoggedIn,
     ))]
-async fn download(State(state): State<AppState>, LinkUser(user): LinkUser, Path(id): Path<String>) -> AppResult<Response> {
+async fn download(
+    State(state): State<AppState>,
+    LinkUser(user): LinkUser,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
     let id = document_id(&id)?;
     file_response(service::download(&state, &user, &id).await?, "attachment")
 }
@@ -438,7 +470,11 @@ async fn download(State(state): State<AppState>, LinkUser(user): LinkUser, Path(
         (status = 404, description = "Document not found (or not active), or it has no thumbnail"),
         LoggedIn,
     ))]
-async fn thumbnail(State(state): State<AppState>, LinkUser(user): LinkUser, Path(id): Path<String>) -> AppResult<Response> {
+async fn thumbnail(
+    State(state): State<AppState>,
+    LinkUser(user): LinkUser,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
     let id = document_id(&id)?;
     file_response(service::thumbnail(&state, &user, &id).await?, "inline")
 }
@@ -457,7 +493,11 @@ async fn thumbnail(State(state): State<AppState>, LinkUser(user): LinkUser, Path
         (status = 415, description = "File type not allowed"),
         LoggedIn,
     ))]
-async fn chat_upload(State(state): State<AppState>, CurrentUser(user): CurrentUser, req: Request) -> AppResult<Envelope> {
+async fn chat_upload(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    req: Request,
+) -> AppResult<Envelope> {
     let mut form = read_form(&state, &user, req, Target::Chat, "file", 1).await?;
     let Some(file) = form.files.pop() else {
         return Err(bad_request("No file uploaded"));

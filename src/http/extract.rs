@@ -6,13 +6,13 @@ use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE};
 use axum::http::request::Parts;
 use serde_json::{Value, json};
 
-use crate::state::AppState;
-pub use crate::domain::page::{Page, Params, parse_id};
 use crate::domain::page::form_urlencoded_pairs;
+pub use crate::domain::page::{Page, Params, parse_id};
 use crate::error::AppError;
 use crate::security::TokenError;
-use crate::service::people;
 pub use crate::service::access::{authorize, require_verified_lawyer};
+use crate::service::people;
+use crate::state::AppState;
 use crate::store::users::{Role, User};
 
 /// A request body as a JSON document. JSON and urlencoded forms are accepted, an empty body
@@ -96,12 +96,15 @@ impl FromRequestParts<AppState> for CurrentUser {
         if let Some(user) = parts.extensions.get::<CurrentUser>() {
             return Ok(user.clone());
         }
-        let token = bearer_or_cookie(parts).ok_or_else(|| AppError::unauthorized("Not authorized, no token provided"))?;
+        let token =
+            bearer_or_cookie(parts).ok_or_else(|| AppError::unauthorized("Not authorized, no token provided"))?;
         let claims = state.tokens.verify_access(&token).map_err(|e| match e {
             TokenError::Expired | TokenError::Invalid => AppError::unauthorized("Not authorized, token failed"),
         })?;
         let id = claims.user_id().ok_or_else(|| AppError::unauthorized("Not authorized, token failed"))?;
-        let user = people::principal(state, &id).await?.ok_or_else(|| AppError::unauthorized("Not authorized, user not found"))?;
+        let user = people::principal(state, &id)
+            .await?
+            .ok_or_else(|| AppError::unauthorized("Not authorized, user not found"))?;
         if !user.is_active {
             return Err(AppError::unauthorized("Account has been deactivated"));
         }

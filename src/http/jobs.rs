@@ -9,9 +9,9 @@ use serde_json::json;
 use super::docs::AdminOnly;
 use super::extract::{Admin, Params};
 use super::respond::Envelope;
-use crate::state::AppState;
 use crate::error::{AppError, AppResult};
 use crate::jobs::{JobState, Queue};
+use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -62,7 +62,11 @@ pub async fn list(State(state): State<AppState>, Admin(_admin): Admin, params: P
 #[utoipa::path(get, path = "/api/admin/jobs/{jobId}", tag = "admin", security(("bearer" = [])),
     params(("jobId" = String, Path, description = "24-hex job id")),
     responses((status = 200, description = "`data: {job}`"), (status = 404, description = "Job not found"), AdminOnly))]
-pub async fn details(State(state): State<AppState>, Admin(_admin): Admin, Path(raw): Path<String>) -> AppResult<Envelope> {
+pub async fn details(
+    State(state): State<AppState>,
+    Admin(_admin): Admin,
+    Path(raw): Path<String>,
+) -> AppResult<Envelope> {
     let job = state.jobs.get(job_id(&raw)?).await?.ok_or_else(|| AppError::not_found("Job not found"))?;
     Ok(Envelope::data(json!({"job": job})))
 }
@@ -89,7 +93,11 @@ pub async fn retry(State(state): State<AppState>, Admin(admin): Admin, Path(raw)
         (status = 404, description = "No failed job with this id"),
         AdminOnly,
     ))]
-pub async fn discard(State(state): State<AppState>, Admin(admin): Admin, Path(raw): Path<String>) -> AppResult<Envelope> {
+pub async fn discard(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(raw): Path<String>,
+) -> AppResult<Envelope> {
     if !state.jobs.discard_failed(job_id(&raw)?).await? {
         return Err(AppError::not_found("Failed job not found"));
     }

@@ -10,10 +10,10 @@ use utoipa::IntoParams;
 use super::docs::{CitizenOnly, Paging};
 use super::extract::{Citizen, Params, parse_id};
 use super::respond::{serve_data, wrapped, wrapper_page};
-use crate::state::AppState;
 use crate::cache::{Cached, Lookup, policy};
 use crate::error::AppResult;
 use crate::service::directory;
+use crate::state::AppState;
 
 /// The filters and order of both directory lists. Documentation only: handlers read the
 /// query string through `Params`.

@@ -6,7 +6,6 @@ pub mod rate_limit;
 pub mod respond;
 
 pub mod admin;
-pub mod jobs;
 pub mod auth;
 pub mod cases;
 pub mod chats;
@@ -14,6 +13,7 @@ pub mod connections;
 pub mod consultations;
 pub mod docs;
 pub mod documents;
+pub mod jobs;
 pub mod lawyers;
 
 use std::net::SocketAddr;
@@ -31,8 +31,8 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::state::AppState;
 use crate::error::AppError;
+use crate::state::AppState;
 
 /// JSON and urlencoded bodies: 10 MB (413 beyond).
 pub const JSON_BODY_LIMIT: usize = 10 * 1024 * 1024;
@@ -159,7 +159,8 @@ where
 {
     type Response = Response;
     type Error = std::convert::Infallible;
-    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response, std::convert::Infallible>> + Send>>;
+    type Future =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response, std::convert::Infallible>> + Send>>;
 
     fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -217,7 +218,10 @@ async fn rate_limit(State(limiter): State<rate_limit::RateLimiter>, req: Request
     };
     let h = res.headers_mut();
     let num = |n: u64| HeaderValue::from_str(&n.to_string()).expect("digits");
-    h.insert("ratelimit-policy", HeaderValue::from_str(&format!("{};w={}", decision.limit, decision.window_secs)).expect("ascii"));
+    h.insert(
+        "ratelimit-policy",
+        HeaderValue::from_str(&format!("{};w={}", decision.limit, decision.window_secs)).expect("ascii"),
+    );
     h.insert("ratelimit-limit", num(decision.limit));
     h.insert("ratelimit-remaining", num(decision.remaining));
     h.insert("ratelimit-reset", num(decision.reset_secs));

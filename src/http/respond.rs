@@ -5,11 +5,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-pub use crate::domain::page::{legacy_pagination, select_fields, wrapper_page, wrapper_pagination};
-use crate::domain::page::Page;
-use crate::state::AppState;
 use crate::cache::{Cached, Lookup, Policy};
+use crate::domain::page::Page;
+pub use crate::domain::page::{legacy_pagination, select_fields, wrapper_page, wrapper_pagination};
 use crate::error::AppResult;
+use crate::state::AppState;
 
 /// `{success:true, message?, data?}` with a status.
 pub struct Envelope {

@@ -11,8 +11,8 @@ use serde_json::{Map, Value, json};
 
 use super::tables::{Row, Table, int, text};
 use super::value::{
-    Fields, bool_of, date_of, derived_id, describe, doc_to_json, id_of, is_blank, json_number,
-    number_of, text_of, to_json,
+    Fields, bool_of, date_of, derived_id, describe, doc_to_json, id_of, is_blank, json_number, number_of, text_of,
+    to_json,
 };
 use crate::db::{Param, Sql};
 
@@ -51,10 +51,7 @@ pub struct Mapped {
 
 impl Mapped {
     fn new(id: String) -> Mapped {
-        Mapped {
-            id,
-            ..Mapped::default()
-        }
+        Mapped { id, ..Mapped::default() }
     }
 
     /// A second document with an id already read from the same collection.
@@ -64,21 +61,13 @@ impl Mapped {
     }
 
     fn repair(&mut self, reason: impl Into<String>, detail: impl Into<String>) {
-        self.notes.push(Note {
-            outcome: Outcome::Repaired,
-            reason: reason.into(),
-            detail: detail.into(),
-        });
+        self.notes.push(Note { outcome: Outcome::Repaired, reason: reason.into(), detail: detail.into() });
     }
 
     fn skip(mut self, reason: impl Into<String>, detail: impl Into<String>) -> Mapped {
         // What was repaired before does not matter any more: nothing of the document is written.
         self.notes.retain(|n| n.outcome == Outcome::Skipped);
-        self.notes.push(Note {
-            outcome: Outcome::Skipped,
-            reason: reason.into(),
-            detail: detail.into(),
-        });
+        self.notes.push(Note { outcome: Outcome::Skipped, reason: reason.into(), detail: detail.into() });
         self.rows.clear();
         self.after.clear();
         self.skipped = true;
@@ -156,10 +145,10 @@ fn own_id(doc: &Document, collection: &str) -> Result<(String, Option<Note>), Bo
                 Ok((id, Some(note)))
             }
         },
-        None => Err(Box::new(Mapped::new("(no _id)".into()).skip(
-            "document without _id",
-            format!("a document of {collection} has no _id"),
-        ))),
+        None => Err(Box::new(
+            Mapped::new("(no _id)".into())
+                .skip("document without _id", format!("a document of {collection} has no _id")),
+        )),
     }
 }
 
@@ -184,18 +173,12 @@ fn created_at(f: &mut Fields, doc: &Document, key: &'static str, m: &mut Mapped)
     };
     match from_id {
         Some(at) => {
-            m.repair(
-                format!("{key} missing: the ObjectId's creation time is used"),
-                format!("{key} set to {at}"),
-            );
+            m.repair(format!("{key} missing: the ObjectId's creation time is used"), format!("{key} set to {at}"));
             at
         }
         None => {
             let now = crate::time::now_iso();
-            m.repair(
-                format!("{key} missing: the import time is used"),
-                format!("{key} set to {now}"),
-            );
+            m.repair(format!("{key} missing: the import time is used"), format!("{key} set to {now}"));
             now
         }
     }
@@ -207,23 +190,14 @@ fn date_field(f: &mut Fields, key: &'static str, m: &mut Mapped) -> Option<Strin
     match date_of(raw) {
         Some(at) => Some(at),
         None => {
-            m.repair(
-                format!("{key} is not a date: left empty"),
-                format!("{key} was {}", describe(raw)),
-            );
+            m.repair(format!("{key} is not a date: left empty"), format!("{key} was {}", describe(raw)));
             None
         }
     }
 }
 
 /// An enum field: its value when allowed, else `fallback` (reported when the value was present).
-fn enum_field(
-    f: &mut Fields,
-    key: &'static str,
-    allowed: &[&str],
-    fallback: &str,
-    m: &mut Mapped,
-) -> String {
+fn enum_field(f: &mut Fields, key: &'static str, allowed: &[&str], fallback: &str, m: &mut Mapped) -> String {
     match f.text(key) {
         None => fallback.to_string(),
         Some(v) if allowed.contains(&v.as_str()) => v,
@@ -270,10 +244,7 @@ fn items_json(items: &[Bson], parent: &str, list: &str) -> Value {
                     let mut obj = doc_to_json(d);
                     if !obj.contains_key("_id") {
                         let mut with_id = Map::new();
-                        with_id.insert(
-                            "_id".into(),
-                            json!(derived_id(&format!("{parent}/{list}/{i}"))),
-                        );
+                        with_id.insert("_id".into(), json!(derived_id(&format!("{parent}/{list}/{i}"))));
                         with_id.extend(obj);
                         obj = with_id;
                     }
@@ -294,10 +265,7 @@ fn user_exists(known: &Known, id: &str) -> bool {
 const ROLES: &[&str] = &["admin", "lawyer", "citizen", "law_student"];
 
 fn is_password_hash(hash: &str) -> bool {
-    ["$2a$", "$2b$", "$2y$", "$2x$"]
-        .iter()
-        .any(|p| hash.starts_with(p))
-        && hash.len() == 60
+    ["$2a$", "$2b$", "$2y$", "$2x$"].iter().any(|p| hash.starts_with(p)) && hash.len() == 60
         || hash.starts_with("$argon2")
 }
 
@@ -314,20 +282,11 @@ pub fn user(doc: &Document, known: &mut Known) -> Mapped {
     let mut m = Mapped::new(id.clone());
     m.notes.extend(id_note);
     let mut f = Fields::new(doc);
-    f.skip(&[
-        "__v",
-        "refreshToken",
-        "passwordResetToken",
-        "passwordResetExpires",
-    ]);
+    f.skip(&["__v", "refreshToken", "passwordResetToken", "passwordResetExpires"]);
 
     // Email: lowercased as the model does; stored as sign-in normalizes it, so the owner finds
     // the account (addresses written by the original's admin scripts were not normalized).
-    let Some(raw_email) = f
-        .text("email")
-        .map(|e| e.trim().to_lowercase())
-        .filter(|e| !e.is_empty())
-    else {
+    let Some(raw_email) = f.text("email").map(|e| e.trim().to_lowercase()).filter(|e| !e.is_empty()) else {
         return m.skip("no email address", "the account has no email");
     };
     let mut address = raw_email.clone();
@@ -349,38 +308,26 @@ pub fn user(doc: &Document, known: &mut Known) -> Mapped {
         }
     }
     if let Some(other) = known.emails.get(&address).filter(|other| **other != id) {
-        return m.skip(
-            "email address already used by another account",
-            format!("{address:?} belongs to account {other}"),
-        );
+        return m
+            .skip("email address already used by another account", format!("{address:?} belongs to account {other}"));
     }
 
     let role = match f.text("role") {
         None => "citizen".to_string(),
         Some(r) if ROLES.contains(&r.as_str()) => r,
         Some(r) => {
-            m.repair(
-                "unknown role: imported as citizen (the least privileged role)",
-                format!("role {r:?}"),
-            );
+            m.repair("unknown role: imported as citizen (the least privileged role)", format!("role {r:?}"));
             "citizen".into()
         }
     };
     let lawyer = role == "lawyer";
     let student = role == "law_student";
 
-    let name = match f
-        .text("name")
-        .map(|n| n.trim().to_string())
-        .filter(|n| !n.is_empty())
-    {
+    let name = match f.text("name").map(|n| n.trim().to_string()).filter(|n| !n.is_empty()) {
         Some(n) => n,
         None => {
             let local = address.split('@').next().unwrap_or("user").to_string();
-            m.repair(
-                "name missing: the email's local part is used",
-                format!("name set to {local:?}"),
-            );
+            m.repair("name missing: the email's local part is used", format!("name set to {local:?}"));
             local
         }
     };
@@ -402,15 +349,9 @@ pub fn user(doc: &Document, known: &mut Known) -> Mapped {
     if let Some(p) = &phone
         && !(p.len() == 10 && p.bytes().all(|b| b.is_ascii_digit()))
     {
-        m.repair(
-            "phone is not 10 digits: kept as stored",
-            format!("phone {p:?}"),
-        );
+        m.repair("phone is not 10 digits: kept as stored", format!("phone {p:?}"));
     }
-    let address_json = f
-        .doc("address")
-        .filter(|d| !d.is_empty())
-        .map(|d| Value::Object(doc_to_json(d)));
+    let address_json = f.doc("address").filter(|d| !d.is_empty()).map(|d| Value::Object(doc_to_json(d)));
     let profile_picture = f.text("profilePicture");
 
     let auto_verified = !lawyer;
@@ -430,11 +371,7 @@ pub fn user(doc: &Document, known: &mut Known) -> Mapped {
     let is_verified;
     if lawyer {
         let d = details.get_or_insert_with(Map::new);
-        if let Some(s) = d
-            .get("specialization")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-        {
+        if let Some(s) = d.get("specialization").and_then(Value::as_str).map(str::to_string) {
             d.insert("specialization".into(), json!([s]));
             m.repair(
                 "lawyerDetails.specialization is a string: imported as a one-item list",
@@ -443,9 +380,7 @@ pub fn user(doc: &Document, known: &mut Known) -> Mapped {
         }
         let status = match d.get("verificationStatus") {
             None | Some(Value::Null) => "pending".to_string(),
-            Some(Value::String(s)) if ["pending", "verified", "rejected"].contains(&s.as_str()) => {
-                s.clone()
-            }
+            Some(Value::String(s)) if ["pending", "verified", "rejected"].contains(&s.as_str()) => s.clone(),
             Some(other) => {
                 m.repair(
                     "unknown lawyerDetails.verificationStatus: imported as pending",
@@ -461,33 +396,32 @@ pub fn user(doc: &Document, known: &mut Known) -> Mapped {
         if stored_verified.is_some_and(|v| v != verified) {
             m.repair(
                 "isVerified disagreed with lawyerDetails.verificationStatus: the status decides",
-                format!(
-                    "isVerified {} with verificationStatus {status:?}: imported as {verified}",
-                    !verified
-                ),
+                format!("isVerified {} with verificationStatus {status:?}: imported as {verified}", !verified),
             );
         }
         is_verified = verified;
         verification_status = Some(status);
     } else {
         if details.take().is_some() {
-            m.repair(format!("lawyerDetails on a {role} account: not carried (the original removes it on save)"), "lawyerDetails not carried");
+            m.repair(
+                format!("lawyerDetails on a {role} account: not carried (the original removes it on save)"),
+                "lawyerDetails not carried",
+            );
         }
         if stored_verified == Some(false) {
-            m.repair(format!("isVerified false on a {role} account: set true as the original's save hook does"), "isVerified set true");
+            m.repair(
+                format!("isVerified false on a {role} account: set true as the original's save hook does"),
+                "isVerified set true",
+            );
         }
         is_verified = true;
     }
-    let mut student_details = f
-        .doc("studentDetails")
-        .map(|d| Value::Object(doc_to_json(d)));
+    let mut student_details = f.doc("studentDetails").map(|d| Value::Object(doc_to_json(d)));
     if student {
         student_details.get_or_insert_with(|| json!({}));
     } else if student_details.take().is_some() {
         m.repair(
-            format!(
-                "studentDetails on a {role} account: not carried (the original removes it on save)"
-            ),
+            format!("studentDetails on a {role} account: not carried (the original removes it on save)"),
             "studentDetails not carried",
         );
     }
@@ -495,23 +429,10 @@ pub fn user(doc: &Document, known: &mut Known) -> Mapped {
         .as_ref()
         .and_then(|d| d.get("specialization"))
         .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
         .unwrap_or_default();
-    let experience = details
-        .as_ref()
-        .and_then(|d| d.get("experience"))
-        .and_then(Value::as_f64)
-        .map(|e| e as i64);
-    let education = details
-        .as_ref()
-        .and_then(|d| d.get("education"))
-        .and_then(Value::as_str)
-        .map(str::to_string);
+    let experience = details.as_ref().and_then(|d| d.get("experience")).and_then(Value::as_f64).map(|e| e as i64);
+    let education = details.as_ref().and_then(|d| d.get("education")).and_then(Value::as_str).map(str::to_string);
 
     let connections = user_ref_json(f.array("connections"), &id, "connections");
     let message_requests = user_ref_json(f.array("messageRequests"), &id, "messageRequests");
@@ -523,10 +444,7 @@ pub fn user(doc: &Document, known: &mut Known) -> Mapped {
         );
     }
     let created = created_at(&mut f, doc, "createdAt", &mut m);
-    let updated = f
-        .get("updatedAt")
-        .and_then(date_of)
-        .unwrap_or_else(|| created.clone());
+    let updated = f.get("updatedAt").and_then(date_of).unwrap_or_else(|| created.clone());
     report_rest(&f, "User", &mut m);
 
     known.users.insert(id.clone(), role.clone());
@@ -561,10 +479,7 @@ pub fn user(doc: &Document, known: &mut Known) -> Mapped {
         let mut seen = HashSet::new();
         for s in specializations {
             if seen.insert(s.clone()) {
-                m.row(
-                    Table::LawyerSpecializations,
-                    vec![text(Some(id.clone())), text(Some(s))],
-                );
+                m.row(Table::LawyerSpecializations, vec![text(Some(id.clone())), text(Some(s))]);
             }
         }
     }
@@ -577,9 +492,7 @@ pub fn user(doc: &Document, known: &mut Known) -> Mapped {
 /// object printed into it, URL-encoded braces or spaces.
 fn malformed_chat_id(chat_id: &str) -> bool {
     chat_id.contains(char::is_whitespace)
-        || ["%7B", "%7D", "%20", "ObjectId", "new ", "{", "}"]
-            .iter()
-            .any(|bad| chat_id.contains(bad))
+        || ["%7B", "%7D", "%20", "ObjectId", "new ", "{", "}"].iter().any(|bad| chat_id.contains(bad))
 }
 
 fn direct_chat_id(a: &str, b: &str) -> String {
@@ -588,25 +501,13 @@ fn direct_chat_id(a: &str, b: &str) -> String {
 }
 
 /// A reference to a user that must exist; a missing or dangling one is noted as skipping.
-fn required_user(
-    known: &Known,
-    key: &'static str,
-    f: &mut Fields,
-    m: &mut Mapped,
-) -> Option<String> {
+fn required_user(known: &Known, key: &'static str, f: &mut Fields, m: &mut Mapped) -> Option<String> {
     let (reason, detail) = match f.get(key).and_then(ref_of) {
         Some(id) if user_exists(known, &id) => return Some(id),
-        Some(id) => (
-            format!("dangling reference: {key} not in users"),
-            format!("{key} {id}"),
-        ),
+        Some(id) => (format!("dangling reference: {key} not in users"), format!("{key} {id}")),
         None => (format!("{key} missing"), format!("no {key}")),
     };
-    m.notes.push(Note {
-        outcome: Outcome::Skipped,
-        reason,
-        detail,
-    });
+    m.notes.push(Note { outcome: Outcome::Skipped, reason, detail });
     None
 }
 
@@ -626,30 +527,17 @@ pub fn connection(doc: &Document, known: &mut Known) -> Mapped {
         m.skipped = true;
         return m;
     };
-    if let Some(other) = known
-        .pairs
-        .get(&(citizen.clone(), lawyer.clone()))
-        .filter(|o| **o != id)
-    {
+    if let Some(other) = known.pairs.get(&(citizen.clone(), lawyer.clone())).filter(|o| **o != id) {
         return m.skip(
             "a second connection between the same citizen and lawyer",
             format!("connection {other} of the same pair is imported"),
         );
     }
-    let status = enum_field(
-        &mut f,
-        "status",
-        &["pending", "accepted", "rejected", "blocked"],
-        "pending",
-        &mut m,
-    );
+    let status = enum_field(&mut f, "status", &["pending", "accepted", "rejected", "blocked"], "pending", &mut m);
     let request_message = match f.text("requestMessage") {
         Some(t) => t,
         None => {
-            m.repair(
-                "requestMessage missing: imported empty",
-                "requestMessage set to \"\"",
-            );
+            m.repair("requestMessage missing: imported empty", "requestMessage set to \"\"");
             String::new()
         }
     };
@@ -696,18 +584,11 @@ pub fn connection(doc: &Document, known: &mut Known) -> Mapped {
         }
     }
     let is_active = f.get("isActive").and_then(bool_of).unwrap_or(true);
-    let updated = f
-        .get("updatedAt")
-        .and_then(date_of)
-        .unwrap_or_else(|| created.clone());
+    let updated = f.get("updatedAt").and_then(date_of).unwrap_or_else(|| created.clone());
     report_rest(&f, "DirectConnection", &mut m);
 
-    known
-        .connections
-        .insert(id.clone(), (citizen.clone(), lawyer.clone()));
-    known
-        .pairs
-        .insert((citizen.clone(), lawyer.clone()), id.clone());
+    known.connections.insert(id.clone(), (citizen.clone(), lawyer.clone()));
+    known.pairs.insert((citizen.clone(), lawyer.clone()), id.clone());
     if let Some(c) = &chat_id {
         known.connection_chats.insert(c.clone(), id.clone());
     }
@@ -734,40 +615,15 @@ pub fn connection(doc: &Document, known: &mut Known) -> Mapped {
 
 // ---------- queries and disputes ----------
 
-const CATEGORIES: &[&str] = &[
-    "civil",
-    "criminal",
-    "family",
-    "property",
-    "corporate",
-    "tax",
-    "labor",
-    "other",
-];
-const DISPUTE_TYPES: &[&str] = &[
-    "property",
-    "contract",
-    "family",
-    "employment",
-    "business",
-    "consumer",
-    "landlord-tenant",
-    "other",
-];
+const CATEGORIES: &[&str] = &["civil", "criminal", "family", "property", "corporate", "tax", "labor", "other"];
+const DISPUTE_TYPES: &[&str] =
+    &["property", "contract", "family", "employment", "business", "consumer", "landlord-tenant", "other"];
 const PRIORITIES: &[&str] = &["low", "medium", "high", "urgent"];
 const REQUEST_STATUSES: &[&str] = &["pending", "accepted", "rejected"];
 
 pub fn case(doc: &Document, case_type: &'static str, known: &mut Known) -> Mapped {
-    let collection = if case_type == "query" {
-        "queries"
-    } else {
-        "disputes"
-    };
-    let model = if case_type == "query" {
-        "Query"
-    } else {
-        "Dispute"
-    };
+    let collection = if case_type == "query" { "queries" } else { "disputes" };
+    let model = if case_type == "query" { "Query" } else { "Dispute" };
     let (id, id_note) = match own_id(doc, collection) {
         Ok(v) => v,
         Err(skipped) => return *skipped,
@@ -779,10 +635,7 @@ pub fn case(doc: &Document, case_type: &'static str, known: &mut Known) -> Mappe
     let citizen = match f.get("citizen").and_then(ref_of) {
         Some(c) if user_exists(known, &c) => c,
         Some(c) => {
-            return m.skip(
-                "dangling reference: citizen not in users",
-                format!("citizen {c}"),
-            );
+            return m.skip("dangling reference: citizen not in users", format!("citizen {c}"));
         }
         None => return m.skip("citizen missing", "no citizen"),
     };
@@ -790,17 +643,10 @@ pub fn case(doc: &Document, case_type: &'static str, known: &mut Known) -> Mappe
     if let Some(a) = assigned.clone()
         && !user_exists(known, &a)
     {
-        m.repair(
-            "dangling reference: assignedLawyer not in users: imported unassigned",
-            format!("assignedLawyer {a}"),
-        );
+        m.repair("dangling reference: assignedLawyer not in users: imported unassigned", format!("assignedLawyer {a}"));
         assigned = None;
     }
-    let title = match f
-        .text("title")
-        .map(|t| t.trim().to_string())
-        .filter(|t| !t.is_empty())
-    {
+    let title = match f.text("title").map(|t| t.trim().to_string()).filter(|t| !t.is_empty()) {
         Some(t) => t,
         None => {
             m.repair("title missing: imported as \"(untitled)\"", "title set");
@@ -808,57 +654,33 @@ pub fn case(doc: &Document, case_type: &'static str, known: &mut Known) -> Mappe
         }
     };
     let description = f.text("description").unwrap_or_else(|| {
-        m.repair(
-            "description missing: imported empty",
-            "description set to \"\"",
-        );
+        m.repair("description missing: imported empty", "description set to \"\"");
         String::new()
     });
     let category = match f.text("category") {
         Some(c) if CATEGORIES.contains(&c.as_str()) => c,
         other => {
-            m.repair(
-                "unknown or missing category: imported as \"other\"",
-                format!("category {other:?}"),
-            );
+            m.repair("unknown or missing category: imported as \"other\"", format!("category {other:?}"));
             "other".into()
         }
     };
     let dispute_type = (case_type == "dispute").then(|| match f.text("disputeType") {
         Some(t) if DISPUTE_TYPES.contains(&t.as_str()) => t,
         other => {
-            m.repair(
-                "unknown or missing disputeType: imported as \"other\"",
-                format!("disputeType {other:?}"),
-            );
+            m.repair("unknown or missing disputeType: imported as \"other\"", format!("disputeType {other:?}"));
             "other".into()
         }
     });
     let statuses: &[&str] = if case_type == "query" {
         &["pending", "assigned", "in-progress", "resolved", "closed"]
     } else {
-        &[
-            "pending",
-            "assigned",
-            "in-progress",
-            "mediation",
-            "arbitration",
-            "resolved",
-            "closed",
-        ]
+        &["pending", "assigned", "in-progress", "mediation", "arbitration", "resolved", "closed"]
     };
-    let fallback = if assigned.is_some() {
-        "assigned"
-    } else {
-        "pending"
-    };
+    let fallback = if assigned.is_some() { "assigned" } else { "pending" };
     let status = enum_field(&mut f, "status", statuses, fallback, &mut m);
     let priority = enum_field(&mut f, "priority", PRIORITIES, "medium", &mut m);
     let created = created_at(&mut f, doc, "createdAt", &mut m);
-    let updated = f
-        .get("updatedAt")
-        .and_then(date_of)
-        .unwrap_or_else(|| created.clone());
+    let updated = f.get("updatedAt").and_then(date_of).unwrap_or_else(|| created.clone());
 
     let mut requests = Vec::new();
     for (list, direction) in [("lawyerRequests", "lawyer"), ("citizenRequests", "citizen")] {
@@ -871,10 +693,7 @@ pub fn case(doc: &Document, case_type: &'static str, known: &mut Known) -> Mappe
                 continue;
             };
             let mut e = Fields::new(entry);
-            let mut rid = e
-                .get("_id")
-                .and_then(id_of)
-                .unwrap_or_else(|| derived_id(&format!("{id}/{list}/{i}")));
+            let mut rid = e.get("_id").and_then(id_of).unwrap_or_else(|| derived_id(&format!("{id}/{list}/{i}")));
             if !known.request_ids.insert(id_number(&rid)) {
                 let fresh = derived_id(&format!("{id}/{list}/{i}/dup"));
                 m.repair(
@@ -887,14 +706,14 @@ pub fn case(doc: &Document, case_type: &'static str, known: &mut Known) -> Mappe
             let lawyer = match e.get("lawyerId").and_then(ref_of) {
                 Some(l) if user_exists(known, &l) => l,
                 Some(l) => {
-                    m.repair(format!("dangling reference: {list} entry's lawyer not in users: entry not carried"), format!("entry {rid} lawyer {l}"));
+                    m.repair(
+                        format!("dangling reference: {list} entry's lawyer not in users: entry not carried"),
+                        format!("entry {rid} lawyer {l}"),
+                    );
                     continue;
                 }
                 None => {
-                    m.repair(
-                        format!("{list} entry without lawyerId: not carried"),
-                        format!("entry {rid}"),
-                    );
+                    m.repair(format!("{list} entry without lawyerId: not carried"), format!("entry {rid}"));
                     continue;
                 }
             };
@@ -909,10 +728,7 @@ pub fn case(doc: &Document, case_type: &'static str, known: &mut Known) -> Mappe
                     "pending".into()
                 }
             };
-            let requested_at = e
-                .get("requestedAt")
-                .and_then(date_of)
-                .unwrap_or_else(|| created.clone());
+            let requested_at = e.get("requestedAt").and_then(date_of).unwrap_or_else(|| created.clone());
             let responded_at = e.get("respondedAt").and_then(date_of);
             let fee = e.get("proposedFee").and_then(number_of);
             requests.push(vec![
@@ -922,11 +738,7 @@ pub fn case(doc: &Document, case_type: &'static str, known: &mut Known) -> Mappe
                 text(Some(lawyer)),
                 text(None),
                 text(Some(status)),
-                e.get("message")
-                    .and_then(text_of)
-                    .map(Some)
-                    .map(text)
-                    .unwrap_or(text(None)),
+                e.get("message").and_then(text_of).map(Some).map(text).unwrap_or(text(None)),
                 text(fee.map(|n| n.to_string())),
                 text(e.get("estimatedDuration").and_then(text_of)),
                 text(Some(requested_at)),
@@ -938,15 +750,8 @@ pub fn case(doc: &Document, case_type: &'static str, known: &mut Known) -> Mappe
     let notes = items_json(f.array("notes"), &id, "notes");
     let timeline = items_json(f.array("timeline"), &id, "timeline");
     let documents = items_json(f.array("documents"), &id, "documents");
-    let resolution = f
-        .doc("resolution")
-        .filter(|d| !d.is_empty())
-        .map(doc_to_json);
-    let resolved_at = resolution
-        .as_ref()
-        .and_then(|r| r.get("resolvedAt"))
-        .and_then(Value::as_str)
-        .map(str::to_string);
+    let resolution = f.doc("resolution").filter(|d| !d.is_empty()).map(doc_to_json);
+    let resolved_at = resolution.as_ref().and_then(|r| r.get("resolvedAt")).and_then(Value::as_str).map(str::to_string);
     let mut details = Map::new();
     if case_type == "dispute" {
         if let Some(party) = f.doc("opposingParty").filter(|d| !d.is_empty()) {
@@ -957,16 +762,12 @@ pub fn case(doc: &Document, case_type: &'static str, known: &mut Known) -> Mappe
                 Some(n) => {
                     details.insert("disputeValue".into(), json_number(n));
                 }
-                None => m.repair(
-                    "disputeValue is not a number: not carried",
-                    format!("disputeValue {}", describe(raw)),
-                ),
+                None => {
+                    m.repair("disputeValue is not a number: not carried", format!("disputeValue {}", describe(raw)))
+                }
             }
         }
-        details.insert(
-            "hearingDates".into(),
-            items_json(f.array("hearingDates"), &id, "hearingDates"),
-        );
+        details.insert("hearingDates".into(), items_json(f.array("hearingDates"), &id, "hearingDates"));
     }
     report_rest(&f, model, &mut m);
 
@@ -1095,24 +896,15 @@ pub fn chat(doc: &Document, known: &mut Known) -> Mapped {
     for (i, item) in f.array("participants").iter().enumerate() {
         let Bson::Document(p) = item else { continue };
         let Some(user) = p.get("user").and_then(ref_of) else {
-            m.repair(
-                "participant without user: not carried",
-                format!("participants[{i}]"),
-            );
+            m.repair("participant without user: not carried", format!("participants[{i}]"));
             continue;
         };
         let Some(user_role) = known.users.get(&user) else {
-            m.repair(
-                "dangling reference: participant not in users: not carried",
-                format!("participant {user}"),
-            );
+            m.repair("dangling reference: participant not in users: not carried", format!("participant {user}"));
             continue;
         };
         if participants.iter().any(|(u, _, _)| *u == user) {
-            m.repair(
-                "participant listed twice: carried once",
-                format!("participant {user}"),
-            );
+            m.repair("participant listed twice: carried once", format!("participant {user}"));
             continue;
         }
         let role = match p.get("role").and_then(text_of) {
@@ -1134,19 +926,13 @@ pub fn chat(doc: &Document, known: &mut Known) -> Mapped {
         Some(c) => c,
         None => {
             let derived = match (&chat_type[..], &related_id) {
-                ("direct", _) if participants.len() == 2 => {
-                    direct_chat_id(&participants[0].0, &participants[1].0)
+                ("direct", _) if participants.len() == 2 => direct_chat_id(&participants[0].0, &participants[1].0),
+                (t, Some(case_id)) if t != "direct" => {
+                    crate::store::chats::case_chat_id(t, &crate::ids::Id::try_from(case_id.clone()).unwrap_or_default())
                 }
-                (t, Some(case_id)) if t != "direct" => crate::store::chats::case_chat_id(
-                    t,
-                    &crate::ids::Id::try_from(case_id.clone()).unwrap_or_default(),
-                ),
                 _ => return m.skip("chatId missing and not derivable", "no chatId"),
             };
-            m.repair(
-                "chatId missing: derived from the chat",
-                format!("chatId set to {derived:?}"),
-            );
+            m.repair("chatId missing: derived from the chat", format!("chatId set to {derived:?}"));
             derived
         }
     };
@@ -1163,10 +949,7 @@ pub fn chat(doc: &Document, known: &mut Known) -> Mapped {
         if taken(&wanted) {
             m.repair(
                 "old-format chatId whose current form another chat holds: kept as stored",
-                format!(
-                    "chatId {chat_id:?} (current form {wanted:?} belongs to chat {})",
-                    known.chat_ids[&wanted]
-                ),
+                format!("chatId {chat_id:?} (current form {wanted:?} belongs to chat {})", known.chat_ids[&wanted]),
             );
         } else {
             m.repair(
@@ -1188,11 +971,7 @@ pub fn chat(doc: &Document, known: &mut Known) -> Mapped {
     let status = match f.text("status") {
         Some(s) if ["pending", "active", "closed"].contains(&s.as_str()) => s,
         other => {
-            let default = if chat_type == "direct" {
-                "pending"
-            } else {
-                "active"
-            };
+            let default = if chat_type == "direct" { "pending" } else { "active" };
             if other.is_some() {
                 m.repair(
                     "unknown chat status: imported as the model's default".to_string(),
@@ -1213,10 +992,7 @@ pub fn chat(doc: &Document, known: &mut Known) -> Mapped {
     }
     let is_active = f.get("isActive").and_then(bool_of).unwrap_or(true);
     let created = created_at(&mut f, doc, "createdAt", &mut m);
-    let updated = f
-        .get("updatedAt")
-        .and_then(date_of)
-        .unwrap_or_else(|| created.clone());
+    let updated = f.get("updatedAt").and_then(date_of).unwrap_or_else(|| created.clone());
 
     // Messages, oldest first. nyaya keeps a chat's message times strictly increasing (the
     // history's order and the lastMessage depend on it): a message that shares its
@@ -1224,16 +1000,10 @@ pub fn chat(doc: &Document, known: &mut Known) -> Mapped {
     let mut messages: Vec<MessageRow> = Vec::new();
     for (i, item) in f.array("messages").iter().enumerate() {
         let Bson::Document(msg) = item else {
-            m.repair(
-                "message is not a document: not carried",
-                format!("messages[{i}] {}", describe(item)),
-            );
+            m.repair("message is not a document: not carried", format!("messages[{i}] {}", describe(item)));
             continue;
         };
-        let mut mid = msg
-            .get("_id")
-            .and_then(id_of)
-            .unwrap_or_else(|| derived_id(&format!("{id}/messages/{i}")));
+        let mut mid = msg.get("_id").and_then(id_of).unwrap_or_else(|| derived_id(&format!("{id}/messages/{i}")));
         if !known.message_ids.insert(id_number(&mid)) {
             let fresh = derived_id(&format!("{id}/messages/{i}/dup"));
             m.repair(
@@ -1253,10 +1023,7 @@ pub fn chat(doc: &Document, known: &mut Known) -> Mapped {
                 continue;
             }
             None => {
-                m.repair(
-                    "message without sender: not carried",
-                    format!("message {mid}"),
-                );
+                m.repair("message without sender: not carried", format!("message {mid}"));
                 continue;
             }
         };
@@ -1264,45 +1031,30 @@ pub fn chat(doc: &Document, known: &mut Known) -> Mapped {
             None => "text".to_string(),
             Some(t) if ["text", "file", "image", "system"].contains(&t.as_str()) => t,
             Some(t) => {
-                m.repair(
-                    "unknown messageType: imported as text",
-                    format!("message {mid} messageType {t:?}"),
-                );
+                m.repair("unknown messageType: imported as text", format!("message {mid} messageType {t:?}"));
                 "text".into()
             }
         };
-        let content = msg.get("content").and_then(text_of).unwrap_or_else(|| {
-            if message_type == "file" {
-                "File attachment".into()
-            } else {
-                String::new()
-            }
-        });
+        let content = msg
+            .get("content")
+            .and_then(text_of)
+            .unwrap_or_else(|| if message_type == "file" { "File attachment".into() } else { String::new() });
         let at = msg
             .get("timestamp")
             .and_then(date_of)
             .or_else(|| match msg.get("_id") {
                 Some(Bson::ObjectId(oid)) => {
-                    m.repair(
-                        "message timestamp missing: the ObjectId's time is used",
-                        format!("message {mid}"),
-                    );
+                    m.repair("message timestamp missing: the ObjectId's time is used", format!("message {mid}"));
                     super::value::iso_millis(oid.timestamp().timestamp_millis())
                 }
                 _ => None,
             })
             .unwrap_or_else(|| {
-                m.repair(
-                    "message timestamp missing: the chat's creation time is used",
-                    format!("message {mid}"),
-                );
+                m.repair("message timestamp missing: the chat's creation time is used", format!("message {mid}"));
                 created.clone()
             });
         let at = crate::time::parse(&at).unwrap_or_else(crate::time::now);
-        let file_data = msg
-            .get("fileData")
-            .filter(|v| !is_blank(Some(v)))
-            .map(to_json);
+        let file_data = msg.get("fileData").filter(|v| !is_blank(Some(v))).map(to_json);
         let attachments = match msg.get("attachments") {
             Some(Bson::Array(items)) => items_json(items, &mid, "attachments"),
             _ => json!([]),
@@ -1324,10 +1076,7 @@ pub fn chat(doc: &Document, known: &mut Known) -> Mapped {
                 if reads.iter().any(|(u, _)| *u == user) {
                     continue;
                 }
-                let read_at = r
-                    .get("readAt")
-                    .and_then(date_of)
-                    .unwrap_or_else(|| crate::time::iso(at));
+                let read_at = r.get("readAt").and_then(date_of).unwrap_or_else(|| crate::time::iso(at));
                 reads.push((user, read_at));
             }
         }
@@ -1365,11 +1114,13 @@ pub fn chat(doc: &Document, known: &mut Known) -> Mapped {
     match messages.last() {
         Some(newest) => {
             if let Some(l) = last {
-                let same = l.get("content").and_then(text_of).as_deref()
-                    == Some(newest.content.as_str())
+                let same = l.get("content").and_then(text_of).as_deref() == Some(newest.content.as_str())
                     && l.get("sender").and_then(ref_of).as_deref() == Some(newest.sender.as_str());
                 if !same {
-                    m.repair("lastMessage differed from the newest message: the newest message is the lastMessage", "lastMessage replaced");
+                    m.repair(
+                        "lastMessage differed from the newest message: the newest message is the lastMessage",
+                        "lastMessage replaced",
+                    );
                 }
             }
         }
@@ -1441,19 +1192,12 @@ pub fn chat(doc: &Document, known: &mut Known) -> Mapped {
     }
     for msg in messages {
         for (user, at) in msg.reads {
-            m.row(
-                Table::MessageReads,
-                vec![text(Some(msg.id.clone())), text(Some(user)), text(Some(at))],
-            );
+            m.row(Table::MessageReads, vec![text(Some(msg.id.clone())), text(Some(user)), text(Some(at))]);
         }
     }
     // Storing messages moves the chat's updatedAt to the newest one; the dump's value wins.
     if newest.is_some_and(|n| n != updated) {
-        m.after.push(
-            Sql::new("UPDATE chats SET updated_at = $2 WHERE id = $1")
-                .arg(id)
-                .arg(updated),
-        );
+        m.after.push(Sql::new("UPDATE chats SET updated_at = $2 WHERE id = $1").arg(id).arg(updated));
     }
     m
 }
@@ -1534,23 +1278,13 @@ pub fn document(doc: &Document, known: &mut Known, files: Option<&Files>) -> Map
     m.notes.extend(id_note);
     let mut f = Fields::new(doc);
     f.skip(&["__v", "id", "sizeFormatted", "timeAgo"]);
-    let Some(hash) = f
-        .text("ipfsHash")
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-    else {
-        return m.skip(
-            "ipfsHash missing: the document names no file",
-            "no ipfsHash",
-        );
+    let Some(hash) = f.text("ipfsHash").map(|h| h.trim().to_string()).filter(|h| !h.is_empty()) else {
+        return m.skip("ipfsHash missing: the document names no file", "no ipfsHash");
     };
     let uploader = match f.get("uploadedBy").and_then(ref_of) {
         Some(u) if user_exists(known, &u) => u,
         Some(u) => {
-            return m.skip(
-                "dangling reference: uploadedBy not in users",
-                format!("uploadedBy {u}"),
-            );
+            return m.skip("dangling reference: uploadedBy not in users", format!("uploadedBy {u}"));
         }
         None => return m.skip("uploadedBy missing", "no uploadedBy"),
     };
@@ -1573,10 +1307,7 @@ pub fn document(doc: &Document, known: &mut Known, files: Option<&Files>) -> Map
                     t.to_string()
                 }
                 None => {
-                    return m.skip(
-                        "unknown or missing documentType",
-                        format!("documentType {other:?}"),
-                    );
+                    return m.skip("unknown or missing documentType", format!("documentType {other:?}"));
                 }
             }
         }
@@ -1611,15 +1342,10 @@ pub fn document(doc: &Document, known: &mut Known, files: Option<&Files>) -> Map
             format!("relatedId {related} ({related_model})"),
         );
     }
-    if let Some(other) = known
-        .document_keys
-        .get(&(hash.clone(), document_type.clone(), related.clone()))
-        .filter(|o| **o != id)
+    if let Some(other) =
+        known.document_keys.get(&(hash.clone(), document_type.clone(), related.clone())).filter(|o| **o != id)
     {
-        return m.skip(
-            "the same file is on the same record twice",
-            format!("ipfsHash {hash} is document {other}"),
-        );
+        return m.skip("the same file is on the same record twice", format!("ipfsHash {hash} is document {other}"));
     }
     let user_role = known.users.get(&uploader).cloned().unwrap_or_default();
     let uploaded_by_role = match f.text("uploadedByRole") {
@@ -1639,10 +1365,7 @@ pub fn document(doc: &Document, known: &mut Known, files: Option<&Files>) -> Map
             continue;
         };
         let Some(role_of_user) = known.users.get(&user) else {
-            m.repair(
-                "dangling reference: accessibleTo user not in users: not carried",
-                format!("accessibleTo {user}"),
-            );
+            m.repair("dangling reference: accessibleTo user not in users: not carried", format!("accessibleTo {user}"));
             continue;
         };
         if access.iter().any(|(u, _)| *u == user) {
@@ -1654,22 +1377,13 @@ pub fn document(doc: &Document, known: &mut Known, files: Option<&Files>) -> Map
         };
         access.push((user, role));
     }
-    let original_name = f
-        .text("originalName")
-        .map(|n| n.trim().to_string())
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| {
-            m.repair(
-                "originalName missing: imported as the ipfsHash",
-                "originalName set",
-            );
+    let original_name =
+        f.text("originalName").map(|n| n.trim().to_string()).filter(|n| !n.is_empty()).unwrap_or_else(|| {
+            m.repair("originalName missing: imported as the ipfsHash", "originalName set");
             hash.clone()
         });
     let mime_type = f.text("mimeType").unwrap_or_else(|| {
-        m.repair(
-            "mimeType missing: imported as application/octet-stream",
-            "mimeType set",
-        );
+        m.repair("mimeType missing: imported as application/octet-stream", "mimeType set");
         "application/octet-stream".into()
     });
     let url = f.text("url").unwrap_or_else(|| {
@@ -1679,49 +1393,22 @@ pub fn document(doc: &Document, known: &mut Known, files: Option<&Files>) -> Map
     let size = match f.get("size").and_then(number_of) {
         Some(n) if n >= 0.0 => n.round() as i64,
         other => {
-            m.repair(
-                "size missing or negative: imported as 0",
-                format!("size {other:?}"),
-            );
+            m.repair("size missing or negative: imported as 0", format!("size {other:?}"));
             0
         }
     };
     let description = f.text("description");
-    let tags: Vec<String> = f
-        .array("tags")
-        .iter()
-        .filter_map(text_of)
-        .map(|t| t.trim().to_lowercase())
-        .collect();
-    let category = enum_field(
-        &mut f,
-        "documentCategory",
-        DOCUMENT_CATEGORIES,
-        "other",
-        &mut m,
-    );
+    let tags: Vec<String> = f.array("tags").iter().filter_map(text_of).map(|t| t.trim().to_lowercase()).collect();
+    let category = enum_field(&mut f, "documentCategory", DOCUMENT_CATEGORIES, "other", &mut m);
     let is_verified = f.get("isVerified").and_then(bool_of).unwrap_or(false);
     let verified_by = f.get("verifiedBy").and_then(ref_of);
     let verified_at = date_field(&mut f, "verifiedAt", &mut m);
-    let metadata = f
-        .doc("pinataMetadata")
-        .map(|d| Value::Object(doc_to_json(d)))
-        .unwrap_or_else(|| json!({}));
-    let status = enum_field(
-        &mut f,
-        "status",
-        &["active", "archived", "deleted"],
-        "active",
-        &mut m,
-    );
+    let metadata = f.doc("pinataMetadata").map(|d| Value::Object(doc_to_json(d))).unwrap_or_else(|| json!({}));
+    let status = enum_field(&mut f, "status", &["active", "archived", "deleted"], "active", &mut m);
     let created = created_at(&mut f, doc, "createdAt", &mut m);
     let uploaded_at = date_field(&mut f, "uploadedAt", &mut m).unwrap_or_else(|| created.clone());
-    let last_accessed =
-        date_field(&mut f, "lastAccessedAt", &mut m).unwrap_or_else(|| uploaded_at.clone());
-    let updated = f
-        .get("updatedAt")
-        .and_then(date_of)
-        .unwrap_or_else(|| created.clone());
+    let last_accessed = date_field(&mut f, "lastAccessedAt", &mut m).unwrap_or_else(|| uploaded_at.clone());
+    let updated = f.get("updatedAt").and_then(date_of).unwrap_or_else(|| created.clone());
     report_rest(&f, "Document", &mut m);
 
     // The file: moved into nyaya's uploads when `--files` has it, else it stays at its url.
@@ -1729,14 +1416,8 @@ pub fn document(doc: &Document, known: &mut Known, files: Option<&Files>) -> Map
     if let Some(files) = files {
         match bring_file(files, &hash) {
             Ok(Some(key)) => storage_key = key,
-            Ok(None) => m.repair(
-                "file not in --files: it stays at its IPFS url",
-                format!("{hash} not found"),
-            ),
-            Err(e) => m.repair(
-                "file in --files could not be copied: it stays at its IPFS url",
-                format!("{hash}: {e}"),
-            ),
+            Ok(None) => m.repair("file not in --files: it stays at its IPFS url", format!("{hash} not found")),
+            Err(e) => m.repair("file in --files could not be copied: it stays at its IPFS url", format!("{hash}: {e}")),
         }
     }
     if let Some(current) = known.document_storage.get(&id)
@@ -1746,10 +1427,7 @@ pub fn document(doc: &Document, known: &mut Known, files: Option<&Files>) -> Map
         m.attach_file = Some((id.clone(), storage_key.clone()));
     }
 
-    known.document_keys.insert(
-        (hash.clone(), document_type.clone(), related.clone()),
-        id.clone(),
-    );
+    known.document_keys.insert((hash.clone(), document_type.clone(), related.clone()), id.clone());
     m.row(
         Table::Documents,
         vec![
@@ -1780,10 +1458,7 @@ pub fn document(doc: &Document, known: &mut Known, files: Option<&Files>) -> Map
         ],
     );
     for (user, role) in access {
-        m.row(
-            Table::DocumentAccess,
-            vec![text(Some(id.clone())), text(Some(user)), text(Some(role))],
-        );
+        m.row(Table::DocumentAccess, vec![text(Some(id.clone())), text(Some(user)), text(Some(role))]);
     }
     m
 }
@@ -1804,10 +1479,7 @@ pub fn consultation(doc: &Document, known: &mut Known) -> Mapped {
         match f.get(key).and_then(ref_of) {
             Some(u) if user_exists(known, &u) => parties.push(u),
             Some(u) => {
-                return m.skip(
-                    format!("dangling reference: {key} not in users"),
-                    format!("{key} {u}"),
-                );
+                return m.skip(format!("dangling reference: {key} not in users"), format!("{key} {u}"));
             }
             None => return m.skip(format!("{key} missing"), format!("no {key}")),
         }
@@ -1815,59 +1487,33 @@ pub fn consultation(doc: &Document, known: &mut Known) -> Mapped {
     let consultation_type = match f.text("consultationType") {
         Some(t) if ["video", "audio", "in-person"].contains(&t.as_str()) => t,
         other => {
-            return m.skip(
-                "unknown or missing consultationType",
-                format!("consultationType {other:?}"),
-            );
+            return m.skip("unknown or missing consultationType", format!("consultationType {other:?}"));
         }
     };
     let Some(scheduled) = f.get("scheduledDateTime").and_then(date_of) else {
-        return m.skip(
-            "scheduledDateTime missing or not a date",
-            "no scheduledDateTime",
-        );
+        return m.skip("scheduledDateTime missing or not a date", "no scheduledDateTime");
     };
-    let title = f
-        .text("title")
-        .map(|t| t.trim().to_string())
-        .filter(|t| !t.is_empty())
-        .unwrap_or_else(|| {
-            m.repair("title missing: imported as \"Consultation\"", "title set");
-            "Consultation".into()
-        });
+    let title = f.text("title").map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).unwrap_or_else(|| {
+        m.repair("title missing: imported as \"Consultation\"", "title set");
+        "Consultation".into()
+    });
     let description = f.text("description");
-    let related_case = f
-        .doc("relatedCase")
-        .filter(|d| !d.is_empty())
-        .map(|d| Value::Object(doc_to_json(d)));
+    let related_case = f.doc("relatedCase").filter(|d| !d.is_empty()).map(|d| Value::Object(doc_to_json(d)));
     let status = enum_field(
         &mut f,
         "status",
-        &[
-            "requested",
-            "scheduled",
-            "confirmed",
-            "in-progress",
-            "completed",
-            "cancelled",
-            "rescheduled",
-        ],
+        &["requested", "scheduled", "confirmed", "in-progress", "completed", "cancelled", "rescheduled"],
         "requested",
         &mut m,
     );
-    let duration = f
-        .get("duration")
-        .and_then(number_of)
-        .map(|n| n.round() as i64)
-        .unwrap_or(30);
+    let duration = f.get("duration").and_then(number_of).map(|n| n.round() as i64).unwrap_or(30);
     let mut fee = Map::new();
     fee.insert("currency".into(), json!("INR"));
     fee.insert("paymentStatus".into(), json!("pending"));
     if let Some(d) = f.doc("fee") {
         fee.extend(doc_to_json(d));
     }
-    let object =
-        |f: &mut Fields<'_>, key: &'static str| f.doc(key).map(|d| Value::Object(doc_to_json(d)));
+    let object = |f: &mut Fields<'_>, key: &'static str| f.doc(key).map(|d| Value::Object(doc_to_json(d)));
     let meeting = object(&mut f, "meetingDetails").unwrap_or_else(|| json!({}));
     let agenda = items_json(f.array("agenda"), &id, "agenda");
     let notes = object(&mut f, "notes").unwrap_or_else(|| json!({}));
@@ -1877,19 +1523,14 @@ pub fn consultation(doc: &Document, known: &mut Known) -> Mapped {
         follow_up.extend(doc_to_json(d));
     }
     let optional = |f: &mut Fields<'_>, key: &'static str| {
-        f.doc(key)
-            .filter(|d| !d.is_empty())
-            .map(|d| Value::Object(doc_to_json(d)))
+        f.doc(key).filter(|d| !d.is_empty()).map(|d| Value::Object(doc_to_json(d)))
     };
     let cancellation = optional(&mut f, "cancellation");
     let reschedule = optional(&mut f, "reschedule");
     let feedback = optional(&mut f, "feedback");
     let reminders = items_json(f.array("reminders"), &id, "reminders");
     let created = created_at(&mut f, doc, "createdAt", &mut m);
-    let updated = f
-        .get("updatedAt")
-        .and_then(date_of)
-        .unwrap_or_else(|| created.clone());
+    let updated = f.get("updatedAt").and_then(date_of).unwrap_or_else(|| created.clone());
     report_rest(&f, "Consultation", &mut m);
 
     let lawyer = parties.pop().unwrap_or_default();

@@ -96,9 +96,7 @@ const SQLITE_CACHE: &str = "PRAGMA cache_size = -262144";
 
 /// The error of a run stopped by [`Options::stop_after_batches`].
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "stopped after {0} batches as asked (--stop-after-batches); run the import again to complete it"
-)]
+#[error("stopped after {0} batches as asked (--stop-after-batches); run the import again to complete it")]
 pub struct Stopped(pub u64);
 
 /// The main table of a collection: where a document's id is looked up.
@@ -113,12 +111,7 @@ fn main_table(collection: &str) -> Table {
     }
 }
 
-fn map_document(
-    collection: &str,
-    doc: &bson::Document,
-    known: &mut Known,
-    files: Option<&Files>,
-) -> Mapped {
+fn map_document(collection: &str, doc: &bson::Document, known: &mut Known, files: Option<&Files>) -> Mapped {
     match collection {
         "users" => map::user(doc, known),
         "directconnections" => map::connection(doc, known),
@@ -134,53 +127,25 @@ fn map_document(
 pub async fn run(db: &Db, options: &Options) -> anyhow::Result<Summary> {
     let started = Instant::now();
     let dump = source::discover(&options.dump, options.database.as_deref())?;
-    let mut summary = Summary::new(options.dry_run, options.report.clone())
-        .context("creating the report file")?;
+    let mut summary = Summary::new(options.dry_run, options.report.clone()).context("creating the report file")?;
     summary.dump_dir = dump.dir.clone();
     summary.ignored = dump.ignored.clone();
-    summary.missing = source::COLLECTIONS
-        .iter()
-        .filter(|c| dump.source(c).is_none())
-        .map(|c| c.to_string())
-        .collect();
+    summary.missing = source::COLLECTIONS.iter().filter(|c| dump.source(c).is_none()).map(|c| c.to_string()).collect();
 
     // A dry run against a database without nyaya's schema finds nothing there.
-    let schema = db
-        .count(&Sql::new("SELECT COUNT(*) FROM users"))
-        .await
-        .is_ok();
-    let mut known = if schema {
-        load_known(db).await?
-    } else {
-        Known::default()
-    };
-    let files = options.files.clone().map(|from| Files {
-        from,
-        uploads: options.uploads.clone(),
-        dry_run: options.dry_run,
-    });
-    let mut writer = Writer {
-        db,
-        dry_run: options.dry_run,
-        schema,
-        batches: 0,
-        stop_after: options.stop_after_batches,
-    };
+    let schema = db.count(&Sql::new("SELECT COUNT(*) FROM users")).await.is_ok();
+    let mut known = if schema { load_known(db).await? } else { Known::default() };
+    let files =
+        options.files.clone().map(|from| Files { from, uploads: options.uploads.clone(), dry_run: options.dry_run });
+    let mut writer =
+        Writer { db, dry_run: options.dry_run, schema, batches: 0, stop_after: options.stop_after_batches };
 
     let outcome = async {
         for collection in source::COLLECTIONS {
             let Some(src) = dump.source(collection).cloned() else {
                 continue;
             };
-            known = import_collection(
-                &mut writer,
-                &mut summary,
-                src,
-                known,
-                files.clone(),
-                options,
-            )
-            .await?;
+            known = import_collection(&mut writer, &mut summary, src, known, files.clone(), options).await?;
         }
         anyhow::Ok(())
     }
@@ -202,9 +167,8 @@ async fn import_collection(
     summary.tally(&collection);
     let progress = Arc::new(Progress::default());
     let done = Arc::new(AtomicBool::new(false));
-    let printer = options.progress.then(|| {
-        report::spawn_progress(collection.clone(), src.size, progress.clone(), done.clone())
-    });
+    let printer =
+        options.progress.then(|| report::spawn_progress(collection.clone(), src.size, progress.clone(), done.clone()));
 
     // The reading and mapping run on a blocking thread, a batch ahead of the writer.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(4);
@@ -221,8 +185,7 @@ async fn import_collection(
             reader_progress.read.fetch_add(1, Ordering::Relaxed);
             match doc {
                 Ok(doc) => {
-                    let mut mapped =
-                        map_document(&src.collection, &doc, &mut known, files.as_ref());
+                    let mut mapped = map_document(&src.collection, &doc, &mut known, files.as_ref());
                     if !mapped.skipped && !seen.insert(mapped.id.clone()) {
                         mapped = Mapped::duplicate(mapped.id);
                     }
@@ -253,9 +216,7 @@ async fn import_collection(
         }
     }
     drop(rx);
-    let known = reader
-        .await
-        .map_err(|e| anyhow!("the reader of {collection} failed: {e}"));
+    let known = reader.await.map_err(|e| anyhow!("the reader of {collection} failed: {e}"));
     done.store(true, Ordering::Release);
     if let Some(printer) = printer {
         let _ = printer.join();
@@ -314,18 +275,14 @@ impl Writer<'_> {
                 candidates.push(doc);
             }
         }
-        let present = if self.schema {
-            self.present(table, &candidates).await?
-        } else {
-            Default::default()
-        };
-        let (there, new): (Vec<Mapped>, Vec<Mapped>) = candidates
-            .into_iter()
-            .partition(|d| present.contains(&d.id));
+        let present = if self.schema { self.present(table, &candidates).await? } else { Default::default() };
+        let (there, new): (Vec<Mapped>, Vec<Mapped>) = candidates.into_iter().partition(|d| present.contains(&d.id));
         for doc in &there {
             summary.tally(collection).present += 1;
             if let (Some((id, key)), false) = (&doc.attach_file, self.dry_run) {
-                let sql = Sql::new("UPDATE documents SET storage_key = $2 WHERE id = $1 AND storage_key LIKE 'ipfs/%'").arg(id).arg(key);
+                let sql = Sql::new("UPDATE documents SET storage_key = $2 WHERE id = $1 AND storage_key LIKE 'ipfs/%'")
+                    .arg(id)
+                    .arg(key);
                 summary.files_attached += self.db.exec(&sql).await?;
             }
         }
@@ -365,9 +322,7 @@ impl Writer<'_> {
             self.batches += 1;
         }
         let tally = summary.get(collection);
-        progress
-            .written
-            .store(tally.written + tally.present, Ordering::Relaxed);
+        progress.written.store(tally.written + tally.present, Ordering::Relaxed);
         if let Some(limit) = self.stop_after.filter(|limit| self.batches >= *limit) {
             return Err(Stopped(limit).into());
         }
@@ -375,11 +330,7 @@ impl Writer<'_> {
     }
 
     /// Ids of `docs` already in the database.
-    async fn present(
-        &self,
-        table: Table,
-        docs: &[Mapped],
-    ) -> anyhow::Result<std::collections::HashSet<String>> {
+    async fn present(&self, table: Table, docs: &[Mapped]) -> anyhow::Result<std::collections::HashSet<String>> {
         let mut out = std::collections::HashSet::new();
         for chunk in docs.chunks(max_params(self.db.backend()).min(MAX_ROWS_PER_STATEMENT)) {
             let mut sql = Sql::new(format!("SELECT id FROM {} WHERE id IN (", table.name()));
@@ -409,8 +360,7 @@ impl Writer<'_> {
             // messages (by sender, by chat and time) then miss it at every insert.
             tx.exec(&Sql::new(SQLITE_CACHE)).await?;
         }
-        let mut by_table: std::collections::BTreeMap<Table, Vec<&Row>> =
-            std::collections::BTreeMap::new();
+        let mut by_table: std::collections::BTreeMap<Table, Vec<&Row>> = std::collections::BTreeMap::new();
         for doc in docs {
             for row in &doc.rows {
                 by_table.entry(row.table).or_default().push(row);
@@ -455,20 +405,11 @@ fn database_message(e: &sqlx::Error) -> String {
 }
 
 /// Multi-row INSERTs of `rows` into `table`.
-async fn insert_rows(
-    tx: &mut Tx,
-    backend: Backend,
-    table: Table,
-    rows: &[&Row],
-) -> Result<(), sqlx::Error> {
+async fn insert_rows(tx: &mut Tx, backend: Backend, table: Table, rows: &[&Row]) -> Result<(), sqlx::Error> {
     let columns = table.columns();
     let per_statement = (max_params(backend) / columns.len()).clamp(1, MAX_ROWS_PER_STATEMENT);
     for chunk in rows.chunks(per_statement) {
-        let mut text = format!(
-            "INSERT INTO {} ({}) VALUES ",
-            table.name(),
-            columns.join(", ")
-        );
+        let mut text = format!("INSERT INTO {} ({}) VALUES ", table.name(), columns.join(", "));
         let mut n = 0;
         for (i, _) in chunk.iter().enumerate() {
             text.push_str(if i == 0 { "(" } else { ", (" });
@@ -495,59 +436,33 @@ async fn insert_rows(
 /// What the database already holds that documents refer to or must not repeat.
 async fn load_known(db: &Db) -> anyhow::Result<Known> {
     let mut known = Known::default();
-    for row in db
-        .all(&Sql::new("SELECT id, role, email FROM users"))
-        .await?
-    {
+    for row in db.all(&Sql::new("SELECT id, role, email FROM users")).await? {
         let id = row.text("id")?;
         known.emails.insert(row.text("email")?, id.clone());
         known.users.insert(id, row.text("role")?);
     }
-    for row in db
-        .all(&Sql::new(
-            "SELECT id, citizen_id, lawyer_id, chat_id FROM direct_connections",
-        ))
-        .await?
-    {
-        let (id, citizen, lawyer) = (
-            row.text("id")?,
-            row.text("citizen_id")?,
-            row.text("lawyer_id")?,
-        );
+    for row in db.all(&Sql::new("SELECT id, citizen_id, lawyer_id, chat_id FROM direct_connections")).await? {
+        let (id, citizen, lawyer) = (row.text("id")?, row.text("citizen_id")?, row.text("lawyer_id")?);
         if let Some(chat) = row.text_opt("chat_id")? {
             known.connection_chats.insert(chat, id.clone());
         }
-        known
-            .pairs
-            .insert((citizen.clone(), lawyer.clone()), id.clone());
+        known.pairs.insert((citizen.clone(), lawyer.clone()), id.clone());
         known.connections.insert(id, (citizen, lawyer));
     }
     for row in db.all(&Sql::new("SELECT id, case_type FROM cases")).await? {
-        let case_type = if row.text("case_type")? == "dispute" {
-            "dispute"
-        } else {
-            "query"
-        };
+        let case_type = if row.text("case_type")? == "dispute" { "dispute" } else { "query" };
         known.cases.insert(row.text("id")?, case_type);
     }
     for row in db.all(&Sql::new("SELECT id, chat_id FROM chats")).await? {
         known.chat_ids.insert(row.text("chat_id")?, row.text("id")?);
     }
-    for row in db
-        .all(&Sql::new(
-            "SELECT id, content_hash, document_type, related_id, storage_key FROM documents",
-        ))
-        .await?
+    for row in
+        db.all(&Sql::new("SELECT id, content_hash, document_type, related_id, storage_key FROM documents")).await?
     {
         let id = row.text("id")?;
-        known.document_keys.insert(
-            (
-                row.text("content_hash")?,
-                row.text("document_type")?,
-                row.text("related_id")?,
-            ),
-            id.clone(),
-        );
+        known
+            .document_keys
+            .insert((row.text("content_hash")?, row.text("document_type")?, row.text("related_id")?), id.clone());
         known.document_storage.insert(id, row.text("storage_key")?);
     }
     Ok(known)

@@ -74,37 +74,24 @@ impl Summary {
             }
             None => None,
         };
-        Ok(Summary {
-            dry_run,
-            report_path,
-            sink,
-            ..Summary::default()
-        })
+        Ok(Summary { dry_run, report_path, sink, ..Summary::default() })
     }
 
     pub fn tally(&mut self, collection: &str) -> &mut Tally {
         if let Some(i) = self.collections.iter().position(|(c, _)| c == collection) {
             return &mut self.collections[i].1;
         }
-        self.collections
-            .push((collection.to_string(), Tally::default()));
+        self.collections.push((collection.to_string(), Tally::default()));
         &mut self.collections.last_mut().expect("just pushed").1
     }
 
     pub fn get(&self, collection: &str) -> Tally {
-        self.collections
-            .iter()
-            .find(|(c, _)| c == collection)
-            .map(|(_, t)| *t)
-            .unwrap_or_default()
+        self.collections.iter().find(|(c, _)| c == collection).map(|(_, t)| *t).unwrap_or_default()
     }
 
     /// Records a finding about a document.
     pub fn note(&mut self, collection: &str, id: &str, note: &Note) {
-        let entry = self
-            .reasons
-            .entry((collection.to_string(), note.outcome, note.reason.clone()))
-            .or_default();
+        let entry = self.reasons.entry((collection.to_string(), note.outcome, note.reason.clone())).or_default();
         entry.count += 1;
         if entry.examples.len() < EXAMPLES {
             entry.examples.push(format!("{id}: {}", note.detail));
@@ -138,17 +125,8 @@ impl Summary {
     /// The final table and the reasons, as printed at the end of a run.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let verb = if self.dry_run {
-            "would write"
-        } else {
-            "written"
-        };
-        let _ = writeln!(
-            out,
-            "{}import of {}",
-            if self.dry_run { "dry run: " } else { "" },
-            self.dump_dir.display()
-        );
+        let verb = if self.dry_run { "would write" } else { "written" };
+        let _ = writeln!(out, "{}import of {}", if self.dry_run { "dry run: " } else { "" }, self.dump_dir.display());
         let _ = writeln!(
             out,
             "{:<18} {:>10} {:>12} {:>10} {:>10} {:>10}",
@@ -172,28 +150,16 @@ impl Summary {
             "{:<18} {:>10} {:>12} {:>10} {:>10} {:>10}",
             "total", total.read, total.written, total.present, total.repaired, total.skipped
         );
-        let rows: Vec<String> = self
-            .rows
-            .iter()
-            .filter(|(_, n)| **n > 0)
-            .map(|(t, n)| format!("{} {n}", t.name()))
-            .collect();
+        let rows: Vec<String> =
+            self.rows.iter().filter(|(_, n)| **n > 0).map(|(t, n)| format!("{} {n}", t.name())).collect();
         if !rows.is_empty() {
             let _ = writeln!(out, "rows {verb}: {}", rows.join(", "));
         }
         if self.files_attached > 0 {
-            let _ = writeln!(
-                out,
-                "files attached to documents imported earlier: {}",
-                self.files_attached
-            );
+            let _ = writeln!(out, "files attached to documents imported earlier: {}", self.files_attached);
         }
         if !self.missing.is_empty() {
-            let _ = writeln!(
-                out,
-                "not in the dump (nothing to import): {}",
-                self.missing.join(", ")
-            );
+            let _ = writeln!(out, "not in the dump (nothing to import): {}", self.missing.join(", "));
         }
         for (path, why) in &self.ignored {
             let _ = writeln!(out, "not imported: {}: {why}", path.display());
@@ -203,11 +169,7 @@ impl Summary {
                 Outcome::Skipped => "skipped (not written)",
                 Outcome::Repaired => "repaired (written)",
             };
-            let mine: Vec<_> = self
-                .reasons
-                .iter()
-                .filter(|((_, o, _), _)| *o == outcome)
-                .collect();
+            let mine: Vec<_> = self.reasons.iter().filter(|((_, o, _), _)| *o == outcome).collect();
             if mine.is_empty() {
                 continue;
             }
@@ -251,11 +213,7 @@ pub fn spawn_progress(
     std::thread::spawn(move || {
         let tty = std::io::stderr().is_terminal();
         let started = Instant::now();
-        let every = if tty {
-            Duration::from_millis(500)
-        } else {
-            Duration::from_secs(10)
-        };
+        let every = if tty { Duration::from_millis(500) } else { Duration::from_secs(10) };
         let mut last = Instant::now();
         loop {
             let finished = done.load(Ordering::Acquire);
@@ -284,11 +242,7 @@ fn progress_line(collection: &str, size: u64, p: &Progress, elapsed: Duration) -
     let written = p.written.load(Ordering::Relaxed);
     let bytes = p.bytes.load(Ordering::Relaxed).min(size);
     let secs = elapsed.as_secs_f64().max(0.001);
-    let fraction = if size == 0 {
-        1.0
-    } else {
-        bytes as f64 / size as f64
-    };
+    let fraction = if size == 0 { 1.0 } else { bytes as f64 / size as f64 };
     let width = 24;
     let filled = ((fraction * width as f64) as usize).min(width);
     let bar: String = "#".repeat(filled) + &"-".repeat(width - filled);

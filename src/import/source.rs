@@ -16,15 +16,8 @@ use bson::Document;
 
 /// The collections the original's Mongoose models write (model names, pluralized), in the
 /// order they are imported: every collection after the ones it refers to.
-pub const COLLECTIONS: &[&str] = &[
-    "users",
-    "directconnections",
-    "queries",
-    "disputes",
-    "chats",
-    "documents",
-    "consultations",
-];
+pub const COLLECTIONS: &[&str] =
+    &["users", "directconnections", "queries", "disputes", "chats", "documents", "consultations"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Format {
@@ -72,12 +65,9 @@ fn classify(name: &str) -> Option<(String, Format, bool)> {
     if name.ends_with(".metadata.json") || name == "prelude.json" {
         return None;
     }
-    for (ext, format) in [
-        (".bson", Format::Bson),
-        (".json", Format::ExtJson),
-        (".jsonl", Format::ExtJson),
-        (".ndjson", Format::ExtJson),
-    ] {
+    for (ext, format) in
+        [(".bson", Format::Bson), (".json", Format::ExtJson), (".jsonl", Format::ExtJson), (".ndjson", Format::ExtJson)]
+    {
         if let Some(stem) = name.strip_suffix(ext)
             && !stem.is_empty()
         {
@@ -107,10 +97,7 @@ fn data_files(dir: &Path) -> io::Result<Vec<(PathBuf, String, Format, bool)>> {
 /// (`mongodump --out DIR` writes `DIR/<database>/`); `database` picks one when there are several.
 pub fn discover(dir: &Path, database: Option<&str>) -> anyhow::Result<Dump> {
     if !dir.is_dir() {
-        bail!(
-            "{} is not a folder (expected the output folder of mongodump or mongoexport files)",
-            dir.display()
-        );
+        bail!("{} is not a folder (expected the output folder of mongodump or mongoexport files)", dir.display());
     }
     let db_dir = match database {
         Some(name) => {
@@ -126,20 +113,16 @@ pub fn discover(dir: &Path, database: Option<&str>) -> anyhow::Result<Dump> {
                 for entry in std::fs::read_dir(dir)? {
                     let entry = entry?;
                     if entry.file_type()?.is_dir()
-                        && data_files(&entry.path())?
-                            .iter()
-                            .any(|f| COLLECTIONS.contains(&f.1.as_str()))
+                        && data_files(&entry.path())?.iter().any(|f| COLLECTIONS.contains(&f.1.as_str()))
                     {
                         candidates.push(entry.path());
                     }
                 }
                 candidates.sort();
                 match candidates.len() {
-                    0 => bail!(
-                        "no data of the original's collections ({}) in {}",
-                        COLLECTIONS.join(", "),
-                        dir.display()
-                    ),
+                    0 => {
+                        bail!("no data of the original's collections ({}) in {}", COLLECTIONS.join(", "), dir.display())
+                    }
                     1 => candidates.remove(0),
                     _ => bail!(
                         "{} holds several databases ({}); name one with --db",
@@ -155,10 +138,7 @@ pub fn discover(dir: &Path, database: Option<&str>) -> anyhow::Result<Dump> {
             }
         }
     };
-    let mut dump = Dump {
-        dir: db_dir.clone(),
-        ..Dump::default()
-    };
+    let mut dump = Dump { dir: db_dir.clone(), ..Dump::default() };
     let files = data_files(&db_dir).with_context(|| format!("reading {}", db_dir.display()))?;
     for collection in COLLECTIONS {
         // mongodump's BSON first: it is exact (types included) where JSON may not be.
@@ -167,15 +147,11 @@ pub fn discover(dir: &Path, database: Option<&str>) -> anyhow::Result<Dump> {
         let mut chosen = false;
         for (path, _, format, gzip) in mine {
             if chosen {
-                dump.ignored.push((
-                    path.clone(),
-                    format!("a second file of {collection}; the first one is imported"),
-                ));
+                dump.ignored.push((path.clone(), format!("a second file of {collection}; the first one is imported")));
                 continue;
             }
             if metadata_says_view(&db_dir, collection) {
-                dump.ignored
-                    .push((path.clone(), "a view, not a collection".into()));
+                dump.ignored.push((path.clone(), "a view, not a collection".into()));
                 continue;
             }
             let size = std::fs::metadata(path)?.len();
@@ -191,10 +167,7 @@ pub fn discover(dir: &Path, database: Option<&str>) -> anyhow::Result<Dump> {
     }
     for (path, collection, _, _) in &files {
         if !COLLECTIONS.contains(&collection.as_str()) {
-            dump.ignored.push((
-                path.clone(),
-                format!("collection {collection:?} is not one of the original's models"),
-            ));
+            dump.ignored.push((path.clone(), format!("collection {collection:?} is not one of the original's models")));
         }
     }
     Ok(dump)
@@ -209,10 +182,7 @@ fn metadata_says_view(dir: &Path, collection: &str) -> bool {
     } else if zipped.is_file() {
         File::open(zipped).ok().and_then(|f| {
             let mut s = String::new();
-            flate2::read::MultiGzDecoder::new(f)
-                .read_to_string(&mut s)
-                .ok()
-                .map(|_| s)
+            flate2::read::MultiGzDecoder::new(f).read_to_string(&mut s).ok().map(|_| s)
         })
     } else {
         None
@@ -247,15 +217,9 @@ pub struct Unreadable {
 const MAX_DOCUMENT: usize = 48 * 1024 * 1024;
 
 fn open(source: &Source, bytes: Arc<AtomicU64>) -> io::Result<Box<dyn BufRead>> {
-    let file = Counting {
-        inner: File::open(&source.path)?,
-        read: bytes,
-    };
+    let file = Counting { inner: File::open(&source.path)?, read: bytes };
     Ok(if source.gzip {
-        Box::new(BufReader::with_capacity(
-            1 << 20,
-            flate2::read::MultiGzDecoder::new(BufReader::new(file)),
-        ))
+        Box::new(BufReader::with_capacity(1 << 20, flate2::read::MultiGzDecoder::new(BufReader::new(file))))
     } else {
         Box::new(BufReader::with_capacity(1 << 20, file))
     })
@@ -268,8 +232,7 @@ pub fn for_each(
     bytes: Arc<AtomicU64>,
     mut each: impl FnMut(Result<Document, Unreadable>) -> bool,
 ) -> anyhow::Result<()> {
-    let reader =
-        open(source, bytes).with_context(|| format!("opening {}", source.path.display()))?;
+    let reader = open(source, bytes).with_context(|| format!("opening {}", source.path.display()))?;
     match source.format {
         Format::Bson => read_bson(reader, &mut each),
         Format::ExtJson => read_extjson(reader, &mut each),
@@ -293,19 +256,14 @@ fn read_bson(
         index += 1;
         let at = format!("document {index} (byte {offset})");
         if got < 4 {
-            each(Err(Unreadable {
-                at,
-                reason: "the file ends inside a document (truncated dump)".into(),
-            }));
+            each(Err(Unreadable { at, reason: "the file ends inside a document (truncated dump)".into() }));
             return Ok(());
         }
         let len = i32::from_le_bytes(len_bytes);
         if len < 5 || len as usize > MAX_DOCUMENT {
             each(Err(Unreadable {
                 at,
-                reason: format!(
-                    "invalid document length {len}: the rest of the file cannot be read"
-                ),
+                reason: format!("invalid document length {len}: the rest of the file cannot be read"),
             }));
             return Ok(());
         }
@@ -314,17 +272,12 @@ fn read_bson(
         buf.resize(len as usize, 0);
         let body = read_full(&mut reader, &mut buf[4..])?;
         if body < len as usize - 4 {
-            each(Err(Unreadable {
-                at,
-                reason: "the file ends inside a document (truncated dump)".into(),
-            }));
+            each(Err(Unreadable { at, reason: "the file ends inside a document (truncated dump)".into() }));
             return Ok(());
         }
         offset += len as u64;
-        let doc = Document::from_reader(&buf[..]).map_err(|e| Unreadable {
-            at,
-            reason: format!("not a valid BSON document: {e}"),
-        });
+        let doc = Document::from_reader(&buf[..])
+            .map_err(|e| Unreadable { at, reason: format!("not a valid BSON document: {e}") });
         if !each(doc) {
             return Ok(());
         }
@@ -424,10 +377,8 @@ fn read_json_array(
             let mut index = 0u64;
             while let Some(value) = seq.next_element::<serde_json::Value>()? {
                 index += 1;
-                let doc = from_extjson(value).map_err(|reason| Unreadable {
-                    at: format!("array element {index}"),
-                    reason,
-                });
+                let doc =
+                    from_extjson(value).map_err(|reason| Unreadable { at: format!("array element {index}"), reason });
                 if !(self.each)(doc) {
                     // Stop reading: the rest of the array is left unparsed.
                     *self.stopped = true;
@@ -440,15 +391,9 @@ fn read_json_array(
 
     let mut de = serde_json::Deserializer::from_reader(reader);
     let mut stopped = false;
-    let outcome = de.deserialize_seq(Elements {
-        each: &mut *each,
-        stopped: &mut stopped,
-    });
+    let outcome = de.deserialize_seq(Elements { each: &mut *each, stopped: &mut stopped });
     if let (Err(e), false) = (outcome, stopped) {
-        each(Err(Unreadable {
-            at: format!("line {}", e.line()),
-            reason: format!("the JSON array breaks off: {e}"),
-        }));
+        each(Err(Unreadable { at: format!("line {}", e.line()), reason: format!("the JSON array breaks off: {e}") }));
     }
     Ok(())
 }

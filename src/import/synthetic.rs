@@ -51,11 +51,7 @@ impl Ids {
         self.secs += step_secs;
         self.counter += 1;
         let c = self.counter.to_be_bytes();
-        ObjectId::from_parts(
-            self.secs,
-            [0x6e, 0x79, 0x61, 0x79, 0x61],
-            [c[1], c[2], c[3]],
-        )
+        ObjectId::from_parts(self.secs, [0x6e, 0x79, 0x61, 0x79, 0x61], [c[1], c[2], c[3]])
     }
 }
 
@@ -70,27 +66,17 @@ struct Out {
 
 impl Out {
     fn create(dir: &Path, collection: &str, gzip: bool) -> io::Result<Out> {
-        let name = if gzip {
-            format!("{collection}.bson.gz")
-        } else {
-            format!("{collection}.bson")
-        };
+        let name = if gzip { format!("{collection}.bson.gz") } else { format!("{collection}.bson") };
         let path = dir.join(name);
         let file = BufWriter::with_capacity(1 << 20, std::fs::File::create(&path)?);
         let file: Box<dyn Write> = if gzip {
-            Box::new(flate2::write::GzEncoder::new(
-                file,
-                flate2::Compression::fast(),
-            ))
+            Box::new(flate2::write::GzEncoder::new(file, flate2::Compression::fast()))
         } else {
             Box::new(file)
         };
         let metadata = serde_json::json!({"indexes": [{"v": 2, "key": {"_id": 1}, "name": "_id_"}], "uuid": "", "collectionName": collection, "type": "collection"});
-        let meta_name = if gzip {
-            format!("{collection}.metadata.json.gz")
-        } else {
-            format!("{collection}.metadata.json")
-        };
+        let meta_name =
+            if gzip { format!("{collection}.metadata.json.gz") } else { format!("{collection}.metadata.json") };
         let mut meta: Box<dyn Write> = if gzip {
             Box::new(flate2::write::GzEncoder::new(
                 std::fs::File::create(dir.join(meta_name))?,
@@ -115,23 +101,14 @@ impl Out {
     }
 }
 
-const SPECIALIZATIONS: &[&str] = &[
-    "Criminal Law",
-    "Family Law",
-    "Property Law",
-    "Corporate Law",
-    "Tax Law",
-    "Labour Law",
-];
+const SPECIALIZATIONS: &[&str] =
+    &["Criminal Law", "Family Law", "Property Law", "Corporate Law", "Tax Law", "Labour Law"];
 
 /// Writes a dump of `plan`'s size into `dir` (created if needed).
 pub fn write(dir: &Path, plan: &Plan) -> anyhow::Result<Written> {
     std::fs::create_dir_all(dir)?;
     let hash = bcrypt::hash(PASSWORD, 10)?;
-    let mut ids = Ids {
-        secs: 1_720_000_000,
-        counter: 0,
-    };
+    let mut ids = Ids { secs: 1_720_000_000, counter: 0 };
     let mut w = Written::default();
 
     // Users: one admin, 10% lawyers (most verified), 2% law students, citizens.
@@ -144,7 +121,8 @@ pub fn write(dir: &Path, plan: &Plan) -> anyhow::Result<Written> {
     for i in 0..lawyers_n + students_n + citizens_n + 1 {
         let id = ids.next(1);
         let created = at(ids.secs);
-        let mut d = doc! {"_id": id, "name": format!("User {i}"), "email": format!("user{i}@example.org"), "password": &hash};
+        let mut d =
+            doc! {"_id": id, "name": format!("User {i}"), "email": format!("user{i}@example.org"), "password": &hash};
         if i == 0 {
             d.insert("role", "admin");
             d.insert("isVerified", true);
@@ -173,7 +151,10 @@ pub fn write(dir: &Path, plan: &Plan) -> anyhow::Result<Written> {
         } else if i <= lawyers_n + students_n {
             d.insert("role", "law_student");
             d.insert("isVerified", true);
-            d.insert("studentDetails", doc! {"universityName": "National Law School", "enrollmentYear": 2023, "semester": "3rd"});
+            d.insert(
+                "studentDetails",
+                doc! {"universityName": "National Law School", "enrollmentYear": 2023, "semester": "3rd"},
+            );
         } else {
             d.insert("role", "citizen");
             d.insert("isVerified", true);
@@ -198,10 +179,7 @@ pub fn write(dir: &Path, plan: &Plan) -> anyhow::Result<Written> {
     w.bytes += out.close()?;
 
     // One accepted connection and its direct chat per `per_chat` messages.
-    let chats_n = plan
-        .messages
-        .div_ceil(plan.per_chat.max(1))
-        .min(citizens.len() * lawyers.len());
+    let chats_n = plan.messages.div_ceil(plan.per_chat.max(1)).min(citizens.len() * lawyers.len());
     let mut conns = Out::create(dir, "directconnections", plan.gzip)?;
     let mut chats = Out::create(dir, "chats", plan.gzip)?;
     let mut left = plan.messages;
@@ -211,11 +189,7 @@ pub fn write(dir: &Path, plan: &Plan) -> anyhow::Result<Written> {
         let lawyer = lawyers[(c / citizens.len() + c) % lawyers.len()];
         let conn_id = ids.next(1);
         let start = ids.secs;
-        let (a, b) = if citizen.to_hex() <= lawyer.to_hex() {
-            (citizen, lawyer)
-        } else {
-            (lawyer, citizen)
-        };
+        let (a, b) = if citizen.to_hex() <= lawyer.to_hex() { (citizen, lawyer) } else { (lawyer, citizen) };
         let chat_key = format!("direct_{}_{}", a.to_hex(), b.to_hex());
         conns.put(&doc! {
             "_id": conn_id, "citizen": citizen, "lawyer": lawyer, "status": "accepted",
@@ -232,11 +206,7 @@ pub fn write(dir: &Path, plan: &Plan) -> anyhow::Result<Written> {
         let mut secs = start + 120;
         for k in 0..n {
             secs += 1 + (k as u32 * 7) % 50;
-            let (sender, reader) = if k % 2 == 0 {
-                (citizen, lawyer)
-            } else {
-                (lawyer, citizen)
-            };
+            let (sender, reader) = if k % 2 == 0 { (citizen, lawyer) } else { (lawyer, citizen) };
             let mut m = doc! {
                 "sender": sender, "content": format!("Message {k} of chat {c}: the hearing is next week."),
                 "messageType": "text", "attachments": [], "timestamp": at(secs), "isDeleted": false,
@@ -244,9 +214,7 @@ pub fn write(dir: &Path, plan: &Plan) -> anyhow::Result<Written> {
             };
             // Everything but the last two messages has been read by the other party.
             let reads: Vec<Bson> = if k + 2 < n {
-                vec![Bson::Document(
-                    doc! {"user": reader, "readAt": at(secs + 30), "_id": ids.next(0)},
-                )]
+                vec![Bson::Document(doc! {"user": reader, "readAt": at(secs + 30), "_id": ids.next(0)})]
             } else {
                 vec![]
             };
@@ -277,10 +245,7 @@ pub fn write(dir: &Path, plan: &Plan) -> anyhow::Result<Written> {
     w.bytes += conns.close()? + chats.close()?;
 
     // Cases: a query per 10 users and a dispute per 20, with an offer, a note and a timeline.
-    for (collection, kind, count) in [
-        ("queries", "query", plan.users / 10),
-        ("disputes", "dispute", plan.users / 20),
-    ] {
+    for (collection, kind, count) in [("queries", "query", plan.users / 10), ("disputes", "dispute", plan.users / 20)] {
         let mut out = Out::create(dir, collection, plan.gzip)?;
         for i in 0..count {
             let id = ids.next(1);
@@ -300,10 +265,7 @@ pub fn write(dir: &Path, plan: &Plan) -> anyhow::Result<Written> {
             };
             if kind == "dispute" {
                 d.insert("disputeType", "landlord-tenant");
-                d.insert(
-                    "opposingParty",
-                    doc! {"name": "A. Landlord", "contact": "9000000000"},
-                );
+                d.insert("opposingParty", doc! {"name": "A. Landlord", "contact": "9000000000"});
                 d.insert("disputeValue", 50_000);
                 d.insert("hearingDates", Vec::<Bson>::new());
             }

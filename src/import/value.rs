@@ -21,9 +21,7 @@ pub fn iso_millis(ms: i64) -> Option<String> {
 pub fn id_of(value: &Bson) -> Option<String> {
     match value {
         Bson::ObjectId(oid) => Some(oid.to_hex()),
-        Bson::String(s) if crate::ids::Id::is_valid(s.trim()) => {
-            Some(s.trim().to_ascii_lowercase())
-        }
+        Bson::String(s) if crate::ids::Id::is_valid(s.trim()) => Some(s.trim().to_ascii_lowercase()),
         Bson::Document(d) => d.get("_id").or_else(|| d.get("$oid")).and_then(id_of),
         _ => None,
     }
@@ -71,11 +69,7 @@ pub fn number_of(value: &Bson) -> Option<f64> {
 
 /// A JSON number the way JavaScript prints it: whole numbers without a fraction.
 pub fn json_number(n: f64) -> Value {
-    if n.fract() == 0.0 && n.abs() < 9.0e15 {
-        json!(n as i64)
-    } else {
-        json!(n)
-    }
+    if n.fract() == 0.0 && n.abs() < 9.0e15 { json!(n as i64) } else { json!(n) }
 }
 
 /// Text, from a string (numbers and booleans are written as text).
@@ -144,18 +138,13 @@ pub struct Fields<'a> {
 
 impl<'a> Fields<'a> {
     pub fn new(doc: &'a Document) -> Fields<'a> {
-        Fields {
-            doc,
-            taken: BTreeSet::from(["_id"]),
-        }
+        Fields { doc, taken: BTreeSet::from(["_id"]) }
     }
 
     /// The field, marked as read. Null counts as absent.
     pub fn get(&mut self, key: &'a str) -> Option<&'a Bson> {
         self.taken.insert(key);
-        self.doc
-            .get(key)
-            .filter(|v| !matches!(v, Bson::Null | Bson::Undefined))
+        self.doc.get(key).filter(|v| !matches!(v, Bson::Null | Bson::Undefined))
     }
 
     /// Marks fields as deliberately not carried (sessions, reset tokens, Mongoose's `__v`).
@@ -165,11 +154,7 @@ impl<'a> Fields<'a> {
 
     /// Fields no reader took.
     pub fn rest(&self) -> Vec<&'a str> {
-        self.doc
-            .keys()
-            .map(String::as_str)
-            .filter(|k| !self.taken.contains(k))
-            .collect()
+        self.doc.keys().map(String::as_str).filter(|k| !self.taken.contains(k)).collect()
     }
 
     pub fn text(&mut self, key: &'a str) -> Option<String> {
@@ -199,10 +184,7 @@ mod tests {
     #[test]
     fn ids_in_every_form() {
         let oid = ObjectId::parse_str("65a1b2c3d4e5f60718293a4b").unwrap();
-        assert_eq!(
-            id_of(&Bson::ObjectId(oid)).as_deref(),
-            Some("65a1b2c3d4e5f60718293a4b")
-        );
+        assert_eq!(id_of(&Bson::ObjectId(oid)).as_deref(), Some("65a1b2c3d4e5f60718293a4b"));
         assert_eq!(
             id_of(&Bson::String("65A1B2C3D4E5F60718293A4B".into())).as_deref(),
             Some("65a1b2c3d4e5f60718293a4b")

@@ -26,7 +26,9 @@ async fn page(State(jobs): State<Jobs>, Query(q): Query<HashMap<String, String>>
     let queue: Option<Queue> = q.get("queue").and_then(|s| s.parse().ok());
     let listed = async { Ok::<_, anyhow::Error>((jobs.counts().await?, jobs.list(queue, state, PAGE_SIZE, 0).await?)) };
     match listed.await {
-        Ok((counts, (list, total))) => Html(render(jobs.backend().as_str(), &counts, state, queue, &list, total)).into_response(),
+        Ok((counts, (list, total))) => {
+            Html(render(jobs.backend().as_str(), &counts, state, queue, &list, total)).into_response()
+        }
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("job store unavailable: {e:#}")).into_response(),
     }
 }
@@ -47,7 +49,14 @@ fn act(result: anyhow::Result<bool>) -> Response {
     }
 }
 
-fn render(backend: &str, counts: &[QueueCounts], state: JobState, queue: Option<Queue>, jobs: &[JobRecord], total: u64) -> String {
+fn render(
+    backend: &str,
+    counts: &[QueueCounts],
+    state: JobState,
+    queue: Option<Queue>,
+    jobs: &[JobRecord],
+    total: u64,
+) -> String {
     let link = |q: &str, s: &str, n: u64| format!("<a href=\"/jobs?queue={q}&state={s}\">{n}</a>");
     let count_rows: String = counts
         .iter()

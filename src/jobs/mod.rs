@@ -13,8 +13,8 @@
 //! `nyaya worker`.
 
 pub mod dashboard;
-pub mod runner;
 mod redis_store;
+pub mod runner;
 mod sql_store;
 
 use std::collections::HashMap;
@@ -250,7 +250,13 @@ pub trait Store: Send + Sync {
     async fn retry_later(&self, job: &Claimed, error: &str, run_at: i64) -> anyhow::Result<()>;
     /// Moves a job to the failed set.
     async fn bury(&self, job: &Claimed, error: &str, now: i64) -> anyhow::Result<()>;
-    async fn list(&self, queue: Option<Queue>, state: JobState, limit: u32, offset: u32) -> anyhow::Result<(Vec<JobRecord>, u64)>;
+    async fn list(
+        &self,
+        queue: Option<Queue>,
+        state: JobState,
+        limit: u32,
+        offset: u32,
+    ) -> anyhow::Result<(Vec<JobRecord>, u64)>;
     async fn get(&self, id: &str) -> anyhow::Result<Option<JobRecord>>;
     /// A failed job back to ready with its attempts reset; false when it is not failed.
     async fn revive(&self, id: &str, now: i64) -> anyhow::Result<bool>;
@@ -266,9 +272,7 @@ pub fn now_ms() -> i64 {
 }
 
 fn iso_ms(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// The queue handle of the application: enqueue, inspect, and wake local workers.
@@ -379,7 +383,13 @@ impl Jobs {
     }
 
     /// Jobs as admins see them (email bodies withheld, see [`JobRecord::redacted`]).
-    pub async fn list(&self, queue: Option<Queue>, state: JobState, limit: u32, offset: u32) -> anyhow::Result<(Vec<JobRecord>, u64)> {
+    pub async fn list(
+        &self,
+        queue: Option<Queue>,
+        state: JobState,
+        limit: u32,
+        offset: u32,
+    ) -> anyhow::Result<(Vec<JobRecord>, u64)> {
         let (records, total) = self.store.list(queue, state, limit, offset).await?;
         Ok((records.into_iter().map(JobRecord::redacted).collect(), total))
     }

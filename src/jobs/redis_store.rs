@@ -239,7 +239,13 @@ impl Store for RedisStore {
         self.move_running(job, error, now, JobState::Failed).await
     }
 
-    async fn list(&self, queue: Option<Queue>, state: JobState, limit: u32, offset: u32) -> anyhow::Result<(Vec<JobRecord>, u64)> {
+    async fn list(
+        &self,
+        queue: Option<Queue>,
+        state: JobState,
+        limit: u32,
+        offset: u32,
+    ) -> anyhow::Result<(Vec<JobRecord>, u64)> {
         let which = match state {
             JobState::Ready => "due",
             JobState::Running => "running",
@@ -255,7 +261,8 @@ impl Store for RedisStore {
             total += redis::cmd("ZCARD").arg(&key).query_async::<u64>(&mut conn).await?;
             let end = (offset + limit) as i64 - 1;
             let cmd = if state == JobState::Failed { "ZREVRANGE" } else { "ZRANGE" };
-            let part: Vec<(String, f64)> = redis::cmd(cmd).arg(&key).arg(0).arg(end).arg("WITHSCORES").query_async(&mut conn).await?;
+            let part: Vec<(String, f64)> =
+                redis::cmd(cmd).arg(&key).arg(0).arg(end).arg("WITHSCORES").query_async(&mut conn).await?;
             entries.extend(part);
         }
         if state == JobState::Failed {
@@ -263,7 +270,8 @@ impl Store for RedisStore {
         } else {
             entries.sort_by(|a, b| a.1.total_cmp(&b.1));
         }
-        let ids: Vec<String> = entries.into_iter().skip(offset as usize).take(limit as usize).map(|(id, _)| id).collect();
+        let ids: Vec<String> =
+            entries.into_iter().skip(offset as usize).take(limit as usize).map(|(id, _)| id).collect();
         Ok((self.records(&ids).await?, total))
     }
 
@@ -309,7 +317,13 @@ impl Store for RedisStore {
         Ok(Queue::ALL
             .iter()
             .zip(n.chunks_exact(4))
-            .map(|(q, c)| QueueCounts { queue: q.as_str().to_string(), ready: c[0], scheduled: c[1], running: c[2], failed: c[3] })
+            .map(|(q, c)| QueueCounts {
+                queue: q.as_str().to_string(),
+                ready: c[0],
+                scheduled: c[1],
+                running: c[2],
+                failed: c[3],
+            })
             .collect())
     }
 

@@ -150,7 +150,10 @@ async fn idle(jobs: &Jobs, queue: Queue, wait: Duration, stop: &CancellationToke
 async fn run_one(handler: &dyn Handler, job: &Claimed) -> Result<(), JobError> {
     if job.attempt > job.max_attempts {
         // Its last attempt's worker vanished (lease ran out).
-        return Err(JobError::Fatal(format!("abandoned on its last attempt ({} of {})", job.max_attempts, job.max_attempts)));
+        return Err(JobError::Fatal(format!(
+            "abandoned on its last attempt ({} of {})",
+            job.max_attempts, job.max_attempts
+        )));
     }
     match std::panic::AssertUnwindSafe(handler.run(job)).catch_unwind().await {
         Ok(result) => result,
@@ -194,7 +197,8 @@ async fn acknowledge(jobs: Jobs, queue: Queue, mut outcomes: mpsc::UnboundedRece
             let count = done.len() as u64;
             let result = with_retries(|| store.complete(queue, &done)).await;
             if result.is_ok() {
-                metrics::counter!("nyaya_jobs_total", "queue" => queue.as_str(), "outcome" => "completed").increment(count);
+                metrics::counter!("nyaya_jobs_total", "queue" => queue.as_str(), "outcome" => "completed")
+                    .increment(count);
             } else {
                 record(queue, "completed", result);
             }
@@ -206,7 +210,9 @@ fn record(queue: Queue, outcome: &'static str, stored: anyhow::Result<()>) {
     match stored {
         Ok(()) => metrics::counter!("nyaya_jobs_total", "queue" => queue.as_str(), "outcome" => outcome).increment(1),
         // The lease runs out and the job runs again; handlers are idempotent.
-        Err(e) => tracing::error!(%queue, outcome, error = %format!("{e:#}"), "could not record a job outcome; the job will run again"),
+        Err(e) => {
+            tracing::error!(%queue, outcome, error = %format!("{e:#}"), "could not record a job outcome; the job will run again")
+        }
     }
 }
 

@@ -97,7 +97,9 @@ impl Store for SqlStore {
     async fn push(&self, jobs: &[NewJob]) -> anyhow::Result<()> {
         let created = super::now_ms();
         for chunk in jobs.chunks(PUSH_CHUNK) {
-            let mut sql = Sql::new("INSERT INTO nyaya_jobs (id, queue, payload, state, attempts, max_attempts, run_at, created_at) VALUES ");
+            let mut sql = Sql::new(
+                "INSERT INTO nyaya_jobs (id, queue, payload, state, attempts, max_attempts, run_at, created_at) VALUES ",
+            );
             for (i, job) in chunk.iter().enumerate() {
                 sql.push(if i == 0 { "(" } else { ", (" });
                 sql.push_bind(job.id.as_str()).push(", ");
@@ -150,7 +152,13 @@ impl Store for SqlStore {
         self.settle(job, JobState::Failed, error, now).await
     }
 
-    async fn list(&self, queue: Option<Queue>, state: JobState, limit: u32, offset: u32) -> anyhow::Result<(Vec<JobRecord>, u64)> {
+    async fn list(
+        &self,
+        queue: Option<Queue>,
+        state: JobState,
+        limit: u32,
+        offset: u32,
+    ) -> anyhow::Result<(Vec<JobRecord>, u64)> {
         let mut filter = Sql::new(" WHERE state = $1").arg(state.as_str());
         if let Some(q) = queue {
             filter.push(" AND queue = ").push_bind(q.as_str());
@@ -169,7 +177,8 @@ impl Store for SqlStore {
     }
 
     async fn get(&self, id: &str) -> anyhow::Result<Option<JobRecord>> {
-        let row = self.db.opt(&Sql::new(format!("SELECT {RECORD_COLUMNS} FROM nyaya_jobs WHERE id = $1")).arg(id)).await?;
+        let row =
+            self.db.opt(&Sql::new(format!("SELECT {RECORD_COLUMNS} FROM nyaya_jobs WHERE id = $1")).arg(id)).await?;
         Ok(row.as_ref().map(record).transpose()?)
     }
 
@@ -186,7 +195,8 @@ impl Store for SqlStore {
     }
 
     async fn discard(&self, id: &str) -> anyhow::Result<bool> {
-        let changed = self.db.exec(&Sql::new("DELETE FROM nyaya_jobs WHERE id = $1 AND state = 'failed'").arg(id)).await?;
+        let changed =
+            self.db.exec(&Sql::new("DELETE FROM nyaya_jobs WHERE id = $1 AND state = 'failed'").arg(id)).await?;
         Ok(changed > 0)
     }
 

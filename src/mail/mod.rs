@@ -66,9 +66,12 @@ impl Mailer {
         match &self.transport {
             Transport::Outbox(dir) => {
                 tokio::fs::create_dir_all(dir).await.with_context(|| format!("creating {}", dir.display()))?;
-                let name = format!("{}-{}.eml", chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"), crate::ids::random_hex(4));
+                let name =
+                    format!("{}-{}.eml", chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"), crate::ids::random_hex(4));
                 let path = dir.join(name);
-                tokio::fs::write(&path, message.formatted()).await.with_context(|| format!("writing {}", path.display()))?;
+                tokio::fs::write(&path, message.formatted())
+                    .await
+                    .with_context(|| format!("writing {}", path.display()))?;
                 tracing::info!(to = %email.to, subject = %email.subject, path = %path.display(), "email written to outbox");
             }
             Transport::Smtp(smtp) => {

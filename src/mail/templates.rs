@@ -95,7 +95,13 @@ fn or_default<'a>(given: Option<&'a str>, default: &'a str) -> &'a str {
 /// 5.1: a lawyer registered; verification is pending.
 pub fn lawyer_welcome(to: &str, lawyer_name: &str, frontend: &str) -> Email {
     let link = page(frontend, "/login");
-    compose(to, "Welcome to ChainVerdict - Verification Pending", "lawyer_welcome", &link, context! { name => lawyer_name })
+    compose(
+        to,
+        "Welcome to ChainVerdict - Verification Pending",
+        "lawyer_welcome",
+        &link,
+        context! { name => lawyer_name },
+    )
 }
 
 /// 5.2: an admin verified the lawyer.
@@ -226,7 +232,13 @@ mod tests {
     const FRONTEND: &str = "http://front.test/";
 
     fn case() -> CaseAssignment<'static> {
-        CaseAssignment { kind: "query", title: HOSTILE, citizen_name: HOSTILE, lawyer_name: HOSTILE, chat_id: "query_abc" }
+        CaseAssignment {
+            kind: "query",
+            title: HOSTILE,
+            citizen_name: HOSTILE,
+            lawyer_name: HOSTILE,
+            chat_id: "query_abc",
+        }
     }
 
     /// Every email, each with the hostile text in every user-supplied value.
@@ -238,7 +250,10 @@ mod tests {
             ("password_reset", password_reset("a@x.in", HOSTILE, "tok123", FRONTEND)),
             ("email_confirmation", email_confirmation("a@x.in", HOSTILE, "tok123", FRONTEND)),
             ("connection_request", connection_request("a@x.in", HOSTILE, HOSTILE, HOSTILE, FRONTEND)),
-            ("connection_accepted", connection_accepted("a@x.in", HOSTILE, HOSTILE, Some(HOSTILE), "direct_1", FRONTEND)),
+            (
+                "connection_accepted",
+                connection_accepted("a@x.in", HOSTILE, HOSTILE, Some(HOSTILE), "direct_1", FRONTEND),
+            ),
             ("case_assigned_to_lawyer", case_assigned_to_lawyer("a@x.in", &case(), FRONTEND)),
             ("case_assigned_to_citizen", case_assigned_to_citizen("a@x.in", &case(), FRONTEND)),
         ]
@@ -299,12 +314,28 @@ mod tests {
 
     #[test]
     fn case_emails_address_each_party() {
-        let case = CaseAssignment { kind: "dispute", title: "Rent", citizen_name: "Ann", lawyer_name: "Lee", chat_id: "dispute_9" };
+        let case = CaseAssignment {
+            kind: "dispute",
+            title: "Rent",
+            citizen_name: "Ann",
+            lawyer_name: "Lee",
+            chat_id: "dispute_9",
+        };
         let l = case_assigned_to_lawyer("l@x.in", &case, "http://f");
-        assert!(l.text.starts_with("Dear Lee,") && l.text.contains("You are now the assigned lawyer of the dispute \"Rent\" from Ann."), "{}", l.text);
+        assert!(
+            l.text.starts_with("Dear Lee,")
+                && l.text.contains("You are now the assigned lawyer of the dispute \"Rent\" from Ann."),
+            "{}",
+            l.text
+        );
         assert!(l.subject.contains("dispute"));
         let c = case_assigned_to_citizen("c@x.in", &case, "http://f");
-        assert!(c.text.starts_with("Dear Ann,") && c.text.contains("Lee is now the assigned lawyer of your dispute \"Rent\"."), "{}", c.text);
+        assert!(
+            c.text.starts_with("Dear Ann,")
+                && c.text.contains("Lee is now the assigned lawyer of your dispute \"Rent\"."),
+            "{}",
+            c.text
+        );
         assert!(c.text.contains("http://f/chat/dispute_9"));
     }
 

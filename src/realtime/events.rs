@@ -11,12 +11,12 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, SocketRef};
 
 use super::server::{Identity, user_room};
-use crate::state::AppState;
-use crate::error::AppError;
-use crate::service::access::require_verified_lawyer;
-use crate::ids::Id;
-use crate::service::{chats, connections, people, relations};
 use crate::domain::user::{Role, User};
+use crate::error::AppError;
+use crate::ids::Id;
+use crate::service::access::require_verified_lawyer;
+use crate::service::{chats, connections, people, relations};
+use crate::state::AppState;
 
 /// Everything a handler needs: the socket, the server handle, the application, the sender.
 pub(super) struct Ctx<A: Adapter> {
@@ -29,12 +29,41 @@ pub(super) struct Ctx<A: Adapter> {
 /// Event names counted in `nyaya_socket_events_total` (others count as `unknown`, so clients
 /// cannot create label values).
 const KNOWN: &[&str] = &[
-    "join_chat", "leave_chat", "send_message", "typing_start", "typing_stop", "start_typing", "stop_typing",
-    "mark_messages_read", "update_status", "consultation_request", "consultation_update", "case_assigned",
-    "lawyer_request_sent", "citizen_request_sent", "request_responded", "direct_message_request", "chat:request",
-    "send_connection_request", "respond_to_connection_request", "initiate-call", "accept-call", "reject-call",
-    "end-call", "offer", "answer", "ice-candidate", "webrtc_offer", "webrtc_answer", "webrtc_call_accept",
-    "webrtc_call_reject", "webrtc_call_end", "webrtc_signal", "webrtc_ice_candidate", "test-event", "authenticate",
+    "join_chat",
+    "leave_chat",
+    "send_message",
+    "typing_start",
+    "typing_stop",
+    "start_typing",
+    "stop_typing",
+    "mark_messages_read",
+    "update_status",
+    "consultation_request",
+    "consultation_update",
+    "case_assigned",
+    "lawyer_request_sent",
+    "citizen_request_sent",
+    "request_responded",
+    "direct_message_request",
+    "chat:request",
+    "send_connection_request",
+    "respond_to_connection_request",
+    "initiate-call",
+    "accept-call",
+    "reject-call",
+    "end-call",
+    "offer",
+    "answer",
+    "ice-candidate",
+    "webrtc_offer",
+    "webrtc_answer",
+    "webrtc_call_accept",
+    "webrtc_call_reject",
+    "webrtc_call_end",
+    "webrtc_signal",
+    "webrtc_ice_candidate",
+    "test-event",
+    "authenticate",
 ];
 
 pub(super) async fn handle<A: Adapter>(ctx: Ctx<A>, event: &str, data: Value, ack: AckSender<A>) {
@@ -228,7 +257,8 @@ async fn to_partners<A: Adapter>(state: &AppState, s: &SocketRef<A>, user: &Id, 
 /// socket opens or last socket closes, on any instance.
 pub(super) async fn announce<A: Adapter>(state: &AppState, s: &SocketRef<A>, me: &Identity, online: bool) {
     let (event, status) = if online { ("user_online", "online") } else { ("user_offline", "offline") };
-    let events = [(event, json!({"userId": me.id})), ("user_status_update", json!({"userId": me.id, "status": status}))];
+    let events =
+        [(event, json!({"userId": me.id})), ("user_status_update", json!({"userId": me.id, "status": status}))];
     to_partners(state, s, &me.id, &events).await;
 }
 
@@ -511,8 +541,7 @@ async fn initiate_call<A: Adapter>(ctx: &Ctx<A>, data: &Value) {
     if receiver == ctx.me.id || !ctx.in_active_chat(&chat_id, &[&receiver]).await {
         return ctx.error("Access denied");
     }
-    let payload =
-        json!({"type": data.get("type"), "chatId": chat_id, "caller": ctx.caller(), "timestamp": now()});
+    let payload = json!({"type": data.get("type"), "chatId": chat_id, "caller": ctx.caller(), "timestamp": now()});
     ctx.to_user(&receiver, "incoming-call", payload).await;
 }
 
@@ -523,7 +552,8 @@ async fn call_relay<A: Adapter>(ctx: &Ctx<A>, data: &Value, event: &str, actor_k
     if !ctx.in_active_chat(&chat_id, &[]).await {
         return ctx.error("Access denied");
     }
-    let payload = json!({"chatId": chat_id, "callType": data.get("callType"), actor_key: ctx.caller(), "timestamp": now()});
+    let payload =
+        json!({"chatId": chat_id, "callType": data.get("callType"), actor_key: ctx.caller(), "timestamp": now()});
     ctx.to(vec![chat_id], event, payload).await;
 }
 
@@ -568,7 +598,9 @@ async fn webrtc_targeted<A: Adapter>(ctx: &Ctx<A>, data: &Value, event: &str) {
             });
             ("webrtc_offer", payload)
         }
-        "webrtc_answer" => ("webrtc_answer", json!({"callId": field("callId"), "answer": field("answer"), "fromUserId": me.id})),
+        "webrtc_answer" => {
+            ("webrtc_answer", json!({"callId": field("callId"), "answer": field("answer"), "fromUserId": me.id}))
+        }
         "webrtc_call_accept" => (
             "webrtc_call_accepted",
             json!({"callId": field("callId"), "acceptType": field("acceptType"), "fromUserId": me.id}),

@@ -10,8 +10,8 @@ mod server;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
-use crate::state::AppState;
 use crate::ids::Id;
+use crate::state::AppState;
 
 pub use server::{Identity, Realtime, user_room};
 

@@ -62,7 +62,12 @@ impl Presence {
     /// Presence shared through Redis; `instance` names this process.
     pub fn shared(conn: ConnectionManager, prefix: &str, instance: String) -> Presence {
         Presence {
-            shared: Some(Shared { conn, prefix: format!("{prefix}sio:"), instance, adjust: redis::Script::new(ADJUST) }),
+            shared: Some(Shared {
+                conn,
+                prefix: format!("{prefix}sio:"),
+                instance,
+                adjust: redis::Script::new(ADJUST),
+            }),
             ..Presence::local()
         }
     }
@@ -107,7 +112,9 @@ impl Presence {
         let Some(shared) = &self.shared else { return };
         let mut conn = shared.conn.clone();
         let key = format!("{}instance:{}", shared.prefix, shared.instance);
-        if let Err(e) = redis::cmd("SET").arg(key).arg(1).arg("EX").arg(INSTANCE_TTL.as_secs()).query_async::<()>(&mut conn).await {
+        if let Err(e) =
+            redis::cmd("SET").arg(key).arg(1).arg("EX").arg(INSTANCE_TTL.as_secs()).query_async::<()>(&mut conn).await
+        {
             tracing::warn!(error = %e, "presence heartbeat failed");
         }
     }

@@ -25,10 +25,10 @@ use super::presence::{HEARTBEAT_EVERY, MessageLimiter, Presence};
 use super::recovery::{Recovery, Session, Sink};
 use super::{Notification, events};
 use crate::config::Config;
+use crate::domain::user::Role;
 use crate::ids::Id;
 use crate::service::people;
 use crate::state::AppState;
-use crate::domain::user::Role;
 
 type Redis = RedisAdapter<Emitter>;
 

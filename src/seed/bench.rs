@@ -15,11 +15,11 @@ use anyhow::Context;
 use serde_json::json;
 
 use crate::db::{Db, RowExt, Sql, Tx};
+use crate::domain::chat::{ChatStatus, ChatType};
+use crate::domain::connection::ConnectionStatus;
 use crate::ids::Id;
 use crate::security::Tokens;
 use crate::store::chats::{self, Chat};
-use crate::domain::chat::{ChatStatus, ChatType};
-use crate::domain::connection::ConnectionStatus;
 use crate::store::connections::{self, Connection};
 use crate::store::users::{self, Role, User};
 
@@ -65,7 +65,12 @@ pub struct Report {
 }
 
 fn citizen(i: usize) -> User {
-    let mut u = super::base_user(format!("Bench Citizen {i:06}"), format!("bench.citizen{i:06}@example.com"), Role::Citizen, 24);
+    let mut u = super::base_user(
+        format!("Bench Citizen {i:06}"),
+        format!("bench.citizen{i:06}@example.com"),
+        Role::Citizen,
+        24,
+    );
     u.address = super::address(i, "Bench Street");
     u
 }
@@ -118,7 +123,9 @@ pub async fn run(db: &Db, plan: &Plan, password: &str) -> anyhow::Result<Report>
         let hash = crate::security::hash_password_async(password.to_string()).await?;
         let missing: Vec<User> =
             missing.into_iter().map(|u| User { password_hash: hash.clone(), ..u.clone() }).collect();
-        in_batches(db, &missing, async |tx, u| users::insert_in(tx, u).await).await.context("creating bench accounts")?;
+        in_batches(db, &missing, async |tx, u| users::insert_in(tx, u).await)
+            .await
+            .context("creating bench accounts")?;
         report.users_created = missing.len();
     }
     for u in &mut planned {
@@ -197,7 +204,12 @@ fn accepted_link(citizen: &User, lawyer: &User) -> (Connection, Chat) {
     let mut connection =
         Connection::new(citizen.id.clone(), lawyer.id.clone(), "Seeded for a load test.".into(), metadata);
     let parties = [(citizen.id.clone(), "citizen".to_string()), (lawyer.id.clone(), "lawyer".to_string())];
-    let mut chat = Chat::new(crate::service::chats::direct_chat_id(&citizen.id, &lawyer.id), ChatType::Direct, ChatStatus::Active, &parties);
+    let mut chat = Chat::new(
+        crate::service::chats::direct_chat_id(&citizen.id, &lawyer.id),
+        ChatType::Direct,
+        ChatStatus::Active,
+        &parties,
+    );
     chat.direct_connection = Some(connection.id.clone());
     connection.status = ConnectionStatus::Accepted;
     connection.responded_at = Some(connection.requested_at.clone());

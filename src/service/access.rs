@@ -34,10 +34,8 @@ pub fn require_verified_lawyer(user: &User) -> Result<(), AppError> {
         })));
     }
     if !user.is_active {
-        return Err(
-            AppError::forbidden("Your account has been deactivated. Please contact support.").with_code("ACCOUNT_DEACTIVATED")
-        );
+        return Err(AppError::forbidden("Your account has been deactivated. Please contact support.")
+            .with_code("ACCOUNT_DEACTIVATED"));
     }
     Ok(())
 }
-

@@ -3,15 +3,15 @@
 use chrono::Datelike;
 use serde_json::{Value, json};
 
-use crate::state::AppState;
 use crate::cache::Tag;
-use crate::error::{AppError, AppResult};
-use crate::domain::page::{Page, Params};
 use crate::domain::page::legacy_pagination;
+use crate::domain::page::{Page, Params};
+use crate::error::{AppError, AppResult};
 use crate::ids::Id;
 use crate::mail::templates;
 use crate::service::accounts::views::CleanUser;
 use crate::service::people;
+use crate::state::AppState;
 use crate::store::reports;
 use crate::store::users::{self, Role, User, UserQuery, VerificationStatus};
 
@@ -261,7 +261,12 @@ pub async fn decide_verification(state: &AppState, lawyer_id: &Id, decision: &De
         details["verificationNotes"] = json!(notes);
     }
     users::save_verification(&state.db, &mut lawyer).await?;
-    people::user_changed(state, &lawyer.id, [Tag::Dir, Tag::DirLawyer(lawyer.id.clone()), Tag::Adm, Tag::Law(lawyer.id.clone())]).await;
+    people::user_changed(
+        state,
+        &lawyer.id,
+        [Tag::Dir, Tag::DirLawyer(lawyer.id.clone()), Tag::Adm, Tag::Law(lawyer.id.clone())],
+    )
+    .await;
     let frontend = &state.config.frontend_url;
     let email = if verified {
         templates::lawyer_verified(&lawyer.email, &lawyer.name, decision.notes.as_deref(), frontend)

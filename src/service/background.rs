@@ -6,11 +6,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::state::AppState;
 use crate::config::EmailMode;
 use crate::jobs::runner::{Handler, JobError};
 use crate::jobs::{Claimed, Queue, When};
 use crate::mail::Email;
+use crate::state::AppState;
 use crate::store::email_deliveries;
 
 /// The handlers of every queue, for `nyaya serve` and `nyaya worker`.

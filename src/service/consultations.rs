@@ -5,13 +5,15 @@
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde_json::{Value, json};
 
-use crate::state::AppState;
 use crate::cache::Tag;
-use crate::error::{AppError, AppResult};
-use crate::domain::page::Page;
-use crate::ids::Id;
-use crate::service::people::{NAME, NAME_EMAIL, NAME_EMAIL_ROLE, PARTICIPANT_LIST, actor, load_users, populate, user_ref};
 use crate::domain::consultation::{ConsultationStatus, ConsultationType};
+use crate::domain::page::Page;
+use crate::error::{AppError, AppResult};
+use crate::ids::Id;
+use crate::service::people::{
+    NAME, NAME_EMAIL, NAME_EMAIL_ROLE, PARTICIPANT_LIST, actor, load_users, populate, user_ref,
+};
+use crate::state::AppState;
 use crate::store::consultations::{self as store, Consultation, Side};
 use crate::store::users::{self, Role, User};
 use crate::validate::Validator;
@@ -65,7 +67,11 @@ pub fn is_url(raw: &str) -> bool {
     let host_port = authority.rsplit_once('@').map(|(_, h)| h).unwrap_or(authority);
     let host = match host_port.rsplit_once(':') {
         Some((host, port)) => {
-            if port.is_empty() || port.len() > 5 || !port.bytes().all(|b| b.is_ascii_digit()) || port.parse::<u32>().unwrap_or(0) > 65535 {
+            if port.is_empty()
+                || port.len() > 5
+                || !port.bytes().all(|b| b.is_ascii_digit())
+                || port.parse::<u32>().unwrap_or(0) > 65535
+            {
                 return false;
             }
             host
@@ -82,7 +88,11 @@ pub fn is_url(raw: &str) -> bool {
     let tld = labels[labels.len() - 1];
     let tld_ok = tld.len() >= 2 && tld.chars().all(|c| c.is_alphabetic()) || tld.starts_with("xn--");
     let label_ok = |l: &&str| {
-        !l.is_empty() && l.len() <= 63 && !l.starts_with('-') && !l.ends_with('-') && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_alphanumeric() || c == '-')
     };
     tld_ok && labels.iter().all(label_ok)
 }
@@ -121,18 +131,22 @@ fn is_object_id(v: Option<&Value>) -> bool {
 pub async fn request(state: &AppState, citizen: &User, body: &Value) -> AppResult<Value> {
     let mut v = Validator::body(body);
     v.field("targetUserId").required("Target user ID is required").check(is_object_id, "Invalid target user ID");
-    v.field("scheduledDateTime").required("Scheduled date and time is required").check(
-        |v| v.and_then(Value::as_str).and_then(parse_iso8601).is_some(),
-        "Invalid date format",
-    );
+    v.field("scheduledDateTime")
+        .required("Scheduled date and time is required")
+        .check(|v| v.and_then(Value::as_str).and_then(parse_iso8601).is_some(), "Invalid date format");
     v.field("duration").optional().int_range(15, 180, "Duration must be between 15 and 180 minutes");
     v.field("description").optional().length(0, Some(500), "Description cannot exceed 500 characters");
     v.field("consultationType").optional().one_of(ConsultationType::NAMES, "Invalid consultation type");
     v.finish()?;
 
     let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::trim);
-    let target: Id = text("targetUserId").unwrap_or_default().parse().map_err(|_| AppError::bad_request("Invalid target user ID"))?;
-    let when = text("scheduledDateTime").and_then(parse_iso8601).ok_or_else(|| AppError::bad_request("Invalid date format"))?;
+    let target: Id = text("targetUserId")
+        .unwrap_or_default()
+        .parse()
+        .map_err(|_| AppError::bad_request("Invalid target user ID"))?;
+    let when = text("scheduledDateTime")
+        .and_then(parse_iso8601)
+        .ok_or_else(|| AppError::bad_request("Invalid date format"))?;
     let duration = match body.get("duration") {
         Some(Value::Number(n)) => n.as_f64().map(|f| f as i64),
         Some(Value::String(s)) => s.trim().parse().ok(),
@@ -141,8 +155,7 @@ pub async fn request(state: &AppState, citizen: &User, body: &Value) -> AppResul
     .filter(|d| *d != 0)
     .unwrap_or(30);
     let description = body.get("description").and_then(Value::as_str).map(str::to_string);
-    let consultation_type =
-        text("consultationType").and_then(|t| t.parse().ok()).unwrap_or(ConsultationType::Video);
+    let consultation_type = text("consultationType").and_then(|t| t.parse().ok()).unwrap_or(ConsultationType::Video);
 
     let lawyer = users::get(&state.db, &target).await?.ok_or_else(|| AppError::not_found("Target user not found"))?;
     if lawyer.role != Role::Lawyer {
@@ -210,7 +223,8 @@ pub async fn list(state: &AppState, user: &User, side: Side, status: Option<&str
 
 /// 3.9 #3, access part: runs on every request, cached or not.
 pub async fn check_party(state: &AppState, user: &User, id: &Id) -> AppResult<()> {
-    let (citizen, lawyer) = store::parties(&state.db, id).await?.ok_or_else(|| AppError::not_found("Consultation not found"))?;
+    let (citizen, lawyer) =
+        store::parties(&state.db, id).await?.ok_or_else(|| AppError::not_found("Consultation not found"))?;
     if user.id != citizen && user.id != lawyer {
         return Err(AppError::forbidden("Access denied"));
     }
@@ -227,7 +241,9 @@ pub async fn get(state: &AppState, id: &Id) -> AppResult<Value> {
 pub async fn update_status(state: &AppState, lawyer: &User, id: &Id, body: &Value) -> AppResult<Value> {
     let mut v = Validator::body(body);
     v.field("status").required("Status is required").one_of(ConsultationStatus::SETTABLE, "Invalid status");
-    v.field("meetingLink").optional().check(|v| v.and_then(Value::as_str).is_some_and(is_url), "Invalid meeting link URL");
+    v.field("meetingLink")
+        .optional()
+        .check(|v| v.and_then(Value::as_str).is_some_and(is_url), "Invalid meeting link URL");
     v.field("notes").optional().length(0, Some(1000), "Notes cannot exceed 1000 characters");
     v.finish()?;
 
@@ -328,10 +344,23 @@ mod tests {
 
     #[test]
     fn urls_like_validator() {
-        for ok in ["https://meet.google.com/abc-defg", "http://zoom.us/j/123?pwd=x", "meet.example.com/room", "https://10.0.0.1:8443/x"] {
+        for ok in [
+            "https://meet.google.com/abc-defg",
+            "http://zoom.us/j/123?pwd=x",
+            "meet.example.com/room",
+            "https://10.0.0.1:8443/x",
+        ] {
             assert!(is_url(ok), "{ok}");
         }
-        for bad in ["", "not a url", "javascript:alert(1)", "https://localhost/x", "ftp//x.com", "https://exa mple.com", "mailto:a@b.com"] {
+        for bad in [
+            "",
+            "not a url",
+            "javascript:alert(1)",
+            "https://localhost/x",
+            "ftp//x.com",
+            "https://exa mple.com",
+            "mailto:a@b.com",
+        ] {
             assert!(!is_url(bad), "{bad}");
         }
     }

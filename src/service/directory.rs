@@ -5,12 +5,12 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::state::AppState;
-use crate::error::{AppError, AppResult};
-use crate::domain::page::{Page, Params};
 use crate::domain::page::legacy_pagination;
+use crate::domain::page::{Page, Params};
+use crate::error::{AppError, AppResult};
 use crate::ids::Id;
 use crate::service::accounts::views::{LawyerForCitizen, LawyerStats, PublicLawyer};
+use crate::state::AppState;
 use crate::store::reports;
 use crate::store::users::{self, LawyerQuery, LawyerSearchIn, LawyerSort, User};
 

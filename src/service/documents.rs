@@ -10,18 +10,17 @@
 //! plus the caller's own uploads while processing or once rejected. Files (downloads,
 //! thumbnails, the hash proxy) are served for active documents only.
 
-
 use serde_json::{Value, json};
 
-use crate::state::AppState;
 use crate::db::is_unique_violation;
 use crate::domain::chat::ChatType;
 use crate::domain::document::{DocumentCategory, DocumentStatus, DocumentType};
 use crate::error::{AppError, AppResult};
 use crate::ids::Id;
-use crate::storage::{Storage, TempFile};
 use crate::service::files::{Sniffer, schedule_processing};
 use crate::service::people::{NAME_EMAIL_ROLE, load_users, user_ref};
+use crate::state::AppState;
+use crate::storage::{Storage, TempFile};
 use crate::store::chats::Chat;
 use crate::store::documents::{self as store, Access, Document, ListFilter};
 use crate::store::users::User;
@@ -38,7 +37,6 @@ pub const ALLOWED_MIME_TYPES: &[&str] = &[
     "application/vnd.ms-excel",
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 ];
-
 
 const TYPE_NOT_ALLOWED: &str = "File type not allowed";
 
@@ -181,10 +179,9 @@ async fn owner_of(state: &AppState, user: &User, document_type: DocumentType, re
     match document_type {
         DocumentType::Query | DocumentType::Dispute => {
             let missing = if document_type == DocumentType::Query { "Query not found" } else { "Dispute not found" };
-            let (citizen, lawyer) =
-                crate::store::cases::case_parties(db, document_type.as_str(), related_id)
-                    .await?
-                    .ok_or_else(|| AppError::not_found(missing))?;
+            let (citizen, lawyer) = crate::store::cases::case_parties(db, document_type.as_str(), related_id)
+                .await?
+                .ok_or_else(|| AppError::not_found(missing))?;
             if user.id != citizen && lawyer.as_ref() != Some(&user.id) {
                 return Err(AppError::forbidden("Access denied"));
             }
@@ -211,7 +208,12 @@ async fn owner_of(state: &AppState, user: &User, document_type: DocumentType, re
 
 /// Whether `user` may add documents to this entity: the check [`upload`] makes, for a caller
 /// that wants the answer before receiving any file (so that a refused upload costs no disk).
-pub async fn check_upload_access(state: &AppState, user: &User, document_type: DocumentType, related_id: &Id) -> AppResult<()> {
+pub async fn check_upload_access(
+    state: &AppState,
+    user: &User,
+    document_type: DocumentType,
+    related_id: &Id,
+) -> AppResult<()> {
     owner_of(state, user, document_type, related_id).await.map(|_| ()).map_err(doc_error)
 }
 
@@ -412,7 +414,8 @@ pub async fn chat_upload(
     async move {
         let chat = chat_of_participant(state, user, chat_id).await?;
         let (related_id, related_model) = chat_entity(state, &chat).await?;
-        let access = chat.participants.iter().map(|p| Access { user_id: p.user_id.clone(), role: p.role.clone() }).collect();
+        let access =
+            chat.participants.iter().map(|p| Access { user_id: p.user_id.clone(), role: p.role.clone() }).collect();
         let (file, storage_key) = commit_files(state, vec![file]).await?.pop().expect("one file in, one out");
         let doc = NewDoc {
             file: &file,
@@ -544,9 +547,18 @@ pub async fn delete(state: &AppState, user: &User, id: &Id) -> AppResult<()> {
 }
 
 /// 3.8 #7: readable documents of one case or connection.
-pub async fn of_entity(state: &AppState, user: &User, document_type: DocumentType, related_id: &Id) -> AppResult<Value> {
+pub async fn of_entity(
+    state: &AppState,
+    user: &User,
+    document_type: DocumentType,
+    related_id: &Id,
+) -> AppResult<Value> {
     async {
-        let filter = ListFilter { document_type: Some(document_type), related_id: Some(related_id.clone()), ..Default::default() };
+        let filter = ListFilter {
+            document_type: Some(document_type),
+            related_id: Some(related_id.clone()),
+            ..Default::default()
+        };
         let docs = render(state, store::list(&state.db, &user.id, &filter, None).await?).await?;
         let count = docs.len();
         Ok(json!({"documents": docs, "count": count}))
@@ -578,9 +590,9 @@ pub async fn my_documents(
         let mut grouped = json!({"direct": {}, "query": {}, "dispute": {}});
         for ((doc_type, related, size, uploaded_at), doc) in keys.into_iter().zip(rendered) {
             let Some(by_entity) = grouped.get_mut(doc_type.as_str()).and_then(Value::as_object_mut) else { continue };
-            let group = by_entity
-                .entry(related.clone())
-                .or_insert_with(|| json!({"relatedId": related, "documents": [], "totalSize": 0, "lastUpdated": uploaded_at}));
+            let group = by_entity.entry(related.clone()).or_insert_with(
+                || json!({"relatedId": related, "documents": [], "totalSize": 0, "lastUpdated": uploaded_at}),
+            );
             group["documents"].as_array_mut().expect("array").push(doc);
             group["totalSize"] = json!(group["totalSize"].as_i64().unwrap_or(0) + size);
             if group["lastUpdated"].as_str().is_some_and(|last| uploaded_at.as_str() > last) {
@@ -630,7 +642,8 @@ pub async fn search(state: &AppState, user: &User, s: &Search, page: crate::doma
         let docs = store::list(&state.db, &user.id, &filter, Some((page.limit, page.offset()))).await?;
         let total = store::count(&state.db, &user.id, &filter).await?;
         let count = docs.len();
-        let mut out = json!({"documents": render(state, docs).await?, "pagination": doc_pagination(page, count, total)});
+        let mut out =
+            json!({"documents": render(state, docs).await?, "pagination": doc_pagination(page, count, total)});
         if let Some(q) = &s.q {
             out["searchQuery"] = json!(q);
         }
@@ -738,8 +751,11 @@ pub async fn thumbnail(state: &AppState, user: &User, id: &Id) -> AppResult<Down
 /// base32 `b...`) of records moved from the original.
 pub fn is_file_hash(raw: &str) -> bool {
     let sha = raw.len() == 64 && raw.bytes().all(|b| b.is_ascii_hexdigit());
-    let cid_v0 = raw.len() == 46 && raw.starts_with("Qm") && raw.bytes().all(|b| b.is_ascii_alphanumeric() && !b"0OIl".contains(&b));
-    let cid_v1 = raw.len() > 50 && raw.starts_with('b') && raw[1..].bytes().all(|b| matches!(b, b'a'..=b'z' | b'2'..=b'7'));
+    let cid_v0 = raw.len() == 46
+        && raw.starts_with("Qm")
+        && raw.bytes().all(|b| b.is_ascii_alphanumeric() && !b"0OIl".contains(&b));
+    let cid_v1 =
+        raw.len() > 50 && raw.starts_with('b') && raw[1..].bytes().all(|b| matches!(b, b'a'..=b'z' | b'2'..=b'7'));
     sha || cid_v0 || cid_v1
 }
 

@@ -17,10 +17,10 @@ use image::{ImageError, ImageFormat, ImageReader, Limits};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::state::AppState;
+use crate::domain::document::DocumentStatus;
 use crate::ids::Id;
 use crate::service::documents::{storage, thumbnail_url};
-use crate::domain::document::DocumentStatus;
+use crate::state::AppState;
 use crate::store::documents::{self as store, Checked, Document};
 
 /// Longest side of a thumbnail, in pixels.
@@ -192,7 +192,9 @@ fn decode_limits() -> Limits {
 #[derive(Debug)]
 pub enum Verdict {
     /// The content is what it claims; images come with a PNG thumbnail.
-    Accepted { thumbnail: Option<Vec<u8>> },
+    Accepted {
+        thumbnail: Option<Vec<u8>>,
+    },
     Rejected(&'static str),
 }
 
@@ -205,7 +207,9 @@ fn thumbnail(reader: impl BufRead + Seek, format: ImageFormat, limits: Limits) -
         Ok(image) => image,
         Err(ImageError::Limits(_)) => return Ok(Verdict::Rejected(REASON_IMAGE_SIZE)),
         // Truncated or malformed data surfaces as an I/O error from some decoders.
-        Err(ImageError::IoError(e)) if !matches!(e.kind(), io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidData) => {
+        Err(ImageError::IoError(e))
+            if !matches!(e.kind(), io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidData) =>
+        {
             return Err(e);
         }
         Err(_) => return Ok(Verdict::Rejected(REASON_IMAGE)),
@@ -269,7 +273,9 @@ impl ProcessOutcome {
     fn of(doc: &Document) -> ProcessOutcome {
         match doc.status {
             DocumentStatus::Active => ProcessOutcome::Active { thumbnail_key: doc.thumbnail_key.clone() },
-            DocumentStatus::Rejected => ProcessOutcome::Rejected { reason: doc.status_reason.clone().unwrap_or_default() },
+            DocumentStatus::Rejected => {
+                ProcessOutcome::Rejected { reason: doc.status_reason.clone().unwrap_or_default() }
+            }
             _ => ProcessOutcome::Gone,
         }
     }
@@ -277,10 +283,12 @@ impl ProcessOutcome {
 
 /// Queues the check of freshly stored documents. The upload path calls only this.
 pub async fn schedule_processing(state: &AppState, ids: Vec<Id>) {
-    use crate::service::background::FileJob;
     use crate::jobs::{Queue, When};
-    let jobs: anyhow::Result<Vec<_>> =
-        ids.iter().map(|id| state.jobs.new_job(Queue::Files, &FileJob { document_id: id.clone() }, When::Now)).collect();
+    use crate::service::background::FileJob;
+    let jobs: anyhow::Result<Vec<_>> = ids
+        .iter()
+        .map(|id| state.jobs.new_job(Queue::Files, &FileJob { document_id: id.clone() }, When::Now))
+        .collect();
     let queued = match jobs {
         Ok(jobs) => state.jobs.push_all(jobs).await,
         Err(e) => Err(e),
@@ -322,8 +330,12 @@ pub async fn process_document(state: &AppState, id: &Id) -> anyhow::Result<Proce
         Verdict::Rejected(reason) => ProcessOutcome::Rejected { reason: reason.to_string() },
     };
     let checked = match &outcome {
-        ProcessOutcome::Active { thumbnail_key } => Checked { status: DocumentStatus::Active, reason: None, thumbnail_key: thumbnail_key.as_deref() },
-        ProcessOutcome::Rejected { reason } => Checked { status: DocumentStatus::Rejected, reason: Some(reason), thumbnail_key: None },
+        ProcessOutcome::Active { thumbnail_key } => {
+            Checked { status: DocumentStatus::Active, reason: None, thumbnail_key: thumbnail_key.as_deref() }
+        }
+        ProcessOutcome::Rejected { reason } => {
+            Checked { status: DocumentStatus::Rejected, reason: Some(reason), thumbnail_key: None }
+        }
         ProcessOutcome::Gone => unreachable!("a verdict is active or rejected"),
     };
     if !store::finish_processing(&state.db, id, &checked, &crate::time::now_iso()).await? {

@@ -3,14 +3,14 @@
 
 pub mod access;
 pub mod accounts;
-pub mod background;
-pub mod people;
-pub mod relations;
 pub mod admin;
-pub mod directory;
+pub mod background;
 pub mod cases;
-pub mod connections;
 pub mod chats;
+pub mod connections;
+pub mod consultations;
+pub mod directory;
 pub mod documents;
 pub mod files;
-pub mod consultations;
+pub mod people;
+pub mod relations;

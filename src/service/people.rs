@@ -7,10 +7,10 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value, json};
 
-use crate::state::AppState;
 use crate::cache::Tag;
 use crate::error::AppResult;
 use crate::ids::Id;
+use crate::state::AppState;
 use crate::store::users::{self, User};
 
 // Field selections used across the API.
@@ -60,7 +60,9 @@ pub fn populate(user: &User, fields: &[&str]) -> Value {
             "address" => Some(user.address.clone()).filter(|a| !a.is_null()),
             "profilePicture" => Some(json!(user.profile_picture)),
             "createdAt" => Some(json!(user.created_at)),
-            "lawyerDetails" => user.lawyer_details.as_ref().map(|_| crate::service::accounts::views::public_lawyer_details(user)),
+            "lawyerDetails" => {
+                user.lawyer_details.as_ref().map(|_| crate::service::accounts::views::public_lawyer_details(user))
+            }
             "lawyerDetails.specialization" => {
                 user.lawyer_details.as_ref().map(|_| json!({"specialization": user.specializations()}))
             }
@@ -124,13 +126,17 @@ mod tests {
     fn populated_lawyers_never_show_verification_notes() {
         let mut u = User::new("Ravi".into(), "r@x.in".into(), "-".into(), Role::Lawyer);
         u.phone = Some("9876543210".into());
-        u.lawyer_details = Some(json!({"specialization": ["Tax"], "verificationNotes": "n", "verificationDocuments": ["d"]}));
+        u.lawyer_details =
+            Some(json!({"specialization": ["Tax"], "verificationNotes": "n", "verificationDocuments": ["d"]}));
         let v = populate(&u, LAWYER_CONTACT);
         assert_eq!(v["lawyerDetails"], json!({"specialization": ["Tax"]}));
         assert_eq!(v["phone"], "9876543210");
         assert_eq!(populate(&u, LAWYER_BRIEF)["lawyerDetails"], json!({"specialization": ["Tax"]}));
         let citizen = User::new("Asha".into(), "a@x.in".into(), "-".into(), Role::Citizen);
-        assert_eq!(populate(&citizen, PARTICIPANT_LIST), json!({"_id": citizen.id, "name": "Asha", "email": "a@x.in", "role": "citizen"}));
+        assert_eq!(
+            populate(&citizen, PARTICIPANT_LIST),
+            json!({"_id": citizen.id, "name": "Asha", "email": "a@x.in", "role": "citizen"})
+        );
         assert_eq!(user_ref(&Users::new(), &citizen.id, Some(NAME_ROLE)), Value::Null);
         assert_eq!(user_ref(&Users::new(), &citizen.id, None), json!(citizen.id));
     }
@@ -141,7 +147,10 @@ mod tests {
 /// costs no statement once warm. Read-modify-write paths load the row itself instead.
 pub async fn principal(state: &AppState, id: &Id) -> AppResult<Option<User>> {
     let tags = [Tag::User(id.clone())];
-    let user = state.cache.remember(&format!("{PRINCIPAL}|{id}"), &tags, || async { Ok(users::get(&state.db, id).await?) }).await?;
+    let user = state
+        .cache
+        .remember(&format!("{PRINCIPAL}|{id}"), &tags, || async { Ok(users::get(&state.db, id).await?) })
+        .await?;
     Ok(user.map(|u| User::clone(&u)))
 }
 

@@ -55,7 +55,6 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     Ok(state)
 }
 
-
 /// How long a draining server keeps idle keep-alive connections open, answering their next
 /// request with `Connection: close`, before closing them. Closing an idle connection races
 /// with a client that is sending on it (the request is lost); a client that gets its answer
@@ -314,7 +313,8 @@ pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
     }
     #[cfg(not(unix))]

@@ -15,8 +15,8 @@ use sqlx::any::AnyRow;
 use crate::db::{Db, Param, RowExt, Sql, Tx, like_pattern};
 use crate::ids::Id;
 
-pub use crate::domain::case::{CaseType, Direction};
 use crate::domain::case::{CaseParties, CaseStatus, Category, DisputeType, Priority, RequestStatus, TimelineAction};
+pub use crate::domain::case::{CaseType, Direction};
 
 /// A closed-set column of a row, parsed; a value outside the set is a decode error.
 fn parse_col<T: std::str::FromStr<Err = crate::domain::string_enum::UnknownValue>>(raw: String) -> sqlx::Result<T> {
@@ -182,7 +182,11 @@ impl Case {
 
     /// Its parties, for the access rules.
     pub fn parties(&self) -> CaseParties {
-        CaseParties { citizen_id: self.citizen_id.clone(), assigned_lawyer_id: self.assigned_lawyer_id.clone(), status: self.status }
+        CaseParties {
+            citizen_id: self.citizen_id.clone(),
+            assigned_lawyer_id: self.assigned_lawyer_id.clone(),
+            status: self.status,
+        }
     }
 
     pub fn push_timeline(&mut self, action: TimelineAction, description: String, performed_by: Option<&Id>) {
@@ -270,7 +274,13 @@ impl CaseRecord {
     }
 
     /// Appends a pending entry and returns it.
-    pub fn add_request(&mut self, direction: Direction, lawyer: &Id, requested_by: &Id, message: Option<String>) -> &mut CaseRequest {
+    pub fn add_request(
+        &mut self,
+        direction: Direction,
+        lawyer: &Id,
+        requested_by: &Id,
+        message: Option<String>,
+    ) -> &mut CaseRequest {
         self.requests.push(CaseRequest {
             id: Id::new(),
             case_id: self.case.id.clone(),
@@ -446,7 +456,11 @@ pub struct AccessFacts {
 /// parties of its chat and its documents.
 pub async fn case_parties(db: &Db, case_type: &str, id: &Id) -> sqlx::Result<Option<(Id, Option<Id>)>> {
     let row = db
-        .opt(&Sql::new("SELECT citizen_id, assigned_lawyer_id FROM cases WHERE id = $1 AND case_type = $2").arg(id).arg(case_type))
+        .opt(
+            &Sql::new("SELECT citizen_id, assigned_lawyer_id FROM cases WHERE id = $1 AND case_type = $2")
+                .arg(id)
+                .arg(case_type),
+        )
         .await?;
     row.map(|r| Ok((r.id("citizen_id")?, r.id_opt("assigned_lawyer_id")?))).transpose()
 }
@@ -510,9 +524,12 @@ impl CaseFilter<'_> {
                 .push_bind(id)
                 .push(")");
         }
-        for (column, value) in
-            [("c.status", self.status), ("c.category", self.category), ("c.priority", self.priority), ("c.dispute_type", self.dispute_type)]
-        {
+        for (column, value) in [
+            ("c.status", self.status),
+            ("c.category", self.category),
+            ("c.priority", self.priority),
+            ("c.dispute_type", self.dispute_type),
+        ] {
             if let Some(v) = value {
                 sql.push(" AND ").push(column).push(" = ").push_bind(v);
             }
@@ -578,7 +595,10 @@ pub async fn list(
     let mut sql = Sql::new(format!("SELECT {} FROM cases c", columns("c", CASE_COLUMNS)));
     filter.push_where(&mut sql);
     let dir = if descending { "DESC" } else { "ASC" };
-    sql.push(&format!(" ORDER BY {} {dir}, c.id {dir} LIMIT ", sort.column())).push_bind(limit).push(" OFFSET ").push_bind(offset);
+    sql.push(&format!(" ORDER BY {} {dir}, c.id {dir} LIMIT ", sort.column()))
+        .push_bind(limit)
+        .push(" OFFSET ")
+        .push_bind(offset);
     let cases = db.all(&sql).await?.iter().map(Case::from_row).collect::<sqlx::Result<Vec<_>>>()?;
     Ok((cases, total))
 }
@@ -654,7 +674,10 @@ pub async fn status_counts(db: &Db, party: Party<'_>) -> sqlx::Result<HashMap<(C
         Party::Citizen(id) => ("citizen_id", id),
         Party::AssignedLawyer(id) => ("assigned_lawyer_id", id),
     };
-    let sql = Sql::new(format!("SELECT case_type, status, COUNT(*) AS n FROM cases WHERE {column} = $1 GROUP BY case_type, status")).arg(id);
+    let sql = Sql::new(format!(
+        "SELECT case_type, status, COUNT(*) AS n FROM cases WHERE {column} = $1 GROUP BY case_type, status"
+    ))
+    .arg(id);
     let mut out = HashMap::new();
     for row in db.all(&sql).await? {
         let Ok(t) = row.text("case_type")?.parse::<CaseType>() else { continue };

@@ -59,7 +59,11 @@ impl Chat {
             updated_at: now.clone(),
             participants: participants
                 .iter()
-                .map(|(user_id, role)| Participant { user_id: user_id.clone(), role: role.clone(), joined_at: now.clone() })
+                .map(|(user_id, role)| Participant {
+                    user_id: user_id.clone(),
+                    role: role.clone(),
+                    joined_at: now.clone(),
+                })
                 .collect(),
         }
     }
@@ -73,7 +77,11 @@ impl Chat {
             (Some(t), Some(id)) => Some((t, id)),
             _ => None,
         };
-        let last_message = match (row.text_opt("last_message_content")?, row.id_opt("last_message_sender")?, row.text_opt("last_message_at")?) {
+        let last_message = match (
+            row.text_opt("last_message_content")?,
+            row.id_opt("last_message_sender")?,
+            row.text_opt("last_message_at")?,
+        ) {
             (Some(content), Some(sender), Some(timestamp)) => Some(LastMessage { content, sender, timestamp }),
             _ => None,
         };
@@ -185,7 +193,8 @@ async fn attach_participants(db: &Db, chats: &mut [Chat]) -> sqlx::Result<()> {
 
 /// The chat with this public chatId, with its participants.
 pub async fn find_by_chat_id(db: &Db, chat_id: &str) -> sqlx::Result<Option<Chat>> {
-    let row = db.opt(&Sql::new(format!("SELECT {CHAT_COLUMNS} FROM chats c WHERE c.chat_id = $1")).arg(chat_id)).await?;
+    let row =
+        db.opt(&Sql::new(format!("SELECT {CHAT_COLUMNS} FROM chats c WHERE c.chat_id = $1")).arg(chat_id)).await?;
     let Some(row) = row else { return Ok(None) };
     let mut chats = vec![Chat::from_row(&row)?];
     attach_participants(db, &mut chats).await?;
@@ -395,13 +404,21 @@ pub async fn count_messages(db: &Db, chat_ref: &Id) -> sqlx::Result<i64> {
 /// messages, page n the block before. Returned chronologically, with read receipts, and
 /// whether older messages remain (read as one row more than the page, instead of a count).
 /// `before` keeps only messages strictly earlier than that timestamp.
-pub async fn message_page(db: &Db, chat_ref: &Id, before: Option<&str>, page: Page) -> sqlx::Result<(Vec<Message>, bool)> {
+pub async fn message_page(
+    db: &Db,
+    chat_ref: &Id,
+    before: Option<&str>,
+    page: Page,
+) -> sqlx::Result<(Vec<Message>, bool)> {
     let mut sql = Sql::new(format!("SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.chat_ref = "));
     sql.push_bind(chat_ref);
     if let Some(before) = before {
         sql.push(" AND m.sent_at < ").push_bind(before);
     }
-    sql.push(" ORDER BY m.sent_at DESC, m.id DESC LIMIT ").push_bind(page.limit + 1).push(" OFFSET ").push_bind(page.offset());
+    sql.push(" ORDER BY m.sent_at DESC, m.id DESC LIMIT ")
+        .push_bind(page.limit + 1)
+        .push(" OFFSET ")
+        .push_bind(page.offset());
     let mut messages = load_messages(db, &sql).await?;
     let has_more = messages.len() as i64 > page.limit;
     messages.truncate(page.limit as usize);
@@ -439,7 +456,8 @@ pub async fn insert_message(db: &Db, chat_ref: &Id, draft: MessageDraft) -> sqlx
 async fn insert_after_last(db: &Db, mut message: Message) -> sqlx::Result<Message> {
     let mut tx = db.begin().await?;
     // Locks the chat row on PostgreSQL (SQLite holds the write lock already).
-    let lock = Sql::new("UPDATE chats SET updated_at = updated_at WHERE id = $1 RETURNING last_message_at").arg(&message.chat_ref);
+    let lock = Sql::new("UPDATE chats SET updated_at = updated_at WHERE id = $1 RETURNING last_message_at")
+        .arg(&message.chat_ref);
     let last = tx.one(&lock).await?.text_opt("last_message_at")?;
     let mut at = crate::time::now();
     if let Some(last) = last.as_deref().and_then(crate::time::parse) {

@@ -204,7 +204,13 @@ fn filter_sql(head: &str, side: Side<'_>, status: ConnectionStatus) -> Sql {
 }
 
 /// One page of a user's active records in one status.
-pub async fn list(db: &Db, side: Side<'_>, status: ConnectionStatus, order: Order, page: Page) -> sqlx::Result<Vec<Connection>> {
+pub async fn list(
+    db: &Db,
+    side: Side<'_>,
+    status: ConnectionStatus,
+    order: Order,
+    page: Page,
+) -> sqlx::Result<Vec<Connection>> {
     let mut sql = filter_sql(&format!("SELECT {COLUMNS} FROM direct_connections dc"), side, status);
     sql.push(match order {
         Order::RequestedDesc => " ORDER BY dc.requested_at DESC, dc.id DESC",
@@ -249,8 +255,9 @@ pub struct CitizenStats {
 
 pub async fn citizen_stats(db: &Db, citizen: &Id) -> sqlx::Result<CitizenStats> {
     let total_cases = db.count(&Sql::new("SELECT COUNT(*) FROM cases WHERE citizen_id = $1").arg(citizen)).await?;
-    let resolved_cases =
-        db.count(&Sql::new("SELECT COUNT(*) FROM cases WHERE citizen_id = $1 AND status = 'resolved'").arg(citizen)).await?;
+    let resolved_cases = db
+        .count(&Sql::new("SELECT COUNT(*) FROM cases WHERE citizen_id = $1 AND status = 'resolved'").arg(citizen))
+        .await?;
     let connected_lawyers = count(db, Side::Citizen(citizen), ConnectionStatus::Accepted).await?;
     let pending_connections = count(db, Side::Citizen(citizen), ConnectionStatus::Pending).await?;
     let cases_with_pending_requests = db

@@ -9,7 +9,6 @@ use crate::db::{Db, RowExt, Sql};
 use crate::domain::consultation::{ConsultationStatus, ConsultationType};
 use crate::ids::Id;
 
-
 #[derive(Debug, Clone)]
 pub struct Consultation {
     pub id: Id,
@@ -247,7 +246,14 @@ fn list_where(side: Side, user: &Id, status: Option<&str>) -> Sql {
 }
 
 /// One page of a party's consultations, latest scheduled first.
-pub async fn list(db: &Db, side: Side, user: &Id, status: Option<&str>, limit: i64, offset: i64) -> sqlx::Result<Vec<Consultation>> {
+pub async fn list(
+    db: &Db,
+    side: Side,
+    user: &Id,
+    status: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<Vec<Consultation>> {
     let mut tail = list_where(side, user, status);
     tail.push(" ORDER BY scheduled_at DESC, id DESC LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(offset);
     let sql = Sql::new(format!("SELECT {COLUMNS} FROM consultations ")).append(tail);

@@ -76,7 +76,10 @@ impl Document {
             uploaded_by: row.id("uploaded_by")?,
             uploaded_by_role: row.text("uploaded_by_role")?,
             description: row.text_opt("description")?,
-            tags: tags.as_array().map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect()).unwrap_or_default(),
+            tags: tags
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                .unwrap_or_default(),
             document_category: row.text("document_category")?.parse()?,
             is_verified: row.flag("is_verified")?,
             verified_by: row.id_opt("verified_by")?,
@@ -284,7 +287,10 @@ async fn attach_access(db: &Db, docs: &mut [Document]) -> sqlx::Result<()> {
     sql.push(") ORDER BY document_id, role, user_id");
     let mut by_doc: HashMap<Id, Vec<Access>> = HashMap::new();
     for row in db.all(&sql).await? {
-        by_doc.entry(row.id("document_id")?).or_default().push(Access { user_id: row.id("user_id")?, role: row.text("role")? });
+        by_doc
+            .entry(row.id("document_id")?)
+            .or_default()
+            .push(Access { user_id: row.id("user_id")?, role: row.text("role")? });
     }
     for d in docs.iter_mut() {
         let mut access = by_doc.remove(&d.id).unwrap_or_default();
@@ -311,7 +317,12 @@ pub async fn get(db: &Db, id: &Id) -> sqlx::Result<Option<Document>> {
 }
 
 /// The record of this content on this entity, whatever its status.
-pub async fn find_on_entity(db: &Db, content_hash: &str, document_type: DocumentType, related_id: &Id) -> sqlx::Result<Option<Document>> {
+pub async fn find_on_entity(
+    db: &Db,
+    content_hash: &str,
+    document_type: DocumentType,
+    related_id: &Id,
+) -> sqlx::Result<Option<Document>> {
     let tail = Sql::new("WHERE d.content_hash = $1 AND d.document_type = $2 AND d.related_id = $3")
         .arg(content_hash)
         .arg(document_type.as_str())
@@ -441,7 +452,11 @@ pub async fn touch(db: &Db, id: &Id, at: &str) -> sqlx::Result<()> {
 /// Soft delete. Returns false when the document was already deleted (nothing changed).
 pub async fn mark_deleted(db: &Db, id: &Id, at: &str) -> sqlx::Result<bool> {
     let n = db
-        .exec(&Sql::new("UPDATE documents SET status = 'deleted', updated_at = $2 WHERE id = $1 AND status <> 'deleted'").arg(id).arg(at))
+        .exec(
+            &Sql::new("UPDATE documents SET status = 'deleted', updated_at = $2 WHERE id = $1 AND status <> 'deleted'")
+                .arg(id)
+                .arg(at),
+        )
         .await?;
     Ok(n > 0)
 }

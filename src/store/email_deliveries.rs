@@ -8,11 +8,12 @@ pub async fn exists(db: &Db, job_id: &str) -> sqlx::Result<bool> {
 }
 
 pub async fn record(db: &Db, job_id: &str, recipient: &str, subject: &str) -> sqlx::Result<()> {
-    let insert = Sql::new("INSERT INTO email_deliveries (job_id, recipient, subject, delivered_at) VALUES ($1, $2, $3, $4)")
-        .arg(job_id)
-        .arg(recipient)
-        .arg(subject)
-        .arg(crate::time::now_iso());
+    let insert =
+        Sql::new("INSERT INTO email_deliveries (job_id, recipient, subject, delivered_at) VALUES ($1, $2, $3, $4)")
+            .arg(job_id)
+            .arg(recipient)
+            .arg(subject)
+            .arg(crate::time::now_iso());
     match db.exec(&insert).await {
         Ok(_) => Ok(()),
         Err(e) if is_unique_violation(&e) => Ok(()),

@@ -87,8 +87,12 @@ async fn sync_specializations(tx: &mut Tx, u: &User) -> sqlx::Result<()> {
         let mut seen = std::collections::HashSet::new();
         for s in u.specializations() {
             if seen.insert(s.clone()) {
-                tx.exec(&Sql::new("INSERT INTO lawyer_specializations (user_id, specialization) VALUES ($1, $2)").arg(&u.id).arg(s))
-                    .await?;
+                tx.exec(
+                    &Sql::new("INSERT INTO lawyer_specializations (user_id, specialization) VALUES ($1, $2)")
+                        .arg(&u.id)
+                        .arg(s),
+                )
+                .await?;
             }
         }
     }
@@ -138,7 +142,11 @@ pub async fn save(db: &Db, u: &mut User) -> sqlx::Result<()> {
 }
 
 pub async fn get(db: &Db, id: &Id) -> sqlx::Result<Option<User>> {
-    db.opt(&Sql::new(format!("SELECT {COLUMNS} FROM users WHERE id = $1")).arg(id)).await?.as_ref().map(User::from_row).transpose()
+    db.opt(&Sql::new(format!("SELECT {COLUMNS} FROM users WHERE id = $1")).arg(id))
+        .await?
+        .as_ref()
+        .map(User::from_row)
+        .transpose()
 }
 
 pub async fn find_by_email(db: &Db, email: &str) -> sqlx::Result<Option<User>> {
@@ -410,7 +418,10 @@ impl EmailedToken {
 pub async fn set_emailed_token(db: &Db, id: &Id, kind: EmailedToken, hash: &str, expires: &str) -> sqlx::Result<()> {
     let (digest, expiry) = kind.columns();
     db.exec(
-        &Sql::new(format!("UPDATE users SET {digest} = $2, {expiry} = $3 WHERE id = $1")).arg(id).arg(hash).arg(expires),
+        &Sql::new(format!("UPDATE users SET {digest} = $2, {expiry} = $3 WHERE id = $1"))
+            .arg(id)
+            .arg(hash)
+            .arg(expires),
     )
     .await
     .map(drop)
@@ -440,8 +451,15 @@ async fn redeem_emailed_token(
 /// Confirms the email address of the account holding this unexpired confirmation token;
 /// returns its id.
 pub async fn confirm_email(db: &Db, confirmation_hash: &str, now: &str) -> sqlx::Result<Option<Id>> {
-    redeem_emailed_token(db, EmailedToken::EmailConfirmation, confirmation_hash, now, ", email_confirmed_at = $2", Vec::new())
-        .await
+    redeem_emailed_token(
+        db,
+        EmailedToken::EmailConfirmation,
+        confirmation_hash,
+        now,
+        ", email_confirmed_at = $2",
+        Vec::new(),
+    )
+    .await
 }
 
 /// Replaces the password hash. With `end_sessions` the stored refresh token and any pending
@@ -464,7 +482,12 @@ pub async fn set_password_hash(db: &Db, id: &Id, hash: &str, end_sessions: bool)
 
 /// Redeems an unexpired reset token: sets the password and clears the reset and refresh tokens.
 /// Returns the account's id; `None` when the token is unknown, expired or was redeemed concurrently.
-pub async fn redeem_password_reset(db: &Db, reset_hash: &str, now: &str, password_hash: &str) -> sqlx::Result<Option<Id>> {
+pub async fn redeem_password_reset(
+    db: &Db,
+    reset_hash: &str,
+    now: &str,
+    password_hash: &str,
+) -> sqlx::Result<Option<Id>> {
     let also = ", password_hash = $3, refresh_token_hash = NULL";
     redeem_emailed_token(db, EmailedToken::PasswordReset, reset_hash, now, also, vec![password_hash.into()]).await
 }

@@ -495,7 +495,6 @@ async fn pending_verifications_list_unverified_lawyers() {
     assert_eq!(d["lawyers"][0]["_id"], first.id());
 }
 
-
 #[tokio::test]
 async fn verification_approves_rejects_and_validates() {
     let app = spawn().await;

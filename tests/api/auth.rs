@@ -665,7 +665,11 @@ async fn registration_emails_a_single_use_confirmation_link() {
     let token = link_token(&mail, "http://localhost:5174/confirm-email/");
     assert_eq!(token.len(), 64, "{mail}");
     let stored = user_by_email(&app, &email).await.unwrap();
-    assert_eq!(stored.email_confirmation_hash.as_deref(), Some(sha256_hex(&token).as_str()), "only the digest is stored");
+    assert_eq!(
+        stored.email_confirmation_hash.as_deref(),
+        Some(sha256_hex(&token).as_str()),
+        "only the digest is stored"
+    );
     assert!(stored.email_confirmed_at.is_none());
 
     // Refusals: a wrong token, and no token at all.

@@ -11,13 +11,13 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::routing::get;
-use nyaya::state::AppState;
 use nyaya::cache::policy::{Policy, ScopeRule, TagRule};
 use nyaya::cache::{Cached, Lookup, Tag};
 use nyaya::config::Config;
 use nyaya::db::{RowExt, Sql};
 use nyaya::error::{AppError, AppResult};
 use nyaya::http::extract::{Params, parse_id};
+use nyaya::state::AppState;
 use nyaya::store::users::{Role, User};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -46,7 +46,9 @@ async fn directory(State(state): State<AppState>, params: Params) -> AppResult<C
     let lookup = Lookup { caller: None, params: &params, subject: None };
     state
         .cache
-        .serve(&DIRECTORY, lookup, || async { Ok(json!({"success": true, "data": {"users": user_count(&state).await?}})) })
+        .serve(&DIRECTORY, lookup, || async {
+            Ok(json!({"success": true, "data": {"users": user_count(&state).await?}}))
+        })
         .await
 }
 
@@ -63,7 +65,8 @@ impl axum::extract::FromRequestParts<AppState> for Caller {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(|| AppError::unauthorized("Not authorized, no token provided"))?;
-        let claims = state.tokens.verify_access(token).map_err(|_| AppError::unauthorized("Not authorized, token failed"))?;
+        let claims =
+            state.tokens.verify_access(token).map_err(|_| AppError::unauthorized("Not authorized, token failed"))?;
         let id = claims.user_id().ok_or_else(|| AppError::unauthorized("Not authorized, token failed"))?;
         let row = state.db.opt(&Sql::new("SELECT email, role FROM users WHERE id = $1").arg(&id)).await?;
         let row = row.ok_or_else(|| AppError::unauthorized("Not authorized, user not found"))?;
@@ -470,7 +473,8 @@ async fn redis_stopping_and_returning_fails_no_request() {
     redis.wait_ready().await;
     let prefix = unique_prefix();
     // A generous bound: a slow answer on a busy test machine must not count as an outage here.
-    let app = spawn_with(&[("REDIS_URL", &redis.url()), ("REDIS_PREFIX", &prefix), ("CACHE_REDIS_TIMEOUT", "500ms")]).await;
+    let app =
+        spawn_with(&[("REDIS_URL", &redis.url()), ("REDIS_PREFIX", &prefix), ("CACHE_REDIS_TIMEOUT", "500ms")]).await;
     let cache = app.state().cache.clone();
     assert!(cache.shared_status().available);
     let base = probe(app.state()).await;

@@ -55,7 +55,9 @@ async fn tick() {
 
 async fn new_query(app: &TestApp, owner: &Actor, title: &str) -> String {
     tick().await;
-    let r = app.post("/api/queries", owner.t(), json!({"title": title, "description": DESCRIPTION, "category": "civil"})).await;
+    let r = app
+        .post("/api/queries", owner.t(), json!({"title": title, "description": DESCRIPTION, "category": "civil"}))
+        .await;
     r.assert_status(201);
     r.data()["query"]["_id"].as_str().unwrap().to_string()
 }
@@ -75,7 +77,11 @@ async fn offer(app: &TestApp, lawyer: &Actor, case_type: &str, id: &str) -> Stri
     let row = app
         .state()
         .db
-        .one(&Sql::new("SELECT id FROM case_requests WHERE case_id = $1 AND lawyer_id = $2 AND status = 'pending'").arg(id).arg(&lawyer.user.id))
+        .one(
+            &Sql::new("SELECT id FROM case_requests WHERE case_id = $1 AND lawyer_id = $2 AND status = 'pending'")
+                .arg(id)
+                .arg(&lawyer.user.id),
+        )
         .await
         .unwrap();
     nyaya::db::RowExt::text(&row, "id").unwrap()
@@ -165,7 +171,8 @@ async fn creating_a_query_validates_populates_and_notifies_the_owner() {
     assert_eq!(activity[0].1["type"], "query");
     assert_eq!(activity[0].1["description"], "Legal query submitted");
     assert_eq!(activity[0].1["id"], q["_id"]);
-    let stats = json!({"totalCases": 1, "activeCases": 1, "resolvedCases": 0, "connectedLawyers": 0, "pendingRequests": 0});
+    let stats =
+        json!({"totalCases": 1, "activeCases": 1, "resolvedCases": 0, "connectedLawyers": 0, "pendingRequests": 0});
     for event in ["dashboard_stats_updated", "quick_stats_updated"] {
         assert_eq!(emits.of(event), vec![(asha.id(), stats.clone())], "{event}");
     }
@@ -218,7 +225,11 @@ async fn disputes_carry_their_type_value_and_opposing_party() {
     r.assert_status(400);
     assert_eq!(r.body["errors"][0]["path"], "status");
     let r = app
-        .patch(&format!("/api/disputes/{id}/status"), asha.t(), Some(json!({"status": "resolved", "resolution": {"type": "settlement", "summary": "Paid"}})))
+        .patch(
+            &format!("/api/disputes/{id}/status"),
+            asha.t(),
+            Some(json!({"status": "resolved", "resolution": {"type": "settlement", "summary": "Paid"}})),
+        )
         .await;
     r.assert_status(200);
     let d = app.get(&format!("/api/disputes/{id}"), asha.t()).await;
@@ -241,8 +252,14 @@ async fn lists_are_scoped_by_role_whatever_the_filters_say() {
     let r = app.get("/api/queries", asha.t()).await;
     r.assert_status(200);
     let p = &r.body["pagination"];
-    assert_eq!((p["currentPage"].clone(), p["totalPages"].clone(), p["totalItems"].clone()), (json!(1), json!(1), json!(2)));
-    assert_eq!((p["itemsPerPage"].clone(), p["hasNextPage"].clone(), p["nextPage"].clone()), (json!(20), json!(false), Value::Null));
+    assert_eq!(
+        (p["currentPage"].clone(), p["totalPages"].clone(), p["totalItems"].clone()),
+        (json!(1), json!(1), json!(2))
+    );
+    assert_eq!(
+        (p["itemsPerPage"].clone(), p["hasNextPage"].clone(), p["nextPage"].clone()),
+        (json!(20), json!(false), Value::Null)
+    );
     assert!(r.body["meta"]["responseSize"].as_u64().unwrap() > 0);
     let item = &r.data()[0];
     assert_eq!(item["citizen"]["name"], "Asha");
@@ -329,11 +346,17 @@ async fn reading_one_case_checks_access_on_every_request() {
     // Access is decided on every request, even while a cached entry exists: a write that
     // bypassed invalidation (here, straight SQL) still cannot leak the case.
     let db = &app.state().db;
-    db.exec(&Sql::new("UPDATE cases SET status = 'assigned', assigned_lawyer_id = $1 WHERE id = $2").arg(&l1.user.id).arg(&q))
+    db.exec(
+        &Sql::new("UPDATE cases SET status = 'assigned', assigned_lawyer_id = $1 WHERE id = $2")
+            .arg(&l1.user.id)
+            .arg(&q),
+    )
+    .await
+    .unwrap();
+    app.get(&path, l2.t()).await.assert_status(403);
+    db.exec(&Sql::new("UPDATE cases SET status = 'pending', assigned_lawyer_id = NULL WHERE id = $1").arg(&q))
         .await
         .unwrap();
-    app.get(&path, l2.t()).await.assert_status(403);
-    db.exec(&Sql::new("UPDATE cases SET status = 'pending', assigned_lawyer_id = NULL WHERE id = $1").arg(&q)).await.unwrap();
     assert_eq!(cache(&app.get(&path, l2.t()).await), "HIT");
 
     // Once assigned, only the assigned lawyer (and lawyers with entries) may read it.
@@ -387,7 +410,9 @@ async fn send_request_and_respond_refuse_self_assignment() {
     r.assert_status(400);
     assert_eq!(r.message(), r#"Invalid action. Use "accept" or "reject""#);
     app.post(&respond, bala.t(), json!({"action": "accept"})).await.assert_status(403);
-    let r = app.post(&format!("/api/queries/{q}/requests/{}/respond", Id::new()), asha.t(), json!({"action": "accept"})).await;
+    let r = app
+        .post(&format!("/api/queries/{q}/requests/{}/respond", Id::new()), asha.t(), json!({"action": "accept"}))
+        .await;
     r.assert_status(404);
     assert_eq!(r.message(), "Request not found");
 
@@ -404,16 +429,24 @@ async fn send_request_and_respond_refuse_self_assignment() {
     assert_eq!(rooms, expected);
     assert_eq!(assigned[0].1["caseData"]["queryId"], q);
     assert_eq!(assigned[0].1["caseData"]["responder"]["role"], "citizen");
-    assert_eq!(emits.of("request_response"), vec![(l1.id(), json!({"queryId": q, "requestId": request_id, "action": "accept",
-        "caseType": "query", "responder": {"_id": asha.id(), "name": "Asha", "role": "citizen"}}))]);
+    assert_eq!(
+        emits.of("request_response"),
+        vec![(
+            l1.id(),
+            json!({"queryId": q, "requestId": request_id, "action": "accept",
+        "caseType": "query", "responder": {"_id": asha.id(), "name": "Asha", "role": "citizen"}})
+        )]
+    );
     let query = app.get(&format!("/api/queries/{q}"), asha.t()).await;
     let query = &query.data()["query"];
     assert_eq!(query["status"], "assigned");
     assert_eq!(query["assignedLawyer"]["_id"], l1.id());
-    let actions: Vec<&str> = query["timeline"].as_array().unwrap().iter().map(|t| t["action"].as_str().unwrap()).collect();
+    let actions: Vec<&str> =
+        query["timeline"].as_array().unwrap().iter().map(|t| t["action"].as_str().unwrap()).collect();
     assert_eq!(actions, ["created", "assigned", "status_change"]);
-    let chat = Sql::new("SELECT COUNT(*) FROM chat_participants p JOIN chats c ON c.id = p.chat_ref WHERE c.chat_id = $1")
-        .arg(format!("query_{q}"));
+    let chat =
+        Sql::new("SELECT COUNT(*) FROM chat_participants p JOIN chats c ON c.id = p.chat_ref WHERE c.chat_id = $1")
+            .arg(format!("query_{q}"));
     assert_eq!(count(&app, chat).await, 2, "the case chat exists with both parties");
     let r = app.post(&respond, asha.t(), json!({"action": "accept"})).await;
     r.assert_status(400);
@@ -470,7 +503,9 @@ async fn status_changes_are_authorized_validated_and_recorded() {
     r.assert_status(400);
     assert_eq!(r.message(), "Validation failed");
     app.patch(&status, asha.t(), Some(json!({}))).await.assert_status(400);
-    app.patch(&format!("/api/queries/{}/status", Id::new()), asha.t(), Some(json!({"status": "closed"}))).await.assert_status(404);
+    app.patch(&format!("/api/queries/{}/status", Id::new()), asha.t(), Some(json!({"status": "closed"})))
+        .await
+        .assert_status(404);
     for other in [&bala, &l2] {
         let r = app.patch(&status, other.t(), Some(json!({"status": "closed"}))).await;
         r.assert_status(403);
@@ -487,7 +522,10 @@ async fn status_changes_are_authorized_validated_and_recorded() {
     let doc = &doc.data()["query"];
     assert_eq!(doc["status"], "in-progress");
     let last = doc["timeline"].as_array().unwrap().last().unwrap().clone();
-    assert_eq!((last["action"].clone(), last["description"].clone()), (json!("status_change"), json!("Status changed to in-progress")));
+    assert_eq!(
+        (last["action"].clone(), last["description"].clone()),
+        (json!("status_change"), json!("Status changed to in-progress"))
+    );
     assert_eq!(doc["notes"][0]["content"], "Drafted a legal notice");
     assert_eq!(doc["notes"][0]["author"]["name"], "Vikram");
 
@@ -533,7 +571,13 @@ async fn available_cases_show_open_cases_with_the_lawyers_flag() {
     assert_eq!(cache(&app.get(path, l1.t()).await), "HIT");
 
     let mut rx = app.state().notifier.subscribe();
-    let r = app.post(&format!("/api/lawyers/offer-help/query/{q1}"), l1.t(), json!({"message": "Happy to help", "proposedFee": 5000})).await;
+    let r = app
+        .post(
+            &format!("/api/lawyers/offer-help/query/{q1}"),
+            l1.t(),
+            json!({"message": "Happy to help", "proposedFee": 5000}),
+        )
+        .await;
     r.assert_status(200);
     assert_eq!(r.message(), "Offer sent successfully");
     let offers = Emits::take(&mut rx).of("new_lawyer_offer");
@@ -561,7 +605,8 @@ async fn available_cases_show_open_cases_with_the_lawyers_flag() {
 
     let r = app.get(path, l1.t()).await;
     assert_eq!(cache(&r), "MISS", "the lawyer's own offer invalidates their views");
-    let flagged: Vec<bool> = r.data()["cases"].as_array().unwrap().iter().map(|c| c["hasLawyerRequested"] == true).collect();
+    let flagged: Vec<bool> =
+        r.data()["cases"].as_array().unwrap().iter().map(|c| c["hasLawyerRequested"] == true).collect();
     assert_eq!(flagged, [false, true]);
     let other = app.get(path, l2.t()).await;
     assert!(other.data()["cases"].as_array().unwrap().iter().all(|c| c["hasLawyerRequested"] == false));
@@ -594,12 +639,20 @@ async fn accepting_an_offer_assigns_the_case_and_opens_its_chat() {
     let q = new_query(&app, &asha, "Tenant deposit").await;
     let mut rx = app.state().notifier.subscribe();
     for l in [&l1, &l2] {
-        let r = app.post(&format!("/api/queries/{q}/offer-help"), l.t(), json!({"message": "Let me help", "estimatedDuration": "2 weeks"})).await;
+        let r = app
+            .post(
+                &format!("/api/queries/{q}/offer-help"),
+                l.t(),
+                json!({"message": "Let me help", "estimatedDuration": "2 weeks"}),
+            )
+            .await;
         r.assert_status(200);
     }
     let sent = Emits::take(&mut rx).of("lawyer_request_sent");
     assert_eq!(sent.len(), 2);
-    assert!(sent.iter().all(|(to, p)| to == &asha.id() && p["citizenId"] == asha.id() && p["requestData"]["queryId"] == q));
+    assert!(
+        sent.iter().all(|(to, p)| to == &asha.id() && p["citizenId"] == asha.id() && p["requestData"]["queryId"] == q)
+    );
     let r = app.post(&format!("/api/queries/{q}/offer-help"), l1.t(), json!({})).await;
     assert_eq!(r.message(), "You have already offered help for this query");
 
@@ -633,7 +686,8 @@ async fn accepting_an_offer_assigns_the_case_and_opens_its_chat() {
     app.post("/api/citizens/accept-case-offer/bad", asha.t(), json!({})).await.assert_status(400);
 
     Emits::take(&mut rx);
-    let r = app.post(&format!("/api/citizens/accept-case-offer/{first_id}"), asha.t(), json!({"response": "Thanks"})).await;
+    let r =
+        app.post(&format!("/api/citizens/accept-case-offer/{first_id}"), asha.t(), json!({"response": "Thanks"})).await;
     r.assert_status(200);
     assert_eq!(r.message(), "Case offer accepted successfully");
     let chat_id = format!("query_{q}");
@@ -657,7 +711,8 @@ async fn accepting_an_offer_assigns_the_case_and_opens_its_chat() {
     assert_eq!(case["status"], "assigned");
     assert_eq!(case["assignedLawyer"]["name"], "Vikram");
     assert_eq!(case["chatRoom"], json!({"chatId": chat_id, "status": "active", "lastMessage": null, "unreadCount": 0}));
-    let statuses: Vec<&str> = case["receivedOffers"].as_array().unwrap().iter().map(|o| o["status"].as_str().unwrap()).collect();
+    let statuses: Vec<&str> =
+        case["receivedOffers"].as_array().unwrap().iter().map(|o| o["status"].as_str().unwrap()).collect();
     assert_eq!(statuses, ["accepted", "rejected"]);
 
     let theirs = app.get("/api/lawyers/my-cases", l1.t()).await;
@@ -672,7 +727,8 @@ async fn accepting_an_offer_assigns_the_case_and_opens_its_chat() {
     let now = nyaya::time::now_iso();
     // A chat's messages are stored in strictly increasing time (the database refuses ties).
     let start = nyaya::time::now();
-    for (i, (content, deleted)) in [("Hello", false), ("Gone", true), ("Are you there?", false)].into_iter().enumerate() {
+    for (i, (content, deleted)) in [("Hello", false), ("Gone", true), ("Are you there?", false)].into_iter().enumerate()
+    {
         let at = nyaya::time::iso(start + chrono::Duration::milliseconds(i as i64));
         db.exec(
             &Sql::new(
@@ -727,11 +783,18 @@ async fn assert_assignment_emailed(app: &TestApp, lawyer: &Actor, citizen: &Acto
     let (l, c) = (&lawyer.user.name, &citizen.user.name);
     let to_lawyer = mail_to(app, &lawyer.user.email, &format!("A new {kind} is assigned to you - ChainVerdict")).await;
     assert!(to_lawyer.contains(&format!("Dear {l},")), "{to_lawyer}");
-    assert!(to_lawyer.contains(&format!("You are now the assigned lawyer of the {kind} \"{title}\" from {c}.")), "{to_lawyer}");
+    assert!(
+        to_lawyer.contains(&format!("You are now the assigned lawyer of the {kind} \"{title}\" from {c}.")),
+        "{to_lawyer}"
+    );
     assert!(to_lawyer.contains(&link), "{to_lawyer}");
-    let to_citizen = mail_to(app, &citizen.user.email, &format!("A lawyer is assigned to your {kind} - ChainVerdict")).await;
+    let to_citizen =
+        mail_to(app, &citizen.user.email, &format!("A lawyer is assigned to your {kind} - ChainVerdict")).await;
     assert!(to_citizen.contains(&format!("Dear {c},")), "{to_citizen}");
-    assert!(to_citizen.contains(&format!("{l} is now the assigned lawyer of your {kind} \"{title}\".")), "{to_citizen}");
+    assert!(
+        to_citizen.contains(&format!("{l} is now the assigned lawyer of your {kind} \"{title}\".")),
+        "{to_citizen}"
+    );
     assert!(to_citizen.contains(&link), "{to_citizen}");
 }
 
@@ -749,7 +812,8 @@ async fn every_way_of_assigning_a_case_emails_the_lawyer_and_the_citizen() {
     // A lawyer accepts the citizen's request (3.3 #19).
     let (bala, meera) = (citizen(&app, "Bala").await, lawyer(&app, "Meera").await);
     let d = new_dispute(&app, &bala, "Boundary wall").await;
-    let r = app.post(&format!("/api/citizens/request-lawyer-for-dispute/{d}/{}", meera.id()), bala.t(), json!({})).await;
+    let r =
+        app.post(&format!("/api/citizens/request-lawyer-for-dispute/{d}/{}", meera.id()), bala.t(), json!({})).await;
     r.assert_status(200);
     let request_id = r.data()["requestId"].as_str().unwrap().to_string();
     app.post(&format!("/api/lawyers/accept-case-request/{request_id}"), meera.t(), json!({})).await.assert_status(200);
@@ -759,7 +823,8 @@ async fn every_way_of_assigning_a_case_emails_the_lawyer_and_the_citizen() {
     let (chitra, kiran) = (citizen(&app, "Chitra").await, lawyer(&app, "Kiran").await);
     let q2 = new_query(&app, &chitra, "Wage theft").await;
     let entry = offer(&app, &kiran, "query", &q2).await;
-    let r = app.post(&format!("/api/queries/{q2}/requests/{entry}/respond"), chitra.t(), json!({"action": "accept"})).await;
+    let r =
+        app.post(&format!("/api/queries/{q2}/requests/{entry}/respond"), chitra.t(), json!({"action": "accept"})).await;
     r.assert_status(200);
     assert_assignment_emailed(&app, &kiran, &chitra, "query", &q2, "Wage theft").await;
 }
@@ -794,9 +859,12 @@ async fn citizens_ask_lawyers_who_accept_reject_or_see_it_revoked() {
     let received = Emits::take(&mut rx).of("citizen_request_received");
     assert_eq!(
         received,
-        vec![(l1.id(), json!({"type": "query", "caseId": q1, "caseTitle": "Tenant deposit",
+        vec![(
+            l1.id(),
+            json!({"type": "query", "caseId": q1, "caseTitle": "Tenant deposit",
             "citizen": {"_id": asha.id(), "name": "Asha", "email": asha.user.email}, "message": "Please take my case",
-            "requestId": request_q1}))]
+            "requestId": request_q1})
+        )]
     );
     let r = app.post(&ask(&q1, &l1.id()), asha.t(), json!({})).await;
     r.assert_status(400);
@@ -834,7 +902,8 @@ async fn citizens_ask_lawyers_who_accept_reject_or_see_it_revoked() {
     let r = app.post(&format!("/api/lawyers/accept-case-request/{request_q1}"), l2.t(), json!({})).await;
     r.assert_status(404);
     assert_eq!(r.message(), "Case request not found");
-    let r = app.post(&format!("/api/lawyers/accept-case-request/{request_q1}"), l1.t(), json!({"response": "Sure"})).await;
+    let r =
+        app.post(&format!("/api/lawyers/accept-case-request/{request_q1}"), l1.t(), json!({"response": "Sure"})).await;
     r.assert_status(200);
     assert_eq!(r.message(), "Case request accepted successfully");
     assert_eq!(r.data()["chat"], json!({"chatId": format!("query_{q1}"), "caseType": "query"}));
@@ -842,8 +911,11 @@ async fn citizens_ask_lawyers_who_accept_reject_or_see_it_revoked() {
     let accepted = Emits::take(&mut rx).of("case_request_accepted");
     assert_eq!(
         accepted,
-        vec![(asha.id(), json!({"caseType": "query", "caseId": q1, "chatId": format!("query_{q1}"),
-            "lawyer": {"_id": l1.id(), "name": "Vikram"}}))]
+        vec![(
+            asha.id(),
+            json!({"caseType": "query", "caseId": q1, "chatId": format!("query_{q1}"),
+            "lawyer": {"_id": l1.id(), "name": "Vikram"}})
+        )]
     );
     let r = app.post(&format!("/api/lawyers/accept-case-request/{request_q1}"), l1.t(), json!({})).await;
     r.assert_status(400);
@@ -905,9 +977,13 @@ async fn dashboards_and_activity_count_cases_connections_and_offers() {
     let d1 = new_dispute(&app, &asha, "Boundary wall").await;
     let accepted = offer(&app, &l1, "query", &q1).await;
     app.post(&format!("/api/citizens/accept-case-offer/{accepted}"), asha.t(), json!({})).await.assert_status(200);
-    app.patch(&format!("/api/queries/{q1}/status"), l1.t(), Some(json!({"status": "in-progress"}))).await.assert_status(200);
+    app.patch(&format!("/api/queries/{q1}/status"), l1.t(), Some(json!({"status": "in-progress"})))
+        .await
+        .assert_status(200);
     offer(&app, &l2, "query", &q2).await;
-    app.patch(&format!("/api/disputes/{d1}/status"), asha.t(), Some(json!({"status": "resolved"}))).await.assert_status(200);
+    app.patch(&format!("/api/disputes/{d1}/status"), asha.t(), Some(json!({"status": "resolved"})))
+        .await
+        .assert_status(200);
     let db = &app.state().db;
     for (lawyer, status, active) in [(&l1, "accepted", true), (&l2, "pending", true), (&l3, "pending", false)] {
         let now = nyaya::time::now_iso();
@@ -937,7 +1013,9 @@ async fn dashboards_and_activity_count_cases_connections_and_offers() {
             "pendingRequests": 1, "receivedOffers": 1})
     );
     assert_eq!(cache(&app.get("/api/citizens/dashboard", asha.t()).await), "HIT");
-    app.post(&format!("/api/citizens/request-lawyer-for-query/{q2}/{}", l3.id()), asha.t(), json!({})).await.assert_status(200);
+    app.post(&format!("/api/citizens/request-lawyer-for-query/{q2}/{}", l3.id()), asha.t(), json!({}))
+        .await
+        .assert_status(200);
     let r = app.get("/api/citizens/dashboard", asha.t()).await;
     assert_eq!(cache(&r), "MISS");
     assert_eq!(r.data()["pendingRequests"], 2);
@@ -973,10 +1051,20 @@ async fn case_routes_enforce_roles_and_lawyer_verification() {
     let l1 = lawyer(&app, "Vikram").await;
     let student = actor(&app, Role::LawStudent, "Student", false).await;
     let id = Id::new();
-    let lawyer_gets = ["/api/lawyers/dashboard/stats", "/api/lawyers/available-cases", "/api/lawyers/my-cases",
-        "/api/lawyers/my-case-requests", "/api/lawyers/received-case-requests"];
-    let lawyer_posts = [format!("/api/lawyers/offer-help/query/{id}"), format!("/api/lawyers/accept-case-request/{id}"),
-        format!("/api/lawyers/reject-case-request/{id}"), format!("/api/queries/{id}/offer-help"), format!("/api/queries/{id}/request")];
+    let lawyer_gets = [
+        "/api/lawyers/dashboard/stats",
+        "/api/lawyers/available-cases",
+        "/api/lawyers/my-cases",
+        "/api/lawyers/my-case-requests",
+        "/api/lawyers/received-case-requests",
+    ];
+    let lawyer_posts = [
+        format!("/api/lawyers/offer-help/query/{id}"),
+        format!("/api/lawyers/accept-case-request/{id}"),
+        format!("/api/lawyers/reject-case-request/{id}"),
+        format!("/api/queries/{id}/offer-help"),
+        format!("/api/queries/{id}/request"),
+    ];
     for path in lawyer_gets {
         let r = app.get(path, unverified.t()).await;
         r.assert_status(403);
@@ -993,16 +1081,24 @@ async fn case_routes_enforce_roles_and_lawyer_verification() {
         assert_eq!(r.body["code"], "LAWYER_NOT_VERIFIED", "{path}");
         app.post(path, asha.t(), json!({})).await.assert_status(403);
     }
-    let citizen_gets = ["/api/citizens/dashboard", "/api/citizens/recent-activity", "/api/citizens/my-cases",
-        "/api/citizens/pending-requests", "/api/citizens/received-offers", "/api/citizens/my-case-requests",
-        "/api/citizens/my-case-offers"];
+    let citizen_gets = [
+        "/api/citizens/dashboard",
+        "/api/citizens/recent-activity",
+        "/api/citizens/my-cases",
+        "/api/citizens/pending-requests",
+        "/api/citizens/received-offers",
+        "/api/citizens/my-case-requests",
+        "/api/citizens/my-case-offers",
+    ];
     for path in citizen_gets {
         let r = app.get(path, l1.t()).await;
         r.assert_status(403);
         assert_eq!(r.message(), "User role lawyer is not authorized to access this route");
         app.get(path, student.t()).await.assert_status(403);
     }
-    for path in [format!("/api/citizens/accept-case-offer/{id}"), format!("/api/citizens/request-lawyer-for-query/{id}/{id}")] {
+    for path in
+        [format!("/api/citizens/accept-case-offer/{id}"), format!("/api/citizens/request-lawyer-for-query/{id}/{id}")]
+    {
         app.post(&path, l1.t(), json!({})).await.assert_status(403);
     }
     app.delete(&format!("/api/citizens/revoke-case-request/query/{id}/{id}"), l1.t()).await.assert_status(403);
@@ -1024,7 +1120,8 @@ async fn concurrent_acceptances_assign_a_dispute_once() {
     let d = new_dispute(&app, &asha, "Boundary wall").await;
     let first = offer(&app, &l1, "dispute", &d).await;
     let second = offer(&app, &l2, "dispute", &d).await;
-    let (respond, accept) = (format!("/api/disputes/{d}/requests/{first}/respond"), format!("/api/citizens/accept-case-offer/{second}"));
+    let (respond, accept) =
+        (format!("/api/disputes/{d}/requests/{first}/respond"), format!("/api/citizens/accept-case-offer/{second}"));
     let (a, b) = tokio::join!(
         app.post(&respond, asha.t(), json!({"action": "accept"})),
         app.post(&accept, asha.t(), json!({})),
@@ -1036,13 +1133,15 @@ async fn concurrent_acceptances_assign_a_dispute_once() {
     let doc = app.get(&format!("/api/disputes/{d}"), asha.t()).await;
     let doc = &doc.data()["dispute"];
     assert_eq!(doc["assignedLawyer"]["_id"], winner.id());
-    let mut entries: Vec<&str> = doc["lawyerRequests"].as_array().unwrap().iter().map(|r| r["status"].as_str().unwrap()).collect();
+    let mut entries: Vec<&str> =
+        doc["lawyerRequests"].as_array().unwrap().iter().map(|r| r["status"].as_str().unwrap()).collect();
     entries.sort();
     assert_eq!(entries, ["accepted", "rejected"]);
     let actions = doc["timeline"].as_array().unwrap().iter().filter(|t| t["action"] == "assigned").count();
     assert_eq!(actions, 1);
-    let chat = Sql::new("SELECT COUNT(*) FROM chat_participants p JOIN chats c ON c.id = p.chat_ref WHERE c.chat_id = $1")
-        .arg(format!("dispute_{d}"));
+    let chat =
+        Sql::new("SELECT COUNT(*) FROM chat_participants p JOIN chats c ON c.id = p.chat_ref WHERE c.chat_id = $1")
+            .arg(format!("dispute_{d}"));
     assert_eq!(count(&app, chat).await, 2);
     let mine = app.get("/api/lawyers/my-cases?caseType=dispute", winner.t()).await;
     assert_eq!(mine.data()["cases"][0]["chatRoom"]["chatId"], format!("dispute_{d}"));

@@ -8,7 +8,9 @@ use nyaya::realtime::Target;
 use nyaya::service::chats::{self, NewMessage};
 use serde_json::json;
 
-use crate::connections::{Actor, admin, assert_cache, assert_keys, citizen, connect, direct_chat_id, drain, lawyer, request};
+use crate::connections::{
+    Actor, admin, assert_cache, assert_keys, citizen, connect, direct_chat_id, drain, lawyer, request,
+};
 use crate::documents::{file, multipart, pdf};
 use crate::helpers::*;
 
@@ -48,10 +50,22 @@ async fn insert_case(app: &TestApp, case_type: &str, citizen: &Actor, lawyer: Op
 }
 
 const CHAT_KEYS: &[&str] = &[
-    "_id", "chatId", "participants", "chatType", "status", "relatedCase", "directConnection", "lastMessage", "isActive",
-    "createdAt", "updatedAt", "__v", "messages",
+    "_id",
+    "chatId",
+    "participants",
+    "chatType",
+    "status",
+    "relatedCase",
+    "directConnection",
+    "lastMessage",
+    "isActive",
+    "createdAt",
+    "updatedAt",
+    "__v",
+    "messages",
 ];
-const MESSAGE_KEYS: &[&str] = &["_id", "sender", "content", "messageType", "fileData", "attachments", "isRead", "timestamp", "isDeleted"];
+const MESSAGE_KEYS: &[&str] =
+    &["_id", "sender", "content", "messageType", "fileData", "attachments", "isRead", "timestamp", "isDeleted"];
 
 #[tokio::test]
 async fn messages_update_lists_and_opening_the_chat_reads_them() {
@@ -129,8 +143,20 @@ async fn invalid_messages_and_outsiders_are_refused() {
         (text("   "), 400, "Message content cannot be empty"),
         (NewMessage::default(), 400, "Message content cannot be empty"),
         (text(&"x".repeat(1001)), 400, "Message too long. Maximum 1000 characters."),
-        (NewMessage { message_type: Some("file".into()), file_data: Some(json!({"url": "u"})), ..NewMessage::default() }, 400, "File data is required for file messages"),
-        (NewMessage { message_type: Some("system".into()), content: Some("x".into()), ..NewMessage::default() }, 400, "Invalid message type"),
+        (
+            NewMessage {
+                message_type: Some("file".into()),
+                file_data: Some(json!({"url": "u"})),
+                ..NewMessage::default()
+            },
+            400,
+            "File data is required for file messages",
+        ),
+        (
+            NewMessage { message_type: Some("system".into()), content: Some("x".into()), ..NewMessage::default() },
+            400,
+            "Invalid message type",
+        ),
     ];
     for (msg, status, message) in cases {
         let err = chats::send_message(state, &asha.user, &chat_id, msg).await.unwrap_err();
@@ -155,7 +181,10 @@ async fn invalid_messages_and_outsiders_are_refused() {
     .await
     .unwrap();
     assert_eq!(file.content, "File attachment");
-    assert_eq!(file.file_data, json!({"ipfsHash": "QmHash", "originalName": "deed.pdf", "mimeType": "application/pdf"}));
+    assert_eq!(
+        file.file_data,
+        json!({"ipfsHash": "QmHash", "originalName": "deed.pdf", "mimeType": "application/pdf"})
+    );
     assert_eq!(file.client_temp_id.as_deref(), Some("t-1"));
 
     // Over HTTP: participants only, well-formed ids only.
@@ -172,7 +201,11 @@ async fn invalid_messages_and_outsiders_are_refused() {
     }
     app.get(&format!("/api/chats/{chat_id}"), None).await.assert_status(401);
     // A refused read marks nothing.
-    let reads = state.db.count(&Sql::new("SELECT COUNT(*) FROM message_reads WHERE user_id = $1").arg(&outsider.user.id)).await.unwrap();
+    let reads = state
+        .db
+        .count(&Sql::new("SELECT COUNT(*) FROM message_reads WHERE user_id = $1").arg(&outsider.user.id))
+        .await
+        .unwrap();
     assert_eq!(reads, 0);
 }
 
@@ -232,7 +265,8 @@ async fn messages_sent_at_once_keep_a_strict_order_and_the_newest_is_last() {
     assert_eq!(sent.len(), 30, "every message has a time of its own");
 
     let r = app.get(&format!("/api/chats/{chat_id}/messages?limit=50"), ravi.t()).await;
-    let stamps: Vec<&str> = r.data()["messages"].as_array().unwrap().iter().map(|m| m["timestamp"].as_str().unwrap()).collect();
+    let stamps: Vec<&str> =
+        r.data()["messages"].as_array().unwrap().iter().map(|m| m["timestamp"].as_str().unwrap()).collect();
     assert_eq!(stamps, sent, "history is in the order of the times given");
     let r = app.get(&format!("/api/chats/{chat_id}"), ravi.t()).await;
     assert_eq!(r.data()["chat"]["lastMessage"]["timestamp"].as_str(), sent.last().map(String::as_str));
@@ -292,7 +326,8 @@ async fn direct_chats_are_found_or_created_pending() {
     assert_eq!(chat["chatId"], chat_id.as_str());
     assert_eq!(chat["status"], "pending");
     assert_eq!(chat["chatType"], "direct");
-    let roles: Vec<&str> = chat["participants"].as_array().unwrap().iter().map(|p| p["role"].as_str().unwrap()).collect();
+    let roles: Vec<&str> =
+        chat["participants"].as_array().unwrap().iter().map(|p| p["role"].as_str().unwrap()).collect();
     assert_eq!(roles.len(), 2);
     assert!(roles.contains(&"citizen") && roles.contains(&"lawyer"));
     // The lawyer's cached pending list shows it at once.
@@ -397,7 +432,8 @@ async fn a_reassigned_case_chat_gains_the_new_lawyer() {
     let ravi = lawyer(&app, "Ravi", true).await;
     let meena = lawyer(&app, "Meena", true).await;
     let case_id: Id = insert_case(&app, "dispute", &asha, Some(&ravi)).await.parse().unwrap();
-    let first_spec = chats::CaseChat { case_type: "dispute", case_id: &case_id, citizen: &asha.user.id, lawyer: &ravi.user.id };
+    let first_spec =
+        chats::CaseChat { case_type: "dispute", case_id: &case_id, citizen: &asha.user.id, lawyer: &ravi.user.id };
     let (first, created) = chats::find_or_create_case_chat(app.state(), first_spec).await.unwrap();
     assert!(created);
     let second_spec = chats::CaseChat { lawyer: &meena.user.id, ..first_spec };
@@ -489,7 +525,9 @@ async fn only_a_citizen_opens_a_direct_chat_and_only_with_a_verified_lawyer() {
     assert_eq!((r.status, &r.body), (unknown.status, &unknown.body));
 
     // Accepted, the chat connects them: either side finds it, with both emails.
-    app.post(&format!("/api/lawyers/accept-request/{}", chat["chatId"].as_str().unwrap()), ravi.t(), json!({})).await.assert_status(200);
+    app.post(&format!("/api/lawyers/accept-request/{}", chat["chatId"].as_str().unwrap()), ravi.t(), json!({}))
+        .await
+        .assert_status(200);
     for (who, other) in [(&ravi, &asha), (&asha, &ravi)] {
         let r = open(who, other.id()).await;
         r.assert_status(200);
@@ -515,7 +553,9 @@ async fn a_pending_chat_holds_only_the_opening_message_until_the_lawyer_accepts(
     let state = app.state();
 
     // The citizen's request opens the chat with its one opening message.
-    let r = app.post(&format!("/api/citizens/message-request/{}", ravi.id()), asha.t(), json!({"message": "Can you help?"})).await;
+    let r = app
+        .post(&format!("/api/citizens/message-request/{}", ravi.id()), asha.t(), json!({"message": "Can you help?"}))
+        .await;
     r.assert_status(200);
     assert_eq!(message_count(&app).await, 1);
     for who in [&asha, &ravi] {
@@ -560,7 +600,9 @@ async fn only_accepted_links_make_two_users_related() {
     // Accepting either makes the pair related.
     let chat_id = direct_chat_id(&asha, &ravi);
     app.post(&format!("/api/lawyers/accept-request/{chat_id}"), ravi.t(), json!({})).await.assert_status(200);
-    app.post(&format!("/api/lawyers/accept-connection-request/{connection}"), ravi.t(), json!({})).await.assert_status(200);
+    app.post(&format!("/api/lawyers/accept-connection-request/{connection}"), ravi.t(), json!({}))
+        .await
+        .assert_status(200);
     for (a, b) in [(&asha, &ravi), (&ravi, &asha), (&bina, &ravi)] {
         assert!(are_related(db, &a.user.id, &b.user.id).await.unwrap(), "{} ~ {}", a.user.name, b.user.name);
     }

@@ -68,7 +68,13 @@ pub(crate) fn drain(rx: &mut Receiver<Notification>) -> Vec<Notification> {
 pub(crate) fn emitted<'a>(events: &'a [Notification], event: &str, to: &Actor) -> &'a Value {
     let hits: Vec<&Notification> =
         events.iter().filter(|n| n.event == event && n.target == Target::User(to.user.id.clone())).collect();
-    assert_eq!(hits.len(), 1, "expected one {event} to {}; got {:?}", to.user.name, events.iter().map(|n| &n.event).collect::<Vec<_>>());
+    assert_eq!(
+        hits.len(),
+        1,
+        "expected one {event} to {}; got {:?}",
+        to.user.name,
+        events.iter().map(|n| &n.event).collect::<Vec<_>>()
+    );
     &hits[0].payload
 }
 
@@ -92,7 +98,12 @@ pub(crate) fn direct_chat_id(a: &Actor, b: &Actor) -> String {
 }
 
 pub(crate) async fn request(app: &TestApp, citizen: &Actor, lawyer: &Actor, message: &str) -> Reply {
-    app.post(&format!("/api/citizens/direct-connection-request/{}", lawyer.id()), citizen.t(), json!({"message": message})).await
+    app.post(
+        &format!("/api/citizens/direct-connection-request/{}", lawyer.id()),
+        citizen.t(),
+        json!({"message": message}),
+    )
+    .await
 }
 
 /// A citizen's accepted connection with a lawyer; returns (connectionId, chatId).
@@ -110,7 +121,8 @@ async fn connection_count(app: &TestApp) -> i64 {
 }
 
 async fn status_of(app: &TestApp, id: &str) -> Option<String> {
-    let row = app.state().db.opt(&Sql::new("SELECT status FROM direct_connections WHERE id = $1").arg(id)).await.unwrap();
+    let row =
+        app.state().db.opt(&Sql::new("SELECT status FROM direct_connections WHERE id = $1").arg(id)).await.unwrap();
     row.map(|r| r.text("status").unwrap())
 }
 
@@ -121,7 +133,17 @@ pub(crate) fn assert_cache(r: &Reply, expected: &str) {
 }
 
 const CONNECTION_KEYS: &[&str] = &[
-    "_id", "citizen", "lawyer", "status", "requestMessage", "requestedAt", "metadata", "isActive", "createdAt", "updatedAt", "__v",
+    "_id",
+    "citizen",
+    "lawyer",
+    "status",
+    "requestMessage",
+    "requestedAt",
+    "metadata",
+    "isActive",
+    "createdAt",
+    "updatedAt",
+    "__v",
 ];
 
 #[tokio::test]
@@ -145,7 +167,10 @@ async fn a_request_reaches_the_lawyer_and_acceptance_opens_an_active_chat() {
     assert_eq!(ev["message"], "Please help with my tenancy dispute");
     assert_eq!(ev["connectionType"], "general_consultation");
     let activity = emitted(&events, "new_activity", &asha);
-    assert_keys(activity, &["id", "type", "title", "description", "status", "timestamp", "assignedLawyer", "category", "priority"]);
+    assert_keys(
+        activity,
+        &["id", "type", "title", "description", "status", "timestamp", "assignedLawyer", "category", "priority"],
+    );
     assert_eq!(activity["type"], "connection");
     assert_eq!(activity["description"], "Connection request sent to Ravi");
     assert_eq!(activity["assignedLawyer"]["lawyerDetails"], json!({"specialization": ["Civil Law", "Family Law"]}));
@@ -163,7 +188,10 @@ async fn a_request_reaches_the_lawyer_and_acceptance_opens_an_active_chat() {
     assert_eq!(pending.data()["pagination"], json!({"current": 1, "pages": 1, "total": 1}));
     let item = &pending.data()["requests"][0];
     assert_keys(item, CONNECTION_KEYS);
-    assert_eq!(item["citizen"], json!({"_id": asha.id(), "name": "Asha", "email": asha.user.email, "phone": "9876543210", "address": {"city": "Pune", "state": "MH"}}));
+    assert_eq!(
+        item["citizen"],
+        json!({"_id": asha.id(), "name": "Asha", "email": asha.user.email, "phone": "9876543210", "address": {"city": "Pune", "state": "MH"}})
+    );
     assert_eq!(item["lawyer"], ravi.id().as_str());
     assert_eq!(item["status"], "pending");
     assert_eq!(item["requestMessage"], "Please help with my tenancy dispute");
@@ -173,7 +201,11 @@ async fn a_request_reaches_the_lawyer_and_acceptance_opens_an_active_chat() {
     );
 
     let a = app
-        .post(&format!("/api/lawyers/accept-connection-request/{connection_id}"), ravi.t(), json!({"responseMessage": " Happy to help "}))
+        .post(
+            &format!("/api/lawyers/accept-connection-request/{connection_id}"),
+            ravi.t(),
+            json!({"responseMessage": " Happy to help "}),
+        )
         .await;
     a.assert_status(200);
     assert_eq!(a.message(), "Connection request accepted successfully");
@@ -219,9 +251,15 @@ async fn a_request_reaches_the_lawyer_and_acceptance_opens_an_active_chat() {
     let direct = app.get("/api/citizens/direct-chats", asha.t()).await;
     direct.assert_status(200);
     let item = &direct.data()["chats"][0];
-    assert_keys(item, &["connectionId", "chatId", "lawyer", "status", "lastMessage", "unreadCount", "connectedAt", "participants"]);
+    assert_keys(
+        item,
+        &["connectionId", "chatId", "lawyer", "status", "lastMessage", "unreadCount", "connectedAt", "participants"],
+    );
     assert_eq!(item["connectionId"], connection_id.as_str());
-    assert_eq!(item["lawyer"], json!({"_id": ravi.id(), "name": "Ravi", "email": ravi.user.email, "lawyerDetails": {"specialization": ["Civil Law", "Family Law"]}}));
+    assert_eq!(
+        item["lawyer"],
+        json!({"_id": ravi.id(), "name": "Ravi", "email": ravi.user.email, "lawyerDetails": {"specialization": ["Civil Law", "Family Law"]}})
+    );
     assert_eq!(item["connectedAt"], connection["respondedAt"]);
     assert_eq!(item["participants"].as_array().unwrap().len(), 2);
     assert_keys(&item["participants"][0], &["user", "role", "joinedAt"]);
@@ -255,7 +293,13 @@ async fn a_request_and_its_acceptance_are_emailed() {
     assert!(mail.contains("Tenancy & deposit") && mail.contains("Tenancy &amp; deposit"), "{mail}");
     assert!(mail.contains("http://localhost:5174/lawyer/pending-connection-requests"), "{mail}");
 
-    let a = app.post(&format!("/api/lawyers/accept-connection-request/{id}"), ravi.t(), json!({"responseMessage": "Happy to help"})).await;
+    let a = app
+        .post(
+            &format!("/api/lawyers/accept-connection-request/{id}"),
+            ravi.t(),
+            json!({"responseMessage": "Happy to help"}),
+        )
+        .await;
     a.assert_status(200);
     let mail = mail_to(&app, &asha.user.email, "Your connection request was accepted - ChainVerdict").await;
     assert!(mail.contains("Ravi accepted your connection request"), "{mail}");
@@ -280,7 +324,9 @@ async fn bad_connection_requests_are_refused_and_change_nothing() {
     long.assert_status(400);
     let bad_type = app.post(&path, asha.t(), json!({"message": "hi", "connectionType": "forever"})).await;
     bad_type.assert_status(400);
-    app.post("/api/citizens/direct-connection-request/not-an-id", asha.t(), json!({"message": "hi"})).await.assert_status(400);
+    app.post("/api/citizens/direct-connection-request/not-an-id", asha.t(), json!({"message": "hi"}))
+        .await
+        .assert_status(400);
     let unknown = request(&app, &asha, &admin(&app).await, "hi").await;
     unknown.assert_status(404);
     assert_eq!(unknown.message(), "Lawyer not found or not verified");
@@ -315,7 +361,9 @@ async fn accepted_pairs_refuse_new_requests_and_rejected_ones_are_reused() {
     let first = request(&app, &asha, &meena, "first").await;
     let id = first.data()["connectionId"].as_str().unwrap().to_string();
     let mut rx = app.state().notifier.subscribe();
-    let rej = app.post(&format!("/api/lawyers/reject-connection-request/{id}"), meena.t(), json!({"responseMessage": "Busy"})).await;
+    let rej = app
+        .post(&format!("/api/lawyers/reject-connection-request/{id}"), meena.t(), json!({"responseMessage": "Busy"}))
+        .await;
     rej.assert_status(200);
     assert_eq!(rej.message(), "Connection request rejected");
     assert_keys(rej.data(), &["connection"]);
@@ -330,7 +378,11 @@ async fn accepted_pairs_refuse_new_requests_and_rejected_ones_are_reused() {
 
     // Asking again reuses the record: pending, new message, response cleared.
     let again = app
-        .post(&format!("/api/citizens/direct-connection-request/{}", meena.id()), asha.t(), json!({"message": "second try", "connectionType": "ongoing_support"}))
+        .post(
+            &format!("/api/citizens/direct-connection-request/{}", meena.id()),
+            asha.t(),
+            json!({"message": "second try", "connectionType": "ongoing_support"}),
+        )
         .await;
     again.assert_status(200);
     assert_eq!(again.data()["connectionId"], id.as_str());
@@ -385,7 +437,9 @@ async fn only_the_addressed_lawyer_answers_and_only_pending_requests() {
         assert_eq!(r.message(), "User role citizen is not authorized to access this route");
     }
     app.post("/api/lawyers/accept-connection-request/xyz", ravi.t(), json!({})).await.assert_status(400);
-    app.post(&format!("/api/lawyers/accept-connection-request/{}", asha.id()), ravi.t(), json!({})).await.assert_status(404);
+    app.post(&format!("/api/lawyers/accept-connection-request/{}", asha.id()), ravi.t(), json!({}))
+        .await
+        .assert_status(404);
     assert_eq!(status_of(&app, &id).await.as_deref(), Some("pending"));
 
     app.post(&format!("/api/lawyers/accept-connection-request/{id}"), ravi.t(), json!({})).await.assert_status(200);
@@ -463,7 +517,11 @@ async fn cached_connection_lists_show_every_change_on_the_next_read() {
         assert_cache(&r, "HIT");
         assert_eq!(r.data()["connections"], json!([]));
     }
-    for (path, who) in [("/api/citizens/direct-chats", &asha), ("/api/lawyers/my-chats", &ravi), ("/api/lawyers/my-direct-clients", &ravi)] {
+    for (path, who) in [
+        ("/api/citizens/direct-chats", &asha),
+        ("/api/lawyers/my-chats", &ravi),
+        ("/api/lawyers/my-direct-clients", &ravi),
+    ] {
         app.get(path, who.t()).await;
         assert_cache(&app.get(path, who.t()).await, "HIT");
     }
@@ -479,7 +537,10 @@ async fn cached_connection_lists_show_every_change_on_the_next_read() {
     assert_eq!(app.get("/api/citizens/connected-lawyers", asha.t()).await.data()["connections"][0]["_id"], id.as_str());
     assert_eq!(app.get("/api/citizens/direct-chats", asha.t()).await.data()["chats"].as_array().unwrap().len(), 1);
     assert_eq!(app.get("/api/lawyers/my-chats", ravi.t()).await.data()["chats"].as_array().unwrap().len(), 1);
-    assert_eq!(app.get("/api/lawyers/my-direct-clients", ravi.t()).await.data()["clients"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        app.get("/api/lawyers/my-direct-clients", ravi.t()).await.data()["clients"].as_array().unwrap().len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -496,7 +557,8 @@ async fn list_totals_count_every_record_not_the_page() {
     assert_eq!(r.data()["pagination"], json!({"current": 2, "pages": 2, "total": 3}));
     // Newest first.
     let first = app.get("/api/lawyers/pending-connection-requests?limit=500", ravi.t()).await;
-    let names: Vec<&str> = first.data()["requests"].as_array().unwrap().iter().map(|r| r["citizen"]["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> =
+        first.data()["requests"].as_array().unwrap().iter().map(|r| r["citizen"]["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["C", "B", "A"]);
     assert_eq!(first.data()["pagination"], json!({"current": 1, "pages": 1, "total": 3}));
 }
@@ -544,7 +606,21 @@ async fn legacy_message_requests_open_a_pending_chat_the_lawyer_can_accept() {
     let chat = &pending.data()["requests"][0];
     assert_keys(
         chat,
-        &["_id", "chatId", "participants", "chatType", "status", "relatedCase", "directConnection", "lastMessage", "isActive", "createdAt", "updatedAt", "__v", "messages"],
+        &[
+            "_id",
+            "chatId",
+            "participants",
+            "chatType",
+            "status",
+            "relatedCase",
+            "directConnection",
+            "lastMessage",
+            "isActive",
+            "createdAt",
+            "updatedAt",
+            "__v",
+            "messages",
+        ],
     );
     assert_eq!(chat["status"], "pending");
     // Emails are for connected parties: none while the request is pending.
@@ -552,7 +628,10 @@ async fn legacy_message_requests_open_a_pending_chat_the_lawyer_can_accept() {
     assert_eq!(chat["lastMessage"]["sender"], json!({"_id": asha.id(), "name": "Asha", "role": "citizen"}));
     assert_eq!(chat["lastMessage"]["content"], "Hi, I would like to connect with you for legal assistance.");
     let message = &chat["messages"][0];
-    assert_keys(message, &["_id", "sender", "content", "messageType", "fileData", "attachments", "isRead", "timestamp", "isDeleted"]);
+    assert_keys(
+        message,
+        &["_id", "sender", "content", "messageType", "fileData", "attachments", "isRead", "timestamp", "isDeleted"],
+    );
     assert_eq!(message["sender"], asha.id().as_str());
 
     // Two per hour per lawyer; the third is refused and recorded nowhere.
@@ -576,7 +655,9 @@ async fn legacy_message_requests_open_a_pending_chat_the_lawyer_can_accept() {
     r.assert_status(404);
     assert_eq!(r.message(), "Chat request not found");
     app.post("/api/lawyers/accept-request/direct_1_2", ravi.t(), json!({})).await.assert_status(400);
-    app.post(&format!("/api/lawyers/accept-request/direct_{}_{}", ravi.id(), other.id()), ravi.t(), json!({})).await.assert_status(404);
+    app.post(&format!("/api/lawyers/accept-request/direct_{}_{}", ravi.id(), other.id()), ravi.t(), json!({}))
+        .await
+        .assert_status(404);
     assert_cache(&app.get("/api/lawyers/my-chats", ravi.t()).await, "MISS");
     let r = app.post(&accept, ravi.t(), json!({})).await;
     r.assert_status(200);

@@ -38,7 +38,8 @@ fn drain(rx: &mut Receiver<Notification>) -> Vec<(String, String, Value)> {
 }
 
 async fn request(app: &TestApp, token: &str, lawyer: &Id, when: &str) -> Reply {
-    app.post("/api/consultations/request", Some(token), json!({"targetUserId": lawyer, "scheduledDateTime": when})).await
+    app.post("/api/consultations/request", Some(token), json!({"targetUserId": lawyer, "scheduledDateTime": when}))
+        .await
 }
 
 async fn consultation_rows(app: &TestApp) -> i64 {
@@ -65,8 +66,22 @@ async fn a_citizen_requests_a_consultation_and_the_lawyer_is_notified() {
     assert_eq!(
         keys(c),
         set(&[
-            "_id", "title", "description", "citizen", "lawyer", "consultationType", "status", "scheduledDateTime", "duration", "fee",
-            "agenda", "followUp", "reminders", "createdAt", "updatedAt", "__v",
+            "_id",
+            "title",
+            "description",
+            "citizen",
+            "lawyer",
+            "consultationType",
+            "status",
+            "scheduledDateTime",
+            "duration",
+            "fee",
+            "agenda",
+            "followUp",
+            "reminders",
+            "createdAt",
+            "updatedAt",
+            "__v",
         ])
     );
     assert_eq!(c["title"], "Consultation with Ravi");
@@ -110,7 +125,8 @@ async fn requests_are_validated_and_refused_requests_store_nothing() {
     let (other_citizen, _) = citizen(&app, "Bala").await;
     let (_, admin_t) = account(&app, Role::Admin, "Admin", true).await;
 
-    let r = app.post("/api/consultations/request", Some(&asha_t), json!({"duration": 5, "consultationType": "chat"})).await;
+    let r =
+        app.post("/api/consultations/request", Some(&asha_t), json!({"duration": 5, "consultationType": "chat"})).await;
     r.assert_status(400);
     assert_eq!(r.message(), "Validation failed");
     let errors: Vec<(String, String)> = r.body["errors"]
@@ -130,7 +146,11 @@ async fn requests_are_validated_and_refused_requests_store_nothing() {
     assert_eq!(errors, expected.map(|(p, m)| (p.to_string(), m.to_string())));
     let long = "x".repeat(501);
     let r = app
-        .post("/api/consultations/request", Some(&asha_t), json!({"targetUserId": ravi.id, "scheduledDateTime": "next week", "description": long}))
+        .post(
+            "/api/consultations/request",
+            Some(&asha_t),
+            json!({"targetUserId": ravi.id, "scheduledDateTime": "next week", "description": long}),
+        )
         .await;
     r.assert_status(400);
     assert_eq!(r.body["errors"].as_array().unwrap().len(), 2);
@@ -175,7 +195,8 @@ async fn a_lawyer_cannot_be_booked_twice_within_thirty_minutes() {
 
     for minutes in [-30, -20, 0, 29, 30] {
         // The same instant written with an offset is the same time.
-        let when = (slot + chrono::Duration::minutes(minutes)).with_timezone(&chrono::FixedOffset::east_opt(5 * 3600 + 1800).unwrap());
+        let when = (slot + chrono::Duration::minutes(minutes))
+            .with_timezone(&chrono::FixedOffset::east_opt(5 * 3600 + 1800).unwrap());
         let r = request(&app, &bala_t, &ravi.id, &when.to_rfc3339()).await;
         r.assert_status(409);
         assert_eq!(r.message(), "The lawyer has another consultation scheduled at this time");
@@ -205,7 +226,8 @@ async fn lists_and_items_are_scoped_to_the_parties_and_cached_reads_show_every_c
     list.assert_status(200);
     assert_eq!(list.headers["x-cache"], "MISS");
     assert_eq!(keys(list.data()), set(&["consultations", "pagination"]));
-    let ids: Vec<&str> = list.data()["consultations"].as_array().unwrap().iter().map(|c| c["_id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> =
+        list.data()["consultations"].as_array().unwrap().iter().map(|c| c["_id"].as_str().unwrap()).collect();
     assert_eq!(ids, [late_id.as_str(), early_id.as_str()], "latest scheduled first");
     assert_eq!(list.data()["pagination"], json!({"page": 1, "limit": 20, "total": 2, "pages": 1}));
     assert_eq!(list.data()["consultations"][0]["citizen"]["_id"], asha.id.as_str());
@@ -280,7 +302,9 @@ async fn only_the_assigned_lawyer_updates_the_status_with_valid_values() {
     r.assert_status(403);
     assert_eq!(r.message(), "User role citizen is not authorized to access this route");
     let long = "n".repeat(1001);
-    let r = app.patch(&path, Some(&ravi_t), Some(json!({"status": "in-progress", "meetingLink": "not a link", "notes": long}))).await;
+    let r = app
+        .patch(&path, Some(&ravi_t), Some(json!({"status": "in-progress", "meetingLink": "not a link", "notes": long})))
+        .await;
     r.assert_status(400);
     let msgs: Vec<&str> = r.body["errors"].as_array().unwrap().iter().map(|e| e["msg"].as_str().unwrap()).collect();
     assert_eq!(msgs, ["Invalid status", "Invalid meeting link URL", "Notes cannot exceed 1000 characters"]);
@@ -317,7 +341,9 @@ async fn only_the_assigned_lawyer_updates_the_status_with_valid_values() {
     assert_eq!(payload["lawyer"], json!({"_id": ravi.id, "name": "Ravi"}));
 
     // A link of the lawyer's own is stored as given, without a platform.
-    let r = app.patch(&path, Some(&ravi_t), Some(json!({"status": "scheduled", "meetingLink": "https://zoom.us/j/123"}))).await;
+    let r = app
+        .patch(&path, Some(&ravi_t), Some(json!({"status": "scheduled", "meetingLink": "https://zoom.us/j/123"})))
+        .await;
     r.assert_status(200);
     assert_eq!(r.data()["consultation"]["meetingDetails"]["meetingLink"], "https://zoom.us/j/123");
     assert!(r.data()["consultation"]["meetingDetails"].get("platform").is_none());
@@ -343,10 +369,18 @@ async fn either_party_cancels_in_time_and_the_other_party_is_told() {
     let r = app.patch(&format!("/api/consultations/{soon_id}/cancel"), Some(&asha_t), Some(json!({}))).await;
     r.assert_status(400);
     assert_eq!(r.message(), "Consultation cannot be cancelled (less than 2 hours remaining)");
-    let r = app.patch(&format!("/api/consultations/{later_id}/cancel"), Some(&asha_t), Some(json!({"reason": "r".repeat(501)}))).await;
+    let r = app
+        .patch(
+            &format!("/api/consultations/{later_id}/cancel"),
+            Some(&asha_t),
+            Some(json!({"reason": "r".repeat(501)})),
+        )
+        .await;
     r.assert_status(400);
     assert_eq!(r.body["errors"][0]["msg"], "Reason cannot exceed 500 characters");
-    app.patch(&format!("/api/consultations/{}/cancel", Id::new()), Some(&asha_t), Some(json!({}))).await.assert_status(404);
+    app.patch(&format!("/api/consultations/{}/cancel", Id::new()), Some(&asha_t), Some(json!({})))
+        .await
+        .assert_status(404);
     assert!(drain(&mut rx).is_empty());
 
     // The citizen cancels: the lawyer is told.
@@ -369,7 +403,13 @@ async fn either_party_cancels_in_time_and_the_other_party_is_told() {
     r.assert_status(400);
 
     // The lawyer cancels: the citizen is told, with the reason.
-    let r = app.patch(&format!("/api/consultations/{third_id}/cancel"), Some(&ravi_t), Some(json!({"reason": "Court hearing"}))).await;
+    let r = app
+        .patch(
+            &format!("/api/consultations/{third_id}/cancel"),
+            Some(&ravi_t),
+            Some(json!({"reason": "Court hearing"})),
+        )
+        .await;
     r.assert_status(200);
     assert_eq!(r.data()["consultation"]["cancellation"]["reason"], "Court hearing");
     let events = drain(&mut rx);

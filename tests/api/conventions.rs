@@ -136,8 +136,10 @@ fn source_routes() -> Vec<SourceRoute> {
                 let (p, r) = args.split_once(',').unwrap();
                 (p.to_string(), r.to_string())
             };
-            let path: String = raw_path.replace("$id", "").chars().filter(|c| !matches!(c, '"' | ',' | ' ' | '\n')).collect();
-            let handlers = method.captures_iter(&router).map(|c| (c[1].to_string(), c[2].to_string())).collect::<Vec<_>>();
+            let path: String =
+                raw_path.replace("$id", "").chars().filter(|c| !matches!(c, '"' | ',' | ' ' | '\n')).collect();
+            let handlers =
+                method.captures_iter(&router).map(|c| (c[1].to_string(), c[2].to_string())).collect::<Vec<_>>();
             assert!(!handlers.is_empty(), "no method router understood in {}: {router}", file.display());
             out.push(SourceRoute { file: file.display().to_string(), path: template(&path), handlers });
         }
@@ -179,8 +181,15 @@ async fn the_openapi_description_lists_every_route_of_the_router() {
         let suffix = if route.path == "/" { String::new() } else { route.path.clone() };
         for (method, handler) in &route.handlers {
             registrations += 1;
-            let found = documented.iter().any(|(m, p, op)| m == method && template(p).ends_with(&suffix) && op == handler);
-            assert!(found, "{} {} ({handler}, {}) is not in the OpenAPI description", method.to_uppercase(), route.path, route.file);
+            let found =
+                documented.iter().any(|(m, p, op)| m == method && template(p).ends_with(&suffix) && op == handler);
+            assert!(
+                found,
+                "{} {} ({handler}, {}) is not in the OpenAPI description",
+                method.to_uppercase(),
+                route.path,
+                route.file
+            );
         }
     }
     assert!(registrations >= 80, "the source scan found only {registrations} routes");
@@ -243,7 +252,8 @@ async fn the_api_docs_ui_is_served_without_network() {
     for c in scripts.captures_iter(&html) {
         let src = &c[1];
         assert!(!src.starts_with("http"), "external script {src}");
-        let asset = app.client.get(app.url(&format!("/api/docs/{}", src.trim_start_matches("./")))).send().await.unwrap();
+        let asset =
+            app.client.get(app.url(&format!("/api/docs/{}", src.trim_start_matches("./")))).send().await.unwrap();
         assert_eq!(asset.status(), 200, "{src}");
         seen += 1;
     }
@@ -296,11 +306,21 @@ async fn a_page_beyond_the_bound_is_a_400_on_every_paginated_list() {
             if refuses_the_page(&r) {
                 refused = true;
                 let documented = page_parameter(op).and_then(|p| p["description"].as_str()).unwrap_or("");
-                assert!(documented.contains("1000000"), "GET {path} refuses large pages but its page parameter says {documented:?}");
+                assert!(
+                    documented.contains("1000000"),
+                    "GET {path} refuses large pages but its page parameter says {documented:?}"
+                );
                 // The bound itself is served; one past it is refused too.
                 let at_bound = app.get(&format!("{concrete}?page=1000000"), Some(token)).await;
-                assert!(!refuses_the_page(&at_bound) && at_bound.status.as_u16() < 500, "GET {path}?page=1000000: {}", at_bound.body);
-                assert!(refuses_the_page(&app.get(&format!("{concrete}?page=1000001"), Some(token)).await), "GET {path}?page=1000001");
+                assert!(
+                    !refuses_the_page(&at_bound) && at_bound.status.as_u16() < 500,
+                    "GET {path}?page=1000000: {}",
+                    at_bound.body
+                );
+                assert!(
+                    refuses_the_page(&app.get(&format!("{concrete}?page=1000001"), Some(token)).await),
+                    "GET {path}?page=1000001"
+                );
                 break;
             }
         }

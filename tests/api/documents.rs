@@ -90,7 +90,8 @@ async fn connection(app: &TestApp, citizen: &User, lawyer: &User) -> Id {
 async fn chat(app: &TestApp, chat_id: &str, chat_type: &str, related: Option<&Id>, members: &[(&User, &str)]) {
     let id = Id::new();
     let now = nyaya::time::now_iso();
-    let (case_id, connection_id) = if chat_type == "direct" { (None, related.cloned()) } else { (related.cloned(), None) };
+    let (case_id, connection_id) =
+        if chat_type == "direct" { (None, related.cloned()) } else { (related.cloned(), None) };
     exec(
         app,
         Sql::new(
@@ -181,13 +182,20 @@ pub fn file<'a>(field: &'a str, name: &'a str, mime: &'a str, bytes: Vec<u8>) ->
     FilePart { field, name, mime, bytes }
 }
 
-pub async fn multipart(app: &TestApp, path: &str, token: &str, fields: &[(&str, &str)], files: Vec<FilePart<'_>>) -> Reply {
+pub async fn multipart(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    fields: &[(&str, &str)],
+    files: Vec<FilePart<'_>>,
+) -> Reply {
     let mut form = Form::new();
     for (k, v) in fields {
         form = form.text(k.to_string(), v.to_string());
     }
     for f in files {
-        form = form.part(f.field.to_string(), Part::bytes(f.bytes).file_name(f.name.to_string()).mime_str(f.mime).unwrap());
+        form = form
+            .part(f.field.to_string(), Part::bytes(f.bytes).file_name(f.name.to_string()).mime_str(f.mime).unwrap());
     }
     let res = app.client.post(app.url(path)).bearer_auth(token).multipart(form).send().await.expect("upload request");
     TestApp::reply(res).await
@@ -236,9 +244,32 @@ fn set(names: &[&str]) -> BTreeSet<String> {
 }
 
 const DOCUMENT_KEYS: &[&str] = &[
-    "_id", "originalName", "ipfsHash", "mimeType", "size", "url", "documentType", "relatedId", "relatedModel", "uploadedBy",
-    "uploadedByRole", "accessibleTo", "description", "tags", "documentCategory", "isVerified", "pinataMetadata", "status",
-    "uploadedAt", "lastAccessedAt", "createdAt", "updatedAt", "__v", "id", "sizeFormatted", "timeAgo",
+    "_id",
+    "originalName",
+    "ipfsHash",
+    "mimeType",
+    "size",
+    "url",
+    "documentType",
+    "relatedId",
+    "relatedModel",
+    "uploadedBy",
+    "uploadedByRole",
+    "accessibleTo",
+    "description",
+    "tags",
+    "documentCategory",
+    "isVerified",
+    "pinataMetadata",
+    "status",
+    "uploadedAt",
+    "lastAccessedAt",
+    "createdAt",
+    "updatedAt",
+    "__v",
+    "id",
+    "sizeFormatted",
+    "timeAgo",
 ];
 
 /// Files left in the upload area's temporary folder (must be none after any request).
@@ -291,7 +322,10 @@ async fn a_case_party_uploads_and_the_other_party_reads_and_downloads() {
     assert_eq!(doc["relatedModel"], "Query");
     assert_eq!(doc["uploadedBy"], json!({"_id": asha.id, "name": "Asha", "email": asha.email, "role": "citizen"}));
     assert_eq!(doc["uploadedByRole"], "citizen");
-    assert_eq!(doc["accessibleTo"], json!([{"userId": asha.id, "role": "citizen"}, {"userId": ravi.id, "role": "lawyer"}]));
+    assert_eq!(
+        doc["accessibleTo"],
+        json!([{"userId": asha.id, "role": "citizen"}, {"userId": ravi.id, "role": "lawyer"}])
+    );
     assert_eq!(doc["description"], "Registered sale deed");
     assert_eq!(doc["tags"], json!(["deed", "land"]));
     assert_eq!(doc["documentCategory"], "contract");
@@ -470,8 +504,14 @@ async fn oversized_files_are_refused_with_413_and_leave_nothing_behind() {
     let mut big = pdf("big");
     big.resize(4096, b' ');
     let fields = [("documentType", "query"), ("relatedId", query.as_str())];
-    let r = multipart(&app, "/api/documents/upload", &asha_t, &fields, vec![file("document", "big.pdf", "application/pdf", big.clone())])
-        .await;
+    let r = multipart(
+        &app,
+        "/api/documents/upload",
+        &asha_t,
+        &fields,
+        vec![file("document", "big.pdf", "application/pdf", big.clone())],
+    )
+    .await;
     r.assert_status(413);
     assert_eq!(r.body["success"], false);
     assert!(r.body["error"].as_str().unwrap().starts_with("File size exceeds limit of"), "{}", r.body);
@@ -484,7 +524,10 @@ async fn oversized_files_are_refused_with_413_and_leave_nothing_behind() {
         "/api/documents/upload-multiple",
         &asha_t,
         &fields,
-        vec![file("documents", "ok.pdf", "application/pdf", exact.clone()), file("documents", "big.pdf", "application/pdf", big)],
+        vec![
+            file("documents", "ok.pdf", "application/pdf", exact.clone()),
+            file("documents", "big.pdf", "application/pdf", big),
+        ],
     )
     .await;
     r.assert_status(413);
@@ -495,7 +538,14 @@ async fn oversized_files_are_refused_with_413_and_leave_nothing_behind() {
     r.assert_status(400);
     assert_eq!(document_rows(&app).await, 0);
     assert_eq!(temp_files(&app), 0);
-    let r = multipart(&app, "/api/documents/upload", &asha_t, &fields, vec![file("document", "ok.pdf", "application/pdf", exact)]).await;
+    let r = multipart(
+        &app,
+        "/api/documents/upload",
+        &asha_t,
+        &fields,
+        vec![file("document", "ok.pdf", "application/pdf", exact)],
+    )
+    .await;
     r.assert_status(201);
 }
 
@@ -511,7 +561,13 @@ fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 /// Starts a multipart upload over a raw connection that announces `total` bytes but sends
 /// only the text fields and the first 64 KiB of one file, then waits (at most 10 s) for the
 /// server's answer without ever sending the rest: `None` when the server waits for the body.
-async fn stalled_upload(app: &TestApp, path: &str, token: &str, fields: &[(&str, &str)], file_field: &str) -> Option<(u16, Value)> {
+async fn stalled_upload(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    fields: &[(&str, &str)],
+    file_field: &str,
+) -> Option<(u16, Value)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let boundary = "nyaya-stalled-upload";
     let mut head = String::new();
@@ -542,9 +598,9 @@ async fn stalled_upload(app: &TestApp, path: &str, token: &str, fields: &[(&str,
             raw.extend_from_slice(&buf[..n]);
             let text = String::from_utf8_lossy(&raw).into_owned();
             if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                let length = head
-                    .lines()
-                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap()));
+                let length = head.lines().find_map(|l| {
+                    l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap())
+                });
                 if n == 0 || length.is_some_and(|len| body.len() >= len) {
                     let status = head.split(' ').nth(1).unwrap().parse().unwrap();
                     return (status, serde_json::from_str(body).unwrap_or(Value::String(body.to_string())));
@@ -569,14 +625,33 @@ async fn an_upload_to_a_case_of_others_is_refused_before_any_byte_is_stored() {
     let missing = Id::new();
 
     for (path, fields, file_field, status, error) in [
-        ("/api/documents/upload", vec![("documentType", "dispute"), ("relatedId", dispute.as_str())], "document", 403, "Access denied"),
-        ("/api/documents/upload-multiple", vec![("documentType", "direct"), ("relatedId", conn.as_str())], "documents", 403, "Access denied"),
-        ("/api/documents/upload", vec![("documentType", "query"), ("relatedId", missing.as_str())], "document", 404, "Query not found"),
+        (
+            "/api/documents/upload",
+            vec![("documentType", "dispute"), ("relatedId", dispute.as_str())],
+            "document",
+            403,
+            "Access denied",
+        ),
+        (
+            "/api/documents/upload-multiple",
+            vec![("documentType", "direct"), ("relatedId", conn.as_str())],
+            "documents",
+            403,
+            "Access denied",
+        ),
+        (
+            "/api/documents/upload",
+            vec![("documentType", "query"), ("relatedId", missing.as_str())],
+            "document",
+            404,
+            "Query not found",
+        ),
         ("/api/chats/upload-file", vec![("chatId", chat_id.as_str())], "file", 403, "Access denied"),
     ] {
         // The answer comes while the file is still arriving, and nothing of it was written.
         let answer = stalled_upload(&app, path, &mallory_t, &fields, file_field).await;
-        let (got, body) = answer.unwrap_or_else(|| panic!("POST {path} {fields:?}: no answer before the whole body arrived"));
+        let (got, body) =
+            answer.unwrap_or_else(|| panic!("POST {path} {fields:?}: no answer before the whole body arrived"));
         assert_eq!((got, body["error"].as_str()), (status, Some(error)), "POST {path} {fields:?}: {body}");
         assert_eq!(body["success"], false);
         let written = files_under(&app.state().config.upload_dir);
@@ -612,7 +687,14 @@ async fn upload_inputs_are_validated() {
     let (ravi, ravi_t) = lawyer(&app, "Ravi").await;
     let doc = || vec![file("document", "a.pdf", "application/pdf", pdf("a"))];
 
-    let r = multipart(&app, "/api/documents/upload", &asha_t, &[("relatedId", "nope"), ("documentCategory", "gossip")], doc()).await;
+    let r = multipart(
+        &app,
+        "/api/documents/upload",
+        &asha_t,
+        &[("relatedId", "nope"), ("documentCategory", "gossip")],
+        doc(),
+    )
+    .await;
     r.assert_status(400);
     assert_eq!(r.body["error"], "Validation failed");
     assert_eq!(r.body["message"], "Validation failed");
@@ -621,13 +703,34 @@ async fn upload_inputs_are_validated() {
     assert_eq!(r.body["details"][0]["msg"], "Document type must be direct, query, or dispute");
 
     let missing = Id::new();
-    let r = multipart(&app, "/api/documents/upload", &asha_t, &[("documentType", "query"), ("relatedId", missing.as_str())], vec![]).await;
+    let r = multipart(
+        &app,
+        "/api/documents/upload",
+        &asha_t,
+        &[("documentType", "query"), ("relatedId", missing.as_str())],
+        vec![],
+    )
+    .await;
     r.assert_status(400);
     assert_eq!(r.body["error"], "No file uploaded");
-    let r = multipart(&app, "/api/documents/upload", &asha_t, &[("documentType", "query"), ("relatedId", missing.as_str())], doc()).await;
+    let r = multipart(
+        &app,
+        "/api/documents/upload",
+        &asha_t,
+        &[("documentType", "query"), ("relatedId", missing.as_str())],
+        doc(),
+    )
+    .await;
     r.assert_status(404);
     assert_eq!(r.body["error"], "Query not found");
-    let r = multipart(&app, "/api/documents/upload", &asha_t, &[("documentType", "direct"), ("relatedId", missing.as_str())], doc()).await;
+    let r = multipart(
+        &app,
+        "/api/documents/upload",
+        &asha_t,
+        &[("documentType", "direct"), ("relatedId", missing.as_str())],
+        doc(),
+    )
+    .await;
     r.assert_status(404);
     assert_eq!(r.body["error"], "Direct connection not found");
     // A JSON body is not a form: the fields are missing.
@@ -638,7 +741,13 @@ async fn upload_inputs_are_validated() {
     assert_ne!(r.status.as_u16(), 200);
 
     // Unauthenticated uploads are refused before anything is read.
-    let res = app.client.post(app.url("/api/documents/upload")).multipart(Form::new().text("documentType", "query")).send().await.unwrap();
+    let res = app
+        .client
+        .post(app.url("/api/documents/upload"))
+        .multipart(Form::new().text("documentType", "query"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status().as_u16(), 401);
 
     // The same content twice on one connection is refused; once is fine.
@@ -653,7 +762,10 @@ async fn upload_inputs_are_validated() {
         "/api/documents/upload-multiple",
         &asha_t,
         &fields,
-        vec![file("documents", "b.pdf", "application/pdf", pdf("b")), file("documents", "b2.pdf", "application/pdf", pdf("b"))],
+        vec![
+            file("documents", "b.pdf", "application/pdf", pdf("b")),
+            file("documents", "b2.pdf", "application/pdf", pdf("b")),
+        ],
     )
     .await;
     twice.assert_status(400);
@@ -682,12 +794,23 @@ async fn repository_search_stats_and_delete_follow_the_access_rule() {
         &app,
         "/api/documents/upload-multiple",
         &ravi_t,
-        &[("documentType", "direct"), ("relatedId", conn.as_str()), ("documentCategory", "agreement"), ("tags", "Lease")],
-        vec![file("documents", "lease.pdf", "application/pdf", a.clone()), file("documents", "site.png", "image/png", b.clone())],
+        &[
+            ("documentType", "direct"),
+            ("relatedId", conn.as_str()),
+            ("documentCategory", "agreement"),
+            ("tags", "Lease"),
+        ],
+        vec![
+            file("documents", "lease.pdf", "application/pdf", a.clone()),
+            file("documents", "site.png", "image/png", b.clone()),
+        ],
     )
     .await;
     up.assert_status(201);
-    assert_eq!(up.data()["documents"][0]["accessibleTo"], json!([{"userId": asha.id, "role": "citizen"}, {"userId": ravi.id, "role": "lawyer"}]));
+    assert_eq!(
+        up.data()["documents"][0]["accessibleTo"],
+        json!([{"userId": asha.id, "role": "citizen"}, {"userId": ravi.id, "role": "lawyer"}])
+    );
     for doc in up.data()["documents"].as_array().unwrap() {
         processed(&app, &ravi_t, doc["_id"].as_str().unwrap()).await;
     }
@@ -730,7 +853,8 @@ async fn repository_search_stats_and_delete_follow_the_access_rule() {
     assert_eq!(s.data()["documents"], json!([]), "`_` must not act as a wildcard");
     let s = app.get("/api/documents/search?q=notes_1", Some(&ravi_t)).await;
     assert_eq!(s.data()["documents"][0]["_id"], notes_id);
-    let s = app.get("/api/documents/search?q=lease&documentType=direct&documentCategory=agreement", Some(&asha_t)).await;
+    let s =
+        app.get("/api/documents/search?q=lease&documentType=direct&documentCategory=agreement", Some(&asha_t)).await;
     assert_eq!(s.data()["pagination"]["totalDocuments"], 2, "name or tag match");
     assert_eq!(s.data()["filters"], json!({"documentType": "direct", "documentCategory": "agreement"}));
     let s = app.get("/api/documents/search?dateFrom=2000-01-01&dateTo=2000-12-31", Some(&asha_t)).await;
@@ -826,8 +950,14 @@ async fn chat_files_are_stored_as_documents_and_served_to_participants() {
     chat(&app, &chat_id, "query", Some(&query), &[(&asha, "citizen"), (&ravi, "lawyer")]).await;
     let bytes = pdf("draft reply");
 
-    let r = multipart(&app, "/api/chats/upload-file", &ravi_t, &[("chatId", &chat_id)], vec![file("file", "reply.pdf", "application/pdf", bytes.clone())])
-        .await;
+    let r = multipart(
+        &app,
+        "/api/chats/upload-file",
+        &ravi_t,
+        &[("chatId", &chat_id)],
+        vec![file("file", "reply.pdf", "application/pdf", bytes.clone())],
+    )
+    .await;
     r.assert_status(200);
     assert_eq!(r.message(), "File uploaded successfully");
     let data = r.data();
@@ -848,7 +978,10 @@ async fn chat_files_are_stored_as_documents_and_served_to_participants() {
     assert_eq!(doc["description"], "Shared in chat");
     assert_eq!(doc["documentCategory"], "correspondence");
     assert_eq!(doc["tags"], json!(["chat", "shared"]));
-    assert_eq!(doc["accessibleTo"], json!([{"userId": asha.id, "role": "citizen"}, {"userId": ravi.id, "role": "lawyer"}]));
+    assert_eq!(
+        doc["accessibleTo"],
+        json!([{"userId": asha.id, "role": "citizen"}, {"userId": ravi.id, "role": "lawyer"}])
+    );
 
     // The proxy: token in the query (window.open), the same bytes, private caching.
     let hash = sha256(&bytes);
@@ -876,25 +1009,48 @@ async fn chat_files_are_stored_as_documents_and_served_to_participants() {
     assert_eq!(r.body["error"], "File not found");
 
     // Outsiders and malformed requests.
-    let r = multipart(&app, "/api/chats/upload-file", &mallory_t, &[("chatId", &chat_id)], vec![file("file", "x.pdf", "application/pdf", pdf("x"))])
-        .await;
+    let r = multipart(
+        &app,
+        "/api/chats/upload-file",
+        &mallory_t,
+        &[("chatId", &chat_id)],
+        vec![file("file", "x.pdf", "application/pdf", pdf("x"))],
+    )
+    .await;
     r.assert_status(403);
     assert_eq!(r.body["error"], "Access denied");
-    let r = multipart(&app, "/api/chats/upload-file", &asha_t, &[], vec![file("file", "x.pdf", "application/pdf", pdf("x"))]).await;
+    let r = multipart(
+        &app,
+        "/api/chats/upload-file",
+        &asha_t,
+        &[],
+        vec![file("file", "x.pdf", "application/pdf", pdf("x"))],
+    )
+    .await;
     r.assert_status(400);
     assert_eq!(r.body["error"], "Chat ID is required");
     let r = multipart(&app, "/api/chats/upload-file", &asha_t, &[("chatId", &chat_id)], vec![]).await;
     r.assert_status(400);
     assert_eq!(r.body["error"], "No file uploaded");
-    let r = multipart(&app, "/api/chats/upload-file", &asha_t, &[("chatId", "query_nope")], vec![file("file", "x.pdf", "application/pdf", pdf("x"))])
-        .await;
+    let r = multipart(
+        &app,
+        "/api/chats/upload-file",
+        &asha_t,
+        &[("chatId", "query_nope")],
+        vec![file("file", "x.pdf", "application/pdf", pdf("x"))],
+    )
+    .await;
     r.assert_status(404);
     assert_eq!(document_rows(&app).await, 1);
 
     // A direct chat files its documents under the connection; sharing the same file again
     // returns the same document.
     let conn = connection(&app, &asha, &ravi).await;
-    let direct_id = if asha.id < ravi.id { format!("direct_{}_{}", asha.id, ravi.id) } else { format!("direct_{}_{}", ravi.id, asha.id) };
+    let direct_id = if asha.id < ravi.id {
+        format!("direct_{}_{}", asha.id, ravi.id)
+    } else {
+        format!("direct_{}_{}", ravi.id, asha.id)
+    };
     chat(&app, &direct_id, "direct", Some(&conn), &[(&asha, "citizen"), (&ravi, "lawyer")]).await;
     let r = multipart(
         &app,
@@ -911,8 +1067,14 @@ async fn chat_files_are_stored_as_documents_and_served_to_participants() {
     assert_eq!(d.data()["document"]["relatedId"], conn.as_str());
     assert_eq!(d.data()["document"]["relatedModel"], "DirectConnection");
     assert_eq!(d.data()["document"]["description"], "ID card");
-    let again = multipart(&app, "/api/chats/upload-file", &ravi_t, &[("chatId", &direct_id)], vec![file("file", "id-copy.png", "image/png", png())])
-        .await;
+    let again = multipart(
+        &app,
+        "/api/chats/upload-file",
+        &ravi_t,
+        &[("chatId", &direct_id)],
+        vec![file("file", "id-copy.png", "image/png", png())],
+    )
+    .await;
     again.assert_status(200);
     assert_eq!(again.data()["documentId"], id);
 }
@@ -922,12 +1084,21 @@ async fn chat_files_are_stored_as_documents_and_served_to_participants() {
 /// A document upload to `query` as `token`; returns the document id.
 async fn upload_to(app: &TestApp, token: &str, query: &Id, name: &str, mime: &str, bytes: Vec<u8>) -> String {
     let fields = [("documentType", "query"), ("relatedId", query.as_str())];
-    uploaded_id(&multipart(app, "/api/documents/upload", token, &fields, vec![file("document", name, mime, bytes)]).await)
+    uploaded_id(
+        &multipart(app, "/api/documents/upload", token, &fields, vec![file("document", name, mime, bytes)]).await,
+    )
 }
 
 /// Puts a processed document back to `processing`, as if its check had not run yet.
 async fn unprocess(app: &TestApp, id: &str) {
-    exec(app, Sql::new("UPDATE documents SET status = 'processing', status_reason = NULL, thumbnail_key = NULL WHERE id = $1").arg(id)).await;
+    exec(
+        app,
+        Sql::new(
+            "UPDATE documents SET status = 'processing', status_reason = NULL, thumbnail_key = NULL WHERE id = $1",
+        )
+        .arg(id),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -1025,8 +1196,10 @@ async fn the_uploader_hears_over_socket_io_when_processing_is_done() {
     let (asha, asha_t) = citizen(&app, "Asha").await;
     let (ravi, ravi_t) = lawyer(&app, "Ravi").await;
     let query = case(&app, "query", &asha, Some(&ravi)).await;
-    let mut a = Sock::open(&app.base, Auth::Token(&asha_t), rust_socketio::TransportType::Websocket).await.expect("connected");
-    let mut r = Sock::open(&app.base, Auth::Token(&ravi_t), rust_socketio::TransportType::Websocket).await.expect("connected");
+    let mut a =
+        Sock::open(&app.base, Auth::Token(&asha_t), rust_socketio::TransportType::Websocket).await.expect("connected");
+    let mut r =
+        Sock::open(&app.base, Auth::Token(&ravi_t), rust_socketio::TransportType::Websocket).await.expect("connected");
 
     let id = upload_to(&app, &asha_t, &query, "map.png", "image/png", png_image(300, 300)).await;
     let event = a.next("document_processed").await;
@@ -1087,7 +1260,14 @@ async fn a_processing_document_is_seen_by_its_uploader_only_and_processing_is_id
     assert_eq!(found.data()["documents"], json!([]));
     // The same content cannot be uploaded again while it is processing.
     let fields = [("documentType", "query"), ("relatedId", query.as_str())];
-    let again = multipart(&app, "/api/documents/upload", &ravi_t, &fields, vec![file("document", "copy.pdf", "application/pdf", bytes)]).await;
+    let again = multipart(
+        &app,
+        "/api/documents/upload",
+        &ravi_t,
+        &fields,
+        vec![file("document", "copy.pdf", "application/pdf", bytes)],
+    )
+    .await;
     again.assert_status(400);
     assert_eq!(again.body["error"], "copy.pdf has already been uploaded here");
 
@@ -1099,7 +1279,10 @@ async fn a_processing_document_is_seen_by_its_uploader_only_and_processing_is_id
     updated.assert_status(200);
     let stamp = updated.data()["document"]["updatedAt"].clone();
     assert_eq!(files::process_document(app.state(), &doc_id).await.unwrap(), first);
-    assert_eq!(app.get(&format!("/api/documents/details/{id}"), Some(&ravi_t)).await.data()["document"]["updatedAt"], stamp);
+    assert_eq!(
+        app.get(&format!("/api/documents/details/{id}"), Some(&ravi_t)).await.data()["document"]["updatedAt"],
+        stamp
+    );
     assert_eq!(files::process_document(app.state(), &Id::new()).await.unwrap(), ProcessOutcome::Gone);
 
     // The job trusts the stored bytes, not the upload: a file changed on disk is rejected.

@@ -110,7 +110,12 @@ pub async fn insert_user(app: &TestApp, role: nyaya::store::users::Role, name: &
 }
 
 /// A lawyer an admin has verified, with the given specializations and experience.
-pub async fn insert_verified_lawyer(app: &TestApp, name: &str, specializations: &[&str], experience: i64) -> nyaya::store::users::User {
+pub async fn insert_verified_lawyer(
+    app: &TestApp,
+    name: &str,
+    specializations: &[&str],
+    experience: i64,
+) -> nyaya::store::users::User {
     let mut user = insert_user(app, nyaya::store::users::Role::Lawyer, name).await;
     user.is_verified = true;
     let details = user.lawyer_details.as_mut().expect("lawyer details");
@@ -129,7 +134,13 @@ pub fn token_for(app: &TestApp, user: &nyaya::store::users::User) -> String {
 impl TestApp {
     /// Sends a request from a client without a cookie jar: it neither sends nor keeps the
     /// session cookies that register, login and refresh set.
-    pub async fn call_without_cookies(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+    pub async fn call_without_cookies(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
         let mut req = reqwest::Client::new().request(method, self.url(path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -145,7 +156,8 @@ impl TestApp {
 /// `data.user` and its access token. `extra` keys are merged into the body (e.g.
 /// `json!({"lawyerDetails": {...}})`); the password is [`PASSWORD`].
 pub async fn register(app: &TestApp, role: &str, extra: Value) -> (Value, String) {
-    let mut body = json!({"name": format!("Test {role}"), "email": unique_email(role), "password": PASSWORD, "role": role});
+    let mut body =
+        json!({"name": format!("Test {role}"), "email": unique_email(role), "password": PASSWORD, "role": role});
     if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
         b.extend(e.clone());
     }
@@ -165,7 +177,8 @@ const MAIL_POLL: std::time::Duration = std::time::Duration::from_millis(50);
 /// soft line breaks and `=3D` undone (enough for the ASCII texts tests look for).
 pub fn outbox_now(app: &TestApp) -> Vec<String> {
     let Ok(dir) = std::fs::read_dir(app.state().config.outbox_dir()) else { return Vec::new() };
-    let mut files: Vec<PathBuf> = dir.filter_map(|e| Some(e.ok()?.path())).filter(|p| p.extension().is_some_and(|x| x == "eml")).collect();
+    let mut files: Vec<PathBuf> =
+        dir.filter_map(|e| Some(e.ok()?.path())).filter(|p| p.extension().is_some_and(|x| x == "eml")).collect();
     files.sort();
     files
         .iter()
@@ -184,7 +197,8 @@ pub async fn outbox_until(app: &TestApp, what: &str, ready: impl Fn(&[String]) -
             return mails;
         }
         if tokio::time::Instant::now() >= deadline {
-            let subjects: Vec<String> = mails.iter().map(|m| format!("{:?} to {:?}", header(m, "Subject"), header(m, "To"))).collect();
+            let subjects: Vec<String> =
+                mails.iter().map(|m| format!("{:?} to {:?}", header(m, "Subject"), header(m, "To"))).collect();
             panic!("no {what} in the outbox after {MAIL_TIMEOUT:?}; it has: {subjects:#?}");
         }
         tokio::time::sleep(MAIL_POLL).await;

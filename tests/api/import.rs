@@ -25,9 +25,7 @@ fn date(iso: &str) -> DateTime {
 
 /// bcryptjs hashes: cost 10, `$2a$` (bcryptjs' prefix) or `$2b$`.
 fn bcrypt_hash(password: &str, version: bcrypt::Version) -> String {
-    bcrypt::hash_with_result(password, 10)
-        .unwrap()
-        .format_for_version(version)
+    bcrypt::hash_with_result(password, 10).unwrap().format_for_version(version)
 }
 
 // Ids of the fixture (24-hex, as the frontend stores them).
@@ -311,18 +309,11 @@ impl Fixture {
             let meta = serde_json::json!({"indexes": [{"v": 2, "key": {"_id": 1}, "name": "_id_"}], "uuid": "0", "collectionName": collection, "type": "collection"});
             if gzipped.contains(collection) {
                 std::fs::write(dir.join(format!("{collection}.bson.gz")), gzip(&bytes)).unwrap();
-                std::fs::write(
-                    dir.join(format!("{collection}.metadata.json.gz")),
-                    gzip(meta.to_string().as_bytes()),
-                )
-                .unwrap();
+                std::fs::write(dir.join(format!("{collection}.metadata.json.gz")), gzip(meta.to_string().as_bytes()))
+                    .unwrap();
             } else {
                 std::fs::write(dir.join(format!("{collection}.bson")), bytes).unwrap();
-                std::fs::write(
-                    dir.join(format!("{collection}.metadata.json")),
-                    meta.to_string(),
-                )
-                .unwrap();
+                std::fs::write(dir.join(format!("{collection}.metadata.json")), meta.to_string()).unwrap();
             }
         }
         // What mongodump also writes for other databases and collections.
@@ -348,12 +339,7 @@ impl Fixture {
             let text = if array {
                 serde_json::to_string_pretty(&values).unwrap()
             } else {
-                values
-                    .iter()
-                    .map(|v| v.to_string())
-                    .collect::<Vec<_>>()
-                    .join("\n")
-                    + "\n"
+                values.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("\n") + "\n"
             };
             std::fs::write(dir.join(format!("{collection}.json")), text).unwrap();
         }
@@ -375,18 +361,9 @@ fn options(app: &TestApp, dump: &Path) -> Options {
 }
 
 async fn login(app: &TestApp, email: &str, password: &str) -> (Value, String) {
-    let r = app
-        .post(
-            "/api/auth/login",
-            None,
-            serde_json::json!({"email": email, "password": password}),
-        )
-        .await;
+    let r = app.post("/api/auth/login", None, serde_json::json!({"email": email, "password": password})).await;
     r.assert_status(200);
-    let token = r.data()["tokens"]["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = r.data()["tokens"]["accessToken"].as_str().unwrap().to_string();
     (r.data()["user"].clone(), token)
 }
 
@@ -421,12 +398,7 @@ async fn snapshot(app: &TestApp) -> Vec<String> {
         ("document_access", "document_id, user_id"),
         ("consultations", "id"),
     ] {
-        let rows = app
-            .state()
-            .db
-            .all(&Sql::new(format!("SELECT * FROM {table} ORDER BY {order}")))
-            .await
-            .unwrap();
+        let rows = app.state().db.all(&Sql::new(format!("SELECT * FROM {table} ORDER BY {order}"))).await.unwrap();
         for row in rows {
             use sqlx::{Column, Row};
             let mut line = format!("{table}:");
@@ -435,24 +407,9 @@ async fn snapshot(app: &TestApp) -> Vec<String> {
                     .try_get::<Option<String>, _>(i)
                     .ok()
                     .flatten()
-                    .or_else(|| {
-                        row.try_get::<Option<i64>, _>(i)
-                            .ok()
-                            .flatten()
-                            .map(|n| n.to_string())
-                    })
-                    .or_else(|| {
-                        row.try_get::<Option<bool>, _>(i)
-                            .ok()
-                            .flatten()
-                            .map(|b| b.to_string())
-                    })
-                    .or_else(|| {
-                        row.try_get::<Option<f64>, _>(i)
-                            .ok()
-                            .flatten()
-                            .map(|f| f.to_string())
-                    });
+                    .or_else(|| row.try_get::<Option<i64>, _>(i).ok().flatten().map(|n| n.to_string()))
+                    .or_else(|| row.try_get::<Option<bool>, _>(i).ok().flatten().map(|b| b.to_string()))
+                    .or_else(|| row.try_get::<Option<f64>, _>(i).ok().flatten().map(|f| f.to_string()));
                 line.push_str(&format!(" {}={:?}", col.name(), v));
             }
             out.push(line);
@@ -462,92 +419,45 @@ async fn snapshot(app: &TestApp) -> Vec<String> {
 }
 
 async fn count(app: &TestApp, table: &str) -> i64 {
-    app.state()
-        .db
-        .count(&Sql::new(format!("SELECT COUNT(*) FROM {table}")))
-        .await
-        .unwrap()
+    app.state().db.count(&Sql::new(format!("SELECT COUNT(*) FROM {table}"))).await.unwrap()
 }
 
 #[tokio::test]
 async fn an_imported_dump_serves_its_data_and_old_passwords_sign_in() {
     let app = spawn().await;
     let dump = fixture().write_dump(&["chats", "documents"]);
-    let summary = nyaya::import::run(&app.state().db, &options(&app, &dump))
-        .await
-        .expect("import");
+    let summary = nyaya::import::run(&app.state().db, &options(&app, &dump)).await.expect("import");
     let text = summary.render();
 
     // The final table: read, written, repaired, skipped with reasons.
     let users = summary.get("users");
-    assert_eq!(
-        (users.read, users.written, users.skipped),
-        (9, 9, 0),
-        "{text}"
-    );
+    assert_eq!((users.read, users.written, users.skipped), (9, 9, 0), "{text}");
     assert_eq!(summary.get("queries").skipped, 1, "{text}");
     assert_eq!(summary.get("chats").written, 3, "{text}");
-    assert!(
-        summary.count_of("queries", "dangling reference: citizen") == 1,
-        "{text}"
-    );
-    assert!(
-        summary.count_of("users", "invalid email address") == 1,
-        "{text}"
-    );
+    assert!(summary.count_of("queries", "dangling reference: citizen") == 1, "{text}");
+    assert!(summary.count_of("users", "invalid email address") == 1, "{text}");
     assert!(summary.count_of("users", "unknown role") == 1, "{text}");
-    assert!(
-        summary.count_of("users", "field \"aadhaar\"") == 1,
-        "{text}"
-    );
-    assert!(
-        summary.count_of("users", "isVerified disagreed") == 1,
-        "{text}"
-    );
+    assert!(summary.count_of("users", "field \"aadhaar\"") == 1, "{text}");
+    assert!(summary.count_of("users", "isVerified disagreed") == 1, "{text}");
     assert!(summary.count_of("queries", "unknown status") == 1, "{text}");
-    assert!(
-        summary.count_of("chats", "message in the same millisecond") == 1,
-        "{text}"
-    );
-    assert!(
-        summary.count_of("chats", "dangling reference: message sender") == 1,
-        "{text}"
-    );
-    assert!(
-        summary.count_of("chats", "old-format chatId") == 1,
-        "{text}"
-    );
-    assert!(
-        text.contains("sessions.bson"),
-        "files of other collections are named: {text}"
-    );
+    assert!(summary.count_of("chats", "message in the same millisecond") == 1, "{text}");
+    assert!(summary.count_of("chats", "dangling reference: message sender") == 1, "{text}");
+    assert!(summary.count_of("chats", "old-format chatId") == 1, "{text}");
+    assert!(text.contains("sessions.bson"), "files of other collections are named: {text}");
     let report = std::fs::read_to_string(app.data_dir.join("import-report.jsonl")).unwrap();
-    assert!(
-        report.contains(QUERY_ORPHAN) && report.contains("\"skipped\""),
-        "{report}"
-    );
+    assert!(report.contains(QUERY_ORPHAN) && report.contains("\"skipped\""), "{report}");
 
     // Old passwords sign in; the bcrypt hash ($2a$ and $2b$) is replaced by argon2.
     assert!(stored_hash(&app, ASHA).await.starts_with("$2a$10$"));
     let (asha, asha_token) = login(&app, "asha@example.in", "OldPass1").await;
-    assert!(
-        stored_hash(&app, ASHA).await.starts_with("$argon2"),
-        "upgraded at the first sign-in"
-    );
+    assert!(stored_hash(&app, ASHA).await.starts_with("$argon2"), "upgraded at the first sign-in");
     login(&app, "asha@example.in", "OldPass1").await;
     assert_eq!(asha["_id"], ASHA);
-    assert_eq!(
-        asha["createdAt"], "2024-03-01T10:00:00.123Z",
-        "dates exact to the millisecond"
-    );
+    assert_eq!(asha["createdAt"], "2024-03-01T10:00:00.123Z", "dates exact to the millisecond");
     assert_eq!(asha["address"]["pincode"], "411001");
     assert!(!has(&asha, "aadhaar") && !has(&asha, "refresh"));
     let wrong = app
-        .post(
-            "/api/auth/login",
-            None,
-            serde_json::json!({"email": "asha@example.in", "password": "Wrong123"}),
-        )
+        .post("/api/auth/login", None, serde_json::json!({"email": "asha@example.in", "password": "Wrong123"}))
         .await;
     wrong.assert_status(401);
     let (vikram, vikram_token) = login(&app, "vikram@lawfirm.in", "LawPass9").await;
@@ -556,10 +466,7 @@ async fn an_imported_dump_serves_its_data_and_old_passwords_sign_in() {
     assert_eq!(vikram["isVerified"], true);
     let (meera, _) = login(&app, "meera@lawfirm.in", "Meera123").await;
     assert_eq!(
-        (
-            meera["isVerified"].clone(),
-            meera["lawyerDetails"]["verificationStatus"].clone()
-        ),
+        (meera["isVerified"].clone(), meera["lawyerDetails"]["verificationStatus"].clone()),
         (Value::Bool(false), Value::from("pending"))
     );
     let (kabir, _) = login(&app, "kabir@nls.ac.in", "Student1").await;
@@ -575,106 +482,55 @@ async fn an_imported_dump_serves_its_data_and_old_passwords_sign_in() {
     dash.assert_status(200);
     let d = dash.data();
     assert_eq!(
-        (
-            d["totalQueries"].as_i64(),
-            d["totalDisputes"].as_i64(),
-            d["connectedLawyers"].as_i64()
-        ),
+        (d["totalQueries"].as_i64(), d["totalDisputes"].as_i64(), d["connectedLawyers"].as_i64()),
         (Some(2), Some(1), Some(1)),
         "{d}"
     );
     assert_eq!(d["activeQueries"].as_i64(), Some(1), "{d}");
-    let stats = app
-        .get("/api/lawyers/dashboard/stats", Some(&vikram_token))
-        .await;
+    let stats = app.get("/api/lawyers/dashboard/stats", Some(&vikram_token)).await;
     stats.assert_status(200);
-    assert_eq!(
-        stats.data()["activeQueries"].as_i64(),
-        Some(1),
-        "{}",
-        stats.body
-    );
-    assert_eq!(
-        stats.data()["totalClients"].as_i64(),
-        Some(1),
-        "{}",
-        stats.body
-    );
+    assert_eq!(stats.data()["activeQueries"].as_i64(), Some(1), "{}", stats.body);
+    assert_eq!(stats.data()["totalClients"].as_i64(), Some(1), "{}", stats.body);
 
     // The direct chat: every message (the one of a sender who is gone aside), in order, with
     // read receipts, file data, legacy attachments and the last message.
     let direct = format!("direct_{ASHA}_{VIKRAM}");
-    let chat = app
-        .get(&format!("/api/chats/{direct}"), Some(&asha_token))
-        .await;
+    let chat = app.get(&format!("/api/chats/{direct}"), Some(&asha_token)).await;
     chat.assert_status(200);
-    let messages = chat.data()["chat"]["messages"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let contents: Vec<&str> = messages
-        .iter()
-        .filter_map(|m| m["content"].as_str())
-        .collect();
+    let messages = chat.data()["chat"]["messages"].as_array().cloned().unwrap_or_default();
+    let contents: Vec<&str> = messages.iter().filter_map(|m| m["content"].as_str()).collect();
     assert_eq!(
         contents,
-        [
-            "Hello, the landlord refuses to return the deposit.",
-            "File attachment",
-            "Thanks, got it.",
-            "Old notice"
-        ],
+        ["Hello, the landlord refuses to return the deposit.", "File attachment", "Thanks, got it.", "Old notice"],
         "{}",
         chat.body
     );
     assert_eq!(messages[0]["_id"], "65f1e3000000000000000001");
     assert_eq!(messages[0]["timestamp"], "2024-03-02T10:05:00.111Z");
     assert_eq!(messages[0]["isRead"][0]["user"], VIKRAM);
-    assert_eq!(
-        messages[0]["isRead"][0]["readAt"],
-        "2024-03-02T10:06:00.789Z"
-    );
+    assert_eq!(messages[0]["isRead"][0]["readAt"], "2024-03-02T10:06:00.789Z");
     assert_eq!(messages[1]["fileData"]["ipfsHash"], IPFS);
-    assert_eq!(
-        messages[2]["timestamp"], "2024-03-02T10:07:00.223Z",
-        "a tie is stored 1 ms later"
-    );
+    assert_eq!(messages[2]["timestamp"], "2024-03-02T10:07:00.223Z", "a tie is stored 1 ms later");
     assert_eq!(messages[3]["attachments"][0]["filename"], "notice.pdf");
-    assert!(
-        has(&chat.data()["chat"]["lastMessage"], "Old notice"),
-        "{}",
-        chat.body
-    );
+    assert!(has(&chat.data()["chat"]["lastMessage"], "Old notice"), "{}", chat.body);
     assert_eq!(chat.data()["chat"]["updatedAt"], "2024-03-02T10:08:00.400Z");
     assert_eq!(chat.data()["chat"]["directConnection"], CONNECTION);
 
     // The socket-made case chat is found by the case's chat route.
-    let case_chat = app
-        .get(
-            &format!("/api/chats/case/query/{QUERY}"),
-            Some(&vikram_token),
-        )
-        .await;
+    let case_chat = app.get(&format!("/api/chats/case/query/{QUERY}"), Some(&vikram_token)).await;
     case_chat.assert_status(200);
     assert!(
-        has(&case_chat.body, &format!("query_{QUERY}"))
-            && has(&case_chat.body, "Please send the rent agreement."),
+        has(&case_chat.body, &format!("query_{QUERY}")) && has(&case_chat.body, "Please send the rent agreement."),
         "{}",
         case_chat.body
     );
     let list = app.get("/api/chats", Some(&vikram_token)).await;
     list.assert_status(200);
     // The pending chat keeps its chatId; of its participants only the one who exists.
-    assert!(
-        has(&list.body, &direct) && !has(&list.body, &format!("\"_id\":\"{GONE}\"")),
-        "{}",
-        list.body
-    );
+    assert!(has(&list.body, &direct) && !has(&list.body, &format!("\"_id\":\"{GONE}\"")), "{}", list.body);
 
     // Cases with their offers, requests, notes and timelines.
-    let query = app
-        .get(&format!("/api/queries/{QUERY}"), Some(&asha_token))
-        .await;
+    let query = app.get(&format!("/api/queries/{QUERY}"), Some(&asha_token)).await;
     query.assert_status(200);
     for needle in [
         "Asked for the rent agreement.",
@@ -685,64 +541,29 @@ async fn an_imported_dump_serves_its_data_and_old_passwords_sign_in() {
     ] {
         assert!(has(&query.body, needle), "{needle} in {}", query.body);
     }
-    let open = app
-        .get(&format!("/api/queries/{QUERY_OPEN}"), Some(&asha_token))
-        .await;
+    let open = app.get(&format!("/api/queries/{QUERY_OPEN}"), Some(&asha_token)).await;
     open.assert_status(200);
     assert!(has(&open.body, "\"status\":\"pending\""), "{}", open.body);
-    let dispute = app
-        .get(&format!("/api/disputes/{DISPUTE}"), Some(&asha_token))
-        .await;
+    let dispute = app.get(&format!("/api/disputes/{DISPUTE}"), Some(&asha_token)).await;
     dispute.assert_status(200);
-    for needle in [
-        "S. Patil",
-        "250000",
-        "Civil Court, Pune",
-        "Survey map attached.",
-        "2024-04-01T04:30:00.000Z",
-    ] {
+    for needle in ["S. Patil", "250000", "Civil Court, Pune", "Survey map attached.", "2024-04-01T04:30:00.000Z"] {
         assert!(has(&dispute.body, needle), "{needle} in {}", dispute.body);
     }
-    let offers = app
-        .get("/api/citizens/received-offers", Some(&asha_token))
-        .await;
+    let offers = app.get("/api/citizens/received-offers", Some(&asha_token)).await;
     offers.assert_status(200);
-    assert!(
-        has(&offers.body, "65f1d1000000000000000001"),
-        "{}",
-        offers.body
-    );
+    assert!(has(&offers.body, "65f1d1000000000000000001"), "{}", offers.body);
 
     // Documents with their metadata and IPFS references.
-    let docs = app
-        .get(
-            &format!("/api/documents/direct/{CONNECTION}"),
-            Some(&vikram_token),
-        )
-        .await;
+    let docs = app.get(&format!("/api/documents/direct/{CONNECTION}"), Some(&vikram_token)).await;
     docs.assert_status(200);
-    for needle in [
-        IPFS,
-        "rent-agreement.pdf",
-        "Signed agreement",
-        "agreement",
-        "\"keyvalues\"",
-        "2024-03-02T10:06:30.000Z",
-    ] {
+    for needle in
+        [IPFS, "rent-agreement.pdf", "Signed agreement", "agreement", "\"keyvalues\"", "2024-03-02T10:06:30.000Z"]
+    {
         assert!(has(&docs.body, needle), "{needle} in {}", docs.body);
     }
-    let mine = app
-        .get(
-            "/api/documents/repository/my-documents",
-            Some(&vikram_token),
-        )
-        .await;
+    let mine = app.get("/api/documents/repository/my-documents", Some(&vikram_token)).await;
     mine.assert_status(200);
-    assert!(
-        has(&mine.body, IPFS_2),
-        "the uploader sees a document with an empty access list: {}",
-        mine.body
-    );
+    assert!(has(&mine.body, IPFS_2), "the uploader sees a document with an empty access list: {}", mine.body);
 
     // Consultations.
     let consultations = app.get("/api/consultations", Some(&asha_token)).await;
@@ -766,37 +587,22 @@ async fn a_second_run_changes_nothing_and_a_stopped_run_completes() {
     let mut first = options(&app, &dump);
     first.batch = 2;
     first.stop_after_batches = Some(2);
-    let err = nyaya::import::run(&app.state().db, &first)
-        .await
-        .expect_err("stops");
+    let err = nyaya::import::run(&app.state().db, &first).await.expect_err("stops");
     assert!(err.downcast_ref::<Stopped>().is_some(), "{err:#}");
     assert_eq!(count(&app, "users").await, 4, "two batches of two users");
     assert_eq!(count(&app, "messages").await, 0);
 
     // Run again: completes without duplicates.
-    let summary = nyaya::import::run(&app.state().db, &options(&app, &dump))
-        .await
-        .expect("resumed import");
-    assert_eq!(
-        (summary.get("users").present, summary.get("users").written),
-        (4, 5),
-        "{}",
-        summary.render()
-    );
+    let summary = nyaya::import::run(&app.state().db, &options(&app, &dump)).await.expect("resumed import");
+    assert_eq!((summary.get("users").present, summary.get("users").written), (4, 5), "{}", summary.render());
     assert_eq!(count(&app, "users").await, 9);
-    assert_eq!(
-        count(&app, "messages").await,
-        5,
-        "four direct-chat messages and one case-chat message"
-    );
+    assert_eq!(count(&app, "messages").await, 5, "four direct-chat messages and one case-chat message");
     assert_eq!(count(&app, "message_reads").await, 1);
     assert_eq!(count(&app, "case_requests").await, 3);
     let after_first = snapshot(&app).await;
 
     // A second full run changes nothing.
-    let again = nyaya::import::run(&app.state().db, &options(&app, &dump))
-        .await
-        .expect("second run");
+    let again = nyaya::import::run(&app.state().db, &options(&app, &dump)).await.expect("second run");
     for (collection, tally) in &again.collections {
         assert_eq!(tally.written, 0, "{collection}: {}", again.render());
     }
@@ -807,14 +613,9 @@ async fn a_second_run_changes_nothing_and_a_stopped_run_completes() {
     let fresh = spawn().await;
     let mut dry = options(&fresh, &dump);
     dry.dry_run = true;
-    let would = nyaya::import::run(&fresh.state().db, &dry)
-        .await
-        .expect("dry run");
+    let would = nyaya::import::run(&fresh.state().db, &dry).await.expect("dry run");
     assert_eq!(would.get("users").written, 9);
-    assert_eq!(
-        would.rows.get(&nyaya::import::tables::Table::Messages),
-        Some(&5)
-    );
+    assert_eq!(would.rows.get(&nyaya::import::tables::Table::Messages), Some(&5));
     assert!(would.render().contains("would write"));
     assert_eq!(count(&fresh, "users").await, 0);
     let _ = std::fs::remove_dir_all(dump);
@@ -825,23 +626,16 @@ async fn extended_json_exports_import_like_the_bson_dump() {
     let fixture = fixture();
     let bson_app = spawn().await;
     let dump = fixture.write_dump(&[]);
-    nyaya::import::run(&bson_app.state().db, &options(&bson_app, &dump))
-        .await
-        .unwrap();
+    nyaya::import::run(&bson_app.state().db, &options(&bson_app, &dump)).await.unwrap();
     let expected = snapshot(&bson_app).await;
     // Password hashes differ per fixture call (bcrypt salts), so one fixture serves all.
     for (canonical, array) in [(true, false), (false, true)] {
         let app = spawn().await;
         let export = fixture.write_export(canonical, array);
-        let summary = nyaya::import::run(&app.state().db, &options(&app, &export))
-            .await
-            .expect("import of Extended JSON");
+        let summary =
+            nyaya::import::run(&app.state().db, &options(&app, &export)).await.expect("import of Extended JSON");
         assert_eq!(summary.get("chats").written, 3, "{}", summary.render());
-        assert_eq!(
-            snapshot(&app).await,
-            expected,
-            "canonical {canonical}, array {array}"
-        );
+        assert_eq!(snapshot(&app).await, expected, "canonical {canonical}, array {array}");
         login(&app, "asha@example.in", "OldPass1").await;
         let _ = std::fs::remove_dir_all(export);
     }
@@ -864,9 +658,7 @@ async fn unreadable_and_truncated_documents_are_reported() {
         "{\"_id\": {\"$oid\": \"65f2a0000000000000000009\"}, \"title\": \n{not json}\n",
     )
     .unwrap();
-    let summary = nyaya::import::run(&app.state().db, &options(&app, &dump))
-        .await
-        .expect("import");
+    let summary = nyaya::import::run(&app.state().db, &options(&app, &dump)).await.expect("import");
     let text = summary.render();
     assert_eq!(summary.get("users").written, 8, "{text}");
     assert_eq!(summary.get("users").skipped, 1, "{text}");
@@ -887,14 +679,8 @@ async fn files_given_by_ipfs_hash_are_served() {
     o.files = Some(files.clone());
     // The uploads folder the server reads.
     o.uploads = app.state().config.upload_dir.clone();
-    let summary = nyaya::import::run(&app.state().db, &o)
-        .await
-        .expect("import");
-    assert!(
-        summary.count_of("documents", "file not in --files") == 1,
-        "{}",
-        summary.render()
-    );
+    let summary = nyaya::import::run(&app.state().db, &o).await.expect("import");
+    assert!(summary.count_of("documents", "file not in --files") == 1, "{}", summary.render());
     let (_, token) = login(&app, "vikram@lawfirm.in", "LawPass9").await;
     let res = app
         .client
@@ -904,17 +690,8 @@ async fn files_given_by_ipfs_hash_are_served() {
         .await
         .unwrap();
     assert_eq!(res.status().as_u16(), 200);
-    assert_eq!(
-        res.bytes().await.unwrap().as_ref(),
-        b"%PDF-1.4 rent agreement"
-    );
-    let res = app
-        .client
-        .get(app.url(&format!("/api/chats/file/{IPFS}")))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(res.bytes().await.unwrap().as_ref(), b"%PDF-1.4 rent agreement");
+    let res = app.client.get(app.url(&format!("/api/chats/file/{IPFS}"))).bearer_auth(&token).send().await.unwrap();
     assert_eq!(res.status().as_u16(), 200);
     // A record whose file was not handed over is a 404 to its reader, never a 500.
     for path in [format!("/api/documents/{DOC_QUERY}/download"), format!("/api/chats/file/{IPFS_2}")] {

@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use nyaya::service::background::EmailJob;
 use nyaya::jobs::runner::{Handler, JobError, Workers};
 use nyaya::jobs::{Claimed, JobState, Queue, When};
 use nyaya::mail::Email;
+use nyaya::service::background::EmailJob;
 use nyaya::store::users::Role;
 use serde_json::Value;
 
@@ -89,7 +89,10 @@ async fn failing_jobs_retry_then_fail_and_an_admin_retry_runs_them_once() {
         let (app, flaky, workers) = with_flaky_worker(&store, true).await;
         let id = app.state().jobs.enqueue(Queue::Noop, &(), When::Now).await.unwrap();
 
-        eventually("the job to reach the failed set", Duration::from_secs(10), || async { failed_count(&app, Queue::Noop).await == 1 }).await;
+        eventually("the job to reach the failed set", Duration::from_secs(10), || async {
+            failed_count(&app, Queue::Noop).await == 1
+        })
+        .await;
         assert_eq!(flaky.runs.load(Ordering::SeqCst), 3, "one run per attempt, JOBS_MAX_ATTEMPTS=3 ({store:?})");
 
         let admin = account(&app, Role::Admin, "Jobs Admin", |_| {}).await;
@@ -122,7 +125,8 @@ async fn an_admin_discards_a_failed_job_and_bad_input_is_refused() {
     for store in job_stores() {
         let (app, flaky, workers) = with_flaky_worker(&store, true).await;
         let id = app.state().jobs.enqueue(Queue::Noop, &(), When::Now).await.unwrap();
-        eventually("the job to fail", Duration::from_secs(10), || async { failed_count(&app, Queue::Noop).await == 1 }).await;
+        eventually("the job to fail", Duration::from_secs(10), || async { failed_count(&app, Queue::Noop).await == 1 })
+            .await;
 
         let admin = account(&app, Role::Admin, "Jobs Admin", |_| {}).await;
         let citizen = account(&app, Role::Citizen, "Nosy Citizen", |_| {}).await;
@@ -151,7 +155,10 @@ async fn a_delayed_job_waits_for_its_time() {
         app.state().jobs.enqueue(Queue::Noop, &(), When::After(Duration::from_millis(1500))).await.unwrap();
         let counts = app.state().jobs.counts().await.unwrap();
         assert_eq!(counts.iter().find(|c| c.queue == "noop").unwrap().scheduled, 1);
-        eventually("the delayed job to run", Duration::from_secs(10), || async { flaky.runs.load(Ordering::SeqCst) == 1 }).await;
+        eventually("the delayed job to run", Duration::from_secs(10), || async {
+            flaky.runs.load(Ordering::SeqCst) == 1
+        })
+        .await;
         assert!(started.elapsed() >= Duration::from_millis(1500), "ran after {:?}", started.elapsed());
         workers.shutdown(Duration::from_secs(5)).await;
     }
@@ -229,7 +236,10 @@ async fn refused_email_lands_in_the_failed_set_and_an_admin_retry_delivers_it_on
         let app = spawn_on(&store, &[("SMTP_URL", smtp.url())]).await;
         let to = unique_email("refused");
         nyaya::service::background::send_email(app.state(), test_email(&to)).await;
-        eventually("the email job to fail for good", Duration::from_secs(20), || async { failed_count(&app, Queue::Email).await == 1 }).await;
+        eventually("the email job to fail for good", Duration::from_secs(20), || async {
+            failed_count(&app, Queue::Email).await == 1
+        })
+        .await;
         assert!(smtp.messages().is_empty());
 
         let admin = account(&app, Role::Admin, "Mail Admin", |_| {}).await;
@@ -238,13 +248,19 @@ async fn refused_email_lands_in_the_failed_set_and_an_admin_retry_delivers_it_on
         assert_eq!(job["attempts"], 3);
         assert!(job["lastError"].as_str().unwrap().contains("554"), "{job}");
         assert_eq!(job["payload"]["email"]["to"], to.as_str());
-        assert!(job["payload"]["email"].get("html").is_none() && job["payload"]["email"].get("text").is_none(), "bodies may hold one-time tokens");
+        assert!(
+            job["payload"]["email"].get("html").is_none() && job["payload"]["email"].get("text").is_none(),
+            "bodies may hold one-time tokens"
+        );
 
         smtp.set_mode("accept");
         let id = job["id"].as_str().unwrap();
         app.post(&format!("/api/admin/jobs/{id}/retry"), Some(&admin.token), Value::Null).await.assert_status(200);
         smtp.wait_for(1, Duration::from_secs(20)).await;
-        eventually("the job to complete", Duration::from_secs(10), || async { app.state().jobs.get(id).await.unwrap().is_none() }).await;
+        eventually("the job to complete", Duration::from_secs(10), || async {
+            app.state().jobs.get(id).await.unwrap().is_none()
+        })
+        .await;
         // Nothing is left that could send it again: no email job is ready, running, waiting or
         // failed, and every message the server accepted is on disk before its 250.
         assert_eq!(pending_jobs(&app, Queue::Email).await, 0, "{store:?}");
@@ -306,7 +322,8 @@ async fn the_ops_dashboard_lists_failed_jobs_escaped() {
     }
     let workers = Workers::start(&app.state().jobs, vec![(Queue::Noop, Arc::new(Hostile) as Arc<dyn Handler>)]);
     app.state().jobs.enqueue(Queue::Noop, &(), When::Now).await.unwrap();
-    eventually("the job to fail", Duration::from_secs(10), || async { failed_count(&app, Queue::Noop).await == 1 }).await;
+    eventually("the job to fail", Duration::from_secs(10), || async { failed_count(&app, Queue::Noop).await == 1 })
+        .await;
     let page = reqwest::get(format!("{}/jobs?state=failed", app.ops)).await.unwrap().text().await.unwrap();
     assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
     assert!(!page.contains("<script>alert"));
@@ -363,7 +380,10 @@ async fn an_admin_reads_one_job_without_its_email_body() {
         assert!(job["runAt"].is_string() && job["createdAt"].is_string(), "{job}");
         assert_eq!(job["payload"]["email"]["to"], to.as_str());
         assert_eq!(job["payload"]["email"]["subject"], "Queued hello");
-        assert!(job["payload"]["email"].get("html").is_none() && job["payload"]["email"].get("text").is_none(), "bodies may hold one-time tokens");
+        assert!(
+            job["payload"]["email"].get("html").is_none() && job["payload"]["email"].get("text").is_none(),
+            "bodies may hold one-time tokens"
+        );
 
         app.get("/api/admin/jobs/not-an-id", Some(&admin.token)).await.assert_status(400);
         let missing = app.get(&format!("/api/admin/jobs/{}", nyaya::ids::Id::new()), Some(&admin.token)).await;

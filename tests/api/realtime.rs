@@ -196,13 +196,8 @@ async fn handshake_requires_a_valid_token_of_an_active_user() {
 async fn engine_io_handshake_carries_the_configured_timings_and_cors() {
     let app = spawn().await;
     let origin = "http://localhost:5174";
-    let res = app
-        .client
-        .get(app.url("/socket.io/?EIO=4&transport=polling"))
-        .header("Origin", origin)
-        .send()
-        .await
-        .unwrap();
+    let res =
+        app.client.get(app.url("/socket.io/?EIO=4&transport=polling")).header("Origin", origin).send().await.unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["access-control-allow-origin"], origin);
     assert_eq!(res.headers()["access-control-allow-credentials"], "true");
@@ -279,7 +274,11 @@ async fn chat_over_sockets_is_stored_acknowledged_delivered_and_read() {
     let reads = app
         .state()
         .db
-        .count(&Sql::new("SELECT COUNT(*) FROM message_reads WHERE message_id = $1 AND user_id = $2").arg(&id).arg(&asha.user.id))
+        .count(
+            &Sql::new("SELECT COUNT(*) FROM message_reads WHERE message_id = $1 AND user_id = $2")
+                .arg(&id)
+                .arg(&asha.user.id),
+        )
         .await
         .unwrap();
     assert_eq!(reads, 1);
@@ -394,7 +393,8 @@ async fn file_messages_carry_the_file_fields_the_chat_page_renders() {
     join(&mut r, &chat_id).await;
 
     let file = |extra: Value| {
-        let mut data = json!({"ipfsHash": "QmHash", "originalName": "lease.pdf", "mimeType": "application/pdf", "size": 2048});
+        let mut data =
+            json!({"ipfsHash": "QmHash", "originalName": "lease.pdf", "mimeType": "application/pdf", "size": 2048});
         for (k, v) in extra.as_object().unwrap() {
             data[k] = v.clone();
         }
@@ -466,7 +466,10 @@ async fn chat_access_and_message_rules_are_enforced_on_every_send() {
         (json!({"chatId": chat_id, "content": "   "}), "Message content cannot be empty"),
         (json!({"chatId": chat_id}), "Message content cannot be empty"),
         (json!({"chatId": chat_id, "content": "x".repeat(1001)}), "Message too long. Maximum 1000 characters."),
-        (json!({"chatId": chat_id, "messageType": "file", "fileData": {"url": "x"}}), "File data is required for file messages"),
+        (
+            json!({"chatId": chat_id, "messageType": "file", "fileData": {"url": "x"}}),
+            "File data is required for file messages",
+        ),
     ] {
         a.emit("send_message", payload).await;
         assert_eq!(a.next("error").await, json!({"message": error}));
@@ -493,7 +496,10 @@ async fn chat_access_and_message_rules_are_enforced_on_every_send() {
     assert_eq!(a.next("error").await, json!({"message": "Message rate limit exceeded. Please slow down."}));
     assert_eq!(message_count(&app).await, 30);
 
-    assert!(!a.has("typing_start") && !a.has("user_typing") && !a.has("messages_read"), "outsider relays reached the room");
+    assert!(
+        !a.has("typing_start") && !a.has("user_typing") && !a.has("messages_read"),
+        "outsider relays reached the room"
+    );
     a.close().await;
     m.close().await;
 }
@@ -543,7 +549,11 @@ async fn http_writes_reach_the_target_user_room_only() {
     let mut a = sock(&app, &asha).await;
 
     let reply = app
-        .post(&format!("/api/citizens/direct-connection-request/{}", ravi.id()), asha.t(), json!({"message": "Need advice"}))
+        .post(
+            &format!("/api/citizens/direct-connection-request/{}", ravi.id()),
+            asha.t(),
+            json!({"message": "Need advice"}),
+        )
         .await;
     reply.assert_status(200);
     let got = r.next("new_connection_request").await;
@@ -560,9 +570,13 @@ async fn http_writes_reach_the_target_user_room_only() {
     assert_eq!(accepted["connectionId"], json!(id));
     assert_eq!(accepted["chatId"], json!(direct_chat_id(&asha, &ravi)));
     // Meera saw none of it: her first event is a later one addressed to her.
-    app.post(&format!("/api/citizens/direct-connection-request/{}", meera.id()), asha.t(), json!({"message": "Second opinion"}))
-        .await
-        .assert_status(200);
+    app.post(
+        &format!("/api/citizens/direct-connection-request/{}", meera.id()),
+        asha.t(),
+        json!({"message": "Second opinion"}),
+    )
+    .await
+    .assert_status(200);
     assert_eq!(m.next("new_connection_request").await["message"], "Second opinion");
     assert!(!m.has("connection_request_accepted") && !m.has("new_activity"));
     for s in [r, m, a] {
@@ -624,10 +638,20 @@ async fn connection_requests_over_sockets_use_the_http_rules() {
     let http_refusal = nyaya::http::extract::require_verified_lawyer(&asha.user).unwrap_err().message;
     assert_eq!(a.next("connection_response_error").await["message"], json!(http_refusal));
     r.emit("respond_to_connection_request", json!({"connectionId": id, "action": "maybe"})).await;
-    assert_eq!(r.next("connection_response_error").await, json!({"message": "Invalid action. Use \"accept\" or \"reject\""}));
-    r.emit("respond_to_connection_request", json!({"connectionId": id, "action": "accept", "responseMessage": "Welcome"})).await;
+    assert_eq!(
+        r.next("connection_response_error").await,
+        json!({"message": "Invalid action. Use \"accept\" or \"reject\""})
+    );
+    r.emit(
+        "respond_to_connection_request",
+        json!({"connectionId": id, "action": "accept", "responseMessage": "Welcome"}),
+    )
+    .await;
     let chat_id = direct_chat_id(&asha, &ravi);
-    assert_eq!(r.next("connection_response_success").await, json!({"action": "accepted", "connectionId": id, "chatId": chat_id}));
+    assert_eq!(
+        r.next("connection_response_success").await,
+        json!({"action": "accepted", "connectionId": id, "chatId": chat_id})
+    );
     let accepted = a.next("connection_request_accepted").await;
     assert_eq!(accepted["chatId"], json!(chat_id));
     assert_eq!(accepted["responseMessage"], "Welcome");
@@ -692,8 +716,12 @@ async fn case_events_check_the_case_before_creating_its_chat() {
     // The chat's participants come from the case, not from the payload's citizenId.
     let chat = app.get(&format!("/api/chats/query_{assigned}"), asha.t()).await;
     chat.assert_status(200);
-    let mut members: Vec<String> =
-        chat.data()["chat"]["participants"].as_array().unwrap().iter().map(|p| p["user"]["_id"].as_str().unwrap().to_string()).collect();
+    let mut members: Vec<String> = chat.data()["chat"]["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["user"]["_id"].as_str().unwrap().to_string())
+        .collect();
     members.sort();
     let mut expected_members = vec![asha.id(), ravi.id()];
     expected_members.sort();
@@ -758,13 +786,18 @@ async fn direct_message_requests_open_a_pending_chat_with_a_verified_lawyer() {
     // The frontend's `chat:request` is answered through its acknowledgement.
     let (tx, mut rx) = mpsc::unbounded_channel();
     a.client
-        .emit_with_ack("chat:request", json!({"lawyerId": ravi.id(), "content": "Can we talk?"}), PATIENCE, move |p, _| {
-            let tx = tx.clone();
-            async move {
-                let _ = tx.send(first(p));
-            }
-            .boxed()
-        })
+        .emit_with_ack(
+            "chat:request",
+            json!({"lawyerId": ravi.id(), "content": "Can we talk?"}),
+            PATIENCE,
+            move |p, _| {
+                let tx = tx.clone();
+                async move {
+                    let _ = tx.send(first(p));
+                }
+                .boxed()
+            },
+        )
         .await
         .unwrap();
     // rust_socketio hands acknowledgement arguments over as the raw argument list.
@@ -796,7 +829,11 @@ async fn calls_relay_between_chat_participants_only() {
     m.emit("end-call", json!({"chatId": chat_id, "callType": "video"})).await;
     assert_eq!(m.next("error").await, json!({"message": "Access denied"}));
 
-    r.emit("initiate-call", json!({"type": "video", "receiverId": asha.id(), "chatId": chat_id, "caller": {"id": mallory.id()}})).await;
+    r.emit(
+        "initiate-call",
+        json!({"type": "video", "receiverId": asha.id(), "chatId": chat_id, "caller": {"id": mallory.id()}}),
+    )
+    .await;
     let incoming = a.next("incoming-call").await;
     assert_eq!(incoming["caller"], json!({"id": ravi.id(), "name": "Ravi", "role": "lawyer"}));
     assert_eq!(incoming["type"], "video");
@@ -812,7 +849,10 @@ async fn calls_relay_between_chat_participants_only() {
     assert_eq!(offer["fromUserId"], json!(ravi.id()));
     assert_eq!(offer["fromUserName"], "Ravi");
     a.emit("webrtc_signal", json!({"callId": "call-9", "signal": {"candidate": "c"}})).await;
-    assert_eq!(r.next("webrtc_signal").await, json!({"callId": "call-9", "signal": {"candidate": "c"}, "fromUserId": asha.id()}));
+    assert_eq!(
+        r.next("webrtc_signal").await,
+        json!({"callId": "call-9", "signal": {"candidate": "c"}, "fromUserId": asha.id()})
+    );
     m.emit("webrtc_call_end", json!({"callId": "call-9"})).await;
     assert_eq!(m.next("error").await, json!({"message": "Access denied"}));
     a.emit("webrtc_call_end", json!({"callId": "call-9"})).await;
@@ -858,18 +898,29 @@ async fn direct_chat_requests_over_sockets_follow_the_http_rule() {
     // One refusal for every ineligible target, existing or not: a lawyer cannot open a chat
     // with a lawyer or a citizen, a citizen only with an active, fully verified lawyer.
     let refused = json!({"message": "Lawyer not found or not verified"});
-    for (s, targets) in [(&mut r, [meera.id(), asha.id()].as_slice()), (&mut a, &[bina.id(), half.id(), Id::new().to_string()])] {
+    for (s, targets) in
+        [(&mut r, [meera.id(), asha.id()].as_slice()), (&mut a, &[bina.id(), half.id(), Id::new().to_string()])]
+    {
         for target in targets {
             s.emit("direct_message_request", json!({"lawyerId": target})).await;
             assert_eq!(s.next("error").await, refused, "to {target}");
         }
     }
-    assert_eq!(chat_request(&r, meera.id(), "Colleague?").await, json!([{"room": null, "message": "Lawyer not found or not verified"}]));
-    assert_eq!(chat_request(&a, half.id(), "Hello?").await, json!([{"room": null, "message": "Lawyer not found or not verified"}]));
+    assert_eq!(
+        chat_request(&r, meera.id(), "Colleague?").await,
+        json!([{"room": null, "message": "Lawyer not found or not verified"}])
+    );
+    assert_eq!(
+        chat_request(&a, half.id(), "Hello?").await,
+        json!([{"room": null, "message": "Lawyer not found or not verified"}])
+    );
     assert_eq!(chat_count(&app).await, 0);
 
     // The one allowed direction still opens the pending chat.
-    assert_eq!(chat_request(&a, meera.id(), "Can we talk?").await, json!([{"room": direct_chat_id(&asha, &meera), "message": "Can we talk?"}]));
+    assert_eq!(
+        chat_request(&a, meera.id(), "Can we talk?").await,
+        json!([{"room": direct_chat_id(&asha, &meera), "message": "Can we talk?"}])
+    );
     let got = m.next("new_direct_message_request").await;
     assert_eq!(got["from"], json!({"_id": asha.id(), "name": "Asha", "role": "citizen"}));
     assert_eq!(chat_count(&app).await, 1);
@@ -932,7 +983,15 @@ async fn a_pending_chat_is_no_relation_for_messages_calls_or_relays() {
     assert_eq!(r.next("new_message").await["content"], "Thank you");
     a.emit("initiate-call", json!({"type": "audio", "receiverId": ravi.id(), "chatId": chat_id})).await;
     assert_eq!(r.next("incoming-call").await["caller"]["id"], json!(asha.id()));
-    for event in ["offer", "ice-candidate", "call-ended", "webrtc_offer", "webrtc_ice_candidate", "new_citizen_request", "new_consultation_request"] {
+    for event in [
+        "offer",
+        "ice-candidate",
+        "call-ended",
+        "webrtc_offer",
+        "webrtc_ice_candidate",
+        "new_citizen_request",
+        "new_consultation_request",
+    ] {
         assert!(!r.has(event), "{event} reached the lawyer");
     }
     assert_eq!(message_count(&app).await, 1);
@@ -975,7 +1034,10 @@ async fn stopping_the_server_closes_its_sockets_instead_of_waiting_for_them() {
     let running = app.running.take().expect("running");
     // The engine connections are closed (not a socket.io disconnect), so clients reconnect
     // to another instance on their own.
-    tokio::time::timeout(PATIENCE, running.stop()).await.expect("an open socket held the shutdown").expect("clean stop");
+    tokio::time::timeout(PATIENCE, running.stop())
+        .await
+        .expect("an open socket held the shutdown")
+        .expect("clean stop");
     let base = app.base.clone();
     assert!(Sock::open(&base, Auth::Token(&asha.token), TransportType::Polling).await.is_err(), "still serving");
     drop((ws, poll));
@@ -1028,9 +1090,13 @@ async fn two_instances_share_rooms_presence_and_disconnects_through_redis() {
 
     // An HTTP write on instance two reaches a socket on instance one.
     let mut m = Sock::open(&one.base, Auth::Token(&meera.token), TransportType::Websocket).await.expect("meera on one");
-    two.post(&format!("/api/citizens/direct-connection-request/{}", meera.id()), asha.t(), json!({"message": "Across"}))
-        .await
-        .assert_status(200);
+    two.post(
+        &format!("/api/citizens/direct-connection-request/{}", meera.id()),
+        asha.t(),
+        json!({"message": "Across"}),
+    )
+    .await
+    .assert_status(200);
     assert_eq!(m.next("new_connection_request").await["message"], "Across");
 
     // A second socket of Asha on instance two is not a presence change; deactivating her

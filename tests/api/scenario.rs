@@ -70,7 +70,12 @@ async fn a_case_from_registration_to_a_completed_consultation() {
     // ---- The platform's admin (an account of the seed path) logs in. ----
     let root = insert_user(&app, Role::Admin, "Root Admin").await;
     let login = app
-        .call_without_cookies(Method::POST, "/api/auth/login", None, Some(json!({"email": root.email, "password": PASSWORD})))
+        .call_without_cookies(
+            Method::POST,
+            "/api/auth/login",
+            None,
+            Some(json!({"email": root.email, "password": PASSWORD})),
+        )
         .await;
     login.assert_status(200);
     let root_t = login.data()["tokens"]["accessToken"].as_str().unwrap().to_string();
@@ -137,12 +142,16 @@ async fn a_case_from_registration_to_a_completed_consultation() {
     let r = app.get("/api/lawyers/my-cases", Some(&ravi_t)).await;
     r.assert_status(403);
     assert_eq!(r.body["code"], "LAWYER_NOT_VERIFIED");
-    app.call_without_cookies(Method::GET, &format!("/api/lawyers/{ravi_id}/profile"), None, None).await.assert_status(404);
+    app.call_without_cookies(Method::GET, &format!("/api/lawyers/{ravi_id}/profile"), None, None)
+        .await
+        .assert_status(404);
     let directory = fresh_public(&app, "/api/lawyers/verified").await;
     assert!(!ids(&directory["data"]).contains(&ravi_id.as_str()));
     let available = fresh(&app, "/api/citizens/available-lawyers", &asha_t).await;
     assert!(!ids(&available["data"]["lawyers"]).contains(&ravi_id.as_str()));
-    let r = app.post(&format!("/api/citizens/request-lawyer-for-query/{query_id}/{ravi_id}"), Some(&asha_t), json!({})).await;
+    let r = app
+        .post(&format!("/api/citizens/request-lawyer-for-query/{query_id}/{ravi_id}"), Some(&asha_t), json!({}))
+        .await;
     r.assert_status(404);
     assert_eq!(r.message(), "Lawyer not found or not verified");
 
@@ -227,7 +236,10 @@ async fn a_case_from_registration_to_a_completed_consultation() {
     assert_eq!(case["requestedLawyers"][0]["status"], "accepted");
     assert_eq!(case["chatRoom"]["chatId"], chat_id.as_str());
     let dashboard = fresh(&app, "/api/citizens/dashboard", &asha_t).await;
-    assert_eq!((dashboard["data"]["activeQueries"].as_i64(), dashboard["data"]["pendingRequests"].as_i64()), (Some(1), Some(0)));
+    assert_eq!(
+        (dashboard["data"]["activeQueries"].as_i64(), dashboard["data"]["pendingRequests"].as_i64()),
+        (Some(1), Some(0))
+    );
     let queries = fresh(&app, "/api/queries", &asha_t).await;
     assert_eq!(queries["data"][0]["status"], "assigned");
     assert_eq!(queries["data"][0]["assignedLawyer"]["_id"], ravi_id.as_str());
@@ -251,8 +263,12 @@ async fn a_case_from_registration_to_a_completed_consultation() {
     for token in [&asha_t, &ravi_t] {
         let r = app.get(&format!("/api/chats/{chat_id}"), Some(token)).await;
         r.assert_status(200);
-        let mut people: Vec<&str> =
-            r.data()["chat"]["participants"].as_array().unwrap().iter().map(|p| p["user"]["_id"].as_str().unwrap()).collect();
+        let mut people: Vec<&str> = r.data()["chat"]["participants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["user"]["_id"].as_str().unwrap())
+            .collect();
         people.sort();
         let mut expected = [asha_id.as_str(), ravi_id.as_str()];
         expected.sort();
@@ -269,7 +285,10 @@ async fn a_case_from_registration_to_a_completed_consultation() {
     assert_eq!(room["lastMessage"]["sender"], asha_id.as_str());
     assert_eq!(room["unreadCount"], 1);
     let my_cases = fresh(&app, "/api/citizens/my-cases", &asha_t).await;
-    assert_eq!(my_cases["data"]["cases"][0]["chatRoom"]["lastMessage"]["content"], "I have the sale deed and the survey map.");
+    assert_eq!(
+        my_cases["data"]["cases"][0]["chatRoom"]["lastMessage"]["content"],
+        "I have the sale deed and the survey map."
+    );
     assert_eq!(my_cases["data"]["cases"][0]["chatRoom"]["unreadCount"], 0);
 
     // Opening the chat reads it: the lawyer's unread count drops on the next read of my-cases.
@@ -307,7 +326,10 @@ async fn a_case_from_registration_to_a_completed_consultation() {
     let doc_id = doc["_id"].as_str().unwrap().to_string();
     let url = doc["url"].as_str().unwrap().to_string();
     assert_eq!(processed(&app, &asha_t, &doc_id).await["status"], "active", "checked in the background");
-    assert_eq!(doc["accessibleTo"], json!([{"userId": asha_id, "role": "citizen"}, {"userId": ravi_id, "role": "lawyer"}]));
+    assert_eq!(
+        doc["accessibleTo"],
+        json!([{"userId": asha_id, "role": "citizen"}, {"userId": ravi_id, "role": "lawyer"}])
+    );
     for token in [&asha_t, &ravi_t] {
         let list = app.get(&format!("/api/documents/query/{query_id}"), Some(token)).await;
         list.assert_status(200);
@@ -400,7 +422,10 @@ async fn a_case_from_registration_to_a_completed_consultation() {
             let one = fresh(&app, &item, token).await;
             let c = &one["data"]["consultation"];
             assert_eq!(c["status"], status, "item after {status}");
-            assert_eq!(c["meetingDetails"]["meetingLink"], format!("https://meet.example.com/consultation/{consultation_id}"));
+            assert_eq!(
+                c["meetingDetails"]["meetingLink"],
+                format!("https://meet.example.com/consultation/{consultation_id}")
+            );
             if let Some(n) = notes {
                 assert_eq!(c["notes"]["lawyerNotes"], n);
             }

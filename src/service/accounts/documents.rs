@@ -112,7 +112,11 @@ pub(super) fn text_len(doc: &Map<String, Value>, key: &str) -> usize {
 
 /// The lawyer schema's defaults and validators; `role_specific` is
 /// `profileCompletion.roleSpecificDetails`, which makes the bar registration number required.
-pub(super) fn finish_lawyer_details(mut doc: Map<String, Value>, role_specific: bool, errors: &mut Vec<FieldError>) -> Value {
+pub(super) fn finish_lawyer_details(
+    mut doc: Map<String, Value>,
+    role_specific: bool,
+    errors: &mut Vec<FieldError>,
+) -> Value {
     let defaults = [
         ("specialization", json!(["General Practice"])),
         ("experience", json!(0)),

@@ -13,18 +13,18 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::state::AppState;
 use crate::cache::Tag;
 use crate::db::{Db, is_unique_violation};
 use crate::error::{AppError, AppResult, FieldError};
 use crate::mail::templates;
 use crate::security::{self, TokenPair, sha256_hex};
 use crate::service::people;
+use crate::state::AppState;
 use crate::store::users::{self, EmailedToken, Role, User};
 
-pub use crate::domain::{email, password};
 use crate::domain::email::Email;
 use crate::domain::password::Password;
+pub use crate::domain::{email, password};
 
 mod create_admin;
 mod documents;
@@ -91,4 +91,3 @@ fn issue_token(lifetime: chrono::Duration) -> IssuedToken {
     let secret = crate::ids::random_hex(32);
     IssuedToken { digest: sha256_hex(&secret), expires: crate::time::iso(crate::time::now() + lifetime), secret }
 }
-

@@ -65,7 +65,8 @@ pub async fn register(state: &AppState, reg: Registration) -> AppResult<Session>
     let confirm = templates::email_confirmation(&user.email, &user.name, &confirmation.secret, frontend);
     crate::service::background::send_email(state, confirm).await;
     if user.role == Role::Lawyer {
-        crate::service::background::send_email(state, templates::lawyer_welcome(&user.email, &user.name, frontend)).await;
+        crate::service::background::send_email(state, templates::lawyer_welcome(&user.email, &user.name, frontend))
+            .await;
     }
     Ok(Session { user, tokens })
 }

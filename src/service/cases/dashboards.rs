@@ -3,23 +3,12 @@
 
 use super::*;
 
-pub(super) fn count(
-    counts: &HashMap<(CaseType, CaseStatus), i64>,
-    t: CaseType,
-    statuses: &[CaseStatus],
-) -> i64 {
-    statuses
-        .iter()
-        .map(|s| counts.get(&(t, *s)).copied().unwrap_or(0))
-        .sum()
+pub(super) fn count(counts: &HashMap<(CaseType, CaseStatus), i64>, t: CaseType, statuses: &[CaseStatus]) -> i64 {
+    statuses.iter().map(|s| counts.get(&(t, *s)).copied().unwrap_or(0)).sum()
 }
 
 pub(super) fn total(counts: &HashMap<(CaseType, CaseStatus), i64>, t: CaseType) -> i64 {
-    counts
-        .iter()
-        .filter(|((ct, _), _)| *ct == t)
-        .map(|(_, n)| n)
-        .sum()
+    counts.iter().filter(|((ct, _), _)| *ct == t).map(|(_, n)| n).sum()
 }
 
 pub(super) const ACTIVE: &[CaseStatus] = CaseStatus::ACTIVE;
@@ -32,23 +21,15 @@ pub async fn lawyer_dashboard(state: &AppState, lawyer: &User) -> AppResult<Valu
     let clients = lawyer
         .connections
         .as_array()
-        .map(|c| {
-            c.iter()
-                .filter(|c| c.get("connectionType").and_then(Value::as_str) == Some("client"))
-                .count()
-        })
+        .map(|c| c.iter().filter(|c| c.get("connectionType").and_then(Value::as_str) == Some("client")).count())
         .unwrap_or(0);
-    let (aq, ad) = (
-        count(&counts, CaseType::Query, ACTIVE),
-        count(&counts, CaseType::Dispute, ACTIVE),
-    );
+    let (aq, ad) = (count(&counts, CaseType::Query, ACTIVE), count(&counts, CaseType::Dispute, ACTIVE));
     Ok(to_json(&LawyerDashboard {
         total_clients: clients,
         active_queries: aq,
         active_disputes: ad,
         total_cases: total(&counts, CaseType::Query) + total(&counts, CaseType::Dispute),
-        resolved_cases: count(&counts, CaseType::Query, RESOLVED)
-            + count(&counts, CaseType::Dispute, RESOLVED),
+        resolved_cases: count(&counts, CaseType::Query, RESOLVED) + count(&counts, CaseType::Dispute, RESOLVED),
         active_cases: aq + ad,
     }))
 }
@@ -77,8 +58,7 @@ pub(super) async fn citizen_counts(db: &Db, citizen: &Id) -> AppResult<CitizenCo
 pub async fn citizen_quick_stats(db: &Db, citizen: &Id) -> AppResult<Value> {
     let c = citizen_counts(db, citizen).await?;
     let total_cases = total(&c.by_status, CaseType::Query) + total(&c.by_status, CaseType::Dispute);
-    let resolved = count(&c.by_status, CaseType::Query, RESOLVED)
-        + count(&c.by_status, CaseType::Dispute, RESOLVED);
+    let resolved = count(&c.by_status, CaseType::Query, RESOLVED) + count(&c.by_status, CaseType::Dispute, RESOLVED);
     Ok(to_json(&CitizenQuickStats {
         total_cases,
         active_cases: total_cases - resolved,
@@ -92,16 +72,10 @@ pub async fn citizen_quick_stats(db: &Db, citizen: &Id) -> AppResult<Value> {
 pub async fn citizen_dashboard(state: &AppState, citizen: &User) -> AppResult<Value> {
     let c = citizen_counts(&state.db, &citizen.id).await?;
     let s = &c.by_status;
-    let (tq, aq, rq) = (
-        total(s, CaseType::Query),
-        count(s, CaseType::Query, ACTIVE),
-        count(s, CaseType::Query, RESOLVED),
-    );
-    let (td, ad, rd) = (
-        total(s, CaseType::Dispute),
-        count(s, CaseType::Dispute, ACTIVE),
-        count(s, CaseType::Dispute, RESOLVED),
-    );
+    let (tq, aq, rq) =
+        (total(s, CaseType::Query), count(s, CaseType::Query, ACTIVE), count(s, CaseType::Query, RESOLVED));
+    let (td, ad, rd) =
+        (total(s, CaseType::Dispute), count(s, CaseType::Dispute, ACTIVE), count(s, CaseType::Dispute, RESOLVED));
     Ok(to_json(&CitizenDashboard {
         total_queries: tq,
         active_queries: aq,
@@ -120,11 +94,7 @@ pub async fn citizen_dashboard(state: &AppState, citizen: &User) -> AppResult<Va
 
 /// 3.4 #2: the newest cases and connections of the citizen as activity items (at most 5),
 /// and how many there were before truncation. Reading never writes.
-pub async fn recent_activity(
-    state: &AppState,
-    citizen: &User,
-    params: &Params,
-) -> AppResult<Value> {
+pub async fn recent_activity(state: &AppState, citizen: &User, params: &Params) -> AppResult<Value> {
     let limit = params.limit(10);
     let db = &state.db;
     let mut cases = store::newest_of_citizen(db, &citizen.id, CaseType::Query, limit).await?;
@@ -135,18 +105,11 @@ pub async fn recent_activity(
         .filter_map(|c| c.assigned_lawyer_id.clone())
         .chain(connections.iter().map(|c| c.lawyer_id.clone()));
     let users = load_users(state, people).await?;
-    let lawyer = |id: Option<&Id>| {
-        id.map(|id| user_ref(&users, id, Some(LAWYER_BRIEF)))
-            .unwrap_or(Value::Null)
-    };
+    let lawyer = |id: Option<&Id>| id.map(|id| user_ref(&users, id, Some(LAWYER_BRIEF))).unwrap_or(Value::Null);
     let mut items: Vec<(&str, ActivityItem<'_>)> = Vec::new();
     for c in &cases {
-        let latest = c
-            .timeline
-            .as_array()
-            .and_then(|t| t.last())
-            .and_then(|t| t.get("description"))
-            .and_then(Value::as_str);
+        let latest =
+            c.timeline.as_array().and_then(|t| t.last()).and_then(|t| t.get("description")).and_then(Value::as_str);
         let description = latest.unwrap_or(c.case_type.submitted());
         let item = ActivityItem::case(c, description, Some(lawyer(c.assigned_lawyer_id.as_ref())));
         items.push((&c.created_at, item));
@@ -154,10 +117,7 @@ pub async fn recent_activity(
     let descriptions: Vec<String> = connections
         .iter()
         .map(|conn| {
-            let name = users
-                .get(&conn.lawyer_id)
-                .map(|u| u.name.as_str())
-                .unwrap_or("lawyer");
+            let name = users.get(&conn.lawyer_id).map(|u| u.name.as_str()).unwrap_or("lawyer");
             match conn.status.as_str() {
                 "pending" => format!("Connection request sent to {name}"),
                 "accepted" => format!("Connected with {name}"),

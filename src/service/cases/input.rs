@@ -23,37 +23,19 @@ pub(super) fn text_or_number(body: &Value, key: &str) -> Option<String> {
 
 pub(super) fn validate_create(case_type: CaseType, body: &Value) -> AppResult<()> {
     let mut v = Validator::body(body);
-    v.field("title")
-        .length(5, Some(100), "Title must be between 5 and 100 characters");
-    v.field("description").length(
-        20,
-        Some(2000),
-        "Description must be between 20 and 2000 characters",
-    );
+    v.field("title").length(5, Some(100), "Title must be between 5 and 100 characters");
+    v.field("description").length(20, Some(2000), "Description must be between 20 and 2000 characters");
     if case_type == CaseType::Dispute {
-        v.field("disputeType")
-            .one_of(DisputeType::NAMES, "Please select a valid dispute type");
+        v.field("disputeType").one_of(DisputeType::NAMES, "Please select a valid dispute type");
     }
-    v.field("category")
-        .one_of(Category::NAMES, "Please select a valid category");
-    v.field("priority").optional().one_of(
-        Priority::NAMES,
-        "Priority must be low, medium, high, or urgent",
-    );
+    v.field("category").one_of(Category::NAMES, "Please select a valid category");
+    v.field("priority").optional().one_of(Priority::NAMES, "Priority must be low, medium, high, or urgent");
     if case_type == CaseType::Dispute {
         v.field("disputeValue")
             .optional()
-            .check(
-                |value| value.is_some_and(|x| number_of(x).is_some()),
-                "Dispute value must be a number",
-            )
-            .check(
-                |value| value.and_then(number_of).is_none_or(|n| n >= 0.0),
-                "Dispute value cannot be negative",
-            );
-        v.field("opposingParty")
-            .optional()
-            .object("Opposing party must be an object");
+            .check(|value| value.is_some_and(|x| number_of(x).is_some()), "Dispute value must be a number")
+            .check(|value| value.and_then(number_of).is_none_or(|n| n >= 0.0), "Dispute value cannot be negative");
+        v.field("opposingParty").optional().object("Opposing party must be an object");
         v.field("opposingParty.name").optional().length(
             2,
             Some(100),

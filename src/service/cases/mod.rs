@@ -14,9 +14,7 @@ use serde_json::{Map, Value, json};
 
 use crate::cache::Tag;
 use crate::db::Db;
-use crate::domain::case::{
-    CaseStatus, Category, DisputeType, Priority, RequestStatus, ResolutionType, TimelineAction,
-};
+use crate::domain::case::{CaseStatus, Category, DisputeType, Priority, RequestStatus, ResolutionType, TimelineAction};
 use crate::domain::page::select_fields;
 use crate::domain::page::{Page, Params, parse_id};
 use crate::error::{AppError, AppResult};
@@ -24,13 +22,12 @@ use crate::ids::Id;
 use crate::mail::templates;
 use crate::service::access::{authorize, require_verified_lawyer};
 use crate::service::people::{
-    CONTACT, CONTACT_ADDRESS, LAWYER_BRIEF, LAWYER_CONTACT, NAME, NAME_EMAIL, NAME_ROLE, Users,
-    actor, lawyer_brief, load_users, populate, user_ref,
+    CONTACT, CONTACT_ADDRESS, LAWYER_BRIEF, LAWYER_CONTACT, NAME, NAME_EMAIL, NAME_ROLE, Users, actor, lawyer_brief,
+    load_users, populate, user_ref,
 };
 use crate::state::AppState;
 use crate::store::cases::{
-    self as store, Case, CaseFilter, CaseRecord, CaseRequest, ChatRoom, Direction, Party,
-    RequestFilter, SortKey,
+    self as store, Case, CaseFilter, CaseRecord, CaseRequest, ChatRoom, Direction, Party, RequestFilter, SortKey,
 };
 use crate::store::chats::{self as chat_store, CaseChatRow};
 use crate::store::users::{self, Role, User};
@@ -49,8 +46,8 @@ pub use dashboards::{citizen_dashboard, citizen_quick_stats, lawyer_dashboard, r
 use input::*;
 pub use lists::{available_cases, citizen_my_cases, lawyer_my_cases};
 pub use requests::{
-    OfferRoute, RequestList, Side, answer_entry, offer_help, request_lawyer, request_list, respond,
-    revoke_request, send_request,
+    OfferRoute, RequestList, Side, answer_entry, offer_help, request_lawyer, request_list, respond, revoke_request,
+    send_request,
 };
 use views::*;
 
@@ -86,45 +83,28 @@ async fn mutate<T>(
         if !store::save(&mut tx, &before, &after).await? {
             continue;
         }
-        let chat = match (
-            &before.case.assigned_lawyer_id,
-            &after.case.assigned_lawyer_id,
-        ) {
+        let chat = match (&before.case.assigned_lawyer_id, &after.case.assigned_lawyer_id) {
             (None, Some(lawyer)) => {
                 let case = &after.case;
                 let (case_type, citizen) = (case.case_type.as_str(), &case.citizen_id);
-                Some(
-                    chat_store::find_or_create_case_chat(
-                        &mut tx, case_type, &case.id, citizen, lawyer,
-                    )
-                    .await?,
-                )
+                Some(chat_store::find_or_create_case_chat(&mut tx, case_type, &case.id, citizen, lawyer).await?)
             }
             _ => None,
         };
         tx.commit().await?;
         after.case.version += 1;
-        return Ok(Changed {
-            record: after,
-            value,
-            chat,
-        });
+        return Ok(Changed { record: after, value, chat });
     }
-    Err(AppError::internal(anyhow!(
-        "case {id} kept changing during {MAX_ATTEMPTS} attempts"
-    )))
+    Err(AppError::internal(anyhow!("case {id} kept changing during {MAX_ATTEMPTS} attempts")))
 }
 
 /// Who created an entry. Entries without a recorded origin (moved from the original) count
 /// as created by the side their list belongs to.
 fn creator(rec: &CaseRecord, entry: &CaseRequest) -> Id {
-    entry
-        .requested_by
-        .clone()
-        .unwrap_or_else(|| match entry.direction {
-            Direction::Lawyer => entry.lawyer_id.clone(),
-            Direction::Citizen => rec.case.citizen_id.clone(),
-        })
+    entry.requested_by.clone().unwrap_or_else(|| match entry.direction {
+        Direction::Lawyer => entry.lawyer_id.clone(),
+        Direction::Citizen => rec.case.citizen_id.clone(),
+    })
 }
 
 /// An acceptance needs a pending entry and a case still open (defect 9: never reassign).
@@ -134,14 +114,10 @@ fn ensure_assignable(rec: &CaseRecord, entry: &CaseRequest, answered: &str) -> A
     }
     let label = rec.case.case_type.label();
     if rec.case.assigned_lawyer_id.is_some() {
-        return Err(AppError::bad_request(format!(
-            "{label} is already assigned to a lawyer"
-        )));
+        return Err(AppError::bad_request(format!("{label} is already assigned to a lawyer")));
     }
     if rec.case.status != CaseStatus::Pending {
-        return Err(AppError::bad_request(format!(
-            "{label} is no longer available for assignment"
-        )));
+        return Err(AppError::bad_request(format!("{label} is no longer available for assignment")));
     }
     Ok(())
 }
@@ -151,32 +127,19 @@ fn ensure_assignable(rec: &CaseRecord, entry: &CaseRequest, answered: &str) -> A
 fn assign(rec: &mut CaseRecord, lawyer: &Id, actor: &Id) {
     let now = now_iso();
     for r in rec.requests.iter_mut().filter(|r| r.is_pending()) {
-        let answer = if &r.lawyer_id == lawyer {
-            RequestStatus::Accepted
-        } else {
-            RequestStatus::Rejected
-        };
+        let answer = if &r.lawyer_id == lawyer { RequestStatus::Accepted } else { RequestStatus::Rejected };
         r.respond(answer, &now);
     }
     rec.case.assigned_lawyer_id = Some(lawyer.clone());
     let what = rec.case.case_type.as_str();
-    rec.case.push_timeline(
-        TimelineAction::Assigned,
-        format!("Lawyer assigned to {what}"),
-        Some(actor),
-    );
+    rec.case.push_timeline(TimelineAction::Assigned, format!("Lawyer assigned to {what}"), Some(actor));
     rec.case.set_status(CaseStatus::Assigned);
 }
 
 /// Tags of an assignment (3.12): the case, the open pool, admin views, the owner and every
 /// lawyer with an entry on the case.
 fn assignment_tags(rec: &CaseRecord) -> Vec<Tag> {
-    let mut tags = vec![
-        Tag::Case(rec.case.id.clone()),
-        Tag::Avail,
-        Tag::Adm,
-        Tag::Cit(rec.case.citizen_id.clone()),
-    ];
+    let mut tags = vec![Tag::Case(rec.case.id.clone()), Tag::Avail, Tag::Adm, Tag::Cit(rec.case.citizen_id.clone())];
     tags.extend(rec.involved_lawyers().into_iter().map(Tag::Law));
     tags
 }
@@ -194,8 +157,7 @@ async fn email_assignment(state: &AppState, case: &Case, chat_id: &str) {
             return;
         }
     };
-    let (Some(citizen), Some(lawyer)) = (people.get(&case.citizen_id), people.get(lawyer_id))
-    else {
+    let (Some(citizen), Some(lawyer)) = (people.get(&case.citizen_id), people.get(lawyer_id)) else {
         return;
     };
     let assignment = templates::CaseAssignment {
@@ -220,35 +182,18 @@ async fn email_assignment(state: &AppState, case: &Case, chat_id: &str) {
 
 /// Tags of a new or answered entry that does not assign: the case, its owner, that lawyer.
 fn entry_tags(rec: &CaseRecord, lawyer: &Id) -> Vec<Tag> {
-    vec![
-        Tag::Case(rec.case.id.clone()),
-        Tag::Cit(rec.case.citizen_id.clone()),
-        Tag::Law(lawyer.clone()),
-    ]
+    vec![Tag::Case(rec.case.id.clone()), Tag::Cit(rec.case.citizen_id.clone()), Tag::Law(lawyer.clone())]
 }
 
 /// An active verified lawyer by id, or None.
 async fn verified_lawyer(db: &Db, id: &Id) -> AppResult<Option<User>> {
-    Ok(users::get(db, id)
-        .await?
-        .filter(User::is_active_verified_lawyer))
+    Ok(users::get(db, id).await?.filter(User::is_active_verified_lawyer))
 }
 
 /// Creates a query or dispute for `citizen`; returns `data` (`{query}` / `{dispute}`).
-pub async fn create(
-    state: &AppState,
-    citizen: &User,
-    case_type: CaseType,
-    body: &Value,
-) -> AppResult<Value> {
+pub async fn create(state: &AppState, citizen: &User, case_type: CaseType, body: &Value) -> AppResult<Value> {
     validate_create(case_type, body)?;
-    let field = |key: &str| {
-        body.get(key)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .trim()
-            .to_string()
-    };
+    let field = |key: &str| body.get(key).and_then(Value::as_str).unwrap_or("").trim().to_string();
     let invalid = |e: crate::domain::case::UnknownValue| AppError::bad_request(e.to_string());
     let priority = Some(field("priority"))
         .filter(|p| !p.is_empty())
@@ -257,10 +202,7 @@ pub async fn create(
     let category: Category = field("category").parse().map_err(invalid)?;
     let (dispute_type, details) = match case_type {
         CaseType::Query => (None, json!({})),
-        CaseType::Dispute => (
-            Some(field("disputeType").parse().map_err(invalid)?),
-            dispute_details(body),
-        ),
+        CaseType::Dispute => (Some(field("disputeType").parse().map_err(invalid)?), dispute_details(body)),
     };
     let mut case = Case::new(
         case_type,
@@ -272,36 +214,18 @@ pub async fn create(
         citizen.id.clone(),
         details,
     );
-    case.push_timeline(
-        TimelineAction::Created,
-        format!("{} created by citizen", case_type.label()),
-        Some(&citizen.id),
-    );
+    case.push_timeline(TimelineAction::Created, format!("{} created by citizen", case_type.label()), Some(&citizen.id));
     store::insert(&state.db, &case).await?;
-    state
-        .cache
-        .invalidate([Tag::Avail, Tag::Cit(citizen.id.clone()), Tag::Adm])
-        .await;
+    state.cache.invalidate([Tag::Avail, Tag::Cit(citizen.id.clone()), Tag::Adm]).await;
 
     let activity = to_json(&ActivityItem::case(&case, case_type.submitted(), None));
-    state
-        .notifier
-        .to_user(&citizen.id, "new_activity", activity);
+    state.notifier.to_user(&citizen.id, "new_activity", activity);
     let stats = citizen_quick_stats(&state.db, &citizen.id).await?;
-    state
-        .notifier
-        .to_user(&citizen.id, "dashboard_stats_updated", stats.clone());
-    state
-        .notifier
-        .to_user(&citizen.id, "quick_stats_updated", stats);
+    state.notifier.to_user(&citizen.id, "dashboard_stats_updated", stats.clone());
+    state.notifier.to_user(&citizen.id, "quick_stats_updated", stats);
 
-    let users: Users = [(citizen.id.clone(), citizen.clone())]
-        .into_iter()
-        .collect();
-    let pop = Populate {
-        citizen: Some(NAME_EMAIL),
-        ..Populate::default()
-    };
+    let users: Users = [(citizen.id.clone(), citizen.clone())].into_iter().collect();
+    let pop = Populate { citizen: Some(NAME_EMAIL), ..Populate::default() };
     Ok(json!({ case_type.as_str(): case_json(&case, &[], &users, pop) }))
 }
 
@@ -321,11 +245,7 @@ pub async fn list(
         status: params.filter("status"),
         category: params.filter("category"),
         priority: params.filter("priority"),
-        dispute_type: if case_type == CaseType::Dispute {
-            params.filter("disputeType")
-        } else {
-            None
-        },
+        dispute_type: if case_type == CaseType::Dispute { params.filter("disputeType") } else { None },
         search: params.get("search"),
         ..CaseFilter::default()
     };
@@ -337,28 +257,14 @@ pub async fn list(
             _ => filter.open_only = true,
         },
         Role::Admin => {
-            citizen_filter = params
-                .get("citizenId")
-                .map(|raw| parse_id(raw, "citizen"))
-                .transpose()?;
-            lawyer_filter = params
-                .get("lawyerId")
-                .map(|raw| parse_id(raw, "lawyer"))
-                .transpose()?;
+            citizen_filter = params.get("citizenId").map(|raw| parse_id(raw, "citizen")).transpose()?;
+            lawyer_filter = params.get("lawyerId").map(|raw| parse_id(raw, "lawyer")).transpose()?;
             filter.citizen = citizen_filter.as_ref();
             filter.assigned_lawyer = lawyer_filter.as_ref();
         }
         Role::LawStudent => return Err(AppError::forbidden("Access denied")),
     }
-    let (cases, total) = store::list(
-        &state.db,
-        &filter,
-        SortKey::CreatedAt,
-        true,
-        page.limit,
-        page.offset(),
-    )
-    .await?;
+    let (cases, total) = store::list(&state.db, &filter, SortKey::CreatedAt, true, page.limit, page.offset()).await?;
     let hydrated = Hydrated::load(state, cases).await?;
     let pop = Populate {
         citizen: Some(CONTACT),
@@ -370,22 +276,13 @@ pub async fn list(
         CaseType::Query => QUERY_LIST_FIELDS,
         CaseType::Dispute => DISPUTE_LIST_FIELDS,
     };
-    let items = hydrated
-        .cases
-        .iter()
-        .map(|c| select_fields(hydrated.json(c, pop), params, allow))
-        .collect();
+    let items = hydrated.cases.iter().map(|c| select_fields(hydrated.json(c, pop), params, allow)).collect();
     Ok((items, total, page))
 }
 
 /// Read access to one case (3.5 #7), checked on every request, cache hits included: the
 /// owner; a lawyer assigned, named in an entry, or verified while the case is open; admins.
-pub async fn check_read_access(
-    state: &AppState,
-    user: &User,
-    case_type: CaseType,
-    id: &Id,
-) -> AppResult<()> {
+pub async fn check_read_access(state: &AppState, user: &User, case_type: CaseType, id: &Id) -> AppResult<()> {
     if user.role == Role::LawStudent {
         return Err(AppError::forbidden("Access denied"));
     }
@@ -393,11 +290,7 @@ pub async fn check_read_access(
         .await?
         .filter(|f| f.case_type == case_type)
         .ok_or_else(|| AppError::not_found(format!("{} not found", case_type.label())))?;
-    if facts.parties.may_read(user, facts.has_entry) {
-        Ok(())
-    } else {
-        Err(AppError::forbidden("Access denied"))
-    }
+    if facts.parties.may_read(user, facts.has_entry) { Ok(()) } else { Err(AppError::forbidden("Access denied")) }
 }
 
 /// One case, fully populated: `data` (`{query}` / `{dispute}`). Access is checked before.
@@ -408,10 +301,7 @@ pub async fn get(state: &AppState, case_type: CaseType, id: &Id) -> AppResult<Va
         .filter(|c| c.case_type == case_type)
         .collect();
     if cases.is_empty() {
-        return Err(AppError::not_found(format!(
-            "{} not found",
-            case_type.label()
-        )));
+        return Err(AppError::not_found(format!("{} not found", case_type.label())));
     }
     let hydrated = Hydrated::load(state, cases).await?;
     let pop = Populate {
@@ -434,20 +324,13 @@ pub async fn update_status(
 ) -> AppResult<()> {
     let statuses: Vec<&str> = case_type.statuses().iter().map(|s| s.as_str()).collect();
     let mut v = Validator::body(body);
-    v.field("status").required("Status is required").one_of(
-        &statuses,
-        &format!("Status must be one of: {}", statuses.join(", ")),
-    );
-    v.field("notes")
-        .optional()
-        .is_string("Notes must be a string");
+    v.field("status")
+        .required("Status is required")
+        .one_of(&statuses, &format!("Status must be one of: {}", statuses.join(", ")));
+    v.field("notes").optional().is_string("Notes must be a string");
     if case_type == CaseType::Dispute {
-        v.field("resolution")
-            .optional()
-            .object("Resolution must be an object");
-        v.field("resolution.type")
-            .optional()
-            .one_of(ResolutionType::NAMES, "Invalid resolution type");
+        v.field("resolution").optional().object("Resolution must be an object");
+        v.field("resolution.type").optional().one_of(ResolutionType::NAMES, "Invalid resolution type");
     }
     v.finish()?;
     let status: CaseStatus = text(body, "status")
@@ -491,11 +374,7 @@ pub async fn update_status(
     .await?;
     let rec = &changed.record;
     let old = &changed.value;
-    let mut tags = vec![
-        Tag::Case(rec.case.id.clone()),
-        Tag::Cit(rec.case.citizen_id.clone()),
-        Tag::Adm,
-    ];
+    let mut tags = vec![Tag::Case(rec.case.id.clone()), Tag::Cit(rec.case.citizen_id.clone()), Tag::Adm];
     if let Some(lawyer) = &rec.case.assigned_lawyer_id {
         tags.push(Tag::Law(lawyer.clone()));
         if (*old == CaseStatus::Resolved) != (status == CaseStatus::Resolved) {
@@ -507,8 +386,7 @@ pub async fn update_status(
     }
     state.cache.invalidate(tags).await;
     let event = format!("{case_type}_status_updated");
-    let payload =
-        json!({case_type.id_key(): rec.case.id, "newStatus": status, "updatedBy": actor(user)});
+    let payload = json!({case_type.id_key(): rec.case.id, "newStatus": status, "updatedBy": actor(user)});
     for party in std::iter::once(&rec.case.citizen_id).chain(rec.case.assigned_lawyer_id.as_ref()) {
         if party != &user.id {
             state.notifier.to_user(party, &event, payload.clone());

@@ -27,37 +27,24 @@ pub async fn offer_help(
         OfferRoute::Lawyers => ("Case", "case"),
         OfferRoute::Legacy => (case_type.label(), case_type.as_str()),
     };
-    let message = text(body, "message")
-        .filter(|m| !m.is_empty())
-        .unwrap_or_else(|| match route {
-            OfferRoute::Lawyers => format!("I would like to help you with this {case_type}"),
-            OfferRoute::Legacy => String::new(),
-        });
+    let message = text(body, "message").filter(|m| !m.is_empty()).unwrap_or_else(|| match route {
+        OfferRoute::Lawyers => format!("I would like to help you with this {case_type}"),
+        OfferRoute::Legacy => String::new(),
+    });
     let fee = number(body, "proposedFee");
     let duration = text_or_number(body, "estimatedDuration");
     let not_found = format!("{} not found", case_type.label());
     let changed = mutate(state, case_id, Some(case_type), &not_found, |rec| {
         if rec.case.status != CaseStatus::Pending {
-            return Err(AppError::bad_request(format!(
-                "{noun} is not available for offers"
-            )));
+            return Err(AppError::bad_request(format!("{noun} is not available for offers")));
         }
         if rec.case.assigned_lawyer_id.is_some() {
-            return Err(AppError::bad_request(format!(
-                "{noun} is already assigned to a lawyer"
-            )));
+            return Err(AppError::bad_request(format!("{noun} is already assigned to a lawyer")));
         }
         if rec.pending_entry(Direction::Lawyer, &lawyer.id).is_some() {
-            return Err(AppError::bad_request(format!(
-                "You have already offered help for this {noun_lower}"
-            )));
+            return Err(AppError::bad_request(format!("You have already offered help for this {noun_lower}")));
         }
-        let entry = rec.add_request(
-            Direction::Lawyer,
-            &lawyer.id,
-            &lawyer.id,
-            Some(message.clone()),
-        );
+        let entry = rec.add_request(Direction::Lawyer, &lawyer.id, &lawyer.id, Some(message.clone()));
         entry.proposed_fee = fee;
         entry.estimated_duration = duration.clone();
         Ok(entry.clone())
@@ -118,9 +105,7 @@ pub async fn send_request(
     let message = text(body, "message").unwrap_or_default();
     // The citizen's target, looked up before the change (the checks run in the original's order).
     let target_raw = text(body, "targetUserId").filter(|t| !t.trim().is_empty());
-    let target_id = target_raw
-        .as_deref()
-        .map(|raw| parse_id(raw.trim(), "lawyer"));
+    let target_id = target_raw.as_deref().map(|raw| parse_id(raw.trim(), "lawyer"));
     let target = match (&user.role, &target_id) {
         (Role::Citizen, Some(Ok(id))) => verified_lawyer(&state.db, id).await?,
         _ => None,
@@ -128,16 +113,11 @@ pub async fn send_request(
     let not_found = format!("{} not found", case_type.label());
     let changed = mutate(state, case_id, Some(case_type), &not_found, |rec| {
         if rec.case.status != CaseStatus::Pending {
-            return Err(AppError::bad_request(format!(
-                "{} is not available for requests",
-                case_type.label()
-            )));
+            return Err(AppError::bad_request(format!("{} is not available for requests", case_type.label())));
         }
         let lawyer_id = if user.role == Role::Lawyer {
             if rec.pending_entry(Direction::Lawyer, &user.id).is_some() {
-                return Err(AppError::bad_request(format!(
-                    "You have already requested to handle this {noun}"
-                )));
+                return Err(AppError::bad_request(format!("You have already requested to handle this {noun}")));
             }
             user.id.clone()
         } else {
@@ -156,28 +136,16 @@ pub async fn send_request(
                 return Err(AppError::not_found("Lawyer not found or not verified"));
             }
             if rec.pending_entry(Direction::Lawyer, &id).is_some() {
-                return Err(AppError::bad_request(format!(
-                    "This lawyer has already been requested for this {noun}"
-                )));
+                return Err(AppError::bad_request(format!("This lawyer has already been requested for this {noun}")));
             }
             id
         };
-        Ok(rec
-            .add_request(
-                Direction::Lawyer,
-                &lawyer_id,
-                &user.id,
-                Some(message.clone()),
-            )
-            .clone())
+        Ok(rec.add_request(Direction::Lawyer, &lawyer_id, &user.id, Some(message.clone())).clone())
     })
     .await?;
     let rec = &changed.record;
     let entry = &changed.value;
-    state
-        .cache
-        .invalidate(entry_tags(rec, &entry.lawyer_id))
-        .await;
+    state.cache.invalidate(entry_tags(rec, &entry.lawyer_id)).await;
     let mut request_data = json!({
         case_type.id_key(): rec.case.id,
         "requestId": entry.id,
@@ -194,11 +162,7 @@ pub async fn send_request(
     };
     request_data["message"] = json!(entry.message);
     let event = format!("{case_type}_request_sent");
-    state.notifier.to_user(
-        &target_user,
-        &event,
-        json!({"targetUserId": target_user, "requestData": request_data}),
-    );
+    state.notifier.to_user(&target_user, &event, json!({"targetUserId": target_user, "requestData": request_data}));
     Ok(())
 }
 
@@ -217,9 +181,7 @@ pub async fn respond(
         Some("accept") => true,
         Some("reject") => false,
         _ => {
-            return Err(AppError::bad_request(
-                r#"Invalid action. Use "accept" or "reject""#,
-            ));
+            return Err(AppError::bad_request(r#"Invalid action. Use "accept" or "reject""#));
         }
     };
     if user.role == Role::Lawyer {
@@ -238,18 +200,14 @@ pub async fn respond(
             _ => false,
         };
         if !party || (accept && creator(rec, &entry) == user.id) {
-            return Err(AppError::forbidden(
-                "Access denied - you cannot respond to this request",
-            ));
+            return Err(AppError::forbidden("Access denied - you cannot respond to this request"));
         }
         if accept {
             ensure_assignable(rec, &entry, "Request has already been responded to")?;
             assign(rec, &entry.lawyer_id, &user.id);
         } else {
             if !entry.is_pending() {
-                return Err(AppError::bad_request(
-                    "Request has already been responded to",
-                ));
+                return Err(AppError::bad_request("Request has already been responded to"));
             }
             if let Some(r) = rec.request_mut(request_id) {
                 r.respond(RequestStatus::Rejected, &now_iso());
@@ -276,26 +234,15 @@ pub async fn respond(
                 "chatId": changed.chat.as_ref().map(|c| c.chat_id.clone()),
             },
         });
-        state
-            .notifier
-            .to_user(&rec.case.citizen_id, "case_assigned", payload.clone());
-        state
-            .notifier
-            .to_user(&entry.lawyer_id, "case_assigned", payload);
+        state.notifier.to_user(&rec.case.citizen_id, "case_assigned", payload.clone());
+        state.notifier.to_user(&entry.lawyer_id, "case_assigned", payload);
         if let Some(chat) = &changed.chat {
             email_assignment(state, &rec.case, &chat.chat_id).await;
         }
     } else {
-        state
-            .cache
-            .invalidate(entry_tags(rec, &entry.lawyer_id))
-            .await;
+        state.cache.invalidate(entry_tags(rec, &entry.lawyer_id)).await;
     }
-    let other = if user.role == Role::Citizen {
-        entry.lawyer_id.clone()
-    } else {
-        rec.case.citizen_id.clone()
-    };
+    let other = if user.role == Role::Citizen { entry.lawyer_id.clone() } else { rec.case.citizen_id.clone() };
     state.notifier.to_user(
         &other,
         "request_response",
@@ -307,11 +254,7 @@ pub async fn respond(
             "responder": actor(user),
         }),
     );
-    Ok(if accept {
-        "Request accepted successfully"
-    } else {
-        "Request rejected successfully"
-    })
+    Ok(if accept { "Request accepted successfully" } else { "Request rejected successfully" })
 }
 
 /// Which entries a request list shows, and in which shape.
@@ -334,12 +277,10 @@ pub enum RequestList {
 impl RequestList {
     pub(super) fn direction(self) -> Direction {
         match self {
-            RequestList::LawyerSent
-            | RequestList::CitizenReceivedOffers
-            | RequestList::CitizenOffers => Direction::Lawyer,
-            RequestList::LawyerReceived
-            | RequestList::CitizenPending
-            | RequestList::CitizenSent => Direction::Citizen,
+            RequestList::LawyerSent | RequestList::CitizenReceivedOffers | RequestList::CitizenOffers => {
+                Direction::Lawyer
+            }
+            RequestList::LawyerReceived | RequestList::CitizenPending | RequestList::CitizenSent => Direction::Citizen,
         }
     }
 
@@ -353,21 +294,12 @@ impl RequestList {
 
 /// A request list: `data: {requests | offers, pagination: {current, pages, total}}` with the
 /// real total of matching entries.
-pub async fn request_list(
-    state: &AppState,
-    user: &User,
-    list: RequestList,
-    params: &Params,
-) -> AppResult<Value> {
+pub async fn request_list(state: &AppState, user: &User, list: RequestList, params: &Params) -> AppResult<Value> {
     let page = params.page(10)?;
     let lawyer_side = matches!(list, RequestList::LawyerSent | RequestList::LawyerReceived);
     let status = match list {
         RequestList::CitizenPending => Some(RequestStatus::Pending.as_str()),
-        RequestList::CitizenReceivedOffers => Some(
-            params
-                .filter("status")
-                .unwrap_or(RequestStatus::Pending.as_str()),
-        ),
+        RequestList::CitizenReceivedOffers => Some(params.filter("status").unwrap_or(RequestStatus::Pending.as_str())),
         _ => params.filter("status"),
     };
     let filter = RequestFilter {
@@ -376,31 +308,22 @@ pub async fn request_list(
         citizen: (!lawyer_side).then_some(&user.id),
         status,
         case_type: match list {
-            RequestList::CitizenPending | RequestList::CitizenReceivedOffers => {
-                case_type_param(params, "caseType")
-            }
+            RequestList::CitizenPending | RequestList::CitizenReceivedOffers => case_type_param(params, "caseType"),
             _ => None,
         },
         latest_per_case: lawyer_side,
     };
-    let (entries, cases, total) =
-        store::list_requests(&state.db, &filter, page.limit, page.offset()).await?;
-    let people = entries
-        .iter()
-        .map(|r| r.lawyer_id.clone())
-        .chain(cases.values().map(|c| c.citizen_id.clone()));
+    let (entries, cases, total) = store::list_requests(&state.db, &filter, page.limit, page.offset()).await?;
+    let people = entries.iter().map(|r| r.lawyer_id.clone()).chain(cases.values().map(|c| c.citizen_id.clone()));
     let users = load_users(state, people).await?;
     let items: Vec<Value> = entries
         .iter()
         .filter_map(|r| {
             let case = cases.get(&r.case_id)?;
             Some(match list {
-                RequestList::LawyerSent | RequestList::LawyerReceived => request_summary(
-                    r,
-                    case,
-                    "citizen",
-                    user_ref(&users, &case.citizen_id, Some(NAME_EMAIL)),
-                ),
+                RequestList::LawyerSent | RequestList::LawyerReceived => {
+                    request_summary(r, case, "citizen", user_ref(&users, &case.citizen_id, Some(NAME_EMAIL)))
+                }
                 RequestList::CitizenSent | RequestList::CitizenOffers => {
                     let lawyer = users.get(&r.lawyer_id).map(|u| {
                         let details = u.lawyer_details.clone().unwrap_or(Value::Null);
@@ -415,8 +338,7 @@ pub async fn request_list(
                     request_summary(r, case, "lawyer", lawyer.unwrap_or(Value::Null))
                 }
                 RequestList::CitizenPending | RequestList::CitizenReceivedOffers => {
-                    let mut item =
-                        request_json(r, user_ref(&users, &r.lawyer_id, Some(LAWYER_BRIEF)));
+                    let mut item = request_json(r, user_ref(&users, &r.lawyer_id, Some(LAWYER_BRIEF)));
                     item["caseType"] = json!(case.case_type.as_str());
                     item["caseId"] = json!(case.id);
                     item["caseTitle"] = json!(case.title);
@@ -426,9 +348,7 @@ pub async fn request_list(
             })
         })
         .collect();
-    Ok(
-        json!({list.key(): items, "pagination": crate::domain::page::legacy_pagination(total, page)}),
-    )
+    Ok(json!({list.key(): items, "pagination": crate::domain::page::legacy_pagination(total, page)}))
 }
 
 /// Who answers: a lawyer answers `citizenRequests` addressed to them, a citizen answers
@@ -458,9 +378,7 @@ pub async fn answer_entry(
 ) -> AppResult<(String, Value)> {
     let noun = side.noun();
     let not_found = format!("{noun} not found");
-    let case_id = store::case_of_request(&state.db, entry_id)
-        .await?
-        .ok_or_else(|| AppError::not_found(&not_found))?;
+    let case_id = store::case_of_request(&state.db, entry_id).await?.ok_or_else(|| AppError::not_found(&not_found))?;
     let answered = format!("{noun} has already been responded to");
     let changed = mutate(state, &case_id, None, &not_found, |rec| {
         let entry = rec
@@ -472,9 +390,7 @@ pub async fn answer_entry(
             .cloned()
             .ok_or_else(|| AppError::not_found(&not_found))?;
         if accept && creator(rec, &entry) == user.id {
-            return Err(AppError::forbidden(
-                "You cannot accept a request you sent yourself",
-            ));
+            return Err(AppError::forbidden("You cannot accept a request you sent yourself"));
         }
         if accept {
             ensure_assignable(rec, &entry, &answered)?;
@@ -492,10 +408,7 @@ pub async fn answer_entry(
     .await?;
     let rec = &changed.record;
     let lawyer_id = &changed.value;
-    let entry = rec
-        .request(entry_id)
-        .map(|r| request_json(r, json!(r.lawyer_id)))
-        .unwrap_or(Value::Null);
+    let entry = rec.request(entry_id).map(|r| request_json(r, json!(r.lawyer_id))).unwrap_or(Value::Null);
     if !accept {
         state.cache.invalidate(entry_tags(rec, lawyer_id)).await;
         let message = match side {
@@ -505,10 +418,8 @@ pub async fn answer_entry(
         return Ok((message.into(), json!({"request": entry})));
     }
     state.cache.invalidate(assignment_tags(rec)).await;
-    let chat = changed
-        .chat
-        .clone()
-        .ok_or_else(|| AppError::internal(anyhow!("assignment of {case_id} created no chat")))?;
+    let chat =
+        changed.chat.clone().ok_or_else(|| AppError::internal(anyhow!("assignment of {case_id} created no chat")))?;
     email_assignment(state, &rec.case, &chat.chat_id).await;
     let case_type = rec.case.case_type.as_str();
     Ok(match side {
@@ -558,8 +469,7 @@ pub async fn request_lawyer(
     body: &Value,
 ) -> AppResult<Value> {
     let noun = case_type.as_str();
-    let message = text(body, "message")
-        .unwrap_or_else(|| format!("I would like you to handle my legal {noun}."));
+    let message = text(body, "message").unwrap_or_else(|| format!("I would like you to handle my legal {noun}."));
     let lawyer = verified_lawyer(&state.db, lawyer_id).await?;
     let not_found = format!("{} not found or access denied", case_type.label());
     let changed = mutate(state, case_id, Some(case_type), &not_found, |rec| {
@@ -567,28 +477,15 @@ pub async fn request_lawyer(
             return Err(AppError::not_found(&not_found));
         }
         if !rec.case.is_open() {
-            return Err(AppError::bad_request(format!(
-                "{} is not available for lawyer assignment",
-                case_type.label()
-            )));
+            return Err(AppError::bad_request(format!("{} is not available for lawyer assignment", case_type.label())));
         }
         if lawyer.is_none() {
             return Err(AppError::not_found("Lawyer not found or not verified"));
         }
         if rec.pending_entry(Direction::Citizen, lawyer_id).is_some() {
-            return Err(AppError::bad_request(format!(
-                "You have already requested this lawyer for this {noun}"
-            )));
+            return Err(AppError::bad_request(format!("You have already requested this lawyer for this {noun}")));
         }
-        Ok(rec
-            .add_request(
-                Direction::Citizen,
-                lawyer_id,
-                &citizen.id,
-                Some(message.clone()),
-            )
-            .id
-            .clone())
+        Ok(rec.add_request(Direction::Citizen, lawyer_id, &citizen.id, Some(message.clone())).id.clone())
     })
     .await?;
     let rec = &changed.record;

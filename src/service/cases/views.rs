@@ -4,16 +4,8 @@
 use super::*;
 
 /// `fields=` allow-lists (docs/api.md 3.3 #4, 3.5 #6, 3.6).
-pub(super) const QUERY_LIST_FIELDS: &[&str] = &[
-    "title",
-    "description",
-    "category",
-    "priority",
-    "status",
-    "createdAt",
-    "citizen",
-    "assignedLawyer",
-];
+pub(super) const QUERY_LIST_FIELDS: &[&str] =
+    &["title", "description", "category", "priority", "status", "createdAt", "citizen", "assignedLawyer"];
 
 pub(super) const DISPUTE_LIST_FIELDS: &[&str] = &[
     "title",
@@ -28,16 +20,8 @@ pub(super) const DISPUTE_LIST_FIELDS: &[&str] = &[
     "opposingParty",
 ];
 
-pub(super) const AVAILABLE_FIELDS: &[&str] = &[
-    "title",
-    "description",
-    "category",
-    "priority",
-    "status",
-    "createdAt",
-    "caseType",
-    "hasLawyerRequested",
-];
+pub(super) const AVAILABLE_FIELDS: &[&str] =
+    &["title", "description", "category", "priority", "status", "createdAt", "caseType", "hasLawyerRequested"];
 
 /// One request entry (`lawyerRequests` / `citizenRequests` item).
 pub(super) fn request_json(r: &CaseRequest, lawyer: Value) -> Value {
@@ -82,10 +66,7 @@ pub(super) fn populate_people(items: &Value, key: &str, users: &Users) -> Value 
             .iter()
             .map(|item| {
                 let mut item = item.clone();
-                let id = item
-                    .get(key)
-                    .and_then(Value::as_str)
-                    .and_then(|s| s.parse::<Id>().ok());
+                let id = item.get(key).and_then(Value::as_str).and_then(|s| s.parse::<Id>().ok());
                 if let Some(id) = id {
                     item[key] = user_ref(users, &id, Some(NAME_ROLE));
                 }
@@ -97,20 +78,11 @@ pub(super) fn populate_people(items: &Value, key: &str, users: &Users) -> Value 
 
 /// User ids an item list refers to under `key`.
 pub(super) fn ids_under<'a>(items: &'a Value, key: &'a str) -> impl Iterator<Item = Id> + 'a {
-    items
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(move |i| i.get(key)?.as_str()?.parse().ok())
+    items.as_array().into_iter().flatten().filter_map(move |i| i.get(key)?.as_str()?.parse().ok())
 }
 
 /// A case as the original's documents look (`_id`, camelCase, `__v`), populated per `pop`.
-pub(super) fn case_json(
-    case: &Case,
-    requests: &[&CaseRequest],
-    users: &Users,
-    pop: Populate,
-) -> Value {
+pub(super) fn case_json(case: &Case, requests: &[&CaseRequest], users: &Users, pop: Populate) -> Value {
     let mut o = Map::new();
     let dispute = case.case_type == CaseType::Dispute;
     o.insert("_id".into(), json!(case.id));
@@ -122,15 +94,8 @@ pub(super) fn case_json(
     o.insert("category".into(), json!(case.category));
     o.insert("status".into(), json!(case.status));
     o.insert("priority".into(), json!(case.priority));
-    o.insert(
-        "citizen".into(),
-        user_ref(users, &case.citizen_id, pop.citizen),
-    );
-    let assigned = case
-        .assigned_lawyer_id
-        .as_ref()
-        .map(|id| user_ref(users, id, pop.assigned))
-        .unwrap_or(Value::Null);
+    o.insert("citizen".into(), user_ref(users, &case.citizen_id, pop.citizen));
+    let assigned = case.assigned_lawyer_id.as_ref().map(|id| user_ref(users, id, pop.assigned)).unwrap_or(Value::Null);
     o.insert("assignedLawyer".into(), assigned);
     for (key, direction, fields) in [
         ("lawyerRequests", Direction::Lawyer, pop.lawyer_requests),
@@ -149,24 +114,12 @@ pub(super) fn case_json(
                 o.insert(key.into(), v.clone());
             }
         }
-        o.insert(
-            "hearingDates".into(),
-            case.details
-                .get("hearingDates")
-                .cloned()
-                .unwrap_or_else(|| json!([])),
-        );
+        o.insert("hearingDates".into(), case.details.get("hearingDates").cloned().unwrap_or_else(|| json!([])));
     }
     o.insert("documents".into(), case.documents.clone());
     if pop.people {
-        o.insert(
-            "notes".into(),
-            populate_people(&case.notes, "author", users),
-        );
-        o.insert(
-            "timeline".into(),
-            populate_people(&case.timeline, "performedBy", users),
-        );
+        o.insert("notes".into(), populate_people(&case.notes, "author", users));
+        o.insert("timeline".into(), populate_people(&case.timeline, "performedBy", users));
     } else {
         o.insert("notes".into(), case.notes.clone());
         o.insert("timeline".into(), case.timeline.clone());
@@ -206,14 +159,11 @@ pub(super) fn chat_room_json(room: Option<&ChatRoom>) -> Value {
     to_json(&ChatRoomView {
         chat_id: &room.chat_id,
         status: &room.status,
-        last_message: room
-            .last_message
-            .as_ref()
-            .map(|(content, at, sender)| LastMessageView {
-                content: content.as_deref(),
-                timestamp: at,
-                sender: sender.as_ref(),
-            }),
+        last_message: room.last_message.as_ref().map(|(content, at, sender)| LastMessageView {
+            content: content.as_deref(),
+            timestamp: at,
+            sender: sender.as_ref(),
+        }),
         unread_count: room.unread_count,
     })
 }
@@ -242,18 +192,11 @@ impl Hydrated {
         }
         people.extend(requests.values().flatten().map(|r| r.lawyer_id.clone()));
         let users = load_users(state, people).await?;
-        Ok(Hydrated {
-            cases,
-            requests,
-            users,
-        })
+        Ok(Hydrated { cases, requests, users })
     }
 
     pub(super) fn requests_of(&self, case: &Case) -> Vec<&CaseRequest> {
-        self.requests
-            .get(&case.id)
-            .map(|v| v.iter().collect())
-            .unwrap_or_default()
+        self.requests.get(&case.id).map(|v| v.iter().collect()).unwrap_or_default()
     }
 
     pub(super) fn json(&self, case: &Case, pop: Populate) -> Value {
@@ -262,12 +205,7 @@ impl Hydrated {
 }
 
 /// The summary item of 3.3 #17/#18 and 3.4 #11/#12; `party` is the citizen or the lawyer.
-pub(super) fn request_summary(
-    r: &CaseRequest,
-    case: &Case,
-    party_key: &str,
-    party: Value,
-) -> Value {
+pub(super) fn request_summary(r: &CaseRequest, case: &Case, party_key: &str, party: Value) -> Value {
     let mut o = Map::new();
     o.insert("requestId".into(), json!(r.id));
     o.insert("caseId".into(), json!(case.id));
@@ -365,11 +303,7 @@ pub struct ActivityItem<'a> {
 
 impl<'a> ActivityItem<'a> {
     /// A case as an activity item.
-    pub(super) fn case(
-        case: &'a Case,
-        description: &'a str,
-        assigned_lawyer: Option<Value>,
-    ) -> ActivityItem<'a> {
+    pub(super) fn case(case: &'a Case, description: &'a str, assigned_lawyer: Option<Value>) -> ActivityItem<'a> {
         ActivityItem {
             id: &case.id,
             kind: case.case_type.as_str(),
@@ -409,17 +343,8 @@ mod tests {
             Id::new(),
             json!({}),
         );
-        let item = to_json(&ActivityItem::case(
-            &case,
-            "Legal dispute filed",
-            Some(Value::Null),
-        ));
-        let keys: Vec<&str> = item
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
-            .collect();
+        let item = to_json(&ActivityItem::case(&case, "Legal dispute filed", Some(Value::Null)));
+        let keys: Vec<&str> = item.as_object().unwrap().keys().map(String::as_str).collect();
         let expected = [
             "id",
             "type",
@@ -436,9 +361,6 @@ mod tests {
         assert_eq!(item["disputeType"], "landlord-tenant");
         assert_eq!(item["status"], "pending");
         let feed = to_json(&ActivityItem::case(&case, "x", None));
-        assert!(
-            feed.get("assignedLawyer").is_none(),
-            "new_activity has no assignedLawyer"
-        );
+        assert!(feed.get("assignedLawyer").is_none(), "new_activity has no assignedLawyer");
     }
 }

@@ -14,14 +14,14 @@ use serde_json::{Map, Value};
 mod views;
 pub use views::*;
 
-use crate::state::AppState;
 use crate::cache::Tag;
 use crate::db::is_unique_violation;
-use crate::error::{AppError, AppResult};
 use crate::domain::chat::{ChatStatus, ChatType, MessageType};
 use crate::domain::page::Page;
+use crate::error::{AppError, AppResult};
 use crate::ids::Id;
 use crate::service::people::load_users;
+use crate::state::AppState;
 use crate::store::chats::{self as store, Chat, ChatFilter, ChatOrder, Message, MessageDraft, Participant};
 use crate::store::users::{self, Role, User};
 
@@ -76,7 +76,8 @@ fn capitalized(case_type: &str) -> String {
 /// The chat if `user` participates: 404 "Chat not found" when it does not exist, 403
 /// "Access denied" for anyone else.
 pub async fn require_participant(state: &AppState, user: &User, chat_id: &str) -> AppResult<Chat> {
-    let chat = store::find_by_chat_id(&state.db, chat_id).await?.ok_or_else(|| AppError::not_found("Chat not found"))?;
+    let chat =
+        store::find_by_chat_id(&state.db, chat_id).await?.ok_or_else(|| AppError::not_found("Chat not found"))?;
     if chat.participant(&user.id).is_none() {
         return Err(AppError::forbidden("Access denied"));
     }
@@ -118,7 +119,10 @@ pub fn is_active_chat(chat: &Chat) -> bool {
 /// Only active chats are remembered: a chat only ever becomes active (never the reverse), so
 /// what is remembered stays true, and a pending chat is read again until it is accepted.
 pub async fn members(state: &AppState, chat_id: &str) -> AppResult<Option<Arc<Members>>> {
-    let case = chat_id.split_once('_').filter(|(kind, _)| *kind != ChatType::Direct.as_str()).and_then(|(_, id)| id.parse::<Id>().ok());
+    let case = chat_id
+        .split_once('_')
+        .filter(|(kind, _)| *kind != ChatType::Direct.as_str())
+        .and_then(|(_, id)| id.parse::<Id>().ok());
     let tags: Vec<Tag> = case.into_iter().map(Tag::Case).collect();
     let inactive = std::sync::Mutex::new(None);
     let load = || async {
@@ -184,7 +188,12 @@ impl DirectPartner {
 /// The rule of direct chats ([`User::may_reach_out_to`]) applied to an id, for HTTP (3.7 #2,
 /// 3.4 #6) and Socket.IO (`direct_message_request`, `chat:request`). Every refusal is the same 404 `refusal` (the route's "not found"
 /// message), whether or not an account with that id exists, so ids cannot be probed.
-pub async fn direct_chat_partner(state: &AppState, user: &User, other: &Id, refusal: &'static str) -> AppResult<DirectPartner> {
+pub async fn direct_chat_partner(
+    state: &AppState,
+    user: &User,
+    other: &Id,
+    refusal: &'static str,
+) -> AppResult<DirectPartner> {
     let target = users::get(&state.db, other).await?;
     match target {
         Some(target) if user.may_reach_out_to(&target) => Ok(DirectPartner(target)),
@@ -194,7 +203,11 @@ pub async fn direct_chat_partner(state: &AppState, user: &User, other: &Id, refu
 
 /// The direct chat of a citizen and the lawyer [`direct_chat_partner`] allowed: the existing
 /// one, or a new pending one. Returns the chat and whether it was created.
-pub async fn open_pending_direct_chat(state: &AppState, citizen: &User, lawyer: &DirectPartner) -> AppResult<(Chat, bool)> {
+pub async fn open_pending_direct_chat(
+    state: &AppState,
+    citizen: &User,
+    lawyer: &DirectPartner,
+) -> AppResult<(Chat, bool)> {
     find_or_create_direct_chat(state, citizen, lawyer.user(), false, None).await
 }
 
@@ -202,7 +215,12 @@ pub async fn open_pending_direct_chat(state: &AppState, citizen: &User, lawyer: 
 /// of the two for either of them (they are connected); otherwise the rule of
 /// [`direct_chat_partner`] decides, and a new chat is pending. Returns the chat and whether it
 /// was created.
-pub async fn open_direct_chat(state: &AppState, user: &User, other: &Id, refusal: &'static str) -> AppResult<(Chat, bool)> {
+pub async fn open_direct_chat(
+    state: &AppState,
+    user: &User,
+    other: &Id,
+    refusal: &'static str,
+) -> AppResult<(Chat, bool)> {
     if &user.id == other {
         return Err(AppError::bad_request("Cannot create a chat with yourself"));
     }
@@ -287,8 +305,11 @@ pub async fn find_or_create_case_chat(state: &AppState, case: CaseChat<'_>) -> A
     let mut tx = state.db.begin().await?;
     let row = store::find_or_create_case_chat(&mut tx, case.case_type, case.case_id, case.citizen, case.lawyer).await?;
     tx.commit().await?;
-    let joined: Vec<Tag> =
-        row.joined.iter().map(|id| if id == case.lawyer { Tag::Law(id.clone()) } else { Tag::Cit(id.clone()) }).collect();
+    let joined: Vec<Tag> = row
+        .joined
+        .iter()
+        .map(|id| if id == case.lawyer { Tag::Law(id.clone()) } else { Tag::Cit(id.clone()) })
+        .collect();
     if !joined.is_empty() {
         // The chat's remembered members (see `members`) follow the case's tag.
         state.cache.invalidate(joined.into_iter().chain([Tag::Case(case.case_id.clone())])).await;
@@ -383,10 +404,12 @@ fn draft(sender: &User, msg: NewMessage) -> AppResult<MessageDraft> {
     if content.chars().count() > MAX_MESSAGE_CHARS {
         return Err(AppError::bad_request("Message too long. Maximum 1000 characters."));
     }
-    let content = if content.is_empty() && message_type == MessageType::File { "File attachment".to_string() } else { content };
+    let content =
+        if content.is_empty() && message_type == MessageType::File { "File attachment".to_string() } else { content };
     let file_data = match msg.file_data {
         Some(Value::Object(map)) => {
-            let kept: Map<String, Value> = map.into_iter().filter(|(k, _)| FILE_DATA_KEYS.contains(&k.as_str())).collect();
+            let kept: Map<String, Value> =
+                map.into_iter().filter(|(k, _)| FILE_DATA_KEYS.contains(&k.as_str())).collect();
             if kept.iter().any(|(k, v)| !v.is_null() && !file_field_ok(k, v)) {
                 return Err(AppError::bad_request("Invalid file data"));
             }
@@ -437,7 +460,11 @@ async fn mark_chat_read(state: &AppState, user: &User, chat_ref: &Id, message_id
 async fn read_on_open(state: &AppState, user: &User, chat_ref: &Id, chat_id: &str) -> AppResult<()> {
     let marked = mark_chat_read(state, user, chat_ref, &[]).await?;
     if !marked.is_empty() {
-        state.notifier.to_room(chat_id, "messages_read", view_json(MessagesReadView { chat_id: chat_id.to_string(), read_by: user.id.clone() }));
+        state.notifier.to_room(
+            chat_id,
+            "messages_read",
+            view_json(MessagesReadView { chat_id: chat_id.to_string(), read_by: user.id.clone() }),
+        );
     }
     Ok(())
 }
@@ -464,7 +491,12 @@ pub fn message_sent_json(new_message: &Value, m: &Message) -> Value {
 
 /// Chat documents with their whole message history (senders as ids), as a chat list or a
 /// single chat of the original returns them. `unread_for` adds `unreadCount`.
-pub async fn chat_documents(state: &AppState, chats: &[Chat], shape: ChatShape, unread_for: Option<&Id>) -> AppResult<Vec<ChatView>> {
+pub async fn chat_documents(
+    state: &AppState,
+    chats: &[Chat],
+    shape: ChatShape,
+    unread_for: Option<&Id>,
+) -> AppResult<Vec<ChatView>> {
     let refs: Vec<Id> = chats.iter().map(|c| c.id.clone()).collect();
     let messages = store::all_messages(&state.db, &refs).await?;
     let mut by_chat: HashMap<&Id, Vec<MessageView>> = HashMap::new();
@@ -506,7 +538,11 @@ async fn message_views(state: &AppState, messages: &[Message], sender_fields: &[
 
 /// `chatInfo` of connection lists: `{chatId, status, lastMessage (sender name role), unreadCount}`
 /// per chatId, for `viewer`.
-pub async fn chat_infos(state: &AppState, viewer: &Id, chat_ids: &[String]) -> AppResult<HashMap<String, ChatInfoView>> {
+pub async fn chat_infos(
+    state: &AppState,
+    viewer: &Id,
+    chat_ids: &[String],
+) -> AppResult<HashMap<String, ChatInfoView>> {
     let chats = store::find_many_by_chat_id(&state.db, chat_ids).await?;
     let refs: Vec<Id> = chats.iter().map(|c| c.id.clone()).collect();
     let unread = store::unread_counts(&state.db, viewer, &refs).await?;
@@ -566,7 +602,13 @@ pub async fn case_chat(state: &AppState, user: &User, case_type: &'static str, c
 }
 
 /// 3.7 #4: a page of a case chat's messages (newest block, chronological); marks them read.
-pub async fn case_chat_messages(state: &AppState, user: &User, case_type: &'static str, case_id: &Id, page: Page) -> AppResult<Value> {
+pub async fn case_chat_messages(
+    state: &AppState,
+    user: &User,
+    case_type: &'static str,
+    case_id: &Id,
+    page: Page,
+) -> AppResult<Value> {
     let chat_id = case_chat_id(case_type, case_id);
     let chat = require_member(state, user, &chat_id).await.map_err(|e| {
         if e.status.is_client_error() { AppError::not_found("Chat not found or access denied") } else { e }
@@ -574,7 +616,10 @@ pub async fn case_chat_messages(state: &AppState, user: &User, case_type: &'stat
     read_on_open(state, user, &chat.id, &chat_id).await?;
     let (messages, has_more) = store::message_page(&state.db, &chat.id, None, page).await?;
     let messages = message_views(state, &messages, NAME_ROLE).await?;
-    Ok(view_json(MessagePageView { messages, pagination: MessagePagination { current: page.page, total: None, has_more } }))
+    Ok(view_json(MessagePageView {
+        messages,
+        pagination: MessagePagination { current: page.page, total: None, has_more },
+    }))
 }
 
 /// 3.7 #5: a chat with the newest page of its messages; marks everything read for the caller.
@@ -584,9 +629,11 @@ pub async fn chat_by_id(state: &AppState, user: &User, chat_id: &str, page: Page
     let total = store::count_messages(&state.db, &chat.id).await?;
     let (messages, _) = store::message_page(&state.db, &chat.id, None, page).await?;
     let users = load_users(state, chat_user_ids(&chat)).await?;
-    let mut chat = ChatView::new(&chat, &users, ChatShape { participants: Some(PARTICIPANT_DETAIL), last_sender: None });
+    let mut chat =
+        ChatView::new(&chat, &users, ChatShape { participants: Some(PARTICIPANT_DETAIL), last_sender: None });
     chat.messages = Some(message_views(state, &messages, NAME_ROLE_PICTURE).await?);
-    let pagination = MessagePagination { current: page.page, total: Some(total), has_more: total > page.page * page.limit };
+    let pagination =
+        MessagePagination { current: page.page, total: Some(total), has_more: total > page.page * page.limit };
     Ok(view_json(ChatPageView { chat, pagination }))
 }
 
@@ -594,19 +641,31 @@ pub async fn chat_by_id(state: &AppState, user: &User, chat_id: &str, page: Page
 fn parse_before(raw: &str) -> AppResult<String> {
     let parsed = crate::time::parse(raw)
         .or_else(|| {
-            chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc())
+            chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| t.and_utc())
         })
         .or_else(|| raw.parse::<i64>().ok().and_then(chrono::DateTime::from_timestamp_millis));
     parsed.map(crate::time::iso).ok_or_else(|| AppError::bad_request("Invalid 'before' timestamp"))
 }
 
 /// 3.7 #6: older history: messages strictly before `before` (if given), newest block first.
-pub async fn chat_messages(state: &AppState, user: &User, chat_id: &str, before: Option<&str>, page: Page) -> AppResult<Value> {
+pub async fn chat_messages(
+    state: &AppState,
+    user: &User,
+    chat_id: &str,
+    before: Option<&str>,
+    page: Page,
+) -> AppResult<Value> {
     let before = before.map(parse_before).transpose()?;
     let chat = require_member(state, user, chat_id).await?;
     let (messages, has_more) = store::message_page(&state.db, &chat.id, before.as_deref(), page).await?;
     let messages = message_views(state, &messages, NAME_ROLE).await?;
-    Ok(view_json(MessagePageView { messages, pagination: MessagePagination { current: page.page, total: None, has_more } }))
+    Ok(view_json(MessagePageView {
+        messages,
+        pagination: MessagePagination { current: page.page, total: None, has_more },
+    }))
 }
 
 #[cfg(test)]
@@ -648,11 +707,18 @@ mod tests {
             expected.push("chatId");
             expected.extend(temp_id.map(|_| "tempId"));
             assert_eq!(keys(&new_message), expected);
-            assert_eq!(new_message["isRead"], json!([{"user": "0000000000000000000000cc", "readAt": "2026-01-01T00:00:01.000Z"}]));
+            assert_eq!(
+                new_message["isRead"],
+                json!([{"user": "0000000000000000000000cc", "readAt": "2026-01-01T00:00:01.000Z"}])
+            );
             assert_eq!(new_message["messageType"], json!("text"));
 
             let sent = message_sent_json(&new_message, &m);
-            let typed = view_json(MessageSentView::new(NewMessageView::new(&m, sender.clone(), "query_0000000000000000000000dd")));
+            let typed = view_json(MessageSentView::new(NewMessageView::new(
+                &m,
+                sender.clone(),
+                "query_0000000000000000000000dd",
+            )));
             assert_eq!(serde_json::to_string(&sent).unwrap(), serde_json::to_string(&typed).unwrap());
             assert_eq!(sent["tempId"], json!(temp_id), "present, null without one");
             assert_eq!(sent["messageId"], new_message["_id"]);
@@ -674,7 +740,8 @@ mod tests {
         for ok in [format!("direct_{id}_{id}"), format!("query_{id}"), format!("dispute_{}", id.to_uppercase())] {
             assert_eq!(parse_chat_id(&ok).unwrap(), ok.to_ascii_lowercase());
         }
-        for bad in ["", "direct_", &format!("direct_{id}"), &format!("case_{id}"), &format!("query_{id}_1"), "query_zz"] {
+        for bad in ["", "direct_", &format!("direct_{id}"), &format!("case_{id}"), &format!("query_{id}_1"), "query_zz"]
+        {
             assert_eq!(parse_chat_id(bad).unwrap_err().status.as_u16(), 400, "{bad}");
         }
     }
@@ -682,9 +749,17 @@ mod tests {
     #[test]
     fn file_messages_need_a_hash_and_get_a_caption() {
         let user = User::new("A".into(), "a@b.co".into(), "-".into(), Role::Citizen);
-        let no_hash = NewMessage { message_type: Some("file".into()), file_data: Some(json!({"ipfsHash": " "})), ..NewMessage::default() };
+        let no_hash = NewMessage {
+            message_type: Some("file".into()),
+            file_data: Some(json!({"ipfsHash": " "})),
+            ..NewMessage::default()
+        };
         assert_eq!(draft(&user, no_hash).unwrap_err().message, "File data is required for file messages");
-        let file = NewMessage { message_type: Some("file".into()), file_data: Some(json!({"ipfsHash": "Qm1", "mimeType": "application/pdf"})), ..NewMessage::default() };
+        let file = NewMessage {
+            message_type: Some("file".into()),
+            file_data: Some(json!({"ipfsHash": "Qm1", "mimeType": "application/pdf"})),
+            ..NewMessage::default()
+        };
         assert_eq!(draft(&user, file).unwrap().content, "File attachment");
         let long = NewMessage { content: Some("é".repeat(1000)), ..NewMessage::default() };
         assert!(draft(&user, long).is_ok(), "the limit counts characters, not bytes");

@@ -58,14 +58,7 @@ impl MessageView {
             message_type: m.message_type,
             file_data: m.file_data.clone(),
             attachments: m.attachments.clone(),
-            is_read: m
-                .reads
-                .iter()
-                .map(|(user, at)| ReadReceipt {
-                    user: user.clone(),
-                    read_at: at.clone(),
-                })
-                .collect(),
+            is_read: m.reads.iter().map(|(user, at)| ReadReceipt { user: user.clone(), read_at: at.clone() }).collect(),
             timestamp: m.timestamp.clone(),
             is_deleted: m.is_deleted,
             edited_at: m.edited_at.clone(),
@@ -117,12 +110,7 @@ pub struct MessageSentView {
 impl MessageSentView {
     pub fn new(message: NewMessageView) -> MessageSentView {
         let no_temp_id = message.temp_id.is_none().then_some(());
-        MessageSentView {
-            message_id: message.message.id.clone(),
-            message,
-            success: true,
-            no_temp_id,
-        }
+        MessageSentView { message_id: message.message.id.clone(), message, success: true, no_temp_id }
     }
 }
 
@@ -137,11 +125,7 @@ pub struct LastMessageView {
 
 /// A chat's `lastMessage`, the sender populated with `sender_fields`; None (null) when the
 /// chat has none.
-pub fn last_message(
-    chat: &Chat,
-    users: &Users,
-    sender_fields: Option<&[&str]>,
-) -> Option<LastMessageView> {
+pub fn last_message(chat: &Chat, users: &Users, sender_fields: Option<&[&str]>) -> Option<LastMessageView> {
     chat.last_message.as_ref().map(|last| LastMessageView {
         content: last.content.clone(),
         timestamp: last.timestamp.clone(),
@@ -236,10 +220,7 @@ impl ChatView {
             related_case: chat
                 .related_case
                 .as_ref()
-                .map(|(case_type, case_id)| RelatedCaseView {
-                    case_type: case_type.clone(),
-                    case_id: case_id.clone(),
-                }),
+                .map(|(case_type, case_id)| RelatedCaseView { case_type: case_type.clone(), case_id: case_id.clone() }),
             direct_connection: chat.direct_connection.clone(),
             last_message: last_message(chat, users, shape.last_sender),
             is_active: chat.is_active,

@@ -7,21 +7,21 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
-use crate::state::AppState;
 use crate::cache::Tag;
 use crate::db::is_unique_violation;
-use crate::error::{AppError, AppResult};
-use crate::domain::page::Page;
 use crate::domain::chat::{ChatStatus, ChatType};
 use crate::domain::connection::{ConnectionStatus, ConnectionType, LinkType};
+use crate::domain::page::Page;
 use crate::domain::page::legacy_pagination;
+use crate::error::{AppError, AppResult};
 use crate::ids::Id;
 use crate::mail::templates;
 use crate::service::chats::{self, ChatShape};
 use crate::service::people::{
-    self, CONTACT_ADDRESS, LAWYER_BRIEF, LAWYER_CONTACT, NAME_EMAIL, NAME_EMAIL_ROLE, NAME_ROLE, Users, actor, lawyer_brief,
-    load_users, populate, user_ref,
+    self, CONTACT_ADDRESS, LAWYER_BRIEF, LAWYER_CONTACT, NAME_EMAIL, NAME_EMAIL_ROLE, NAME_ROLE, Users, actor,
+    lawyer_brief, load_users, populate, user_ref,
 };
+use crate::state::AppState;
 use crate::store::chats::{self as chat_store, ChatFilter, ChatOrder};
 use crate::store::connections::{self as store, Connection, Order, Side};
 use crate::store::users::{self, Role, User};
@@ -84,10 +84,9 @@ pub async fn request_connection(state: &AppState, citizen: &User, lawyer_id: &Id
     }
     let connection_type = match body.get("connectionType") {
         None | Some(Value::Null) => ConnectionType::GeneralConsultation,
-        Some(v) => v
-            .as_str()
-            .and_then(|t| t.parse().ok())
-            .ok_or_else(|| AppError::bad_request("Invalid connection type"))?,
+        Some(v) => {
+            v.as_str().and_then(|t| t.parse().ok()).ok_or_else(|| AppError::bad_request("Invalid connection type"))?
+        }
     };
     let lawyer = requested_lawyer(state, citizen, lawyer_id).await?;
     let existing = store::find_pair(&state.db, &citizen.id, &lawyer.id).await?;
@@ -122,7 +121,8 @@ pub async fn request_connection(state: &AppState, citizen: &User, lawyer_id: &Id
             (c, false)
         }
         None => {
-            let city = citizen.address.get("city").and_then(Value::as_str).filter(|c| !c.is_empty()).unwrap_or("Unknown");
+            let city =
+                citizen.address.get("city").and_then(Value::as_str).filter(|c| !c.is_empty()).unwrap_or("Unknown");
             let metadata = json!({
                 "citizenLocation": city,
                 "lawyerSpecialization": lawyer.specializations(),
@@ -132,7 +132,9 @@ pub async fn request_connection(state: &AppState, citizen: &User, lawyer_id: &Id
             match store::insert(&state.db, &c).await {
                 Ok(()) => (c, true),
                 Err(e) if is_unique_violation(&e) => {
-                    return Err(AppError::bad_request("You already have a pending connection request with this lawyer"));
+                    return Err(AppError::bad_request(
+                        "You already have a pending connection request with this lawyer",
+                    ));
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -152,7 +154,8 @@ pub async fn request_connection(state: &AppState, citizen: &User, lawyer_id: &Id
             "timestamp": timestamp,
         }),
     );
-    let email = templates::connection_request(&lawyer.email, &lawyer.name, &citizen.name, &message, &state.config.frontend_url);
+    let email =
+        templates::connection_request(&lawyer.email, &lawyer.name, &citizen.name, &message, &state.config.frontend_url);
     crate::service::background::send_email(state, email).await;
     if created {
         let activity = json!({
@@ -185,7 +188,10 @@ pub async fn request_connection(state: &AppState, citizen: &User, lawyer_id: &Id
 /// 3.4 #16: a citizen withdraws their own pending request (the record is deleted).
 pub async fn revoke_connection(state: &AppState, citizen: &User, id: &Id) -> AppResult<()> {
     let not_found = || AppError::not_found("Connection request not found or already processed");
-    let connection = store::get(&state.db, id).await?.filter(|c| c.citizen == citizen.id && c.status == ConnectionStatus::Pending).ok_or_else(not_found)?;
+    let connection = store::get(&state.db, id)
+        .await?
+        .filter(|c| c.citizen == citizen.id && c.status == ConnectionStatus::Pending)
+        .ok_or_else(not_found)?;
     if !store::delete_pending(&state.db, id, &citizen.id).await? {
         return Err(not_found());
     }
@@ -199,7 +205,12 @@ pub async fn revoke_connection(state: &AppState, citizen: &User, id: &Id) -> App
 }
 
 /// Connection documents with the other party populated.
-async fn documents(state: &AppState, list: &[Connection], side: Side<'_>, fields: &[&str]) -> AppResult<Vec<ConnectionView>> {
+async fn documents(
+    state: &AppState,
+    list: &[Connection],
+    side: Side<'_>,
+    fields: &[&str],
+) -> AppResult<Vec<ConnectionView>> {
     let users = load_users(
         state,
         list.iter().map(|c| match side {
@@ -312,9 +323,16 @@ async fn own_pending(state: &AppState, lawyer: &User, id: &Id) -> AppResult<Conn
 
 /// The lawyer's answer to a pending request: stores it and returns the updated record with
 /// its citizen.
-async fn answer(state: &AppState, lawyer: &User, id: &Id, status: ConnectionStatus, response: &str) -> AppResult<(Connection, User)> {
+async fn answer(
+    state: &AppState,
+    lawyer: &User,
+    id: &Id,
+    status: ConnectionStatus,
+    response: &str,
+) -> AppResult<(Connection, User)> {
     let mut c = own_pending(state, lawyer, id).await?;
-    let citizen = users::get(&state.db, &c.citizen).await?.ok_or_else(|| AppError::not_found("Connection request not found"))?;
+    let citizen =
+        users::get(&state.db, &c.citizen).await?.ok_or_else(|| AppError::not_found("Connection request not found"))?;
     let chat_id = (status == ConnectionStatus::Accepted).then(|| chats::direct_chat_id(&c.citizen, &c.lawyer));
     let now = crate::time::now_iso();
     if !store::respond(&state.db, &c.id, status, response, chat_id.as_deref(), &now).await? {
@@ -346,8 +364,14 @@ pub async fn accept_connection(state: &AppState, lawyer: &User, id: &Id, body: &
         }),
     );
     let frontend = &state.config.frontend_url;
-    let email =
-        templates::connection_accepted(&citizen.email, &citizen.name, &lawyer.name, Some(&response), &chat.chat_id, frontend);
+    let email = templates::connection_accepted(
+        &citizen.email,
+        &citizen.name,
+        &lawyer.name,
+        Some(&response),
+        &chat.chat_id,
+        frontend,
+    );
     crate::service::background::send_email(state, email).await;
     let citizen_ref = populate(&citizen, NAME_EMAIL);
     let connection = ConnectionView::new(&c, citizen_ref, id_json(&c.lawyer));
@@ -394,7 +418,13 @@ fn legacy_links(user: &User, connection_type: LinkType) -> Vec<(Id, String)> {
 
 /// Linked users of `role` with `connectedAt`, in link order; users gone or of another role
 /// are skipped (the original's populate `match`).
-async fn linked(state: &AppState, owner: &User, connection_type: LinkType, role: Role, fields: &[&str]) -> AppResult<Vec<Value>> {
+async fn linked(
+    state: &AppState,
+    owner: &User,
+    connection_type: LinkType,
+    role: Role,
+    fields: &[&str],
+) -> AppResult<Vec<Value>> {
     let links = legacy_links(owner, connection_type);
     let users: Users = load_users(state, links.iter().map(|(id, _)| id)).await?;
     Ok(links
@@ -489,7 +519,8 @@ pub async fn message_request(state: &AppState, citizen: &User, lawyer_id: &Id, b
                 .collect()
         })
         .unwrap_or_default();
-    let to_lawyer = recent.iter().filter(|r| r.get("toUserId").and_then(Value::as_str) == Some(lawyer.id.as_str())).count();
+    let to_lawyer =
+        recent.iter().filter(|r| r.get("toUserId").and_then(Value::as_str) == Some(lawyer.id.as_str())).count();
     if to_lawyer >= MESSAGE_REQUESTS_PER_HOUR {
         return Err(AppError::too_many("You can only send 2 message requests per hour to the same lawyer"));
     }
@@ -521,11 +552,24 @@ pub async fn message_request(state: &AppState, citizen: &User, lawyer_id: &Id, b
 
 const LAWYER_CHAT_SHAPE: ChatShape = ChatShape { participants: Some(NAME_EMAIL_ROLE), last_sender: Some(NAME_ROLE) };
 
-async fn lawyer_direct_chats(state: &AppState, lawyer: &User, status: ChatStatus, order: ChatOrder, key: &str, page: Page) -> AppResult<Value> {
-    let filter = ChatFilter { participant: Some(&lawyer.id), chat_type: Some(ChatType::Direct), status: Some(status), active_only: false };
+async fn lawyer_direct_chats(
+    state: &AppState,
+    lawyer: &User,
+    status: ChatStatus,
+    order: ChatOrder,
+    key: &str,
+    page: Page,
+) -> AppResult<Value> {
+    let filter = ChatFilter {
+        participant: Some(&lawyer.id),
+        chat_type: Some(ChatType::Direct),
+        status: Some(status),
+        active_only: false,
+    };
     let total = chat_store::count(&state.db, &filter).await?;
     let list = chat_store::list(&state.db, &filter, order, page).await?;
-    let docs = chats::chat_documents(state, &list, LAWYER_CHAT_SHAPE, None).await?.into_iter().map(chats::view_json).collect();
+    let docs =
+        chats::chat_documents(state, &list, LAWYER_CHAT_SHAPE, None).await?.into_iter().map(chats::view_json).collect();
     Ok(list_data(key, docs, total, page))
 }
 
