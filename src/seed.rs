@@ -215,7 +215,7 @@ fn lawyer(i: usize, email: String, status: &str, created_hours_ago: i64) -> User
     let name = person_name(i + 3);
     let (city, state, code, _) = CITIES[i % CITIES.len()];
     let mut specs = vec![SPECIALIZATIONS[i % SPECIALIZATIONS.len()]];
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         specs.push(SPECIALIZATIONS[(i + 3) % SPECIALIZATIONS.len()]);
     }
     let experience = (i * 7) % 30 + 1;

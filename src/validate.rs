@@ -171,7 +171,7 @@ impl<'v, 'a> Field<'v, 'a> {
     }
 
     pub fn array_min(mut self, min: usize, msg: &str) -> Self {
-        if !self.value.and_then(Value::as_array).is_some_and(|a| a.len() >= min) {
+        if self.value.and_then(Value::as_array).is_none_or(|a| a.len() < min) {
             self.fail(msg);
         }
         self

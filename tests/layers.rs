@@ -61,8 +61,7 @@ fn named_modules(code: &str) -> BTreeSet<String> {
             // Names at the group's first level, each after `{` or a `,`.
             let mut depth = 1;
             let mut expect_name = true;
-            let mut chars = group.char_indices();
-            while let Some((i, c)) = chars.next() {
+            for (i, c) in group.char_indices() {
                 match c {
                     '{' => depth += 1,
                     '}' => {

@@ -231,7 +231,10 @@ mod tests {
             .unwrap();
         assert_eq!(one.as_deref(), Some(&a.to_string()));
         cache.invalidate([Tag::User(a.clone())]).await;
-        cache.remember_each::<String, _, _>("user", &[a.clone()], |id| Tag::User(id.clone()), load).await.unwrap();
+        cache
+            .remember_each::<String, _, _>("user", std::slice::from_ref(&a), |id| Tag::User(id.clone()), load)
+            .await
+            .unwrap();
         assert_eq!(asked.lock().unwrap().last(), Some(&1));
     }
 }

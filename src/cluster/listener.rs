@@ -132,7 +132,7 @@ impl PortGroup {
         let targets: Vec<u32> = (0..self.slots)
             .map(|v| if live.contains(&v) { index_of(v) } else { index_of(live[v % live.len()]) })
             .collect();
-        attach_program(&*self.members[0].1, &steering_program(&targets))
+        attach_program(&self.members[0].1, &steering_program(&targets))
     }
 }
 

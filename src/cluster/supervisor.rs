@@ -754,7 +754,9 @@ async fn cluster_metrics(State(cluster): State<Arc<Cluster>>) -> impl IntoRespon
         own += &format!("nyaya_cluster_workers{{status=\"{state}\"}} {n}\n");
     }
     let current: Vec<&WorkerStatus> = status.workers.iter().filter(|w| w.status != "draining").collect();
-    let series: [(&str, &str, &str, fn(&WorkerStatus) -> f64); 3] = [
+    // (metric name, type, help, value of one worker)
+    type Series = (&'static str, &'static str, &'static str, fn(&WorkerStatus) -> f64);
+    let series: [Series; 3] = [
         ("nyaya_worker_restarts_total", "counter", "Worker restarts (crashes and --max-memory replacements)", |w| {
             w.restarts as f64
         }),

@@ -74,7 +74,7 @@ pub async fn run(config: Config, slot: usize, shutdown_timeout: Duration) -> any
         loop {
             tick.tick().await;
             let stats = Report::Stats { requests: activity.requests(), connections: activity.connections() };
-            let draining = activity.is_draining().then(|| Report::Draining.line()).unwrap_or_default();
+            let draining = if activity.is_draining() { Report::Draining.line() } else { Default::default() };
             if to_supervisor.write_all(format!("{draining}{}", stats.line()).as_bytes()).await.is_err() {
                 return;
             }

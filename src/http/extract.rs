@@ -62,10 +62,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
 }
 
 fn bearer_or_cookie(parts: &Parts) -> Option<String> {
-    if let Some(h) = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        if let Some(token) = h.strip_prefix("Bearer ").map(str::trim).filter(|t| !t.is_empty()) {
-            return Some(token.to_string());
-        }
+    if let Some(h) = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok())
+        && let Some(token) = h.strip_prefix("Bearer ").map(str::trim).filter(|t| !t.is_empty())
+    {
+        return Some(token.to_string());
     }
     cookie(parts, "accessToken")
 }

@@ -117,6 +117,24 @@ pub async fn clean_with_connections(state: &AppState, list: &[User], fields: &[&
         .collect())
 }
 
+/// The account behind an access token or a socket, remembered in process until the next write
+/// to it on any instance ([`user_changed`]), so authenticating a request or a socket event
+/// costs no statement once warm. Read-modify-write paths load the row itself instead.
+pub async fn principal(state: &AppState, id: &Id) -> AppResult<Option<User>> {
+    let tags = [Tag::User(id.clone())];
+    let user = state
+        .cache
+        .remember(&format!("{PRINCIPAL}|{id}"), &tags, || async { Ok(users::get(&state.db, id).await?) })
+        .await?;
+    Ok(user.map(|u| User::clone(&u)))
+}
+
+/// Every write to a user row ends here (with the response tags it also touches), so no
+/// instance keeps authenticating with the row as it was.
+pub async fn user_changed(state: &AppState, id: &Id, also: impl IntoIterator<Item = Tag>) {
+    state.cache.invalidate(also.into_iter().chain([Tag::User(id.clone())])).await;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,22 +158,4 @@ mod tests {
         assert_eq!(user_ref(&Users::new(), &citizen.id, Some(NAME_ROLE)), Value::Null);
         assert_eq!(user_ref(&Users::new(), &citizen.id, None), json!(citizen.id));
     }
-}
-
-/// The account behind an access token or a socket, remembered in process until the next write
-/// to it on any instance ([`user_changed`]), so authenticating a request or a socket event
-/// costs no statement once warm. Read-modify-write paths load the row itself instead.
-pub async fn principal(state: &AppState, id: &Id) -> AppResult<Option<User>> {
-    let tags = [Tag::User(id.clone())];
-    let user = state
-        .cache
-        .remember(&format!("{PRINCIPAL}|{id}"), &tags, || async { Ok(users::get(&state.db, id).await?) })
-        .await?;
-    Ok(user.map(|u| User::clone(&u)))
-}
-
-/// Every write to a user row ends here (with the response tags it also touches), so no
-/// instance keeps authenticating with the row as it was.
-pub async fn user_changed(state: &AppState, id: &Id, also: impl IntoIterator<Item = Tag>) {
-    state.cache.invalidate(also.into_iter().chain([Tag::User(id.clone())])).await;
 }

@@ -431,7 +431,7 @@ async fn login_answers_with_tokens_and_reports_failures_in_the_original_order() 
     stored.is_active = false;
     users::save(&app.state().db, &mut stored).await.unwrap();
     // As every service write to a user does, so the remembered principal follows.
-    nyaya::service::people::user_changed(&app.state(), &stored.id, []).await;
+    nyaya::service::people::user_changed(app.state(), &stored.id, []).await;
     for password in [PASSWORD, "Wrong123"] {
         let r = login(&app, &user.email, password).await;
         r.assert_status(401);
@@ -500,7 +500,7 @@ async fn access_token_problems_are_401s_whose_message_mentions_the_token() {
     let mut stored = user_by_email(&app, &user.email).await.unwrap();
     stored.is_active = false;
     users::save(&app.state().db, &mut stored).await.unwrap();
-    nyaya::service::people::user_changed(&app.state(), &stored.id, []).await;
+    nyaya::service::people::user_changed(app.state(), &stored.id, []).await;
     let r = me(Some(valid)).await;
     r.assert_status(401);
     assert_eq!(r.message(), "Account has been deactivated");
@@ -1276,7 +1276,7 @@ async fn authorization_gates_answer_like_the_original() {
     assert_eq!((deactivated.status.as_u16(), deactivated.code), (403, Some("ACCOUNT_DEACTIVATED")));
     // Over HTTP, `protect` already refuses a deactivated account with a 401.
     users::save(&app.state().db, &mut inactive).await.unwrap();
-    nyaya::service::people::user_changed(&app.state(), &inactive.id, []).await;
+    nyaya::service::people::user_changed(app.state(), &inactive.id, []).await;
     let r = get("/verified", Some(token_for(&app, &verified))).await;
     r.assert_status(401);
     assert_eq!(r.message(), "Account has been deactivated");

@@ -434,10 +434,10 @@ impl PrivateRedis {
         let deadline = Instant::now() + Duration::from_secs(10);
         let client = redis::Client::open(self.url()).unwrap();
         while Instant::now() < deadline {
-            if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
-                if redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok() {
-                    return;
-                }
+            if let Ok(mut conn) = client.get_multiplexed_async_connection().await
+                && redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok()
+            {
+                return;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -490,7 +490,7 @@ async fn redis_stopping_and_returning_fails_no_request() {
             let mut i = 0usize;
             while !stop.load(Ordering::Relaxed) {
                 i += 1;
-                let res = if worker == 0 && i % 5 == 0 {
+                let res = if worker == 0 && i.is_multiple_of(5) {
                     client.post(format!("{base}/probe/users")).send().await
                 } else {
                     client.get(format!("{base}/probe/users?page={}", i % 10 + 1)).send().await

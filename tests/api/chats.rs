@@ -297,11 +297,11 @@ async fn read_receipts_for_listed_messages_or_all() {
     let state = app.state();
 
     let marked = chats::mark_read(state, &ravi.user, &chat_id, std::slice::from_ref(&first.id)).await.unwrap();
-    assert_eq!(marked, [first.id.clone()]);
+    assert_eq!(marked, std::slice::from_ref(&first.id));
     let info = app.get("/api/lawyers/connected-citizens", ravi.t()).await;
     assert_eq!(info.data()["connections"][0]["chatInfo"]["unreadCount"], 1);
     let marked = chats::mark_read(state, &ravi.user, &chat_id, &[]).await.unwrap();
-    assert_eq!(marked, [second.id.clone()]);
+    assert_eq!(marked, std::slice::from_ref(&second.id));
     assert!(chats::mark_read(state, &ravi.user, &chat_id, &[]).await.unwrap().is_empty());
     let info = app.get("/api/lawyers/connected-citizens", ravi.t()).await;
     assert_cache(&info, "MISS");

@@ -665,7 +665,7 @@ async fn an_upload_to_a_case_of_others_is_refused_before_any_byte_is_stored() {
 #[tokio::test]
 async fn an_upload_to_a_pending_chat_is_refused_before_any_byte_is_stored() {
     let app = spawn().await;
-    let (asha, asha_t) = citizen(&app, "Asha").await;
+    let (_asha, asha_t) = citizen(&app, "Asha").await;
     let (ravi, _) = lawyer(&app, "Ravi").await;
     let opened = app.post(&format!("/api/chats/direct/{}", ravi.id), Some(&asha_t), json!({})).await;
     opened.assert_status(200);

@@ -183,7 +183,7 @@ async fn handshake_requires_a_valid_token_of_an_active_user() {
     let mut gone = asha.user.clone();
     gone.is_active = false;
     nyaya::store::users::save(&app.state().db, &mut gone).await.unwrap();
-    nyaya::service::people::user_changed(&app.state(), &gone.id, []).await;
+    nyaya::service::people::user_changed(app.state(), &gone.id, []).await;
     let refused = Sock::open(&app.base, Auth::Token(&asha.token), TransportType::Polling).await.err();
     assert_eq!(refused.as_deref(), Some("User not found or inactive"));
     let stranger = User::new("Ghost".into(), unique_email("ghost"), "-".into(), Role::Citizen);
