@@ -146,6 +146,19 @@ timeout "$limit" "$LOAD" --url "http://127.0.0.1:$PORT" --accounts "$work/accoun
   --duration "$DURATION" --think-min "$THINK_MIN" --think-max "$THINK_MAX" --out "$OUT" \
   --server-pid "$server" --metrics "http://$ADMIN_ADDR/metrics" "${label[@]}" "${extra[@]}" || status=$?
 
+# Redis memory of the run's Socket.IO recovery (sessions and event logs) and of all its keys,
+# right after the run (the load client's sessions are kept for the window).
+if [ -n "${REDIS_PREFIX:-}" ] && command -v redis-cli >/dev/null; then
+  redis_usage() { # "<keys> <bytes>" of the keys matching $1
+    redis-cli -u "$REDIS_URL" --scan --pattern "$1" | awk '{print "MEMORY USAGE " $0}' |
+      redis-cli -u "$REDIS_URL" | awk '{n++; b+=$1} END {print n+0, b+0}'
+  }
+  read -r rec_keys rec_bytes <<< "$(redis_usage "${REDIS_PREFIX}sio:rec:*")"
+  read -r all_keys all_bytes <<< "$(redis_usage "${REDIS_PREFIX}*")"
+  printf 'redis: recovery keys %s, %s bytes; all keys of the run %s, %s bytes\n' \
+    "$rec_keys" "$rec_bytes" "$all_keys" "$all_bytes" | tee "$OUT/redis.txt"
+fi
+
 if ! kill -0 "$server" 2>/dev/null; then
   echo "nyaya exited during the run:"; tail -n 50 "$work/server.log"
   [ "$status" = 0 ] && status=1

@@ -782,7 +782,19 @@ impl User {
             }
             // An `error` event was counted by `handle`.
             Some(_) => {}
-            None if resumed => self.stats(|s| s.sockets.unacknowledged += 1).await,
+            // Lost with the connection before the server read it, unless the chat has it: then
+            // the server stored it and its acknowledgement never came, which is a failure.
+            None if resumed => {
+                let history = self.get("chat-read", format!("/api/chats/{}/messages?limit=50", chat.chat_id)).await;
+                let stored = history.is_some_and(|h| {
+                    h["data"]["messages"].as_array().is_some_and(|m| m.iter().any(|m| m["content"] == content.as_str()))
+                });
+                self.stats(|s| match stored {
+                    true => s.error("socket-ack:stored-unacknowledged".into(), || format!("{} {temp}", chat.chat_id)),
+                    false => s.sockets.unacknowledged += 1,
+                })
+                .await;
+            }
             None => self.stats(|s| s.error("socket-ack:timeout".into(), || format!("{} {temp}", chat.chat_id))).await,
         }
     }

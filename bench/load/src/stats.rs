@@ -171,8 +171,9 @@ pub struct Sockets {
     /// Connections the users themselves dropped (`--drop`).
     #[serde(default)]
     pub cut: u64,
-    /// Messages sent on a connection that closed before they were acknowledged, and never
-    /// acknowledged since (lost with the connection, before the server had them).
+    /// Messages sent on a connection that closed before they were acknowledged, never
+    /// acknowledged since and not in the chat's history: lost with the connection before the
+    /// server read them (as with any client; the frontend shows them unsent).
     #[serde(default)]
     pub unacknowledged: u64,
 }
