@@ -251,7 +251,9 @@ async fn child(cli: &Cli, shard: &str) -> anyhow::Result<()> {
     // reconnect is stopped a little later and counted as an error, so the report is always
     // written (the parent waits 60 s past the drain for it).
     let drain_end = go + (cli.duration + cli.warmup + cli.loss_timeout).as_micros() as u64 + 1_000_000;
-    let deadline = tokio::time::Instant::now() + Duration::from_micros(drain_end.saturating_sub(clock::now_us())) + Duration::from_secs(30);
+    let deadline = tokio::time::Instant::now()
+        + Duration::from_micros(drain_end.saturating_sub(clock::now_us()))
+        + Duration::from_secs(30);
     let all_done = async {
         for task in &mut tasks {
             let _ = task.await;
@@ -270,7 +272,8 @@ async fn child(cli: &Cli, shard: &str) -> anyhow::Result<()> {
     if unfinished > 0 {
         let kind = "load:unfinished".to_string();
         *stats.errors.entry(kind.clone()).or_default() += unfinished;
-        let sample = format!("{unfinished} users were still acting 30 s after the drain and were stopped; doing: {still}");
+        let sample =
+            format!("{unfinished} users were still acting 30 s after the drain and were stopped; doing: {still}");
         stats.error_samples.insert(kind, sample);
     }
     stats.users = users as u64;
@@ -328,13 +331,15 @@ async fn parent(cli: &Cli) -> anyhow::Result<i32> {
     }
     // Connecting is bounded by the ramp plus the connect timeout.
     let per_proc = users.div_ceil(procs);
-    let connect_limit =
-        Duration::from_secs_f64(per_proc as f64 / cli.ramp.max(1) as f64) + cli.connect_timeout + Duration::from_secs(30);
+    let connect_limit = Duration::from_secs_f64(per_proc as f64 / cli.ramp.max(1) as f64)
+        + cli.connect_timeout
+        + Duration::from_secs(30);
     let started = Instant::now();
     let (mut connected, mut failed) = (0u64, 0u64);
     for w in &mut workers {
         let left = connect_limit.saturating_sub(started.elapsed());
-        let line = tokio::time::timeout(left, w.expect("ready")).await.map_err(|_| anyhow!("connecting took too long"))??;
+        let line =
+            tokio::time::timeout(left, w.expect("ready")).await.map_err(|_| anyhow!("connecting took too long"))??;
         let mut parts = line.split_whitespace().skip(1).map(|p| p.parse::<u64>().unwrap_or(0));
         connected += parts.next().unwrap_or(0);
         failed += parts.next().unwrap_or(0);
@@ -399,7 +404,9 @@ async fn parent(cli: &Cli) -> anyhow::Result<i32> {
         labels.insert("drop".into(), format!("{}% for {}s", cli.drop * 100.0, cli.drop_for.as_secs_f64()));
     }
     let baseline = match &cli.baseline {
-        Some(path) => Some(serde_json::from_slice(&std::fs::read(path).with_context(|| format!("reading {}", path.display()))?)?),
+        Some(path) => {
+            Some(serde_json::from_slice(&std::fs::read(path).with_context(|| format!("reading {}", path.display()))?)?)
+        }
         None => None,
     };
     let meta = report::Meta {

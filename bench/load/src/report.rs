@@ -155,7 +155,8 @@ fn server_row(samples: &[Sample], duration: Duration, warmup: Duration) -> Serve
     ServerRow {
         cpu_avg_pct: (cpu.iter().sum::<f64>() / cpu.len().max(1) as f64 * 10.0).round() / 10.0,
         cpu_max_pct: (cpu.iter().cloned().fold(0.0, f64::max) * 10.0).round() / 10.0,
-        client_cpu_avg_pct: (loaded.iter().map(|s| s.client_cpu).sum::<f64>() / loaded.len().max(1) as f64 * 10.0).round()
+        client_cpu_avg_pct: (loaded.iter().map(|s| s.client_cpu).sum::<f64>() / loaded.len().max(1) as f64 * 10.0)
+            .round()
             / 10.0,
         rss_max_mb: (during.iter().map(|s| s.rss_mb).fold(0.0, f64::max) * 10.0).round() / 10.0,
         processes: during.iter().map(|s| s.processes).max().unwrap_or(0),
@@ -219,7 +220,8 @@ fn deliveries(stats: &Stats, start_us: u64, loss_timeout: Duration, accounts: &[
         }
     }
     let mut lost = Vec::new();
-    let mut out: BTreeMap<Delivery, (Hist, DeliveryRow)> = Delivery::ALL.iter().map(|k| (*k, Default::default())).collect();
+    let mut out: BTreeMap<Delivery, (Hist, DeliveryRow)> =
+        Delivery::ALL.iter().map(|k| (*k, Default::default())).collect();
     let mut per_second: Vec<Hist> = Vec::new();
     let limit = loss_timeout.as_micros() as u64;
     for stamp in &stats.sent {
@@ -288,7 +290,8 @@ pub fn build(stats: Stats, samples: &[Sample], accounts: &[Account], meta: Meta)
     let secs = meta.duration.as_secs_f64().max(1.0);
     let Matched { by_kind: matched, per_second: message_seconds, lost: lost_samples } =
         deliveries(&stats, meta.start_us, meta.loss_timeout, accounts);
-    let mut classes: Vec<ClassRow> = stats.classes.iter().map(|(name, c)| row(name, &c.latency, c.errors, secs)).collect();
+    let mut classes: Vec<ClassRow> =
+        stats.classes.iter().map(|(name, c)| row(name, &c.latency, c.errors, secs)).collect();
     for (kind, (hist, delivery)) in &matched {
         if delivery.expected > 0 {
             classes.push(row(kind.name(), hist, delivery.lost, secs));
@@ -388,7 +391,10 @@ impl Report {
                 self.warmup_s
             );
         }
-        let _ = writeln!(o, "| route class | requests | per s | p50 ms | p95 ms | p99 ms | max ms | errors/lost | p99 < {P99_TARGET_MS} ms |");
+        let _ = writeln!(
+            o,
+            "| route class | requests | per s | p50 ms | p95 ms | p99 ms | max ms | errors/lost | p99 < {P99_TARGET_MS} ms |"
+        );
         let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|---:|:-:|");
         for c in &self.classes {
             // Not held to the target: connecting, argon2 logins, notifications (their latency
@@ -435,7 +441,11 @@ impl Report {
                  without compression, sending and waiting for a core):\n\n| route | requests | p99 at most (ms) | over 50 ms |\n|---|---:|---:|---:|"
             );
             for r in self.server_routes.iter().take(10) {
-                let _ = writeln!(o, "| {} {} | {} | {} | {}% |", r.method, r.route, r.count, r.p99_at_most_ms, r.over_50ms_pct);
+                let _ = writeln!(
+                    o,
+                    "| {} {} | {} | {} | {}% |",
+                    r.method, r.route, r.count, r.p99_at_most_ms, r.over_50ms_pct
+                );
             }
         }
         let _ = writeln!(o, "\n| correctness | value |\n|---|---:|");
@@ -445,7 +455,10 @@ impl Report {
             ("stale reads (of read-after-write checks)", format!("{} of {checks}", self.stale_reads)),
             ("lost chat messages", self.lost_messages.to_string()),
             ("lost case notifications", self.lost_notifications.to_string()),
-            ("duplicate chat messages / case notifications", format!("{} / {}", self.duplicate_messages, self.duplicate_notifications)),
+            (
+                "duplicate chat messages / case notifications",
+                format!("{} / {}", self.duplicate_messages, self.duplicate_notifications),
+            ),
             (
                 "recovered chat messages / case notifications (reached a resumed socket)",
                 format!("{} / {}", self.recovered_messages, self.recovered_notifications),
@@ -466,7 +479,10 @@ impl Report {
         for (k, v) in rows {
             let _ = writeln!(o, "| {k} | {v} |");
         }
-        let details = [("Errors", &self.errors_by_kind, &self.error_samples), ("Stale reads", &self.stale_by_check, &self.stale_samples)];
+        let details = [
+            ("Errors", &self.errors_by_kind, &self.error_samples),
+            ("Stale reads", &self.stale_by_check, &self.stale_samples),
+        ];
         for (title, counts, samples) in details {
             if counts.is_empty() {
                 continue;
@@ -499,7 +515,8 @@ impl Report {
             let reads_before = b["server"]["db_reads_per_min"].as_f64().unwrap_or(0.0);
             if reads_before > 0.0 {
                 let cut = (1.0 - s.db_reads_per_min / reads_before) * 100.0;
-                let _ = writeln!(o, "Reads alone: {reads_before} -> {} per minute ({cut:.1}% fewer).", s.db_reads_per_min);
+                let _ =
+                    writeln!(o, "Reads alone: {reads_before} -> {} per minute ({cut:.1}% fewer).", s.db_reads_per_min);
             }
         }
         o

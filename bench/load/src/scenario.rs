@@ -123,7 +123,8 @@ impl Mix {
     pub fn parse(overrides: &str) -> anyhow::Result<Mix> {
         let mut set: HashMap<Action, u32> = HashMap::new();
         for item in overrides.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let (name, weight) = item.split_once('=').ok_or_else(|| anyhow::anyhow!("--mix item {item:?} is not name=weight"))?;
+            let (name, weight) =
+                item.split_once('=').ok_or_else(|| anyhow::anyhow!("--mix item {item:?} is not name=weight"))?;
             let action = Action::ALL
                 .into_iter()
                 .find(|a| a.name() == name.trim())
@@ -187,7 +188,16 @@ impl Shared {
         shard: u64,
     ) -> Shared {
         let doing = std::sync::Mutex::new(HashMap::new());
-        Shared { opts, base, server, clients, stats: Mutex::new(Stats::default()), start, keys: AtomicU64::new(shard << 40), doing }
+        Shared {
+            opts,
+            base,
+            server,
+            clients,
+            stats: Mutex::new(Stats::default()),
+            start,
+            keys: AtomicU64::new(shard << 40),
+            doing,
+        }
     }
 
     fn doing(&self, user: u64, what: Option<String>) {
@@ -238,8 +248,16 @@ fn ids(items: &Value, key: &str) -> Vec<String> {
     items.as_array().map(|a| a.iter().filter_map(|i| i[key].as_str().map(String::from)).collect()).unwrap_or_default()
 }
 
-const SPECIALIZATIONS: [&str; 8] =
-    ["Criminal Law", "Family Law", "Property Law", "Corporate Law", "Civil Law", "Tax Law", "Labor Law", "Consumer Law"];
+const SPECIALIZATIONS: [&str; 8] = [
+    "Criminal Law",
+    "Family Law",
+    "Property Law",
+    "Corporate Law",
+    "Civil Law",
+    "Tax Law",
+    "Labor Law",
+    "Consumer Law",
+];
 const SURNAMES: [&str; 6] = ["Sharma", "Iyer", "Reddy", "Patel", "Nair", "Khan"];
 const CATEGORIES: [&str; 8] = ["civil", "criminal", "family", "property", "corporate", "tax", "labor", "other"];
 
@@ -439,7 +457,8 @@ impl User {
         let (think_min, think_max) = opts.think;
         let run_end = Instant::now() + Duration::from_micros(go.saturating_sub(now_us())) + opts.duration;
         let drain_end = run_end + opts.loss_timeout + Duration::from_secs(1);
-        let mut next = Instant::now() + Duration::from_micros(go.saturating_sub(now_us())) + first_wait(think_min, think_max);
+        let mut next =
+            Instant::now() + Duration::from_micros(go.saturating_sub(now_us())) + first_wait(think_min, think_max);
         loop {
             // A think time may reach past the end of the run: the drain starts on time anyway.
             self.idle_until(next.min(run_end)).await;
@@ -452,7 +471,8 @@ impl User {
             self.shared.doing(self.index.into(), Some(format!("{action:?}")));
             self.act(action).await;
             self.shared.doing(self.index.into(), Some("thinking".into()));
-            let think = rand::rng().random_range(think_min.as_secs_f64()..=think_max.as_secs_f64().max(think_min.as_secs_f64()));
+            let think = rand::rng()
+                .random_range(think_min.as_secs_f64()..=think_max.as_secs_f64().max(think_min.as_secs_f64()));
             next = Instant::now() + Duration::from_secs_f64(think);
         }
         self.shared.doing(self.index.into(), Some("draining".into()));
@@ -552,7 +572,9 @@ impl User {
                 }
             }
             "citizen_request_received" => {
-                let (Some(request), Some(case)) = (e.data["requestId"].as_str(), e.data["caseId"].as_str()) else { return };
+                let (Some(request), Some(case)) = (e.data["requestId"].as_str(), e.data["caseId"].as_str()) else {
+                    return;
+                };
                 self.stats(|s| s.received.push((Delivery::CaseRequest, key_of(request), e.at, me, 0))).await;
                 self.requests.push_back((request.to_string(), case.to_string()));
             }
@@ -592,7 +614,9 @@ impl User {
             }
         }
         let sample = || match fresh_after {
-            Some(ms) => format!("query {case} read as pending after case_request_accepted; assigned {ms} ms after the notification"),
+            Some(ms) => format!(
+                "query {case} read as pending after case_request_accepted; assigned {ms} ms after the notification"
+            ),
             None => format!("query {case} read as pending after case_request_accepted, still after 0.5 s"),
         };
         self.check("case-assigned", first != "pending", sample).await;
@@ -604,7 +628,8 @@ impl User {
 
     /// One HTTP request, measured; the body of a 2xx answer.
     async fn call(&self, class: &str, method: Method, path: String, body: Body) -> Option<Value> {
-        let mut req = self.http.request(method.clone(), format!("{}{path}", self.shared.base)).bearer_auth(&self.acct.token);
+        let mut req =
+            self.http.request(method.clone(), format!("{}{path}", self.shared.base)).bearer_auth(&self.acct.token);
         req = match body {
             Body::Empty => req,
             Body::Json(v) => req.json(&v),
@@ -626,7 +651,8 @@ impl User {
         let (ok, kind, value, sample) = match outcome {
             Ok((status, bytes)) => {
                 let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-                let sample = format!("{method} {path}: {status} {}", String::from_utf8_lossy(&bytes[..bytes.len().min(300)]));
+                let sample =
+                    format!("{method} {path}: {status} {}", String::from_utf8_lossy(&bytes[..bytes.len().min(300)]));
                 (status.is_success(), format!("{class}:{}", status.as_u16()), value, sample)
             }
             Err(e) => {
@@ -681,7 +707,9 @@ impl User {
                     "/api/lawyers/verified?specialization={}&page=1&limit=20",
                     SPECIALIZATIONS.choose(&mut rng).unwrap_or(&"Civil Law").replace(' ', "%20")
                 ),
-                75..85 => format!("/api/lawyers/verified?search={}&limit=20", SURNAMES.choose(&mut rng).unwrap_or(&"Rao")),
+                75..85 => {
+                    format!("/api/lawyers/verified?search={}&limit=20", SURNAMES.choose(&mut rng).unwrap_or(&"Rao"))
+                }
                 _ if self.acct.role == "citizen" => {
                     format!("/api/citizens/available-lawyers?page={}", rng.random_range(1..=3))
                 }
@@ -723,7 +751,11 @@ impl User {
                 "/api/lawyers/available-cases",
                 "/api/lawyers/received-case-requests",
             ],
-            _ => &["/api/admin/users?page=1", "/api/admin/users?page=2&role=lawyer", "/api/admin/lawyers/pending-verifications"],
+            _ => &[
+                "/api/admin/users?page=1",
+                "/api/admin/users?page=2&role=lawyer",
+                "/api/admin/lawyers/pending-verifications",
+            ],
         };
         let path = paths.choose(&mut rand::rng()).copied().unwrap_or_default();
         self.get("list", path.to_string()).await;
@@ -762,7 +794,8 @@ impl User {
         }
         let until = Instant::now() + self.shared.opts.loss_timeout;
         let drops = self.drops;
-        let reply = self.wait_for(|e| (e.name == "message_sent" && e.data["tempId"] == temp) || e.name == "error", until).await;
+        let reply =
+            self.wait_for(|e| (e.name == "message_sent" && e.data["tempId"] == temp) || e.name == "error", until).await;
         // The connection closed under the message (a reload): its acknowledgement comes with
         // the resumed session, or never when the message was lost with the connection.
         let resumed = self.drops > drops;
@@ -812,7 +845,9 @@ impl User {
             "category": category,
             "priority": "medium",
         });
-        let Some(created) = self.call("write", Method::POST, "/api/queries".into(), Body::Json(body)).await else { return };
+        let Some(created) = self.call("write", Method::POST, "/api/queries".into(), Body::Json(body)).await else {
+            return;
+        };
         let Some(id) = created["data"]["query"]["_id"].as_str().map(String::from) else { return };
         if let Some(mine) = self.get("list", "/api/queries?limit=10".into()).await {
             let present = ids(&mine["data"], "_id").contains(&id);
@@ -845,7 +880,8 @@ impl User {
         let next = match self.requests.pop_back() {
             Some(pair) => Some(pair),
             None => {
-                let Some(list) = self.get("list", "/api/lawyers/received-case-requests?status=pending&limit=10".into()).await
+                let Some(list) =
+                    self.get("list", "/api/lawyers/received-case-requests?status=pending&limit=10".into()).await
                 else {
                     return;
                 };
@@ -874,7 +910,8 @@ impl User {
                 let item = self.get("list", format!("/api/queries/{case}")).await;
                 present = item.is_some_and(|i| i["data"]["query"]["assignedLawyer"]["_id"] == self.acct.id.as_str());
             }
-            self.check("lawyer-my-cases", present, || format!("case {case} missing from GET /api/lawyers/my-cases")).await;
+            self.check("lawyer-my-cases", present, || format!("case {case} missing from GET /api/lawyers/my-cases"))
+                .await;
         }
         if let (Some(before), Some(after)) = (before, self.dashboard_count(DASHBOARD, "activeQueries").await) {
             let sample = || format!("activeQueries {after} after accepting case {case}, {before} before");
@@ -887,7 +924,9 @@ impl User {
         let Some(chat) = self.random_chat() else { return self.list().await };
         let key = self.shared.next_key();
         let text = format!("Load test document {key:x}\n{}", "Terms of the tenancy agreement. ".repeat(60));
-        let Ok(part) = reqwest::multipart::Part::bytes(text.into_bytes()).file_name(format!("note-{key:x}.txt")).mime_str("text/plain")
+        let Ok(part) = reqwest::multipart::Part::bytes(text.into_bytes())
+            .file_name(format!("note-{key:x}.txt"))
+            .mime_str("text/plain")
         else {
             return;
         };
@@ -896,7 +935,8 @@ impl User {
             .text("documentType", "direct")
             .text("relatedId", chat.connection.clone())
             .text("description", "Uploaded by the load test");
-        let Some(created) = self.call("upload", Method::POST, "/api/documents/upload".into(), Body::Form(form)).await else {
+        let Some(created) = self.call("upload", Method::POST, "/api/documents/upload".into(), Body::Form(form)).await
+        else {
             return;
         };
         let document = &created["data"]["document"];
@@ -910,19 +950,28 @@ impl User {
     /// An admin verifies a pending lawyer, who must then be in the public directory: on its
     /// first page (the most browsed, so cached), unless twenty newer lawyers fill it.
     async fn verify(&mut self) {
-        let Some(pending) = self.get("list", "/api/admin/lawyers/pending-verifications?limit=10".into()).await else { return };
+        let Some(pending) = self.get("list", "/api/admin/lawyers/pending-verifications?limit=10".into()).await else {
+            return;
+        };
         let lawyers = pending["data"]["lawyers"].as_array().cloned().unwrap_or_default();
         let Some(lawyer) = lawyers.choose(&mut rand::rng()).cloned() else { return self.dashboard().await };
         let (Some(id), Some(created)) = (lawyer["_id"].as_str(), lawyer["createdAt"].as_str()) else { return };
         let body = json!({"action": "approve", "reason": "Verified by the load test"});
-        if self.call("write", Method::PATCH, format!("/api/admin/lawyers/{id}/verification"), Body::Json(body)).await.is_none() {
+        if self
+            .call("write", Method::PATCH, format!("/api/admin/lawyers/{id}/verification"), Body::Json(body))
+            .await
+            .is_none()
+        {
             return;
         }
         if let Some(page) = self.get("directory", "/api/lawyers/verified?page=1&limit=20".into()).await {
             let items = page["data"].as_array().cloned().unwrap_or_default();
             let present = items.iter().any(|i| i["_id"] == id)
                 || (items.len() == 20 && items.iter().all(|i| i["createdAt"].as_str().is_some_and(|c| c >= created)));
-            self.check("directory-verified", present, || format!("verified lawyer {id} not on the directory's first page")).await;
+            self.check("directory-verified", present, || {
+                format!("verified lawyer {id} not on the directory's first page")
+            })
+            .await;
         }
     }
 

@@ -91,7 +91,8 @@ fn tree(pid: u32) -> Vec<u32> {
 fn cpu_ticks(pid: u32) -> u64 {
     let Some(stat) = read(format!("/proc/{pid}/stat")) else { return 0 };
     // Fields after the command name (which may hold spaces) start at field 3.
-    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
     let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
     field(14) + field(15)
 }
@@ -147,11 +148,17 @@ fn label<'a>(labels: &'a str, name: &str) -> Option<&'a str> {
 pub fn route_latencies(text: &str) -> Vec<RouteLatency> {
     let mut buckets: BTreeMap<(String, String), BTreeMap<u64, f64>> = BTreeMap::new();
     for (labels, v) in series(text, "http_request_duration_seconds_bucket") {
-        let (Some(method), Some(route), Some(le)) = (label(labels, "method"), label(labels, "route"), label(labels, "le")) else {
+        let (Some(method), Some(route), Some(le)) =
+            (label(labels, "method"), label(labels, "route"), label(labels, "le"))
+        else {
             continue;
         };
         // Bucket bounds in microseconds (+Inf as the largest), to key them exactly.
-        let le = if le == "+Inf" { u64::MAX } else { le.parse::<f64>().map(|s| (s * 1e6).round() as u64).unwrap_or(u64::MAX) };
+        let le = if le == "+Inf" {
+            u64::MAX
+        } else {
+            le.parse::<f64>().map(|s| (s * 1e6).round() as u64).unwrap_or(u64::MAX)
+        };
         *buckets.entry((method.to_string(), route.to_string())).or_default().entry(le).or_default() += v;
     }
     let mut out: Vec<RouteLatency> = buckets
@@ -236,7 +243,9 @@ mod tests {
     #[test]
     fn route_latencies_sum_workers_and_statuses() {
         let bucket = |worker: u8, status: u16, le: &str, n: u32| {
-            format!("http_request_duration_seconds_bucket{{method=\"GET\",route=\"/a\",status=\"{status}\",le=\"{le}\",worker=\"{worker}\"}} {n}\n")
+            format!(
+                "http_request_duration_seconds_bucket{{method=\"GET\",route=\"/a\",status=\"{status}\",le=\"{le}\",worker=\"{worker}\"}} {n}\n"
+            )
         };
         let mut text = String::new();
         for (worker, status) in [(0, 200), (1, 200), (1, 404)] {

@@ -89,9 +89,7 @@ async fn handshake(server: SocketAddr, local: IpAddr, auth: &Value) -> anyhow::R
     stream.set_nodelay(true)?;
     let url = format!("ws://{server}/socket.io/?EIO=4&transport=websocket");
     let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
-    let (mut ws, _) = client_async_with_config(url, stream, Some(config))
-        .await
-        .context("WebSocket upgrade")?;
+    let (mut ws, _) = client_async_with_config(url, stream, Some(config)).await.context("WebSocket upgrade")?;
     let open = next_text(&mut ws).await?;
     if !open.starts_with('0') {
         bail!("expected the Engine.IO open packet, got {open:?}");
@@ -209,7 +207,10 @@ mod tests {
         let Packet::Event(name, data, _) = parse(r#"4217["chat_joined",{"chatId":"x"}]"#) else { panic!() };
         assert_eq!((name.as_str(), data["chatId"].as_str()), ("chat_joined", Some("x")));
         let Packet::Event(name, data, offset) = parse(r#"42["new_message",{"tempId":"a2"},"1234"]"#) else { panic!() };
-        assert_eq!((name.as_str(), data["tempId"].as_str(), offset.as_deref()), ("new_message", Some("a2"), Some("1234")));
+        assert_eq!(
+            (name.as_str(), data["tempId"].as_str(), offset.as_deref()),
+            ("new_message", Some("a2"), Some("1234"))
+        );
         assert!(matches!(parse("41"), Packet::Disconnect));
         assert!(matches!(parse(r#"40{"sid":"s"}"#), Packet::Other));
     }
