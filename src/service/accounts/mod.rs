@@ -2,13 +2,15 @@
 //! reset and change, the current user and profile edits, plus the rules of `nyaya create-admin`.
 //! Integration tests: auth.
 //!
-//! The HTTP layer applies the request validators of the original (express-validator); this
-//! module applies what the original's User model enforced (email pattern, nested document
-//! types and limits, declared keys only), answering 400 where the original failed with 500.
+//! The request bodies (`input`) apply the request validators of the original
+//! (express-validator); the flows apply what the original's User model enforced (email
+//! pattern, nested document types and limits, declared keys only), answering 400 where the
+//! original failed with 500.
 //!
 //! One file per concern: `registration`, `sessions` (login, refresh, logout), `passwords`
-//! (reset and change), `email_confirmation`, `profile`, `create_admin`; `documents` holds the
-//! nested documents' casts and rules, `views` the response shapes; this file the pieces they
+//! (reset and change), `email_confirmation`, `profile`, `create_admin`; `input` holds the
+//! request bodies, `documents` the nested documents' casts and rules, `views` the response
+//! shapes; this file the pieces they
 //! share (sessions and emailed tokens, the model's email rule, validation errors).
 
 use serde_json::{Map, Value, json};
@@ -29,6 +31,7 @@ pub use crate::domain::{email, password};
 mod create_admin;
 mod documents;
 mod email_confirmation;
+mod input;
 mod passwords;
 mod profile;
 mod registration;
@@ -40,6 +43,7 @@ use documents::*;
 pub use documents::{SEMESTERS, is_falsy};
 use email_confirmation::CONFIRMATION_TOKEN_LIFETIME;
 pub use email_confirmation::*;
+pub use input::*;
 pub use passwords::*;
 pub use profile::*;
 pub use registration::*;

@@ -3,16 +3,6 @@
 #[allow(unused_imports)]
 use super::*;
 
-/// A profile update that passed the request validators; `None` leaves a field unchanged.
-#[derive(Default)]
-pub struct ProfileChanges {
-    pub name: Option<String>,
-    pub phone: Option<String>,
-    pub address: Option<Value>,
-    pub lawyer_details: Option<Value>,
-    pub student_details: Option<Value>,
-}
-
 /// 3.1 #7: the clean user with legacy `connections.userId` populated
 /// (name, email, role, lawyerDetails.specialization).
 pub async fn current_user(state: &AppState, user: &User) -> AppResult<Value> {

@@ -3,18 +3,6 @@
 #[allow(unused_imports)]
 use super::*;
 
-/// A registration that passed the request validators.
-pub struct Registration {
-    pub name: String,
-    pub email: String,
-    pub password: Password,
-    pub role: Role,
-    pub phone: Option<String>,
-    pub address: Option<Value>,
-    pub lawyer_details: Option<Value>,
-    pub student_details: Option<Value>,
-}
-
 /// 3.1 #1. Everyone gets an email-address confirmation link; lawyers start pending and
 /// unverified and also get the welcome email (5.1).
 pub async fn register(state: &AppState, reg: Registration) -> AppResult<Session> {
