@@ -11,10 +11,13 @@ use serde_json::{Value, json};
 use crate::cache::{Cached, Lookup, Policy, policy};
 use crate::error::{AppError, AppResult};
 use crate::http::docs::{CitizenOnly, LoggedIn, Paging, VerifiedLawyerOnly};
-use crate::http::extract::{Citizen, CurrentUser, JsonBody, Params, VerifiedLawyer, authorize, parse_id};
+use crate::http::extract::{Body, Citizen, CurrentUser, Params, VerifiedLawyer, authorize, parse_id};
 use crate::http::respond::{Envelope, legacy_pagination, serve_data, wrapped};
 use crate::ids::Id;
-use crate::service::cases::{self as service, CaseType, OfferRoute, RequestList, Side};
+use crate::service::cases::{
+    self as service, CaseType, EntryResponse, LawyerRequest, NewCase, NewDispute, NewOffer, NewQuery, OfferRoute,
+    QueryStatusUpdate, RequestList, SendRequest, Side, StatusUpdate,
+};
 use crate::state::AppState;
 use crate::store::users::{Role, User};
 
@@ -46,7 +49,7 @@ impl Kind for Disputes {
 macro_rules! case_type_routes {
     (
         $module:ident, $kind:ty, base = $base:literal, id = $id:literal, tag = $tag:literal, one = $one:literal,
-        create_body = $create_body:expr, status_body = $status_body:expr, list_params = ($($list_param:tt)*)
+        create_body = $create_body:ty, status_body = $status_body:ty, list_params = ($($list_param:tt)*)
     ) => {
         pub mod $module {
             use super::*;
@@ -64,7 +67,7 @@ macro_rules! case_type_routes {
 
             /// Create (citizens). The citizen's activity feed and dashboard are notified.
             #[utoipa::path(post, path = concat!("/api/", $base), tag = $tag, security(("bearer" = [])),
-                request_body(content = Object, description = $create_body),
+                request_body = $create_body,
                 responses(
                     (status = 201, description = concat!("`data: {", $one, "}` (citizen populated)")),
                     (status = 400, description = "Validation failed"),
@@ -73,9 +76,9 @@ macro_rules! case_type_routes {
             async fn create(
                 State(state): State<AppState>,
                 Citizen(user): Citizen,
-                JsonBody(body): JsonBody,
+                Body(input): Body<$create_body>,
             ) -> AppResult<Envelope> {
-                super::create::<$kind>(&state, &user, &body).await
+                super::create::<$kind>(&state, &user, input.into()).await
             }
 
             /// List, scoped by role: citizens their own, lawyers by `type`, admins everything.
@@ -130,7 +133,7 @@ macro_rules! case_type_routes {
             #[utoipa::path(post, path = concat!("/api/", $base, "/{", $id, "}/send-request"), tag = $tag,
                 security(("bearer" = [])),
                 params(($id = String, Path, description = concat!("24-hex ", $one, " id"))),
-                request_body(content = Object, description = "`{message?, targetUserId (citizens: a verified lawyer)}`"),
+                request_body = SendRequest,
                 responses(
                     (status = 200, description = "Request sent successfully"),
                     (status = 400, description = "Not pending, already requested, own case, or missing target"),
@@ -142,9 +145,9 @@ macro_rules! case_type_routes {
                 State(state): State<AppState>,
                 CurrentUser(user): CurrentUser,
                 Path(raw): Path<String>,
-                JsonBody(body): JsonBody,
+                Body(input): Body<SendRequest>,
             ) -> AppResult<Envelope> {
-                super::send_request::<$kind>(&state, &user, &raw, &body).await
+                super::send_request::<$kind>(&state, &user, &raw, input).await
             }
 
             /// Accept or reject a `lawyerRequests` entry; only the party that did not create it may accept.
@@ -154,7 +157,7 @@ macro_rules! case_type_routes {
                     ($id = String, Path, description = concat!("24-hex ", $one, " id")),
                     ("requestId" = String, Path, description = "24-hex request entry id"),
                 ),
-                request_body(content = Object, description = "`{action: accept | reject}`"),
+                request_body = EntryResponse,
                 responses(
                     (status = 200, description = "Request accepted (the case is assigned and gets its chat) or rejected"),
                     (status = 400, description = "Invalid action, already answered, or the case moved on"),
@@ -166,16 +169,16 @@ macro_rules! case_type_routes {
                 State(state): State<AppState>,
                 CurrentUser(user): CurrentUser,
                 Path((raw, raw_request)): Path<(String, String)>,
-                JsonBody(body): JsonBody,
+                body: Result<Body<EntryResponse>, AppError>,
             ) -> AppResult<Envelope> {
-                super::respond::<$kind>(&state, &user, &raw, &raw_request, &body).await
+                super::respond::<$kind>(&state, &user, &raw, &raw_request, body).await
             }
 
             /// Legacy alias of send-request for verified lawyers.
             #[utoipa::path(post, path = concat!("/api/", $base, "/{", $id, "}/request"), tag = $tag,
                 security(("bearer" = [])),
                 params(($id = String, Path, description = concat!("24-hex ", $one, " id"))),
-                request_body(content = Object, description = "`{message?}`"),
+                request_body = SendRequest,
                 responses(
                     (status = 200, description = "Request sent successfully"),
                     (status = 400, description = "Not pending, or already requested"),
@@ -186,16 +189,16 @@ macro_rules! case_type_routes {
                 State(state): State<AppState>,
                 VerifiedLawyer(user): VerifiedLawyer,
                 Path(raw): Path<String>,
-                JsonBody(body): JsonBody,
+                Body(input): Body<SendRequest>,
             ) -> AppResult<Envelope> {
-                super::send_request::<$kind>(&state, &user, &raw, &body).await
+                super::send_request::<$kind>(&state, &user, &raw, input).await
             }
 
             /// Legacy offer of help by a verified lawyer; the citizen is notified.
             #[utoipa::path(post, path = concat!("/api/", $base, "/{", $id, "}/offer-help"), tag = $tag,
                 security(("bearer" = [])),
                 params(($id = String, Path, description = concat!("24-hex ", $one, " id"))),
-                request_body(content = Object, description = "`{message?, proposedFee?, estimatedDuration?}`"),
+                request_body = NewOffer,
                 responses(
                     (status = 200, description = "Offer sent successfully"),
                     (status = 400, description = "Not available for offers, already assigned, or already offered"),
@@ -206,16 +209,16 @@ macro_rules! case_type_routes {
                 State(state): State<AppState>,
                 VerifiedLawyer(user): VerifiedLawyer,
                 Path(raw): Path<String>,
-                JsonBody(body): JsonBody,
+                Body(input): Body<NewOffer>,
             ) -> AppResult<Envelope> {
-                super::legacy_offer_help::<$kind>(&state, &user, &raw, &body).await
+                super::legacy_offer_help::<$kind>(&state, &user, &raw, input).await
             }
 
             /// Status change by the assigned lawyer, the owner or an admin.
             #[utoipa::path(patch, path = concat!("/api/", $base, "/{", $id, "}/status"), tag = $tag,
                 security(("bearer" = [])),
                 params(($id = String, Path, description = concat!("24-hex ", $one, " id"))),
-                request_body(content = Object, description = $status_body),
+                request_body = $status_body,
                 responses(
                     (status = 200, description = "Status updated successfully"),
                     (status = 400, description = "Validation failed"),
@@ -227,9 +230,9 @@ macro_rules! case_type_routes {
                 State(state): State<AppState>,
                 CurrentUser(user): CurrentUser,
                 Path(raw): Path<String>,
-                JsonBody(body): JsonBody,
+                body: Result<Body<$status_body>, AppError>,
             ) -> AppResult<Envelope> {
-                super::update_status::<$kind>(&state, &user, &raw, &body).await
+                super::update_status::<$kind, _>(&state, &user, &raw, body).await
             }
         }
     };
@@ -242,16 +245,15 @@ case_type_routes!(
     id = "queryId",
     tag = "queries",
     one = "query",
-    create_body = "`{title (5..100), description (20..2000), category, priority?}`",
-    status_body = "`{status, notes?}`",
+    create_body = NewQuery,
+    status_body = QueryStatusUpdate,
     list_params = ()
 );
 
 case_type_routes!(
     disputes, Disputes, base = "disputes", id = "disputeId", tag = "disputes", one = "dispute",
-    create_body = "`{title (5..100), description (20..2000), disputeType, category, priority?, disputeValue?, \
-                   opposingParty? {name (2..100), contact, address}}`",
-    status_body = "`{status, notes?, resolution? {type, summary, terms, isSuccessful}}`",
+    create_body = NewDispute,
+    status_body = StatusUpdate,
     list_params = (("disputeType" = Option<String>, Query, description = "A dispute type, or all"),)
 );
 
@@ -265,8 +267,8 @@ fn case_type_of(raw: &str) -> AppResult<CaseType> {
 
 // 3.5 / 3.6, generic over the case type
 
-async fn create<K: Kind>(state: &AppState, user: &User, body: &Value) -> AppResult<Envelope> {
-    let data = service::create(state, user, K::TYPE, body).await?;
+async fn create<K: Kind>(state: &AppState, user: &User, new: NewCase) -> AppResult<Envelope> {
+    let data = service::create(state, user, new).await?;
     Ok(Envelope::data(data).with_message(format!("{} created successfully", K::TYPE.label())).created())
 }
 
@@ -290,15 +292,15 @@ async fn get_one<K: Kind>(state: &AppState, user: &User, raw: &str, params: &Par
 }
 
 /// send-request and its lawyer-only alias `request`: one rule, two gates.
-async fn send_request<K: Kind>(state: &AppState, user: &User, raw: &str, body: &Value) -> AppResult<Envelope> {
+async fn send_request<K: Kind>(state: &AppState, user: &User, raw: &str, input: SendRequest) -> AppResult<Envelope> {
     let id = case_id::<K>(raw)?;
-    service::send_request(state, user, K::TYPE, &id, body).await?;
+    service::send_request(state, user, K::TYPE, &id, input).await?;
     Ok(Envelope::message("Request sent successfully"))
 }
 
-async fn legacy_offer_help<K: Kind>(state: &AppState, user: &User, raw: &str, body: &Value) -> AppResult<Envelope> {
+async fn legacy_offer_help<K: Kind>(state: &AppState, user: &User, raw: &str, offer: NewOffer) -> AppResult<Envelope> {
     let id = case_id::<K>(raw)?;
-    service::offer_help(state, user, K::TYPE, &id, body, OfferRoute::Legacy).await?;
+    service::offer_help(state, user, K::TYPE, &id, offer, OfferRoute::Legacy).await?;
     Ok(Envelope::message("Offer sent successfully"))
 }
 
@@ -307,17 +309,26 @@ async fn respond<K: Kind>(
     user: &User,
     raw: &str,
     raw_request: &str,
-    body: &Value,
+    body: AppResult<Body<EntryResponse>>,
 ) -> AppResult<Envelope> {
     let id = case_id::<K>(raw)?;
     let request_id = parse_id(raw_request, "request")?;
-    let message = service::respond(state, user, K::TYPE, &id, &request_id, body).await?;
+    // The body is checked after the path ids, as it always was.
+    let Body(response) = body?;
+    let message = service::respond(state, user, K::TYPE, &id, &request_id, response).await?;
     Ok(Envelope::message(message))
 }
 
-async fn update_status<K: Kind>(state: &AppState, user: &User, raw: &str, body: &Value) -> AppResult<Envelope> {
+async fn update_status<K: Kind, T: Into<StatusUpdate>>(
+    state: &AppState,
+    user: &User,
+    raw: &str,
+    body: AppResult<Body<T>>,
+) -> AppResult<Envelope> {
     let id = case_id::<K>(raw)?;
-    service::update_status(state, user, K::TYPE, &id, body).await?;
+    // The body is checked after the path id, as it always was.
+    let Body(update) = body?;
+    service::update_status(state, user, K::TYPE, &id, update.into()).await?;
     Ok(Envelope::message(format!("{} status updated successfully", K::TYPE.label())))
 }
 
@@ -418,7 +429,7 @@ async fn lawyer_my_cases(
         ("caseType" = String, Path, description = "query or dispute"),
         ("caseId" = String, Path, description = "24-hex case id"),
     ),
-    request_body(content = Object, description = "`{message?, proposedFee?, estimatedDuration?}`"),
+    request_body = NewOffer,
     responses(
         (status = 200, description = "Offer sent successfully"),
         (status = 400, description = "Invalid case type, not available for offers, already assigned or already offered"),
@@ -429,11 +440,11 @@ async fn offer_help(
     State(state): State<AppState>,
     VerifiedLawyer(user): VerifiedLawyer,
     Path((raw_type, raw_id)): Path<(String, String)>,
-    JsonBody(body): JsonBody,
+    Body(offer): Body<NewOffer>,
 ) -> AppResult<Envelope> {
     let case_type = case_type_of(&raw_type)?;
     let id = parse_id(&raw_id, "case")?;
-    service::offer_help(&state, &user, case_type, &id, &body, OfferRoute::Lawyers).await?;
+    service::offer_help(&state, &user, case_type, &id, offer, OfferRoute::Lawyers).await?;
     Ok(Envelope::message("Offer sent successfully"))
 }
 
@@ -598,7 +609,7 @@ async fn citizen_my_cases(State(state): State<AppState>, Citizen(user): Citizen,
         ("queryId" = String, Path, description = "24-hex query id"),
         ("lawyerId" = String, Path, description = "24-hex lawyer id"),
     ),
-    request_body(content = Object, description = "`{message?}`"),
+    request_body = LawyerRequest,
     responses(
         (status = 200, description = "`data: {requestId, lawyer: {_id, name, specialization}}`"),
         (status = 400, description = "Not available for lawyer assignment, or already requested"),
@@ -609,9 +620,9 @@ async fn request_lawyer_for_query(
     State(state): State<AppState>,
     Citizen(user): Citizen,
     Path((raw_case, raw_lawyer)): Path<(String, String)>,
-    JsonBody(body): JsonBody,
+    Body(request): Body<LawyerRequest>,
 ) -> AppResult<Envelope> {
-    request_lawyer(&state, &user, CaseType::Query, &raw_case, &raw_lawyer, &body).await
+    request_lawyer(&state, &user, CaseType::Query, &raw_case, &raw_lawyer, request).await
 }
 
 /// The owner asks a verified lawyer to take an open dispute; the lawyer is notified.
@@ -621,7 +632,7 @@ async fn request_lawyer_for_query(
         ("disputeId" = String, Path, description = "24-hex dispute id"),
         ("lawyerId" = String, Path, description = "24-hex lawyer id"),
     ),
-    request_body(content = Object, description = "`{message?}`"),
+    request_body = LawyerRequest,
     responses(
         (status = 200, description = "`data: {requestId, lawyer: {_id, name, specialization}}`"),
         (status = 400, description = "Not available for lawyer assignment, or already requested"),
@@ -632,9 +643,9 @@ async fn request_lawyer_for_dispute(
     State(state): State<AppState>,
     Citizen(user): Citizen,
     Path((raw_case, raw_lawyer)): Path<(String, String)>,
-    JsonBody(body): JsonBody,
+    Body(request): Body<LawyerRequest>,
 ) -> AppResult<Envelope> {
-    request_lawyer(&state, &user, CaseType::Dispute, &raw_case, &raw_lawyer, &body).await
+    request_lawyer(&state, &user, CaseType::Dispute, &raw_case, &raw_lawyer, request).await
 }
 
 async fn request_lawyer(
@@ -643,11 +654,11 @@ async fn request_lawyer(
     case_type: CaseType,
     raw_case: &str,
     raw_lawyer: &str,
-    body: &Value,
+    request: LawyerRequest,
 ) -> AppResult<Envelope> {
     let case_id = parse_id(raw_case, case_type.as_str())?;
     let lawyer_id = parse_id(raw_lawyer, "lawyer")?;
-    let data = service::request_lawyer(state, user, case_type, &case_id, &lawyer_id, body).await?;
+    let data = service::request_lawyer(state, user, case_type, &case_id, &lawyer_id, request).await?;
     Ok(Envelope::data(data).with_message("Request sent to lawyer successfully"))
 }
 

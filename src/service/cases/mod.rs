@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 use crate::cache::Tag;
 use crate::db::Db;
-use crate::domain::case::{CaseStatus, Category, DisputeType, Priority, RequestStatus, ResolutionType, TimelineAction};
+use crate::domain::case::{CaseStatus, DisputeType, RequestStatus, TimelineAction};
 use crate::domain::page::select_fields;
 use crate::domain::page::{Page, Params, parse_id};
 use crate::error::{AppError, AppResult};
@@ -31,8 +31,7 @@ use crate::store::cases::{
 };
 use crate::store::chats::{self as chat_store, CaseChatRow};
 use crate::store::users::{self, Role, User};
-use crate::time::now_iso;
-use crate::validate::Validator;
+use crate::time::{now, now_iso};
 
 pub use crate::store::cases::CaseType;
 
@@ -43,7 +42,11 @@ mod requests;
 mod views;
 
 pub use dashboards::{citizen_dashboard, citizen_quick_stats, lawyer_dashboard, recent_activity};
-use input::*;
+pub use input::{
+    EntryAction, EntryResponse, LawyerRequest, NewCase, NewDispute, NewOffer, NewQuery, OpposingParty, QueryStatusUpdate,
+    ResolutionInput, SendRequest, StatusUpdate,
+};
+use input::{Resolution, case_type_param};
 pub use lists::{available_cases, citizen_my_cases, lawyer_my_cases};
 pub use requests::{
     OfferRoute, RequestList, Side, answer_entry, offer_help, request_lawyer, request_list, respond, revoke_request,
@@ -191,29 +194,9 @@ async fn verified_lawyer(db: &Db, id: &Id) -> AppResult<Option<User>> {
 }
 
 /// Creates a query or dispute for `citizen`; returns `data` (`{query}` / `{dispute}`).
-pub async fn create(state: &AppState, citizen: &User, case_type: CaseType, body: &Value) -> AppResult<Value> {
-    validate_create(case_type, body)?;
-    let field = |key: &str| body.get(key).and_then(Value::as_str).unwrap_or("").trim().to_string();
-    let invalid = |e: crate::domain::case::UnknownValue| AppError::bad_request(e.to_string());
-    let priority = Some(field("priority"))
-        .filter(|p| !p.is_empty())
-        .map_or(Ok(Priority::Medium), |p| p.parse())
-        .map_err(invalid)?;
-    let category: Category = field("category").parse().map_err(invalid)?;
-    let (dispute_type, details) = match case_type {
-        CaseType::Query => (None, json!({})),
-        CaseType::Dispute => (Some(field("disputeType").parse().map_err(invalid)?), dispute_details(body)),
-    };
-    let mut case = Case::new(
-        case_type,
-        field("title"),
-        field("description"),
-        category,
-        dispute_type,
-        priority,
-        citizen.id.clone(),
-        details,
-    );
+pub async fn create(state: &AppState, citizen: &User, new: NewCase) -> AppResult<Value> {
+    let mut case = new.into_case(citizen.id.clone());
+    let case_type = case.case_type;
     case.push_timeline(TimelineAction::Created, format!("{} created by citizen", case_type.label()), Some(&citizen.id));
     store::insert(&state.db, &case).await?;
     state.cache.invalidate([Tag::Avail, Tag::Cit(citizen.id.clone()), Tag::Adm]).await;
@@ -314,34 +297,16 @@ pub async fn get(state: &AppState, case_type: CaseType, id: &Id) -> AppResult<Va
     Ok(json!({ case_type.as_str(): hydrated.json(&hydrated.cases[0], pop) }))
 }
 
-/// Changes the status (assigned lawyer, owner or admin). Resolving records the resolution.
+/// Changes the status (assigned lawyer, owner or admin). Resolving records the resolution
+/// (a query's has no given fields).
 pub async fn update_status(
     state: &AppState,
     user: &User,
     case_type: CaseType,
     case_id: &Id,
-    body: &Value,
+    update: StatusUpdate,
 ) -> AppResult<()> {
-    let statuses: Vec<&str> = case_type.statuses().iter().map(|s| s.as_str()).collect();
-    let mut v = Validator::body(body);
-    v.field("status")
-        .required("Status is required")
-        .one_of(&statuses, &format!("Status must be one of: {}", statuses.join(", ")));
-    v.field("notes").optional().is_string("Notes must be a string");
-    if case_type == CaseType::Dispute {
-        v.field("resolution").optional().object("Resolution must be an object");
-        v.field("resolution.type").optional().one_of(ResolutionType::NAMES, "Invalid resolution type");
-    }
-    v.finish()?;
-    let status: CaseStatus = text(body, "status")
-        .unwrap_or_default()
-        .parse()
-        .map_err(|e: crate::domain::case::UnknownValue| AppError::bad_request(e.to_string()))?;
-    let notes = body.get("notes").and_then(|n| match n {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    });
+    let StatusUpdate { status, notes, resolution } = update;
     let not_found = format!("{} not found", case_type.label());
     let changed = mutate(state, case_id, Some(case_type), &not_found, |rec| {
         if !rec.case.parties().may_change_status(user) {
@@ -353,21 +318,10 @@ pub async fn update_status(
             rec.case.push_note(&user.id, n.clone());
         }
         if status == CaseStatus::Resolved && old != CaseStatus::Resolved {
-            let now = now_iso();
-            let mut resolution = Map::new();
-            if case_type == CaseType::Dispute
-                && let Some(given) = body.get("resolution").and_then(Value::as_object)
-            {
-                for key in ["type", "summary", "terms", "isSuccessful"] {
-                    if let Some(v) = given.get(key).filter(|v| !v.is_null()) {
-                        resolution.insert(key.into(), v.clone());
-                    }
-                }
-            }
-            resolution.insert("resolvedBy".into(), json!(user.id));
-            resolution.insert("resolvedAt".into(), json!(now));
-            rec.case.resolution = Value::Object(resolution);
-            rec.case.resolved_at = Some(now);
+            let now = now();
+            let given = resolution.clone().unwrap_or_default();
+            rec.case.resolution = to_json(&Resolution { given: &given, resolved_by: &user.id, resolved_at: now });
+            rec.case.resolved_at = Some(now.iso());
         }
         Ok(old)
     })

@@ -19,7 +19,7 @@ pub async fn offer_help(
     lawyer: &User,
     case_type: CaseType,
     case_id: &Id,
-    body: &Value,
+    offer: NewOffer,
     route: OfferRoute,
 ) -> AppResult<()> {
     require_verified_lawyer(lawyer)?;
@@ -27,12 +27,11 @@ pub async fn offer_help(
         OfferRoute::Lawyers => ("Case", "case"),
         OfferRoute::Legacy => (case_type.label(), case_type.as_str()),
     };
-    let message = text(body, "message").filter(|m| !m.is_empty()).unwrap_or_else(|| match route {
+    let NewOffer { message, proposed_fee: fee, estimated_duration: duration } = offer;
+    let message = message.unwrap_or_else(|| match route {
         OfferRoute::Lawyers => format!("I would like to help you with this {case_type}"),
         OfferRoute::Legacy => String::new(),
     });
-    let fee = number(body, "proposedFee");
-    let duration = text_or_number(body, "estimatedDuration");
     let not_found = format!("{} not found", case_type.label());
     let changed = mutate(state, case_id, Some(case_type), &not_found, |rec| {
         if rec.case.status != CaseStatus::Pending {
@@ -95,17 +94,16 @@ pub async fn send_request(
     user: &User,
     case_type: CaseType,
     case_id: &Id,
-    body: &Value,
+    request: SendRequest,
 ) -> AppResult<()> {
     authorize(user, &[Role::Citizen, Role::Lawyer])?;
     if user.role == Role::Lawyer {
         require_verified_lawyer(user)?;
     }
     let noun = case_type.as_str();
-    let message = text(body, "message").unwrap_or_default();
+    let message = request.message.unwrap_or_default();
     // The citizen's target, looked up before the change (the checks run in the original's order).
-    let target_raw = text(body, "targetUserId").filter(|t| !t.trim().is_empty());
-    let target_id = target_raw.as_deref().map(|raw| parse_id(raw.trim(), "lawyer"));
+    let target_id = request.target_user_id.as_deref().map(|raw| parse_id(raw.trim(), "lawyer"));
     let target = match (&user.role, &target_id) {
         (Role::Citizen, Some(Ok(id))) => verified_lawyer(&state.db, id).await?,
         _ => None,
@@ -175,15 +173,9 @@ pub async fn respond(
     case_type: CaseType,
     case_id: &Id,
     request_id: &Id,
-    body: &Value,
+    response: EntryResponse,
 ) -> AppResult<&'static str> {
-    let accept = match body.get("action").and_then(Value::as_str) {
-        Some("accept") => true,
-        Some("reject") => false,
-        _ => {
-            return Err(AppError::bad_request(r#"Invalid action. Use "accept" or "reject""#));
-        }
-    };
+    let accept = response.action == EntryAction::Accept;
     if user.role == Role::Lawyer {
         require_verified_lawyer(user)?;
     }
@@ -466,10 +458,10 @@ pub async fn request_lawyer(
     case_type: CaseType,
     case_id: &Id,
     lawyer_id: &Id,
-    body: &Value,
+    request: LawyerRequest,
 ) -> AppResult<Value> {
     let noun = case_type.as_str();
-    let message = text(body, "message").unwrap_or_else(|| format!("I would like you to handle my legal {noun}."));
+    let message = request.message.unwrap_or_else(|| format!("I would like you to handle my legal {noun}."));
     let lawyer = verified_lawyer(&state.db, lawyer_id).await?;
     let not_found = format!("{} not found or access denied", case_type.label());
     let changed = mutate(state, case_id, Some(case_type), &not_found, |rec| {

@@ -330,6 +330,7 @@ pub struct ActivityFeed<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::case::{Category, Priority};
 
     #[test]
     fn activity_items_keep_the_keys_and_order_of_the_api() {
