@@ -12,6 +12,7 @@ pub mod ids;
 pub mod import;
 pub mod jobs;
 pub mod mail;
+pub mod notify;
 pub mod realtime;
 pub mod security;
 pub mod seed;

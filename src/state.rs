@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::jobs::Jobs;
 use crate::mail::Mailer;
-use crate::realtime::{Notifier, Realtime};
+use crate::notify::Notifier;
 use crate::security::Tokens;
 
 /// A cheap handle on [`Services`] (one `Arc`): clone it freely.
@@ -25,9 +25,8 @@ pub struct Services {
     pub tokens: Tokens,
     pub mailer: Mailer,
     pub cache: Cache,
+    /// How services reach users' sockets (the Socket.IO server subscribes).
     pub notifier: Notifier,
-    /// The Socket.IO server of this instance (docs/api.md 4).
-    pub realtime: Realtime,
     /// Background job queues (email, file processing).
     pub jobs: Jobs,
     pub started_at: Instant,

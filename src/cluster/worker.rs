@@ -62,9 +62,9 @@ pub async fn run(config: Config, slot: usize, shutdown_timeout: Duration) -> any
     let control = tokio::net::UnixStream::from_std(control).context("inherited control socket")?;
     let (mut from_supervisor, mut to_supervisor) = control.into_split();
 
-    let state = startup::build_state(config).await?;
+    let app = startup::build(config).await?;
     let ops = TcpListener::bind("127.0.0.1:0").await.context("binding the worker's ops listener")?;
-    let running = startup::start(state, listener, ops).await?;
+    let running = startup::start(app, listener, ops).await?;
     to_supervisor.write_all(Report::Ready { ops: running.admin_addr }.line().as_bytes()).await?;
     tracing::info!(slot, pid = std::process::id(), "worker ready");
 

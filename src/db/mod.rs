@@ -15,6 +15,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, AssertSqlSafe, Row};
 
 use crate::ids::Id;
+use crate::time::Timestamp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -70,6 +71,7 @@ macro_rules! param_from {
     };
 }
 param_from!(Text: String => |v| v, &str => str::to_string, &String => String::clone, &Id => |v: &Id| v.to_string(), Id => |v: Id| v.to_string());
+param_from!(Text: Timestamp => |v: Timestamp| v.iso(), &Timestamp => |v: &Timestamp| v.iso());
 param_from!(Int: i64 => |v| v, i32 => i64::from, u32 => i64::from, usize => |v: usize| v as i64, u64 => |v: u64| v as i64);
 param_from!(Float: f64 => |v| v);
 param_from!(Bool: bool => |v| v);
@@ -341,6 +343,9 @@ pub trait RowExt {
     fn id_opt(&self, col: &str) -> sqlx::Result<Option<Id>>;
     /// A JSON document stored as TEXT; NULL reads as `null`.
     fn json(&self, col: &str) -> sqlx::Result<serde_json::Value>;
+    /// An ISO-8601 timestamp stored as TEXT.
+    fn timestamp(&self, col: &str) -> sqlx::Result<Timestamp>;
+    fn timestamp_opt(&self, col: &str) -> sqlx::Result<Option<Timestamp>>;
 }
 
 fn decode_err(col: &str, e: impl std::error::Error + Send + Sync + 'static) -> sqlx::Error {
@@ -384,6 +389,12 @@ impl RowExt for AnyRow {
             None => Ok(serde_json::Value::Null),
             Some(raw) => serde_json::from_str(&raw).map_err(|e| decode_err(col, e)),
         }
+    }
+    fn timestamp(&self, col: &str) -> sqlx::Result<Timestamp> {
+        self.text(col)?.parse().map_err(|e| decode_err(col, e))
+    }
+    fn timestamp_opt(&self, col: &str) -> sqlx::Result<Option<Timestamp>> {
+        self.text_opt(col)?.map(|s| s.parse().map_err(|e| decode_err(col, e))).transpose()
     }
 }
 

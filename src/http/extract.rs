@@ -14,6 +14,7 @@ pub use crate::service::access::{authorize, require_verified_lawyer};
 use crate::service::people;
 use crate::state::AppState;
 use crate::store::users::{Role, User};
+use crate::validate::FromBody;
 
 /// A request body as a JSON document. JSON and urlencoded forms are accepted, an empty body
 /// is `{}`; malformed JSON is a 400 and an oversized body a 413, both in the envelope.
@@ -49,6 +50,19 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             Ok(_) => Err(AppError::bad_request("Request body must be a JSON object")),
             Err(e) => Err(AppError::bad_request(format!("Malformed JSON in request body: {e}"))),
         }
+    }
+}
+
+/// A request body read into a typed value by its [`FromBody`] rules: a failed rule is a 400 in
+/// the validation shape, listing every failure, and the handler receives only valid input.
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: FromBody> FromRequest<S> for Body<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        let JsonBody(document) = JsonBody::from_request(req, state).await?;
+        T::from_body(&document).map(Body)
     }
 }
 

@@ -32,12 +32,13 @@ use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, 
 use tower_http::trace::TraceLayer;
 
 use crate::error::AppError;
+use crate::realtime::Realtime;
 use crate::state::AppState;
 
 /// JSON and urlencoded bodies: 10 MB (413 beyond).
 pub const JSON_BODY_LIMIT: usize = 10 * 1024 * 1024;
 
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, realtime: &Realtime) -> Router {
     let api = Router::new()
         .nest("/auth", auth::routes())
         .nest("/admin", admin::routes().nest("/jobs", jobs::routes()))
@@ -71,7 +72,7 @@ pub fn router(state: AppState) -> Router {
                 .layer(CompressionLayer::new().compress_when(DefaultPredicate::new().and(SizeAbove::new(1024)))),
         );
     // Socket.IO (`/socket.io/`) sits outside the body limit, metrics and compression, inside CORS.
-    state.realtime.mount(app).layer(
+    realtime.mount(app).layer(
         ServiceBuilder::new()
             .layer(SetRequestIdLayer::new(HeaderName::from_static("x-request-id"), RandomRequestId))
             .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {

@@ -824,7 +824,7 @@ struct MessageRow {
     message_type: String,
     file_data: Option<Value>,
     attachments: Value,
-    at: chrono::DateTime<chrono::Utc>,
+    at: crate::time::Timestamp,
     edited_at: Option<String>,
     is_deleted: bool,
     reads: Vec<(String, String)>,
@@ -1094,7 +1094,7 @@ pub fn chat(doc: &Document, known: &mut Known) -> Mapped {
         });
     }
     messages.sort_by_key(|msg| msg.at);
-    let mut previous: Option<chrono::DateTime<chrono::Utc>> = None;
+    let mut previous: Option<crate::time::Timestamp> = None;
     for msg in &mut messages {
         if let Some(prev) = previous.filter(|p| msg.at <= *p) {
             let moved = prev + chrono::Duration::milliseconds(1);

@@ -10,7 +10,7 @@ use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, SocketRef};
 
-use super::server::{Identity, user_room};
+use super::server::{Identity, Realtime, user_room};
 use crate::domain::user::{Role, User};
 use crate::error::AppError;
 use crate::ids::Id;
@@ -22,7 +22,8 @@ use crate::state::AppState;
 pub(super) struct Ctx<A: Adapter> {
     pub s: SocketRef<A>,
     pub io: SocketIo<A>,
-    pub state: Arc<AppState>,
+    pub state: AppState,
+    pub server: Realtime,
     pub me: Arc<Identity>,
 }
 
@@ -73,7 +74,7 @@ pub(super) async fn handle<A: Adapter>(ctx: Ctx<A>, event: &str, data: Value, ac
         "join_chat" => join_chat(&ctx, &data).await,
         "leave_chat" => {
             if let Some(chat_id) = chat_id_of(&data) {
-                ctx.state.realtime.leave(&ctx.s, &ctx.me, chat_id).await;
+                ctx.server.leave(&ctx.s, &ctx.me, chat_id).await;
             }
         }
         "send_message" => send_message(&ctx, &data).await,
@@ -82,7 +83,7 @@ pub(super) async fn handle<A: Adapter>(ctx: Ctx<A>, event: &str, data: Value, ac
         "mark_messages_read" => mark_messages_read(&ctx, &data).await,
         "update_status" => {
             let payload = json!({"userId": ctx.me.id, "status": data});
-            to_partners(&ctx.state, &ctx.s, &ctx.me.id, &[("user_status_update", payload)]).await;
+            to_partners(&ctx.state, &ctx.server, &ctx.s, &ctx.me.id, &[("user_status_update", payload)]).await;
         }
         "consultation_request" => consultation_request(&ctx, &data).await,
         "consultation_update" => consultation_update(&ctx, &data).await,
@@ -144,7 +145,7 @@ fn spread(data: &Value, key: &str) -> Map<String, Value> {
 impl<A: Adapter> Ctx<A> {
     /// To this socket (through recovery's log when it is on: events carry offsets).
     fn emit(&self, event: &str, payload: Value) {
-        self.state.realtime.emit_to_socket(&self.s, &self.me, event, &payload);
+        self.server.emit_to_socket(&self.s, &self.me, event, &payload);
     }
 
     /// The `error` event of docs/api.md 4.1.
@@ -154,7 +155,7 @@ impl<A: Adapter> Ctx<A> {
 
     /// Every socket in the rooms except this one.
     async fn to(&self, rooms: Vec<String>, event: &str, payload: Value) {
-        self.state.realtime.emit_from(&self.s, Some(&self.me), rooms, event, &payload).await;
+        self.server.emit_from(&self.s, Some(&self.me), rooms, event, &payload).await;
     }
 
     async fn to_user(&self, user: &Id, event: &str, payload: Value) {
@@ -163,7 +164,7 @@ impl<A: Adapter> Ctx<A> {
 
     /// Every socket in the room, this one included.
     async fn within(&self, room: &str, event: &str, payload: Value) {
-        self.state.realtime.emit_to_rooms(&self.io, vec![room.to_string()], event, &payload).await;
+        self.server.emit_to_rooms(&self.io, vec![room.to_string()], event, &payload).await;
     }
 
     /// The sender's account as it is now: a user deleted or deactivated since the handshake
@@ -235,7 +236,13 @@ fn failure(state: &AppState, e: &AppError, fallback: &str) -> Value {
 }
 
 /// Presence events go to the user's chat partners only.
-async fn to_partners<A: Adapter>(state: &AppState, s: &SocketRef<A>, user: &Id, events: &[(&str, Value)]) {
+async fn to_partners<A: Adapter>(
+    state: &AppState,
+    server: &Realtime,
+    s: &SocketRef<A>,
+    user: &Id,
+    events: &[(&str, Value)],
+) {
     let partners = match relations::chat_partners(state, user).await {
         Ok(p) => p,
         Err(e) => {
@@ -249,17 +256,23 @@ async fn to_partners<A: Adapter>(state: &AppState, s: &SocketRef<A>, user: &Id, 
     let rooms: Vec<String> = partners.iter().map(user_room).collect();
     let me = s.extensions.get::<Arc<Identity>>();
     for (event, payload) in events {
-        state.realtime.emit_from(s, me.as_deref(), rooms.clone(), event, payload).await;
+        server.emit_from(s, me.as_deref(), rooms.clone(), event, payload).await;
     }
 }
 
 /// `user_online` / `user_offline` (4.4) and `user_status_update` (4.2) when a user's first
 /// socket opens or last socket closes, on any instance.
-pub(super) async fn announce<A: Adapter>(state: &AppState, s: &SocketRef<A>, me: &Identity, online: bool) {
+pub(super) async fn announce<A: Adapter>(
+    state: &AppState,
+    server: &Realtime,
+    s: &SocketRef<A>,
+    me: &Identity,
+    online: bool,
+) {
     let (event, status) = if online { ("user_online", "online") } else { ("user_offline", "offline") };
     let events =
         [(event, json!({"userId": me.id})), ("user_status_update", json!({"userId": me.id, "status": status}))];
-    to_partners(state, s, &me.id, &events).await;
+    to_partners(state, server, s, &me.id, &events).await;
 }
 
 // ---- chat ----
@@ -272,7 +285,7 @@ async fn join_chat<A: Adapter>(ctx: &Ctx<A>, data: &Value) {
     // Checks membership and marks everything read in one step.
     match chats::mark_read(&ctx.state, &user, &chat_id, &[]).await {
         Ok(_) => {
-            ctx.state.realtime.join(&ctx.s, &ctx.me, chat_id.clone()).await;
+            ctx.server.join(&ctx.s, &ctx.me, chat_id.clone()).await;
             ctx.to(vec![chat_id.clone()], "messages_read", json!({"chatId": chat_id, "readBy": ctx.me.id})).await;
             ctx.emit("chat_joined", json!({"chatId": chat_id, "success": true}));
         }
@@ -285,7 +298,7 @@ async fn send_message<A: Adapter>(ctx: &Ctx<A>, data: &Value) {
     let chat_id = text(data, "chatId").unwrap_or_default().to_string();
     let draft = chats::NewMessage::from_json(data);
     let Some(user) = ctx.actor().await else { return };
-    let Some(slot) = ctx.state.realtime.limiter().acquire(&user.id) else {
+    let Some(slot) = ctx.server.limiter().acquire(&user.id) else {
         return ctx.error("Message rate limit exceeded. Please slow down.");
     };
     let stored = match chats::send_message(&ctx.state, &user, &chat_id, draft).await {
@@ -294,7 +307,7 @@ async fn send_message<A: Adapter>(ctx: &Ctx<A>, data: &Value) {
             let status = e.status.as_u16();
             if status == 400 {
                 // An invalid message does not use up the sender's allowance.
-                ctx.state.realtime.limiter().release(&user.id, slot);
+                ctx.server.limiter().release(&user.id, slot);
                 return ctx.error(&e.message);
             }
             if status == 403 || status == 404 {
@@ -571,7 +584,7 @@ async fn signal_relay<A: Adapter>(ctx: &Ctx<A>, data: &Value, event: &str) {
 /// related (a call starts with an offer between related users).
 async fn may_signal<A: Adapter>(ctx: &Ctx<A>, call_id: Option<&str>, target: &Id) -> bool {
     if let Some(call_id) = call_id {
-        let members = ctx.state.realtime.presence().call_members(call_id).await;
+        let members = ctx.server.presence().call_members(call_id).await;
         if members.contains(&ctx.me.id) && members.contains(target) {
             return true;
         }
@@ -590,7 +603,7 @@ async fn webrtc_targeted<A: Adapter>(ctx: &Ctx<A>, data: &Value, event: &str) {
     let (name, payload) = match event {
         "webrtc_offer" => {
             if let Some(call_id) = call_id {
-                ctx.state.realtime.presence().join_call(call_id, &[&me.id, &target]).await;
+                ctx.server.presence().join_call(call_id, &[&me.id, &target]).await;
             }
             let payload = json!({
                 "callId": field("callId"), "callType": field("callType"), "chatId": field("chatId"), "offer": field("offer"),
@@ -612,7 +625,7 @@ async fn webrtc_targeted<A: Adapter>(ctx: &Ctx<A>, data: &Value, event: &str) {
 
 /// The other members of a call the sender belongs to.
 async fn call_peers<A: Adapter>(ctx: &Ctx<A>, call_id: &str) -> Option<Vec<String>> {
-    let members = ctx.state.realtime.presence().call_members(call_id).await;
+    let members = ctx.server.presence().call_members(call_id).await;
     members.contains(&ctx.me.id).then(|| members.iter().filter(|m| **m != ctx.me.id).map(user_room).collect())
 }
 
@@ -620,7 +633,7 @@ async fn webrtc_call_end<A: Adapter>(ctx: &Ctx<A>, data: &Value) {
     let Some(call_id) = text(data, "callId") else { return };
     let Some(peers) = call_peers(ctx, call_id).await else { return ctx.error("Access denied") };
     ctx.to(peers, "webrtc_call_end", json!({"callId": call_id, "fromUserId": ctx.me.id})).await;
-    ctx.state.realtime.presence().end_call(call_id).await;
+    ctx.server.presence().end_call(call_id).await;
 }
 
 /// `webrtc_signal` / `webrtc_ice_candidate`: to the named user, or to the call's other members.

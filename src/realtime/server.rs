@@ -21,12 +21,13 @@ use socketioxide_redis::{RedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
 use tokio::sync::{SetOnce, broadcast};
 use tokio::task::JoinHandle;
 
+use super::events;
 use super::presence::{HEARTBEAT_EVERY, MessageLimiter, Presence};
 use super::recovery::{Recovery, Session, Sink};
-use super::{Notification, events};
 use crate::config::Config;
 use crate::domain::user::Role;
 use crate::ids::Id;
+use crate::notify::{Notification, Notifier};
 use crate::service::people;
 use crate::state::AppState;
 
@@ -70,17 +71,24 @@ pub fn user_room(id: &Id) -> String {
     format!("user_{id}")
 }
 
+/// What the event handlers work with: the application and this socket server.
+#[derive(Clone)]
+pub(crate) struct Attached {
+    pub state: AppState,
+    pub server: Realtime,
+}
+
 /// Handlers reach the application through this slot; it is emptied when the server stops so
 /// the socket server does not keep the application (and its database pool) alive.
 #[derive(Clone, Default)]
-pub(crate) struct Slot(Arc<RwLock<Option<Arc<AppState>>>>);
+pub(crate) struct Slot(Arc<RwLock<Option<Attached>>>);
 
 impl Slot {
-    pub(crate) fn get(&self) -> Option<Arc<AppState>> {
+    pub(crate) fn get(&self) -> Option<Attached> {
         self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
-    fn set(&self, state: Option<AppState>) {
-        *self.0.write().unwrap_or_else(|p| p.into_inner()) = state.map(Arc::new);
+    fn set(&self, attached: Option<Attached>) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = attached;
     }
 }
 
@@ -193,8 +201,9 @@ impl Realtime {
 
     /// Opens the default namespace and starts delivering the application's notifications.
     pub async fn attach(&self, state: &AppState) -> anyhow::Result<()> {
-        self.inner.slot.set(Some(state.clone()));
+        self.inner.slot.set(Some(Attached { state: state.clone(), server: self.clone() }));
         let notifications = state.notifier.subscribe();
+        let disconnects = state.notifier.subscribe_disconnects();
         let recovery = self.inner.recovery.clone();
         if let Some(recovery) = &recovery {
             recovery.start();
@@ -202,13 +211,13 @@ impl Realtime {
         let bridge = match &self.inner.io {
             Io::Local(io) => {
                 io.ns("/", on_connect::<LocalAdapter>.with(authenticate::<LocalAdapter>));
-                tokio::spawn(deliver(io.clone(), recovery, notifications))
+                tokio::spawn(deliver(io.clone(), recovery, notifications, disconnects))
             }
             Io::Redis(io) => {
                 io.ns("/", on_connect::<Redis>.with(authenticate::<Redis>))
                     .await
                     .map_err(|e| anyhow::anyhow!("opening the Socket.IO namespace on Redis: {e}"))?;
-                tokio::spawn(deliver(io.clone(), recovery, notifications))
+                tokio::spawn(deliver(io.clone(), recovery, notifications, disconnects))
             }
         };
         self.inner.presence.heartbeat().await;
@@ -254,7 +263,7 @@ impl Realtime {
     /// The end of a graceful stop, once requests and jobs are done: lets the client events
     /// under way finish, and every event they and the requests emitted reach Redis (logged for
     /// the sockets' sessions, which resume elsewhere), bounded by `within`.
-    pub async fn finish(&self, notifier: &super::Notifier, within: Duration) {
+    pub async fn finish(&self, notifier: &Notifier, within: Duration) {
         let deadline = tokio::time::Instant::now() + within;
         let pause = Duration::from_millis(5);
         while self.inner.in_flight.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
@@ -279,18 +288,6 @@ impl Realtime {
             recovery.stop();
         }
         self.inner.slot.set(None);
-    }
-
-    /// Disconnects every socket of `user` on every instance.
-    pub async fn disconnect_user(&self, user: &Id) {
-        let room = user_room(user);
-        let result = match &self.inner.io {
-            Io::Local(io) => io.to(room).disconnect().await,
-            Io::Redis(io) => io.to(room).disconnect().await,
-        };
-        if let Err(e) = result {
-            tracing::warn!(%user, error = %e, "could not disconnect the user's sockets");
-        }
     }
 
     pub(crate) fn presence(&self) -> &Presence {
@@ -373,25 +370,35 @@ impl Realtime {
     }
 }
 
-/// Emits every application notification to its room, on whichever instance the sockets are.
+/// Emits every application notification to its room, and closes the sockets of users whose
+/// accounts were deactivated, on whichever instance the sockets are.
 async fn deliver<A: Adapter>(
     io: SocketIo<A>,
     recovery: Option<Arc<Recovery>>,
     mut rx: broadcast::Receiver<Notification>,
+    mut disconnects: broadcast::Receiver<Id>,
 ) {
     loop {
-        match rx.recv().await {
-            Ok(n) => {
-                if let Some(recovery) = &recovery {
-                    recovery.emit(vec![n.target.room_name()], None, &n.event, &n.payload);
-                } else if let Err(e) = io.to(n.target.room_name()).emit(&n.event, &n.payload).await {
-                    tracing::warn!(event = %n.event, error = %e, "could not deliver a notification");
+        tokio::select! {
+            received = rx.recv() => match received {
+                Ok(n) => {
+                    if let Some(recovery) = &recovery {
+                        recovery.emit(vec![n.target.room_name()], None, &n.event, &n.payload);
+                    } else if let Err(e) = io.to(n.target.room_name()).emit(&n.event, &n.payload).await {
+                        tracing::warn!(event = %n.event, error = %e, "could not deliver a notification");
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "socket delivery fell behind; notifications were dropped");
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            // The adapter carries the disconnection to the other instances.
+            Ok(user) = disconnects.recv() => {
+                if let Err(e) = io.to(user_room(&user)).disconnect().await {
+                    tracing::warn!(%user, error = %e, "could not disconnect the user's sockets");
                 }
             }
-            Err(broadcast::error::RecvError::Lagged(missed)) => {
-                tracing::warn!(missed, "socket delivery fell behind; notifications were dropped");
-            }
-            Err(broadcast::error::RecvError::Closed) => break,
         }
     }
 }
@@ -423,7 +430,7 @@ async fn authenticate<A: Adapter>(
     State(slot): State<Slot>,
     TryData(auth): TryData<Value>,
 ) -> Result<(), Refused> {
-    let state = slot.get().ok_or(Refused("Authentication failed"))?;
+    let Attached { state, server } = slot.get().ok_or(Refused("Authentication failed"))?;
     let auth = auth.unwrap_or(Value::Null);
     let token = handshake_token(&auth, &s.req_parts().headers).ok_or(Refused("Authentication token required"))?;
     let claims = state.tokens.verify_access(&token).map_err(|_| Refused("Authentication failed"))?;
@@ -434,7 +441,7 @@ async fn authenticate<A: Adapter>(
     })?;
     let user = user.filter(|u| u.is_active).ok_or(Refused("User not found or inactive"))?;
     // Recovery only after authentication: a session is resumed for the user of the token only.
-    let session = match &state.realtime.inner.recovery {
+    let session = match &server.inner.recovery {
         Some(recovery) => {
             let sink: Arc<dyn Sink> = Arc::new(s.clone());
             let session = recovery.handshake(&s.id.to_string(), sink, &user.id, user_room(&user.id), &auth).await;
@@ -460,19 +467,16 @@ async fn authenticate<A: Adapter>(
 /// counts it in presence (announcing the user on their first socket anywhere).
 async fn on_connect<A: Adapter>(s: SocketRef<A>, State(slot): State<Slot>) {
     let Some(me) = s.extensions.get::<Arc<Identity>>() else { return };
-    if let (Some(state), Some(session)) = (slot.get(), &me.session)
-        && let Some(recovery) = &state.realtime.inner.recovery
-    {
+    let Some(Attached { state, server }) = slot.get() else { return };
+    if let (Some(session), Some(recovery)) = (&me.session, &server.inner.recovery) {
         let replayed = recovery.open(session, &s.id.to_string());
         if session.recovered {
             tracing::debug!(user = %me.id, replayed, "socket session resumed");
         }
     }
     metrics::gauge!("nyaya_socket_connections").increment(1.0);
-    if let Some(state) = slot.get()
-        && state.realtime.presence().adjust(&me.id, 1).await == 1
-    {
-        events::announce(&state, &s, &me, true).await;
+    if server.presence().adjust(&me.id, 1).await == 1 {
+        events::announce(&state, &server, &s, &me, true).await;
     }
     let _ = me.ready.set(());
 }
@@ -481,13 +485,13 @@ async fn on_disconnect<A: Adapter>(s: SocketRef<A>, State(slot): State<Slot>, re
     let Some(me) = s.extensions.get::<Arc<Identity>>() else { return };
     me.ready.wait().await;
     metrics::gauge!("nyaya_socket_connections").decrement(1.0);
-    let Some(state) = slot.get() else { return };
+    let Some(Attached { state, server }) = slot.get() else { return };
     tracing::debug!(user = %me.id, ?reason, "socket disconnected");
-    if let (Some(recovery), Some(session)) = (&state.realtime.inner.recovery, &me.session) {
+    if let (Some(recovery), Some(session)) = (&server.inner.recovery, &me.session) {
         recovery.detach(session, &s.id.to_string(), recoverable(reason)).await;
     }
-    if state.realtime.presence().adjust(&me.id, -1).await == 0 {
-        events::announce(&state, &s, &me, false).await;
+    if server.presence().adjust(&me.id, -1).await == 0 {
+        events::announce(&state, &server, &s, &me, false).await;
     }
 }
 
@@ -510,10 +514,10 @@ async fn dispatch<A: Adapter>(
 ) {
     let Some(me) = s.extensions.get::<Arc<Identity>>() else { return };
     me.ready.wait().await;
-    let Some(state) = slot.get() else { return };
+    let Some(Attached { state, server }) = slot.get() else { return };
     let data = data.unwrap_or(Value::Null);
-    let _counted = InFlight::count(&state.realtime);
-    events::handle(events::Ctx { s, io, state, me }, &event, data, ack).await;
+    let _counted = InFlight::count(&server);
+    events::handle(events::Ctx { s, io, state, server, me }, &event, data, ack).await;
 }
 
 /// Counts a client event as under way while it lives (see [`Realtime::finish`]).

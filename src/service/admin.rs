@@ -178,7 +178,7 @@ pub async fn toggle_status(state: &AppState, admin: &User, user_id: &Id, request
     }
     people::user_changed(state, &user.id, tags).await;
     if !active {
-        crate::realtime::disconnect_user(state, &user.id).await;
+        state.notifier.disconnect_user(&user.id);
     }
     Ok(user)
 }

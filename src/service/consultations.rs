@@ -9,6 +9,7 @@ use crate::cache::Tag;
 use crate::domain::consultation::{ConsultationStatus, ConsultationType};
 use crate::domain::page::Page;
 use crate::error::{AppError, AppResult};
+use crate::time::Timestamp;
 use crate::ids::Id;
 use crate::service::people::{
     NAME, NAME_EMAIL, NAME_EMAIL_ROLE, PARTICIPANT_LIST, actor, load_users, populate, user_ref,
@@ -25,10 +26,14 @@ const CANCEL_NOTICE: chrono::Duration = chrono::Duration::hours(2);
 
 /// Reads ISO-8601 the way the original's validator and `new Date()` accept it: full
 /// timestamps with an offset, local-less date-times (read as UTC) and plain dates.
-pub fn parse_iso8601(raw: &str) -> Option<DateTime<Utc>> {
+pub fn parse_iso8601(raw: &str) -> Option<Timestamp> {
     let raw = raw.trim();
+    Some(Timestamp::from_datetime(parse_loose(raw)?))
+}
+
+fn parse_loose(raw: &str) -> Option<DateTime<Utc>> {
     if let Some(t) = crate::time::parse(raw) {
-        return Some(t);
+        return Some(t.datetime());
     }
     let with_offset = raw.strip_suffix('Z').or_else(|| raw.strip_suffix('z')).map(|r| format!("{r}+00:00"));
     for candidate in with_offset.iter().map(String::as_str).chain([raw]) {

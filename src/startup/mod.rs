@@ -27,12 +27,20 @@ use crate::db::Db;
 use crate::jobs::Jobs;
 use crate::jobs::runner::Workers;
 use crate::mail::Mailer;
-use crate::realtime::{Notifier, Realtime};
+use crate::notify::Notifier;
+use crate::realtime::Realtime;
 use crate::security::Tokens;
 use crate::state::{AppState, Services};
 
+/// The application and the Socket.IO server that serves it. The state does not hold the server
+/// (services reach sockets through the notifier); startup owns both.
+pub struct App {
+    pub state: AppState,
+    pub realtime: Realtime,
+}
+
 /// Connects every subsystem the configuration names and attaches the Socket.IO handlers.
-pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
+pub async fn build(config: Config) -> anyhow::Result<App> {
     crate::error::set_expose_internals(!config.env.is_production());
     let db = Db::connect(&config.database_url, config.db_max_connections).await?;
     db.migrate().await.context("running migrations")?;
@@ -45,14 +53,13 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         tokens: Tokens::new(&config),
         cache,
         notifier: Notifier::new(),
-        realtime,
         config: Arc::new(config),
         db,
         mailer,
         started_at: Instant::now(),
     });
-    state.realtime.attach(&state).await?;
-    Ok(state)
+    realtime.attach(&state).await?;
+    Ok(App { state, realtime })
 }
 
 /// How long a draining server keeps idle keep-alive connections open, answering their next
@@ -116,6 +123,7 @@ pub struct Running {
     pub addr: SocketAddr,
     pub admin_addr: SocketAddr,
     pub state: AppState,
+    realtime: Realtime,
     activity: Arc<Activity>,
     ops_shutdown: watch::Sender<bool>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -136,7 +144,7 @@ impl Running {
     pub async fn shutdown(mut self, timeout: Duration) -> anyhow::Result<()> {
         self.begin_drain(timeout);
         // A long-poll in flight would otherwise hold its connection until the deadline.
-        self.state.realtime.close().await;
+        self.realtime.close().await;
         let served = match self.task.take() {
             Some(task) => task.await,
             None => Ok(Ok(())),
@@ -146,7 +154,7 @@ impl Running {
         }
         // What the last requests, jobs and socket events emitted reaches Redis before the
         // process goes (sessions resume elsewhere and get it).
-        self.state.realtime.finish(&self.state.notifier, timeout.min(Duration::from_secs(5))).await;
+        self.realtime.finish(&self.state.notifier, timeout.min(Duration::from_secs(5))).await;
         let _ = self.ops_shutdown.send(true);
         served?
     }
@@ -164,20 +172,22 @@ impl Running {
 }
 
 impl Drop for Running {
-    /// The socket server holds the state for its handlers; releasing it here lets the
-    /// database pool and the rest of the state go when the server does.
+    /// The socket server holds the state (and itself) for its handlers; releasing them here
+    /// lets the database pool and the rest of the state go when the server does.
     fn drop(&mut self) {
-        self.state.realtime.detach();
+        self.realtime.detach();
     }
 }
 
 /// Serves the public and ops listeners until [`Running::stop`] (or forever).
-pub async fn start(state: AppState, listener: TcpListener, admin_listener: TcpListener) -> anyhow::Result<Running> {
+pub async fn start(app: App, listener: TcpListener, admin_listener: TcpListener) -> anyhow::Result<Running> {
+    let App { state, realtime } = app;
     let addr = listener.local_addr()?;
     let admin_addr = admin_listener.local_addr()?;
     let activity = Activity::new();
     let (ops_shutdown, mut ops_rx) = watch::channel(false);
-    let app = crate::http::router(state.clone()).layer(middleware::from_fn_with_state(activity.clone(), track));
+    let app =
+        crate::http::router(state.clone(), &realtime).layer(middleware::from_fn_with_state(activity.clone(), track));
     let ops = ops::router(state.clone(), activity.clone());
     tokio::spawn(async move {
         let ops = axum::serve(admin_listener, ops).with_graceful_shutdown(async move {
@@ -189,7 +199,7 @@ pub async fn start(state: AppState, listener: TcpListener, admin_listener: TcpLi
     });
     let task = tokio::spawn(serve_http(listener, app, activity.clone()));
     let workers = state.jobs.settings().workers_in_serve.then(|| start_workers(&state, &crate::jobs::Queue::ALL));
-    Ok(Running { addr, admin_addr, state, activity, ops_shutdown, task: Some(task), workers })
+    Ok(Running { addr, admin_addr, state, realtime, activity, ops_shutdown, task: Some(task), workers })
 }
 
 /// Job workers for `queues` in this process.
@@ -274,11 +284,11 @@ async fn serve_connection(stream: tokio::net::TcpStream, peer: SocketAddr, app: 
 pub async fn serve(config: Config, shutdown_timeout: Duration) -> anyhow::Result<()> {
     let public: SocketAddr = format!("{}:{}", config.host, config.port).parse().context("HOST/PORT")?;
     let admin = config.admin_addr;
-    let state = build_state(config).await?;
+    let app = build(config).await?;
     let listener = TcpListener::bind(public).await.with_context(|| format!("binding {public}"))?;
     let admin_listener = TcpListener::bind(admin).await.with_context(|| format!("binding ops listener {admin}"))?;
-    tracing::info!(%public, ops = %admin, mail = state.mailer.transport_name(), "nyaya listening");
-    let running = start(state, listener, admin_listener).await?;
+    tracing::info!(%public, ops = %admin, mail = app.state.mailer.transport_name(), "nyaya listening");
+    let running = start(app, listener, admin_listener).await?;
     shutdown_signal().await;
     tracing::info!(timeout = ?shutdown_timeout, "shutting down: finishing requests in flight");
     running.shutdown(shutdown_timeout).await
@@ -292,7 +302,9 @@ pub async fn run_job_worker(
     ops_addr: Option<SocketAddr>,
     shutdown_timeout: Duration,
 ) -> anyhow::Result<()> {
-    let state = build_state(config).await?;
+    // The socket server stays: a job's notification (document_processed) reaches the users'
+    // sockets on the web instances through its Redis adapter.
+    let App { state, realtime } = build(config).await?;
     if let Some(addr) = ops_addr {
         let listener = TcpListener::bind(addr).await.with_context(|| format!("binding ops listener {addr}"))?;
         let ops = ops::router(state.clone(), Activity::new());
@@ -304,7 +316,8 @@ pub async fn run_job_worker(
     shutdown_signal().await;
     tracing::info!(timeout = ?shutdown_timeout, "worker stopping: finishing jobs in flight");
     workers.shutdown(shutdown_timeout).await;
-    state.realtime.close().await;
+    realtime.close().await;
+    realtime.detach();
     Ok(())
 }
 

@@ -519,7 +519,7 @@ mod tests {
 
     #[test]
     fn time_ago_rounds_days_up() {
-        let now = chrono::Utc::now();
+        let now = crate::time::now();
         assert_eq!(time_ago(now - chrono::Duration::minutes(5), now), "1 day ago");
         assert_eq!(time_ago(now - chrono::Duration::days(3), now), "3 days ago");
         assert_eq!(time_ago(now - chrono::Duration::days(10), now), "2 weeks ago");

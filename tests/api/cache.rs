@@ -181,7 +181,8 @@ async fn sibling(app: &TestApp) -> AppState {
         vars.push(("REDIS_URL", url.clone()));
     }
     let config = Config::from_lookup(&|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())).unwrap();
-    nyaya::startup::build_state(config).await.expect("second instance")
+    // Only its state is used: the services of a second instance, without serving it.
+    nyaya::startup::build(config).await.expect("second instance").state
 }
 
 /// Deletes a test's keys (SCAN is fine here, off any request path).

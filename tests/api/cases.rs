@@ -4,7 +4,7 @@
 use nyaya::cache::Tag;
 use nyaya::db::Sql;
 use nyaya::ids::Id;
-use nyaya::realtime::{Notification, Target};
+use nyaya::notify::{Notification, Target};
 use nyaya::store::users::{self, Role, User};
 use serde_json::{Value, json};
 use tokio::sync::broadcast::Receiver;
@@ -1180,4 +1180,31 @@ async fn a_dispute_and_its_status_are_refused_to_non_parties() {
     assert_eq!(doc.data()["dispute"]["status"], "assigned");
     app.patch(&status, l1.t(), Some(json!({"status": "mediation"}))).await.assert_status(200);
     assert_eq!(app.get(&path, asha.t()).await.data()["dispute"]["status"], "mediation");
+}
+
+#[tokio::test]
+async fn case_request_bodies_are_documented_by_the_types_that_parse_them() {
+    let app = spawn().await;
+    let doc = app.get("/api/docs/openapi.json", None).await;
+    doc.assert_status(200);
+    let body_ref = |path: &str, method: &str| {
+        let content = &doc.body["paths"][path][method]["requestBody"]["content"]["application/json"];
+        content["schema"]["$ref"].as_str().unwrap_or_default().rsplit('/').next().unwrap_or_default().to_string()
+    };
+    for (path, method, schema) in [
+        ("/api/queries", "post", "NewQuery"),
+        ("/api/disputes", "post", "NewDispute"),
+        ("/api/queries/{queryId}/status", "patch", "QueryStatusUpdate"),
+        ("/api/disputes/{disputeId}/status", "patch", "StatusUpdate"),
+        ("/api/disputes/{disputeId}/send-request", "post", "SendRequest"),
+        ("/api/queries/{queryId}/requests/{requestId}/respond", "post", "EntryResponse"),
+        ("/api/lawyers/offer-help/{caseType}/{caseId}", "post", "NewOffer"),
+        ("/api/citizens/request-lawyer-for-query/{queryId}/{lawyerId}", "post", "LawyerRequest"),
+    ] {
+        assert_eq!(body_ref(path, method), schema, "{method} {path}");
+    }
+    let dispute = &doc.body["components"]["schemas"]["NewDispute"]["properties"];
+    for key in ["title", "description", "disputeType", "category", "priority", "disputeValue", "opposingParty"] {
+        assert!(dispute.get(key).is_some(), "NewDispute.{key} missing: {dispute}");
+    }
 }

@@ -4,7 +4,7 @@
 
 use nyaya::db::{RowExt, Sql};
 use nyaya::ids::Id;
-use nyaya::realtime::Target;
+use nyaya::notify::Target;
 use nyaya::service::chats::{self, NewMessage};
 use serde_json::json;
 

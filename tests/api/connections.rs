@@ -2,7 +2,7 @@
 //! #6, #15-19): statuses, exact keys, refusals that change nothing, emits and cached lists.
 
 use nyaya::db::{RowExt, Sql};
-use nyaya::realtime::{Notification, Target};
+use nyaya::notify::{Notification, Target};
 use nyaya::store::users::{self, Role, User};
 use serde_json::{Value, json};
 use tokio::sync::broadcast::Receiver;

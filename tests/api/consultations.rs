@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use nyaya::db::Sql;
 use nyaya::ids::Id;
-use nyaya::realtime::Notification;
+use nyaya::notify::Notification;
 use nyaya::store::users::Role;
 use serde_json::{Value, json};
 use tokio::sync::broadcast::Receiver;
@@ -196,6 +196,7 @@ async fn a_lawyer_cannot_be_booked_twice_within_thirty_minutes() {
     for minutes in [-30, -20, 0, 29, 30] {
         // The same instant written with an offset is the same time.
         let when = (slot + chrono::Duration::minutes(minutes))
+            .datetime()
             .with_timezone(&chrono::FixedOffset::east_opt(5 * 3600 + 1800).unwrap());
         let r = request(&app, &bala_t, &ravi.id, &when.to_rfc3339()).await;
         r.assert_status(409);

@@ -149,10 +149,10 @@ pub async fn spawn_with(overrides: &[(&str, &str)]) -> TestApp {
     };
     let vars = settings(&data_dir, database_url, overrides);
     let config = Config::from_lookup(&|name| vars.get(name).cloned()).expect("test config");
-    let state = nyaya::startup::build_state(config).await.expect("build app state");
+    let app = nyaya::startup::build(config).await.expect("build app");
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let running = nyaya::startup::start(state, listener, admin).await.expect("start server");
+    let running = nyaya::startup::start(app, listener, admin).await.expect("start server");
     let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
     TestApp {
         base: format!("http://{}", running.addr),

@@ -644,9 +644,9 @@ fn parse_before(raw: &str) -> AppResult<String> {
             chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
                 .ok()
                 .and_then(|d| d.and_hms_opt(0, 0, 0))
-                .map(|t| t.and_utc())
+                .map(|t| t.and_utc().into())
         })
-        .or_else(|| raw.parse::<i64>().ok().and_then(chrono::DateTime::from_timestamp_millis));
+        .or_else(|| raw.parse::<i64>().ok().and_then(crate::time::Timestamp::from_millis));
     parsed.map(crate::time::iso).ok_or_else(|| AppError::bad_request("Invalid 'before' timestamp"))
 }
 
