@@ -11,19 +11,20 @@ use crate::db::{Db, RowExt, Sql, Tx};
 use crate::domain::chat::{ChatStatus, ChatType, MessageType};
 use crate::domain::page::Page;
 use crate::ids::Id;
+use crate::time::Timestamp;
 
 #[derive(Debug, Clone)]
 pub struct Participant {
     pub user_id: Id,
     pub role: String,
-    pub joined_at: String,
+    pub joined_at: Timestamp,
 }
 
 #[derive(Debug, Clone)]
 pub struct LastMessage {
     pub content: String,
     pub sender: Id,
-    pub timestamp: String,
+    pub timestamp: Timestamp,
 }
 
 #[derive(Debug, Clone)]
@@ -37,15 +38,15 @@ pub struct Chat {
     pub direct_connection: Option<Id>,
     pub last_message: Option<LastMessage>,
     pub is_active: bool,
-    pub created_at: String,
-    pub updated_at: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
     pub participants: Vec<Participant>,
 }
 
 impl Chat {
     /// A new chat (not yet stored) with its participants joined now.
     pub fn new(chat_id: String, chat_type: ChatType, status: ChatStatus, participants: &[(Id, String)]) -> Chat {
-        let now = crate::time::now_iso();
+        let now = Timestamp::now();
         Chat {
             id: Id::new(),
             chat_id,
@@ -55,15 +56,11 @@ impl Chat {
             direct_connection: None,
             last_message: None,
             is_active: true,
-            created_at: now.clone(),
-            updated_at: now.clone(),
+            created_at: now,
+            updated_at: now,
             participants: participants
                 .iter()
-                .map(|(user_id, role)| Participant {
-                    user_id: user_id.clone(),
-                    role: role.clone(),
-                    joined_at: now.clone(),
-                })
+                .map(|(user_id, role)| Participant { user_id: user_id.clone(), role: role.clone(), joined_at: now })
                 .collect(),
         }
     }
@@ -80,7 +77,7 @@ impl Chat {
         let last_message = match (
             row.text_opt("last_message_content")?,
             row.id_opt("last_message_sender")?,
-            row.text_opt("last_message_at")?,
+            row.timestamp_opt("last_message_at")?,
         ) {
             (Some(content), Some(sender), Some(timestamp)) => Some(LastMessage { content, sender, timestamp }),
             _ => None,
@@ -94,8 +91,8 @@ impl Chat {
             direct_connection: row.id_opt("direct_connection_id")?,
             last_message,
             is_active: row.flag("is_active")?,
-            created_at: row.text("created_at")?,
-            updated_at: row.text("updated_at")?,
+            created_at: row.timestamp("created_at")?,
+            updated_at: row.timestamp("updated_at")?,
             participants: Vec::new(),
         })
     }
@@ -112,11 +109,11 @@ pub struct Message {
     pub file_data: Value,
     pub attachments: Value,
     pub client_temp_id: Option<String>,
-    pub timestamp: String,
-    pub edited_at: Option<String>,
+    pub timestamp: Timestamp,
+    pub edited_at: Option<Timestamp>,
     pub is_deleted: bool,
     /// Read receipts `(user, readAt)`.
-    pub reads: Vec<(Id, String)>,
+    pub reads: Vec<(Id, Timestamp)>,
 }
 
 impl Message {
@@ -130,8 +127,8 @@ impl Message {
             file_data: row.json("file_data")?,
             attachments: row.json("attachments")?,
             client_temp_id: row.text_opt("client_temp_id")?,
-            timestamp: row.text("sent_at")?,
-            edited_at: row.text_opt("edited_at")?,
+            timestamp: row.timestamp("sent_at")?,
+            edited_at: row.timestamp_opt("edited_at")?,
             is_deleted: row.flag("is_deleted")?,
             reads: Vec::new(),
         })
@@ -182,7 +179,7 @@ async fn attach_participants(db: &Db, chats: &mut [Chat]) -> sqlx::Result<()> {
         by_chat.entry(row.id("chat_ref")?).or_default().push(Participant {
             user_id: row.id("user_id")?,
             role: row.text("role")?,
-            joined_at: row.text("joined_at")?,
+            joined_at: row.timestamp("joined_at")?,
         });
     }
     for chat in chats {
@@ -264,8 +261,13 @@ pub async fn insert_in(tx: &mut Tx, chat: &Chat) -> sqlx::Result<()> {
 }
 
 /// Sets the status (and links the connection when the chat has none yet); refreshes `updatedAt`.
-pub async fn set_status(db: &Db, chat_ref: &Id, status: ChatStatus, connection: Option<&Id>) -> sqlx::Result<String> {
-    let now = crate::time::now_iso();
+pub async fn set_status(
+    db: &Db,
+    chat_ref: &Id,
+    status: ChatStatus,
+    connection: Option<&Id>,
+) -> sqlx::Result<Timestamp> {
+    let now = Timestamp::now();
     db.exec(
         &Sql::new(
             "UPDATE chats SET status = $2, direct_connection_id = COALESCE(direct_connection_id, $3), updated_at = $4 \
@@ -274,7 +276,7 @@ pub async fn set_status(db: &Db, chat_ref: &Id, status: ChatStatus, connection: 
         .arg(chat_ref)
         .arg(status.as_str())
         .arg(connection)
-        .arg(&now),
+        .arg(now),
     )
     .await?;
     Ok(now)
@@ -369,9 +371,9 @@ async fn attach_reads(db: &Db, messages: &mut [Message], whole_chats: Option<&[I
         }
     }
     sql.push(" ORDER BY r.read_at, r.user_id");
-    let mut by_message: HashMap<Id, Vec<(Id, String)>> = HashMap::new();
+    let mut by_message: HashMap<Id, Vec<(Id, Timestamp)>> = HashMap::new();
     for row in db.all(&sql).await? {
-        by_message.entry(row.id("message_id")?).or_default().push((row.id("user_id")?, row.text("read_at")?));
+        by_message.entry(row.id("message_id")?).or_default().push((row.id("user_id")?, row.timestamp("read_at")?));
     }
     for m in messages {
         m.reads = by_message.remove(&m.id).unwrap_or_default();
@@ -441,7 +443,7 @@ pub async fn insert_message(db: &Db, chat_ref: &Id, draft: MessageDraft) -> sqlx
         file_data: draft.file_data,
         attachments: Value::Array(Vec::new()),
         client_temp_id: draft.client_temp_id,
-        timestamp: crate::time::now_iso(),
+        timestamp: Timestamp::now(),
         edited_at: None,
         is_deleted: false,
         reads: Vec::new(),
@@ -458,12 +460,12 @@ async fn insert_after_last(db: &Db, mut message: Message) -> sqlx::Result<Messag
     // Locks the chat row on PostgreSQL (SQLite holds the write lock already).
     let lock = Sql::new("UPDATE chats SET updated_at = updated_at WHERE id = $1 RETURNING last_message_at")
         .arg(&message.chat_ref);
-    let last = tx.one(&lock).await?.text_opt("last_message_at")?;
-    let mut at = crate::time::now();
-    if let Some(last) = last.as_deref().and_then(crate::time::parse) {
+    let last = tx.one(&lock).await?.timestamp_opt("last_message_at")?;
+    let mut at = Timestamp::now();
+    if let Some(last) = last {
         at = at.max(last + chrono::Duration::milliseconds(1));
     }
-    message.timestamp = crate::time::iso(at);
+    message.timestamp = at;
     tx.exec(&message_insert(&message)).await?;
     tx.commit().await?;
     Ok(message)

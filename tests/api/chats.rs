@@ -259,7 +259,7 @@ async fn messages_sent_at_once_keep_a_strict_order_and_the_newest_is_last() {
     let (_, chat_id) = connect(&app, &asha, &ravi).await;
     // Many in the same millisecond: the database refuses ties and the slow path steps past them.
     let sends = (0..30).map(|i| say(&app, if i % 2 == 0 { &asha } else { &ravi }, &chat_id, "at once"));
-    let mut sent: Vec<String> = futures::future::join_all(sends).await.into_iter().map(|m| m.timestamp).collect();
+    let mut sent: Vec<String> = futures::future::join_all(sends).await.into_iter().map(|m| m.timestamp.iso()).collect();
     sent.sort();
     sent.dedup();
     assert_eq!(sent.len(), 30, "every message has a time of its own");

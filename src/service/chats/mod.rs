@@ -684,10 +684,10 @@ mod tests {
             file_data: Value::Null,
             attachments: json!([]),
             client_temp_id: temp_id.map(str::to_string),
-            timestamp: "2026-01-01T00:00:00.000Z".into(),
+            timestamp: "2026-01-01T00:00:00.000Z".parse().unwrap(),
             edited_at: None,
             is_deleted: false,
-            reads: vec![("0000000000000000000000cc".parse().unwrap(), "2026-01-01T00:00:01.000Z".into())],
+            reads: vec![("0000000000000000000000cc".parse().unwrap(), "2026-01-01T00:00:01.000Z".parse().unwrap())],
         }
     }
 

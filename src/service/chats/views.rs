@@ -11,6 +11,7 @@ use crate::domain::chat::{ChatStatus, ChatType, MessageType};
 use crate::ids::Id;
 use crate::service::people::{Users, user_ref};
 use crate::store::chats::{Chat, Message};
+use crate::time::Timestamp;
 
 use super::is_active_chat;
 
@@ -20,7 +21,7 @@ use super::is_active_chat;
 pub struct ReadReceipt {
     #[schema(value_type = String)]
     pub user: Id,
-    pub read_at: String,
+    pub read_at: Timestamp,
 }
 
 /// A message: `{_id, sender, content, messageType, fileData, attachments, isRead, timestamp,
@@ -43,10 +44,10 @@ pub struct MessageView {
     #[schema(value_type = Vec<Object>)]
     pub attachments: Value,
     pub is_read: Vec<ReadReceipt>,
-    pub timestamp: String,
+    pub timestamp: Timestamp,
     pub is_deleted: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub edited_at: Option<String>,
+    pub edited_at: Option<Timestamp>,
 }
 
 impl MessageView {
@@ -58,10 +59,10 @@ impl MessageView {
             message_type: m.message_type,
             file_data: m.file_data.clone(),
             attachments: m.attachments.clone(),
-            is_read: m.reads.iter().map(|(user, at)| ReadReceipt { user: user.clone(), read_at: at.clone() }).collect(),
-            timestamp: m.timestamp.clone(),
+            is_read: m.reads.iter().map(|(user, at)| ReadReceipt { user: user.clone(), read_at: *at }).collect(),
+            timestamp: m.timestamp,
             is_deleted: m.is_deleted,
-            edited_at: m.edited_at.clone(),
+            edited_at: m.edited_at,
         }
     }
 }
@@ -118,7 +119,7 @@ impl MessageSentView {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct LastMessageView {
     pub content: String,
-    pub timestamp: String,
+    pub timestamp: Timestamp,
     #[schema(value_type = Object)]
     pub sender: Value,
 }
@@ -128,7 +129,7 @@ pub struct LastMessageView {
 pub fn last_message(chat: &Chat, users: &Users, sender_fields: Option<&[&str]>) -> Option<LastMessageView> {
     chat.last_message.as_ref().map(|last| LastMessageView {
         content: last.content.clone(),
-        timestamp: last.timestamp.clone(),
+        timestamp: last.timestamp,
         sender: user_ref(users, &last.sender, sender_fields),
     })
 }
@@ -140,7 +141,7 @@ pub struct ParticipantView {
     #[schema(value_type = Object)]
     pub user: Value,
     pub role: String,
-    pub joined_at: String,
+    pub joined_at: Timestamp,
 }
 
 /// Participants, users populated with `fields`. Emails are for connected parties: a chat that
@@ -159,7 +160,7 @@ pub fn participants(chat: &Chat, users: &Users, fields: Option<&[&str]>) -> Vec<
         .map(|p| ParticipantView {
             user: user_ref(users, &p.user_id, fields),
             role: p.role.clone(),
-            joined_at: p.joined_at.clone(),
+            joined_at: p.joined_at,
         })
         .collect()
 }
@@ -198,8 +199,8 @@ pub struct ChatView {
     pub direct_connection: Option<Id>,
     pub last_message: Option<LastMessageView>,
     pub is_active: bool,
-    pub created_at: String,
-    pub updated_at: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
     #[serde(rename = "__v")]
     pub version: u8,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -224,8 +225,8 @@ impl ChatView {
             direct_connection: chat.direct_connection.clone(),
             last_message: last_message(chat, users, shape.last_sender),
             is_active: chat.is_active,
-            created_at: chat.created_at.clone(),
-            updated_at: chat.updated_at.clone(),
+            created_at: chat.created_at,
+            updated_at: chat.updated_at,
             version: 0,
             messages: None,
             unread_count: None,
