@@ -152,7 +152,21 @@ pub fn wrapper_pagination(total: i64, page: Page) -> Value {
 
 /// The most common legacy shape: `{current, pages, total}`.
 pub fn legacy_pagination(total: i64, page: Page) -> Value {
-    json!({"current": page.page, "pages": page.pages(total), "total": total})
+    json!(LegacyPagination::of(total, page))
+}
+
+/// [`legacy_pagination`] as a view struct, for typed list replies.
+#[derive(Debug, Clone, Copy, serde::Serialize, utoipa::ToSchema)]
+pub struct LegacyPagination {
+    pub current: i64,
+    pub pages: i64,
+    pub total: i64,
+}
+
+impl LegacyPagination {
+    pub fn of(total: i64, page: Page) -> LegacyPagination {
+        LegacyPagination { current: page.page, pages: page.pages(total), total }
+    }
 }
 
 /// Applies `fields=` to one item: the requested names that survive the route's allow-list,

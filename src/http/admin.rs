@@ -4,15 +4,15 @@
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::routing::{get, patch};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::docs::AdminOnly;
-use super::extract::{Admin, JsonBody, Params, parse_id};
+use super::extract::{Admin, Body, Params, parse_id};
 use super::respond::{Envelope, serve_data};
 use crate::cache::{Cached, Lookup, policy};
 use crate::error::AppResult;
 use crate::service::accounts::views::CleanUser;
-use crate::service::admin;
+use crate::service::admin::{self, Decision, StatusChange};
 use crate::state::AppState;
 use crate::store::users::VerificationStatus;
 
@@ -64,7 +64,7 @@ pub async fn users(State(state): State<AppState>, Admin(user): Admin, params: Pa
 
 #[utoipa::path(patch, path = "/api/admin/users/{userId}/toggle-status", tag = "admin", security(("bearer" = [])),
     params(("userId" = String, Path, description = "24-hex user id")),
-    request_body(content = Object, description = "`{isActive: boolean}`; without it the status is flipped"),
+    request_body = StatusChange,
     responses(
         (status = 200, description = "`data: {user}`"),
         (status = 400, description = "Malformed id, or the admin's own account"),
@@ -75,10 +75,10 @@ pub async fn toggle_status(
     State(state): State<AppState>,
     Admin(me): Admin,
     Path(raw): Path<String>,
-    JsonBody(body): JsonBody,
+    Body(change): Body<StatusChange>,
 ) -> AppResult<Envelope> {
     let id = parse_id(&raw, "user")?;
-    let user = admin::toggle_status(&state, &me, &id, body.get("isActive").and_then(Value::as_bool)).await?;
+    let user = admin::toggle_status(&state, &me, &id, change.is_active).await?;
     let word = if user.is_active { "activated" } else { "deactivated" };
     Ok(Envelope::data(json!({"user": CleanUser::of(&user)})).with_message(format!("User account {word} successfully")))
 }
@@ -105,8 +105,7 @@ pub async fn pending_verifications(
 
 #[utoipa::path(patch, path = "/api/admin/lawyers/{lawyerId}/verification", tag = "admin", security(("bearer" = [])),
     params(("lawyerId" = String, Path, description = "24-hex lawyer id")),
-    request_body(content = Object, description = "`{status: verified|rejected}` or `{action: approve|reject}`, \
-        plus optional `reason` or `notes` (max 500)"),
+    request_body = Decision,
     responses(
         (status = 200, description = "`data: {lawyer}`"),
         (status = 400, description = "Malformed id, invalid status or notes"),
@@ -117,10 +116,11 @@ pub async fn verification(
     State(state): State<AppState>,
     Admin(_admin): Admin,
     Path(raw): Path<String>,
-    JsonBody(body): JsonBody,
+    body: AppResult<Body<Decision>>,
 ) -> AppResult<Envelope> {
+    // The id is checked before the body, as in the original.
     let id = parse_id(&raw, "lawyer")?;
-    let decision = admin::parse_decision(&body)?;
+    let Body(decision) = body?;
     let lawyer = admin::decide_verification(&state, &id, &decision).await?;
     let word = if decision.status == VerificationStatus::Verified { "verified" } else { "rejected" };
     Ok(Envelope::data(json!({"lawyer": CleanUser::of(&lawyer)})).with_message(format!("Lawyer {word} successfully")))

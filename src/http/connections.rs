@@ -1,4 +1,7 @@
 //! Citizen-lawyer connections and legacy client links (docs/api.md 3.3 #7-16, 3.4 #3, #6, #15-19).
+//!
+//! Bodies are taken as a `Result` and checked after the path id (and the request limiter), in
+//! the order the original answered.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, OnceLock};
@@ -13,12 +16,13 @@ use serde_json::{Value, json};
 use crate::cache::{Cached, Lookup, Policy, policy};
 use crate::config::Environment;
 use crate::error::{AppError, AppResult};
+use crate::service::connections::{ConnectionAnswer, ConnectionRequest, MessageRequest};
 use crate::service::{chats, connections};
 use crate::state::AppState;
 use crate::store::users::User;
 
 use super::docs::{CitizenOnly, Paging, VerifiedLawyerOnly};
-use super::extract::{Citizen, JsonBody, Page, Params, VerifiedLawyer, parse_id};
+use super::extract::{Body, Citizen, Page, Params, VerifiedLawyer, parse_id};
 use super::rate_limit::RateLimiter;
 use super::respond::{Envelope, serve_data, wrapped, wrapper_page};
 
@@ -194,7 +198,7 @@ async fn lawyer_pending_connections(
 #[utoipa::path(post, path = "/api/lawyers/accept-connection-request/{connectionId}", tag = "lawyers",
     security(("bearer" = [])),
     params(("connectionId" = String, Path, description = "24-hex connection id")),
-    request_body(content = Object, description = "`{responseMessage?}` (max 500)"),
+    request_body = ConnectionAnswer,
     responses(
         (status = 200, description = "`data: {connection, chatId}`"),
         VerifiedLawyerOnly,
@@ -204,10 +208,11 @@ async fn accept_connection(
     State(state): State<AppState>,
     VerifiedLawyer(user): VerifiedLawyer,
     Path(raw): Path<String>,
-    JsonBody(body): JsonBody,
+    body: AppResult<Body<ConnectionAnswer>>,
 ) -> AppResult<Envelope> {
     let id = parse_id(&raw, "connection")?;
-    let data = connections::accept_connection(&state, &user, &id, &body).await?;
+    let Body(answer) = body?;
+    let data = connections::accept_connection(&state, &user, &id, &answer).await?;
     Ok(Envelope::data(data).with_message("Connection request accepted successfully"))
 }
 
@@ -215,7 +220,7 @@ async fn accept_connection(
 #[utoipa::path(post, path = "/api/lawyers/reject-connection-request/{connectionId}", tag = "lawyers",
     security(("bearer" = [])),
     params(("connectionId" = String, Path, description = "24-hex connection id")),
-    request_body(content = Object, description = "`{responseMessage?}` (max 500)"),
+    request_body = ConnectionAnswer,
     responses(
         (status = 200, description = "`data: {connection}`"),
         VerifiedLawyerOnly,
@@ -225,10 +230,11 @@ async fn reject_connection(
     State(state): State<AppState>,
     VerifiedLawyer(user): VerifiedLawyer,
     Path(raw): Path<String>,
-    JsonBody(body): JsonBody,
+    body: AppResult<Body<ConnectionAnswer>>,
 ) -> AppResult<Envelope> {
     let id = parse_id(&raw, "connection")?;
-    let data = connections::reject_connection(&state, &user, &id, &body).await?;
+    let Body(answer) = body?;
+    let data = connections::reject_connection(&state, &user, &id, &answer).await?;
     Ok(Envelope::data(data).with_message("Connection request rejected"))
 }
 
@@ -264,7 +270,7 @@ async fn my_lawyers(State(state): State<AppState>, Citizen(user): Citizen, param
 /// Legacy message request: opens a pending direct chat with a first message (2 per hour per lawyer).
 #[utoipa::path(post, path = "/api/citizens/message-request/{lawyerId}", tag = "citizens", security(("bearer" = [])),
     params(("lawyerId" = String, Path, description = "24-hex lawyer id")),
-    request_body(content = Object, description = "`{message?}`"),
+    request_body = MessageRequest,
     responses(
         (status = 200, description = "`data: {chatId}`"),
         CitizenOnly,
@@ -275,10 +281,11 @@ async fn message_request(
     State(state): State<AppState>,
     Citizen(user): Citizen,
     Path(raw): Path<String>,
-    JsonBody(body): JsonBody,
+    body: AppResult<Body<MessageRequest>>,
 ) -> AppResult<Envelope> {
     let lawyer_id = parse_id(&raw, "lawyer")?;
-    let chat_id = connections::message_request(&state, &user, &lawyer_id, &body).await?;
+    let Body(request) = body?;
+    let chat_id = connections::message_request(&state, &user, &lawyer_id, request).await?;
     Ok(Envelope::data(json!({"chatId": chat_id})).with_message("Message request sent successfully"))
 }
 
@@ -286,8 +293,7 @@ async fn message_request(
 #[utoipa::path(post, path = "/api/citizens/direct-connection-request/{lawyerId}", tag = "citizens",
     security(("bearer" = [])),
     params(("lawyerId" = String, Path, description = "24-hex lawyer id")),
-    request_body(content = Object, description = "`{message (1..500), connectionType? (general_consultation, \
-        specific_case, ongoing_support)}`"),
+    request_body = ConnectionRequest,
     responses(
         (status = 200, description = "`data: {connectionId}`"),
         (status = 400, description = "Message is required, pending request exists, or already connected"),
@@ -301,11 +307,12 @@ async fn request_connection(
     Extension(limiter): Extension<ConnectionRequestLimiter>,
     ClientIp(ip): ClientIp,
     Path(raw): Path<String>,
-    JsonBody(body): JsonBody,
+    body: AppResult<Body<ConnectionRequest>>,
 ) -> AppResult<Envelope> {
     limiter.check(&state, ip)?;
     let lawyer_id = parse_id(&raw, "lawyer")?;
-    let connection_id = connections::request_connection(&state, &user, &lawyer_id, &body).await?;
+    let Body(request) = body?;
+    let connection_id = connections::request_connection(&state, &user, &lawyer_id, request).await?;
     Ok(Envelope::data(json!({"connectionId": connection_id})).with_message("Connection request sent successfully"))
 }
 

@@ -17,6 +17,7 @@ use crate::ids::Id;
 use crate::service::access::require_verified_lawyer;
 use crate::service::{chats, connections, people, relations};
 use crate::state::AppState;
+use crate::validate::FromBody;
 
 /// Everything a handler needs: the socket, the server handle, the application, the sender.
 pub(super) struct Ctx<A: Adapter> {
@@ -513,7 +514,8 @@ async fn send_connection_request<A: Adapter>(ctx: &Ctx<A>, data: &Value) {
         return refuse(json!({"message": "Lawyer not found or not verified"}));
     };
     let body = json!({"message": data.get("message"), "connectionType": data.get("connectionType")});
-    match connections::request_connection(&ctx.state, &user, &lawyer, &body).await {
+    let request = connections::ConnectionRequest::from_body(&body);
+    match async { connections::request_connection(&ctx.state, &user, &lawyer, request?).await }.await {
         Ok(id) => ctx.emit("connection_request_sent", json!({"success": true, "connectionId": id})),
         Err(e) => refuse(failure(&ctx.state, &e, "Failed to send connection request")),
     }
@@ -529,18 +531,25 @@ async fn respond_to_connection_request<A: Adapter>(ctx: &Ctx<A>, data: &Value) {
         return refuse(json!({"message": "Connection request not found"}));
     };
     let body = json!({"responseMessage": data.get("responseMessage")});
+    let answer = || connections::ConnectionAnswer::from_body(&body);
     match text(data, "action") {
-        Some("accept") => match connections::accept_connection(&ctx.state, &user, &connection, &body).await {
-            Ok(result) => ctx.emit(
-                "connection_response_success",
-                json!({"action": "accepted", "connectionId": connection, "chatId": result["chatId"]}),
-            ),
-            Err(e) => refuse(failure(&ctx.state, &e, "Failed to respond to connection request")),
-        },
-        Some("reject") => match connections::reject_connection(&ctx.state, &user, &connection, &body).await {
-            Ok(_) => ctx.emit("connection_response_success", json!({"action": "rejected", "connectionId": connection})),
-            Err(e) => refuse(failure(&ctx.state, &e, "Failed to respond to connection request")),
-        },
+        Some("accept") => {
+            match async { connections::accept_connection(&ctx.state, &user, &connection, &answer()?).await }.await {
+                Ok(result) => ctx.emit(
+                    "connection_response_success",
+                    json!({"action": "accepted", "connectionId": connection, "chatId": result["chatId"]}),
+                ),
+                Err(e) => refuse(failure(&ctx.state, &e, "Failed to respond to connection request")),
+            }
+        }
+        Some("reject") => {
+            match async { connections::reject_connection(&ctx.state, &user, &connection, &answer()?).await }.await {
+                Ok(_) => {
+                    ctx.emit("connection_response_success", json!({"action": "rejected", "connectionId": connection}))
+                }
+                Err(e) => refuse(failure(&ctx.state, &e, "Failed to respond to connection request")),
+            }
+        }
         _ => refuse(json!({"message": "Invalid action. Use \"accept\" or \"reject\""})),
     }
 }

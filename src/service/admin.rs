@@ -1,26 +1,27 @@
 //! Admin dashboards, user management and lawyer verification (docs/api.md 3.2).
 
-use chrono::Datelike;
+use chrono::{Datelike, TimeZone, Utc};
 use serde_json::{Value, json};
 
 use crate::cache::Tag;
-use crate::domain::page::legacy_pagination;
-use crate::domain::page::{Page, Params};
+use crate::domain::page::{LegacyPagination, Page, Params};
 use crate::error::{AppError, AppResult};
 use crate::ids::Id;
 use crate::mail::templates;
 use crate::service::accounts::views::CleanUser;
+use crate::service::chats::view_json;
 use crate::service::people;
 use crate::state::AppState;
 use crate::store::reports;
 use crate::store::users::{self, Role, User, UserQuery, VerificationStatus};
+use crate::time::Timestamp;
+
+mod input;
+mod views;
+pub use input::*;
+pub use views::*;
 
 const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-
-/// Placeholder revenue figures until payments exist (the original's fixed numbers).
-fn revenue_placeholder() -> Value {
-    json!({"totalRevenue": 125000, "monthlyRevenue": 15000, "growthRate": 12.5, "averageConsultationFee": 1500})
-}
 
 /// Counts per case type: `(all, resolved)`.
 fn totals(counts: &[(String, String, i64)], case_type: &str) -> (i64, i64) {
@@ -31,16 +32,24 @@ fn totals(counts: &[(String, String, i64)], case_type: &str) -> (i64, i64) {
 }
 
 /// `[{_id: status, count}]` of one case type.
-fn status_stats(counts: &[(String, String, i64)], case_type: &str) -> Value {
-    counts.iter().filter(|(t, _, _)| t == case_type).map(|(_, status, n)| json!({"_id": status, "count": n})).collect()
+fn status_stats(counts: &[(String, String, i64)], case_type: &str) -> Vec<CountOf> {
+    counts
+        .iter()
+        .filter(|(t, _, _)| t == case_type)
+        .map(|(_, status, n)| CountOf { id: status.clone(), count: *n })
+        .collect()
+}
+
+/// The first instant of a calendar year (UTC).
+fn new_year(year: i32) -> Timestamp {
+    Timestamp::from(Utc.with_ymd_and_hms(year, 1, 1, 0, 0, 0).single().expect("a valid new year"))
 }
 
 /// 3.2 #1: counts, the five newest queries and disputes, this year's creations per month
 /// (whole calendar months, UTC) and the revenue placeholder.
 pub async fn analytics(state: &AppState) -> AppResult<Value> {
     let db = &state.db;
-    let year = chrono::Utc::now().year();
-    let (from, until) = (format!("{year:04}-01-01T00:00:00.000Z"), format!("{:04}-01-01T00:00:00.000Z", year + 1));
+    let year = Utc::now().year();
     let (citizens, lawyers, pending, counts, queries, disputes, per_month) = tokio::try_join!(
         users::count_active(db, Role::Citizen),
         users::count_active(db, Role::Lawyer),
@@ -48,11 +57,11 @@ pub async fn analytics(state: &AppState) -> AppResult<Value> {
         reports::case_counts(db),
         reports::newest_cases(db, "query", 5),
         reports::newest_cases(db, "dispute", 5),
-        reports::created_per_month(db, &from, &until),
+        reports::created_per_month(db, new_year(year), new_year(year + 1)),
     )?;
     let (total_queries, completed_queries) = totals(&counts, "query");
     let (total_disputes, completed_disputes) = totals(&counts, "dispute");
-    let monthly: Vec<Value> = MONTHS
+    let monthly_stats = MONTHS
         .iter()
         .enumerate()
         .map(|(i, name)| {
@@ -60,47 +69,45 @@ pub async fn analytics(state: &AppState) -> AppResult<Value> {
             let count = |case_type: &str| {
                 per_month.iter().filter(|(t, m, _)| t == case_type && *m == month).map(|(_, _, n)| n).sum::<i64>()
             };
-            json!({"month": name, "queries": count("query"), "disputes": count("dispute")})
+            MonthStats { month: name, queries: count("query"), disputes: count("dispute") }
         })
         .collect();
-    Ok(json!({
-        "counts": {
-            "totalCitizens": citizens,
-            "totalLawyers": lawyers,
-            "totalQueries": total_queries,
-            "totalDisputes": total_disputes,
-            "completedQueries": completed_queries,
-            "completedDisputes": completed_disputes,
-            "pendingLawyerVerifications": pending,
+    Ok(view_json(Analytics {
+        counts: Counts {
+            total_citizens: citizens,
+            total_lawyers: lawyers,
+            total_queries,
+            total_disputes,
+            completed_queries,
+            completed_disputes,
+            pending_lawyer_verifications: pending,
         },
-        "recentActivities": {
-            "queries": queries.iter().map(reports::CaseSummary::to_json).collect::<Vec<_>>(),
-            "disputes": disputes.iter().map(reports::CaseSummary::to_json).collect::<Vec<_>>(),
+        recent_activities: RecentActivities {
+            queries: queries.iter().map(RecentCase::of).collect(),
+            disputes: disputes.iter().map(RecentCase::of).collect(),
         },
-        "monthlyStats": monthly,
-        "revenue": revenue_placeholder(),
+        monthly_stats,
+        revenue: Revenue::PLACEHOLDER,
     }))
 }
 
 /// Average, minimum and maximum days from creation to resolution; zeros when nothing was resolved.
-fn resolution_stats(spans: &[(String, String)]) -> Value {
+fn resolution_stats(spans: &[(Timestamp, String)]) -> ResolutionStats {
     let days: Vec<f64> = spans
         .iter()
         .filter_map(|(created, resolved)| {
-            let (c, r) = (crate::time::parse(created)?, crate::time::parse(resolved)?);
-            Some((r - c).num_milliseconds() as f64 / 86_400_000.0)
+            let resolved = crate::time::parse(resolved)?;
+            Some((resolved - *created).num_milliseconds() as f64 / 86_400_000.0)
         })
         .collect();
     if days.is_empty() {
-        return json!({"averageResolutionTime": 0, "minResolutionTime": 0, "maxResolutionTime": 0});
+        return ResolutionStats::None(NoResolutions::default());
     }
-    let min = days.iter().copied().fold(f64::INFINITY, f64::min);
-    let max = days.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    json!({
-        "_id": null,
-        "averageResolutionTime": days.iter().sum::<f64>() / days.len() as f64,
-        "minResolutionTime": min,
-        "maxResolutionTime": max,
+    ResolutionStats::Resolved(ResolutionDays {
+        id: (),
+        average_resolution_time: days.iter().sum::<f64>() / days.len() as f64,
+        min_resolution_time: days.iter().copied().fold(f64::INFINITY, f64::min),
+        max_resolution_time: days.iter().copied().fold(f64::NEG_INFINITY, f64::max),
     })
 }
 
@@ -114,17 +121,12 @@ pub async fn system_stats(state: &AppState) -> AppResult<Value> {
         reports::top_lawyers_by_resolved_queries(db, 10),
         reports::resolved_query_spans(db),
     )?;
-    Ok(json!({
-        "userStats": roles.iter().map(|(role, n)| json!({"_id": role, "count": n})).collect::<Vec<_>>(),
-        "queryStats": status_stats(&counts, "query"),
-        "disputeStats": status_stats(&counts, "dispute"),
-        "topLawyers": top.iter().map(|t| json!({
-            "_id": t.lawyer.id,
-            "resolvedCases": t.resolved,
-            "lawyerName": t.lawyer.name,
-            "lawyerEmail": t.lawyer.email,
-        })).collect::<Vec<_>>(),
-        "resolutionStats": resolution_stats(&spans),
+    Ok(view_json(SystemStats {
+        user_stats: roles.into_iter().map(|(id, count)| CountOf { id, count }).collect(),
+        query_stats: status_stats(&counts, "query"),
+        dispute_stats: status_stats(&counts, "dispute"),
+        top_lawyers: top.iter().map(TopLawyerView::of).collect(),
+        resolution_stats: resolution_stats(&spans),
     }))
 }
 
@@ -150,16 +152,16 @@ pub async fn list_users(state: &AppState, params: &Params) -> AppResult<Value> {
     let (list, total) = users::list(&state.db, &user_query(params, page)).await?;
     let docs = people::clean_with_connections(state, &list, people::NAME_EMAIL_ROLE).await?;
     let pages = page.pages(total);
-    Ok(json!({
-        "docs": docs,
-        "totalDocs": total,
-        "limit": page.limit,
-        "page": page.page,
-        "totalPages": pages,
-        "hasNextPage": page.page < pages,
-        "hasPrevPage": page.page > 1,
-        "nextPage": if page.page < pages { json!(page.page + 1) } else { Value::Null },
-        "prevPage": if page.page > 1 { json!(page.page - 1) } else { Value::Null },
+    Ok(view_json(UserPage {
+        docs,
+        total_docs: total,
+        limit: page.limit,
+        page: page.page,
+        total_pages: pages,
+        has_next_page: page.page < pages,
+        has_prev_page: page.page > 1,
+        next_page: (page.page < pages).then_some(page.page + 1),
+        prev_page: (page.page > 1).then_some(page.page - 1),
     }))
 }
 
@@ -188,59 +190,11 @@ pub async fn toggle_status(state: &AppState, admin: &User, user_id: &Id, request
 pub async fn pending_verifications(state: &AppState, params: &Params) -> AppResult<Value> {
     let page = params.page(10)?;
     let (lawyers, total) = users::unverified_lawyers(&state.db, page.limit, page.offset()).await?;
-    Ok(json!({
-        "lawyers": lawyers.iter().map(CleanUser::of).collect::<Vec<_>>(),
-        "pagination": legacy_pagination(total, page),
-        "total": total,
+    Ok(view_json(PendingLawyers {
+        lawyers: lawyers.iter().map(CleanUser::of).collect(),
+        pagination: LegacyPagination::of(total, page),
+        total,
     }))
-}
-
-/// JavaScript truthiness, which decides whether the original took a body field at all.
-fn truthy(v: Option<&Value>) -> bool {
-    match v {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(Value::String(s)) => !s.is_empty(),
-        Some(Value::Number(n)) => n.as_f64().is_some_and(|f| f != 0.0),
-        Some(_) => true,
-    }
-}
-
-/// An admin's verification decision, read from `{status}` or `{action}` plus `reason`/`notes`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Decision {
-    pub status: VerificationStatus,
-    pub notes: Option<String>,
-}
-
-const INVALID_STATUS: &str =
-    "Invalid verification status. Use 'verified'/'rejected' for status or 'approve'/'reject' for action";
-
-pub fn parse_decision(body: &Value) -> AppResult<Decision> {
-    let raw = if truthy(body.get("status")) {
-        body.get("status").and_then(Value::as_str)
-    } else if truthy(body.get("action")) {
-        body.get("action").and_then(Value::as_str).map(|a| match a {
-            "approve" => "verified",
-            "reject" => "rejected",
-            other => other,
-        })
-    } else {
-        None
-    };
-    let status = match raw {
-        Some("verified") => VerificationStatus::Verified,
-        Some("rejected") => VerificationStatus::Rejected,
-        _ => return Err(AppError::bad_request(INVALID_STATUS)),
-    };
-    let given = [body.get("reason"), body.get("notes")].into_iter().find(|v| truthy(*v)).flatten();
-    let notes = match given {
-        None => None,
-        Some(Value::String(s)) => Some(s.trim().to_string()),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        Some(_) => return Err(AppError::bad_request("Verification notes must be text")),
-    };
-    Ok(Decision { status, notes })
 }
 
 /// 3.2 #6: records the decision (`isVerified` and `lawyerDetails.verificationStatus` move
@@ -282,26 +236,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn decisions_accept_status_or_action() {
-        let d = parse_decision(&json!({"action": "approve", "reason": "  ok  "})).unwrap();
-        assert_eq!(d, Decision { status: VerificationStatus::Verified, notes: Some("ok".into()) });
-        let d = parse_decision(&json!({"status": "rejected", "notes": "missing bar id"})).unwrap();
-        assert_eq!(d.status, VerificationStatus::Rejected);
-        assert_eq!(
-            parse_decision(&json!({"status": "", "action": "reject"})).unwrap().status,
-            VerificationStatus::Rejected
-        );
-        assert!(parse_decision(&json!({"status": "approve"})).is_err());
-        assert!(parse_decision(&json!({})).is_err());
-        assert!(parse_decision(&json!({"action": "maybe"})).is_err());
-    }
-
-    #[test]
     fn resolution_stats_are_zero_without_data() {
-        assert_eq!(resolution_stats(&[])["averageResolutionTime"], 0);
-        let s = resolution_stats(&[
-            ("2024-01-01T00:00:00.000Z".into(), "2024-01-03T00:00:00.000Z".into()),
-            ("2024-01-01T00:00:00.000Z".into(), "2024-01-05T00:00:00.000Z".into()),
+        let stats = |spans: &[(&str, &str)]| {
+            let spans: Vec<(Timestamp, String)> =
+                spans.iter().map(|(c, r)| (Timestamp::parse(c).unwrap(), r.to_string())).collect();
+            view_json(resolution_stats(&spans))
+        };
+        assert_eq!(stats(&[])["averageResolutionTime"], 0);
+        let s = stats(&[
+            ("2024-01-01T00:00:00.000Z", "2024-01-03T00:00:00.000Z"),
+            ("2024-01-01T00:00:00.000Z", "2024-01-05T00:00:00.000Z"),
         ]);
         assert_eq!(s["averageResolutionTime"], 3.0);
         assert_eq!(s["minResolutionTime"], 2.0);

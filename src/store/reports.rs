@@ -1,11 +1,12 @@
 //! Read-only aggregates over cases for the admin dashboards (docs/api.md 3.2 #1, #2) and the
 //! public lawyer profile (3.3 #2). Writes to cases belong to `store::cases`.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use sqlx::any::AnyRow;
 
 use crate::db::{Db, RowExt, Sql};
 use crate::ids::Id;
+use crate::time::Timestamp;
 
 /// Number of cases per `(case_type, status)`.
 pub async fn case_counts(db: &Db) -> sqlx::Result<Vec<(String, String, i64)>> {
@@ -17,8 +18,8 @@ pub async fn case_counts(db: &Db) -> sqlx::Result<Vec<(String, String, i64)>> {
     rows.iter().map(|r| Ok((r.text("case_type")?, r.text("status")?, r.int("n")?))).collect()
 }
 
-/// Cases created in `[from, until)` (ISO timestamps), counted per `(case_type, month "01".."12")`.
-pub async fn created_per_month(db: &Db, from: &str, until: &str) -> sqlx::Result<Vec<(String, String, i64)>> {
+/// Cases created in `[from, until)`, counted per `(case_type, month "01".."12")`.
+pub async fn created_per_month(db: &Db, from: Timestamp, until: Timestamp) -> sqlx::Result<Vec<(String, String, i64)>> {
     let rows = db
         .all(
             &Sql::new(
@@ -40,12 +41,6 @@ pub struct Party {
     pub email: String,
 }
 
-impl Party {
-    pub fn to_json(&self) -> Value {
-        json!({"_id": self.id, "name": self.name, "email": self.email})
-    }
-}
-
 /// A case with its citizen and assigned lawyer populated (name, email), as the admin
 /// dashboard lists recent activity.
 #[derive(Debug, Clone)]
@@ -64,8 +59,8 @@ pub struct CaseSummary {
     pub timeline: Value,
     pub documents: Value,
     pub resolution: Value,
-    pub created_at: String,
-    pub updated_at: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 fn party(row: &AnyRow, prefix: &str) -> sqlx::Result<Option<Party>> {
@@ -90,41 +85,9 @@ impl CaseSummary {
             timeline: row.json("timeline")?,
             documents: row.json("documents")?,
             resolution: row.json("resolution")?,
-            created_at: row.text("created_at")?,
-            updated_at: row.text("updated_at")?,
+            created_at: row.timestamp("created_at")?,
+            updated_at: row.timestamp("updated_at")?,
         })
-    }
-
-    /// The Query or Dispute document (2.3, 2.4): disputes name their category `disputeType`
-    /// and carry their own fields from `details`.
-    pub fn to_json(&self) -> Value {
-        let mut out = serde_json::Map::new();
-        out.insert("_id".into(), json!(self.id));
-        out.insert("title".into(), json!(self.title));
-        out.insert("description".into(), json!(self.description));
-        let category_key = if self.case_type == "dispute" { "disputeType" } else { "category" };
-        out.insert(category_key.into(), json!(self.category));
-        out.insert("status".into(), json!(self.status));
-        out.insert("priority".into(), json!(self.priority));
-        out.insert("citizen".into(), self.citizen.as_ref().map_or(Value::Null, Party::to_json));
-        out.insert("assignedLawyer".into(), self.lawyer.as_ref().map_or(Value::Null, Party::to_json));
-        if self.case_type == "dispute"
-            && let Some(details) = self.details.as_object()
-        {
-            for (k, v) in details {
-                out.entry(k.clone()).or_insert_with(|| v.clone());
-            }
-        }
-        out.insert("documents".into(), self.documents.clone());
-        out.insert("notes".into(), self.notes.clone());
-        out.insert("timeline".into(), self.timeline.clone());
-        if !self.resolution.is_null() {
-            out.insert("resolution".into(), self.resolution.clone());
-        }
-        out.insert("createdAt".into(), json!(self.created_at));
-        out.insert("updatedAt".into(), json!(self.updated_at));
-        out.insert("__v".into(), json!(0));
-        Value::Object(out)
     }
 }
 
@@ -176,14 +139,16 @@ pub async fn top_lawyers_by_resolved_queries(db: &Db, limit: i64) -> sqlx::Resul
 }
 
 /// `(createdAt, resolvedAt)` of every resolved query that records when it was resolved.
-pub async fn resolved_query_spans(db: &Db) -> sqlx::Result<Vec<(String, String)>> {
+/// `resolvedAt` stays text (see `store::cases::Case::resolved_at`: imported values need not be
+/// RFC 3339).
+pub async fn resolved_query_spans(db: &Db) -> sqlx::Result<Vec<(Timestamp, String)>> {
     let rows = db
         .all(&Sql::new(
             "SELECT created_at, resolved_at FROM cases \
              WHERE case_type = 'query' AND status = 'resolved' AND resolved_at IS NOT NULL",
         ))
         .await?;
-    rows.iter().map(|r| Ok((r.text("created_at")?, r.text("resolved_at")?))).collect()
+    rows.iter().map(|r| Ok((r.timestamp("created_at")?, r.text("resolved_at")?))).collect()
 }
 
 /// Resolved cases assigned to one lawyer: `(queries, disputes)`.

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::cache::Tag;
 use crate::db::is_unique_violation;
 use crate::domain::chat::{ChatStatus, ChatType};
-use crate::domain::connection::{ConnectionStatus, ConnectionType, LinkType};
+use crate::domain::connection::{ConnectionStatus, LinkType};
 use crate::domain::page::Page;
 use crate::domain::page::legacy_pagination;
 use crate::error::{AppError, AppResult};
@@ -26,11 +26,11 @@ use crate::store::chats::{self as chat_store, ChatFilter, ChatOrder};
 use crate::store::connections::{self as store, Connection, Order, Side};
 use crate::store::users::{self, Role, User};
 
+mod input;
 mod views;
+pub use input::*;
 pub use views::*;
 
-/// Longest request or response message of a connection, in characters.
-pub const MAX_CONNECTION_MESSAGE: usize = 500;
 /// Legacy message requests allowed per citizen and lawyer per hour.
 pub const MESSAGE_REQUESTS_PER_HOUR: usize = 2;
 const DEFAULT_MESSAGE_REQUEST: &str = "Hi, I would like to connect with you for legal assistance.";
@@ -46,21 +46,6 @@ fn list_data(key: &str, items: Vec<Value>, total: i64, page: Page) -> Value {
     json!({ key: items, "pagination": legacy_pagination(total, page) })
 }
 
-/// An optional message of a request body: trimmed, at most 500 characters.
-fn optional_text(body: &Value, key: &str, what: &str) -> AppResult<Option<String>> {
-    match body.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => {
-            let s = s.trim();
-            if s.chars().count() > MAX_CONNECTION_MESSAGE {
-                return Err(AppError::bad_request(format!("{what} cannot be more than 500 characters")));
-            }
-            Ok(Some(s.to_string()))
-        }
-        Some(_) => Err(AppError::bad_request(format!("{what} must be a string"))),
-    }
-}
-
 /// The lawyer `citizen` may ask to connect ([`User::may_reach_out_to`], the rule of direct
 /// chats), or 404 "Lawyer not found or not verified".
 async fn requested_lawyer(state: &AppState, citizen: &User, id: &Id) -> AppResult<User> {
@@ -74,20 +59,13 @@ async fn requested_lawyer(state: &AppState, citizen: &User, id: &Id) -> AppResul
 
 /// 3.4 #15: a citizen asks a lawyer to connect. A rejected request is reopened; pending,
 /// accepted and blocked pairs are refused. Returns the connection id.
-pub async fn request_connection(state: &AppState, citizen: &User, lawyer_id: &Id, body: &Value) -> AppResult<Id> {
-    let message = match body.get("message").and_then(Value::as_str).map(str::trim) {
-        Some(m) if !m.is_empty() => m.to_string(),
-        _ => return Err(AppError::bad_request("Message is required")),
-    };
-    if message.chars().count() > MAX_CONNECTION_MESSAGE {
-        return Err(AppError::bad_request("Request message cannot be more than 500 characters"));
-    }
-    let connection_type = match body.get("connectionType") {
-        None | Some(Value::Null) => ConnectionType::GeneralConsultation,
-        Some(v) => {
-            v.as_str().and_then(|t| t.parse().ok()).ok_or_else(|| AppError::bad_request("Invalid connection type"))?
-        }
-    };
+pub async fn request_connection(
+    state: &AppState,
+    citizen: &User,
+    lawyer_id: &Id,
+    input: ConnectionRequest,
+) -> AppResult<Id> {
+    let ConnectionRequest { message, connection_type } = input;
     let lawyer = requested_lawyer(state, citizen, lawyer_id).await?;
     let existing = store::find_pair(&state.db, &citizen.id, &lawyer.id).await?;
     let (connection, created) = match existing {
@@ -348,8 +326,8 @@ async fn answer(
 }
 
 /// 3.3 #14: accepts a request and opens (or reactivates) the direct chat.
-pub async fn accept_connection(state: &AppState, lawyer: &User, id: &Id, body: &Value) -> AppResult<Value> {
-    let response = optional_text(body, "responseMessage", "Response message")?.unwrap_or_default();
+pub async fn accept_connection(state: &AppState, lawyer: &User, id: &Id, input: &ConnectionAnswer) -> AppResult<Value> {
+    let response = input.response().to_string();
     let (c, citizen) = answer(state, lawyer, id, ConnectionStatus::Accepted, &response).await?;
     let chat = chats::activate_direct_chat(state, &citizen, lawyer, &c.id).await?;
     state.notifier.to_user(
@@ -379,8 +357,8 @@ pub async fn accept_connection(state: &AppState, lawyer: &User, id: &Id, body: &
 }
 
 /// 3.3 #15.
-pub async fn reject_connection(state: &AppState, lawyer: &User, id: &Id, body: &Value) -> AppResult<Value> {
-    let response = optional_text(body, "responseMessage", "Response message")?.unwrap_or_default();
+pub async fn reject_connection(state: &AppState, lawyer: &User, id: &Id, input: &ConnectionAnswer) -> AppResult<Value> {
+    let response = input.response().to_string();
     let (c, citizen) = answer(state, lawyer, id, ConnectionStatus::Rejected, &response).await?;
     state.notifier.to_user(
         &citizen.id,
@@ -491,17 +469,13 @@ fn push_link(links: &mut Value, link: Value) {
 /// 3.4 #6: the legacy message request: at most two per hour per lawyer; opens a pending direct
 /// chat with a first message when there is none (the one message a pending chat holds).
 /// Returns the chatId.
-pub async fn message_request(state: &AppState, citizen: &User, lawyer_id: &Id, body: &Value) -> AppResult<String> {
-    let message = match body.get("message") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s.trim().is_empty() => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => return Err(AppError::bad_request("Message must be a string")),
-    };
-    if message.as_ref().is_some_and(|m| m.chars().count() > chats::MAX_MESSAGE_CHARS) {
-        return Err(AppError::bad_request("Message too long. Maximum 1000 characters."));
-    }
-    let message = message.unwrap_or_else(|| DEFAULT_MESSAGE_REQUEST.to_string());
+pub async fn message_request(
+    state: &AppState,
+    citizen: &User,
+    lawyer_id: &Id,
+    input: MessageRequest,
+) -> AppResult<String> {
+    let message = input.message.unwrap_or_else(|| DEFAULT_MESSAGE_REQUEST.to_string());
     // The rule of direct chats (the only way to open a pending one).
     let partner = chats::direct_chat_partner(state, citizen, lawyer_id, "Lawyer not found or not verified").await?;
     let lawyer = partner.user();
