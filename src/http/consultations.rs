@@ -8,9 +8,10 @@ use axum::routing::{get, patch, post};
 use crate::cache::{Cached, Lookup, policy};
 use crate::error::AppResult;
 use crate::http::docs::{CitizenOnly, LoggedIn, Paging};
-use crate::http::extract::{Citizen, CurrentUser, JsonBody, Lawyer, Params, parse_id};
+use crate::http::extract::{Body, Citizen, CurrentUser, Lawyer, Params, parse_id};
 use crate::http::respond::{Envelope, serve_data};
-use crate::service::consultations as service;
+use crate::service::chats::view_json;
+use crate::service::consultations::{self as service, CancelConsultation, NewConsultation, StatusUpdate};
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -24,8 +25,7 @@ pub fn routes() -> Router<AppState> {
 
 /// Books a consultation with a verified lawyer (3.9 #1); the lawyer is notified.
 #[utoipa::path(post, path = "/api/consultations/request", tag = "consultations", security(("bearer" = [])),
-    request_body(content = Object, description = "`{targetUserId, scheduledDateTime (ISO-8601, future), \
-        duration? (15..180, default 30), description? (max 500), consultationType? (video default, audio, in-person)}`"),
+    request_body = NewConsultation,
     responses(
         (status = 201, description = "`data: {consultation}` (citizen and lawyer populated)"),
         (status = 400, description = "Validation failed, not a (verified) lawyer, or a time in the past"),
@@ -36,10 +36,10 @@ pub fn routes() -> Router<AppState> {
 async fn request(
     State(state): State<AppState>,
     Citizen(user): Citizen,
-    JsonBody(body): JsonBody,
+    Body(input): Body<NewConsultation>,
 ) -> AppResult<Envelope> {
-    let data = service::request(&state, &user, &body).await?;
-    Ok(Envelope::data(data).with_message("Consultation request created successfully").created())
+    let data = service::request(&state, &user, input).await?;
+    Ok(Envelope::data(view_json(data)).with_message("Consultation request created successfully").created())
 }
 
 /// The caller's consultations (3.9 #2): citizens as citizen, lawyers as lawyer.
@@ -55,8 +55,8 @@ async fn list(State(state): State<AppState>, CurrentUser(user): CurrentUser, par
     let side = service::list_side(&user)?;
     let page = params.page(20)?;
     let status = params.filter("status").map(str::to_string);
-    serve_data(&state, &policy::CONSULTATIONS, Lookup::of(&user, &params), || {
-        service::list(&state, &user, side, status.as_deref(), page)
+    serve_data(&state, &policy::CONSULTATIONS, Lookup::of(&user, &params), || async {
+        service::list(&state, &user, side, status.as_deref(), page).await.map(view_json)
     })
     .await
 }
@@ -79,15 +79,14 @@ async fn get_one(
     let id = parse_id(&id, "consultation")?;
     service::check_party(&state, &user, &id).await?;
     let lookup = Lookup { caller: Some(&user), params: &params, subject: Some(&id) };
-    serve_data(&state, &policy::CONSULTATION, lookup, || service::get(&state, &id)).await
+    serve_data(&state, &policy::CONSULTATION, lookup, || async { service::get(&state, &id).await.map(view_json) }).await
 }
 
 /// The consultation's lawyer sets its status (3.9 #4); the citizen is notified.
 #[utoipa::path(patch, path = "/api/consultations/{consultationId}/status", tag = "consultations",
     security(("bearer" = [])),
     params(("consultationId" = String, Path, description = "24-hex consultation id")),
-    request_body(content = Object, description = "`{status (scheduled, confirmed, cancelled, completed), \
-        meetingLink? (URL), notes? (max 1000)}`"),
+    request_body = StatusUpdate,
     responses(
         (status = 200, description = "`data: {consultation}`"),
         (status = 400, description = "Validation failed"),
@@ -99,18 +98,19 @@ async fn update_status(
     State(state): State<AppState>,
     Lawyer(user): Lawyer,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody,
+    body: AppResult<Body<StatusUpdate>>,
 ) -> AppResult<Envelope> {
     let id = parse_id(&id, "consultation")?;
-    let data = service::update_status(&state, &user, &id, &body).await?;
-    Ok(Envelope::data(data).with_message("Consultation status updated successfully"))
+    let Body(input) = body?;
+    let data = service::update_status(&state, &user, &id, input).await?;
+    Ok(Envelope::data(view_json(data)).with_message("Consultation status updated successfully"))
 }
 
 /// Either party cancels while at least two hours remain (3.9 #5); the other party is notified.
 #[utoipa::path(patch, path = "/api/consultations/{consultationId}/cancel", tag = "consultations",
     security(("bearer" = [])),
     params(("consultationId" = String, Path, description = "24-hex consultation id")),
-    request_body(content = Object, description = "`{reason?}` (max 500)"),
+    request_body = CancelConsultation,
     responses(
         (status = 200, description = "`data: {consultation}`"),
         (status = 400, description = "Consultation cannot be cancelled (less than 2 hours remaining)"),
@@ -122,9 +122,10 @@ async fn cancel(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody,
+    body: AppResult<Body<CancelConsultation>>,
 ) -> AppResult<Envelope> {
     let id = parse_id(&id, "consultation")?;
-    let data = service::cancel(&state, &user, &id, &body).await?;
-    Ok(Envelope::data(data).with_message("Consultation cancelled successfully"))
+    let Body(input) = body?;
+    let data = service::cancel(&state, &user, &id, input).await?;
+    Ok(Envelope::data(view_json(data)).with_message("Consultation cancelled successfully"))
 }

@@ -8,6 +8,7 @@ use sqlx::any::AnyRow;
 use crate::db::{Db, RowExt, Sql};
 use crate::domain::consultation::{ConsultationStatus, ConsultationType};
 use crate::ids::Id;
+use crate::time::Timestamp;
 
 #[derive(Debug, Clone)]
 pub struct Consultation {
@@ -19,8 +20,8 @@ pub struct Consultation {
     pub related_case: Value,
     pub consultation_type: ConsultationType,
     pub status: ConsultationStatus,
-    /// ISO-8601 UTC with milliseconds, so text order is time order.
-    pub scheduled_at: String,
+    /// Stored as ISO-8601 UTC with milliseconds, so text order is time order.
+    pub scheduled_at: Timestamp,
     pub duration: i64,
     pub fee: Value,
     pub meeting_details: Value,
@@ -31,16 +32,12 @@ pub struct Consultation {
     pub reschedule: Value,
     pub feedback: Value,
     pub reminders: Value,
-    pub created_at: String,
-    pub updated_at: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 const COLUMNS: &str = "id, title, description, citizen_id, lawyer_id, related_case, consultation_type, status, scheduled_at, \
     duration, fee, meeting_details, agenda, notes, follow_up, cancellation, reschedule, feedback, reminders, created_at, updated_at";
-
-fn non_empty_object(v: &Value) -> bool {
-    v.as_object().is_some_and(|m| !m.is_empty())
-}
 
 impl Consultation {
     /// A new request with the model's defaults.
@@ -50,10 +47,10 @@ impl Consultation {
         citizen_id: Id,
         lawyer_id: Id,
         consultation_type: ConsultationType,
-        scheduled_at: String,
+        scheduled_at: Timestamp,
         duration: i64,
     ) -> Consultation {
-        let now = crate::time::now_iso();
+        let now = Timestamp::now();
         Consultation {
             id: Id::new(),
             title,
@@ -65,6 +62,8 @@ impl Consultation {
             status: ConsultationStatus::Requested,
             scheduled_at,
             duration,
+            // The model's defaults. The nested documents stay free-form JSON: imported records
+            // carry the original's shapes, served as they are.
             fee: json!({"currency": "INR", "paymentStatus": "pending"}),
             meeting_details: json!({}),
             agenda: json!([]),
@@ -74,7 +73,7 @@ impl Consultation {
             reschedule: Value::Null,
             feedback: Value::Null,
             reminders: json!([]),
-            created_at: now.clone(),
+            created_at: now,
             updated_at: now,
         }
     }
@@ -89,7 +88,7 @@ impl Consultation {
             related_case: row.json("related_case")?,
             consultation_type: row.text("consultation_type")?.parse()?,
             status: row.text("status")?.parse()?,
-            scheduled_at: row.text("scheduled_at")?,
+            scheduled_at: row.timestamp("scheduled_at")?,
             duration: row.int("duration")?,
             fee: row.json("fee")?,
             meeting_details: row.json("meeting_details")?,
@@ -100,46 +99,32 @@ impl Consultation {
             reschedule: row.json("reschedule")?,
             feedback: row.json("feedback")?,
             reminders: row.json("reminders")?,
-            created_at: row.text("created_at")?,
-            updated_at: row.text("updated_at")?,
+            created_at: row.timestamp("created_at")?,
+            updated_at: row.timestamp("updated_at")?,
         })
     }
 
-    /// The Mongoose JSON, with `citizen` and `lawyer` populated by the caller. Empty nested
-    /// objects are left out, as Mongoose minimizes them.
-    pub fn to_json(&self, citizen: Value, lawyer: Value) -> Value {
-        let mut out = Map::new();
-        out.insert("_id".into(), json!(self.id));
-        out.insert("title".into(), json!(self.title));
-        if let Some(d) = &self.description {
-            out.insert("description".into(), json!(d));
-        }
-        out.insert("citizen".into(), citizen);
-        out.insert("lawyer".into(), lawyer);
-        let optional = |out: &mut Map<String, Value>, key: &str, v: &Value| {
-            if non_empty_object(v) {
-                out.insert(key.into(), v.clone());
-            }
-        };
-        optional(&mut out, "relatedCase", &self.related_case);
-        out.insert("consultationType".into(), json!(self.consultation_type));
-        out.insert("status".into(), json!(self.status));
-        out.insert("scheduledDateTime".into(), json!(self.scheduled_at));
-        out.insert("duration".into(), json!(self.duration));
-        out.insert("fee".into(), self.fee.clone());
-        optional(&mut out, "meetingDetails", &self.meeting_details);
-        out.insert("agenda".into(), self.agenda.clone());
-        optional(&mut out, "notes", &self.notes);
-        out.insert("followUp".into(), self.follow_up.clone());
-        optional(&mut out, "cancellation", &self.cancellation);
-        optional(&mut out, "reschedule", &self.reschedule);
-        optional(&mut out, "feedback", &self.feedback);
-        out.insert("reminders".into(), self.reminders.clone());
-        out.insert("createdAt".into(), json!(self.created_at));
-        out.insert("updatedAt".into(), json!(self.updated_at));
-        out.insert("__v".into(), json!(0));
-        Value::Object(out)
+    /// The meeting details as an object to change (a record without any gets an empty one).
+    pub fn meeting_details_mut(&mut self) -> &mut Map<String, Value> {
+        object_mut(&mut self.meeting_details)
     }
+
+    /// The notes as an object to change (a record without any gets an empty one).
+    pub fn notes_mut(&mut self) -> &mut Map<String, Value> {
+        object_mut(&mut self.notes)
+    }
+
+    /// Whether a non-empty meeting link is recorded.
+    pub fn has_meeting_link(&self) -> bool {
+        self.meeting_details.get("meetingLink").and_then(Value::as_str).is_some_and(|l| !l.is_empty())
+    }
+}
+
+fn object_mut(v: &mut Value) -> &mut Map<String, Value> {
+    if !v.is_object() {
+        *v = Value::Object(Map::new());
+    }
+    v.as_object_mut().expect("made an object")
 }
 
 fn json_text(v: &Value) -> Option<String> {
@@ -155,7 +140,7 @@ fn bind_all(sql: Sql, c: &Consultation) -> Sql {
         .arg(json_text(&c.related_case))
         .arg(c.consultation_type.as_str())
         .arg(c.status.as_str())
-        .arg(&c.scheduled_at)
+        .arg(c.scheduled_at)
         .arg(c.duration)
         .arg(c.fee.to_string())
         .arg(c.meeting_details.to_string())
@@ -166,8 +151,8 @@ fn bind_all(sql: Sql, c: &Consultation) -> Sql {
         .arg(json_text(&c.reschedule))
         .arg(json_text(&c.feedback))
         .arg(c.reminders.to_string())
-        .arg(&c.created_at)
-        .arg(&c.updated_at)
+        .arg(c.created_at)
+        .arg(c.updated_at)
 }
 
 pub async fn insert(db: &Db, c: &Consultation) -> sqlx::Result<()> {
@@ -179,7 +164,7 @@ pub async fn insert(db: &Db, c: &Consultation) -> sqlx::Result<()> {
 
 /// Writes every field back and refreshes `updatedAt`.
 pub async fn save(db: &Db, c: &mut Consultation) -> sqlx::Result<()> {
-    c.updated_at = crate::time::now_iso();
+    c.updated_at = Timestamp::now();
     let sql = Sql::new(
         "UPDATE consultations SET title=$2, description=$3, citizen_id=$4, lawyer_id=$5, related_case=$6, \
          consultation_type=$7, status=$8, scheduled_at=$9, duration=$10, fee=$11, meeting_details=$12, agenda=$13, \
@@ -191,11 +176,14 @@ pub async fn save(db: &Db, c: &mut Consultation) -> sqlx::Result<()> {
 
 /// Cancels only if the status still allows it (a concurrent change is not overwritten).
 pub async fn cancel(db: &Db, c: &mut Consultation, cancellation: Value) -> sqlx::Result<bool> {
-    let now = crate::time::now_iso();
-    let mut sql = Sql::new("UPDATE consultations SET status = 'cancelled', cancellation = $1, updated_at = $2 WHERE id = $3 AND status IN (")
-        .arg(cancellation.to_string())
-        .arg(&now)
-        .arg(&c.id);
+    let now = Timestamp::now();
+    let mut sql = Sql::new(
+        "UPDATE consultations SET status = $1, cancellation = $2, updated_at = $3 WHERE id = $4 AND status IN (",
+    )
+    .arg(ConsultationStatus::Cancelled.as_str())
+    .arg(cancellation.to_string())
+    .arg(now)
+    .arg(&c.id);
     for (i, s) in ConsultationStatus::CANCELLABLE.iter().enumerate() {
         if i > 0 {
             sql.push(", ");
@@ -233,6 +221,7 @@ pub enum Side {
     Lawyer,
 }
 
+/// `status` is the list filter's text as given (one outside the set matches nothing).
 fn list_where(side: Side, user: &Id, status: Option<&str>) -> Sql {
     let mut sql = Sql::new(match side {
         Side::Citizen => "WHERE citizen_id = ",
@@ -264,9 +253,9 @@ pub async fn count(db: &Db, side: Side, user: &Id, status: Option<&str>) -> sqlx
     db.count(&Sql::new("SELECT COUNT(*) FROM consultations ").append(list_where(side, user, status))).await
 }
 
-/// Whether the lawyer has a slot-holding consultation scheduled within `[from, to]`
-/// (ISO timestamps of the same format as stored, so text comparison is time comparison).
-pub async fn lawyer_busy(db: &Db, lawyer: &Id, from: &str, to: &str) -> sqlx::Result<bool> {
+/// Whether the lawyer has a slot-holding consultation scheduled within `[from, to]` (bound as
+/// text of the stored format, so text comparison is time comparison).
+pub async fn lawyer_busy(db: &Db, lawyer: &Id, from: Timestamp, to: Timestamp) -> sqlx::Result<bool> {
     let mut sql = Sql::new("SELECT COUNT(*) FROM consultations WHERE lawyer_id = $1 AND scheduled_at >= $2 AND scheduled_at <= $3 AND status IN (")
         .arg(lawyer)
         .arg(from)
