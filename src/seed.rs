@@ -205,8 +205,8 @@ fn person_name(i: usize) -> String {
 
 fn base_user(name: String, email: String, role: Role, created_hours_ago: i64) -> User {
     let mut u = User::new(name, email, String::new(), role);
-    u.created_at = hours_ago(created_hours_ago);
-    u.updated_at = u.created_at.clone();
+    u.created_at = crate::time::now() - chrono::Duration::hours(created_hours_ago);
+    u.updated_at = u.created_at;
     u
 }
 

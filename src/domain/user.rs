@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use crate::domain::string_enum::UnknownValue;
 use crate::ids::Id;
+use crate::time::Timestamp;
 
 /// What an account is. Serialized as today's strings (`law_student`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -111,11 +112,11 @@ pub struct User {
     pub is_active: bool,
     pub refresh_token_hash: Option<String>,
     pub password_reset_hash: Option<String>,
-    pub password_reset_expires: Option<String>,
+    pub password_reset_expires: Option<Timestamp>,
     /// When the owner redeemed the emailed confirmation token; `None`: not confirmed.
-    pub email_confirmed_at: Option<String>,
+    pub email_confirmed_at: Option<Timestamp>,
     pub email_confirmation_hash: Option<String>,
-    pub email_confirmation_expires: Option<String>,
+    pub email_confirmation_expires: Option<Timestamp>,
     pub profile_completion: Value,
     /// Lawyers only: the `lawyerDetails` document.
     pub lawyer_details: Option<Value>,
@@ -124,14 +125,14 @@ pub struct User {
     /// Legacy `[{userId, connectionType, connectedAt}]` links.
     pub connections: Value,
     pub message_requests: Value,
-    pub created_at: String,
-    pub updated_at: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 impl User {
     /// A new account with the defaults of docs/api.md 2.1/2.2 for its role.
     pub fn new(name: String, email: String, password_hash: String, role: Role) -> User {
-        let now = crate::time::now_iso();
+        let now = Timestamp::now();
         let is_lawyer = role == Role::Lawyer;
         User {
             id: Id::new(),
@@ -155,7 +156,7 @@ impl User {
             student_details: (role == Role::LawStudent).then(|| json!({})),
             connections: json!([]),
             message_requests: json!([]),
-            created_at: now.clone(),
+            created_at: now,
             updated_at: now,
         }
     }

@@ -5,6 +5,7 @@ use sqlx::any::AnyRow;
 
 use crate::db::{Db, Param, RowExt, Sql, Tx};
 use crate::ids::Id;
+use crate::time::Timestamp;
 
 pub use crate::domain::user::{Role, User, VerificationStatus};
 
@@ -30,17 +31,17 @@ impl User {
             is_active: row.flag("is_active")?,
             refresh_token_hash: row.text_opt("refresh_token_hash")?,
             password_reset_hash: row.text_opt("password_reset_hash")?,
-            password_reset_expires: row.text_opt("password_reset_expires")?,
-            email_confirmed_at: row.text_opt("email_confirmed_at")?,
+            password_reset_expires: row.timestamp_opt("password_reset_expires")?,
+            email_confirmed_at: row.timestamp_opt("email_confirmed_at")?,
             email_confirmation_hash: row.text_opt("email_confirmation_hash")?,
-            email_confirmation_expires: row.text_opt("email_confirmation_expires")?,
+            email_confirmation_expires: row.timestamp_opt("email_confirmation_expires")?,
             profile_completion: row.json("profile_completion")?,
             lawyer_details: Some(row.json("lawyer_details")?).filter(|v| !v.is_null()),
             student_details: Some(row.json("student_details")?).filter(|v| !v.is_null()),
             connections: row.json("connections")?,
             message_requests: row.json("message_requests")?,
-            created_at: row.text("created_at")?,
-            updated_at: row.text("updated_at")?,
+            created_at: row.timestamp("created_at")?,
+            updated_at: row.timestamp("updated_at")?,
         })
     }
 }
@@ -63,14 +64,14 @@ fn bind_fields(sql: Sql, u: &User) -> Sql {
         .arg(u.is_active)
         .arg(u.refresh_token_hash.clone())
         .arg(u.password_reset_hash.clone())
-        .arg(u.password_reset_expires.clone())
+        .arg(u.password_reset_expires)
         .arg(json_text(&u.profile_completion))
         .arg(u.lawyer_details.as_ref().map(Value::to_string))
         .arg(u.student_details.as_ref().map(Value::to_string))
         .arg(u.connections.to_string())
         .arg(u.message_requests.to_string())
-        .arg(&u.created_at)
-        .arg(&u.updated_at)
+        .arg(u.created_at)
+        .arg(u.updated_at)
 }
 
 /// Binds the lawyer-directory mirrors: verification status, experience, education.
@@ -114,9 +115,9 @@ pub async fn insert_in(tx: &mut Tx, u: &User) -> sqlx::Result<()> {
          ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26)"
     ));
     let sql = bind_fields(sql, u)
-        .arg(u.email_confirmed_at.clone())
+        .arg(u.email_confirmed_at)
         .arg(u.email_confirmation_hash.clone())
-        .arg(u.email_confirmation_expires.clone());
+        .arg(u.email_confirmation_expires);
     tx.exec(&bind_mirrors(sql, u)).await?;
     sync_specializations(tx, u).await
 }
@@ -125,7 +126,7 @@ pub async fn insert_in(tx: &mut Tx, u: &User) -> sqlx::Result<()> {
 /// email-confirmation state: only its targeted writes change it, so a save of an account read
 /// earlier cannot undo a confirmation made meanwhile.
 pub async fn save(db: &Db, u: &mut User) -> sqlx::Result<()> {
-    u.updated_at = crate::time::now_iso();
+    u.updated_at = Timestamp::now();
     let mut tx = db.begin().await?;
     let sql = bind_fields(
         Sql::new(
@@ -347,15 +348,15 @@ pub async fn count_by_role(db: &Db) -> sqlx::Result<Vec<(String, i64)>> {
 /// Activates or deactivates an account.
 pub async fn set_active(db: &Db, u: &mut User, active: bool) -> sqlx::Result<()> {
     u.is_active = active;
-    u.updated_at = crate::time::now_iso();
+    u.updated_at = Timestamp::now();
     let sql = Sql::new("UPDATE users SET is_active = $2, updated_at = $3 WHERE id = $1");
-    db.exec(&sql.arg(&u.id).arg(active).arg(&u.updated_at)).await.map(drop)
+    db.exec(&sql.arg(&u.id).arg(active).arg(u.updated_at)).await.map(drop)
 }
 
 /// Writes a lawyer's verification: `isVerified` and `lawyerDetails` (whose
 /// `verificationStatus` and notes the caller has set) together.
 pub async fn save_verification(db: &Db, u: &mut User) -> sqlx::Result<()> {
-    u.updated_at = crate::time::now_iso();
+    u.updated_at = Timestamp::now();
     db.exec(
         &Sql::new(
             "UPDATE users SET is_verified = $2, lawyer_details = $3, verification_status = $4, updated_at = $5 \
@@ -365,7 +366,7 @@ pub async fn save_verification(db: &Db, u: &mut User) -> sqlx::Result<()> {
         .arg(u.is_verified)
         .arg(u.lawyer_details.as_ref().map(Value::to_string))
         .arg((u.role == Role::Lawyer).then(|| u.verification_status().as_str()))
-        .arg(&u.updated_at),
+        .arg(u.updated_at),
     )
     .await
     .map(drop)
@@ -415,7 +416,13 @@ impl EmailedToken {
 }
 
 /// Stores the digest and expiry of a newly issued token of `kind`, replacing any earlier one.
-pub async fn set_emailed_token(db: &Db, id: &Id, kind: EmailedToken, hash: &str, expires: &str) -> sqlx::Result<()> {
+pub async fn set_emailed_token(
+    db: &Db,
+    id: &Id,
+    kind: EmailedToken,
+    hash: &str,
+    expires: Timestamp,
+) -> sqlx::Result<()> {
     let (digest, expiry) = kind.columns();
     db.exec(
         &Sql::new(format!("UPDATE users SET {digest} = $2, {expiry} = $3 WHERE id = $1"))
@@ -435,7 +442,7 @@ async fn redeem_emailed_token(
     db: &Db,
     kind: EmailedToken,
     hash: &str,
-    now: &str,
+    now: Timestamp,
     also: &str,
     extra: Vec<Param>,
 ) -> sqlx::Result<Option<Id>> {
@@ -450,7 +457,7 @@ async fn redeem_emailed_token(
 
 /// Confirms the email address of the account holding this unexpired confirmation token;
 /// returns its id.
-pub async fn confirm_email(db: &Db, confirmation_hash: &str, now: &str) -> sqlx::Result<Option<Id>> {
+pub async fn confirm_email(db: &Db, confirmation_hash: &str, now: Timestamp) -> sqlx::Result<Option<Id>> {
     redeem_emailed_token(
         db,
         EmailedToken::EmailConfirmation,
@@ -473,7 +480,7 @@ pub async fn set_password_hash(db: &Db, id: &Id, hash: &str, end_sessions: bool)
         )
         .arg(id)
         .arg(hash)
-        .arg(crate::time::now_iso())
+        .arg(Timestamp::now())
     } else {
         Sql::new("UPDATE users SET password_hash = $2 WHERE id = $1").arg(id).arg(hash)
     };
@@ -485,7 +492,7 @@ pub async fn set_password_hash(db: &Db, id: &Id, hash: &str, end_sessions: bool)
 pub async fn redeem_password_reset(
     db: &Db,
     reset_hash: &str,
-    now: &str,
+    now: Timestamp,
     password_hash: &str,
 ) -> sqlx::Result<Option<Id>> {
     let also = ", password_hash = $3, refresh_token_hash = NULL";
@@ -496,7 +503,7 @@ pub async fn redeem_password_reset(
 /// details, with the directory mirrors) and refreshes `updatedAt`; role, status, verification
 /// flags and credentials are left as stored.
 pub async fn save_profile(db: &Db, u: &mut User) -> sqlx::Result<()> {
-    u.updated_at = crate::time::now_iso();
+    u.updated_at = Timestamp::now();
     let mut tx = db.begin().await?;
     tx.exec(
         &Sql::new(
@@ -509,7 +516,7 @@ pub async fn save_profile(db: &Db, u: &mut User) -> sqlx::Result<()> {
         .arg(json_text(&u.address))
         .arg(u.lawyer_details.as_ref().map(Value::to_string))
         .arg(u.student_details.as_ref().map(Value::to_string))
-        .arg(&u.updated_at)
+        .arg(u.updated_at)
         .arg((u.role == Role::Lawyer).then(|| u.verification_status().as_str()))
         .arg(Param::Int(u.experience()))
         .arg(if u.role == Role::Lawyer { u.education() } else { None }),

@@ -29,8 +29,8 @@ pub async fn account(app: &TestApp, role: Role, name: &str, edit: impl FnOnce(&m
     let mut user =
         User::new(name.to_string(), unique_email(&name.to_lowercase().replace(' ', ".")), "unused".into(), role);
     let step = SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    user.created_at = nyaya::time::iso(nyaya::time::now() + chrono::Duration::milliseconds(step * 3));
-    user.updated_at = user.created_at.clone();
+    user.created_at = nyaya::time::now() + chrono::Duration::milliseconds(step * 3);
+    user.updated_at = user.created_at;
     edit(&mut user);
     users::insert(&app.state().db, &user).await.expect("insert user");
     let token = app.state().tokens.issue(&user).access;

@@ -707,9 +707,9 @@ async fn an_expired_confirmation_token_is_refused() {
     let app = spawn().await;
     let user = insert_user(&app, Role::Citizen, "Slow Reader").await;
     let token = "ab".repeat(32);
-    let past = nyaya::time::iso(chrono::Utc::now() - chrono::Duration::minutes(1));
+    let past = nyaya::time::now() - chrono::Duration::minutes(1);
     let kind = users::EmailedToken::EmailConfirmation;
-    users::set_emailed_token(&app.state().db, &user.id, kind, &sha256_hex(&token), &past).await.unwrap();
+    users::set_emailed_token(&app.state().db, &user.id, kind, &sha256_hex(&token), past).await.unwrap();
     let r = post_plain(&app, "/api/auth/confirm-email", None, json!({"token": token})).await;
     r.assert_status(400);
     assert_eq!(r.message(), "Invalid or expired email confirmation token");
@@ -813,8 +813,8 @@ async fn forgot_and_reset_password_issue_a_single_use_expiring_token() {
     // An expired token is refused and leaves the password alone.
     let r = post_plain(&app, "/api/auth/forgot-password", None, json!({"email": user.email})).await;
     let late = r.data()["resetToken"].as_str().unwrap().to_string();
-    let past = nyaya::time::iso(chrono::Utc::now() - chrono::Duration::minutes(11));
-    users::set_emailed_token(&app.state().db, &after.id, users::EmailedToken::PasswordReset, &sha256_hex(&late), &past)
+    let past = nyaya::time::now() - chrono::Duration::minutes(11);
+    users::set_emailed_token(&app.state().db, &after.id, users::EmailedToken::PasswordReset, &sha256_hex(&late), past)
         .await
         .unwrap();
     let expired = post_plain(

@@ -9,7 +9,7 @@ pub(super) const CONFIRMATION_TOKEN_LIFETIME: chrono::Duration = chrono::Duratio
 /// Redeems an emailed confirmation token once: the account's address counts as confirmed
 /// (`emailConfirmed`) from then on. Nothing is gated on it.
 pub async fn confirm_email(state: &AppState, token: &str) -> AppResult<()> {
-    let Some(id) = users::confirm_email(&state.db, &sha256_hex(token), &crate::time::now_iso()).await? else {
+    let Some(id) = users::confirm_email(&state.db, &sha256_hex(token), Timestamp::now()).await? else {
         return Err(AppError::bad_request("Invalid or expired email confirmation token"));
     };
     // The admin user lists show `emailConfirmed`.

@@ -23,6 +23,7 @@ use crate::security::{self, TokenPair, sha256_hex};
 use crate::service::people;
 use crate::state::AppState;
 use crate::store::users::{self, EmailedToken, Role, User};
+use crate::time::Timestamp;
 
 use crate::domain::email::Email;
 use crate::domain::password::Password;
@@ -88,10 +89,10 @@ async fn open_session(state: &AppState, user: User) -> AppResult<Session> {
 struct IssuedToken {
     secret: String,
     digest: String,
-    expires: String,
+    expires: Timestamp,
 }
 
 fn issue_token(lifetime: chrono::Duration) -> IssuedToken {
     let secret = crate::ids::random_hex(32);
-    IssuedToken { digest: sha256_hex(&secret), expires: crate::time::iso(crate::time::now() + lifetime), secret }
+    IssuedToken { digest: sha256_hex(&secret), expires: Timestamp::now() + lifetime, secret }
 }

@@ -13,7 +13,7 @@ pub async fn forgot_password(state: &AppState, raw_email: &str) -> AppResult<Opt
     let Some(email) = email::normalize(raw_email) else { return Ok(None) };
     let Some(user) = users::find_by_email(&state.db, &email).await? else { return Ok(None) };
     let token = issue_token(RESET_TOKEN_LIFETIME);
-    users::set_emailed_token(&state.db, &user.id, EmailedToken::PasswordReset, &token.digest, &token.expires).await?;
+    users::set_emailed_token(&state.db, &user.id, EmailedToken::PasswordReset, &token.digest, token.expires).await?;
     people::user_changed(state, &user.id, []).await;
     let email = templates::password_reset(&user.email, &user.name, &token.secret, &state.config.frontend_url);
     crate::service::background::send_email(state, email).await;
@@ -25,13 +25,11 @@ pub async fn reset_password(state: &AppState, token: &str, new_password: Passwor
     let invalid = || AppError::bad_request("Invalid or expired password reset token");
     let digest = sha256_hex(token);
     let user = users::find_by_reset_hash(&state.db, &digest).await?.ok_or_else(invalid)?;
-    let unexpired =
-        user.password_reset_expires.as_deref().and_then(crate::time::parse).is_some_and(|t| t > crate::time::now());
-    if !unexpired {
+    if !user.password_reset_expires.is_some_and(|t| t > Timestamp::now()) {
         return Err(invalid());
     }
     let hash = security::hash_password_async(new_password.into_inner()).await?;
-    let Some(id) = users::redeem_password_reset(&state.db, &digest, &crate::time::now_iso(), &hash).await? else {
+    let Some(id) = users::redeem_password_reset(&state.db, &digest, Timestamp::now(), &hash).await? else {
         return Err(invalid());
     };
     people::user_changed(state, &id, []).await;

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use crate::ids::Id;
 use crate::store::users::{Role, User};
+use crate::time::Timestamp;
 
 /// The "clean user": every account field a client may see, with role-specific details.
 #[derive(Debug, Serialize)]
@@ -29,8 +30,8 @@ pub struct CleanUser<'a> {
     /// Legacy links; `clean_with_connections` populates their `userId`.
     pub connections: &'a Value,
     pub direct_connections: [Value; 0],
-    pub created_at: &'a str,
-    pub updated_at: &'a str,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
     #[serde(rename = "__v")]
     pub version: u8,
     /// Lawyers only, with `specialization` and `verificationDocuments` always lists.
@@ -84,8 +85,8 @@ impl<'a> CleanUser<'a> {
             profile_completion: &u.profile_completion,
             connections: &u.connections,
             direct_connections: [],
-            created_at: &u.created_at,
-            updated_at: &u.updated_at,
+            created_at: u.created_at,
+            updated_at: u.updated_at,
             version: 0,
             lawyer_details,
             student_details,
@@ -140,7 +141,7 @@ pub struct PublicLawyer<'a> {
     pub role: Role,
     pub profile_picture: Option<&'a str>,
     pub lawyer_details: Value,
-    pub created_at: &'a str,
+    pub created_at: Timestamp,
     /// The public profile's case counts (3.3 #2); absent in the directory.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stats: Option<LawyerStats>,
@@ -154,7 +155,7 @@ impl<'a> PublicLawyer<'a> {
             role: u.role,
             profile_picture: u.profile_picture.as_deref(),
             lawyer_details: public_lawyer_details(u),
-            created_at: &u.created_at,
+            created_at: u.created_at,
             stats: None,
         }
     }
@@ -186,7 +187,7 @@ pub struct LawyerForCitizen<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phone: Option<&'a str>,
     pub lawyer_details: Value,
-    pub created_at: &'a str,
+    pub created_at: Timestamp,
     pub is_active: bool,
     pub is_verified: bool,
 }
@@ -199,7 +200,7 @@ impl<'a> LawyerForCitizen<'a> {
             email: &u.email,
             phone: u.phone.as_deref(),
             lawyer_details: public_lawyer_details(u),
-            created_at: &u.created_at,
+            created_at: u.created_at,
             is_active: u.is_active,
             is_verified: u.is_verified,
         }
