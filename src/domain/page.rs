@@ -110,9 +110,16 @@ fn page_out_of_range(raw: Option<&str>) -> AppError {
     }])
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `page` and `limit` of a paginated list as parsed from the query; the OpenAPI parameters of
+/// every paginated route are generated from this type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Page {
+    /// Page, from 1 (default 1) to 1000000; a larger page is a 400 (validation error on `page`).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000000)]
     pub page: i64,
+    /// Items per page, 1..100 (each route's description gives its default).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     pub limit: i64,
 }
 

@@ -5,63 +5,24 @@
 
 use axum::Router;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{IntoParams, IntoResponses, Modify, OpenApi};
+use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::state::AppState;
 
-/// `page` and `limit` of the paginated lists (each route's description gives its default
-/// limit). Documentation only: handlers read the query string through `Params`.
-#[derive(IntoParams)]
-#[into_params(parameter_in = Query)]
-#[allow(dead_code)]
-pub struct Paging {
-    /// Page, from 1 (default 1) to 1000000; a larger page is a 400 (validation error on `page`).
-    page: Option<i64>,
-    /// Items per page, 1..100.
-    limit: Option<i64>,
-}
-
-// The failures of the authorization gates (docs/api.md 1.7), one set per gate, for the `responses`
-// of the routes behind them. Documentation only: the gates in `extract` produce them.
-
-/// `protect`: any logged-in user.
-#[derive(IntoResponses)]
-#[allow(dead_code)]
-pub enum LoggedIn {
-    #[response(status = 401, description = "No, bad or expired token, or a deactivated account")]
-    Unauthorized,
-}
-
-/// `protect` + `authorize("citizen")`.
-#[derive(IntoResponses)]
-#[allow(dead_code)]
-pub enum CitizenOnly {
-    #[response(status = 401, description = "No, bad or expired token, or a deactivated account")]
-    Unauthorized,
-    #[response(status = 403, description = "Not a citizen")]
-    Forbidden,
-}
-
-/// `protect` + `requireVerifiedLawyer`.
-#[derive(IntoResponses)]
-#[allow(dead_code)]
-pub enum VerifiedLawyerOnly {
-    #[response(status = 401, description = "No, bad or expired token, or a deactivated account")]
-    Unauthorized,
-    #[response(status = 403, description = "`code` LAWYER_ROLE_REQUIRED, LAWYER_NOT_VERIFIED or ACCOUNT_DEACTIVATED")]
-    Forbidden,
-}
+// What the OpenAPI `params` and `responses` of the routes name: the very types the handlers
+// parse with, so the spec cannot drift from them.
 
 /// `protect` + `authorize("admin")`.
-#[derive(IntoResponses)]
-#[allow(dead_code)]
-pub enum AdminOnly {
-    #[response(status = 401, description = "No, bad or expired token, or a deactivated account")]
-    Unauthorized,
-    #[response(status = 403, description = "Not an admin")]
-    Forbidden,
-}
+pub use super::extract::Admin as AdminOnly;
+/// `protect` + `authorize("citizen")`.
+pub use super::extract::Citizen as CitizenOnly;
+/// `protect`: any logged-in user.
+pub use super::extract::CurrentUser as LoggedIn;
+/// `protect` + `requireVerifiedLawyer`.
+pub use super::extract::VerifiedLawyer as VerifiedLawyerOnly;
+/// `page` and `limit` of the paginated lists (parsed by `Params::page`).
+pub use crate::domain::page::Page as Paging;
 
 /// The access token as `Authorization: Bearer <token>` (the `accessToken` cookie also works).
 struct BearerAuth;

@@ -1,10 +1,14 @@
 //! Extractors: the JSON body (with the API's error shapes), the authenticated user and the
 //! role gates of docs/api.md 1.7, query parameters, and path ids (400 for malformed ids).
 
+use std::collections::BTreeMap;
+
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE};
 use axum::http::request::Parts;
 use serde_json::{Value, json};
+use utoipa::IntoResponses;
+use utoipa::openapi::{self, RefOr};
 
 use crate::domain::page::form_urlencoded_pairs;
 pub use crate::domain::page::{Page, Params, parse_id};
@@ -128,11 +132,35 @@ impl FromRequestParts<AppState> for CurrentUser {
     }
 }
 
+/// The failures of a gate, for the OpenAPI `responses` of the routes behind it: each gate
+/// documents what it refuses, so the spec follows the extractor a handler actually takes.
+fn gate_responses(forbidden: Option<&str>) -> BTreeMap<String, RefOr<openapi::Response>> {
+    let mut responses = BTreeMap::new();
+    let unauthorized = openapi::Response::new("No, bad or expired token, or a deactivated account");
+    responses.insert("401".to_string(), RefOr::T(unauthorized));
+    if let Some(description) = forbidden {
+        responses.insert("403".to_string(), RefOr::T(openapi::Response::new(description)));
+    }
+    responses
+}
+
+impl IntoResponses for CurrentUser {
+    fn responses() -> BTreeMap<String, RefOr<openapi::Response>> {
+        gate_responses(None)
+    }
+}
+
 macro_rules! role_gate {
-    ($(#[$doc:meta])* $name:ident, [$($role:expr),+]) => {
+    ($(#[$doc:meta])* $name:ident, [$($role:expr),+], $forbidden:literal) => {
         $(#[$doc])*
         #[derive(Debug, Clone)]
         pub struct $name(pub User);
+
+        impl IntoResponses for $name {
+            fn responses() -> BTreeMap<String, RefOr<openapi::Response>> {
+                gate_responses(Some($forbidden))
+            }
+        }
 
         impl FromRequestParts<AppState> for $name {
             type Rejection = AppError;
@@ -147,15 +175,21 @@ macro_rules! role_gate {
 }
 
 role_gate!(/// `auth:admin`.
-    Admin, [Role::Admin]);
+    Admin, [Role::Admin], "Not an admin");
 role_gate!(/// `auth:citizen`.
-    Citizen, [Role::Citizen]);
+    Citizen, [Role::Citizen], "Not a citizen");
 role_gate!(/// `auth:lawyer` (without the verification gate).
-    Lawyer, [Role::Lawyer]);
+    Lawyer, [Role::Lawyer], "Not a lawyer");
 
 /// `auth:lawyer+v`: a lawyer whose verification an admin approved.
 #[derive(Debug, Clone)]
 pub struct VerifiedLawyer(pub User);
+
+impl IntoResponses for VerifiedLawyer {
+    fn responses() -> BTreeMap<String, RefOr<openapi::Response>> {
+        gate_responses(Some("`code` LAWYER_ROLE_REQUIRED, LAWYER_NOT_VERIFIED or ACCOUNT_DEACTIVATED"))
+    }
+}
 
 impl FromRequestParts<AppState> for VerifiedLawyer {
     type Rejection = AppError;
