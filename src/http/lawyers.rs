@@ -5,35 +5,14 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::routing::get;
 use serde_json::Value;
-use utoipa::IntoParams;
 
 use super::docs::{CitizenOnly, Paging};
 use super::extract::{Citizen, Params, parse_id};
 use super::respond::{serve_data, wrapped, wrapper_page};
 use crate::cache::{Cached, Lookup, policy};
 use crate::error::AppResult;
-use crate::service::directory;
+use crate::service::directory::{self, DirectoryFilters};
 use crate::state::AppState;
-
-/// The filters and order of both directory lists. Documentation only: handlers read the
-/// query string through `Params`.
-#[derive(IntoParams)]
-#[into_params(parameter_in = Query)]
-#[allow(dead_code)]
-struct DirectoryFilters {
-    /// One specialization the lawyer must have (`all`: any).
-    specialization: Option<String>,
-    /// Years of experience, "min-max" or "N+".
-    experience: Option<String>,
-    /// Case-insensitive text (the fields depend on the list).
-    search: Option<String>,
-    /// createdAt (default), name or experience.
-    #[param(rename = "sortBy")]
-    sort_by: Option<String>,
-    /// desc (default) or asc.
-    #[param(rename = "sortOrder")]
-    sort_order: Option<String>,
-}
 
 /// Routes under `/api/lawyers` that need no login.
 pub fn routes() -> Router<AppState> {

@@ -43,25 +43,56 @@ pub fn experience_range(raw: &str) -> (Option<i64>, Option<i64>) {
     }
 }
 
-/// The filters shared by both lists, from the query string.
-fn lawyer_query(params: &Params, page: Page, search_in: LawyerSearchIn) -> LawyerQuery {
-    let (min_experience, max_experience) = params.filter("experience").map(experience_range).unwrap_or((None, None));
-    LawyerQuery {
-        specialization: params.filter("specialization").map(str::to_string),
-        min_experience,
-        max_experience,
-        search: params.get("search").map(str::to_string),
-        search_in,
-        sort: LawyerSort::parse(params.get("sortBy")),
-        descending: params.get("sortOrder").is_none_or(|o| o == "desc"),
-        limit: page.limit,
-        offset: page.offset(),
+/// The filters and order of both directory lists, as read from the query string (the
+/// OpenAPI parameters of both routes are generated from this type).
+#[derive(Debug, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DirectoryFilters {
+    /// One specialization the lawyer must have (`all`: any).
+    pub specialization: Option<String>,
+    /// Years of experience, "min-max" or "N+".
+    pub experience: Option<String>,
+    /// Case-insensitive text (the fields depend on the list).
+    pub search: Option<String>,
+    /// createdAt (default), name or experience.
+    #[param(rename = "sortBy")]
+    pub sort_by: Option<String>,
+    /// desc (default) or asc.
+    #[param(rename = "sortOrder")]
+    pub sort_order: Option<String>,
+}
+
+impl DirectoryFilters {
+    pub fn from_params(params: &Params) -> DirectoryFilters {
+        let own = |v: Option<&str>| v.map(str::to_string);
+        DirectoryFilters {
+            specialization: own(params.filter("specialization")),
+            experience: own(params.filter("experience")),
+            search: own(params.get("search")),
+            sort_by: own(params.get("sortBy")),
+            sort_order: own(params.get("sortOrder")),
+        }
+    }
+
+    fn query(&self, page: Page, search_in: LawyerSearchIn) -> LawyerQuery {
+        let (min_experience, max_experience) = self.experience.as_deref().map(experience_range).unwrap_or((None, None));
+        LawyerQuery {
+            specialization: self.specialization.clone(),
+            min_experience,
+            max_experience,
+            search: self.search.clone(),
+            search_in,
+            sort: LawyerSort::parse(self.sort_by.as_deref()),
+            descending: self.sort_order.as_deref().is_none_or(|o| o == "desc"),
+            limit: page.limit,
+            offset: page.offset(),
+        }
     }
 }
 
 /// 3.3 #1: one page of the public directory (items after `fields=`) and the total.
 pub async fn verified_lawyers(state: &AppState, params: &Params, page: Page) -> AppResult<(Vec<Value>, i64)> {
-    let q = lawyer_query(params, page, LawyerSearchIn::NameSpecializationEducation);
+    let q = DirectoryFilters::from_params(params).query(page, LawyerSearchIn::NameSpecializationEducation);
     let (lawyers, total) = users::listed_lawyers(&state.db, &q).await?;
     let items = lawyers
         .iter()
@@ -108,7 +139,7 @@ fn to_value(view: &impl Serialize) -> Value {
 /// 3.4 #4: `{lawyers, pagination: {current, pages, total}}`, 12 per page by default.
 pub async fn available_for_citizens(state: &AppState, params: &Params) -> AppResult<Value> {
     let page = params.page(12)?;
-    let q = lawyer_query(params, page, LawyerSearchIn::NameEmailSpecialization);
+    let q = DirectoryFilters::from_params(params).query(page, LawyerSearchIn::NameEmailSpecialization);
     let (lawyers, total) = users::listed_lawyers(&state.db, &q).await?;
     let lawyers = lawyers.iter().map(LawyerForCitizen::of).collect();
     Ok(to_value(&AvailableLawyers { lawyers, pagination: legacy_pagination(total, page) }))
