@@ -212,7 +212,7 @@ fn accepted_link(citizen: &User, lawyer: &User) -> (Connection, Chat) {
     );
     chat.direct_connection = Some(connection.id.clone());
     connection.status = ConnectionStatus::Accepted;
-    connection.responded_at = Some(connection.requested_at.clone());
+    connection.responded_at = Some(connection.requested_at);
     connection.chat_id = Some(chat.chat_id.clone());
     (connection, chat)
 }

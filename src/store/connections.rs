@@ -7,6 +7,7 @@ use crate::db::{Db, RowExt, Sql, Tx};
 use crate::domain::connection::ConnectionStatus;
 use crate::domain::page::Page;
 use crate::ids::Id;
+use crate::time::Timestamp;
 
 #[derive(Debug, Clone)]
 pub struct Connection {
@@ -15,15 +16,15 @@ pub struct Connection {
     pub lawyer: Id,
     pub status: ConnectionStatus,
     pub request_message: String,
-    pub requested_at: String,
-    pub responded_at: Option<String>,
+    pub requested_at: Timestamp,
+    pub responded_at: Option<Timestamp>,
     pub response_message: Option<String>,
     pub chat_id: Option<String>,
     /// `{citizenLocation, lawyerSpecialization, connectionType}`.
     pub metadata: Value,
     pub is_active: bool,
-    pub created_at: String,
-    pub updated_at: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 /// Read with the flag as an expression: sqlx's `Any` driver cannot map SQLite's BOOLEAN.
@@ -34,20 +35,20 @@ const COLUMNS: &str = "dc.id, dc.citizen_id, dc.lawyer_id, dc.status, dc.request
 impl Connection {
     /// A new pending request (not yet stored).
     pub fn new(citizen: Id, lawyer: Id, request_message: String, metadata: Value) -> Connection {
-        let now = crate::time::now_iso();
+        let now = Timestamp::now();
         Connection {
             id: Id::new(),
             citizen,
             lawyer,
             status: ConnectionStatus::Pending,
             request_message,
-            requested_at: now.clone(),
+            requested_at: now,
             responded_at: None,
             response_message: None,
             chat_id: None,
             metadata,
             is_active: true,
-            created_at: now.clone(),
+            created_at: now,
             updated_at: now,
         }
     }
@@ -59,14 +60,14 @@ impl Connection {
             lawyer: row.id("lawyer_id")?,
             status: row.text("status")?.parse()?,
             request_message: row.text("request_message")?,
-            requested_at: row.text("requested_at")?,
-            responded_at: row.text_opt("responded_at")?,
+            requested_at: row.timestamp("requested_at")?,
+            responded_at: row.timestamp_opt("responded_at")?,
             response_message: row.text_opt("response_message")?,
             chat_id: row.text_opt("chat_id")?,
             metadata: row.json("metadata")?,
             is_active: row.flag("is_active")?,
-            created_at: row.text("created_at")?,
-            updated_at: row.text("updated_at")?,
+            created_at: row.timestamp("created_at")?,
+            updated_at: row.timestamp("updated_at")?,
         })
     }
 }
@@ -111,19 +112,19 @@ fn insert_sql(c: &Connection) -> Sql {
     .arg(&c.lawyer)
     .arg(c.status.as_str())
     .arg(&c.request_message)
-    .arg(&c.requested_at)
-    .arg(c.responded_at.clone())
+    .arg(c.requested_at)
+    .arg(c.responded_at)
     .arg(c.response_message.clone())
     .arg(c.chat_id.clone())
     .arg(c.metadata.to_string())
     .arg(c.is_active)
-    .arg(&c.created_at)
-    .arg(&c.updated_at)
+    .arg(c.created_at)
+    .arg(c.updated_at)
 }
 
 /// Turns a rejected request back into a pending one with a new message. Returns false when
 /// the record was no longer rejected (a concurrent change won).
-pub async fn reopen(db: &Db, id: &Id, message: &str, metadata: &Value, now: &str) -> sqlx::Result<bool> {
+pub async fn reopen(db: &Db, id: &Id, message: &str, metadata: &Value, now: Timestamp) -> sqlx::Result<bool> {
     let changed = db
         .exec(
             &Sql::new(
@@ -148,7 +149,7 @@ pub async fn respond(
     status: ConnectionStatus,
     response: &str,
     chat_id: Option<&str>,
-    now: &str,
+    now: Timestamp,
 ) -> sqlx::Result<bool> {
     let changed = db
         .exec(

@@ -25,6 +25,7 @@ use crate::state::AppState;
 use crate::store::chats::{self as chat_store, ChatFilter, ChatOrder};
 use crate::store::connections::{self as store, Connection, Order, Side};
 use crate::store::users::{self, Role, User};
+use crate::time::Timestamp;
 
 mod input;
 mod views;
@@ -80,18 +81,18 @@ pub async fn request_connection(
         }
         Some(mut c) => {
             debug_assert_eq!(c.status, ConnectionStatus::Rejected);
-            let now = crate::time::now_iso();
+            let now = Timestamp::now();
             let mut metadata = c.metadata.clone();
             if !metadata.is_object() {
                 metadata = json!({});
             }
             metadata["connectionType"] = json!(connection_type);
-            if !store::reopen(&state.db, &c.id, &message, &metadata, &now).await? {
+            if !store::reopen(&state.db, &c.id, &message, &metadata, now).await? {
                 return Err(AppError::bad_request("You already have a pending connection request with this lawyer"));
             }
             c.status = ConnectionStatus::Pending;
             c.request_message = message.clone();
-            c.requested_at = now.clone();
+            c.requested_at = now;
             c.responded_at = None;
             c.response_message = None;
             c.metadata = metadata;
@@ -312,12 +313,12 @@ async fn answer(
     let citizen =
         users::get(&state.db, &c.citizen).await?.ok_or_else(|| AppError::not_found("Connection request not found"))?;
     let chat_id = (status == ConnectionStatus::Accepted).then(|| chats::direct_chat_id(&c.citizen, &c.lawyer));
-    let now = crate::time::now_iso();
-    if !store::respond(&state.db, &c.id, status, response, chat_id.as_deref(), &now).await? {
+    let now = Timestamp::now();
+    if !store::respond(&state.db, &c.id, status, response, chat_id.as_deref(), now).await? {
         return Err(AppError::not_found("Connection request not found"));
     }
     c.status = status;
-    c.responded_at = Some(now.clone());
+    c.responded_at = Some(now);
     c.response_message = Some(response.to_string());
     c.chat_id = c.chat_id.take().or(chat_id);
     c.updated_at = now;

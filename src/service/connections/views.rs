@@ -10,6 +10,7 @@ use crate::domain::connection::ConnectionStatus;
 use crate::ids::Id;
 use crate::service::chats::ChatInfoView;
 use crate::store::connections::Connection;
+use crate::time::Timestamp;
 
 /// The connection document: `{_id, citizen, lawyer, status, requestMessage, requestedAt,
 /// respondedAt?, responseMessage?, chatId?, metadata, isActive, createdAt, updatedAt, __v}`.
@@ -26,9 +27,9 @@ pub struct ConnectionView {
     pub lawyer: Value,
     pub status: ConnectionStatus,
     pub request_message: String,
-    pub requested_at: String,
+    pub requested_at: Timestamp,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub responded_at: Option<String>,
+    pub responded_at: Option<Timestamp>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response_message: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -37,8 +38,8 @@ pub struct ConnectionView {
     #[schema(value_type = Object)]
     pub metadata: Value,
     pub is_active: bool,
-    pub created_at: String,
-    pub updated_at: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
     #[serde(rename = "__v")]
     pub version: u8,
 }
@@ -52,14 +53,14 @@ impl ConnectionView {
             lawyer,
             status: c.status,
             request_message: c.request_message.clone(),
-            requested_at: c.requested_at.clone(),
-            responded_at: c.responded_at.clone(),
+            requested_at: c.requested_at,
+            responded_at: c.responded_at,
             response_message: c.response_message.clone(),
             chat_id: c.chat_id.clone(),
             metadata: c.metadata.clone(),
             is_active: c.is_active,
-            created_at: c.created_at.clone(),
-            updated_at: c.updated_at.clone(),
+            created_at: c.created_at,
+            updated_at: c.updated_at,
             version: 0,
         }
     }
