@@ -6,13 +6,13 @@
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::routing::{delete, get, patch, post};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::cache::{Cached, Lookup, Policy, policy};
 use crate::error::{AppError, AppResult};
 use crate::http::docs::{CitizenOnly, LoggedIn, Paging, VerifiedLawyerOnly};
 use crate::http::extract::{Body, Citizen, CurrentUser, Params, VerifiedLawyer, authorize, parse_id};
-use crate::http::respond::{Envelope, legacy_pagination, serve_data, wrapped};
+use crate::http::respond::{Envelope, serve_data, wrapped};
 use crate::ids::Id;
 use crate::service::cases::{
     self as service, CaseType, EntryResponse, LawyerRequest, NewCase, NewDispute, NewOffer, NewQuery, OfferRoute,
@@ -392,8 +392,7 @@ async fn available_cases(
     state
         .cache
         .serve(&policy::LAWYER_AVAILABLE_CASES, Lookup::of(&user, &params), || async {
-            let (items, total, page) = service::available_cases(&state, &user, &params).await?;
-            let data = json!({"cases": items, "pagination": legacy_pagination(total, page)});
+            let (data, total, page) = service::available_cases(&state, &user, &params).await?;
             Ok(wrapped(data, total, page).into_json())
         })
         .await

@@ -9,14 +9,18 @@
 
 use std::collections::HashMap;
 
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 use sqlx::any::AnyRow;
 
 use crate::db::{Db, Param, RowExt, Sql, Tx, like_pattern};
 use crate::ids::Id;
+use crate::time::Timestamp;
 
 use crate::domain::case::{CaseParties, CaseStatus, Category, DisputeType, Priority, RequestStatus, TimelineAction};
 pub use crate::domain::case::{CaseType, Direction};
+use crate::domain::chat::ChatStatus;
+use crate::domain::connection::ConnectionStatus;
 
 /// A closed-set column of a row, parsed; a value outside the set is a decode error.
 fn parse_col<T: std::str::FromStr<Err = crate::domain::string_enum::UnknownValue>>(raw: String) -> sqlx::Result<T> {
@@ -37,8 +41,8 @@ pub struct CaseRequest {
     pub message: Option<String>,
     pub proposed_fee: Option<f64>,
     pub estimated_duration: Option<String>,
-    pub requested_at: String,
-    pub responded_at: Option<String>,
+    pub requested_at: Timestamp,
+    pub responded_at: Option<Timestamp>,
 }
 
 impl CaseRequest {
@@ -47,9 +51,9 @@ impl CaseRequest {
     }
 
     /// Answers the entry (`accepted` / `rejected`) now.
-    pub fn respond(&mut self, status: RequestStatus, now: &str) {
+    pub fn respond(&mut self, status: RequestStatus, now: Timestamp) {
         self.status = status;
-        self.responded_at = Some(now.to_string());
+        self.responded_at = Some(now);
     }
 
     fn from_row(row: &AnyRow) -> sqlx::Result<CaseRequest> {
@@ -63,8 +67,8 @@ impl CaseRequest {
             message: row.text_opt("message")?,
             proposed_fee: row.float_opt("proposed_fee")?,
             estimated_duration: row.text_opt("estimated_duration")?,
-            requested_at: row.text("requested_at")?,
-            responded_at: row.text_opt("responded_at")?,
+            requested_at: row.timestamp("requested_at")?,
+            responded_at: row.timestamp_opt("responded_at")?,
         })
     }
 }
@@ -91,9 +95,11 @@ pub struct Case {
     pub documents: Value,
     /// null until set.
     pub resolution: Value,
+    /// Text, not a [`Timestamp`]: imported cases carry the dump's `resolution.resolvedAt` as
+    /// it was written there, which need not be RFC 3339.
     pub resolved_at: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
     pub version: i64,
 }
 
@@ -151,7 +157,7 @@ impl Case {
         citizen_id: Id,
         details: Value,
     ) -> Case {
-        let now = crate::time::now_iso();
+        let now = crate::time::now();
         Case {
             id: Id::new(),
             case_type,
@@ -164,12 +170,12 @@ impl Case {
             citizen_id,
             assigned_lawyer_id: None,
             details,
-            notes: json!([]),
-            timeline: json!([]),
-            documents: json!([]),
+            notes: Value::Array(Vec::new()),
+            timeline: Value::Array(Vec::new()),
+            documents: Value::Array(Vec::new()),
             resolution: Value::Null,
             resolved_at: None,
-            created_at: now.clone(),
+            created_at: now,
             updated_at: now,
             version: 0,
         }
@@ -190,12 +196,8 @@ impl Case {
     }
 
     pub fn push_timeline(&mut self, action: TimelineAction, description: String, performed_by: Option<&Id>) {
-        let mut item = json!({"_id": Id::new(), "action": action, "description": description});
-        if let Some(by) = performed_by {
-            item["performedBy"] = json!(by);
-        }
-        item["timestamp"] = json!(crate::time::now_iso());
-        push(&mut self.timeline, item);
+        let item = TimelineItem { id: Id::new(), action, description, performed_by, timestamp: crate::time::now() };
+        push(&mut self.timeline, &item);
     }
 
     /// Changes the status; a change appends the model's `status_change` timeline item.
@@ -207,12 +209,9 @@ impl Case {
     }
 
     pub fn push_note(&mut self, author: &Id, content: String) {
-        let mut note = json!({"_id": Id::new(), "author": author, "content": content});
-        if self.case_type == CaseType::Dispute {
-            note["isPrivate"] = json!(false);
-        }
-        note["createdAt"] = json!(crate::time::now_iso());
-        push(&mut self.notes, note);
+        let is_private = (self.case_type == CaseType::Dispute).then_some(false);
+        let note = NoteItem { id: Id::new(), author, content, is_private, created_at: crate::time::now() };
+        push(&mut self.notes, &note);
     }
 
     fn from_row(row: &AnyRow) -> sqlx::Result<Case> {
@@ -234,17 +233,47 @@ impl Case {
             documents: row.json("documents")?,
             resolution: row.json("resolution")?,
             resolved_at: row.text_opt("resolved_at")?,
-            created_at: row.text("created_at")?,
-            updated_at: row.text("updated_at")?,
+            created_at: row.timestamp("created_at")?,
+            updated_at: row.timestamp("updated_at")?,
             version: row.int("version")?,
         })
     }
 }
 
-fn push(array: &mut Value, item: Value) {
+/// A timeline item as nyaya writes it. The `timeline` column is read back as JSON: items
+/// imported from the original keep the keys and key order of the dump.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TimelineItem<'a> {
+    #[serde(rename = "_id")]
+    id: Id,
+    action: TimelineAction,
+    description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    performed_by: Option<&'a Id>,
+    timestamp: Timestamp,
+}
+
+/// A note as nyaya writes it (disputes' notes carry `isPrivate`); read back as JSON like the
+/// timeline.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct NoteItem<'a> {
+    #[serde(rename = "_id")]
+    id: Id,
+    author: &'a Id,
+    content: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    is_private: Option<bool>,
+    created_at: Timestamp,
+}
+
+/// Appends an item to a JSON list column (a list that is not one becomes `[item]`).
+fn push(array: &mut Value, item: &impl Serialize) {
+    let item = serde_json::to_value(item).expect("a list item serializes to JSON");
     match array.as_array_mut() {
         Some(items) => items.push(item),
-        None => *array = json!([item]),
+        None => *array = Value::Array(vec![item]),
     }
 }
 
@@ -291,7 +320,7 @@ impl CaseRecord {
             message,
             proposed_fee: None,
             estimated_duration: None,
-            requested_at: crate::time::now_iso(),
+            requested_at: crate::time::now(),
             responded_at: None,
         });
         self.requests.last_mut().expect("just pushed")
@@ -324,8 +353,8 @@ fn bind_case(sql: Sql, c: &Case) -> Sql {
         .arg(c.documents.to_string())
         .arg((!c.resolution.is_null()).then(|| c.resolution.to_string()))
         .arg(c.resolved_at.clone())
-        .arg(&c.created_at)
-        .arg(&c.updated_at)
+        .arg(c.created_at)
+        .arg(c.updated_at)
 }
 
 pub async fn insert(db: &Db, c: &Case) -> sqlx::Result<()> {
@@ -401,8 +430,8 @@ fn bind_request(sql: Sql, r: &CaseRequest) -> Sql {
         // next non-NULL f64 ("incorrect binary data format"). Text has one type either way.
         .arg(Param::Text(r.proposed_fee.map(|fee| fee.to_string())))
         .arg(r.estimated_duration.clone())
-        .arg(&r.requested_at)
-        .arg(r.responded_at.clone())
+        .arg(r.requested_at)
+        .arg(r.responded_at)
 }
 
 fn push_in_list(sql: &mut Sql, column: &str, ids: &[Id]) {
@@ -752,8 +781,8 @@ pub async fn citizen_counts(db: &Db, citizen: &Id) -> sqlx::Result<CitizenCounts
 pub struct ConnectionActivity {
     pub id: Id,
     pub lawyer_id: Id,
-    pub status: String,
-    pub created_at: String,
+    pub status: ConnectionStatus,
+    pub created_at: Timestamp,
 }
 
 pub async fn newest_connections(db: &Db, citizen: &Id, limit: i64) -> sqlx::Result<Vec<ConnectionActivity>> {
@@ -770,8 +799,8 @@ pub async fn newest_connections(db: &Db, citizen: &Id, limit: i64) -> sqlx::Resu
             Ok(ConnectionActivity {
                 id: row.id("id")?,
                 lawyer_id: row.id("lawyer_id")?,
-                status: row.text("status")?,
-                created_at: row.text("created_at")?,
+                status: parse_col(row.text("status")?)?,
+                created_at: row.timestamp("created_at")?,
             })
         })
         .collect()
@@ -781,11 +810,19 @@ pub async fn newest_connections(db: &Db, citizen: &Id, limit: i64) -> sqlx::Resu
 #[derive(Debug, Clone)]
 pub struct ChatRoom {
     pub chat_id: String,
-    pub status: String,
-    /// `(content, timestamp, sender)` of the newest message.
-    pub last_message: Option<(Option<String>, String, Option<Id>)>,
+    pub status: ChatStatus,
+    /// The newest message, if any.
+    pub last_message: Option<LastMessage>,
     /// Messages not sent by the reader, not deleted, without a read receipt of the reader.
     pub unread_count: i64,
+}
+
+/// The newest message of a case chat, as the chat row keeps it.
+#[derive(Debug, Clone)]
+pub struct LastMessage {
+    pub content: Option<String>,
+    pub at: Timestamp,
+    pub sender: Option<Id>,
 }
 
 /// Case chats in which `user` participates, by case id.
@@ -815,9 +852,13 @@ pub async fn chat_rooms(db: &Db, user: &Id, case_ids: &[Id]) -> sqlx::Result<Has
             .is_some_and(|t| crate::store::chats::case_chat_id(t.as_str(), &case_id) == chat_id);
         let room = ChatRoom {
             chat_id,
-            status: row.text("status")?,
-            last_message: match row.text_opt("last_message_at")? {
-                Some(at) => Some((row.text_opt("last_message_content")?, at, row.id_opt("last_message_sender")?)),
+            status: parse_col(row.text("status")?)?,
+            last_message: match row.timestamp_opt("last_message_at")? {
+                Some(at) => Some(LastMessage {
+                    content: row.text_opt("last_message_content")?,
+                    at,
+                    sender: row.id_opt("last_message_sender")?,
+                }),
                 None => None,
             },
             unread_count: row.int("unread")?,

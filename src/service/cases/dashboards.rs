@@ -1,7 +1,23 @@
 //! The dashboards of lawyers and citizens: counts per status, quick stats and the citizen's
 //! recent activity (docs/api.md 3.3 #3, 3.4 #1, #2).
 
-use super::*;
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use crate::db::Db;
+use crate::domain::case::{CaseStatus, CaseType};
+use crate::domain::connection::ConnectionStatus;
+use crate::domain::page::Params;
+use crate::error::AppResult;
+use crate::ids::Id;
+use crate::service::people::{LAWYER_BRIEF, load_users, user_ref};
+use crate::state::AppState;
+use crate::store::cases::{self as store, Party};
+use crate::store::users::User;
+use crate::time::Timestamp;
+
+use super::views::{ActivityFeed, ActivityItem, CitizenDashboard, CitizenQuickStats, LawyerDashboard, to_json};
 
 pub(super) fn count(counts: &HashMap<(CaseType, CaseStatus), i64>, t: CaseType, statuses: &[CaseStatus]) -> i64 {
     statuses.iter().map(|s| counts.get(&(t, *s)).copied().unwrap_or(0)).sum()
@@ -106,23 +122,23 @@ pub async fn recent_activity(state: &AppState, citizen: &User, params: &Params) 
         .chain(connections.iter().map(|c| c.lawyer_id.clone()));
     let users = load_users(state, people).await?;
     let lawyer = |id: Option<&Id>| id.map(|id| user_ref(&users, id, Some(LAWYER_BRIEF))).unwrap_or(Value::Null);
-    let mut items: Vec<(&str, ActivityItem<'_>)> = Vec::new();
+    let mut items: Vec<(Timestamp, ActivityItem<'_>)> = Vec::new();
     for c in &cases {
         let latest =
             c.timeline.as_array().and_then(|t| t.last()).and_then(|t| t.get("description")).and_then(Value::as_str);
         let description = latest.unwrap_or(c.case_type.submitted());
         let item = ActivityItem::case(c, description, Some(lawyer(c.assigned_lawyer_id.as_ref())));
-        items.push((&c.created_at, item));
+        items.push((c.created_at, item));
     }
     let descriptions: Vec<String> = connections
         .iter()
         .map(|conn| {
             let name = users.get(&conn.lawyer_id).map(|u| u.name.as_str()).unwrap_or("lawyer");
-            match conn.status.as_str() {
-                "pending" => format!("Connection request sent to {name}"),
-                "accepted" => format!("Connected with {name}"),
-                "rejected" => format!("Connection request declined by {name}"),
-                _ => format!("Direct connection with {name}"),
+            match conn.status {
+                ConnectionStatus::Pending => format!("Connection request sent to {name}"),
+                ConnectionStatus::Accepted => format!("Connected with {name}"),
+                ConnectionStatus::Rejected => format!("Connection request declined by {name}"),
+                ConnectionStatus::Blocked => format!("Direct connection with {name}"),
             }
         })
         .collect();
@@ -133,15 +149,15 @@ pub async fn recent_activity(state: &AppState, citizen: &User, params: &Params) 
             title: "Direct Lawyer Connection",
             description,
             status: conn.status.as_str(),
-            timestamp: &conn.created_at,
+            timestamp: conn.created_at,
             assigned_lawyer: Some(lawyer(Some(&conn.lawyer_id))),
             category: "consultation",
             priority: "medium",
             dispute_type: None,
         };
-        items.push((&conn.created_at, item));
+        items.push((conn.created_at, item));
     }
-    items.sort_by(|a, b| b.0.cmp(a.0));
+    items.sort_by_key(|item| std::cmp::Reverse(item.0));
     let total = items.len();
     let activities = items.into_iter().take(5).map(|(_, item)| item).collect();
     Ok(to_json(&ActivityFeed { activities, total }))

@@ -1,12 +1,26 @@
 //! The role views of cases: the open cases a lawyer may take and the my-cases lists of both
 //! sides with each case's chat (docs/api.md 3.3 #4, #5; 3.4 #5).
 
-use super::*;
+use serde_json::Value;
+
+use crate::domain::case::Direction;
+use crate::domain::page::{LegacyPagination, Page, Params, select_fields, wrapper_page};
+use crate::error::AppResult;
+use crate::ids::Id;
+use crate::service::people::{CONTACT, LAWYER_BRIEF};
+use crate::state::AppState;
+use crate::store::cases::{self as store, CaseFilter, SortKey};
+use crate::store::users::User;
+
+use super::input::case_type_param;
+use super::views::{
+    AVAILABLE_FIELDS, AvailableCase, CasePage, CaseView, ChatRoomView, Hydrated, MyCase, Populate, to_json,
+};
 
 /// 3.3 #4: open cases of both types (pending AND unassigned AND the filters), with whether
-/// this lawyer already has an entry. Returns items, total and page.
-pub async fn available_cases(state: &AppState, lawyer: &User, params: &Params) -> AppResult<(Vec<Value>, i64, Page)> {
-    let page = crate::domain::page::wrapper_page(params)?;
+/// this lawyer already has an entry. Returns `data` (`{cases, pagination}`), total and page.
+pub async fn available_cases(state: &AppState, lawyer: &User, params: &Params) -> AppResult<(Value, i64, Page)> {
+    let page = wrapper_page(params)?;
     let filter = CaseFilter {
         case_type: case_type_param(params, "caseType"),
         open_only: true,
@@ -23,16 +37,16 @@ pub async fn available_cases(state: &AppState, lawyer: &User, params: &Params) -
     let items = hydrated
         .cases
         .iter()
-        .map(|c| {
-            let mut item = select_fields(hydrated.json(c, pop), params, AVAILABLE_FIELDS);
-            let requested =
-                hydrated.requests_of(c).iter().any(|r| r.direction == Direction::Lawyer && r.lawyer_id == lawyer.id);
-            item["caseType"] = json!(c.case_type.as_str());
-            item["hasLawyerRequested"] = json!(requested);
-            item
+        .map(|c| AvailableCase {
+            case: select_fields(to_json(&hydrated.view(c, pop)), params, AVAILABLE_FIELDS),
+            case_type: c.case_type,
+            has_lawyer_requested: hydrated
+                .requests_of(c)
+                .iter()
+                .any(|r| r.direction == Direction::Lawyer && r.lawyer_id == lawyer.id),
         })
         .collect();
-    Ok((items, total, page))
+    Ok((to_json(&CasePage { cases: items, pagination: LegacyPagination::of(total, page) }), total, page))
 }
 
 /// 3.3 #5: cases assigned to the lawyer, each with its chat. `data: {cases, pagination}`.
@@ -50,7 +64,7 @@ pub async fn lawyer_my_cases(state: &AppState, lawyer: &User, params: &Params) -
 
 /// my-cases of either side: a page of cases with `caseType` and `chatRoom` (the reader's
 /// case chat); citizens also get `requestedLawyers` and `receivedOffers`.
-pub(super) async fn my_cases(
+async fn my_cases(
     state: &AppState,
     reader: &User,
     filter: &CaseFilter<'_>,
@@ -65,21 +79,20 @@ pub(super) async fn my_cases(
         cases.iter().filter(|c| !citizen_view || c.assigned_lawyer_id.is_some()).map(|c| c.id.clone()).collect();
     let rooms = store::chat_rooms(&state.db, &reader.id, &with_chat).await?;
     let hydrated = Hydrated::load(state, cases).await?;
-    let items: Vec<Value> = hydrated
+    let views: Vec<CaseView> = hydrated.cases.iter().map(|c| hydrated.view(c, pop)).collect();
+    let items = hydrated
         .cases
         .iter()
-        .map(|c| {
-            let mut item = hydrated.json(c, pop);
-            item["caseType"] = json!(c.case_type.as_str());
-            item["chatRoom"] = chat_room_json(rooms.get(&c.id));
-            if citizen_view {
-                item["requestedLawyers"] = item["citizenRequests"].clone();
-                item["receivedOffers"] = item["lawyerRequests"].clone();
-            }
-            item
+        .zip(&views)
+        .map(|(c, view)| MyCase {
+            case: view,
+            case_type: c.case_type,
+            chat_room: rooms.get(&c.id).map(ChatRoomView::new),
+            requested_lawyers: citizen_view.then_some(view.citizen_requests.as_slice()),
+            received_offers: citizen_view.then_some(view.lawyer_requests.as_slice()),
         })
         .collect();
-    Ok(json!({"cases": items, "pagination": crate::domain::page::legacy_pagination(total, page)}))
+    Ok(to_json(&CasePage { cases: items, pagination: LegacyPagination::of(total, page) }))
 }
 
 /// 3.4 #5: the citizen's cases (`type`: all, queries, disputes). `data: {cases, pagination}`.

@@ -7,52 +7,52 @@
 //! the entry or the case moved on; every write invalidates the cache tags of docs/api.md 3.12
 //! before it answers and before anyone is notified.
 
-use std::collections::HashMap;
-
 use anyhow::anyhow;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use crate::cache::Tag;
 use crate::db::Db;
-use crate::domain::case::{CaseStatus, DisputeType, RequestStatus, TimelineAction};
-use crate::domain::page::select_fields;
-use crate::domain::page::{Page, Params, parse_id};
+use crate::domain::case::{CaseStatus, RequestStatus, TimelineAction};
+use crate::domain::page::{Page, Params, parse_id, select_fields};
 use crate::error::{AppError, AppResult};
 use crate::ids::Id;
 use crate::mail::templates;
-use crate::service::access::{authorize, require_verified_lawyer};
 use crate::service::people::{
-    CONTACT, CONTACT_ADDRESS, LAWYER_BRIEF, LAWYER_CONTACT, NAME, NAME_EMAIL, NAME_ROLE, Users, actor, lawyer_brief,
-    load_users, populate, user_ref,
+    CONTACT, CONTACT_ADDRESS, LAWYER_BRIEF, LAWYER_CONTACT, NAME_EMAIL, Users, actor, load_users,
 };
 use crate::state::AppState;
-use crate::store::cases::{
-    self as store, Case, CaseFilter, CaseRecord, CaseRequest, ChatRoom, Direction, Party, RequestFilter, SortKey,
-};
+use crate::store::cases::{self as store, Case, CaseFilter, CaseRecord, CaseRequest, Direction, SortKey};
 use crate::store::chats::{self as chat_store, CaseChatRow};
 use crate::store::users::{self, Role, User};
-use crate::time::{now, now_iso};
+use crate::time::now;
 
 pub use crate::store::cases::CaseType;
 
 mod dashboards;
 mod input;
 mod lists;
+mod payloads;
 mod requests;
 mod views;
 
 pub use dashboards::{citizen_dashboard, citizen_quick_stats, lawyer_dashboard, recent_activity};
+use input::Resolution;
 pub use input::{
-    EntryAction, EntryResponse, LawyerRequest, NewCase, NewDispute, NewOffer, NewQuery, OpposingParty, QueryStatusUpdate,
-    ResolutionInput, SendRequest, StatusUpdate,
+    EntryAction, EntryResponse, LawyerRequest, NewCase, NewDispute, NewOffer, NewQuery, OpposingParty,
+    QueryStatusUpdate, ResolutionInput, SendRequest, StatusUpdate,
 };
-use input::{Resolution, case_type_param};
 pub use lists::{available_cases, citizen_my_cases, lawyer_my_cases};
+use payloads::{CaseKey, StatusUpdated};
 pub use requests::{
     OfferRoute, RequestList, Side, answer_entry, offer_help, request_lawyer, request_list, respond, revoke_request,
     send_request,
 };
-use views::*;
+pub use views::{
+    ActivityFeed, ActivityItem, AnsweredChat, AnsweredEntry, AvailableCase, CaseData, CasePage, CaseView, ChatRoomView,
+    CitizenDashboard, CitizenQuickStats, EntryOfCase, LastMessageView, LawyerDashboard, LawyerRequested, LawyerSummary,
+    MyCase, RequestItem, RequestPage, RequestSummary, RequestView,
+};
+use views::{DISPUTE_LIST_FIELDS, Hydrated, Populate, QUERY_LIST_FIELDS, to_json};
 
 /// A committed change: the record before and after, what the change returned, and the case
 /// chat when the change assigned the case.
@@ -81,7 +81,7 @@ async fn mutate<T>(
             .ok_or_else(|| AppError::not_found(not_found))?;
         let mut after = before.clone();
         let value = change(&mut after)?;
-        after.case.updated_at = now_iso();
+        after.case.updated_at = now();
         let mut tx = state.db.begin().await?;
         if !store::save(&mut tx, &before, &after).await? {
             continue;
@@ -128,10 +128,10 @@ fn ensure_assignable(rec: &CaseRecord, entry: &CaseRequest, answered: &str) -> A
 /// Assigns the case: the lawyer's pending entries (both lists) are accepted, every other
 /// pending entry rejected, and the timeline records the assignment and the status change.
 fn assign(rec: &mut CaseRecord, lawyer: &Id, actor: &Id) {
-    let now = now_iso();
+    let now = now();
     for r in rec.requests.iter_mut().filter(|r| r.is_pending()) {
         let answer = if &r.lawyer_id == lawyer { RequestStatus::Accepted } else { RequestStatus::Rejected };
-        r.respond(answer, &now);
+        r.respond(answer, now);
     }
     rec.case.assigned_lawyer_id = Some(lawyer.clone());
     let what = rec.case.case_type.as_str();
@@ -209,7 +209,7 @@ pub async fn create(state: &AppState, citizen: &User, new: NewCase) -> AppResult
 
     let users: Users = [(citizen.id.clone(), citizen.clone())].into_iter().collect();
     let pop = Populate { citizen: Some(NAME_EMAIL), ..Populate::default() };
-    Ok(json!({ case_type.as_str(): case_json(&case, &[], &users, pop) }))
+    Ok(to_json(&CaseData::new(case_type, CaseView::new(&case, &[], &users, pop))))
 }
 
 /// The `/queries` or `/disputes` list: items, total and page (wrapper pagination). The role
@@ -259,7 +259,8 @@ pub async fn list(
         CaseType::Query => QUERY_LIST_FIELDS,
         CaseType::Dispute => DISPUTE_LIST_FIELDS,
     };
-    let items = hydrated.cases.iter().map(|c| select_fields(hydrated.json(c, pop), params, allow)).collect();
+    // `fields=` picks keys per request: the items are JSON from here.
+    let items = hydrated.cases.iter().map(|c| select_fields(to_json(&hydrated.view(c, pop)), params, allow)).collect();
     Ok((items, total, page))
 }
 
@@ -294,7 +295,7 @@ pub async fn get(state: &AppState, case_type: CaseType, id: &Id) -> AppResult<Va
         citizen_requests: None,
         people: true,
     };
-    Ok(json!({ case_type.as_str(): hydrated.json(&hydrated.cases[0], pop) }))
+    Ok(to_json(&CaseData::new(case_type, hydrated.view(&hydrated.cases[0], pop))))
 }
 
 /// Changes the status (assigned lawyer, owner or admin). Resolving records the resolution
@@ -340,7 +341,11 @@ pub async fn update_status(
     }
     state.cache.invalidate(tags).await;
     let event = format!("{case_type}_status_updated");
-    let payload = json!({case_type.id_key(): rec.case.id, "newStatus": status, "updatedBy": actor(user)});
+    let payload = to_json(&StatusUpdated {
+        case: CaseKey::new(case_type, &rec.case.id),
+        new_status: status,
+        updated_by: actor(user),
+    });
     for party in std::iter::once(&rec.case.citizen_id).chain(rec.case.assigned_lawyer_id.as_ref()) {
         if party != &user.id {
             state.notifier.to_user(party, &event, payload.clone());

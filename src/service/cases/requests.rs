@@ -2,7 +2,32 @@
 //! asking or inviting a lawyer, the answers to either (which may assign the case), and the
 //! request lists of both sides (docs/api.md 3.3 #6, #17-20; 3.4 #7-14, #20; 3.5 / 3.6 #2-5).
 
-use super::*;
+use anyhow::anyhow;
+use serde_json::Value;
+
+use crate::domain::case::{CaseStatus, CaseType, Direction, RequestStatus};
+use crate::domain::page::{LegacyPagination, Params, parse_id};
+use crate::error::{AppError, AppResult};
+use crate::ids::Id;
+use crate::service::access::{authorize, require_verified_lawyer};
+use crate::service::people::{LAWYER_BRIEF, NAME, NAME_EMAIL, actor, lawyer_brief, load_users, populate, user_ref};
+use crate::state::AppState;
+use crate::store::cases::{self as store, RequestFilter};
+use crate::store::users::{Role, User};
+use crate::time::now;
+
+use super::input::{EntryAction, EntryResponse, LawyerRequest, NewOffer, SendRequest, case_type_param};
+use super::payloads::{
+    AssignedCase, CaseAssigned, CaseKey, CitizenRequestReceived, EntryAccepted, LawyerRequestSent, NewLawyerOffer,
+    OfferData, RequestData, RequestResponse, RequestRevoked, RequestSent, RequestType,
+};
+use super::views::{
+    AnsweredChat, AnsweredEntry, EntryOfCase, LawyerRequested, LawyerSummary, RequestItem, RequestPage, RequestSummary,
+    RequestView, to_json,
+};
+use super::{
+    assign, assignment_tags, creator, email_assignment, ensure_assignable, entry_tags, mutate, verified_lawyer,
+};
 
 /// The wording of an offer route: 3.3 #6 speaks of "case", the legacy 3.5 #5 of the type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,37 +77,37 @@ pub async fn offer_help(
     let rec = &changed.record;
     state.cache.invalidate(entry_tags(rec, &lawyer.id)).await;
     let entry = &changed.value;
-    match route {
-        OfferRoute::Lawyers => state.notifier.to_user(
-            &rec.case.citizen_id,
+    let (message, duration) = (entry.message.as_deref(), entry.estimated_duration.as_deref());
+    let (event, payload) = match route {
+        OfferRoute::Lawyers => (
             "new_lawyer_offer",
-            json!({
-                "caseType": case_type.as_str(),
-                "caseId": rec.case.id,
-                "from": lawyer_brief(lawyer),
-                "message": entry.message,
-                "proposedFee": entry.proposed_fee,
-                "estimatedDuration": entry.estimated_duration,
-                "timestamp": now_iso(),
+            to_json(&NewLawyerOffer {
+                case_type,
+                case_id: &rec.case.id,
+                from: lawyer_brief(lawyer),
+                message,
+                proposed_fee: entry.proposed_fee,
+                estimated_duration: duration,
+                timestamp: now(),
             }),
         ),
-        OfferRoute::Legacy => state.notifier.to_user(
-            &rec.case.citizen_id,
+        OfferRoute::Legacy => (
             "lawyer_request_sent",
-            json!({
-                "citizenId": rec.case.citizen_id,
-                "requestData": {
-                    case_type.id_key(): rec.case.id,
-                    "requestId": entry.id,
-                    "caseType": case_type.as_str(),
-                    "lawyer": lawyer_brief(lawyer),
-                    "message": entry.message,
-                    "proposedFee": entry.proposed_fee,
-                    "estimatedDuration": entry.estimated_duration,
+            to_json(&LawyerRequestSent {
+                citizen_id: &rec.case.citizen_id,
+                request_data: OfferData {
+                    case: CaseKey::new(case_type, &rec.case.id),
+                    request_id: &entry.id,
+                    case_type,
+                    lawyer: lawyer_brief(lawyer),
+                    message,
+                    proposed_fee: entry.proposed_fee,
+                    estimated_duration: duration,
                 },
             }),
         ),
-    }
+    };
+    state.notifier.to_user(&rec.case.citizen_id, event, payload);
     Ok(())
 }
 
@@ -144,23 +169,22 @@ pub async fn send_request(
     let rec = &changed.record;
     let entry = &changed.value;
     state.cache.invalidate(entry_tags(rec, &entry.lawyer_id)).await;
-    let mut request_data = json!({
-        case_type.id_key(): rec.case.id,
-        "requestId": entry.id,
-        "caseType": case_type.as_str(),
-    });
-    let target_user = if user.role == Role::Lawyer {
-        request_data["requestType"] = json!("lawyer_to_citizen");
-        request_data["lawyer"] = lawyer_brief(user);
-        rec.case.citizen_id.clone()
-    } else {
-        request_data["requestType"] = json!("citizen_to_lawyer");
-        request_data["citizen"] = populate(user, NAME);
-        entry.lawyer_id.clone()
+    let by_lawyer = user.role == Role::Lawyer;
+    let target_user = if by_lawyer { &rec.case.citizen_id } else { &entry.lawyer_id };
+    let payload = RequestSent {
+        target_user_id: target_user,
+        request_data: RequestData {
+            case: CaseKey::new(case_type, &rec.case.id),
+            request_id: &entry.id,
+            case_type,
+            request_type: if by_lawyer { RequestType::LawyerToCitizen } else { RequestType::CitizenToLawyer },
+            lawyer: by_lawyer.then(|| lawyer_brief(user)),
+            citizen: (!by_lawyer).then(|| populate(user, NAME)),
+            message: entry.message.as_deref(),
+        },
     };
-    request_data["message"] = json!(entry.message);
     let event = format!("{case_type}_request_sent");
-    state.notifier.to_user(&target_user, &event, json!({"targetUserId": target_user, "requestData": request_data}));
+    state.notifier.to_user(target_user, &event, to_json(&payload));
     Ok(())
 }
 
@@ -202,7 +226,7 @@ pub async fn respond(
                 return Err(AppError::bad_request("Request has already been responded to"));
             }
             if let Some(r) = rec.request_mut(request_id) {
-                r.respond(RequestStatus::Rejected, &now_iso());
+                r.respond(RequestStatus::Rejected, now());
             }
         }
         Ok(entry)
@@ -210,20 +234,19 @@ pub async fn respond(
     .await?;
     let rec = &changed.record;
     let entry = &changed.value;
-    let action = if accept { "accept" } else { "reject" };
     if accept {
         state.cache.invalidate(assignment_tags(rec)).await;
-        let payload = json!({
-            "citizenId": rec.case.citizen_id,
-            "lawyerId": entry.lawyer_id,
-            "caseType": case_type.as_str(),
-            "caseId": rec.case.id,
-            "caseData": {
-                case_type.id_key(): rec.case.id,
-                "title": rec.case.title,
-                "action": "accepted",
-                "responder": actor(user),
-                "chatId": changed.chat.as_ref().map(|c| c.chat_id.clone()),
+        let payload = to_json(&CaseAssigned {
+            citizen_id: &rec.case.citizen_id,
+            lawyer_id: &entry.lawyer_id,
+            case_type,
+            case_id: &rec.case.id,
+            case_data: AssignedCase {
+                case: CaseKey::new(case_type, &rec.case.id),
+                title: &rec.case.title,
+                action: RequestStatus::Accepted,
+                responder: actor(user),
+                chat_id: changed.chat.as_ref().map(|c| c.chat_id.as_str()),
             },
         });
         state.notifier.to_user(&rec.case.citizen_id, "case_assigned", payload.clone());
@@ -234,18 +257,15 @@ pub async fn respond(
     } else {
         state.cache.invalidate(entry_tags(rec, &entry.lawyer_id)).await;
     }
-    let other = if user.role == Role::Citizen { entry.lawyer_id.clone() } else { rec.case.citizen_id.clone() };
-    state.notifier.to_user(
-        &other,
-        "request_response",
-        json!({
-            case_type.id_key(): rec.case.id,
-            "requestId": entry.id,
-            "action": action,
-            "caseType": case_type.as_str(),
-            "responder": actor(user),
-        }),
-    );
+    let other = if user.role == Role::Citizen { &entry.lawyer_id } else { &rec.case.citizen_id };
+    let payload = RequestResponse {
+        case: CaseKey::new(case_type, &rec.case.id),
+        request_id: &entry.id,
+        action: response.action,
+        case_type,
+        responder: actor(user),
+    };
+    state.notifier.to_user(other, "request_response", to_json(&payload));
     Ok(if accept { "Request accepted successfully" } else { "Request rejected successfully" })
 }
 
@@ -276,11 +296,9 @@ impl RequestList {
         }
     }
 
-    pub(super) fn key(self) -> &'static str {
-        match self {
-            RequestList::CitizenReceivedOffers | RequestList::CitizenOffers => "offers",
-            _ => "requests",
-        }
+    /// Whether the list is answered under `offers` (else `requests`).
+    fn offers(self) -> bool {
+        matches!(self, RequestList::CitizenReceivedOffers | RequestList::CitizenOffers)
     }
 }
 
@@ -308,39 +326,35 @@ pub async fn request_list(state: &AppState, user: &User, list: RequestList, para
     let (entries, cases, total) = store::list_requests(&state.db, &filter, page.limit, page.offset()).await?;
     let people = entries.iter().map(|r| r.lawyer_id.clone()).chain(cases.values().map(|c| c.citizen_id.clone()));
     let users = load_users(state, people).await?;
-    let items: Vec<Value> = entries
+    let items: Vec<RequestItem> = entries
         .iter()
         .filter_map(|r| {
             let case = cases.get(&r.case_id)?;
             Some(match list {
-                RequestList::LawyerSent | RequestList::LawyerReceived => {
-                    request_summary(r, case, "citizen", user_ref(&users, &case.citizen_id, Some(NAME_EMAIL)))
-                }
-                RequestList::CitizenSent | RequestList::CitizenOffers => {
-                    let lawyer = users.get(&r.lawyer_id).map(|u| {
-                        let details = u.lawyer_details.clone().unwrap_or(Value::Null);
-                        json!({
-                            "_id": u.id,
-                            "name": u.name,
-                            "email": u.email,
-                            "specialization": u.specializations(),
-                            "experience": details.get("experience").cloned().unwrap_or(Value::Null),
-                        })
-                    });
-                    request_summary(r, case, "lawyer", lawyer.unwrap_or(Value::Null))
-                }
-                RequestList::CitizenPending | RequestList::CitizenReceivedOffers => {
-                    let mut item = request_json(r, user_ref(&users, &r.lawyer_id, Some(LAWYER_BRIEF)));
-                    item["caseType"] = json!(case.case_type.as_str());
-                    item["caseId"] = json!(case.id);
-                    item["caseTitle"] = json!(case.title);
-                    item["caseCreatedAt"] = json!(case.created_at);
-                    item
-                }
+                RequestList::LawyerSent | RequestList::LawyerReceived => RequestItem::Summary(RequestSummary {
+                    citizen: Some(user_ref(&users, &case.citizen_id, Some(NAME_EMAIL))),
+                    ..RequestSummary::new(r, case)
+                }),
+                RequestList::CitizenSent | RequestList::CitizenOffers => RequestItem::Summary(RequestSummary {
+                    lawyer: Some(users.get(&r.lawyer_id).map(LawyerSummary::new)),
+                    ..RequestSummary::new(r, case)
+                }),
+                RequestList::CitizenPending | RequestList::CitizenReceivedOffers => RequestItem::OfCase(EntryOfCase {
+                    entry: RequestView::new(r, user_ref(&users, &r.lawyer_id, Some(LAWYER_BRIEF))),
+                    case_type: case.case_type,
+                    case_id: &case.id,
+                    case_title: &case.title,
+                    case_created_at: case.created_at,
+                }),
             })
         })
         .collect();
-    Ok(json!({list.key(): items, "pagination": crate::domain::page::legacy_pagination(total, page)}))
+    let pagination = LegacyPagination::of(total, page);
+    let data = match list.offers() {
+        true => RequestPage { requests: None, offers: Some(items), pagination },
+        false => RequestPage { requests: Some(items), offers: None, pagination },
+    };
+    Ok(to_json(&data))
 }
 
 /// Who answers: a lawyer answers `citizenRequests` addressed to them, a citizen answers
@@ -392,7 +406,7 @@ pub async fn answer_entry(
                 return Err(AppError::bad_request(&answered));
             }
             if let Some(r) = rec.request_mut(entry_id) {
-                r.respond(RequestStatus::Rejected, &now_iso());
+                r.respond(RequestStatus::Rejected, now());
             }
         }
         Ok(entry.lawyer_id.clone())
@@ -400,55 +414,46 @@ pub async fn answer_entry(
     .await?;
     let rec = &changed.record;
     let lawyer_id = &changed.value;
-    let entry = rec.request(entry_id).map(|r| request_json(r, json!(r.lawyer_id))).unwrap_or(Value::Null);
+    // The entry with its lawyer as an id.
+    let request = rec.request(entry_id).map(|r| RequestView::new(r, to_json(&r.lawyer_id)));
     if !accept {
         state.cache.invalidate(entry_tags(rec, lawyer_id)).await;
         let message = match side {
             Side::Lawyer => "Case request rejected",
             Side::Citizen => "Case offer rejected",
         };
-        return Ok((message.into(), json!({"request": entry})));
+        return Ok((message.into(), to_json(&AnsweredEntry { request, chat: None })));
     }
     state.cache.invalidate(assignment_tags(rec)).await;
     let chat =
         changed.chat.clone().ok_or_else(|| AppError::internal(anyhow!("assignment of {case_id} created no chat")))?;
     email_assignment(state, &rec.case, &chat.chat_id).await;
-    let case_type = rec.case.case_type.as_str();
-    Ok(match side {
+    let case_type = rec.case.case_type;
+    let accepted = EntryAccepted {
+        case_type,
+        case_id: &rec.case.id,
+        chat_id: &chat.chat_id,
+        lawyer: None,
+        citizen: None,
+        timestamp: None,
+    };
+    let (message, chat) = match side {
         Side::Lawyer => {
-            state.notifier.to_user(
-                &rec.case.citizen_id,
-                "case_request_accepted",
-                json!({
-                    "caseType": case_type,
-                    "caseId": rec.case.id,
-                    "chatId": chat.chat_id,
-                    "lawyer": populate(user, NAME),
-                }),
-            );
-            (
-                "Case request accepted successfully".into(),
-                json!({"request": entry, "chat": {"chatId": chat.chat_id, "caseType": case_type}}),
-            )
+            let payload = EntryAccepted { lawyer: Some(populate(user, NAME)), ..accepted };
+            state.notifier.to_user(&rec.case.citizen_id, "case_request_accepted", to_json(&payload));
+            let chat = AnsweredChat { chat_id: &chat.chat_id, case_type: Some(case_type), id: None };
+            ("Case request accepted successfully", chat)
         }
         Side::Citizen => {
-            state.notifier.to_user(
-                lawyer_id,
-                "case_offer_accepted",
-                json!({
-                    "caseType": case_type,
-                    "caseId": rec.case.id,
-                    "chatId": chat.chat_id,
-                    "citizen": populate(user, NAME),
-                    "timestamp": now_iso(),
-                }),
-            );
+            let payload = EntryAccepted { citizen: Some(populate(user, NAME)), timestamp: Some(now()), ..accepted };
+            state.notifier.to_user(lawyer_id, "case_offer_accepted", to_json(&payload));
             (
-                "Case offer accepted successfully".into(),
-                json!({"request": entry, "chat": {"chatId": chat.chat_id, "_id": chat.id}}),
+                "Case offer accepted successfully",
+                AnsweredChat { chat_id: &chat.chat_id, case_type: None, id: Some(&chat.id) },
             )
         }
-    })
+    };
+    Ok((message.into(), to_json(&AnsweredEntry { request, chat: Some(chat) })))
 }
 
 /// 3.4 #7 / #8: the owning citizen asks a verified lawyer to take an open case. Returns `data`.
@@ -484,19 +489,16 @@ pub async fn request_lawyer(
     let request_id = &changed.value;
     let lawyer = lawyer.ok_or_else(|| AppError::internal(anyhow!("lawyer vanished")))?;
     state.cache.invalidate(entry_tags(rec, lawyer_id)).await;
-    state.notifier.to_user(
-        lawyer_id,
-        "citizen_request_received",
-        json!({
-            "type": noun,
-            "caseId": rec.case.id,
-            "caseTitle": rec.case.title,
-            "citizen": populate(citizen, NAME_EMAIL),
-            "message": message,
-            "requestId": request_id,
-        }),
-    );
-    Ok(json!({"requestId": request_id, "lawyer": lawyer_brief(&lawyer)}))
+    let payload = CitizenRequestReceived {
+        case_type,
+        case_id: &rec.case.id,
+        case_title: &rec.case.title,
+        citizen: populate(citizen, NAME_EMAIL),
+        message: &message,
+        request_id,
+    };
+    state.notifier.to_user(lawyer_id, "citizen_request_received", to_json(&payload));
+    Ok(to_json(&LawyerRequested { request_id, lawyer: lawyer_brief(&lawyer) }))
 }
 
 /// 3.4 #20: the citizen withdraws a pending `citizenRequests` entry.
@@ -525,7 +527,7 @@ pub async fn revoke_request(
     state.notifier.to_user(
         lawyer_id,
         "case_request_revoked",
-        json!({"caseType": case_type.as_str(), "caseId": rec.case.id, "citizenId": citizen.id, "timestamp": now_iso()}),
+        to_json(&RequestRevoked { case_type, case_id: &rec.case.id, citizen_id: &citizen.id, timestamp: now() }),
     );
     Ok(())
 }

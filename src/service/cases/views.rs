@@ -1,7 +1,27 @@
 //! Response shapes of cases: a case as the original's documents look (populated per route),
-//! request entries, the summaries of request lists and the `chatRoom` of my-cases items.
+//! request entries, the items of the case and request lists, the `chatRoom` of my-cases items
+//! and the dashboards. Users inside a view are populated by [`crate::service::people`] with the
+//! fields each route asks for (the shape varies by route), so they stay JSON values here; so do
+//! the lists a case keeps as JSON (notes, timeline, documents, dispute details, resolution):
+//! cases imported from the original keep the keys and key order of the dump there.
 
-use super::*;
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::domain::case::{CaseStatus, CaseType, Category, Direction, DisputeType, Priority, RequestStatus};
+use crate::domain::chat::ChatStatus;
+use crate::domain::page::LegacyPagination;
+use crate::error::AppResult;
+use crate::ids::Id;
+use crate::service::people::{NAME_ROLE, Users, load_users, user_ref};
+use crate::state::AppState;
+use crate::store::cases::{self as store, Case, CaseRequest, ChatRoom};
+use crate::store::users::User;
+use crate::time::Timestamp;
 
 /// `fields=` allow-lists (docs/api.md 3.3 #4, 3.5 #6, 3.6).
 pub(super) const QUERY_LIST_FIELDS: &[&str] =
@@ -24,25 +44,40 @@ pub(super) const AVAILABLE_FIELDS: &[&str] =
     &["title", "description", "category", "priority", "status", "createdAt", "caseType", "hasLawyerRequested"];
 
 /// One request entry (`lawyerRequests` / `citizenRequests` item).
-pub(super) fn request_json(r: &CaseRequest, lawyer: Value) -> Value {
-    let mut out = Map::new();
-    out.insert("_id".into(), json!(r.id));
-    out.insert("lawyerId".into(), lawyer);
-    out.insert("status".into(), json!(r.status));
-    out.insert("requestedAt".into(), json!(r.requested_at));
-    if let Some(at) = &r.responded_at {
-        out.insert("respondedAt".into(), json!(at));
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestView<'a> {
+    #[serde(rename = "_id")]
+    #[schema(value_type = String)]
+    pub id: &'a Id,
+    /// The lawyer's id, or the lawyer populated with the fields of the route (null once deleted).
+    #[schema(value_type = Object)]
+    pub lawyer_id: Value,
+    pub status: RequestStatus,
+    pub requested_at: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub responded_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proposed_fee: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimated_duration: Option<&'a str>,
+}
+
+impl<'a> RequestView<'a> {
+    pub(super) fn new(r: &'a CaseRequest, lawyer: Value) -> RequestView<'a> {
+        RequestView {
+            id: &r.id,
+            lawyer_id: lawyer,
+            status: r.status,
+            requested_at: r.requested_at,
+            responded_at: r.responded_at,
+            message: r.message.as_deref(),
+            proposed_fee: r.proposed_fee,
+            estimated_duration: r.estimated_duration.as_deref(),
+        }
     }
-    if let Some(message) = &r.message {
-        out.insert("message".into(), json!(message));
-    }
-    if let Some(fee) = r.proposed_fee {
-        out.insert("proposedFee".into(), json!(fee));
-    }
-    if let Some(duration) = &r.estimated_duration {
-        out.insert("estimatedDuration".into(), json!(duration));
-    }
-    Value::Object(out)
 }
 
 /// Which references of a case are populated, and with which fields.
@@ -59,7 +94,7 @@ pub(super) struct Populate {
 /// Replaces `key` (a user id) of every item with the user's name and role.
 pub(super) fn populate_people(items: &Value, key: &str, users: &Users) -> Value {
     let Some(items) = items.as_array() else {
-        return json!([]);
+        return Value::Array(Vec::new());
     };
     Value::Array(
         items
@@ -81,91 +116,197 @@ pub(super) fn ids_under<'a>(items: &'a Value, key: &'a str) -> impl Iterator<Ite
     items.as_array().into_iter().flatten().filter_map(move |i| i.get(key)?.as_str()?.parse().ok())
 }
 
-/// A case as the original's documents look (`_id`, camelCase, `__v`), populated per `pop`.
-pub(super) fn case_json(case: &Case, requests: &[&CaseRequest], users: &Users, pop: Populate) -> Value {
-    let mut o = Map::new();
-    let dispute = case.case_type == CaseType::Dispute;
-    o.insert("_id".into(), json!(case.id));
-    o.insert("title".into(), json!(case.title));
-    o.insert("description".into(), json!(case.description));
-    if dispute {
-        o.insert("disputeType".into(), json!(case.dispute_type));
-    }
-    o.insert("category".into(), json!(case.category));
-    o.insert("status".into(), json!(case.status));
-    o.insert("priority".into(), json!(case.priority));
-    o.insert("citizen".into(), user_ref(users, &case.citizen_id, pop.citizen));
-    let assigned = case.assigned_lawyer_id.as_ref().map(|id| user_ref(users, id, pop.assigned)).unwrap_or(Value::Null);
-    o.insert("assignedLawyer".into(), assigned);
-    for (key, direction, fields) in [
-        ("lawyerRequests", Direction::Lawyer, pop.lawyer_requests),
-        ("citizenRequests", Direction::Citizen, pop.citizen_requests),
-    ] {
-        let entries: Vec<Value> = requests
-            .iter()
-            .filter(|r| r.direction == direction)
-            .map(|r| request_json(r, user_ref(users, &r.lawyer_id, fields)))
-            .collect();
-        o.insert(key.into(), Value::Array(entries));
-    }
-    if dispute {
-        for key in ["opposingParty", "disputeValue"] {
-            if let Some(v) = case.details.get(key).filter(|v| !v.is_null()) {
-                o.insert(key.into(), v.clone());
-            }
+/// `hearingDates` of a dispute whose details have none.
+static NO_HEARING_DATES: Value = Value::Array(Vec::new());
+
+/// A case as the original's documents look (`_id`, camelCase, `__v`), populated per route.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CaseView<'a> {
+    #[serde(rename = "_id")]
+    #[schema(value_type = String)]
+    pub id: &'a Id,
+    pub title: &'a str,
+    pub description: &'a str,
+    /// Disputes only (null when a dispute has none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dispute_type: Option<Option<DisputeType>>,
+    pub category: Category,
+    pub status: CaseStatus,
+    pub priority: Priority,
+    /// The citizen's id, or the citizen populated with the fields of the route.
+    #[schema(value_type = Object)]
+    pub citizen: Value,
+    /// Null, the lawyer's id, or the lawyer populated with the fields of the route.
+    #[schema(value_type = Option<Object>)]
+    pub assigned_lawyer: Value,
+    pub lawyer_requests: Vec<RequestView<'a>>,
+    pub citizen_requests: Vec<RequestView<'a>>,
+    /// Disputes only, when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub opposing_party: Option<&'a Value>,
+    /// Disputes only, when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<f64>)]
+    pub dispute_value: Option<&'a Value>,
+    /// Disputes only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub hearing_dates: Option<&'a Value>,
+    #[schema(value_type = Vec<Object>)]
+    pub documents: &'a Value,
+    /// `author` populated (name, role) where the route shows people.
+    #[schema(value_type = Vec<Object>)]
+    pub notes: Cow<'a, Value>,
+    /// `performedBy` populated (name, role) where the route shows people.
+    #[schema(value_type = Vec<Object>)]
+    pub timeline: Cow<'a, Value>,
+    /// Once resolved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub resolution: Option<&'a Value>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// Always 0: the original's version key.
+    #[serde(rename = "__v")]
+    pub version: u8,
+}
+
+impl<'a> CaseView<'a> {
+    /// `case` with its entries, populated per `pop`.
+    pub(super) fn new(case: &'a Case, requests: &[&'a CaseRequest], users: &Users, pop: Populate) -> CaseView<'a> {
+        let dispute = case.case_type == CaseType::Dispute;
+        let entries = |direction: Direction, fields: Option<&[&str]>| -> Vec<RequestView<'a>> {
+            requests
+                .iter()
+                .filter(|r| r.direction == direction)
+                .map(|r| RequestView::new(r, user_ref(users, &r.lawyer_id, fields)))
+                .collect()
+        };
+        let detail = |key: &str| case.details.get(key).filter(|v| dispute && !v.is_null());
+        let people = |items: &'a Value, key: &str| match pop.people {
+            true => Cow::Owned(populate_people(items, key, users)),
+            false => Cow::Borrowed(items),
+        };
+        CaseView {
+            id: &case.id,
+            title: &case.title,
+            description: &case.description,
+            dispute_type: dispute.then_some(case.dispute_type),
+            category: case.category,
+            status: case.status,
+            priority: case.priority,
+            citizen: user_ref(users, &case.citizen_id, pop.citizen),
+            assigned_lawyer: case
+                .assigned_lawyer_id
+                .as_ref()
+                .map_or(Value::Null, |id| user_ref(users, id, pop.assigned)),
+            lawyer_requests: entries(Direction::Lawyer, pop.lawyer_requests),
+            citizen_requests: entries(Direction::Citizen, pop.citizen_requests),
+            opposing_party: detail("opposingParty"),
+            dispute_value: detail("disputeValue"),
+            hearing_dates: dispute.then(|| case.details.get("hearingDates").unwrap_or(&NO_HEARING_DATES)),
+            documents: &case.documents,
+            notes: people(&case.notes, "author"),
+            timeline: people(&case.timeline, "performedBy"),
+            resolution: Some(&case.resolution).filter(|r| !r.is_null()),
+            created_at: case.created_at,
+            updated_at: case.updated_at,
+            version: 0,
         }
-        o.insert("hearingDates".into(), case.details.get("hearingDates").cloned().unwrap_or_else(|| json!([])));
     }
-    o.insert("documents".into(), case.documents.clone());
-    if pop.people {
-        o.insert("notes".into(), populate_people(&case.notes, "author", users));
-        o.insert("timeline".into(), populate_people(&case.timeline, "performedBy", users));
-    } else {
-        o.insert("notes".into(), case.notes.clone());
-        o.insert("timeline".into(), case.timeline.clone());
+}
+
+/// `data` of one case: `{query}` or `{dispute}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub enum CaseData<'a> {
+    #[serde(rename = "query")]
+    Query(CaseView<'a>),
+    #[serde(rename = "dispute")]
+    Dispute(CaseView<'a>),
+}
+
+impl<'a> CaseData<'a> {
+    pub(super) fn new(case_type: CaseType, view: CaseView<'a>) -> CaseData<'a> {
+        match case_type {
+            CaseType::Query => CaseData::Query(view),
+            CaseType::Dispute => CaseData::Dispute(view),
+        }
     }
-    if !case.resolution.is_null() {
-        o.insert("resolution".into(), case.resolution.clone());
-    }
-    o.insert("createdAt".into(), json!(case.created_at));
-    o.insert("updatedAt".into(), json!(case.updated_at));
-    o.insert("__v".into(), json!(0));
-    Value::Object(o)
 }
 
 /// `chatRoom` of my-cases items: the reader's case chat.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChatRoomView<'a> {
     pub chat_id: &'a str,
-    pub status: &'a str,
+    pub status: ChatStatus,
     /// null before the first message.
     pub last_message: Option<LastMessageView<'a>>,
     pub unread_count: i64,
 }
 
 /// The newest message of a case chat.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct LastMessageView<'a> {
     pub content: Option<&'a str>,
-    pub timestamp: &'a str,
+    pub timestamp: Timestamp,
     #[schema(value_type = Option<String>)]
     pub sender: Option<&'a Id>,
 }
 
-/// `chatRoom` of a my-cases item (null without a chat).
-pub(super) fn chat_room_json(room: Option<&ChatRoom>) -> Value {
-    let Some(room) = room else { return Value::Null };
-    to_json(&ChatRoomView {
-        chat_id: &room.chat_id,
-        status: &room.status,
-        last_message: room.last_message.as_ref().map(|(content, at, sender)| LastMessageView {
-            content: content.as_deref(),
-            timestamp: at,
-            sender: sender.as_ref(),
-        }),
-        unread_count: room.unread_count,
-    })
+impl<'a> ChatRoomView<'a> {
+    pub(super) fn new(room: &'a ChatRoom) -> ChatRoomView<'a> {
+        ChatRoomView {
+            chat_id: &room.chat_id,
+            status: room.status,
+            last_message: room.last_message.as_ref().map(|m| LastMessageView {
+                content: m.content.as_deref(),
+                timestamp: m.at,
+                sender: m.sender.as_ref(),
+            }),
+            unread_count: room.unread_count,
+        }
+    }
+}
+
+/// An item of the open cases (3.3 #4): the case after `fields=`, its type and whether this
+/// lawyer already has an entry on it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AvailableCase {
+    /// The case's fields that `fields=` kept (a JSON object: the selection is per request).
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub case: Value,
+    pub case_type: CaseType,
+    pub has_lawyer_requested: bool,
+}
+
+/// `data` of the open cases and of my-cases: `{cases, pagination: {current, pages, total}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CasePage<T> {
+    pub cases: Vec<T>,
+    pub pagination: LegacyPagination,
+}
+
+/// An item of my-cases (3.3 #5, 3.4 #5): the case with its type and the reader's case chat;
+/// citizens also get their entries under the names the frontend reads.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MyCase<'a> {
+    #[serde(flatten)]
+    pub case: &'a CaseView<'a>,
+    pub case_type: CaseType,
+    /// null without a chat (for citizens, until a lawyer is assigned).
+    pub chat_room: Option<ChatRoomView<'a>>,
+    /// Citizens: `citizenRequests` again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested_lawyers: Option<&'a [RequestView<'a>]>,
+    /// Citizens: `lawyerRequests` again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub received_offers: Option<&'a [RequestView<'a>]>,
 }
 
 /// A page of cases with their entries and every user they refer to.
@@ -199,34 +340,157 @@ impl Hydrated {
         self.requests.get(&case.id).map(|v| v.iter().collect()).unwrap_or_default()
     }
 
-    pub(super) fn json(&self, case: &Case, pop: Populate) -> Value {
-        case_json(case, &self.requests_of(case), &self.users, pop)
+    pub(super) fn view<'a>(&'a self, case: &'a Case, pop: Populate) -> CaseView<'a> {
+        CaseView::new(case, &self.requests_of(case), &self.users, pop)
     }
 }
 
-/// The summary item of 3.3 #17/#18 and 3.4 #11/#12; `party` is the citizen or the lawyer.
-pub(super) fn request_summary(r: &CaseRequest, case: &Case, party_key: &str, party: Value) -> Value {
-    let mut o = Map::new();
-    o.insert("requestId".into(), json!(r.id));
-    o.insert("caseId".into(), json!(case.id));
-    o.insert("caseType".into(), json!(case.case_type.as_str()));
-    o.insert("caseTitle".into(), json!(case.title));
-    o.insert("description".into(), json!(case.description));
-    o.insert("category".into(), json!(case.category));
-    o.insert("priority".into(), json!(case.priority));
-    if case.case_type == CaseType::Dispute
-        && let Some(v) = case.details.get("disputeValue").filter(|v| !v.is_null())
-    {
-        o.insert("disputeValue".into(), v.clone());
+/// A lawyer in the citizen's request lists: `{_id, name, email, specialization, experience}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LawyerSummary<'a> {
+    #[serde(rename = "_id")]
+    #[schema(value_type = String)]
+    pub id: &'a Id,
+    pub name: &'a str,
+    pub email: &'a str,
+    pub specialization: Vec<String>,
+    /// As the lawyer's details hold it (null when absent).
+    #[schema(value_type = Option<i64>)]
+    pub experience: Value,
+}
+
+impl<'a> LawyerSummary<'a> {
+    pub(super) fn new(u: &'a User) -> LawyerSummary<'a> {
+        let experience = u.lawyer_details.as_ref().and_then(|d| d.get("experience")).cloned();
+        LawyerSummary {
+            id: &u.id,
+            name: &u.name,
+            email: &u.email,
+            specialization: u.specializations(),
+            experience: experience.unwrap_or(Value::Null),
+        }
     }
-    o.insert(party_key.into(), party);
-    o.insert("status".into(), json!(r.status));
-    o.insert("message".into(), json!(r.message));
-    o.insert("requestedAt".into(), json!(r.requested_at));
-    if let Some(at) = &r.responded_at {
-        o.insert("respondedAt".into(), json!(at));
+}
+
+/// The summary item of 3.3 #17/#18 (with the citizen) and 3.4 #11/#12 (with the lawyer).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestSummary<'a> {
+    #[schema(value_type = String)]
+    pub request_id: &'a Id,
+    #[schema(value_type = String)]
+    pub case_id: &'a Id,
+    pub case_type: CaseType,
+    pub case_title: &'a str,
+    pub description: &'a str,
+    pub category: Category,
+    pub priority: Priority,
+    /// Disputes with a value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<f64>)]
+    pub dispute_value: Option<&'a Value>,
+    /// Lawyers' lists: the citizen (name, email).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub citizen: Option<Value>,
+    /// Citizens' lists: the lawyer, null once deleted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lawyer: Option<Option<LawyerSummary<'a>>>,
+    pub status: RequestStatus,
+    pub message: Option<&'a str>,
+    pub requested_at: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub responded_at: Option<Timestamp>,
+}
+
+impl<'a> RequestSummary<'a> {
+    /// The summary of `r` on `case`, without its party.
+    pub(super) fn new(r: &'a CaseRequest, case: &'a Case) -> RequestSummary<'a> {
+        RequestSummary {
+            request_id: &r.id,
+            case_id: &case.id,
+            case_type: case.case_type,
+            case_title: &case.title,
+            description: &case.description,
+            category: case.category,
+            priority: case.priority,
+            dispute_value: case
+                .details
+                .get("disputeValue")
+                .filter(|v| case.case_type == CaseType::Dispute && !v.is_null()),
+            citizen: None,
+            lawyer: None,
+            status: r.status,
+            message: r.message.as_deref(),
+            requested_at: r.requested_at,
+            responded_at: r.responded_at,
+        }
     }
-    Value::Object(o)
+}
+
+/// An entry with its case (3.4 #9, #10).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EntryOfCase<'a> {
+    #[serde(flatten)]
+    pub entry: RequestView<'a>,
+    pub case_type: CaseType,
+    #[schema(value_type = String)]
+    pub case_id: &'a Id,
+    pub case_title: &'a str,
+    pub case_created_at: Timestamp,
+}
+
+/// An item of a request list, by list.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum RequestItem<'a> {
+    Summary(RequestSummary<'a>),
+    OfCase(EntryOfCase<'a>),
+}
+
+/// `data` of a request list: `{requests | offers, pagination: {current, pages, total}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RequestPage<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests: Option<Vec<RequestItem<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offers: Option<Vec<RequestItem<'a>>>,
+    pub pagination: LegacyPagination,
+}
+
+/// `data` of an accepted or rejected entry (3.3 #19, #20; 3.4 #13, #14).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AnsweredEntry<'a> {
+    /// The entry, its lawyer as an id.
+    pub request: Option<RequestView<'a>>,
+    /// Once accepted: the case chat.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chat: Option<AnsweredChat<'a>>,
+}
+
+/// The case chat of an accepted entry: `{chatId, caseType}` for lawyers, `{chatId, _id}` for
+/// citizens.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AnsweredChat<'a> {
+    pub chat_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub case_type: Option<CaseType>,
+    #[serde(rename = "_id", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub id: Option<&'a Id>,
+}
+
+/// `data` of request-lawyer (3.4 #7, #8).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LawyerRequested<'a> {
+    #[schema(value_type = String)]
+    pub request_id: &'a Id,
+    /// `{_id, name, specialization}`.
+    #[schema(value_type = Object)]
+    pub lawyer: Value,
 }
 
 /// A view as the JSON it serializes to. View structs have string keys and plain values, so
@@ -289,7 +553,7 @@ pub struct ActivityItem<'a> {
     pub title: &'a str,
     pub description: &'a str,
     pub status: &'a str,
-    pub timestamp: &'a str,
+    pub timestamp: Timestamp,
     /// The lawyer (brief) or null; absent from `new_activity`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
@@ -310,7 +574,7 @@ impl<'a> ActivityItem<'a> {
             title: &case.title,
             description,
             status: case.status.as_str(),
-            timestamp: &case.created_at,
+            timestamp: case.created_at,
             assigned_lawyer,
             category: case.category.as_str(),
             priority: case.priority.as_str(),
@@ -330,7 +594,7 @@ pub struct ActivityFeed<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::case::{Category, Priority};
+    use serde_json::json;
 
     #[test]
     fn activity_items_keep_the_keys_and_order_of_the_api() {
