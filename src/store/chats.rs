@@ -243,8 +243,8 @@ pub async fn insert_in(tx: &mut Tx, chat: &Chat) -> sqlx::Result<()> {
         .arg(case_id)
         .arg(chat.direct_connection.as_ref())
         .arg(chat.is_active)
-        .arg(&chat.created_at)
-        .arg(&chat.updated_at),
+        .arg(chat.created_at)
+        .arg(chat.updated_at),
     )
     .await?;
     for p in &chat.participants {
@@ -253,7 +253,7 @@ pub async fn insert_in(tx: &mut Tx, chat: &Chat) -> sqlx::Result<()> {
                 .arg(&chat.id)
                 .arg(&p.user_id)
                 .arg(&p.role)
-                .arg(&p.joined_at),
+                .arg(p.joined_at),
         )
         .await?;
     }
@@ -489,7 +489,7 @@ fn message_insert(message: &Message) -> Sql {
     .arg((!message.file_data.is_null()).then(|| message.file_data.to_string()))
     .arg(message.attachments.to_string())
     .arg(message.client_temp_id.clone())
-    .arg(&message.timestamp)
+    .arg(message.timestamp)
 }
 
 /// Records read receipts of `user` for the chat's messages it has not read yet (all of them,
