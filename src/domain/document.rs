@@ -21,15 +21,26 @@ string_enum!(
 );
 
 impl DocumentType {
-    /// The model name stored as `relatedModel`.
-    pub fn related_model(self) -> &'static str {
+    /// The model of the entity a document of this type belongs to.
+    pub fn related_model(self) -> RelatedModel {
         match self {
-            DocumentType::Direct => "DirectConnection",
-            DocumentType::Query => "Query",
-            DocumentType::Dispute => "Dispute",
+            DocumentType::Direct => RelatedModel::DirectConnection,
+            DocumentType::Query => RelatedModel::Query,
+            DocumentType::Dispute => RelatedModel::Dispute,
         }
     }
 }
+
+string_enum!(
+    /// The model name stored as `relatedModel`: the entity's, or `Chat` for a chat's file
+    /// whose case or connection is not known.
+    RelatedModel, "related model" {
+        DirectConnection = "DirectConnection",
+        Query = "Query",
+        Dispute = "Dispute",
+        Chat = "Chat",
+    }
+);
 
 string_enum!(
     /// What a document is.

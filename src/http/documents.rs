@@ -15,18 +15,21 @@ use axum::http::header::{self, AUTHORIZATION, HeaderValue};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
-use crate::domain::document::{DocumentCategory, DocumentType};
+use crate::domain::document::DocumentType;
 use crate::error::{AppError, AppResult};
 use crate::http::docs::{LoggedIn, Paging};
 use crate::http::extract::{CurrentUser, Params, parse_id};
 use crate::http::respond::Envelope;
 use crate::ids::Id;
-use crate::service::documents::{self as service, Download, Incoming, Received, UploadMeta};
+use crate::service::chats::view_json;
+use crate::service::documents::{
+    self as service, ChatFileFields, Download, Incoming, Received, UploadMeta, UploadedDocument, UploadedDocuments,
+};
 use crate::state::AppState;
 use crate::store::users::User;
-use crate::validate::Validator;
+use crate::validate::FromBody;
 
 /// Room for the text fields and multipart framing beside the files themselves.
 const FORM_OVERHEAD: u64 = 1024 * 1024;
@@ -65,6 +68,13 @@ struct Form {
     files: Vec<Received>,
 }
 
+impl Form {
+    /// The text fields read into `T` by its rules.
+    fn fields<T: FromBody>(&self) -> AppResult<T> {
+        T::from_body(&Value::Object(self.fields.clone()))
+    }
+}
+
 fn multipart_error(err: axum::extract::multipart::MultipartError) -> AppError {
     if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
         AppError::payload_too_large("Request entity too large").with_error_key()
@@ -89,7 +99,7 @@ impl Target {
     async fn check(self, state: &AppState, user: &User, fields: &Map<String, Value>) -> AppResult<bool> {
         match self {
             Target::Entity if fields.contains_key("documentType") && fields.contains_key("relatedId") => {
-                let meta = upload_meta(fields)?;
+                let meta = UploadMeta::from_body(&Value::Object(fields.clone()))?;
                 service::check_upload_access(state, user, meta.document_type, &meta.related_id).await?;
                 Ok(true)
             }
@@ -161,38 +171,14 @@ async fn read_form(
     Ok(form)
 }
 
-/// The text fields of 3.8 #1 with the original's validator messages.
-fn upload_meta(fields: &Map<String, Value>) -> AppResult<UploadMeta> {
-    let body = Value::Object(fields.clone());
-    let mut v = Validator::body(&body);
-    v.field("documentType").one_of(DocumentType::NAMES, "Document type must be direct, query, or dispute");
-    v.field("relatedId")
-        .check(|v| v.and_then(Value::as_str).is_some_and(Id::is_valid), "Related ID must be a valid MongoDB ObjectId");
-    v.field("description").optional().length(0, Some(500), "Description must not exceed 500 characters");
-    v.field("documentCategory").optional().one_of(DocumentCategory::NAMES, "Invalid document category");
-    v.field("tags").optional().is_string("Tags must be a comma-separated string");
-    v.finish().map_err(AppError::with_error_key)?;
-    let text = |k: &str| fields.get(k).and_then(Value::as_str).map(|s| s.trim().to_string());
-    Ok(UploadMeta {
-        document_type: text("documentType")
-            .and_then(|t| t.parse().ok())
-            .ok_or_else(|| AppError::bad_request("Invalid document type").with_error_key())?,
-        related_id: parse_id(&text("relatedId").unwrap_or_default(), "related").map_err(AppError::with_error_key)?,
-        description: text("description"),
-        category: text("documentCategory").filter(|c| !c.is_empty()).and_then(|c| c.parse().ok()),
-        tags: text("tags"),
-    })
-}
-
 /// Stores a file on a case or connection the caller is a party of (3.8 #1). The answer comes
 /// once the file is stored: the document is `processing` until its content is checked in the
 /// background, then `active` or `rejected` (with `rejectionReason`); the uploader is told with
 /// the Socket.IO event `document_processed`.
 #[utoipa::path(post, path = "/api/documents/upload", tag = "documents", security(("bearer" = [])),
-    request_body(content = Object, content_type = "multipart/form-data",
-        description = "multipart/form-data: file field `document`; fields `documentType` (direct, query, dispute), \
-        `relatedId`, `description?` (max 500), `documentCategory?`, `tags?` (comma-separated). Sent before the \
-        file, `documentType` and `relatedId` get a refusal (403, 404) before the file is transferred"),
+    request_body(content = UploadMeta, content_type = "multipart/form-data",
+        description = "multipart/form-data: file field `document` beside these fields. Sent before the file, \
+        `documentType` and `relatedId` get a refusal (403, 404) before the file is transferred"),
     responses(
         (status = 201, description = "`data: {document, ipfsUrl}`; `document.status` is `processing`"),
         (status = 400, description = "Validation failed (`error`, `details`), no file, or already uploaded here"),
@@ -208,14 +194,13 @@ async fn upload_one(
     req: Request,
 ) -> AppResult<Envelope> {
     let form = read_form(&state, &user, req, Target::Entity, "document", 1).await?;
-    let meta = upload_meta(&form.fields)?;
+    let meta: UploadMeta = form.fields()?;
     if form.files.is_empty() {
         return Err(bad_request("No file uploaded"));
     }
-    let mut docs = service::upload(&state, &user, &meta, form.files).await?;
-    let doc = docs.remove(0);
-    let url = doc["url"].clone();
-    Ok(Envelope::data(json!({"document": doc, "ipfsUrl": url}))
+    let document = service::upload(&state, &user, &meta, form.files).await?.remove(0);
+    let ipfs_url = document.url.clone();
+    Ok(Envelope::data(view_json(UploadedDocument { document, ipfs_url }))
         .with_message("Document uploaded successfully")
         .created())
 }
@@ -223,11 +208,10 @@ async fn upload_one(
 /// Stores several files on one entity, all or none (3.8 #2); each is `processing` until
 /// checked, as for a single upload.
 #[utoipa::path(post, path = "/api/documents/upload-multiple", tag = "documents", security(("bearer" = [])),
-    request_body(content = Object, content_type = "multipart/form-data",
-        description = "multipart/form-data: file field `documents` (up to MAX_FILES_PER_UPLOAD files); fields \
-        `documentType` (direct, query, dispute), `relatedId`, `description?` (max 500), `documentCategory?`, \
-        `tags?` (comma-separated). Sent before the files, `documentType` and `relatedId` get a refusal (403, \
-        404) before the files are transferred"),
+    request_body(content = UploadMeta, content_type = "multipart/form-data",
+        description = "multipart/form-data: file field `documents` (up to MAX_FILES_PER_UPLOAD files) beside these \
+        fields. Sent before the files, `documentType` and `relatedId` get a refusal (403, 404) before the files \
+        are transferred"),
     responses(
         (status = 201, description = "`data: {documents}`, each with `status: processing`"),
         (status = 400, description = "Validation failed, no files, too many files, or a file already uploaded here"),
@@ -244,13 +228,13 @@ async fn upload_many(
 ) -> AppResult<Envelope> {
     let max = state.config.max_files_per_upload.max(1);
     let form = read_form(&state, &user, req, Target::Entity, "documents", max).await?;
-    let meta = upload_meta(&form.fields)?;
+    let meta: UploadMeta = form.fields()?;
     if form.files.is_empty() {
         return Err(bad_request("No files uploaded"));
     }
-    let docs = service::upload(&state, &user, &meta, form.files).await?;
-    let message = format!("{} documents uploaded successfully", docs.len());
-    Ok(Envelope::data(json!({"documents": docs})).with_message(message).created())
+    let documents = service::upload(&state, &user, &meta, form.files).await?;
+    let message = format!("{} documents uploaded successfully", documents.len());
+    Ok(Envelope::data(view_json(UploadedDocuments { documents })).with_message(message).created())
 }
 
 /// The caller's repository: readable documents, one page, grouped by type and entity (3.8 #3).
@@ -270,7 +254,7 @@ async fn my_documents(
     let doc_type = params.get("documentType").and_then(|t| t.parse::<DocumentType>().ok());
     let data =
         service::my_documents(&state, &user, doc_type, params.page(20).map_err(AppError::with_error_key)?).await?;
-    Ok(Envelope::data(data))
+    Ok(Envelope::data(view_json(data)))
 }
 
 /// Totals over the documents the caller may read (3.8 #4).
@@ -280,7 +264,7 @@ async fn my_documents(
         LoggedIn,
     ))]
 async fn stats(State(state): State<AppState>, CurrentUser(user): CurrentUser) -> AppResult<Envelope> {
-    Ok(Envelope::data(service::stats(&state, &user).await?))
+    Ok(Envelope::data(view_json(service::stats(&state, &user).await?)))
 }
 
 fn document_id(raw: &str) -> AppResult<Id> {
@@ -302,7 +286,7 @@ async fn details(
     Path(id): Path<String>,
 ) -> AppResult<Envelope> {
     let id = document_id(&id)?;
-    Ok(Envelope::data(service::details(&state, &user, &id).await?))
+    Ok(Envelope::data(view_json(service::details(&state, &user, &id).await?)))
 }
 
 /// Soft delete by the uploader (3.8 #6).
@@ -344,7 +328,7 @@ async fn of_entity(
         return Err(bad_request("Invalid document type"));
     };
     let related = parse_id(&related, "related").map_err(AppError::with_error_key)?;
-    Ok(Envelope::data(service::of_entity(&state, &user, doc_type, &related).await?))
+    Ok(Envelope::data(view_json(service::of_entity(&state, &user, doc_type, &related).await?)))
 }
 
 /// Readable documents matching a text and filters, newest first (3.8 #9).
@@ -372,9 +356,8 @@ async fn search(State(state): State<AppState>, CurrentUser(user): CurrentUser, p
         date_from: text("dateFrom"),
         date_to: text("dateTo"),
     };
-    Ok(Envelope::data(
-        service::search(&state, &user, &query, params.page(20).map_err(AppError::with_error_key)?).await?,
-    ))
+    let page = params.page(20).map_err(AppError::with_error_key)?;
+    Ok(Envelope::data(view_json(service::search(&state, &user, &query, page).await?)))
 }
 
 /// The caller of a file link: the `Authorization` header or cookie as everywhere, or a
@@ -481,9 +464,9 @@ async fn thumbnail(
 
 /// A file shared in a chat the caller takes part in (3.7 #7); the client then sends it as a file message.
 #[utoipa::path(post, path = "/api/chats/upload-file", tag = "chats", security(("bearer" = [])),
-    request_body(content = Object, content_type = "multipart/form-data",
-        description = "file field `file`; fields `chatId`, `description?` (max 500). Sent before the file, \
-        `chatId` gets a refusal (403, 404) before the file is transferred"),
+    request_body(content = ChatFileFields, content_type = "multipart/form-data",
+        description = "file field `file` beside these fields. Sent before the file, `chatId` gets a refusal \
+        (403, 404) before the file is transferred"),
     responses(
         (status = 200, description = "`data: {ipfsHash, originalName, mimeType, size, url, documentId}`"),
         (status = 400, description = "No file uploaded, or Chat ID is required"),
@@ -502,14 +485,9 @@ async fn chat_upload(
     let Some(file) = form.files.pop() else {
         return Err(bad_request("No file uploaded"));
     };
-    let text = |k: &str| form.fields.get(k).and_then(Value::as_str).map(|s| s.trim().to_string());
-    let chat_id = text("chatId").filter(|c| !c.is_empty()).ok_or_else(|| bad_request("Chat ID is required"))?;
-    let description = text("description");
-    if description.as_ref().is_some_and(|d| d.chars().count() > 500) {
-        return Err(bad_request("Description must not exceed 500 characters"));
-    }
-    let data = service::chat_upload(&state, &user, &chat_id, description, file).await?;
-    Ok(Envelope::data(data).with_message("File uploaded successfully"))
+    let fields: ChatFileFields = form.fields()?;
+    let data = service::chat_upload(&state, &user, fields, file).await?;
+    Ok(Envelope::data(view_json(data)).with_message("File uploaded successfully"))
 }
 
 /// The file of a content hash, for a caller who may read a document with it (3.7 #8). The

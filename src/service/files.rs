@@ -14,14 +14,15 @@ use std::io::{self, BufRead, BufReader, Read, Seek};
 use std::path::Path;
 
 use image::{ImageError, ImageFormat, ImageReader, Limits};
-use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::domain::document::DocumentStatus;
 use crate::ids::Id;
-use crate::service::documents::{storage, thumbnail_url};
+use crate::service::chats::view_json;
+use crate::service::documents::{ProcessedEvent, storage, thumbnail_url};
 use crate::state::AppState;
 use crate::store::documents::{self as store, Checked, Document};
+use crate::time::Timestamp;
 
 /// Longest side of a thumbnail, in pixels.
 pub const THUMBNAIL_MAX_SIDE: u32 = 256;
@@ -338,26 +339,22 @@ pub async fn process_document(state: &AppState, id: &Id) -> anyhow::Result<Proce
         }
         ProcessOutcome::Gone => unreachable!("a verdict is active or rejected"),
     };
-    if !store::finish_processing(&state.db, id, &checked, &crate::time::now_iso()).await? {
+    if !store::finish_processing(&state.db, id, &checked, Timestamp::now()).await? {
         // Deleted, or finished by another run, meanwhile: report what is recorded.
         return Ok(store::get(&state.db, id).await?.map_or(ProcessOutcome::Gone, |d| ProcessOutcome::of(&d)));
     }
     // Nothing cached depends on documents (docs/api.md 3.12), so there are no tags to invalidate.
     tracing::info!(document = %id, status = checked.status.as_str(), reason = checked.reason, "document processed");
-    let mut event = json!({
-        "documentId": doc.id,
-        "status": checked.status,
-        "originalName": doc.original_name,
-        "documentType": doc.document_type,
-        "relatedId": doc.related_id,
-    });
-    if let Some(reason) = checked.reason {
-        event["reason"] = json!(reason);
-    }
-    if checked.thumbnail_key.is_some() {
-        event["thumbnailUrl"] = json!(thumbnail_url(&doc.id));
-    }
-    state.notifier.to_user(&doc.uploaded_by, "document_processed", event);
+    let event = ProcessedEvent {
+        document_id: &doc.id,
+        status: checked.status,
+        original_name: &doc.original_name,
+        document_type: doc.document_type,
+        related_id: &doc.related_id,
+        reason: checked.reason,
+        thumbnail_url: checked.thumbnail_key.map(|_| thumbnail_url(&doc.id)),
+    };
+    state.notifier.to_user(&doc.uploaded_by, "document_processed", view_json(event));
     Ok(outcome)
 }
 

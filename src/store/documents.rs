@@ -3,18 +3,20 @@
 
 use std::collections::HashMap;
 
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 use sqlx::any::AnyRow;
 
 use crate::db::{Db, RowExt, Sql, like_pattern};
-use crate::domain::document::{DocumentCategory, DocumentStatus, DocumentType};
+use crate::domain::document::{DocumentCategory, DocumentStatus, DocumentType, RelatedModel};
+use crate::domain::user::Role;
 use crate::ids::Id;
+use crate::time::Timestamp;
 
 /// One entry of `accessibleTo`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Access {
     pub user_id: Id,
-    pub role: String,
+    pub role: Role,
 }
 
 #[derive(Debug, Clone)]
@@ -29,26 +31,26 @@ pub struct Document {
     pub size: i64,
     pub document_type: DocumentType,
     pub related_id: Id,
-    pub related_model: String,
+    pub related_model: RelatedModel,
     pub uploaded_by: Id,
-    pub uploaded_by_role: String,
+    pub uploaded_by_role: Role,
     pub description: Option<String>,
     pub tags: Vec<String>,
     pub document_category: DocumentCategory,
     pub is_verified: bool,
     pub verified_by: Option<Id>,
-    pub verified_at: Option<String>,
-    /// `pinataMetadata`: `{name, keyvalues}`.
+    pub verified_at: Option<Timestamp>,
+    /// `pinataMetadata`: `{name, keyvalues}` (free-form JSON in records moved from the original).
     pub metadata: Value,
     pub status: DocumentStatus,
     /// Why the content was rejected.
     pub status_reason: Option<String>,
     /// The storage key of the thumbnail, for images.
     pub thumbnail_key: Option<String>,
-    pub uploaded_at: String,
-    pub last_accessed_at: String,
-    pub created_at: String,
-    pub updated_at: String,
+    pub uploaded_at: Timestamp,
+    pub last_accessed_at: Timestamp,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
     pub access: Vec<Access>,
 }
 
@@ -72,9 +74,9 @@ impl Document {
             size: row.int("size")?,
             document_type: row.text("document_type")?.parse()?,
             related_id: row.id("related_id")?,
-            related_model: row.text("related_model")?,
+            related_model: row.text("related_model")?.parse()?,
             uploaded_by: row.id("uploaded_by")?,
-            uploaded_by_role: row.text("uploaded_by_role")?,
+            uploaded_by_role: row.text("uploaded_by_role")?.parse()?,
             description: row.text_opt("description")?,
             tags: tags
                 .as_array()
@@ -83,15 +85,15 @@ impl Document {
             document_category: row.text("document_category")?.parse()?,
             is_verified: row.flag("is_verified")?,
             verified_by: row.id_opt("verified_by")?,
-            verified_at: row.text_opt("verified_at")?,
+            verified_at: row.timestamp_opt("verified_at")?,
             metadata: row.json("metadata")?,
             status: row.text("status")?.parse()?,
             status_reason: row.text_opt("status_reason")?,
             thumbnail_key: row.text_opt("thumbnail_key")?,
-            uploaded_at: row.text("uploaded_at")?,
-            last_accessed_at: row.text("last_accessed_at")?,
-            created_at: row.text("created_at")?,
-            updated_at: row.text("updated_at")?,
+            uploaded_at: row.timestamp("uploaded_at")?,
+            last_accessed_at: row.timestamp("last_accessed_at")?,
+            created_at: row.timestamp("created_at")?,
+            updated_at: row.timestamp("updated_at")?,
             access: Vec::new(),
         })
     }
@@ -124,82 +126,6 @@ impl Document {
     pub fn blocks_reupload(&self) -> bool {
         self.is_active() || self.is_processing()
     }
-
-    /// The Mongoose JSON of a document with its virtuals (`id`, `sizeFormatted`, `timeAgo`).
-    /// `uploaded_by` is the populated uploader (or the bare id when the account is gone).
-    pub fn to_json(&self, uploaded_by: Value, now: crate::time::Timestamp) -> Value {
-        let mut out = Map::new();
-        out.insert("_id".into(), json!(self.id));
-        out.insert("originalName".into(), json!(self.original_name));
-        out.insert("ipfsHash".into(), json!(self.content_hash));
-        out.insert("mimeType".into(), json!(self.mime_type));
-        out.insert("size".into(), json!(self.size));
-        out.insert("url".into(), json!(self.url));
-        out.insert("documentType".into(), json!(self.document_type));
-        out.insert("relatedId".into(), json!(self.related_id));
-        out.insert("relatedModel".into(), json!(self.related_model));
-        out.insert("uploadedBy".into(), uploaded_by);
-        out.insert("uploadedByRole".into(), json!(self.uploaded_by_role));
-        out.insert(
-            "accessibleTo".into(),
-            Value::Array(self.access.iter().map(|a| json!({"userId": a.user_id, "role": a.role})).collect()),
-        );
-        if let Some(d) = &self.description {
-            out.insert("description".into(), json!(d));
-        }
-        out.insert("tags".into(), json!(self.tags));
-        out.insert("documentCategory".into(), json!(self.document_category));
-        out.insert("isVerified".into(), json!(self.is_verified));
-        if let Some(v) = &self.verified_by {
-            out.insert("verifiedBy".into(), json!(v));
-        }
-        if let Some(v) = &self.verified_at {
-            out.insert("verifiedAt".into(), json!(v));
-        }
-        if self.metadata.as_object().is_some_and(|m| !m.is_empty()) {
-            out.insert("pinataMetadata".into(), self.metadata.clone());
-        }
-        out.insert("status".into(), json!(self.status));
-        if let Some(reason) = &self.status_reason {
-            out.insert("rejectionReason".into(), json!(reason));
-        }
-        out.insert("uploadedAt".into(), json!(self.uploaded_at));
-        out.insert("lastAccessedAt".into(), json!(self.last_accessed_at));
-        out.insert("createdAt".into(), json!(self.created_at));
-        out.insert("updatedAt".into(), json!(self.updated_at));
-        out.insert("__v".into(), json!(0));
-        out.insert("id".into(), json!(self.id));
-        out.insert("sizeFormatted".into(), json!(size_formatted(self.size)));
-        let uploaded = crate::time::parse(&self.uploaded_at).unwrap_or(now);
-        out.insert("timeAgo".into(), json!(time_ago(uploaded, now)));
-        Value::Object(out)
-    }
-}
-
-/// `sizeFormatted`: base 1024, two decimals with trailing zeros dropped ("1.5 MB", "100 Bytes").
-pub fn size_formatted(bytes: i64) -> String {
-    if bytes <= 0 {
-        return "0 Bytes".into();
-    }
-    const UNITS: [&str; 4] = ["Bytes", "KB", "MB", "GB"];
-    let b = bytes as f64;
-    let i = ((b.ln() / 1024f64.ln()).floor() as usize).min(UNITS.len() - 1);
-    let scaled = format!("{:.2}", b / 1024f64.powi(i as i32));
-    let trimmed = scaled.trim_end_matches('0').trim_end_matches('.');
-    format!("{trimmed} {}", UNITS[i])
-}
-
-/// `timeAgo`: whole days rounded up, as the original model computes it.
-pub fn time_ago(uploaded: crate::time::Timestamp, now: crate::time::Timestamp) -> String {
-    let micros = (now - uploaded).num_microseconds().unwrap_or(i64::MAX).unsigned_abs() as f64;
-    let days = (micros / 86_400_000_000.0).ceil() as i64;
-    match days {
-        1 => "1 day ago".into(),
-        d if d < 7 => format!("{d} days ago"),
-        d if d < 30 => format!("{} weeks ago", (d as f64 / 7.0).ceil() as i64),
-        d if d < 365 => format!("{} months ago", (d as f64 / 30.0).ceil() as i64),
-        d => format!("{} years ago", (d as f64 / 365.0).ceil() as i64),
-    }
 }
 
 fn insert_sql(d: &Document) -> Sql {
@@ -219,23 +145,23 @@ fn insert_sql(d: &Document) -> Sql {
     .arg(d.size)
     .arg(d.document_type.as_str())
     .arg(&d.related_id)
-    .arg(&d.related_model)
+    .arg(d.related_model.as_str())
     .arg(&d.uploaded_by)
-    .arg(&d.uploaded_by_role)
+    .arg(d.uploaded_by_role.as_str())
     .arg(d.description.clone())
-    .arg(json!(d.tags).to_string())
+    .arg(serde_json::to_string(&d.tags).expect("tags serialize"))
     .arg(d.document_category.as_str())
     .arg(d.is_verified)
     .arg(d.verified_by.clone())
-    .arg(d.verified_at.clone())
+    .arg(d.verified_at.map(Timestamp::iso))
     .arg(d.metadata.to_string())
     .arg(d.status.as_str())
     .arg(d.status_reason.clone())
     .arg(d.thumbnail_key.clone())
-    .arg(&d.uploaded_at)
-    .arg(&d.last_accessed_at)
-    .arg(&d.created_at)
-    .arg(&d.updated_at)
+    .arg(d.uploaded_at)
+    .arg(d.last_accessed_at)
+    .arg(d.created_at)
+    .arg(d.updated_at)
 }
 
 async fn write_access(tx: &mut crate::db::Tx, d: &Document) -> sqlx::Result<()> {
@@ -245,7 +171,7 @@ async fn write_access(tx: &mut crate::db::Tx, d: &Document) -> sqlx::Result<()> 
             &Sql::new("INSERT INTO document_access (document_id, user_id, role) VALUES ($1, $2, $3)")
                 .arg(&d.id)
                 .arg(&a.user_id)
-                .arg(&a.role),
+                .arg(a.role.as_str()),
         )
         .await?;
     }
@@ -290,14 +216,14 @@ async fn attach_access(db: &Db, docs: &mut [Document]) -> sqlx::Result<()> {
         by_doc
             .entry(row.id("document_id")?)
             .or_default()
-            .push(Access { user_id: row.id("user_id")?, role: row.text("role")? });
+            .push(Access { user_id: row.id("user_id")?, role: row.text("role")?.parse()? });
     }
     for d in docs.iter_mut() {
         let mut access = by_doc.remove(&d.id).unwrap_or_default();
         // Citizen first, then lawyer, as the original builds the list.
-        access.sort_by_key(|a| match a.role.as_str() {
-            "citizen" => 0,
-            "lawyer" => 1,
+        access.sort_by_key(|a| match a.role {
+            Role::Citizen => 0,
+            Role::Lawyer => 1,
             _ => 2,
         });
         d.access = access;
@@ -332,7 +258,9 @@ pub async fn find_on_entity(
 
 /// Appends `d.status = 'active' AND (uploader OR listed)` for `viewer`.
 fn push_readable(sql: &mut Sql, viewer: &Id) {
-    sql.push("d.status = 'active' AND (d.uploaded_by = ")
+    sql.push("d.status = ")
+        .push_bind(DocumentStatus::Active.as_str())
+        .push(" AND (d.uploaded_by = ")
         .push_bind(viewer)
         .push(" OR EXISTS (SELECT 1 FROM document_access a WHERE a.document_id = d.id AND a.user_id = ")
         .push_bind(viewer)
@@ -344,7 +272,13 @@ fn push_readable(sql: &mut Sql, viewer: &Id) {
 fn push_visible(sql: &mut Sql, viewer: &Id) {
     sql.push("((");
     push_readable(sql, viewer);
-    sql.push(") OR (d.status IN ('processing', 'rejected') AND d.uploaded_by = ").push_bind(viewer).push("))");
+    sql.push(") OR (d.status IN (")
+        .push_bind(DocumentStatus::Processing.as_str())
+        .push(", ")
+        .push_bind(DocumentStatus::Rejected.as_str())
+        .push(") AND d.uploaded_by = ")
+        .push_bind(viewer)
+        .push("))");
 }
 
 /// The newest active document with this content that `viewer` may read. Whether others
@@ -364,8 +298,8 @@ pub struct ListFilter {
     pub category: Option<String>,
     /// Case-insensitive literal text in the name, the description or a tag.
     pub text: Option<String>,
-    pub uploaded_from: Option<String>,
-    pub uploaded_to: Option<String>,
+    pub uploaded_from: Option<Timestamp>,
+    pub uploaded_to: Option<Timestamp>,
 }
 
 fn where_clause(viewer: &Id, f: &ListFilter) -> Sql {
@@ -392,10 +326,10 @@ fn where_clause(viewer: &Id, f: &ListFilter) -> Sql {
         sql.push(")");
     }
     if let Some(from) = &f.uploaded_from {
-        sql.push(" AND d.uploaded_at >= ").push_bind(from);
+        sql.push(" AND d.uploaded_at >= ").push_bind(*from);
     }
     if let Some(to) = &f.uploaded_to {
-        sql.push(" AND d.uploaded_at <= ").push_bind(to);
+        sql.push(" AND d.uploaded_at <= ").push_bind(*to);
     }
     sql
 }
@@ -416,10 +350,10 @@ pub async fn count(db: &Db, viewer: &Id, f: &ListFilter) -> sqlx::Result<i64> {
 
 /// Per-type totals of what `viewer` may read: `(type, count, total size, categories)`.
 pub struct TypeStats {
-    pub document_type: String,
+    pub document_type: DocumentType,
     pub count: i64,
     pub total_size: i64,
-    pub categories: Vec<String>,
+    pub categories: Vec<DocumentCategory>,
 }
 
 pub async fn stats_by_type(db: &Db, viewer: &Id) -> sqlx::Result<Vec<TypeStats>> {
@@ -431,8 +365,9 @@ pub async fn stats_by_type(db: &Db, viewer: &Id) -> sqlx::Result<Vec<TypeStats>>
     .append(Sql::new(" GROUP BY d.document_type, d.document_category ORDER BY d.document_type, d.document_category"));
     let mut out: Vec<TypeStats> = Vec::new();
     for row in db.all(&sql).await? {
-        let t = row.text("document_type")?;
-        let (n, total, category) = (row.int("n")?, row.int("total")?, row.text("document_category")?);
+        let t: DocumentType = row.text("document_type")?.parse()?;
+        let (n, total) = (row.int("n")?, row.int("total")?);
+        let category: DocumentCategory = row.text("document_category")?.parse()?;
         match out.iter_mut().find(|s| s.document_type == t) {
             Some(s) => {
                 s.count += n;
@@ -445,19 +380,18 @@ pub async fn stats_by_type(db: &Db, viewer: &Id) -> sqlx::Result<Vec<TypeStats>>
     Ok(out)
 }
 
-pub async fn touch(db: &Db, id: &Id, at: &str) -> sqlx::Result<()> {
+pub async fn touch(db: &Db, id: &Id, at: Timestamp) -> sqlx::Result<()> {
     db.exec(&Sql::new("UPDATE documents SET last_accessed_at = $2 WHERE id = $1").arg(id).arg(at)).await.map(|_| ())
 }
 
 /// Soft delete. Returns false when the document was already deleted (nothing changed).
-pub async fn mark_deleted(db: &Db, id: &Id, at: &str) -> sqlx::Result<bool> {
-    let n = db
-        .exec(
-            &Sql::new("UPDATE documents SET status = 'deleted', updated_at = $2 WHERE id = $1 AND status <> 'deleted'")
-                .arg(id)
-                .arg(at),
-        )
-        .await?;
+pub async fn mark_deleted(db: &Db, id: &Id, at: Timestamp) -> sqlx::Result<bool> {
+    let deleted = DocumentStatus::Deleted.as_str();
+    let sql = Sql::new("UPDATE documents SET status = $3, updated_at = $2 WHERE id = $1 AND status <> $3")
+        .arg(id)
+        .arg(at)
+        .arg(deleted);
+    let n = db.exec(&sql).await?;
     Ok(n > 0)
 }
 
@@ -471,16 +405,17 @@ pub struct Checked<'a> {
 
 /// Records the result of the check, only while the document is still `processing` (a
 /// second run, or a delete in the meantime, wins). Returns whether it was recorded.
-pub async fn finish_processing(db: &Db, id: &Id, checked: &Checked<'_>, at: &str) -> sqlx::Result<bool> {
+pub async fn finish_processing(db: &Db, id: &Id, checked: &Checked<'_>, at: Timestamp) -> sqlx::Result<bool> {
     let sql = Sql::new(
         "UPDATE documents SET status = $2, status_reason = $3, thumbnail_key = $4, updated_at = $5 \
-         WHERE id = $1 AND status = 'processing'",
+         WHERE id = $1 AND status = $6",
     )
     .arg(id)
     .arg(checked.status.as_str())
     .arg(checked.reason)
     .arg(checked.thumbnail_key)
-    .arg(at);
+    .arg(at)
+    .arg(DocumentStatus::Processing.as_str());
     Ok(db.exec(&sql).await? > 0)
 }
 
@@ -501,29 +436,4 @@ pub async fn connection_between(db: &Db, a: &Id, b: &Id) -> sqlx::Result<Option<
     .arg(a)
     .arg(b);
     db.opt(&sql).await?.map(|r| r.id("id")).transpose()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_format_like_the_original() {
-        assert_eq!(size_formatted(0), "0 Bytes");
-        assert_eq!(size_formatted(100), "100 Bytes");
-        assert_eq!(size_formatted(1024), "1 KB");
-        assert_eq!(size_formatted(1536), "1.5 KB");
-        assert_eq!(size_formatted(10 * 1024 * 1024), "10 MB");
-        assert_eq!(size_formatted(1_234_567), "1.18 MB");
-    }
-
-    #[test]
-    fn time_ago_rounds_days_up() {
-        let now = crate::time::now();
-        assert_eq!(time_ago(now - chrono::Duration::minutes(5), now), "1 day ago");
-        assert_eq!(time_ago(now - chrono::Duration::days(3), now), "3 days ago");
-        assert_eq!(time_ago(now - chrono::Duration::days(10), now), "2 weeks ago");
-        assert_eq!(time_ago(now - chrono::Duration::days(45), now), "2 months ago");
-        assert_eq!(time_ago(now - chrono::Duration::days(400), now), "2 years ago");
-    }
 }
