@@ -60,7 +60,8 @@ impl CaseRequest {
         Ok(CaseRequest {
             id: row.id("id")?,
             case_id: row.id("case_id")?,
-            direction: if row.text("direction")? == "citizen" { Direction::Citizen } else { Direction::Lawyer },
+            // Anything but `citizen` is a lawyerRequests entry, as the original's lists read them.
+            direction: row.text("direction")?.parse().unwrap_or(Direction::Lawyer),
             lawyer_id: row.id("lawyer_id")?,
             requested_by: row.id_opt("requested_by")?,
             status: parse_col(row.text("status")?)?,
@@ -525,6 +526,8 @@ pub struct CaseFilter<'a> {
     pub open_only: bool,
     /// Cases where this lawyer has a `lawyerRequests` entry.
     pub lawyer_entry: Option<&'a Id>,
+    /// The filters below are the query parameters as given: a value outside its set matches
+    /// nothing (as in the original), so they stay text.
     pub status: Option<&'a str>,
     pub category: Option<&'a str>,
     pub priority: Option<&'a str>,
@@ -549,9 +552,12 @@ impl CaseFilter<'_> {
             sql.push(&format!(" AND c.status = '{}' AND c.assigned_lawyer_id IS NULL", CaseStatus::Pending));
         }
         if let Some(id) = self.lawyer_entry {
-            sql.push(" AND EXISTS (SELECT 1 FROM case_requests r WHERE r.case_id = c.id AND r.direction = 'lawyer' AND r.lawyer_id = ")
-                .push_bind(id)
-                .push(")");
+            let exists = format!(
+                " AND EXISTS (SELECT 1 FROM case_requests r WHERE r.case_id = c.id AND r.direction = '{}' \
+                 AND r.lawyer_id = ",
+                Direction::Lawyer
+            );
+            sql.push(&exists).push_bind(id).push(")");
         }
         for (column, value) in [
             ("c.status", self.status),
@@ -638,6 +644,7 @@ pub struct RequestFilter<'a> {
     pub direction: Direction,
     pub lawyer: Option<&'a Id>,
     pub citizen: Option<&'a Id>,
+    /// The `status` query parameter as given (a value outside the set matches nothing).
     pub status: Option<&'a str>,
     pub case_type: Option<CaseType>,
     /// Only the newest entry of each (case, lawyer): "one item per case".
@@ -768,8 +775,11 @@ pub async fn citizen_counts(db: &Db, citizen: &Id) -> sqlx::Result<CitizenCounts
             }
             (kind, _) if kind == Direction::Citizen.as_str() => out.with_pending_asks += n,
             (kind, _) if kind == Direction::Lawyer.as_str() => out.with_pending_offers += n,
-            ("connections", "accepted") => out.connected = n,
-            ("connections", "pending") => out.pending_connections = n,
+            ("connections", status) => match status.parse() {
+                Ok(ConnectionStatus::Accepted) => out.connected = n,
+                Ok(ConnectionStatus::Pending) => out.pending_connections = n,
+                _ => {}
+            },
             _ => {}
         }
     }

@@ -628,4 +628,58 @@ mod tests {
         let feed = to_json(&ActivityItem::case(&case, "x", None));
         assert!(feed.get("assignedLawyer").is_none(), "new_activity has no assignedLawyer");
     }
+
+    #[test]
+    fn case_views_keep_the_keys_and_order_of_the_documents() {
+        let details = json!({"opposingParty": {"name": "X"}, "disputeValue": 5000.0});
+        let citizen = Id::new();
+        let mut case = Case::new(
+            CaseType::Dispute,
+            "Title".into(),
+            "Description".into(),
+            Category::Civil,
+            None,
+            Priority::High,
+            citizen.clone(),
+            details,
+        );
+        case.resolution = json!({"resolvedBy": citizen});
+        let view = to_json(&CaseView::new(&case, &[], &Users::default(), Populate::default()));
+        let keys: Vec<&str> = view.as_object().unwrap().keys().map(String::as_str).collect();
+        let expected = [
+            "_id",
+            "title",
+            "description",
+            "disputeType",
+            "category",
+            "status",
+            "priority",
+            "citizen",
+            "assignedLawyer",
+            "lawyerRequests",
+            "citizenRequests",
+            "opposingParty",
+            "disputeValue",
+            "hearingDates",
+            "documents",
+            "notes",
+            "timeline",
+            "resolution",
+            "createdAt",
+            "updatedAt",
+            "__v",
+        ];
+        assert_eq!(keys, expected);
+        assert_eq!(view["disputeType"], Value::Null);
+        assert_eq!(view["hearingDates"], json!([]));
+        assert_eq!(view["citizen"], json!(citizen));
+        let query = Case { case_type: CaseType::Query, resolution: Value::Null, ..case };
+        let view = to_json(&CaseData::new(
+            CaseType::Query,
+            CaseView::new(&query, &[], &Users::default(), Populate::default()),
+        ));
+        let keys: Vec<&str> = view["query"].as_object().unwrap().keys().map(String::as_str).collect();
+        let dispute_only = ["disputeType", "opposingParty", "disputeValue", "hearingDates", "resolution"];
+        assert_eq!(keys, expected.iter().copied().filter(|k| !dispute_only.contains(k)).collect::<Vec<_>>());
+    }
 }
