@@ -47,7 +47,9 @@ const PRINCIPAL: &str = "user";
 
 /// A populated user reference: `_id` plus the selected fields the user has. `lawyerDetails`
 /// is the public one (never verification notes or documents); `lawyerDetails.specialization`
-/// selects only that field.
+/// selects only that field. A JSON value rather than a view struct: each route names its own
+/// field list (Mongoose `populate(path, fields)`), so the shape varies by route, and absent
+/// fields must stay absent.
 pub fn populate(user: &User, fields: &[&str]) -> Value {
     let mut out = Map::new();
     out.insert("_id".into(), json!(user.id));

@@ -25,7 +25,7 @@ pub async fn reset_password(state: &AppState, token: &str, new_password: Passwor
     let invalid = || AppError::bad_request("Invalid or expired password reset token");
     let digest = sha256_hex(token);
     let user = users::find_by_reset_hash(&state.db, &digest).await?.ok_or_else(invalid)?;
-    if !user.password_reset_expires.is_some_and(|t| t > Timestamp::now()) {
+    if user.password_reset_expires.is_none_or(|t| t <= Timestamp::now()) {
         return Err(invalid());
     }
     let hash = security::hash_password_async(new_password.into_inner()).await?;
