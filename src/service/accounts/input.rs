@@ -332,17 +332,21 @@ pub struct PasswordReset {
     pub new_password: Password,
 }
 
+/// A required field (the reset token or the current password) and a confirmed new password:
+/// their rules, then both values.
+fn with_new_password(body: &Value, field: &str, required: &str) -> AppResult<(String, Password)> {
+    let mut v = Validator::body(body);
+    v.field(field).check(not_empty, required);
+    password_rules(&mut v, "newPassword", "New password");
+    confirm_rule(&mut v, body);
+    v.finish()?;
+    Ok((text(body, field).unwrap_or_default(), password_of(body, "newPassword", "New password")?))
+}
+
 impl FromBody for PasswordReset {
     fn from_body(body: &Value) -> AppResult<PasswordReset> {
-        let mut v = Validator::body(body);
-        v.field("token").check(not_empty, "Reset token is required");
-        password_rules(&mut v, "newPassword", "New password");
-        confirm_rule(&mut v, body);
-        v.finish()?;
-        Ok(PasswordReset {
-            token: text(body, "token").unwrap_or_default(),
-            new_password: password_of(body, "newPassword", "New password")?,
-        })
+        let (token, new_password) = with_new_password(body, "token", "Reset token is required")?;
+        Ok(PasswordReset { token, new_password })
     }
 }
 
@@ -427,15 +431,9 @@ pub struct PasswordChange {
 
 impl FromBody for PasswordChange {
     fn from_body(body: &Value) -> AppResult<PasswordChange> {
-        let mut v = Validator::body(body);
-        v.field("currentPassword").check(not_empty, "Current password is required");
-        password_rules(&mut v, "newPassword", "New password");
-        confirm_rule(&mut v, body);
-        v.finish()?;
-        Ok(PasswordChange {
-            current_password: text(body, "currentPassword").unwrap_or_default(),
-            new_password: password_of(body, "newPassword", "New password")?,
-        })
+        let (current_password, new_password) =
+            with_new_password(body, "currentPassword", "Current password is required")?;
+        Ok(PasswordChange { current_password, new_password })
     }
 }
 
