@@ -295,6 +295,7 @@ pub async fn find_readable_by_hash(db: &Db, content_hash: &str, viewer: &Id) -> 
 pub struct ListFilter {
     pub document_type: Option<DocumentType>,
     pub related_id: Option<Id>,
+    /// The search's `documentCategory` as given: a name outside the set matches nothing.
     pub category: Option<String>,
     /// Case-insensitive literal text in the name, the description or a tag.
     pub text: Option<String>,
