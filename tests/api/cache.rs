@@ -138,7 +138,7 @@ async fn insert_user(state: &AppState, user: &User) {
     .arg(&user.email)
     .arg(&user.password_hash)
     .arg(user.role.as_str())
-    .arg(&user.created_at);
+    .arg(user.created_at);
     state.db.exec(&sql).await.unwrap();
 }
 

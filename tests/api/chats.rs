@@ -234,7 +234,7 @@ async fn history_pages_count_from_the_newest_message() {
     let r = app.get(&format!("{messages}?limit=2&page=3"), ravi.t()).await;
     assert_eq!(contents(&r, "messages"), ["m1"]);
     assert_eq!(r.data()["pagination"]["hasMore"], false);
-    let before = sent[2].timestamp.clone();
+    let before = sent[2].timestamp;
     let r = app.get(&format!("{messages}?before={before}"), ravi.t()).await;
     assert_eq!(contents(&r, "messages"), ["m1", "m2"]);
     app.get(&format!("{messages}?before=yesterday"), ravi.t()).await.assert_status(400);
