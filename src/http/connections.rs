@@ -89,7 +89,7 @@ async fn my_clients(
         .cache
         .serve(&policy::LAWYER_MY_CLIENTS, Lookup::of(&user, &params), || async {
             let (items, total) = connections::my_clients(&state, &user, page).await?;
-            Ok(wrapped(Value::Array(items), total, page).into_json())
+            Ok(wrapped(chats::view_json(items), total, page).into_json())
         })
         .await
 }

@@ -5,18 +5,18 @@
 
 use std::collections::HashMap;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::cache::Tag;
 use crate::db::is_unique_violation;
 use crate::domain::chat::{ChatStatus, ChatType};
 use crate::domain::connection::{ConnectionStatus, LinkType};
 use crate::domain::page::Page;
-use crate::domain::page::legacy_pagination;
 use crate::error::{AppError, AppResult};
 use crate::ids::Id;
 use crate::mail::templates;
-use crate::service::chats::{self, ChatShape};
+use crate::service::cases::ActivityItem;
+use crate::service::chats::{self, ChatShape, ChatView};
 use crate::service::people::{
     self, CONTACT_ADDRESS, LAWYER_BRIEF, LAWYER_CONTACT, NAME_EMAIL, NAME_EMAIL_ROLE, NAME_ROLE, Users, actor,
     lawyer_brief, load_users, populate, user_ref,
@@ -41,10 +41,6 @@ const LAWYER_CONTACT_SINCE: &[&str] = &["name", "email", "phone", "lawyerDetails
 
 fn tags(c: &Connection) -> [Tag; 2] {
     [Tag::Cit(c.citizen.clone()), Tag::Law(c.lawyer.clone())]
-}
-
-fn list_data(key: &str, items: Vec<Value>, total: i64, page: Page) -> Value {
-    json!({ key: items, "pagination": legacy_pagination(total, page) })
 }
 
 /// The lawyer `citizen` may ask to connect ([`User::may_reach_out_to`], the rule of direct
@@ -82,11 +78,12 @@ pub async fn request_connection(
         Some(mut c) => {
             debug_assert_eq!(c.status, ConnectionStatus::Rejected);
             let now = Timestamp::now();
+            // The stored metadata as it is (an import may hold other keys), with the new type.
             let mut metadata = c.metadata.clone();
             if !metadata.is_object() {
-                metadata = json!({});
+                metadata = Value::Object(Default::default());
             }
-            metadata["connectionType"] = json!(connection_type);
+            metadata["connectionType"] = Value::from(connection_type.as_str());
             if !store::reopen(&state.db, &c.id, &message, &metadata, now).await? {
                 return Err(AppError::bad_request("You already have a pending connection request with this lawyer"));
             }
@@ -102,10 +99,10 @@ pub async fn request_connection(
         None => {
             let city =
                 citizen.address.get("city").and_then(Value::as_str).filter(|c| !c.is_empty()).unwrap_or("Unknown");
-            let metadata = json!({
-                "citizenLocation": city,
-                "lawyerSpecialization": lawyer.specializations(),
-                "connectionType": connection_type,
+            let metadata = chats::view_json(ConnectionMetadata {
+                citizen_location: city,
+                lawyer_specialization: lawyer.specializations(),
+                connection_type,
             });
             let c = Connection::new(citizen.id.clone(), lawyer.id.clone(), message.clone(), metadata);
             match store::insert(&state.db, &c).await {
@@ -121,42 +118,39 @@ pub async fn request_connection(
     };
     state.cache.invalidate(tags(&connection)).await;
 
-    let timestamp = crate::time::now_iso();
-    state.notifier.to_user(
-        &lawyer.id,
-        "new_connection_request",
-        json!({
-            "connectionId": connection.id,
-            "citizen": populate(citizen, NAME_EMAIL),
-            "message": message,
-            "connectionType": connection_type,
-            "timestamp": timestamp,
-        }),
-    );
+    let payload = NewConnectionRequest {
+        connection_id: &connection.id,
+        citizen: populate(citizen, NAME_EMAIL),
+        message: &message,
+        connection_type,
+        timestamp: Timestamp::now(),
+    };
+    state.notifier.to_user(&lawyer.id, "new_connection_request", chats::view_json(payload));
     let email =
         templates::connection_request(&lawyer.email, &lawyer.name, &citizen.name, &message, &state.config.frontend_url);
     crate::service::background::send_email(state, email).await;
     if created {
-        let activity = json!({
-            "id": connection.id,
-            "type": "connection",
-            "title": "Direct Lawyer Connection",
-            "description": format!("Connection request sent to {}", lawyer.name),
-            "status": connection.status,
-            "timestamp": connection.created_at,
-            "assignedLawyer": populate(&lawyer, LAWYER_BRIEF),
-            "category": "consultation",
-            "priority": "medium",
-        });
-        state.notifier.to_user(&citizen.id, "new_activity", activity);
+        let activity = ActivityItem {
+            id: &connection.id,
+            kind: "connection",
+            title: "Direct Lawyer Connection",
+            description: &format!("Connection request sent to {}", lawyer.name),
+            status: connection.status.as_str(),
+            timestamp: connection.created_at,
+            assigned_lawyer: Some(populate(&lawyer, LAWYER_BRIEF)),
+            category: "consultation",
+            priority: "medium",
+            dispute_type: None,
+        };
+        state.notifier.to_user(&citizen.id, "new_activity", chats::view_json(activity));
         let stats = store::citizen_stats(&state.db, &citizen.id).await?;
-        let stats = json!({
-            "totalCases": stats.total_cases,
-            "activeCases": stats.total_cases - stats.resolved_cases,
-            "resolvedCases": stats.resolved_cases,
-            "connectedLawyers": stats.connected_lawyers,
-            "pendingRequests": stats.pending_requests,
-            "receivedOffers": 0,
+        let stats = chats::view_json(CitizenStatsPayload {
+            total_cases: stats.total_cases,
+            active_cases: stats.total_cases - stats.resolved_cases,
+            resolved_cases: stats.resolved_cases,
+            connected_lawyers: stats.connected_lawyers,
+            pending_requests: stats.pending_requests,
+            received_offers: 0,
         });
         state.notifier.to_user(&citizen.id, "dashboard_stats_updated", stats.clone());
         state.notifier.to_user(&citizen.id, "quick_stats_updated", stats);
@@ -175,11 +169,9 @@ pub async fn revoke_connection(state: &AppState, citizen: &User, id: &Id) -> App
         return Err(not_found());
     }
     state.cache.invalidate(tags(&connection)).await;
-    state.notifier.to_user(
-        &connection.lawyer,
-        "connection_request_revoked",
-        json!({"connectionId": connection.id, "citizenId": citizen.id, "timestamp": crate::time::now_iso()}),
-    );
+    let payload =
+        RequestRevoked { connection_id: &connection.id, citizen_id: &citizen.id, timestamp: Timestamp::now() };
+    state.notifier.to_user(&connection.lawyer, "connection_request_revoked", chats::view_json(payload));
     Ok(())
 }
 
@@ -219,10 +211,10 @@ async fn connected(state: &AppState, viewer: &User, side: Side<'_>, fields: &[&s
         .zip(docs)
         .map(|(c, connection)| {
             let chat_info = c.chat_id.as_ref().and_then(|id| infos.remove(id));
-            chats::view_json(ConnectedView { connection, chat_info })
+            ConnectedView { connection, chat_info }
         })
         .collect();
-    Ok(list_data("connections", items, total, page))
+    Ok(chats::view_json(ConnectionsPage::new(items, total, page)))
 }
 
 /// 3.4 #17.
@@ -239,11 +231,9 @@ pub async fn pending_requests_of_citizen(state: &AppState, citizen: &User, page:
     let items = documents(state, &list, side, LAWYER_CONTACT_SINCE)
         .await?
         .into_iter()
-        .map(|connection| {
-            chats::view_json(PendingGroupView { all_requests: vec![connection.clone()], connection, request_count: 1 })
-        })
+        .map(|connection| PendingGroupView { all_requests: vec![connection.clone()], connection, request_count: 1 })
         .collect();
-    Ok(list_data("requests", items, total, page))
+    Ok(chats::view_json(RequestsPage::new(items, total, page)))
 }
 
 /// 3.4 #19: the chats of accepted connections, most recent activity first.
@@ -261,19 +251,19 @@ pub async fn direct_chats_of_citizen(state: &AppState, citizen: &User, page: Pag
         .iter()
         .filter_map(|c| {
             let chat = by_chat_id.get(c.chat_id.as_deref()?)?;
-            Some(json!({
-                "connectionId": c.id,
-                "chatId": chat.chat_id,
-                "lawyer": user_ref(&users, &c.lawyer, Some(LAWYER_BRIEF)),
-                "status": chat.status,
-                "lastMessage": chats::last_message(chat, &users, Some(NAME_ROLE)),
-                "unreadCount": unread.get(&chat.id).copied().unwrap_or(0),
-                "connectedAt": c.responded_at,
-                "participants": chats::participants(chat, &users, Some(NAME_ROLE)),
-            }))
+            Some(DirectChatItem {
+                connection_id: c.id.clone(),
+                chat_id: chat.chat_id.clone(),
+                lawyer: user_ref(&users, &c.lawyer, Some(LAWYER_BRIEF)),
+                status: chat.status,
+                last_message: chats::last_message(chat, &users, Some(NAME_ROLE)),
+                unread_count: unread.get(&chat.id).copied().unwrap_or(0),
+                connected_at: c.responded_at,
+                participants: chats::participants(chat, &users, Some(NAME_ROLE)),
+            })
         })
         .collect();
-    Ok(list_data("chats", items, total, page))
+    Ok(chats::view_json(ChatsPage::new(items, total, page)))
 }
 
 // ---- direct connections: lawyer side ----
@@ -283,8 +273,8 @@ pub async fn pending_requests_of_lawyer(state: &AppState, lawyer: &User, page: P
     let side = Side::Lawyer(&lawyer.id);
     let total = store::count(&state.db, side, ConnectionStatus::Pending).await?;
     let list = store::list(&state.db, side, ConnectionStatus::Pending, Order::RequestedDesc, page).await?;
-    let docs = documents(state, &list, side, CONTACT_ADDRESS).await?.into_iter().map(chats::view_json).collect();
-    Ok(list_data("requests", docs, total, page))
+    let docs = documents(state, &list, side, CONTACT_ADDRESS).await?;
+    Ok(chats::view_json(RequestsPage::new(docs, total, page)))
 }
 
 /// 3.3 #16.
@@ -331,17 +321,14 @@ pub async fn accept_connection(state: &AppState, lawyer: &User, id: &Id, input: 
     let response = input.response().to_string();
     let (c, citizen) = answer(state, lawyer, id, ConnectionStatus::Accepted, &response).await?;
     let chat = chats::activate_direct_chat(state, &citizen, lawyer, &c.id).await?;
-    state.notifier.to_user(
-        &citizen.id,
-        "connection_request_accepted",
-        json!({
-            "connectionId": c.id,
-            "chatId": chat.chat_id,
-            "lawyer": lawyer_brief(lawyer),
-            "responseMessage": response,
-            "timestamp": crate::time::now_iso(),
-        }),
-    );
+    let payload = RequestAnswered {
+        connection_id: &c.id,
+        chat_id: Some(&chat.chat_id),
+        lawyer: lawyer_brief(lawyer),
+        response_message: &response,
+        timestamp: Timestamp::now(),
+    };
+    state.notifier.to_user(&citizen.id, "connection_request_accepted", chats::view_json(payload));
     let frontend = &state.config.frontend_url;
     let email = templates::connection_accepted(
         &citizen.email,
@@ -361,16 +348,14 @@ pub async fn accept_connection(state: &AppState, lawyer: &User, id: &Id, input: 
 pub async fn reject_connection(state: &AppState, lawyer: &User, id: &Id, input: &ConnectionAnswer) -> AppResult<Value> {
     let response = input.response().to_string();
     let (c, citizen) = answer(state, lawyer, id, ConnectionStatus::Rejected, &response).await?;
-    state.notifier.to_user(
-        &citizen.id,
-        "connection_request_rejected",
-        json!({
-            "connectionId": c.id,
-            "lawyer": lawyer_brief(lawyer),
-            "responseMessage": response,
-            "timestamp": crate::time::now_iso(),
-        }),
-    );
+    let payload = RequestAnswered {
+        connection_id: &c.id,
+        chat_id: None,
+        lawyer: lawyer_brief(lawyer),
+        response_message: &response,
+        timestamp: Timestamp::now(),
+    };
+    state.notifier.to_user(&citizen.id, "connection_request_rejected", chats::view_json(payload));
     let citizen_ref = populate(&citizen, NAME_EMAIL);
     Ok(chats::view_json(RejectedView { connection: ConnectionView::new(&c, citizen_ref, id_json(&c.lawyer)) }))
 }
@@ -403,26 +388,24 @@ async fn linked(
     connection_type: LinkType,
     role: Role,
     fields: &[&str],
-) -> AppResult<Vec<Value>> {
+) -> AppResult<Vec<LinkedUser>> {
     let links = legacy_links(owner, connection_type);
     let users: Users = load_users(state, links.iter().map(|(id, _)| id)).await?;
     Ok(links
         .iter()
         .filter_map(|(id, at)| {
             let user = users.get(id).filter(|u| u.role == role)?;
-            let mut item = populate(user, fields);
-            item["connectedAt"] = json!(at);
-            Some(item)
+            Some(LinkedUser { user: populate(user, fields), connected_at: at.clone() })
         })
         .collect())
 }
 
-fn page_of(items: Vec<Value>, page: Page) -> Vec<Value> {
+fn page_of<T>(items: Vec<T>, page: Page) -> Vec<T> {
     items.into_iter().skip(page.offset() as usize).take(page.limit as usize).collect()
 }
 
 /// 3.3 #7: the lawyer's legacy clients as `(page items, total)` for the wrapper style.
-pub async fn my_clients(state: &AppState, lawyer: &User, page: Page) -> AppResult<(Vec<Value>, i64)> {
+pub async fn my_clients(state: &AppState, lawyer: &User, page: Page) -> AppResult<(Vec<LinkedUser>, i64)> {
     let all = linked(state, lawyer, LinkType::Client, Role::Citizen, &["name", "email", "phone", "createdAt"]).await?;
     let total = all.len() as i64;
     Ok((page_of(all, page), total))
@@ -432,11 +415,11 @@ pub async fn my_clients(state: &AppState, lawyer: &User, page: Page) -> AppResul
 pub async fn my_lawyers(state: &AppState, citizen: &User, page: Page) -> AppResult<Value> {
     let all = linked(state, citizen, LinkType::Lawyer, Role::Lawyer, LAWYER_CONTACT_SINCE).await?;
     let total = all.len() as i64;
-    Ok(list_data("lawyers", page_of(all, page), total, page))
+    Ok(chats::view_json(LawyersPage::new(page_of(all, page), total, page)))
 }
 
 fn legacy_link(user: &Id, connection_type: LinkType, at: &str) -> Value {
-    json!({"userId": user, "connectionType": connection_type, "connectedAt": at, "_id": Id::new()})
+    chats::view_json(LegacyLink { user_id: user, connection_type, connected_at: at, id: Id::new() })
 }
 
 /// 3.3 #9: the legacy "accept client": links the lawyer and an active citizen both ways.
@@ -456,14 +439,15 @@ pub async fn accept_client(state: &AppState, lawyer: &User, citizen_id: &Id) -> 
     users::save(&state.db, &mut citizen).await?;
     let tags = [Tag::Cit(citizen.id.clone()), Tag::Law(lawyer.id.clone()), Tag::User(lawyer.id.clone())];
     people::user_changed(state, &citizen.id, tags).await;
-    state.notifier.to_user(&citizen.id, "connection_accepted", json!({"lawyer": lawyer_brief(&lawyer)}));
+    let payload = ClientAccepted { lawyer: lawyer_brief(&lawyer) };
+    state.notifier.to_user(&citizen.id, "connection_accepted", chats::view_json(payload));
     Ok(())
 }
 
 fn push_link(links: &mut Value, link: Value) {
     match links.as_array_mut() {
         Some(list) => list.push(link),
-        None => *links = json!([link]),
+        None => *links = Value::Array(vec![link]),
     }
 }
 
@@ -500,7 +484,7 @@ pub async fn message_request(
         return Err(AppError::too_many("You can only send 2 message requests per hour to the same lawyer"));
     }
     let mut kept = recent;
-    kept.push(json!({"toUserId": lawyer.id, "timestamp": crate::time::iso(now), "_id": Id::new()}));
+    kept.push(chats::view_json(StoredMessageRequest { to_user_id: &lawyer.id, timestamp: now, id: Id::new() }));
     citizen.message_requests = Value::Array(kept);
     users::save(&state.db, &mut citizen).await?;
     people::user_changed(state, &citizen.id, []).await;
@@ -510,16 +494,13 @@ pub async fn message_request(
         chats::post_opening_message(state, &chat, &citizen, message.clone()).await?;
     }
     state.cache.invalidate([Tag::Cit(citizen.id.clone()), Tag::Law(lawyer.id.clone())]).await;
-    state.notifier.to_user(
-        &lawyer.id,
-        "direct_message_request",
-        json!({
-            "chatId": chat.chat_id,
-            "message": message,
-            "from": actor(&citizen),
-            "timestamp": crate::time::now_iso(),
-        }),
-    );
+    let payload = DirectMessageRequest {
+        chat_id: &chat.chat_id,
+        message: &message,
+        from: actor(&citizen),
+        timestamp: Timestamp::now(),
+    };
+    state.notifier.to_user(&lawyer.id, "direct_message_request", chats::view_json(payload));
     Ok(chat.chat_id)
 }
 
@@ -527,14 +508,14 @@ pub async fn message_request(
 
 const LAWYER_CHAT_SHAPE: ChatShape = ChatShape { participants: Some(NAME_EMAIL_ROLE), last_sender: Some(NAME_ROLE) };
 
+/// One page of the lawyer's direct chats with `status` and their total.
 async fn lawyer_direct_chats(
     state: &AppState,
     lawyer: &User,
     status: ChatStatus,
     order: ChatOrder,
-    key: &str,
     page: Page,
-) -> AppResult<Value> {
+) -> AppResult<(Vec<ChatView>, i64)> {
     let filter = ChatFilter {
         participant: Some(&lawyer.id),
         chat_type: Some(ChatType::Direct),
@@ -543,19 +524,20 @@ async fn lawyer_direct_chats(
     };
     let total = chat_store::count(&state.db, &filter).await?;
     let list = chat_store::list(&state.db, &filter, order, page).await?;
-    let docs =
-        chats::chat_documents(state, &list, LAWYER_CHAT_SHAPE, None).await?.into_iter().map(chats::view_json).collect();
-    Ok(list_data(key, docs, total, page))
+    Ok((chats::chat_documents(state, &list, LAWYER_CHAT_SHAPE, None).await?, total))
 }
 
 /// 3.3 #10: pending direct chats (legacy message requests), newest first.
 pub async fn pending_direct_requests(state: &AppState, lawyer: &User, page: Page) -> AppResult<Value> {
-    lawyer_direct_chats(state, lawyer, ChatStatus::Pending, ChatOrder::CreatedDesc, "requests", page).await
+    let (requests, total) =
+        lawyer_direct_chats(state, lawyer, ChatStatus::Pending, ChatOrder::CreatedDesc, page).await?;
+    Ok(chats::view_json(RequestsPage::new(requests, total, page)))
 }
 
 /// 3.3 #12: active direct chats, most recently updated first.
 pub async fn my_direct_chats(state: &AppState, lawyer: &User, page: Page) -> AppResult<Value> {
-    lawyer_direct_chats(state, lawyer, ChatStatus::Active, ChatOrder::UpdatedDesc, "chats", page).await
+    let (list, total) = lawyer_direct_chats(state, lawyer, ChatStatus::Active, ChatOrder::UpdatedDesc, page).await?;
+    Ok(chats::view_json(ChatsPage::new(list, total, page)))
 }
 
 /// 3.3 #11: activates a direct chat of the lawyer and tells the citizen.
@@ -570,14 +552,12 @@ pub async fn accept_direct_request(state: &AppState, lawyer: &User, chat_id: &st
     let users = load_users(state, chat.participants.iter().map(|p| &p.user_id)).await?;
     let citizen = chat.participants.iter().filter_map(|p| users.get(&p.user_id)).find(|u| u.role == Role::Citizen);
     if let Some(citizen) = citizen {
-        state.notifier.to_user(
-            &citizen.id,
-            "direct_request_accepted",
-            json!({"chatId": chat.chat_id, "lawyer": lawyer_brief(lawyer), "timestamp": crate::time::now_iso()}),
-        );
+        let payload =
+            DirectRequestAccepted { chat_id: &chat.chat_id, lawyer: lawyer_brief(lawyer), timestamp: Timestamp::now() };
+        state.notifier.to_user(&citizen.id, "direct_request_accepted", chats::view_json(payload));
     }
     let shape = ChatShape { participants: Some(NAME_EMAIL_ROLE), last_sender: None };
-    Ok(json!({"chat": chats::chat_document(state, &chat, shape).await?}))
+    Ok(chats::view_json(AcceptedChatView { chat: chats::chat_document(state, &chat, shape).await? }))
 }
 
 /// 3.3 #8: one entry per citizen of the lawyer's active direct chats.
@@ -588,12 +568,13 @@ pub async fn my_direct_clients(state: &AppState, lawyer: &User, page: Page) -> A
     let clients = rows
         .iter()
         .filter_map(|r| {
-            let mut item = populate(users.get(&r.citizen)?, &["name", "email", "phone", "role"]);
-            item["connectedAt"] = json!(r.joined_at);
-            item["lastChatUpdate"] = json!(r.chat_updated_at);
-            item["chatId"] = json!(r.chat_id);
-            Some(item)
+            Some(DirectClientItem {
+                user: populate(users.get(&r.citizen)?, &["name", "email", "phone", "role"]),
+                connected_at: r.joined_at.clone(),
+                last_chat_update: r.chat_updated_at.clone(),
+                chat_id: r.chat_id.clone(),
+            })
         })
         .collect();
-    Ok(list_data("clients", clients, total, page))
+    Ok(chats::view_json(ClientsPage::new(clients, total, page)))
 }
