@@ -42,6 +42,11 @@ impl RateLimiter {
         RateLimiter { inner: Arc::new(Inner { window, max, shards }) }
     }
 
+    /// `(max requests, window in seconds)`: the `RateLimit-Policy` of every response.
+    pub fn policy(&self) -> (u64, u64) {
+        (self.inner.max, self.inner.window.as_secs())
+    }
+
     pub fn check(&self, ip: IpAddr) -> Decision {
         self.check_at(ip, Instant::now())
     }

@@ -242,7 +242,7 @@ impl Realtime {
             Layer::Local(layer) => router.layer(layer.clone()),
             Layer::Redis(layer) => router.layer(layer.clone()),
         };
-        router.layer(axum::middleware::map_request(own_handshake_parts))
+        router.layer(tower::util::MapRequestLayer::new(own_handshake_parts))
     }
 
     /// Closes every socket of this instance (so a graceful HTTP shutdown is not held open by
@@ -538,7 +538,7 @@ impl Drop for InFlight {
 
 /// engineioxide keeps the handshake request's parts for the socket's lifetime; copied into
 /// owned buffers they no longer pin hyper's 16 KiB read buffer (see BENCHMARKS.md).
-async fn own_handshake_parts(mut req: Request) -> Request {
+fn own_handshake_parts(mut req: Request) -> Request {
     let uri = req.uri();
     let handshake = uri.path().starts_with("/socket.io") && !uri.query().is_some_and(|q| q.contains("sid="));
     if !handshake {

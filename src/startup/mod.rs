@@ -9,15 +9,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use axum::Router;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::ConnectInfo;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::{self, Next};
 use axum::response::Response;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 use tower::Service;
+use tower::util::MapResponseLayer;
 
 pub mod ops;
 
@@ -186,8 +186,9 @@ pub async fn start(app: App, listener: TcpListener, admin_listener: TcpListener)
     let admin_addr = admin_listener.local_addr()?;
     let activity = Activity::new();
     let (ops_shutdown, mut ops_rx) = watch::channel(false);
+    let counted = activity.clone();
     let app =
-        crate::http::router(state.clone(), &realtime).layer(middleware::from_fn_with_state(activity.clone(), track));
+        crate::http::router(state.clone(), &realtime).layer(MapResponseLayer::new(move |res| track(&counted, res)));
     let ops = ops::router(state.clone(), activity.clone());
     tokio::spawn(async move {
         let ops = axum::serve(admin_listener, ops).with_graceful_shutdown(async move {
@@ -207,9 +208,9 @@ pub fn start_workers(state: &AppState, queues: &[crate::jobs::Queue]) -> Workers
     Workers::start(&state.jobs, crate::service::background::all(state, queues))
 }
 
-/// Counts responses; while draining, asks the client to reconnect elsewhere.
-async fn track(State(activity): State<Arc<Activity>>, req: Request, next: Next) -> Response {
-    let mut res = next.run(req).await;
+/// Counts responses; while draining, asks the client to reconnect elsewhere. (A response
+/// mapper, not `from_fn`, which would clone the service below it on every request.)
+fn track(activity: &Activity, mut res: Response) -> Response {
     activity.requests.fetch_add(1, Ordering::Relaxed);
     if activity.is_draining() && res.status() != StatusCode::SWITCHING_PROTOCOLS {
         res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
