@@ -1,7 +1,15 @@
 //! The rules of `nyaya create-admin`.
 
-#[allow(unused_imports)]
-use super::*;
+use serde_json::Value;
+
+use super::documents::profile_completion;
+use super::{canonical_email, finish, model_error};
+use crate::db::Db;
+use crate::domain::email;
+use crate::domain::password::Password;
+use crate::error::AppResult;
+use crate::security;
+use crate::store::users::{self, Role, User};
 
 /// What `nyaya create-admin` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,10 +28,10 @@ pub async fn ensure_admin(db: &Db, name: &str, raw_email: &str, password: &str) 
     let mut errors = Vec::new();
     let name = name.trim();
     if !(2..=50).contains(&name.chars().count()) {
-        errors.push(model_error("name", Some(&json!(name)), "Name must be between 2 and 50 characters"));
+        errors.push(model_error("name", Some(&Value::from(name)), "Name must be between 2 and 50 characters"));
     }
     if !email::is_email(raw_email) {
-        errors.push(model_error("email", Some(&json!(raw_email)), email::INVALID));
+        errors.push(model_error("email", Some(&Value::from(raw_email)), email::INVALID));
     }
     for problem in Password::problems(password) {
         errors.push(model_error("password", None, problem.message("Password")));
@@ -33,7 +41,7 @@ pub async fn ensure_admin(db: &Db, name: &str, raw_email: &str, password: &str) 
     let Some(mut user) = users::find_by_email(db, &email).await? else {
         let hash = security::hash_password_async(password.to_string()).await?;
         let mut user = User::new(name.to_string(), email, hash, Role::Admin);
-        user.profile_completion = json!({"basicInfo": true, "roleSpecificDetails": true, "documentsUploaded": true});
+        user.profile_completion = profile_completion(true, true);
         users::insert(db, &user).await?;
         return Ok((user, AdminOutcome::Created));
     };
@@ -48,7 +56,7 @@ pub async fn ensure_admin(db: &Db, name: &str, raw_email: &str, password: &str) 
     user.is_verified = true;
     user.lawyer_details = None;
     user.student_details = None;
-    user.profile_completion = json!({"basicInfo": true, "roleSpecificDetails": true, "documentsUploaded": true});
+    user.profile_completion = profile_completion(true, true);
     if !same_password {
         user.password_hash = security::hash_password_async(password.to_string()).await?;
         user.refresh_token_hash = None;

@@ -1,8 +1,11 @@
 //! The nested documents of an account (address, lawyer and student details) as the original
 //! schema cast, defaulted and validated them.
 
-#[allow(unused_imports)]
-use super::*;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use super::model_error;
+use crate::error::FieldError;
 
 /// How the original's schema casts one declared key of a nested document.
 #[derive(Clone, Copy)]
@@ -53,13 +56,13 @@ pub(super) fn cast(kind: Kind, value: &Value) -> Option<Value> {
             Value::Number(_) => Some(value.clone()),
             Value::String(s) => {
                 let n: f64 = s.trim().parse().ok().filter(|n: &f64| n.is_finite())?;
-                Some(if n.fract() == 0.0 && n.abs() < 9e15 { json!(n as i64) } else { json!(n) })
+                Some(if n.fract() == 0.0 && n.abs() < 9e15 { Value::from(n as i64) } else { Value::from(n) })
             }
             _ => None,
         },
         Kind::TextList => match value {
-            Value::Array(items) => items.iter().map(text).collect::<Option<Vec<_>>>().map(|v| json!(v)),
-            other => text(other).map(|s| json!([s])),
+            Value::Array(items) => items.iter().map(text).collect::<Option<Vec<_>>>().map(Value::from),
+            other => text(other).map(|s| Value::from(vec![s])),
         },
     }
 }
@@ -117,6 +120,7 @@ pub(super) fn finish_lawyer_details(
     role_specific: bool,
     errors: &mut Vec<FieldError>,
 ) -> Value {
+    // Defaults of the stored, free-form document (its other keys are the client's own).
     let defaults = [
         ("specialization", json!(["General Practice"])),
         ("experience", json!(0)),
@@ -132,14 +136,14 @@ pub(super) fn finish_lawyer_details(
     if let Some(exp) = number_at(&doc, "experience").filter(|e| !(0.0..=50.0).contains(e)) {
         errors.push(model_error(
             "lawyerDetails.experience",
-            Some(&json!(exp)),
+            Some(&Value::from(exp)),
             "Experience must be between 0 and 50 years",
         ));
     }
     if let Some(fee) = number_at(&doc, "consultationFee").filter(|f| *f < 0.0) {
         errors.push(model_error(
             "lawyerDetails.consultationFee",
-            Some(&json!(fee)),
+            Some(&Value::from(fee)),
             "Consultation fee cannot be negative",
         ));
     }
@@ -155,10 +159,14 @@ pub(super) fn finish_lawyer_details(
 
 /// The student schema's defaults and validators.
 pub(super) fn finish_student_details(mut doc: Map<String, Value>, errors: &mut Vec<FieldError>) -> Value {
-    doc.entry("semester").or_insert(json!("1st"));
+    doc.entry("semester").or_insert_with(|| Value::from("1st"));
     let next_year = f64::from(chrono::Datelike::year(&chrono::Utc::now()) + 1);
     if let Some(year) = number_at(&doc, "enrollmentYear").filter(|y| !(2000.0..=next_year).contains(y)) {
-        errors.push(model_error("studentDetails.enrollmentYear", Some(&json!(year)), "Enrollment year must be valid"));
+        errors.push(model_error(
+            "studentDetails.enrollmentYear",
+            Some(&Value::from(year)),
+            "Enrollment year must be valid",
+        ));
     }
     if !doc.get("semester").and_then(Value::as_str).is_some_and(|s| SEMESTERS.contains(&s)) {
         errors.push(model_error(
@@ -181,6 +189,21 @@ pub(super) fn finish_student_details(mut doc: Map<String, Value>, errors: &mut V
         }
     }
     Value::Object(doc)
+}
+
+/// The stored `profileCompletion` document.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ProfileCompletion {
+    basic_info: bool,
+    role_specific_details: bool,
+    documents_uploaded: bool,
+}
+
+/// `profileCompletion` of a new or promoted account (basic info always given).
+pub(super) fn profile_completion(role_specific_details: bool, documents_uploaded: bool) -> Value {
+    let completion = ProfileCompletion { basic_info: true, role_specific_details, documents_uploaded };
+    serde_json::to_value(completion).expect("profileCompletion serializes")
 }
 
 /// JavaScript truthiness, for the validators' "falsy counts as absent".

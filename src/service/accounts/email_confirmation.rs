@@ -1,7 +1,12 @@
 //! Confirming an account's email address with the emailed token.
 
-#[allow(unused_imports)]
-use super::*;
+use crate::cache::Tag;
+use crate::error::{AppError, AppResult};
+use crate::security::sha256_hex;
+use crate::service::people;
+use crate::state::AppState;
+use crate::store::users;
+use crate::time::Timestamp;
 
 /// How long an email-confirmation token stays valid (the email says so).
 pub(super) const CONFIRMATION_TOKEN_LIFETIME: chrono::Duration = chrono::Duration::hours(24);

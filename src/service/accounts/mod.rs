@@ -13,20 +13,16 @@
 //! shapes; this file the pieces they
 //! share (sessions and emailed tokens, the model's email rule, validation errors).
 
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
-use crate::cache::Tag;
-use crate::db::{Db, is_unique_violation};
 use crate::error::{AppError, AppResult, FieldError};
-use crate::mail::templates;
-use crate::security::{self, TokenPair, sha256_hex};
+use crate::security::{TokenPair, sha256_hex};
 use crate::service::people;
 use crate::state::AppState;
-use crate::store::users::{self, EmailedToken, Role, User};
+use crate::store::users::{self, User};
 use crate::time::Timestamp;
 
 use crate::domain::email::Email;
-use crate::domain::password::Password;
 pub use crate::domain::{email, password};
 
 mod create_admin;
@@ -40,9 +36,7 @@ mod sessions;
 pub mod views;
 
 pub use create_admin::*;
-use documents::*;
 pub use documents::{SEMESTERS, is_falsy};
-use email_confirmation::CONFIRMATION_TOKEN_LIFETIME;
 pub use email_confirmation::*;
 pub use input::*;
 pub use passwords::*;
@@ -63,7 +57,7 @@ fn model_error(path: &str, value: Option<&Value>, msg: impl Into<String>) -> Fie
 }
 
 fn invalid_email(raw: &str) -> AppError {
-    AppError::validation(vec![model_error("email", Some(&json!(raw)), email::INVALID)])
+    AppError::validation(vec![model_error("email", Some(&Value::from(raw)), email::INVALID)])
 }
 
 /// The stored form of an address ([`Email::parse`]); a validation error on `email` otherwise.

@@ -1,7 +1,15 @@
 //! Passwords (3.1 #4, #5, #9): the emailed reset and the change of one's own password.
 
-#[allow(unused_imports)]
-use super::*;
+use super::issue_token;
+use crate::domain::email;
+use crate::domain::password::Password;
+use crate::error::{AppError, AppResult};
+use crate::mail::templates;
+use crate::security::{self, sha256_hex};
+use crate::service::people;
+use crate::state::AppState;
+use crate::store::users::{self, EmailedToken, User};
+use crate::time::Timestamp;
 
 /// How long an emailed password-reset token stays valid (the email says so).
 pub(super) const RESET_TOKEN_LIFETIME: chrono::Duration = chrono::Duration::minutes(10);

@@ -1,7 +1,16 @@
 //! The current user and profile edits (3.1 #7, #8).
 
-#[allow(unused_imports)]
-use super::*;
+use serde_json::Value;
+
+use super::documents::{
+    ADDRESS_KEYS, LAWYER_KEYS, STUDENT_KEYS, finish_lawyer_details, finish_student_details, is_falsy, merge_document,
+};
+use super::{ProfileChanges, finish};
+use crate::cache::Tag;
+use crate::error::AppResult;
+use crate::service::people;
+use crate::state::AppState;
+use crate::store::users::{self, Role, User};
 
 /// 3.1 #7: the clean user with legacy `connections.userId` populated
 /// (name, email, role, lawyerDetails.specialization).

@@ -1,7 +1,20 @@
 //! 3.1 #1: registration.
 
-#[allow(unused_imports)]
-use super::*;
+use serde_json::{Map, Value};
+
+use super::documents::{
+    ADDRESS_KEYS, LAWYER_KEYS, STUDENT_KEYS, finish_lawyer_details, finish_student_details, merge_document,
+    profile_completion,
+};
+use super::email_confirmation::CONFIRMATION_TOKEN_LIFETIME;
+use super::{DUPLICATE_EMAIL, Registration, Session, canonical_email, finish, issue_token};
+use crate::cache::Tag;
+use crate::db::is_unique_violation;
+use crate::error::{AppError, AppResult};
+use crate::mail::templates;
+use crate::security::{self, sha256_hex};
+use crate::state::AppState;
+use crate::store::users::{self, Role, User};
 
 /// 3.1 #1. Everyone gets an email-address confirmation link; lawyers start pending and
 /// unverified and also get the welcome email (5.1).
@@ -21,8 +34,7 @@ pub async fn register(state: &AppState, reg: Registration) -> AppResult<Session>
                 None => Map::new(),
             };
             user.lawyer_details = Some(finish_lawyer_details(doc, supplied, &mut errors));
-            user.profile_completion =
-                json!({"basicInfo": true, "roleSpecificDetails": supplied, "documentsUploaded": false});
+            user.profile_completion = profile_completion(supplied, false);
         }
         Role::LawStudent => {
             let doc = match &reg.student_details {

@@ -1,7 +1,12 @@
 //! Sessions (3.1 #2, #3, #6): login, refresh-token rotation and logout.
 
-#[allow(unused_imports)]
-use super::*;
+use super::{Session, invalid_email, open_session};
+use crate::domain::email;
+use crate::error::{AppError, AppResult};
+use crate::security::{self, TokenPair, sha256_hex};
+use crate::service::people;
+use crate::state::AppState;
+use crate::store::users::{self, User};
 
 /// 3.1 #2. Deactivation is reported before the password is checked; migrated bcrypt hashes
 /// are replaced by argon2 ones on success.
