@@ -4,15 +4,15 @@
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::routing::{get, patch};
-use serde_json::json;
 
 use super::docs::AdminOnly;
 use super::extract::{Admin, Body, Params, parse_id};
 use super::respond::{Envelope, serve_data};
 use crate::cache::{Cached, Lookup, policy};
 use crate::error::AppResult;
-use crate::service::accounts::views::CleanUser;
+use crate::service::accounts::views::{CleanUser, LawyerReply, UserReply};
 use crate::service::admin::{self, Decision, StatusChange};
+use crate::service::chats::view_json;
 use crate::state::AppState;
 use crate::store::users::VerificationStatus;
 
@@ -80,7 +80,8 @@ pub async fn toggle_status(
     let id = parse_id(&raw, "user")?;
     let user = admin::toggle_status(&state, &me, &id, change.is_active).await?;
     let word = if user.is_active { "activated" } else { "deactivated" };
-    Ok(Envelope::data(json!({"user": CleanUser::of(&user)})).with_message(format!("User account {word} successfully")))
+    let data = view_json(UserReply { user: CleanUser::of(&user) });
+    Ok(Envelope::data(data).with_message(format!("User account {word} successfully")))
 }
 
 #[utoipa::path(get, path = "/api/admin/lawyers/pending-verifications", tag = "admin", security(("bearer" = [])),
@@ -123,5 +124,6 @@ pub async fn verification(
     let Body(decision) = body?;
     let lawyer = admin::decide_verification(&state, &id, &decision).await?;
     let word = if decision.status == VerificationStatus::Verified { "verified" } else { "rejected" };
-    Ok(Envelope::data(json!({"lawyer": CleanUser::of(&lawyer)})).with_message(format!("Lawyer {word} successfully")))
+    let data = view_json(LawyerReply { lawyer: CleanUser::of(&lawyer) });
+    Ok(Envelope::data(data).with_message(format!("Lawyer {word} successfully")))
 }

@@ -9,18 +9,18 @@ use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue};
 use axum::response::{AppendHeaders, IntoResponse, Response};
 use axum::routing::{get, post, put};
-use serde_json::{Value, json};
 
 use super::docs::LoggedIn;
 use super::extract::{Body, CurrentUser, cookie};
 use super::respond::Envelope;
 use crate::error::{AppError, AppResult};
 use crate::security::{self, TokenPair};
-use crate::service::accounts::views::CleanUser;
+use crate::service::accounts::views::{CleanUser, DevResetToken, SessionReply, Tokens, UserReply};
 use crate::service::accounts::{
     self, CaptchaToken, EmailConfirmation, ForgotPassword, Login, PasswordChange, PasswordReset, ProfileChanges,
     RefreshRequest, Registration, WithCaptcha,
 };
+use crate::service::chats::view_json;
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -75,10 +75,6 @@ fn cleared_cookies() -> Cookies {
     AppendHeaders([(SET_COOKIE, clear(ACCESS_COOKIE)), (SET_COOKIE, clear(REFRESH_COOKIE))])
 }
 
-fn tokens_json(tokens: &TokenPair) -> Value {
-    json!({"accessToken": tokens.access, "refreshToken": tokens.refresh})
-}
-
 async fn check_captcha(state: &AppState, token: &CaptchaToken) -> AppResult<()> {
     security::verify_captcha(&state.config, &token.text()).await.map_err(|e| AppError::bad_request(e.0))
 }
@@ -100,7 +96,7 @@ pub async fn register(State(state): State<AppState>, body: AppResult<Body<Regist
     let registration = with_captcha(&state, body)?;
     check_captcha(&state, &registration.captcha_token).await?;
     let session = accounts::register(&state, registration).await?;
-    let data = json!({"user": CleanUser::of(&session.user), "tokens": tokens_json(&session.tokens)});
+    let data = view_json(SessionReply::of(&session.user, &session.tokens));
     Ok((
         session_cookies(&state, &session.tokens),
         Envelope::data(data).with_message("User registered successfully").created(),
@@ -121,7 +117,7 @@ pub async fn login(State(state): State<AppState>, body: AppResult<Body<Login>>) 
     let input = with_captcha(&state, body)?;
     check_captcha(&state, &input.captcha_token).await?;
     let session = accounts::login(&state, &input.email, input.password).await?;
-    let data = json!({"user": CleanUser::of(&session.user), "tokens": tokens_json(&session.tokens)});
+    let data = view_json(SessionReply::of(&session.user, &session.tokens));
     Ok((session_cookies(&state, &session.tokens), Envelope::data(data).with_message("Login successful"))
         .into_response())
 }
@@ -142,7 +138,7 @@ pub async fn refresh_token(
     let tokens = accounts::refresh(&state, token.as_deref()).await?;
     Ok((
         session_cookies(&state, &tokens),
-        Envelope::data(tokens_json(&tokens)).with_message("Token refreshed successfully"),
+        Envelope::data(view_json(Tokens::of(&tokens))).with_message("Token refreshed successfully"),
     )
         .into_response())
 }
@@ -157,10 +153,10 @@ pub async fn forgot_password(State(state): State<AppState>, Body(input): Body<Fo
     let token = accounts::forgot_password(&state, &input.email).await?;
     let reply = Envelope::message(GENERIC_RESET_MESSAGE);
     match token {
-        Some(token) if state.config.env == crate::config::Environment::Development => Ok(reply.with_data(json!({
-            "resetToken": token,
-            "message": "Use this token to reset your password",
-        }))),
+        Some(token) if state.config.env == crate::config::Environment::Development => {
+            let data = DevResetToken { reset_token: &token, message: "Use this token to reset your password" };
+            Ok(reply.with_data(view_json(data)))
+        }
         _ => Ok(reply),
     }
 }
@@ -207,7 +203,7 @@ pub async fn logout(State(state): State<AppState>, CurrentUser(user): CurrentUse
     responses((status = 200, description = "data: {user}"), LoggedIn))]
 pub async fn me(State(state): State<AppState>, CurrentUser(user): CurrentUser) -> AppResult<Envelope> {
     let user = accounts::current_user(&state, &user).await?;
-    Ok(Envelope::data(json!({"user": user})))
+    Ok(Envelope::data(view_json(UserReply { user })))
 }
 
 /// Edit one's own profile (3.1 #8).
@@ -223,7 +219,8 @@ pub async fn update_profile(
     Body(changes): Body<ProfileChanges>,
 ) -> AppResult<Envelope> {
     let updated = accounts::update_profile(&state, &user, changes).await?;
-    Ok(Envelope::data(json!({"user": CleanUser::of(&updated)})).with_message("Profile updated successfully"))
+    let data = view_json(UserReply { user: CleanUser::of(&updated) });
+    Ok(Envelope::data(data).with_message("Profile updated successfully"))
 }
 
 /// Change one's password (3.1 #9).

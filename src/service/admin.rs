@@ -209,6 +209,7 @@ pub async fn decide_verification(state: &AppState, lawyer_id: &Id, decision: &De
     }
     let verified = decision.status == VerificationStatus::Verified;
     lawyer.is_verified = verified;
+    // Two keys set in the stored free-form document; the lawyer's own keys stay as they are.
     let details = lawyer.lawyer_details.get_or_insert_with(|| json!({}));
     details["verificationStatus"] = json!(decision.status.as_str());
     if let Some(notes) = &decision.notes {

@@ -5,6 +5,7 @@
 use std::borrow::Borrow;
 use std::collections::HashMap;
 
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::cache::Tag;
@@ -51,6 +52,7 @@ const PRINCIPAL: &str = "user";
 /// field list (Mongoose `populate(path, fields)`), so the shape varies by route, and absent
 /// fields must stay absent.
 pub fn populate(user: &User, fields: &[&str]) -> Value {
+    // Built key by key (json! per field): the selection, not a type, decides the keys.
     let mut out = Map::new();
     out.insert("_id".into(), json!(user.id));
     for field in fields {
@@ -90,8 +92,18 @@ pub fn user_ref(users: &Users, id: &Id, fields: Option<&[&str]>) -> Value {
 }
 
 /// `{_id, name, specialization}`: a lawyer in socket payloads and request answers.
+#[derive(Debug, Serialize)]
+pub struct LawyerBrief<'a> {
+    #[serde(rename = "_id")]
+    pub id: &'a Id,
+    pub name: &'a str,
+    pub specialization: Vec<String>,
+}
+
+/// [`LawyerBrief`] as a JSON value, for the payloads that hold populated users beside it.
 pub fn lawyer_brief(lawyer: &User) -> Value {
-    json!({"_id": lawyer.id, "name": lawyer.name, "specialization": lawyer.specializations()})
+    let brief = LawyerBrief { id: &lawyer.id, name: &lawyer.name, specialization: lawyer.specializations() };
+    serde_json::to_value(brief).expect("a lawyer brief serializes")
 }
 
 /// `{_id, name, role}`: who acted, in socket payloads.

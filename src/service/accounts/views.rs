@@ -6,6 +6,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::ids::Id;
+use crate::security::TokenPair;
 use crate::store::users::{Role, User};
 use crate::time::Timestamp;
 
@@ -43,6 +44,8 @@ pub struct CleanUser<'a> {
 }
 
 /// A law student's details as shown: absent texts are empty, the year defaults to this one.
+/// The values stay JSON: the stored document may hold any type under these keys (imports keep
+/// the original app's values), and they are shown as stored.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StudentDetails {
@@ -61,6 +64,8 @@ impl<'a> CleanUser<'a> {
             Role::Lawyer => u.is_verified && u.lawyer_details.is_some(),
             Role::LawStudent => u.is_verified,
         };
+        // `lawyerDetails` is the stored free-form document (the original app's keys and any
+        // an import kept), shown as is but for the two lists the client always expects.
         let lawyer_details = (u.role == Role::Lawyer).then(|| {
             let mut details = u.lawyer_details.clone().unwrap_or_else(|| json!({}));
             for key in ["specialization", "verificationDocuments"] {
@@ -117,7 +122,8 @@ impl StudentDetails {
 }
 
 /// `lawyerDetails` as anyone may see it: no verification notes or documents, `specialization`
-/// always a list.
+/// always a list. A JSON value: the stored document is free-form (the original app's keys,
+/// whatever an import kept), so only the withheld keys are named.
 pub fn public_lawyer_details(u: &User) -> Value {
     let mut details = u.lawyer_details.clone().unwrap_or_else(|| json!({}));
     if let Some(obj) = details.as_object_mut() {
@@ -207,6 +213,53 @@ impl<'a> LawyerForCitizen<'a> {
     }
 }
 
+/// `{user}`: a reply carrying one account (the clean user, or `/me`'s with populated links).
+#[derive(Debug, Serialize)]
+pub struct UserReply<U> {
+    pub user: U,
+}
+
+/// `{lawyer}`: the admin's verification answer.
+#[derive(Debug, Serialize)]
+pub struct LawyerReply<'a> {
+    pub lawyer: CleanUser<'a>,
+}
+
+/// `{accessToken, refreshToken}`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tokens<'a> {
+    pub access_token: &'a str,
+    pub refresh_token: &'a str,
+}
+
+impl<'a> Tokens<'a> {
+    pub fn of(tokens: &'a TokenPair) -> Tokens<'a> {
+        Tokens { access_token: &tokens.access, refresh_token: &tokens.refresh }
+    }
+}
+
+/// `{user, tokens}`: registration and login.
+#[derive(Debug, Serialize)]
+pub struct SessionReply<'a> {
+    pub user: CleanUser<'a>,
+    pub tokens: Tokens<'a>,
+}
+
+impl<'a> SessionReply<'a> {
+    pub fn of(user: &'a User, tokens: &'a TokenPair) -> SessionReply<'a> {
+        SessionReply { user: CleanUser::of(user), tokens: Tokens::of(tokens) }
+    }
+}
+
+/// `{resetToken, message}`: the forgot-password reply in development only.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DevResetToken<'a> {
+    pub reset_token: &'a str,
+    pub message: &'static str,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,5 +318,17 @@ mod tests {
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(keys, ["_id", "name", "role", "profilePicture", "lawyerDetails", "createdAt"]);
         assert_eq!(v["lawyerDetails"], json!({"bio": "b", "specialization": []}));
+    }
+
+    #[test]
+    fn session_replies_keep_the_key_order() {
+        let u = User::new("Ana".into(), "a@x.in".into(), "-".into(), Role::Citizen);
+        let tokens = TokenPair { access: "a".into(), refresh: "r".into() };
+        let v = serde_json::to_value(SessionReply::of(&u, &tokens)).unwrap();
+        assert_eq!(v.as_object().unwrap().keys().collect::<Vec<_>>(), ["user", "tokens"]);
+        assert_eq!(v["user"], CleanUser::of(&u).to_value());
+        assert_eq!(serde_json::to_string(&v["tokens"]).unwrap(), r#"{"accessToken":"a","refreshToken":"r"}"#);
+        let dev = DevResetToken { reset_token: "t", message: "m" };
+        assert_eq!(serde_json::to_string(&dev).unwrap(), r#"{"resetToken":"t","message":"m"}"#);
     }
 }
