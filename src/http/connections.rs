@@ -11,12 +11,14 @@ use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::routing::{delete, get, post};
 use axum::{Extension, Router};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::cache::{Cached, Lookup, Policy, policy};
 use crate::config::Environment;
 use crate::error::{AppError, AppResult};
-use crate::service::connections::{ConnectionAnswer, ConnectionRequest, MessageRequest};
+use crate::service::connections::{
+    ConnectionAnswer, ConnectionRequest, ConnectionRequestSent, MessageRequest, MessageRequestSent,
+};
 use crate::service::{chats, connections};
 use crate::state::AppState;
 use crate::store::users::User;
@@ -286,7 +288,8 @@ async fn message_request(
     let lawyer_id = parse_id(&raw, "lawyer")?;
     let Body(request) = body?;
     let chat_id = connections::message_request(&state, &user, &lawyer_id, request).await?;
-    Ok(Envelope::data(json!({"chatId": chat_id})).with_message("Message request sent successfully"))
+    let data = chats::view_json(MessageRequestSent { chat_id });
+    Ok(Envelope::data(data).with_message("Message request sent successfully"))
 }
 
 /// Asks a verified lawyer for a direct connection (30 per minute per IP).
@@ -313,7 +316,8 @@ async fn request_connection(
     let lawyer_id = parse_id(&raw, "lawyer")?;
     let Body(request) = body?;
     let connection_id = connections::request_connection(&state, &user, &lawyer_id, request).await?;
-    Ok(Envelope::data(json!({"connectionId": connection_id})).with_message("Connection request sent successfully"))
+    let data = chats::view_json(ConnectionRequestSent { connection_id });
+    Ok(Envelope::data(data).with_message("Connection request sent successfully"))
 }
 
 /// Withdraws a pending connection request; the lawyer is notified.

@@ -200,6 +200,21 @@ pub struct AcceptedChatView {
     pub chat: Option<ChatView>,
 }
 
+/// The answer to a legacy message request (3.4 #6): `{chatId}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageRequestSent {
+    pub chat_id: String,
+}
+
+/// The answer to a direct connection request (3.4 #15): `{connectionId}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionRequestSent {
+    #[schema(value_type = String)]
+    pub connection_id: Id,
+}
+
 // ---- stored documents ----
 
 /// `metadata` of a new connection.
