@@ -298,13 +298,15 @@ async fn a_backup_under_write_load_restores_every_acknowledged_write() {
                 assert_eq!(reply["data"]["query"]["title"], title.as_str());
             }
             Acked::Document { id, bytes } => {
-                let res = restored
-                    .http
-                    .get(restored.url(&format!("/api/documents/{id}/download")))
-                    .bearer_auth(&token)
-                    .send()
-                    .await
-                    .unwrap();
+                // An upload the backup caught still `processing` is checked again when the
+                // restored server's job workers start: wait (bounded) for that check.
+                let download = || restored.http.get(restored.url(&format!("/api/documents/{id}/download")));
+                let deadline = Instant::now() + Duration::from_secs(20);
+                let mut res = download().bearer_auth(&token).send().await.unwrap();
+                while res.status().as_u16() == 404 && Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    res = download().bearer_auth(&token).send().await.unwrap();
+                }
                 assert_eq!(res.status().as_u16(), 200, "document {id} acknowledged before the backup is missing");
                 assert_eq!(res.bytes().await.unwrap().as_ref(), bytes.as_slice(), "content of document {id}");
             }

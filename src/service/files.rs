@@ -308,6 +308,23 @@ pub async fn schedule_processing(state: &AppState, ids: Vec<Id>) {
     }
 }
 
+/// Queues the check of every document still `processing`, when job workers start. Its job may
+/// be gone while the record says `processing`: a restore from a backup whose job store was
+/// copied after the job finished, a job store replaced or lost. Checking is idempotent, so a
+/// document whose job is still queued is only checked twice.
+pub async fn resume_processing(state: &AppState) {
+    match store::processing_ids(&state.db).await {
+        Ok(ids) if ids.is_empty() => {}
+        Ok(ids) => {
+            tracing::info!(documents = ids.len(), "queueing the check of documents still processing");
+            schedule_processing(state, ids).await;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "listing documents still processing failed; they are checked at next start")
+        }
+    }
+}
+
 /// Checks a `processing` document's stored file and marks it `active` or `rejected`, then
 /// tells the uploader (`document_processed`). Idempotent: a document no longer `processing`
 /// is left alone and its outcome returned. Bad content is `Ok(Rejected)`; Err means a

@@ -205,7 +205,12 @@ pub async fn start(app: App, listener: TcpListener, admin_listener: TcpListener)
 
 /// Job workers for `queues` in this process.
 pub fn start_workers(state: &AppState, queues: &[crate::jobs::Queue]) -> Workers {
-    Workers::start(&state.jobs, crate::service::background::all(state, queues))
+    let workers = Workers::start(&state.jobs, crate::service::background::all(state, queues));
+    if queues.contains(&crate::jobs::Queue::Files) {
+        let state = state.clone();
+        tokio::spawn(async move { crate::service::files::resume_processing(&state).await });
+    }
+    workers
 }
 
 /// Counts responses; while draining, asks the client to reconnect elsewhere. (A response

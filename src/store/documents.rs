@@ -238,6 +238,13 @@ async fn select(db: &Db, tail: Sql) -> sqlx::Result<Vec<Document>> {
     Ok(docs)
 }
 
+/// Every document still `processing`, oldest first.
+pub async fn processing_ids(db: &Db) -> sqlx::Result<Vec<Id>> {
+    let sql = Sql::new("SELECT id FROM documents WHERE status = $1 ORDER BY created_at, id")
+        .arg(DocumentStatus::Processing.as_str());
+    db.all(&sql).await?.iter().map(|row| row.id("id")).collect()
+}
+
 pub async fn get(db: &Db, id: &Id) -> sqlx::Result<Option<Document>> {
     Ok(select(db, Sql::new("WHERE d.id = $1").arg(id)).await?.into_iter().next())
 }
