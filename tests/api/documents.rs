@@ -1101,6 +1101,30 @@ async fn unprocess(app: &TestApp, id: &str) {
     .await;
 }
 
+/// A record still `processing` whose job is gone (a restore whose job store was copied after
+/// the job finished) is checked again when job workers start, and its file is served.
+#[tokio::test]
+async fn a_document_left_processing_without_its_job_is_checked_when_workers_start() {
+    let app = spawn().await;
+    let (asha, asha_t) = citizen(&app, "Asha").await;
+    let (ravi, _) = lawyer(&app, "Ravi").await;
+    let query = case(&app, "query", &asha, Some(&ravi)).await;
+    let id = upload_to(&app, &asha_t, &query, "deed.pdf", "application/pdf", pdf("deed")).await;
+    assert_eq!(processed(&app, &asha_t, &id).await["status"], "active");
+    // Its job has run; the record goes back to `processing`, as a backup may have caught it.
+    unprocess(&app, &id).await;
+    let download = format!("/api/documents/{id}/download");
+    assert_eq!(fetch(&app, &download, Some(&asha_t)).await.0, 404, "a processing document is not served");
+
+    let workers = nyaya::startup::start_workers(app.state(), &[nyaya::jobs::Queue::Files]);
+    let doc = processed(&app, &asha_t, &id).await;
+    assert_eq!(doc["status"], "active");
+    let (status, _, body) = fetch(&app, &download, Some(&asha_t)).await;
+    assert_eq!(status, 200);
+    assert_eq!(body, pdf("deed"));
+    workers.shutdown(std::time::Duration::from_secs(5)).await;
+}
+
 #[tokio::test]
 async fn an_uploaded_image_becomes_active_with_a_thumbnail() {
     let app = spawn().await;
