@@ -74,13 +74,13 @@ impl DirectoryFilters {
         }
     }
 
-    fn query(&self, page: Page, search_in: LawyerSearchIn) -> LawyerQuery {
+    fn into_query(self, page: Page, search_in: LawyerSearchIn) -> LawyerQuery {
         let (min_experience, max_experience) = self.experience.as_deref().map(experience_range).unwrap_or((None, None));
         LawyerQuery {
-            specialization: self.specialization.clone(),
+            specialization: self.specialization,
             min_experience,
             max_experience,
-            search: self.search.clone(),
+            search: self.search,
             search_in,
             sort: LawyerSort::parse(self.sort_by.as_deref()),
             descending: self.sort_order.as_deref().is_none_or(|o| o == "desc"),
@@ -92,7 +92,7 @@ impl DirectoryFilters {
 
 /// 3.3 #1: one page of the public directory (items after `fields=`) and the total.
 pub async fn verified_lawyers(state: &AppState, params: &Params, page: Page) -> AppResult<(Vec<Value>, i64)> {
-    let q = DirectoryFilters::from_params(params).query(page, LawyerSearchIn::NameSpecializationEducation);
+    let q = DirectoryFilters::from_params(params).into_query(page, LawyerSearchIn::NameSpecializationEducation);
     let (lawyers, total) = users::listed_lawyers(&state.db, &q).await?;
     let items = lawyers
         .iter()
@@ -139,7 +139,7 @@ fn to_value(view: &impl Serialize) -> Value {
 /// 3.4 #4: `{lawyers, pagination: {current, pages, total}}`, 12 per page by default.
 pub async fn available_for_citizens(state: &AppState, params: &Params) -> AppResult<Value> {
     let page = params.page(12)?;
-    let q = DirectoryFilters::from_params(params).query(page, LawyerSearchIn::NameEmailSpecialization);
+    let q = DirectoryFilters::from_params(params).into_query(page, LawyerSearchIn::NameEmailSpecialization);
     let (lawyers, total) = users::listed_lawyers(&state.db, &q).await?;
     let lawyers = lawyers.iter().map(LawyerForCitizen::of).collect();
     Ok(to_value(&AvailableLawyers { lawyers, pagination: legacy_pagination(total, page) }))
