@@ -83,11 +83,18 @@ async fn concurrent_misses_share_one_load_on_redis() {
     let url = redis_url();
     let prefix = format!("nyaya-test-{}:", nyaya::ids::random_hex(6));
     five_hundred_misses_cost_one_load(&[("REDIS_URL", &url), ("REDIS_PREFIX", &prefix)]).await;
-    // The test's keys: the epoch and the one entry (KEYS is fine in a test, off any request path).
+    // The test's keys: the epoch, the members of the confirmation protocol and the one entry
+    // (KEYS is fine in a test, off any request path).
     let mut conn = redis::Client::open(url).unwrap().get_multiplexed_async_connection().await.unwrap();
     let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}*")).query_async(&mut conn).await.unwrap();
     // Socket.IO presence keeps its own key under the prefix; the cache's are the rest.
-    let cache_keys: Vec<&String> = keys.iter().filter(|k| !k.starts_with(&format!("{prefix}sio:"))).collect();
-    assert_eq!(cache_keys.len(), 2, "{keys:?}");
+    let mut cache_keys: Vec<&str> =
+        keys.iter().filter_map(|k| k.strip_prefix(&prefix)).filter(|k| !k.starts_with("sio:")).collect();
+    cache_keys.sort_unstable();
+    assert_eq!(cache_keys.len(), 3, "{keys:?}");
+    // Sorted: the entry ("c:..."), then "epoch", then "members".
+    assert!(cache_keys[0].starts_with("c:/probe/cold|"), "one entry, whatever the 500 requests: {keys:?}");
+    assert_eq!(cache_keys[1], "epoch", "{keys:?}");
+    assert_eq!(cache_keys[2], "members", "{keys:?}");
     let _: () = redis::cmd("DEL").arg(keys).query_async(&mut conn).await.unwrap();
 }

@@ -2,8 +2,10 @@
 //! the background link task that connects, subscribes, probes and reconnects.
 //!
 //! Keys (all under `REDIS_PREFIX`): `c:<key>` entries (SET PX), `t:<tag>` counters (INCR),
-//! `epoch` (a random token), channel `inv`. Every call is bounded by a short timeout; any
-//! failure marks the tier down until the link task has reconnected.
+//! `epoch` (a random token), `members` (instances by last renewal, [`super::confirm`]),
+//! channels `inv` (announcements) and `ack:<origin>` (each instance's confirmations and pings).
+//! Every call is bounded by a short timeout; any failure marks the tier down until the link
+//! task has reconnected.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -16,6 +18,7 @@ use redis::aio::{MultiplexedConnection, PubSubSink, PubSubStream};
 use redis::{AsyncConnectionConfig, RedisResult};
 use tokio::sync::Notify;
 
+use super::confirm::{Confirmations, LEASE, MEMBER_TTL, RENEW_EVERY, Renewals};
 use super::state::Link;
 use super::{Inner, stats};
 
@@ -25,20 +28,38 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const PROBE_EVERY: Duration = Duration::from_secs(1);
 
 /// Increments the tags' counters and announces the new values, atomically, so that the
-/// order of messages is the order of increments. Returns `[epoch, v1, v2, ...]`, or nothing
-/// when the epoch key is gone (Redis lost its data: the caller treats it as an outage).
+/// order of messages is the order of increments. Returns `[epoch, v1, v2, ..., member, ...]`
+/// (the members that renewed within `ARGV[3]` ms, by Redis's clock), or nothing when the epoch
+/// key is gone (Redis lost its data: the caller treats it as an outage).
+/// KEYS: epoch, members, tags; ARGV: channel, `<origin>.<seq>`, member TTL, tag names.
 const INVALIDATE: &str = r"
 local epoch = redis.call('GET', KEYS[1])
 if not epoch then return {} end
 local out = {epoch}
 local msg = 'i ' .. epoch .. ' ' .. ARGV[2]
-for i = 2, #KEYS do
+for i = 3, #KEYS do
   local v = redis.call('INCR', KEYS[i])
-  out[i] = tostring(v)
+  out[#out + 1] = tostring(v)
   msg = msg .. ' ' .. ARGV[i + 1] .. '=' .. v
 end
 redis.call('PUBLISH', ARGV[1], msg)
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], now - tonumber(ARGV[3]), '+inf')) do
+  out[#out + 1] = member
+end
 return out
+";
+
+/// Renews this instance's membership (scored by Redis's clock), forgets long-gone members, and
+/// pings this instance's own channel. KEYS: members; ARGV: origin, own channel, ping, member TTL.
+const RENEW: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 10 * tonumber(ARGV[4]))
+redis.call('PUBLISH', ARGV[2], ARGV[3])
+return 1
 ";
 
 /// One L2 lookup: the epoch and the tags' counters, read in the same round trip as the entry.
@@ -50,13 +71,18 @@ pub(super) struct Read {
     pub pttl: i64,
 }
 
-/// A message on the invalidation channel from another instance.
+/// A message from another instance (on `inv`) or for this one (on its own `ack:` channel).
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Message {
-    /// `i <epoch> <origin> TAG=v ...`: counters after an invalidation.
-    Invalidated { epoch: String, tags: Vec<(String, u64)> },
+    /// `i <epoch> <origin>.<seq> TAG=v ...`: counters after an invalidation, to be confirmed to
+    /// `origin` (`from`; absent from versions that did not ask for confirmations).
+    Invalidated { epoch: String, tags: Vec<(String, u64)>, from: Option<(String, u64)> },
     /// `e <epoch> <origin>`: the epoch was rotated; every entry is retired.
     Epoch(String),
+    /// `a <seq> <origin>`: `origin` applied our invalidation `seq`.
+    Confirmed { seq: u64, from: String },
+    /// `p <seq>`: our own ping came back (see [`super::confirm`]).
+    Renewed(u64),
 }
 
 pub(super) struct Shared {
@@ -66,6 +92,11 @@ pub(super) struct Shared {
     /// This instance's id on the channel, to skip its own messages.
     origin: String,
     script: redis::Script,
+    renew: redis::Script,
+    pub confirmations: Confirmations,
+    /// Seconds since start when a write last went unconfirmed was logged (one line per 10 s).
+    unconfirmed_logged: AtomicU64,
+    started: std::time::Instant,
     /// Rings when a request marks the tier down, so the link task reconnects at once.
     pub wake: Arc<Notify>,
     outage_logged: AtomicBool,
@@ -81,6 +112,10 @@ impl Shared {
             timeout,
             origin: crate::ids::random_hex(6),
             script: redis::Script::new(INVALIDATE),
+            renew: redis::Script::new(RENEW),
+            confirmations: Confirmations::default(),
+            unconfirmed_logged: AtomicU64::new(u64::MAX),
+            started: std::time::Instant::now(),
             wake: Arc::new(Notify::new()),
             outage_logged: AtomicBool::new(false),
             outages: AtomicU64::new(0),
@@ -98,6 +133,12 @@ impl Shared {
     }
     fn channel(&self) -> String {
         format!("{}inv", self.prefix)
+    }
+    fn members_key(&self) -> String {
+        format!("{}members", self.prefix)
+    }
+    fn ack_channel(&self, origin: &str) -> String {
+        format!("{}ack:{origin}", self.prefix)
     }
 
     pub fn outages(&self) -> u64 {
@@ -197,21 +238,97 @@ impl Shared {
         Ok(())
     }
 
-    /// Increments the tags' counters and publishes them. `Ok(None)`: Redis lost its data.
+    /// Increments the tags' counters and publishes them, then waits until every other member
+    /// applied them (at most [`LEASE`], see [`super::confirm`]). `Ok(None)`: Redis lost its data.
     pub async fn invalidate(&self, link: &Link, tags: &[String]) -> Result<Option<(String, Vec<u64>)>, String> {
+        let (seq, all_confirmed) = self.confirmations.open();
         let mut call = self.script.key(self.epoch_key());
+        call.key(self.members_key());
         for tag in tags {
             call.key(self.tag_key(tag));
         }
-        call.arg(self.channel()).arg(&self.origin);
+        call.arg(self.channel()).arg(format!("{}.{seq}", self.origin)).arg(MEMBER_TTL.as_millis() as u64);
         for tag in tags {
             call.arg(tag);
         }
         let mut conn = link.conn.clone();
-        let out: Vec<String> = self.bounded("cache invalidation", self.timeout, call.invoke_async(&mut conn)).await?;
+        let out =
+            match self.bounded("cache invalidation", self.timeout, call.invoke_async::<Vec<String>>(&mut conn)).await {
+                Ok(out) => out,
+                Err(reason) => {
+                    self.confirmations.close(seq);
+                    return Err(reason);
+                }
+            };
         let mut out = out.into_iter();
-        let Some(epoch) = out.next() else { return Ok(None) };
-        Ok(Some((epoch, out.map(|v| v.parse().unwrap_or(0)).collect())))
+        let Some(epoch) = out.next() else {
+            self.confirmations.close(seq);
+            return Ok(None);
+        };
+        let counters = out.by_ref().take(tags.len()).map(|v| v.parse().unwrap_or(0)).collect();
+        self.confirmations.expect(seq, out.filter(|member| *member != self.origin));
+        let confirmed = tokio::time::timeout(LEASE, all_confirmed).await.is_ok();
+        let silent = self.confirmations.close(seq);
+        if !confirmed {
+            self.report_unconfirmed(&silent);
+        }
+        Ok(Some((epoch, counters)))
+    }
+
+    /// A write waited the whole lease for members that did not confirm: logged once per 10 s.
+    fn report_unconfirmed(&self, silent: &[String]) {
+        stats::unconfirmed();
+        let now = self.started.elapsed().as_secs();
+        let last = self.unconfirmed_logged.load(Ordering::Relaxed);
+        if (last == u64::MAX || now >= last + 10)
+            && self.unconfirmed_logged.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+        {
+            tracing::warn!(
+                members = ?silent,
+                wait = ?LEASE,
+                "cache: instances did not confirm an invalidation (stopped or cut off from Redis); writes wait for them \
+                 until their membership lapses"
+            );
+        }
+    }
+
+    /// Tells `origin` that its invalidation `seq` is applied here (in the background: the
+    /// listener goes on with the next message).
+    fn confirm(&self, link: &Link, origin: &str, seq: u64) {
+        let mut cmd = redis::cmd("PUBLISH");
+        cmd.arg(self.ack_channel(origin)).arg(format!("a {seq} {}", self.origin));
+        let mut conn = link.conn.clone();
+        let limit = self.timeout;
+        tokio::spawn(async move {
+            if tokio::time::timeout(limit, cmd.query_async::<()>(&mut conn)).await.is_err() {
+                stats::l2_error();
+            }
+        });
+    }
+
+    /// Renews the membership and sends ping `seq` (in the background).
+    fn renew(&self, link: &Link, seq: u64, failed: impl FnOnce(String) + Send + 'static) {
+        let (script, members, origin) = (self.renew.clone(), self.members_key(), self.origin.clone());
+        let own_channel = self.ack_channel(&self.origin);
+        let mut conn = link.conn.clone();
+        let limit = self.timeout;
+        tokio::spawn(async move {
+            let mut call = script.key(members);
+            call.arg(origin).arg(own_channel).arg(format!("p {seq}")).arg(MEMBER_TTL.as_millis() as u64);
+            match tokio::time::timeout(limit, call.invoke_async::<()>(&mut conn)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => failed(format!("cache renewal: {e}")),
+                Err(_) => failed(format!("cache renewal: no answer within {limit:?}")),
+            }
+        });
+    }
+
+    /// Leaves the members (a stopping instance: writers stop waiting for it at once).
+    pub async fn leave(&self, link: &Link) {
+        let mut cmd = redis::cmd("ZREM");
+        cmd.arg(self.members_key()).arg(&self.origin);
+        let mut conn = link.conn.clone();
+        let _ = self.bounded("cache leave", self.timeout, cmd.query_async::<()>(&mut conn)).await;
     }
 
     /// Opens the command connection and the subscription.
@@ -224,7 +341,8 @@ impl Shared {
             .await?;
         let pubsub = self.bounded("subscribe", CONNECT_TIMEOUT * 2, self.client.get_async_pubsub()).await?;
         let (mut sink, stream) = pubsub.split();
-        self.bounded("subscribe", CONNECT_TIMEOUT, sink.subscribe(self.channel())).await?;
+        let channels = [self.channel(), self.ack_channel(&self.origin)];
+        self.bounded("subscribe", CONNECT_TIMEOUT, sink.subscribe(&channels)).await?;
         Ok((conn, sink, stream))
     }
 
@@ -257,22 +375,30 @@ impl Shared {
         self.bounded("subscription ping", CONNECT_TIMEOUT, sink.ping::<()>()).await
     }
 
-    /// Parses a channel message; `None` for our own messages and anything malformed.
+    /// Parses a channel message; `None` for our own announcements and anything malformed.
     pub fn parse(&self, payload: &[u8]) -> Option<Message> {
         let text = std::str::from_utf8(payload).ok()?;
         let mut parts = text.split(' ');
-        let kind = parts.next()?;
-        let epoch = parts.next()?.to_string();
-        if parts.next()? == self.origin {
-            return None;
-        }
-        match kind {
-            "e" => Some(Message::Epoch(epoch)),
-            "i" => {
+        match parts.next()? {
+            "a" => Some(Message::Confirmed { seq: parts.next()?.parse().ok()?, from: parts.next()?.to_string() }),
+            "p" => Some(Message::Renewed(parts.next()?.parse().ok()?)),
+            kind @ ("e" | "i") => {
+                let epoch = parts.next()?.to_string();
+                let sender = parts.next()?;
+                let (origin, seq) = match sender.split_once('.') {
+                    Some((origin, seq)) => (origin, seq.parse().ok()),
+                    None => (sender, None),
+                };
+                if origin == self.origin {
+                    return None;
+                }
+                if kind == "e" {
+                    return Some(Message::Epoch(epoch));
+                }
                 let tags = parts
                     .map(|p| p.rsplit_once('=').and_then(|(t, v)| Some((t.to_string(), v.parse().ok()?))))
                     .collect::<Option<Vec<_>>>()?;
-                Some(Message::Invalidated { epoch, tags })
+                Some(Message::Invalidated { epoch, tags, from: seq.map(|s| (origin.to_string(), s)) })
             }
             _ => None,
         }
@@ -361,16 +487,50 @@ async fn connect_once(weak: &Weak<Inner>, wake: &Notify) -> Step {
     let mut tick = tokio::time::interval(PROBE_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
+    // Renewals start at once: the first one makes this instance a member.
+    let mut renew = tokio::time::interval(RENEW_EVERY);
+    renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut renewals = Renewals::default();
     loop {
         let failure = tokio::select! {
             msg = stream.next() => match msg {
                 Some(msg) => {
                     let Some(inner) = weak.upgrade() else { return Step::Dropped };
-                    inner.on_message(msg.get_payload_bytes());
+                    let Some(shared) = inner.shared.as_ref() else { return Step::Dropped };
+                    match shared.parse(msg.get_payload_bytes()) {
+                        Some(Message::Invalidated { epoch, tags, from }) => {
+                            inner.apply_invalidation(&epoch, &tags);
+                            if let Some((origin, seq)) = from {
+                                shared.confirm(&link, &origin, seq);
+                            }
+                        }
+                        Some(Message::Epoch(epoch)) => {
+                            inner.lock().adopt(&epoch);
+                        }
+                        Some(Message::Confirmed { seq, from }) => shared.confirmations.confirmed(seq, &from),
+                        Some(Message::Renewed(seq)) => {
+                            if let Some(sent) = renewals.returned(seq) {
+                                inner.lock().renewed(link.serial, sent);
+                            }
+                        }
+                        None => {}
+                    }
                     continue;
                 }
                 None => "subscription closed".to_string(),
             },
+            _ = renew.tick() => {
+                let Some(inner) = weak.upgrade() else { return Step::Dropped };
+                let Some(shared) = inner.shared.as_ref() else { return Step::Dropped };
+                let seq = renewals.send(std::time::Instant::now());
+                let (failing, serial) = (weak.clone(), link.serial);
+                shared.renew(&link, seq, move |reason| {
+                    if let Some(inner) = failing.upgrade() {
+                        inner.mark_down(Some(serial), &reason);
+                    }
+                });
+                continue;
+            }
             _ = tick.tick() => {
                 let Some(inner) = weak.upgrade() else { return Step::Dropped };
                 let Some(shared) = inner.shared.as_ref() else { return Step::Dropped };
@@ -423,8 +583,23 @@ mod tests {
         let s = shared();
         assert_eq!(
             s.parse(b"i e1 other DIR=3 CIT:ab=1"),
-            Some(Message::Invalidated { epoch: "e1".into(), tags: vec![("DIR".into(), 3), ("CIT:ab".into(), 1)] })
+            Some(Message::Invalidated {
+                epoch: "e1".into(),
+                tags: vec![("DIR".into(), 3), ("CIT:ab".into(), 1)],
+                from: None
+            })
         );
+        assert_eq!(
+            s.parse(b"i e1 other.7 DIR=3"),
+            Some(Message::Invalidated {
+                epoch: "e1".into(),
+                tags: vec![("DIR".into(), 3)],
+                from: Some(("other".into(), 7))
+            })
+        );
+        assert_eq!(s.parse(format!("i e1 {}.7 DIR=3", s.origin).as_bytes()), None);
+        assert_eq!(s.parse(b"a 7 other"), Some(Message::Confirmed { seq: 7, from: "other".into() }));
+        assert_eq!(s.parse(b"p 12"), Some(Message::Renewed(12)));
         assert_eq!(s.parse(b"e e2 other"), Some(Message::Epoch("e2".into())));
         assert_eq!(s.parse(format!("e e2 {}", s.origin).as_bytes()), None);
         assert_eq!(s.parse(b"i e1 other DIR=x"), None);

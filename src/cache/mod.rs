@@ -20,9 +20,11 @@
 //!   and the local version. A write or a message changes the key, so older entries are never
 //!   found again, and single flight never joins a load that started before the write. Step (1)
 //!   happens before `invalidate` returns: the writing instance reads its writes even when Redis
-//!   is down. Other instances stop serving the old entry when the message arrives, or earlier:
-//!   before an L1 lookup they read the entry's tag counters from Redis (one MGET) and raise
-//!   their mirror, so a write that has answered is never hidden by another instance's L1.
+//!   is down. `invalidate` then waits until every other instance confirmed the message, or
+//!   until their lease ran out ([`confirm`]): an instance with a lease serves L1 without asking
+//!   Redis, one without (just connected, or its subscription lags) reads the entry's tag
+//!   counters first (one MGET) and raises its mirror. Either way a write that has answered is
+//!   never hidden by another instance's L1.
 //! * L2 is checked against Redis itself: one pipelined round trip reads the epoch, the entry's
 //!   tag counters (MGET) and the entry. An entry is current only if it was stamped with exactly
 //!   those counters, and a load stamps what it read *before* it started, so a slow reader that
@@ -49,6 +51,7 @@
 //! one instance is cut off from a Redis that the others still use, its writes reach neither L2
 //! nor the others until it reconnects and rotates the epoch.
 
+mod confirm;
 mod l2;
 mod memo;
 pub mod policy;
@@ -59,7 +62,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::Value;
@@ -132,11 +135,17 @@ pub enum Scope {
 }
 
 impl Scope {
-    fn key_part(&self) -> String {
+    fn push_key_part(&self, key: &mut String) {
         match self {
-            Scope::Public => "public".into(),
-            Scope::Role(r) => format!("role:{r}"),
-            Scope::User(id) => format!("user:{id}"),
+            Scope::Public => key.push_str("public"),
+            Scope::Role(r) => {
+                key.push_str("role:");
+                key.push_str(r.as_str());
+            }
+            Scope::User(id) => {
+                key.push_str("user:");
+                key.push_str(id.as_str());
+            }
         }
     }
 }
@@ -167,10 +176,13 @@ pub struct Cached {
 
 impl IntoResponse for Cached {
     fn into_response(self) -> Response {
-        let mut res = (StatusCode::OK, self.body).into_response();
+        const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
+        let mut res = Response::new(axum::body::Body::from(self.body));
         let h = res.headers_mut();
+        // Room for what the edge adds (security, rate-limit, request id, CORS): no regrowth.
+        h.reserve(24);
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        h.insert("x-cache", HeaderValue::from_static(self.status.as_str()));
+        h.insert(X_CACHE, HeaderValue::from_static(self.status.as_str()));
         res
     }
 }
@@ -195,9 +207,22 @@ pub fn cache_key(policy: &Policy, scope: &Scope, params: &Params, subject: Optio
     let mut pairs: Vec<(&String, String)> =
         params.0.iter().filter(|(_, v)| !v.trim().is_empty()).map(|(k, v)| (k, normalize_param(k, v))).collect();
     pairs.sort();
-    let query: Vec<String> = pairs.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
     let subject = subject.map(Id::as_str).unwrap_or("-");
-    format!("{}|{}|{}|{}", policy.route, subject, query.join("&"), scope.key_part())
+    let mut key = String::with_capacity(policy.route.len() + subject.len() + 64);
+    for part in [policy.route, "|", subject, "|"] {
+        key.push_str(part);
+    }
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            key.push('&');
+        }
+        for part in [k.as_str(), "=", v] {
+            key.push_str(part);
+        }
+    }
+    key.push('|');
+    scope.push_key_part(&mut key);
+    key
 }
 
 fn normalize_param(key: &str, value: &str) -> String {
@@ -299,36 +324,36 @@ impl Inner {
         }
     }
 
-    fn on_message(&self, payload: &[u8]) {
-        let Some(message) = self.shared.as_ref().and_then(|s| s.parse(payload)) else { return };
-        match message {
-            l2::Message::Invalidated { epoch, tags } => {
-                stats::received(tags.len());
-                let mut state = self.lock();
-                let values = tags.iter().map(|(t, v)| (t.as_str(), *v));
-                if state.raise(&epoch, values, true) == Raised::OtherEpoch {
-                    // Counters of another epoch say nothing comparable, but a write happened.
-                    state.bump_local(tags.iter().map(|(t, _)| t.as_str()), false);
-                }
-            }
-            l2::Message::Epoch(epoch) => {
-                self.lock().adopt(&epoch);
-            }
+    /// Another instance's announcement of new counters.
+    fn apply_invalidation(&self, epoch: &str, tags: &[(String, u64)]) {
+        stats::received(tags.len());
+        let mut state = self.lock();
+        let values = tags.iter().map(|(t, v)| (t.as_str(), *v));
+        if state.raise(epoch, values, true) == Raised::OtherEpoch {
+            // Counters of another epoch say nothing comparable, but a write happened.
+            state.bump_local(tags.iter().map(|(t, _)| t.as_str()), false);
         }
     }
 
-    /// Raises this instance's mirror of `tags`' counters to Redis's before an L1 lookup. Another
-    /// instance's write bumps the counters before it answers, but its announcement can arrive
-    /// after something the writer caused (a Socket.IO event through another channel, a client
-    /// hopping workers): without this, L1 could serve the entry that write made stale until the
-    /// message lands. One round trip per cached read; nothing when Redis is not in use.
+    /// Raises this instance's mirror of `tags`' counters to Redis's before an L1 lookup, unless
+    /// this instance holds a lease ([`confirm`]): then every write that has answered anywhere is
+    /// already applied here. Without one (just connected, or the subscription lags), the
+    /// announcement of another instance's write may still be on its way, so the counters are
+    /// read (one round trip). Nothing when Redis is not in use.
     async fn sync_versions(&self, tags: &[String]) {
         let Some(shared) = &self.shared else { return };
         if tags.is_empty() {
             return;
         }
-        let snap = self.lock().snapshot(tags);
+        let snap = {
+            let mut state = self.lock();
+            if state.leased(Instant::now()) {
+                return;
+            }
+            state.snapshot(tags)
+        };
         let Some((link, epoch)) = &snap.l2 else { return };
+        stats::version_read();
         match shared.counters(link, tags).await {
             Ok((current, counters)) => {
                 self.apply_versions(&snap, link.serial, epoch, current.as_deref(), tags, &counters);
@@ -508,9 +533,9 @@ impl Cache {
     }
 
     /// Invalidates every entry that depends on any of `tags`, in both tiers and on every
-    /// instance. Returns once this instance no longer serves them (read-your-writes); other
-    /// instances follow when the announcement arrives. Never fails: with Redis down the
-    /// invalidation is local (see the module doc).
+    /// instance. Returns once no instance serves them any more (read-your-writes, wherever the
+    /// next read lands: every other member confirmed, or its lease ran out; see [`confirm`]).
+    /// Never fails: with Redis down the invalidation is local (see the module doc).
     pub async fn invalidate(&self, tags: impl IntoIterator<Item = Tag>) {
         let mut names: Vec<String> = tags.into_iter().map(|t| t.name()).collect();
         names.sort();
@@ -539,6 +564,17 @@ impl Cache {
     }
 }
 
+impl Cache {
+    /// Leaves the instances sharing Redis (a stopping instance): their writes stop waiting for
+    /// its confirmations at once instead of after its membership lapses.
+    pub async fn leave(&self) {
+        let link = self.inner.lock().link();
+        if let (Some(link), Some(shared)) = (link, &self.inner.shared) {
+            shared.leave(&link).await;
+        }
+    }
+}
+
 /// Keeps the size gauges current; ends with the cache.
 async fn housekeeping(weak: Weak<Inner>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -554,6 +590,7 @@ async fn housekeeping(weak: Weak<Inner>) {
 mod tests {
     use super::*;
     use crate::error::AppError;
+    use axum::http::StatusCode;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn params(pairs: &[(&str, &str)]) -> Params {

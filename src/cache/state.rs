@@ -4,8 +4,11 @@
 //! Everything here changes under one short lock and never across an `.await`.
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use redis::aio::MultiplexedConnection;
+
+use super::confirm::LEASE;
 
 /// Past this many known tags the map is dropped and the generation bumped (a full L1 flush),
 /// which keeps memory bounded without ever letting a tag's version go backwards under a live key.
@@ -51,9 +54,11 @@ impl Snapshot {
     /// version, so entries loaded before it (and loads still in flight) are never found again,
     /// and single flight never joins a load that started before the write.
     pub fn l1_key(&self, base: &str) -> String {
-        let mut key = format!("{base}#{}", self.generation);
+        use std::fmt::Write as _;
+        let mut key = String::with_capacity(base.len() + 8 + 12 * self.versions.len());
+        let _ = write!(key, "{base}#{}", self.generation);
         for v in &self.versions {
-            key.push_str(&format!(" {}.{}", v.remote, v.local));
+            let _ = write!(key, " {}.{}", v.remote, v.local);
         }
         key
     }
@@ -84,6 +89,8 @@ pub(super) struct State {
     pub ever_linked: bool,
     /// Invalidations applied only locally because no link existed.
     pub local_only_writes: u64,
+    /// When the last returned ping of the current link was sent ([`super::confirm`]).
+    lease_from: Option<Instant>,
 }
 
 impl State {
@@ -98,6 +105,21 @@ impl State {
             next_serial: 0,
             ever_linked: false,
             local_only_writes: 0,
+            lease_from: None,
+        }
+    }
+
+    /// Whether L1 may be read without checking the counters in Redis first: within
+    /// [`LEASE`] of sending a ping that came back on the current link.
+    pub fn leased(&self, now: Instant) -> bool {
+        self.reads && self.lease_from.is_some_and(|from| now.saturating_duration_since(from) < LEASE)
+    }
+
+    /// A ping sent at `sent` on link `serial` came back: every announcement published before
+    /// it has been applied.
+    pub fn renewed(&mut self, serial: u64, sent: Instant) {
+        if self.reads && self.link.as_ref().is_some_and(|l| l.serial == serial) {
+            self.lease_from = Some(self.lease_from.map_or(sent, |from| from.max(sent)));
         }
     }
 
@@ -106,7 +128,14 @@ impl State {
             self.tags.clear();
             self.generation += 1;
         }
-        let versions = tags.iter().map(|t| *self.tags.entry(t.clone()).or_default()).collect();
+        // Looked up before inserting: the tag's name is copied only the first time it is seen.
+        let versions = tags
+            .iter()
+            .map(|t| match self.tags.get(t) {
+                Some(v) => *v,
+                None => *self.tags.entry(t.clone()).or_default(),
+            })
+            .collect();
         let l2 = match (&self.link, &self.epoch) {
             (Some(link), Some(epoch)) if self.reads => Some((link.clone(), epoch.clone())),
             _ => None,
@@ -189,6 +218,7 @@ impl State {
         let link = Link { conn, serial: self.next_serial };
         self.link = Some(link.clone());
         self.reads = false;
+        self.lease_from = None;
         link
     }
 
@@ -213,6 +243,7 @@ impl State {
             Some(link) if serial.is_none_or(|s| s == link.serial) => {
                 self.link = None;
                 self.reads = false;
+                self.lease_from = None;
                 self.generation += 1;
                 true
             }

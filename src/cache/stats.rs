@@ -13,6 +13,8 @@ const L2_KEYS: &str = "nyaya_cache_l2_keys";
 const L2_WRITES: &str = "nyaya_cache_l2_writes_total";
 const L2_ERRORS: &str = "nyaya_cache_l2_errors_total";
 const L2_OUTAGES: &str = "nyaya_cache_l2_outages_total";
+const VERSION_READS: &str = "nyaya_cache_version_reads_total";
+const UNCONFIRMED: &str = "nyaya_cache_unconfirmed_invalidations_total";
 
 /// Installs the process recorder if the ops listener has not yet (so nothing recorded from
 /// here on is lost) and describes the cache's series.
@@ -34,6 +36,14 @@ pub(super) fn describe() {
     metrics::describe_counter!(L2_WRITES, "Entries written to the Redis tier");
     metrics::describe_counter!(L2_ERRORS, "Failed or timed-out Redis calls of the cache");
     metrics::describe_counter!(L2_OUTAGES, "Times the Redis tier became unreachable");
+    metrics::describe_counter!(
+        VERSION_READS,
+        "Lookups that read their tags' counters from Redis first (no lease: just connected, or the subscription lags)"
+    );
+    metrics::describe_counter!(
+        UNCONFIRMED,
+        "Invalidations that waited the whole lease because some instance did not confirm them"
+    );
 }
 
 pub(super) fn hit(route: &'static str, tier: &'static str) {
@@ -85,4 +95,12 @@ pub(super) fn l2_error() {
 
 pub(super) fn l2_outage() {
     metrics::counter!(L2_OUTAGES).increment(1);
+}
+
+pub(super) fn version_read() {
+    metrics::counter!(VERSION_READS).increment(1);
+}
+
+pub(super) fn unconfirmed() {
+    metrics::counter!(UNCONFIRMED).increment(1);
 }

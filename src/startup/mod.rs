@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use axum::Router;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
@@ -16,8 +15,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
-use tower::Service;
 use tower::util::MapResponseLayer;
+use tower::{Layer, Service};
 
 pub mod ops;
 
@@ -155,6 +154,8 @@ impl Running {
         // What the last requests, jobs and socket events emitted reaches Redis before the
         // process goes (sessions resume elsewhere and get it).
         self.realtime.finish(&self.state.notifier, timeout.min(Duration::from_secs(5))).await;
+        // Other instances' writes stop waiting for this one's confirmations.
+        self.state.cache.leave().await;
         let _ = self.ops_shutdown.send(true);
         served?
     }
@@ -188,7 +189,7 @@ pub async fn start(app: App, listener: TcpListener, admin_listener: TcpListener)
     let (ops_shutdown, mut ops_rx) = watch::channel(false);
     let counted = activity.clone();
     let app =
-        crate::http::router(state.clone(), &realtime).layer(MapResponseLayer::new(move |res| track(&counted, res)));
+        MapResponseLayer::new(move |res| track(&counted, res)).layer(crate::http::router(state.clone(), &realtime));
     let ops = ops::router(state.clone(), activity.clone());
     tokio::spawn(async move {
         let ops = axum::serve(admin_listener, ops).with_graceful_shutdown(async move {
@@ -225,7 +226,11 @@ fn track(activity: &Activity, mut res: Response) -> Response {
 
 /// The accept loop (hyper HTTP/1.1 with upgrades, one task per connection) and the drain:
 /// unlike `axum::serve`, idle keep-alive connections are not cut the moment the drain starts.
-async fn serve_http(listener: TcpListener, app: Router, activity: Arc<Activity>) -> anyhow::Result<()> {
+async fn serve_http<S>(listener: TcpListener, app: S, activity: Arc<Activity>) -> anyhow::Result<()>
+where
+    S: HttpService,
+    S::Future: Send + 'static,
+{
     let tracker = TaskTracker::new();
     let drain = loop {
         let accepted = tokio::select! {
@@ -253,7 +258,26 @@ async fn serve_http(listener: TcpListener, app: Router, activity: Arc<Activity>)
     Ok(())
 }
 
-async fn serve_connection(stream: tokio::net::TcpStream, peer: SocketAddr, app: Router, activity: Arc<Activity>) {
+/// The public HTTP service as the accept loop takes it ([`crate::http::router`] and its counter).
+trait HttpService:
+    Service<axum::extract::Request, Response = Response, Error = std::convert::Infallible> + Clone + Send + Sync + 'static
+{
+}
+
+impl<S> HttpService for S where
+    S: Service<axum::extract::Request, Response = Response, Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+async fn serve_connection<S>(stream: tokio::net::TcpStream, peer: SocketAddr, app: S, activity: Arc<Activity>)
+where
+    S: HttpService,
+    S::Future: Send + 'static,
+{
     activity.connections.fetch_add(1, Ordering::Relaxed);
     let service = hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
         req.extensions_mut().insert(ConnectInfo(peer));
@@ -322,6 +346,7 @@ pub async fn run_job_worker(
     shutdown_signal().await;
     tracing::info!(timeout = ?shutdown_timeout, "worker stopping: finishing jobs in flight");
     workers.shutdown(shutdown_timeout).await;
+    state.cache.leave().await;
     realtime.close().await;
     realtime.detach();
     Ok(())

@@ -410,6 +410,95 @@ async fn an_invalidation_reaches_a_second_instance() {
     drop_keys(&url, &prefix).await;
 }
 
+/// With a lease, a second instance answers from memory without asking Redis (no counter read
+/// per lookup), and yet the first read it serves after a write on the first instance has
+/// answered already shows that write: the writer waited for its confirmation.
+#[tokio::test]
+#[ignore = "needs Redis (NYAYA_TEST_REDIS_URL)"]
+async fn a_second_instance_answers_from_memory_yet_never_after_an_answered_write() {
+    // Counts Redis counter reads, which every instance of the process adds to: counted alone.
+    if !alone(module_path!(), "a_second_instance_answers_from_memory_yet_never_after_an_answered_write") {
+        return;
+    }
+    const VERSION_READS: &str = "nyaya_cache_version_reads_total";
+    let (url, prefix) = (redis_url(), unique_prefix());
+    let app = spawn_on_redis(&url, &prefix).await;
+    assert!(app.state().cache.shared_status().available, "Redis at {url} is not reachable");
+    let other = sibling(&app).await;
+    let client = reqwest::Client::new();
+    let (one, two) = (probe(app.state()).await, probe(&other).await);
+    let read_two = format!("{two}/probe/users");
+    let (_, _, body) = fetch(&client, &read_two, None).await;
+    let before = body["data"]["users"].as_i64().unwrap();
+
+    // Once its lease is up, twenty hits on the second instance read no counter from Redis.
+    eventually("hits without a Redis round trip", Duration::from_secs(5), async || {
+        let reads = app.metric(VERSION_READS).await;
+        for _ in 0..20 {
+            assert_eq!(fetch(&client, &read_two, None).await.1, "HIT");
+        }
+        app.metric(VERSION_READS).await == reads
+    })
+    .await;
+
+    // Every write that has answered on the first instance is seen by the very next read on the
+    // second: no polling, no wait for the announcement.
+    for round in 1..=20 {
+        let created = client.post(format!("{one}/probe/users")).send().await.unwrap();
+        assert_eq!(created.status().as_u16(), 201);
+        let (_, _, body) = fetch(&client, &read_two, None).await;
+        assert_eq!(body["data"]["users"].as_i64(), Some(before + round), "stale read after write {round}");
+    }
+    drop_keys(&url, &prefix).await;
+}
+
+/// A member that stopped confirming (crashed, or cut off from Redis) holds writes up for one
+/// lease each, never forever, and is reported in the metrics.
+#[tokio::test]
+#[ignore = "needs Redis (NYAYA_TEST_REDIS_URL)"]
+async fn a_silent_member_delays_a_write_by_one_lease_at_most() {
+    if !alone(module_path!(), "a_silent_member_delays_a_write_by_one_lease_at_most") {
+        return;
+    }
+    const UNCONFIRMED: &str = "nyaya_cache_unconfirmed_invalidations_total";
+    let (url, prefix) = (redis_url(), unique_prefix());
+    let app = spawn_on_redis(&url, &prefix).await;
+    assert!(app.state().cache.shared_status().available, "Redis at {url} is not reachable");
+    let client = reqwest::Client::new();
+    let one = probe(app.state()).await;
+    let write = async || {
+        let started = Instant::now();
+        let created = client.post(format!("{one}/probe/users")).send().await.unwrap();
+        assert_eq!(created.status().as_u16(), 201);
+        started.elapsed()
+    };
+    write().await;
+    let unconfirmed = app.metric(UNCONFIRMED).await;
+
+    // A member that renewed just now, by Redis's clock, but will never confirm anything.
+    let redis = redis::Client::open(url.as_str()).unwrap();
+    let mut conn = redis.get_multiplexed_async_connection().await.unwrap();
+    let (secs, micros): (u64, u64) = redis::cmd("TIME").query_async(&mut conn).await.unwrap();
+    let members = format!("{prefix}members");
+    let _: () = redis::cmd("ZADD")
+        .arg(&members)
+        .arg(secs * 1000 + micros / 1000)
+        .arg("ghost")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let waited = write().await;
+    assert!(waited >= Duration::from_millis(250), "the write did not wait for the silent member ({waited:?})");
+    assert!(waited < Duration::from_secs(5), "the write waited {waited:?}");
+    assert_eq!(app.metric(UNCONFIRMED).await, unconfirmed + 1.0);
+
+    // Gone from the members: nothing to wait for.
+    let _: () = redis::cmd("ZREM").arg(&members).arg("ghost").query_async(&mut conn).await.unwrap();
+    write().await;
+    assert_eq!(app.metric(UNCONFIRMED).await, unconfirmed + 1.0);
+    drop_keys(&url, &prefix).await;
+}
+
 /// A private redis-server, killed when dropped.
 struct PrivateRedis {
     port: u16,
