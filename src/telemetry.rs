@@ -26,6 +26,19 @@ pub fn prometheus() -> &'static PrometheusHandle {
             .install_recorder()
             .expect("a single metrics recorder per process");
         describe();
+        // Histogram samples pile up in the recorder until they are folded into the buckets:
+        // without a scrape, that is only upkeep, so without this the memory grows with every
+        // request for as long as nothing reads `/metrics`.
+        let upkept = handle.clone();
+        std::thread::Builder::new()
+            .name("metrics-upkeep".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(std::time::Duration::from_secs(5));
+                    upkept.run_upkeep();
+                }
+            })
+            .expect("spawn the metrics upkeep thread");
         handle
     })
 }

@@ -4,11 +4,12 @@
 //! a profile of the cached directory showed those clones, their drops and the header names
 //! parsed per response among the top symbols (BENCHMARKS.md, issue 17).
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::LazyLock;
+use std::sync::{LazyLock, RwLock};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -149,23 +150,58 @@ where
 
     fn call(&mut self, req: Request) -> ResponseFuture {
         let start = Instant::now();
-        let method = method_label(req.method());
-        let route = match req.extensions().get::<MatchedPath>() {
-            Some(path) => SharedString::from(path.as_str().to_string()),
-            None => SharedString::const_str("unmatched"),
-        };
+        let method = req.method().clone();
+        let route = req.extensions().get::<MatchedPath>().cloned();
         let fut = self.inner.call(req);
         Box::pin(async move {
             let res = fut.await?;
-            let labels = [("method", method), ("route", route), ("status", status_label(res.status()))];
-            metrics::counter!("http_requests_total", &labels).increment(1);
-            metrics::histogram!("http_request_duration_seconds", &labels).record(start.elapsed().as_secs_f64());
+            let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+            let (requests, duration) = series(&method, route, res.status());
+            requests.increment(1);
+            duration.record(start.elapsed().as_secs_f64());
             Ok(res)
         })
     }
 }
 
+/// The request counter and latency histogram of one method, route and status.
+type Series = (metrics::Counter, metrics::Histogram);
+
+/// The series of one route, by method and status.
+type RouteSeries = Vec<(axum::http::Method, StatusCode, Series)>;
+
+/// The handles of every series seen, by route: looking one up is a hash of the route and a
+/// short scan, where the recorder would build and hash a labelled key per call.
+static SERIES: LazyLock<RwLock<HashMap<Box<str>, RouteSeries>>> = LazyLock::new(Default::default);
+
+fn series(method: &axum::http::Method, route: &str, status: StatusCode) -> Series {
+    let find = |by_route: &HashMap<Box<str>, RouteSeries>| {
+        by_route.get(route)?.iter().find(|(m, s, _)| m == method && *s == status).map(|(_, _, h)| h.clone())
+    };
+    if let Some(found) = find(&SERIES.read().unwrap_or_else(|p| p.into_inner())) {
+        return found;
+    }
+    let labels = [
+        ("method", method_label(method)),
+        ("route", SharedString::from(route.to_string())),
+        ("status", status_label(status)),
+    ];
+    let handles = (
+        metrics::counter!("http_requests_total", &labels),
+        metrics::histogram!("http_request_duration_seconds", &labels),
+    );
+    let mut by_route = SERIES.write().unwrap_or_else(|p| p.into_inner());
+    by_route.entry(route.into()).or_default().push((method.clone(), status, handles.clone()));
+    handles
+}
+
 layer!(RateLimitLayer => RateLimit { limiter: RateLimiter, policy: HeaderValue });
+
+// Named once: a header name given as a string is parsed on every insert.
+const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
 
 /// The global per-IP limit on `/api/*`: one limiter per router, so one per process.
 pub fn rate_limit(limiter: RateLimiter) -> RateLimitLayer {
@@ -196,10 +232,10 @@ where
                 None => AppError::too_many("Too many requests from this IP, please try again later.").into_response(),
             };
             let h = res.headers_mut();
-            h.insert("ratelimit-policy", policy);
-            h.insert("ratelimit-limit", HeaderValue::from(decision.limit));
-            h.insert("ratelimit-remaining", HeaderValue::from(decision.remaining));
-            h.insert("ratelimit-reset", HeaderValue::from(decision.reset_secs));
+            h.insert(RATELIMIT_POLICY, policy);
+            h.insert(RATELIMIT_LIMIT, HeaderValue::from(decision.limit));
+            h.insert(RATELIMIT_REMAINING, HeaderValue::from(decision.remaining));
+            h.insert(RATELIMIT_RESET, HeaderValue::from(decision.reset_secs));
             if !decision.allowed {
                 h.insert(header::RETRY_AFTER, HeaderValue::from(decision.reset_secs));
             }

@@ -17,11 +17,14 @@ pub mod documents;
 pub mod jobs;
 pub mod lawyers;
 
+use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::response::Response;
 use tower::ServiceBuilder;
 use tower::util::MapRequestLayer;
 use tower_http::compression::CompressionLayer;
@@ -37,7 +40,18 @@ use crate::state::AppState;
 /// JSON and urlencoded bodies: 10 MB (413 beyond).
 pub const JSON_BODY_LIMIT: usize = 10 * 1024 * 1024;
 
-pub fn router(state: AppState, realtime: &Realtime) -> Router {
+/// The public HTTP service. The layers every request passes (request id, trace, CORS, security
+/// headers, Socket.IO, compression) wrap the router once; only what needs the matched route
+/// (metrics, the `/api` rate limit, the body limit) sits on the routes, because axum clones a
+/// route's whole layer stack on every request (BENCHMARKS.md, issue 17).
+pub fn router(
+    state: AppState,
+    realtime: &Realtime,
+) -> impl tower::Service<Request, Response = Response, Error = Infallible, Future: Send + 'static>
++ Clone
++ Send
++ Sync
++ 'static {
     let api = Router::new()
         .nest("/auth", auth::routes())
         .nest("/admin", admin::routes().nest("/jobs", jobs::routes()))
@@ -58,30 +72,30 @@ pub fn router(state: AppState, realtime: &Realtime) -> Router {
             state.config.rate_limit_max,
         )));
 
-    let app = Router::new()
+    let routes = Router::new()
         .nest("/api", api)
         .merge(docs::routes())
         .fallback(not_found)
-        .with_state(state.clone())
+        .with_state(state)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
-        .layer(edge::record_metrics())
-        .layer(
-            ServiceBuilder::new()
-                .layer(MapRequestLayer::new(edge::honour_no_compression))
-                .layer(CompressionLayer::new().compress_when(DefaultPredicate::new().and(SizeAbove::new(1024)))),
-        );
+        .layer(edge::record_metrics());
+    let compressed = ServiceBuilder::new()
+        .map_response(|res: Response<_>| res.map(Body::new))
+        .layer(MapRequestLayer::new(edge::honour_no_compression))
+        .layer(CompressionLayer::new().compress_when(DefaultPredicate::new().and(SizeAbove::new(1024))))
+        .service(routes);
     // Socket.IO (`/socket.io/`) sits outside the body limit, metrics and compression, inside CORS.
-    realtime.mount(app).layer(
-        ServiceBuilder::new()
-            .layer(SetRequestIdLayer::new(HeaderName::from_static("x-request-id"), RandomRequestId))
-            .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-                let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-                tracing::info_span!("request", method = %req.method(), uri = %req.uri().path(), request_id = %id)
-            }))
-            .layer(PropagateRequestIdLayer::new(HeaderName::from_static("x-request-id")))
-            .layer(cors())
-            .layer(edge::security_headers()),
-    )
+    ServiceBuilder::new()
+        .map_response(|res: Response<_>| res.map(Body::new))
+        .layer(SetRequestIdLayer::new(HeaderName::from_static("x-request-id"), RandomRequestId))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), uri = %req.uri().path(), request_id = %id)
+        }))
+        .layer(PropagateRequestIdLayer::new(HeaderName::from_static("x-request-id")))
+        .layer(cors())
+        .layer(edge::security_headers())
+        .service(realtime.mount(compressed))
 }
 
 async fn not_found() -> AppError {

@@ -236,13 +236,24 @@ impl Realtime {
         Ok(())
     }
 
-    /// Mounts the socket server on the public router (outside the HTTP body limit).
-    pub fn mount(&self, router: Router) -> Router {
-        let router = match &self.inner.layer {
-            Layer::Local(layer) => router.layer(layer.clone()),
-            Layer::Redis(layer) => router.layer(layer.clone()),
-        };
-        router.layer(tower::util::MapRequestLayer::new(own_handshake_parts))
+    /// Puts the socket server in front of the public HTTP service (outside its body limit,
+    /// metrics and compression), wrapped once around the whole service rather than around each
+    /// route: a route's layers are cloned on every request.
+    pub fn mount<S>(&self, app: S) -> Router
+    where
+        S: tower::Service<Request, Response = axum::response::Response, Error = std::convert::Infallible>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        use tower::Layer as _;
+        let own = tower::util::MapRequestLayer::new(own_handshake_parts);
+        match &self.inner.layer {
+            Layer::Local(layer) => Router::new().fallback_service(own.layer(layer.layer(app))),
+            Layer::Redis(layer) => Router::new().fallback_service(own.layer(layer.layer(app))),
+        }
     }
 
     /// Closes every socket of this instance (so a graceful HTTP shutdown is not held open by
