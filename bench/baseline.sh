@@ -7,6 +7,9 @@
 #   COMPARE_BIN=/path/to/previous/nyaya bench/baseline.sh   # side by side with another build
 #   UNCACHED=1 bench/baseline.sh                        # also each binary with CACHE=off
 #   BENCH_DATABASE_URL=postgres://postgres@127.0.0.1/nyaya_bench bench/baseline.sh
+#   EXPRESS=1 bench/baseline.sh                         # also bench/peers/express (Express + pg,
+#                                                       # no cache, node:cluster x2 like PM2) on
+#                                                       # PostgreSQL, seeded by the current binary
 #
 # With COMPARE_BIN each binary gets a data set of its own, seeded by itself (the same seed, so
 # pages of the same size). Needs wrk (Debian package `wrk`). Loopback only; every run is
@@ -56,6 +59,19 @@ if [ -n "${COMPARE_BIN:-}" ]; then start "compare" "$COMPARE_BIN" $((PORT + 1));
 if [ -n "${UNCACHED:-}" ]; then
   start "current-uncached" "$NYAYA_BIN" $((PORT + 2)) CACHE=off
   if [ -n "${COMPARE_BIN:-}" ]; then start "compare-uncached" "$COMPARE_BIN" $((PORT + 3)) CACHE=off; fi
+fi
+
+# The peer: the same route in Express + pg, uncached, on PostgreSQL whatever nyaya runs on.
+if [ -n "${EXPRESS:-}" ]; then
+  peer_base=${PEER_DATABASE_URL:-postgres://postgres@127.0.0.1/postgres}
+  psql -q "$peer_base" -c "DROP DATABASE IF EXISTS nyaya_bench_express" -c "CREATE DATABASE nyaya_bench_express" >/dev/null
+  peer_url="${peer_base%/*}/nyaya_bench_express"
+  env DATA_DIR="$work/express" DATABASE_URL="$peer_url" "$NYAYA_BIN" seed >/dev/null
+  (cd bench/peers/express && { [ -d node_modules ] || npm install --no-audit --no-fund -q >/dev/null; })
+  env DATABASE_URL="$peer_url" PORT=$((PORT + 4)) WORKERS="${EXPRESS_WORKERS:-2}" node bench/peers/express/server.js \
+    >"$work/express.log" 2>&1 &
+  for _ in $(seq 1 100); do curl -fs "127.0.0.1:$((PORT + 4))/api/health/ping" >/dev/null 2>&1 && break; sleep 0.1; done
+  targets+=("express=http://127.0.0.1:$((PORT + 4))/api/lawyers/verified?page=1&limit=20")
 fi
 
 # The ceiling answers the bytes the current build serves for the directory page.
