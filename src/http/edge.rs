@@ -113,17 +113,20 @@ pub fn record_metrics() -> MetricsLayer {
     MetricsLayer {}
 }
 
-/// Label values that need no allocation for the usual methods and statuses.
-fn method_label(method: &axum::http::Method) -> SharedString {
+/// The method's label: the standard methods by name, any other token as `OTHER`, because a
+/// client may send any token as a method and each label is a series kept for the process's life.
+fn method_label(method: &axum::http::Method) -> &'static str {
     match method.as_str() {
-        "GET" => SharedString::const_str("GET"),
-        "POST" => SharedString::const_str("POST"),
-        "PUT" => SharedString::const_str("PUT"),
-        "PATCH" => SharedString::const_str("PATCH"),
-        "DELETE" => SharedString::const_str("DELETE"),
-        "OPTIONS" => SharedString::const_str("OPTIONS"),
-        "HEAD" => SharedString::const_str("HEAD"),
-        other => SharedString::from(other.to_string()),
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        "HEAD" => "HEAD",
+        "CONNECT" => "CONNECT",
+        "TRACE" => "TRACE",
+        _ => "OTHER",
     }
 }
 
@@ -150,13 +153,13 @@ where
 
     fn call(&mut self, req: Request) -> ResponseFuture {
         let start = Instant::now();
-        let method = req.method().clone();
+        let method = method_label(req.method());
         let route = req.extensions().get::<MatchedPath>().cloned();
         let fut = self.inner.call(req);
         Box::pin(async move {
             let res = fut.await?;
             let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-            let (requests, duration) = series(&method, route, res.status());
+            let (requests, duration) = series(method, route, res.status());
             requests.increment(1);
             duration.record(start.elapsed().as_secs_f64());
             Ok(res)
@@ -168,21 +171,21 @@ where
 type Series = (metrics::Counter, metrics::Histogram);
 
 /// The series of one route, by method and status.
-type RouteSeries = Vec<(axum::http::Method, StatusCode, Series)>;
+type RouteSeries = Vec<(&'static str, StatusCode, Series)>;
 
 /// The handles of every series seen, by route: looking one up is a hash of the route and a
 /// short scan, where the recorder would build and hash a labelled key per call.
 static SERIES: LazyLock<RwLock<HashMap<Box<str>, RouteSeries>>> = LazyLock::new(Default::default);
 
-fn series(method: &axum::http::Method, route: &str, status: StatusCode) -> Series {
+fn series(method: &'static str, route: &str, status: StatusCode) -> Series {
     let find = |by_route: &HashMap<Box<str>, RouteSeries>| {
-        by_route.get(route)?.iter().find(|(m, s, _)| m == method && *s == status).map(|(_, _, h)| h.clone())
+        by_route.get(route)?.iter().find(|(m, s, _)| *m == method && *s == status).map(|(_, _, h)| h.clone())
     };
     if let Some(found) = find(&SERIES.read().unwrap_or_else(|p| p.into_inner())) {
         return found;
     }
     let labels = [
-        ("method", method_label(method)),
+        ("method", SharedString::const_str(method)),
         ("route", SharedString::from(route.to_string())),
         ("status", status_label(status)),
     ];
@@ -191,7 +194,7 @@ fn series(method: &axum::http::Method, route: &str, status: StatusCode) -> Serie
         metrics::histogram!("http_request_duration_seconds", &labels),
     );
     let mut by_route = SERIES.write().unwrap_or_else(|p| p.into_inner());
-    by_route.entry(route.into()).or_default().push((method.clone(), status, handles.clone()));
+    by_route.entry(route.into()).or_default().push((method, status, handles.clone()));
     handles
 }
 

@@ -71,6 +71,24 @@ async fn metrics_count_requests_by_route() {
 }
 
 #[tokio::test]
+async fn metrics_do_not_grow_with_made_up_methods() {
+    // A client may send any token as a method; each new label would be a new series held for
+    // the life of the process, so a hostile client could grow the metrics without bound.
+    let app = spawn().await;
+    let made_up: Vec<String> = (0..3).map(|i| format!("BREW{i}{}", nyaya::ids::random_hex(4).to_uppercase())).collect();
+    for method in &made_up {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let r = app.client.request(method, app.url("/api/health/ping")).send().await.unwrap();
+        assert!(r.status().is_client_error(), "{}", r.status());
+    }
+    let text = app.metrics().await;
+    for method in &made_up {
+        assert!(!text.contains(method.as_str()), "{method} became a label:\n{text}");
+    }
+    assert!(text.contains(r#"http_requests_total{method="OTHER","#), "{text}");
+}
+
+#[tokio::test]
 async fn boolean_and_null_columns_round_trip_on_every_backend() {
     use nyaya::store::users::{self, Role, User};
     let app = spawn().await;
