@@ -117,6 +117,24 @@ impl Sql {
         self
     }
 
+    /// Appends ` LIMIT <limit> OFFSET <offset>` with both as integer literals. SQLite plans with
+    /// the value of a bound LIMIT or OFFSET, so rebinding one re-prepares the statement on
+    /// every execution (a tenth of an uncached directory page's CPU, BENCHMARKS.md, issue 17);
+    /// integers written as text carry nothing a client could turn into SQL.
+    pub fn push_page(&mut self, limit: i64, offset: i64) -> &mut Sql {
+        self.push_limit(limit);
+        self.text.push_str(" OFFSET ");
+        self.text.push_str(&offset.to_string());
+        self
+    }
+
+    /// Appends ` LIMIT <limit>` as an integer literal (see [`Sql::push_page`]).
+    pub fn push_limit(&mut self, limit: i64) -> &mut Sql {
+        self.text.push_str(" LIMIT ");
+        self.text.push_str(&limit.to_string());
+        self
+    }
+
     pub fn text(&self) -> &str {
         &self.text
     }

@@ -65,13 +65,12 @@ impl SqlStore {
         Sql::new(format!(
             "UPDATE nyaya_jobs SET state = 'running', attempts = attempts + 1, run_at = $1 \
              WHERE id IN (SELECT id FROM nyaya_jobs WHERE queue = $2 AND state IN ('ready', 'running') AND run_at <= $3 \
-             ORDER BY run_at LIMIT $4{lock}) \
+             ORDER BY run_at LIMIT {limit}{lock}) \
              RETURNING id, payload, attempts, max_attempts"
         ))
         .arg(lease_until)
         .arg(queue.as_str())
         .arg(now)
-        .arg(limit as i64)
     }
 }
 
@@ -167,10 +166,7 @@ impl Store for SqlStore {
         let order = if state == JobState::Failed { "run_at DESC" } else { "run_at ASC" };
         let total = self.db.count(&Sql::new("SELECT COUNT(*) FROM nyaya_jobs").append(filter.clone())).await?;
         let mut page = Sql::new(format!("SELECT {RECORD_COLUMNS} FROM nyaya_jobs")).append(filter);
-        page.push(&format!(" ORDER BY {order}, id LIMIT "))
-            .push_bind(limit as i64)
-            .push(" OFFSET ")
-            .push_bind(offset as i64);
+        page.push(&format!(" ORDER BY {order}, id")).push_page(limit as i64, offset as i64);
         let rows = self.db.all(&page).await?;
         let records = rows.iter().map(record).collect::<sqlx::Result<Vec<_>>>()?;
         Ok((records, total as u64))

@@ -630,10 +630,7 @@ pub async fn list(
     let mut sql = Sql::new(format!("SELECT {} FROM cases c", columns("c", CASE_COLUMNS)));
     filter.push_where(&mut sql);
     let dir = if descending { "DESC" } else { "ASC" };
-    sql.push(&format!(" ORDER BY {} {dir}, c.id {dir} LIMIT ", sort.column()))
-        .push_bind(limit)
-        .push(" OFFSET ")
-        .push_bind(offset);
+    sql.push(&format!(" ORDER BY {} {dir}, c.id {dir}", sort.column())).push_page(limit, offset);
     let cases = db.all(&sql).await?.iter().map(Case::from_row).collect::<sqlx::Result<Vec<_>>>()?;
     Ok((cases, total))
 }
@@ -688,7 +685,7 @@ pub async fn list_requests(
     let total = db.count(&count).await?;
     let mut sql = Sql::new(format!("SELECT {}{FROM}", columns("r", REQUEST_COLUMNS)));
     filter.push_where(&mut sql);
-    sql.push(" ORDER BY r.requested_at DESC, r.id DESC LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(offset);
+    sql.push(" ORDER BY r.requested_at DESC, r.id DESC").push_page(limit, offset);
     let requests = db.all(&sql).await?.iter().map(CaseRequest::from_row).collect::<sqlx::Result<Vec<_>>>()?;
     let mut case_ids: Vec<Id> = requests.iter().map(|r| r.case_id.clone()).collect();
     case_ids.sort();
@@ -727,7 +724,7 @@ pub async fn newest_of_citizen(db: &Db, citizen: &Id, case_type: CaseType, limit
     let filter = CaseFilter { case_type: Some(case_type), citizen: Some(citizen), ..CaseFilter::default() };
     let mut sql = Sql::new(format!("SELECT {} FROM cases c", columns("c", CASE_COLUMNS)));
     filter.push_where(&mut sql);
-    sql.push(" ORDER BY c.created_at DESC, c.id DESC LIMIT ").push_bind(limit);
+    sql.push(" ORDER BY c.created_at DESC, c.id DESC").push_limit(limit);
     db.all(&sql).await?.iter().map(Case::from_row).collect()
 }
 
@@ -796,12 +793,12 @@ pub struct ConnectionActivity {
 }
 
 pub async fn newest_connections(db: &Db, citizen: &Id, limit: i64) -> sqlx::Result<Vec<ConnectionActivity>> {
-    let sql = Sql::new(
+    let mut sql = Sql::new(
         "SELECT id, lawyer_id, status, created_at FROM direct_connections WHERE citizen_id = $1 \
-         ORDER BY created_at DESC, id DESC LIMIT $2",
+         ORDER BY created_at DESC, id DESC",
     )
-    .arg(citizen)
-    .arg(limit);
+    .arg(citizen);
+    sql.push_limit(limit);
     db.all(&sql)
         .await?
         .iter()

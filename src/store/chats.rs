@@ -322,7 +322,7 @@ pub async fn list(db: &Db, filter: &ChatFilter<'_>, order: ChatOrder, page: Page
         ChatOrder::UpdatedDesc => " ORDER BY c.updated_at DESC, c.id DESC",
         ChatOrder::CreatedDesc => " ORDER BY c.created_at DESC, c.id DESC",
     });
-    sql.push(" LIMIT ").push_bind(page.limit).push(" OFFSET ").push_bind(page.offset());
+    sql.push_page(page.limit, page.offset());
     let mut chats = db.all(&sql).await?.iter().map(Chat::from_row).collect::<sqlx::Result<Vec<_>>>()?;
     attach_participants(db, &mut chats).await?;
     Ok(chats)
@@ -417,10 +417,7 @@ pub async fn message_page(
     if let Some(before) = before {
         sql.push(" AND m.sent_at < ").push_bind(before);
     }
-    sql.push(" ORDER BY m.sent_at DESC, m.id DESC LIMIT ")
-        .push_bind(page.limit + 1)
-        .push(" OFFSET ")
-        .push_bind(page.offset());
+    sql.push(" ORDER BY m.sent_at DESC, m.id DESC").push_page(page.limit + 1, page.offset());
     let mut messages = load_messages(db, &sql).await?;
     let has_more = messages.len() as i64 > page.limit;
     messages.truncate(page.limit as usize);
@@ -597,13 +594,12 @@ const DIRECT_CLIENTS_FROM: &str = "FROM chats c \
 /// The citizens of a lawyer's active direct chats, most recently updated chat first. A direct
 /// chat is unique per pair, so each citizen appears once.
 pub async fn direct_clients(db: &Db, lawyer: &Id, page: Page) -> sqlx::Result<Vec<DirectClient>> {
-    let sql = Sql::new(format!(
+    let mut sql = Sql::new(format!(
         "SELECT other.user_id, other.joined_at, c.updated_at, c.chat_id {DIRECT_CLIENTS_FROM} \
-         ORDER BY c.updated_at DESC, c.id DESC LIMIT $2 OFFSET $3"
+         ORDER BY c.updated_at DESC, c.id DESC"
     ))
-    .arg(lawyer)
-    .arg(page.limit)
-    .arg(page.offset());
+    .arg(lawyer);
+    sql.push_page(page.limit, page.offset());
     db.all(&sql)
         .await?
         .iter()

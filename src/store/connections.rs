@@ -217,7 +217,7 @@ pub async fn list(
         Order::RequestedDesc => " ORDER BY dc.requested_at DESC, dc.id DESC",
         Order::RespondedDesc => " ORDER BY dc.responded_at DESC, dc.id DESC",
     });
-    sql.push(" LIMIT ").push_bind(page.limit).push(" OFFSET ").push_bind(page.offset());
+    sql.push_page(page.limit, page.offset());
     db.all(&sql).await?.iter().map(Connection::from_row).collect()
 }
 
@@ -231,13 +231,12 @@ const CHATS_OF_CITIZEN_FROM: &str = "FROM direct_connections dc JOIN chats c ON 
 /// A citizen's accepted connections that have a chat, most recent chat activity first
 /// (last message, else the time the lawyer accepted).
 pub async fn with_chats_of_citizen(db: &Db, citizen: &Id, page: Page) -> sqlx::Result<Vec<Connection>> {
-    let sql = Sql::new(format!(
+    let mut sql = Sql::new(format!(
         "SELECT {COLUMNS} {CHATS_OF_CITIZEN_FROM} \
-         ORDER BY COALESCE(c.last_message_at, dc.responded_at, dc.requested_at) DESC, dc.id DESC LIMIT $2 OFFSET $3"
+         ORDER BY COALESCE(c.last_message_at, dc.responded_at, dc.requested_at) DESC, dc.id DESC"
     ))
-    .arg(citizen)
-    .arg(page.limit)
-    .arg(page.offset());
+    .arg(citizen);
+    sql.push_page(page.limit, page.offset());
     db.all(&sql).await?.iter().map(Connection::from_row).collect()
 }
 

@@ -244,7 +244,7 @@ pub async fn list(
     offset: i64,
 ) -> sqlx::Result<Vec<Consultation>> {
     let mut tail = list_where(side, user, status);
-    tail.push(" ORDER BY scheduled_at DESC, id DESC LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(offset);
+    tail.push(" ORDER BY scheduled_at DESC, id DESC").push_page(limit, offset);
     let sql = Sql::new(format!("SELECT {COLUMNS} FROM consultations ")).append(tail);
     db.all(&sql).await?.iter().map(Consultation::from_row).collect()
 }

@@ -347,7 +347,7 @@ pub async fn list(db: &Db, viewer: &Id, f: &ListFilter, page: Option<(i64, i64)>
     let mut tail = where_clause(viewer, f);
     tail.push(" ORDER BY d.uploaded_at DESC, d.id DESC");
     if let Some((limit, offset)) = page {
-        tail.push(" LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(offset);
+        tail.push_page(limit, offset);
     }
     select(db, tail).await
 }

@@ -95,16 +95,16 @@ impl CaseSummary {
 pub async fn newest_cases(db: &Db, case_type: &str, limit: i64) -> sqlx::Result<Vec<CaseSummary>> {
     let rows = db
         .all(
-            &Sql::new(
+            Sql::new(
                 "SELECT c.id, c.case_type, c.title, c.description, c.category, c.status, c.priority, c.details, \
                  c.notes, c.timeline, c.documents, c.resolution, c.created_at, c.updated_at, \
                  cu.id AS cit_id, cu.name AS cit_name, cu.email AS cit_email, \
                  lu.id AS law_id, lu.name AS law_name, lu.email AS law_email \
                  FROM cases c LEFT JOIN users cu ON cu.id = c.citizen_id LEFT JOIN users lu ON lu.id = c.assigned_lawyer_id \
-                 WHERE c.case_type = $1 ORDER BY c.created_at DESC, c.id DESC LIMIT $2",
+                 WHERE c.case_type = $1 ORDER BY c.created_at DESC, c.id DESC",
             )
             .arg(case_type)
-            .arg(limit),
+            .push_limit(limit),
         )
         .await?;
     rows.iter().map(CaseSummary::from_row).collect()
@@ -121,13 +121,13 @@ pub struct TopLawyer {
 pub async fn top_lawyers_by_resolved_queries(db: &Db, limit: i64) -> sqlx::Result<Vec<TopLawyer>> {
     let rows = db
         .all(
-            &Sql::new(
+            Sql::new(
                 "SELECT u.id AS law_id, u.name AS law_name, u.email AS law_email, COUNT(*) AS n \
                  FROM cases c JOIN users u ON u.id = c.assigned_lawyer_id \
                  WHERE c.case_type = 'query' AND c.status = 'resolved' \
-                 GROUP BY u.id, u.name, u.email ORDER BY COUNT(*) DESC, u.id LIMIT $1",
+                 GROUP BY u.id, u.name, u.email ORDER BY COUNT(*) DESC, u.id",
             )
-            .arg(limit),
+            .push_limit(limit),
         )
         .await?;
     rows.iter()

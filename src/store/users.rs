@@ -195,7 +195,7 @@ pub async fn select(db: &Db, tail: Sql) -> sqlx::Result<Vec<User>> {
 async fn page_of(db: &Db, filter: Sql, order: &str, limit: i64, offset: i64) -> sqlx::Result<(Vec<User>, i64)> {
     let total = db.count(&Sql::new("SELECT COUNT(*) FROM users ").append(filter.clone())).await?;
     let mut tail = filter;
-    tail.push(" ORDER BY ").push(order).push(" LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(offset);
+    tail.push(" ORDER BY ").push(order).push_page(limit, offset);
     Ok((select(db, tail).await?, total))
 }
 
