@@ -192,11 +192,25 @@ pub async fn select(db: &Db, tail: Sql) -> sqlx::Result<Vec<User>> {
 
 /// One page of `SELECT ... FROM users <filter> ORDER BY <order>` and the number of rows the
 /// filter matches in all.
+///
+/// One statement for both: the total is an uncorrelated subquery, which SQLite and PostgreSQL
+/// evaluate once per statement, so a page costs one round trip (one hand-off to SQLite's
+/// worker thread) instead of two, and the count and the rows see the same snapshot. Only a
+/// page past the end, which has no row to carry the total, counts separately.
 async fn page_of(db: &Db, filter: Sql, order: &str, limit: i64, offset: i64) -> sqlx::Result<(Vec<User>, i64)> {
-    let total = db.count(&Sql::new("SELECT COUNT(*) FROM users ").append(filter.clone())).await?;
-    let mut tail = filter;
-    tail.push(" ORDER BY ").push(order).push_page(limit, offset);
-    Ok((select(db, tail).await?, total))
+    let count = Sql::new("SELECT COUNT(*) FROM users ").append(filter.clone());
+    let mut sql = Sql::new(format!("SELECT {COLUMNS}, ("))
+        .append(count.clone())
+        .append(Sql::new(") AS total FROM users "))
+        .append(filter);
+    sql.push(" ORDER BY ").push(order).push_page(limit, offset);
+    let rows = db.all(&sql).await?;
+    let total = match rows.first() {
+        Some(row) => row.int("total")?,
+        None if offset == 0 => 0,
+        None => db.count(&count).await?,
+    };
+    Ok((rows.iter().map(User::from_row).collect::<sqlx::Result<_>>()?, total))
 }
 
 /// What a lawyer list may be sorted by (`sortBy`); other values fall back to `createdAt`,

@@ -157,6 +157,13 @@ async fn directory_filters_searches_sorts_and_pages() {
     assert_eq!(r.body["pagination"]["itemsPerPage"], 20);
     assert_eq!(r.body["data"], json!([]));
     assert_eq!(r.body["pagination"]["totalItems"], 4);
+    // Past the end with bound filters: the total is counted on its own, with the same binds.
+    let matching = list("search=law&experience=3-7").await.len();
+    assert!(matching > 0);
+    let r =
+        app.get(&format!("/api/lawyers/verified?limit=1&page={}&search=law&experience=3-7", matching + 2), None).await;
+    assert_eq!(r.body["data"], json!([]));
+    assert_eq!(r.body["pagination"]["totalItems"], matching);
 }
 
 #[tokio::test]
