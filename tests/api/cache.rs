@@ -186,6 +186,27 @@ async fn sibling(app: &TestApp) -> AppState {
 }
 
 /// Deletes a test's keys (SCAN is fine here, off any request path).
+/// Two instances sharing a fresh Redis prefix, the probe routes mounted on each (`one`, `two`).
+struct Pair {
+    app: TestApp,
+    /// The second instance: kept alive for the test's length.
+    _other: AppState,
+    client: reqwest::Client,
+    url: String,
+    prefix: String,
+    one: String,
+    two: String,
+}
+
+async fn pair_on_redis() -> Pair {
+    let (url, prefix) = (redis_url(), unique_prefix());
+    let app = spawn_on_redis(&url, &prefix).await;
+    assert!(app.state().cache.shared_status().available, "Redis at {url} is not reachable");
+    let other = sibling(&app).await;
+    let (one, two) = (probe(app.state()).await, probe(&other).await);
+    Pair { app, _other: other, client: reqwest::Client::new(), url, prefix, one, two }
+}
+
 async fn drop_keys(url: &str, prefix: &str) {
     let Ok(client) = redis::Client::open(url) else { return };
     let Ok(mut conn) = client.get_multiplexed_async_connection().await else { return };
@@ -364,12 +385,7 @@ async fn an_invalidation_reaches_a_second_instance() {
         return;
     }
     const RECEIVED: &str = "nyaya_cache_invalidations_received_total";
-    let (url, prefix) = (redis_url(), unique_prefix());
-    let app = spawn_on_redis(&url, &prefix).await;
-    assert!(app.state().cache.shared_status().available, "Redis at {url} is not reachable");
-    let other = sibling(&app).await;
-    let client = reqwest::Client::new();
-    let (one, two) = (probe(app.state()).await, probe(&other).await);
+    let Pair { app, _other, client, url, prefix, one, two } = pair_on_redis().await;
     let (read_one, read_two) = (format!("{one}/probe/users"), format!("{two}/probe/users"));
 
     let (_, x_cache, body) = fetch(&client, &read_two, None).await;
@@ -421,12 +437,7 @@ async fn a_second_instance_answers_from_memory_yet_never_after_an_answered_write
         return;
     }
     const VERSION_READS: &str = "nyaya_cache_version_reads_total";
-    let (url, prefix) = (redis_url(), unique_prefix());
-    let app = spawn_on_redis(&url, &prefix).await;
-    assert!(app.state().cache.shared_status().available, "Redis at {url} is not reachable");
-    let other = sibling(&app).await;
-    let client = reqwest::Client::new();
-    let (one, two) = (probe(app.state()).await, probe(&other).await);
+    let Pair { app, _other, client, url, prefix, one, two } = pair_on_redis().await;
     let read_two = format!("{two}/probe/users");
     let (_, _, body) = fetch(&client, &read_two, None).await;
     let before = body["data"]["users"].as_i64().unwrap();
