@@ -91,6 +91,12 @@ pub(super) struct Shared {
     timeout: Duration,
     /// This instance's id on the channel, to skip its own messages.
     origin: String,
+    /// The fixed names under the prefix, spelled once (the epoch is read on every lookup).
+    epoch_key: String,
+    inv_channel: String,
+    members_key: String,
+    /// This instance's `ack:<origin>` channel: confirmations for it and its own pings.
+    own_channel: String,
     script: redis::Script,
     renew: redis::Script,
     pub confirmations: Confirmations,
@@ -106,11 +112,16 @@ pub(super) struct Shared {
 impl Shared {
     pub fn new(url: &str, prefix: &str, timeout: Duration) -> anyhow::Result<Shared> {
         let client = redis::Client::open(url).map_err(|e| anyhow::anyhow!("REDIS_URL is invalid: {e}"))?;
+        let origin = crate::ids::random_hex(6);
         Ok(Shared {
             client,
             prefix: prefix.to_string(),
             timeout,
-            origin: crate::ids::random_hex(6),
+            epoch_key: format!("{prefix}epoch"),
+            inv_channel: format!("{prefix}inv"),
+            members_key: format!("{prefix}members"),
+            own_channel: format!("{prefix}ack:{origin}"),
+            origin,
             script: redis::Script::new(INVALIDATE),
             renew: redis::Script::new(RENEW),
             confirmations: Confirmations::default(),
@@ -128,14 +139,14 @@ impl Shared {
     fn tag_key(&self, tag: &str) -> String {
         format!("{}t:{tag}", self.prefix)
     }
-    fn epoch_key(&self) -> String {
-        format!("{}epoch", self.prefix)
+    fn epoch_key(&self) -> &str {
+        &self.epoch_key
     }
-    fn channel(&self) -> String {
-        format!("{}inv", self.prefix)
+    fn channel(&self) -> &str {
+        &self.inv_channel
     }
-    fn members_key(&self) -> String {
-        format!("{}members", self.prefix)
+    fn members_key(&self) -> &str {
+        &self.members_key
     }
     fn ack_channel(&self, origin: &str) -> String {
         format!("{}ack:{origin}", self.prefix)
@@ -308,8 +319,8 @@ impl Shared {
 
     /// Renews the membership and sends ping `seq` (in the background).
     fn renew(&self, link: &Link, seq: u64, failed: impl FnOnce(String) + Send + 'static) {
-        let (script, members, origin) = (self.renew.clone(), self.members_key(), self.origin.clone());
-        let own_channel = self.ack_channel(&self.origin);
+        let (script, members, origin) = (self.renew.clone(), self.members_key.clone(), self.origin.clone());
+        let own_channel = self.own_channel.clone();
         let mut conn = link.conn.clone();
         let limit = self.timeout;
         tokio::spawn(async move {
@@ -341,7 +352,7 @@ impl Shared {
             .await?;
         let pubsub = self.bounded("subscribe", CONNECT_TIMEOUT * 2, self.client.get_async_pubsub()).await?;
         let (mut sink, stream) = pubsub.split();
-        let channels = [self.channel(), self.ack_channel(&self.origin)];
+        let channels = [self.channel(), self.own_channel.as_str()];
         self.bounded("subscribe", CONNECT_TIMEOUT, sink.subscribe(&channels)).await?;
         Ok((conn, sink, stream))
     }
