@@ -70,6 +70,11 @@ const MIGRATIONS: &[Migration] = &[
             postgres: include_str!("../../migrations/0007_message_order.postgres.sql"),
         },
     },
+    Migration {
+        version: 8,
+        name: "read watermark per chat participant",
+        sql: Source::Portable(include_str!("../../migrations/0008_read_watermark.sql")),
+    },
 ];
 
 pub(super) async fn run(db: &Db) -> anyhow::Result<usize> {

@@ -840,7 +840,8 @@ pub async fn chat_rooms(db: &Db, user: &Id, case_ids: &[Id]) -> sqlx::Result<Has
     let mut sql = Sql::new(
         "SELECT ch.chat_id, ch.status, ch.related_case_type, ch.related_case_id, ch.last_message_content, \
          ch.last_message_sender, ch.last_message_at, \
-         (SELECT COUNT(*) FROM messages m WHERE m.chat_ref = ch.id AND m.sender_id <> $1 AND m.is_deleted = $2 \
+         (SELECT COUNT(*) FROM messages m WHERE m.chat_ref = ch.id AND m.sent_at > COALESCE(p.read_through, '') \
+          AND m.sender_id <> $1 AND m.is_deleted = $2 \
           AND NOT EXISTS (SELECT 1 FROM message_reads mr WHERE mr.message_id = m.id AND mr.user_id = $1)) AS unread \
          FROM chats ch JOIN chat_participants p ON p.chat_ref = ch.id AND p.user_id = $1 \
          WHERE ch.related_case_id IS NOT NULL AND ",

@@ -337,14 +337,19 @@ pub async fn unread_counts(db: &Db, user: &Id, chat_refs: &[Id]) -> sqlx::Result
     if chat_refs.is_empty() {
         return Ok(HashMap::new());
     }
-    let mut sql = Sql::new("SELECT m.chat_ref, COUNT(*) AS n FROM messages m WHERE m.sender_id <> ");
-    sql.push_bind(user);
-    sql.push(
-        " AND m.is_deleted = FALSE AND NOT EXISTS (SELECT 1 FROM message_reads r WHERE r.message_id = m.id AND r.user_id = ",
-    );
-    sql.push_bind(user);
-    sql.push(") AND m.chat_ref IN ");
+    // Only messages after the reader's watermark can be unread (migrations/0008): the scan
+    // covers what arrived since the chat was last read in full, not the whole history.
+    let mut sql = Sql::new(
+        "SELECT m.chat_ref, COUNT(*) AS n FROM messages m \
+         LEFT JOIN chat_participants p ON p.chat_ref = m.chat_ref AND p.user_id = $1 \
+         WHERE m.chat_ref IN ",
+    )
+    .arg(user);
     push_id_list(&mut sql, chat_refs);
+    sql.push(
+        " AND m.sent_at > COALESCE(p.read_through, '') AND m.sender_id <> $1 AND m.is_deleted = FALSE \
+         AND NOT EXISTS (SELECT 1 FROM message_reads r WHERE r.message_id = m.id AND r.user_id = $1)",
+    );
     sql.push(" GROUP BY m.chat_ref");
     let mut out = HashMap::new();
     for row in db.all(&sql).await? {
@@ -490,22 +495,64 @@ fn message_insert(message: &Message) -> Sql {
 }
 
 /// Records read receipts of `user` for the chat's messages it has not read yet (all of them,
-/// or only `only` when given), in one statement. Returns the ids newly marked, in no
-/// particular order. Concurrent marks are harmless.
+/// or only `only` when given). Returns the ids newly marked, in no particular order.
+/// Concurrent marks are harmless.
 pub async fn mark_read(db: &Db, chat_ref: &Id, user: &Id, only: Option<&[Id]>) -> sqlx::Result<Vec<Id>> {
-    if only.is_some_and(<[Id]>::is_empty) {
+    match only {
+        Some([]) => Ok(Vec::new()),
+        Some(ids) => {
+            let mut sql = mark_read_sql(chat_ref, user);
+            sql.push(" AND m.id IN ");
+            push_id_list(&mut sql, ids);
+            insert_reads(db, sql).await
+        }
+        None => mark_all_read(db, chat_ref, user).await,
+    }
+}
+
+/// Marks every message of the chat read, looking only past the participant's watermark, then
+/// moves the watermark to the newest message it covered. The watermark moves only after the
+/// receipts are stored, so "everything up to it is read" stays true whatever fails between.
+async fn mark_all_read(db: &Db, chat_ref: &Id, user: &Id) -> sqlx::Result<Vec<Id>> {
+    let bounds = Sql::new(
+        "SELECT (SELECT MAX(m.sent_at) FROM messages m WHERE m.chat_ref = $1) AS newest, \
+         (SELECT p.read_through FROM chat_participants p WHERE p.chat_ref = $1 AND p.user_id = $2) AS read_through",
+    )
+    .arg(chat_ref)
+    .arg(user);
+    let row = db.one(&bounds).await?;
+    let Some(newest) = row.text_opt("newest")? else { return Ok(Vec::new()) };
+    let read_through = row.text_opt("read_through")?;
+    if read_through.as_deref().is_some_and(|through| through >= newest.as_str()) {
         return Ok(Vec::new());
     }
+    let mut sql = mark_read_sql(chat_ref, user);
+    sql.push(" AND m.sent_at > ").push_bind(read_through.unwrap_or_default());
+    sql.push(" AND m.sent_at <= ").push_bind(newest.clone());
+    let marked = insert_reads(db, sql).await?;
+    let advance = Sql::new(
+        "UPDATE chat_participants SET read_through = $1 \
+         WHERE chat_ref = $2 AND user_id = $3 AND (read_through IS NULL OR read_through < $1)",
+    )
+    .arg(newest)
+    .arg(chat_ref)
+    .arg(user);
+    db.exec(&advance).await?;
+    Ok(marked)
+}
+
+/// Receipts of `user` for the chat's messages it has not read, to be narrowed by the caller.
+fn mark_read_sql(chat_ref: &Id, user: &Id) -> Sql {
     let mut sql = Sql::new("INSERT INTO message_reads (message_id, user_id, read_at) SELECT m.id, ");
     sql.push_bind(user).push(", ").push_bind(crate::time::now_iso());
     sql.push(" FROM messages m WHERE m.chat_ref = ").push_bind(chat_ref);
     sql.push(" AND NOT EXISTS (SELECT 1 FROM message_reads r WHERE r.message_id = m.id AND r.user_id = ");
     sql.push_bind(user);
     sql.push(")");
-    if let Some(ids) = only {
-        sql.push(" AND m.id IN ");
-        push_id_list(&mut sql, ids);
-    }
+    sql
+}
+
+async fn insert_reads(db: &Db, mut sql: Sql) -> sqlx::Result<Vec<Id>> {
     sql.push(" ON CONFLICT DO NOTHING RETURNING message_id");
     db.all(&sql).await?.iter().map(|r| r.id("message_id")).collect()
 }

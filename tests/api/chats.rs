@@ -310,6 +310,53 @@ async fn read_receipts_for_listed_messages_or_all() {
     assert_eq!(err.status.as_u16(), 403);
 }
 
+/// Reading a chat in full records how far it was read; what arrives later is counted and
+/// marked on its own, and messages read one by one past that point are not counted twice.
+#[tokio::test]
+async fn after_a_full_read_only_later_messages_count_as_unread() {
+    let app = spawn().await;
+    let asha = citizen(&app, "Asha").await;
+    let ravi = lawyer(&app, "Ravi", true).await;
+    let (_, chat_id) = connect(&app, &asha, &ravi).await;
+    let state = app.state();
+    let unread = || async {
+        let info = app.get("/api/lawyers/connected-citizens", ravi.t()).await;
+        let listed = app.get("/api/chats", ravi.t()).await;
+        let in_list = listed.data()["chats"][0]["unreadCount"].clone();
+        assert_eq!(info.data()["connections"][0]["chatInfo"]["unreadCount"], in_list, "both lists agree");
+        in_list.as_i64().unwrap()
+    };
+
+    say(&app, &asha, &chat_id, "one").await;
+    say(&app, &asha, &chat_id, "two").await;
+    assert_eq!(chats::mark_read(state, &ravi.user, &chat_id, &[]).await.unwrap().len(), 2);
+    assert_eq!(unread().await, 0);
+
+    let three = say(&app, &asha, &chat_id, "three").await;
+    let four = say(&app, &asha, &chat_id, "four").await;
+    say(&app, &ravi, &chat_id, "mine").await;
+    assert_eq!(unread().await, 2, "the two messages after the full read, not the reader's own");
+    chats::mark_read(state, &ravi.user, &chat_id, std::slice::from_ref(&four.id)).await.unwrap();
+    assert_eq!(unread().await, 1);
+    let mut marked = chats::mark_read(state, &ravi.user, &chat_id, &[]).await.unwrap();
+    let mut expected = vec![three.id.clone()];
+    let mine = app.get(&format!("/api/chats/{chat_id}/messages"), asha.t()).await;
+    let own = mine.data()["messages"][4]["_id"].as_str().unwrap().to_string();
+    expected.push(own.parse().unwrap());
+    marked.sort_by_key(|id| id.to_string());
+    expected.sort_by_key(|id| id.to_string());
+    assert_eq!(marked, expected, "only what was not read yet, the reader's own message included");
+    assert_eq!(unread().await, 0);
+
+    say(&app, &asha, &chat_id, "five").await;
+    assert_eq!(unread().await, 1);
+    // Every message up to the full read carries the reader's receipt.
+    let history = app.get(&format!("/api/chats/{chat_id}/messages"), asha.t()).await;
+    let receipts: Vec<usize> =
+        history.data()["messages"].as_array().unwrap().iter().map(|m| m["isRead"].as_array().unwrap().len()).collect();
+    assert_eq!(receipts, [1, 1, 1, 1, 1, 0]);
+}
+
 #[tokio::test]
 async fn direct_chats_are_found_or_created_pending() {
     let app = spawn().await;

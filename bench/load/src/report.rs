@@ -421,7 +421,7 @@ impl Report {
         let rows = [
             ("CPU average / max (% of one core)", format!("{} / {}", s.cpu_avg_pct, s.cpu_max_pct)),
             ("load client CPU average (% of one core)", s.client_cpu_avg_pct.to_string()),
-            ("resident memory max (MB, all processes)", format!("{}", s.rss_max_mb)),
+            ("private resident memory max (MB, all processes; file pages not counted)", format!("{}", s.rss_max_mb)),
             ("server processes", s.processes.to_string()),
             ("open sockets (max)", s.sockets_max.to_string()),
             ("open sockets by worker (end of run)", workers),

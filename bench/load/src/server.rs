@@ -97,8 +97,14 @@ fn cpu_ticks(pid: u32) -> u64 {
     field(14) + field(15)
 }
 
+/// Resident pages of the process's own (resident less shared): the file pages it maps, the
+/// binary and SQLite's memory-mapped database, are the system's page cache, shared by the
+/// workers and cached whether or not a process maps them.
 fn rss_pages(pid: u32) -> u64 {
-    read(format!("/proc/{pid}/statm")).and_then(|s| s.split_whitespace().nth(1)?.parse().ok()).unwrap_or(0)
+    let statm = read(format!("/proc/{pid}/statm")).unwrap_or_default();
+    let mut fields = statm.split_whitespace().skip(1).map(|f| f.parse::<u64>().unwrap_or(0));
+    let (resident, shared) = (fields.next().unwrap_or(0), fields.next().unwrap_or(0));
+    resident.saturating_sub(shared)
 }
 
 /// Prometheus text: the series of `name` as (labels, value).
