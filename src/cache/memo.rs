@@ -10,12 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{Cache, SHORT_TTL, Snapshot, Tag, stats};
+use super::{Cache, MAX_AGE, SHORT_TTL, Snapshot, Tag, stats};
 use crate::error::{AppError, AppResult};
 use crate::ids::Id;
-
-/// How long a remembered value lives at most when nothing invalidates it.
-pub const VALUE_TTL: Duration = Duration::from_secs(300);
 
 #[derive(Clone)]
 pub(super) struct Value {
@@ -39,7 +36,7 @@ pub(super) fn store(max_bytes: u64) -> moka::future::Cache<String, Value> {
 /// How long a value read under `snap` may live: briefly while Redis is configured but
 /// unreachable (other instances' writes cannot reach us then).
 fn value_ttl(snap: &Snapshot) -> Duration {
-    if snap.short_lived { SHORT_TTL } else { VALUE_TTL }
+    if snap.short_lived { SHORT_TTL } else { MAX_AGE }
 }
 
 /// Why a load left nothing to remember.
@@ -50,7 +47,7 @@ enum Miss {
 
 impl Cache {
     /// The value `load` produces for `base`, remembered in this process until one of `tags`
-    /// is invalidated (here or on another instance) or [`VALUE_TTL`] passes. Concurrent misses
+    /// is invalidated (here or on another instance) or [`MAX_AGE`] passes. Concurrent misses
     /// of one key share one load; `None` and errors are not remembered. With the cache off,
     /// every call loads. `base` must name the kind of value (e.g. `user|<id>`): one key, one type.
     pub async fn remember<T, F, Fut>(&self, base: &str, tags: &[Tag], load: F) -> AppResult<Option<Arc<T>>>

@@ -52,6 +52,18 @@ async fn directory(State(state): State<AppState>, params: Params) -> AppResult<C
         .await
 }
 
+/// The directory under a route whose TTL is one second.
+static BRIEF: Policy =
+    Policy { route: "/probe/brief", ttl: Duration::from_secs(1), scope: ScopeRule::Public, tags: &[TagRule::Dir] };
+
+async fn brief(State(state): State<AppState>, params: Params) -> AppResult<Cached> {
+    let lookup = Lookup { caller: None, params: &params, subject: None };
+    state
+        .cache
+        .serve(&BRIEF, lookup, || async { Ok(json!({"success": true, "data": {"users": user_count(&state).await?}})) })
+        .await
+}
+
 /// The caller from a bearer token, read with text columns only (the probe needs id, email, role).
 struct Caller(User);
 
@@ -111,6 +123,7 @@ async fn register(State(state): State<AppState>) -> AppResult<(axum::http::Statu
 async fn probe(state: &AppState) -> String {
     let router = Router::new()
         .route("/probe/users", get(directory).post(register))
+        .route("/probe/brief", get(brief))
         .route("/probe/mine", get(mine))
         .route("/probe/profile/{id}", get(profile))
         .with_state(state.clone());
@@ -361,6 +374,24 @@ async fn a_write_is_visible_to_the_writer_at_once() {
     for series in ["nyaya_cache_l1_entries", "nyaya_cache_l1_bytes"] {
         assert!(metrics.lines().any(|l| l.starts_with(series)), "{series} missing from /metrics");
     }
+}
+
+/// Freshness comes from tags, not time: a process keeps an entry past its route's TTL (which
+/// bounds only the shared copy in Redis) until a write changes one of its tags.
+#[tokio::test]
+async fn an_entry_outlives_its_route_ttl_until_a_tag_changes() {
+    let app = spawn().await;
+    let client = reqwest::Client::new();
+    let base = probe(app.state()).await;
+    let url = format!("{base}/probe/brief");
+    assert_eq!(fetch(&client, &url, None).await.1, "MISS");
+    tokio::time::sleep(BRIEF.ttl + Duration::from_millis(500)).await;
+    let (_, x_cache, body) = fetch(&client, &url, None).await;
+    assert_eq!(x_cache, "HIT", "kept past the route's TTL");
+    assert_eq!(client.post(format!("{base}/probe/users")).send().await.unwrap().status().as_u16(), 201);
+    let (_, x_cache, fresh) = fetch(&client, &url, None).await;
+    assert_eq!(x_cache, "MISS");
+    assert_eq!(fresh["data"]["users"], body["data"]["users"].as_i64().unwrap() + 1);
 }
 
 #[tokio::test]
