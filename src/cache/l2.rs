@@ -67,6 +67,8 @@ pub(super) struct Read {
     pub epoch: Option<String>,
     pub counters: Vec<u64>,
     pub entry: Option<Vec<u8>>,
+    /// Milliseconds the entry has left (`PTTL`).
+    pub pttl: i64,
 }
 
 /// A message from another instance (on `inv`) or for this one (on its own `ack:` channel).
@@ -195,7 +197,7 @@ impl Shared {
         }
     }
 
-    /// Reads the epoch, the tags' counters and the entry in one round trip.
+    /// Reads the epoch, the tags' counters, the entry and its remaining lifetime in one round trip.
     pub async fn read(&self, link: &Link, base: &str, tags: &[String]) -> Result<Read, String> {
         let entry_key = self.entry_key(base);
         let mut pipe = redis::pipe();
@@ -203,14 +205,14 @@ impl Shared {
         for tag in tags {
             pipe.arg(self.tag_key(tag));
         }
-        pipe.cmd("GET").arg(&entry_key);
+        pipe.cmd("GET").arg(&entry_key).cmd("PTTL").arg(&entry_key);
         let mut conn = link.conn.clone();
-        let (values, entry): (Vec<Option<String>>, Option<Vec<u8>>) =
+        let (values, entry, pttl): (Vec<Option<String>>, Option<Vec<u8>>, i64) =
             self.bounded("cache read", self.timeout, pipe.query_async(&mut conn)).await?;
         let mut values = values.into_iter();
         let epoch = values.next().flatten();
         let counters = values.map(|v| v.and_then(|s| s.parse().ok()).unwrap_or(0)).collect();
-        Ok(Read { epoch, counters, entry })
+        Ok(Read { epoch, counters, entry, pttl })
     }
 
     /// Reads the epoch and the tags' counters only (no entry): one round trip.

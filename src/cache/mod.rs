@@ -80,11 +80,12 @@ use state::{Raised, Snapshot, State};
 /// instance's writes cannot reach us then.
 pub const SHORT_TTL: Duration = Duration::from_secs(1);
 
-/// How long an entry or remembered value stays in this process when nothing invalidates it.
-/// Invalidation by tags is what keeps entries fresh (a key holds its tags' versions), so this
-/// is only a safety net for changes made outside the application (a restore, hand-written
-/// SQL) and for the clock (the admin analytics' current year); memory (`CACHE_MAX_BYTES`)
-/// bounds the rest. A route's own TTL bounds its shared copy in Redis.
+/// How long a remembered value ([`Cache::remember`]) stays in this process when nothing
+/// invalidates it. Its tags cover every write that changes it (a key holds its tags'
+/// versions), so this is only a safety net for changes made outside the application (a
+/// restore, hand-written SQL); memory (`CACHE_MAX_BYTES`) bounds the rest. Responses keep
+/// their route's TTL: they also show other users' names and profiles, whose changes do not
+/// reach the lists that show them (docs/api.md 3.12).
 pub const MAX_AGE: Duration = Duration::from_secs(3600);
 
 /// What an entry depends on (docs/api.md 3.12).
@@ -262,7 +263,7 @@ struct L1Entry {
     source: Source,
 }
 
-/// Each L1 entry lives for its own TTL: [`MAX_AGE`], or [`SHORT_TTL`] while Redis is away.
+/// Each L1 entry lives for its own TTL (the route's, or what its L2 copy had left).
 struct PerEntryTtl;
 
 impl moka::Expiry<String, L1Entry> for PerEntryTtl {
@@ -411,7 +412,7 @@ impl Inner {
         F: FnOnce() -> Fut,
         Fut: Future<Output = AppResult<Value>>,
     {
-        let ttl = if snap.short_lived { SHORT_TTL } else { MAX_AGE };
+        let ttl = if snap.short_lived { policy.ttl.min(SHORT_TTL) } else { policy.ttl };
         let from_db = |body: Value| L1Entry { body: Bytes::from(body.to_string()), ttl, source: Source::Database };
         let (Some((link, epoch)), Some(shared)) = (snap.l2.clone(), &self.shared) else {
             return Ok(from_db(load().await?));
@@ -428,7 +429,8 @@ impl Inner {
         }
         let stamp = l2::Stamp { epoch: &epoch, tags, counters: &read.counters };
         if let Some(body) = read.entry.as_deref().and_then(|raw| l2::current_body(raw, stamp)) {
-            return Ok(L1Entry { body, ttl, source: Source::Shared });
+            let left = u64::try_from(read.pttl).ok().filter(|ms| *ms > 0).map(Duration::from_millis);
+            return Ok(L1Entry { body, ttl: left.map_or(ttl, |l| l.min(ttl)), source: Source::Shared });
         }
         let entry = from_db(load().await?);
         if let Err(reason) = shared.store(&link, base, stamp, &entry.body, policy.ttl).await {

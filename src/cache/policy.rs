@@ -1,6 +1,5 @@
-//! Every cached GET route in one table (docs/api.md 3.12): TTL (the original's; it bounds the
-//! shared copy in Redis, while a process keeps its copy up to [`super::MAX_AGE`]), scope, and
-//! the invalidation tags an entry depends on. A new cached route adds a row here
+//! Every cached GET route in one table (docs/api.md 3.12): TTL (the original's, as a maximum),
+//! scope, and the invalidation tags an entry depends on. A new cached route adds a row here
 //! and calls [`super::Cache::serve`] with it; see README "Caching a route".
 
 use std::time::Duration;
