@@ -29,6 +29,10 @@ pub enum TagRule {
     Adm,
     /// `AVAIL`: the pool of open cases.
     Avail,
+    /// `AVAIL` for a lawyer (whose default case list is the open pool), nothing for others.
+    AvailForLawyer,
+    /// `ADM` for an admin (whose case list shows every case), nothing for others.
+    AdmForAdmin,
     /// `CASE:<id>` for the case in the path.
     CaseOfSubject,
     /// `CIT:<caller>` or `LAW:<caller>`, by the caller's role.
@@ -104,11 +108,12 @@ pub const CITIZEN_PENDING_CONNECTIONS: Policy =
 pub const CITIZEN_DIRECT_CHATS: Policy = policy("/api/citizens/direct-chats", 120, PerUser, &[Caller, ChatsOfCaller]);
 
 // Cases and consultations.
-// A lawyer's `/queries?type=available` is an open-pool view (AVAIL) and an admin's list shows
-// every case (ADM): both move with writes that never touch the caller's own tag.
-pub const QUERIES: Policy = policy("/api/queries", 180, PerUser, &[Caller, Avail, Adm]);
+// A lawyer's `/queries` is by default an open-pool view (AVAIL) and an admin's list shows every
+// case (ADM): both move with writes that never touch the caller's own tag. A citizen's shows
+// their own cases only, so another citizen's new query leaves it cached.
+pub const QUERIES: Policy = policy("/api/queries", 180, PerUser, &[Caller, AvailForLawyer, AdmForAdmin]);
 pub const QUERY: Policy = policy("/api/queries/{queryId}", 300, PerUser, &[CaseOfSubject, Caller]);
-pub const DISPUTES: Policy = policy("/api/disputes", 180, PerUser, &[Caller, Avail, Adm]);
+pub const DISPUTES: Policy = policy("/api/disputes", 180, PerUser, &[Caller, AvailForLawyer, AdmForAdmin]);
 pub const DISPUTE: Policy = policy("/api/disputes/{disputeId}", 300, PerUser, &[CaseOfSubject, Caller]);
 pub const CONSULTATIONS: Policy = policy("/api/consultations", 120, PerUser, &[ConsListOfCaller]);
 pub const CONSULTATION: Policy = policy("/api/consultations/{consultationId}", 180, PerUser, &[ConsOfSubject]);
@@ -132,6 +137,8 @@ impl Policy {
                 DirOfSubject => subject.map(|id| Tag::DirLawyer(id.clone())),
                 Adm => Some(Tag::Adm),
                 Avail => Some(Tag::Avail),
+                AvailForLawyer => caller.filter(|u| u.role == Role::Lawyer).map(|_| Tag::Avail),
+                AdmForAdmin => caller.filter(|u| u.role == Role::Admin).map(|_| Tag::Adm),
                 CaseOfSubject => subject.map(|id| Tag::Case(id.clone())),
                 Caller => caller.map(Tag::of_user),
                 ChatsOfCaller => caller.map(|u| Tag::Chats(u.id.clone())),

@@ -302,6 +302,32 @@ async fn lists_are_scoped_by_role_whatever_the_filters_say() {
     app.get("/api/queries", None).await.assert_status(401);
 }
 
+/// A new query moves the open pool (every lawyer's default list) and the admins' list, and
+/// its owner's: another citizen's list stays cached, and still shows only their own cases.
+#[tokio::test]
+async fn a_new_query_refreshes_the_pool_and_its_owner_but_not_other_citizens() {
+    let app = spawn().await;
+    let asha = citizen(&app, "Asha").await;
+    let bala = citizen(&app, "Bala").await;
+    let vikram = lawyer(&app, "Vikram").await;
+    let admin = actor(&app, Role::Admin, "Admin", false).await;
+    new_query(&app, &asha, "Tenant deposit not returned").await;
+    let readers = [&asha, &bala, &vikram, &admin];
+    for who in readers {
+        app.get("/api/queries", who.t()).await.assert_status(200);
+        crate::connections::assert_cache(&app.get("/api/queries", who.t()).await, "HIT");
+    }
+    new_query(&app, &bala, "Neighbour noise complaint").await;
+    let after: Vec<(String, Value)> = futures::future::join_all(readers.map(|who| app.get("/api/queries", who.t())))
+        .await
+        .into_iter()
+        .map(|r| (r.headers["x-cache"].to_str().unwrap().to_string(), r.body["pagination"]["totalItems"].clone()))
+        .collect();
+    let expected = [("HIT", 1), ("MISS", 1), ("MISS", 2), ("MISS", 2)];
+    let expected: Vec<(String, Value)> = expected.iter().map(|(c, n)| (c.to_string(), json!(n))).collect();
+    assert_eq!(after, expected, "Asha's list is untouched; Bala's, the pool and the admin's moved");
+}
+
 #[tokio::test]
 async fn reading_one_case_checks_access_on_every_request() {
     let app = spawn().await;
