@@ -75,6 +75,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "read watermark per chat participant",
         sql: Source::Portable(include_str!("../../migrations/0008_read_watermark.sql")),
     },
+    Migration {
+        version: 9,
+        name: "case list indexes",
+        sql: Source::Portable(include_str!("../../migrations/0009_case_list_indexes.sql")),
+    },
 ];
 
 pub(super) async fn run(db: &Db) -> anyhow::Result<usize> {
